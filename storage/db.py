@@ -1,0 +1,92 @@
+"""Engines, sessions and migrations for SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL: readers (web, search) never block the writer (crawl) and vice versa.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    # Wait for a concurrent writer rather than failing with "database is locked".
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn) -> None:  # noqa: ANN001
+    # pysqlite's own transaction handling is off (isolation_level=None); begin explicitly, as the
+    # SQLAlchemy docs recommend. Writers take the lock up front (BEGIN IMMEDIATE) so that they wait
+    # on busy_timeout instead of failing mid-batch; readers stay deferred and never block in WAL.
+    immediate = conn.get_execution_options().get("sqlite_immediate")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _sqlite_connect(dbapi_conn, record) -> None:  # noqa: ANN001
+    dbapi_conn.isolation_level = None
+    _sqlite_pragmas(dbapi_conn, record)
+
+
+def make_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    path = url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+@cache
+def _engine_for(url: str) -> Engine:
+    engine = make_engine(url)
+    upgrade(url)
+    return engine
+
+
+def open_archive(url: str) -> Engine:
+    """The engine for ``url``, with the schema migrated to the latest revision (once per process)."""
+    return _engine_for(url)
+
+
+@contextmanager
+def session_scope(engine: Engine, write: bool = False) -> Iterator[Session]:
+    """One transaction: committed on success, rolled back on any error (nothing half-written)."""
+    bind = engine.execution_options(sqlite_immediate=True) if write and is_sqlite(engine) else engine
+    with Session(bind, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

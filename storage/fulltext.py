@@ -1,0 +1,166 @@
+"""The full-text index and the query language, for SQLite FTS5 and PostgreSQL.
+
+Query language (what users type): words, "quoted phrases", ``OR`` between two items, and ``-word``
+to exclude. Anything else (FTS operators, stray quotes, punctuation) is read as plain words, so
+a query never reaches the database as raw syntax.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from storage.textnorm import index_text, stems_any, words
+
+EPOCH = date(1970, 1, 1)
+ID_BITS = 32
+
+
+class QueryError(ValueError):
+    """A query that cannot mean anything (e.g. only exclusions)."""
+
+
+def search_key(notice_id: int, when: datetime | date | None) -> int:
+    day = when.date() if isinstance(when, datetime) else when
+    days = (day - EPOCH).days if day else 0
+    return (max(days, 0) << ID_BITS) | notice_id
+
+
+def day_bound(day: date | None, upper: bool) -> int | None:
+    if day is None:
+        return None
+    return search_key((1 << ID_BITS) - 1 if upper else 0, day)
+
+
+def notice_sort_date(n) -> datetime | date | None:  # noqa: ANN001 - Notice or row
+    return n.published_at or n.document_date or n.first_seen
+
+
+# --- writing the index ---------------------------------------------------------------------
+
+
+def _fields(n) -> tuple[str, str, str]:  # noqa: ANN001
+    title = " ".join(filter(None, [index_text(n.title_en, "en"), index_text(n.title_fr, "fr")]))
+    summary = " ".join(filter(None, [index_text(n.summary_en, "en"), index_text(n.summary_fr, "fr")]))
+    return title, summary, index_text(n.body, n.lang)
+
+
+def index_notice(conn: Connection, n, old_key: int | None) -> int:  # noqa: ANN001
+    """(Re)index notice ``n`` inside the caller's transaction; returns its new search key."""
+    key = search_key(n.id, notice_sort_date(n))
+    title, summary, body = _fields(n)
+    if conn.dialect.name == "sqlite":
+        if old_key is not None:
+            conn.execute(text("DELETE FROM notice_fts WHERE rowid = :k"), {"k": old_key})
+        conn.execute(
+            text("INSERT INTO notice_fts(rowid, title, summary, body) VALUES (:k, :t, :s, :b)"),
+            {"k": key, "t": title, "s": summary, "b": body},
+        )
+    else:
+        conn.execute(
+            text(
+                "INSERT INTO notice_search(notice_id, search_key, tsv) VALUES (:id, :k,"
+                " setweight(to_tsvector('veille', :t), 'A') || setweight(to_tsvector('veille', :s), 'B')"
+                " || setweight(to_tsvector('veille', :b), 'D'))"
+                " ON CONFLICT (notice_id) DO UPDATE SET search_key = EXCLUDED.search_key, tsv = EXCLUDED.tsv"
+            ),
+            {"id": n.id, "k": key, "t": title, "s": summary, "b": body},
+        )
+    return key
+
+
+# --- parsing queries -----------------------------------------------------------------------
+
+TOKEN_RE = re.compile(r'(-?)"([^"]*)"|(\S+)')
+
+
+@dataclass(frozen=True)
+class Clause:
+    terms: tuple[tuple[str, ...], ...]  # one entry per word: its stems (fr, en)
+    negated: bool = False
+    or_next: bool = False  # joined to the next clause with OR
+
+    @property
+    def words_count(self) -> int:
+        return len(self.terms)
+
+
+def parse(query: str) -> list[Clause]:
+    clauses: list[Clause] = []
+    for m in TOKEN_RE.finditer(query.replace("\u201c", '"').replace("\u201d", '"')):
+        neg, phrase, bare = m.group(1), m.group(2), m.group(3)
+        if bare is not None:
+            if bare == "OR" and clauses and not clauses[-1].negated:
+                clauses[-1] = Clause(clauses[-1].terms, False, True)
+                continue
+            neg = "-" if bare.startswith("-") and len(bare) > 1 else ""
+            for w in words(bare):  # "R&D", "AND", "NEAR(" ... become plain words
+                clauses.append(Clause((stems_any(w),), bool(neg)))
+            continue
+        ws = words(phrase)
+        if ws:
+            clauses.append(Clause(tuple(stems_any(w) for w in ws), bool(neg)))
+    if clauses and clauses[-1].or_next:
+        clauses[-1] = Clause(clauses[-1].terms, clauses[-1].negated, False)
+    if clauses and all(c.negated for c in clauses):
+        raise QueryError("the query only excludes words: add at least one word to look for")
+    return clauses
+
+
+def query_stems(clauses: list[Clause]) -> set[str]:
+    return {s for c in clauses if not c.negated for t in c.terms for s in t}
+
+
+def _variants(c: Clause) -> list[list[str]]:
+    """A phrase in each language's stems; a single word in all its stems."""
+    n_lang = max(len(t) for t in c.terms)
+    return [[t[min(i, len(t) - 1)] for t in c.terms] for i in range(n_lang)]
+
+
+def to_fts5(clauses: list[Clause]) -> str:
+    positive, negative, pending_or = [], [], None
+    for c in clauses:
+        expr = "(" + " OR ".join('"' + " ".join(v) + '"' for v in _variants(c)) + ")"
+        if c.negated:
+            negative.append(expr)
+            continue
+        if pending_or is not None:
+            expr = f"({pending_or} OR {expr})"
+            pending_or = None
+        if c.or_next:
+            pending_or = expr
+            continue
+        positive.append(expr)
+    if pending_or is not None:
+        positive.append(pending_or)
+    out = " AND ".join(positive)
+    for neg in negative:
+        out = f"({out}) NOT {neg}"
+    return out
+
+
+def to_tsquery(clauses: list[Clause]) -> str:
+    positive, pending_or = [], None
+    for c in clauses:
+        expr = "(" + " | ".join(" <-> ".join(v) for v in _variants(c)) + ")"
+        if c.negated:
+            positive.append("!" + expr)
+            continue
+        if pending_or is not None:
+            expr = f"({pending_or} | {expr})"
+            pending_or = None
+        if c.or_next:
+            pending_or = expr
+            continue
+        positive.append(expr)
+    if pending_or is not None:
+        positive.append(pending_or)
+    return " & ".join(positive)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

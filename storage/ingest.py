@@ -1,0 +1,210 @@
+"""Upsert notice records into the archive.
+
+- Same record from the same source again: nothing changes (idempotent).
+- Same act from another source (same base CELEX, ELI or canonical URL): one notice, one more sighting.
+- Changed content, a corrigendum or a moved deadline: a new ``NoticeVersion``, never an overwrite
+  without trace.
+A call to :func:`ingest` is one transaction: a crash mid-batch leaves the archive as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from storage.db import session_scope
+from storage.fulltext import index_notice, now_utc
+from storage.models import Notice, NoticeVersion, Sighting
+from veille.records import NoticeRecord, base_celex
+
+# Fields a source may fill in; a later source's non-empty value wins, an empty one never erases.
+MERGED_FIELDS = (
+    "eli",
+    "url",
+    "procedure",
+    "lang",
+    "title_en",
+    "title_fr",
+    "summary_en",
+    "summary_fr",
+    "body",
+    "doc_type",
+    "published_at",
+    "document_date",
+    "opens",
+    "deadline",
+)
+LIST_FIELDS = ("related_acts", "legal_basis", "eurovoc")
+HASHED = MERGED_FIELDS[3:] + LIST_FIELDS + ("celex", "kind")
+
+
+@dataclass
+class IngestStats:
+    seen: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    changed_ids: list[int] = field(default_factory=list)  # new or updated notices, to classify
+
+    def add(self, other: IngestStats) -> None:
+        for name in ("seen", "new", "updated", "unchanged"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.changed_ids.extend(other.changed_ids)
+
+
+def canonical_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    url = url.strip().replace("europa.eu/./", "europa.eu/")
+    return re.sub(r"[?&]qid=\d+", "", url)
+
+
+def notice_hash(n: Notice) -> str:
+    payload = {k: getattr(n, k) for k in HASHED}
+    payload["corrigenda"] = n.extra.get("corrigenda", [])
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _snapshot(n: Notice) -> dict:
+    return json.loads(json.dumps({k: getattr(n, k) for k in HASHED}, default=str))
+
+
+def _find(session: Session, rec: NoticeRecord, url: str | None) -> Notice | None:
+    for column, value in ((Notice.celex, base_celex(rec.celex)), (Notice.eli, rec.eli), (Notice.url, url)):
+        if value:
+            found = session.exec(select(Notice).where(column == value).order_by(Notice.id)).first()
+            if found:
+                return found
+    return None
+
+
+def _apply(n: Notice, rec: NoticeRecord, url: str | None) -> str | None:
+    """Merge ``rec`` into ``n``; return why it is a new version (None if nothing changed)."""
+    if rec.is_corrigendum:
+        corr = sorted(set(n.extra.get("corrigenda", [])) | {rec.celex})
+        n.extra = {**n.extra, "corrigenda": corr}
+        reason = f"corrigendum {rec.celex}"
+    else:
+        old_deadline = n.deadline
+        for name in MERGED_FIELDS:
+            value = url if name == "url" else getattr(rec, name)
+            if value not in (None, ""):
+                setattr(n, name, value)
+        for name in LIST_FIELDS:
+            merged = list(dict.fromkeys([*getattr(n, name), *getattr(rec, name)]))
+            setattr(n, name, merged)
+        if rec.kind != "other":
+            n.kind = rec.kind
+        if rec.extra:
+            n.extra = {**n.extra, **rec.extra}
+        reason = "deadline moved" if old_deadline and n.deadline != old_deadline else "changed"
+    new_hash = notice_hash(n)
+    if new_hash == n.content_hash:
+        return None
+    n.content_hash = new_hash
+    return reason
+
+
+def _new_notice(rec: NoticeRecord, url: str | None, now: datetime) -> Notice:
+    n = Notice(
+        celex=base_celex(rec.celex),
+        url=url,
+        source=rec.source,
+        kind=rec.kind,
+        first_seen=now,
+        updated_at=now,
+        content_hash="",
+        **{k: getattr(rec, k) for k in MERGED_FIELDS if k != "url"},
+        **{k: list(getattr(rec, k)) for k in LIST_FIELDS},
+        extra=dict(rec.extra),
+    )
+    if rec.is_corrigendum:
+        n.kind, n.extra = "corrigendum", {**n.extra, "corrigenda": [rec.celex]}
+    n.content_hash = notice_hash(n)
+    return n
+
+
+def _version(session: Session, n: Notice, reason: str, rec: NoticeRecord, now: datetime) -> None:
+    snap = _snapshot(n)
+    if rec.is_corrigendum:
+        snap["corrigendum"] = {"celex": rec.celex, "title_en": rec.title_en, "title_fr": rec.title_fr}
+    session.add(
+        NoticeVersion(
+            notice_id=n.id,
+            version=n.version,
+            reason=reason,
+            source=rec.source,
+            celex=rec.celex,
+            content_hash=n.content_hash,
+            snapshot=snap,
+            created_at=now,
+        )
+    )
+
+
+def upsert(session: Session, rec: NoticeRecord, stats: IngestStats, now: datetime | None = None) -> int:
+    """Upsert one record inside the caller's transaction; returns the notice id."""
+    now = now or now_utc()
+    stats.seen += 1
+    rec_hash = rec.content_hash()
+    url = canonical_url(rec.url)
+    sighting = session.exec(
+        select(Sighting).where(Sighting.source == rec.source, Sighting.external_id == rec.external_id)
+    ).first()
+    if sighting and sighting.content_hash == rec_hash:
+        stats.unchanged += 1
+        return sighting.notice_id
+    notice = session.get(Notice, sighting.notice_id) if sighting else _find(session, rec, url)
+    if notice is None:
+        notice = _new_notice(rec, url, now)
+        session.add(notice)
+        session.flush()
+        _version(session, notice, "new", rec, now)
+        notice.search_key = index_notice(session.connection(), notice, None)
+        stats.new += 1
+        stats.changed_ids.append(notice.id)
+    else:
+        reason = _apply(notice, rec, url)
+        if reason:
+            notice.version += 1
+            notice.updated_at = now
+            _version(session, notice, reason, rec, now)
+            notice.search_key = index_notice(session.connection(), notice, notice.search_key)
+            stats.updated += 1
+            stats.changed_ids.append(notice.id)
+        else:
+            stats.unchanged += 1
+    if sighting:
+        sighting.content_hash, sighting.last_seen, sighting.url = rec_hash, now, url
+    else:
+        session.add(
+            Sighting(
+                notice_id=notice.id,
+                source=rec.source,
+                external_id=rec.external_id,
+                url=url,
+                celex=rec.celex,
+                content_hash=rec_hash,
+                first_seen=now,
+                last_seen=now,
+            )
+        )
+    session.flush()
+    return notice.id
+
+
+def ingest(engine: Engine, records: Iterable[NoticeRecord]) -> IngestStats:
+    """Upsert a batch in one transaction: all of it lands, or none of it."""
+    stats = IngestStats()
+    with session_scope(engine, write=True) as session:
+        now = now_utc()
+        for rec in records:
+            upsert(session, rec, stats, now)
+    return stats

@@ -1,0 +1,71 @@
+"""Crawl runs and per-source watermarks.
+
+A run is recorded as ``running`` when it starts, in its own transaction, so a crash leaves a
+visible trace. The watermark moves only with a successful run, in the same transaction as the
+run's status: a failed source is retried from where it was.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from storage.db import session_scope
+from storage.fulltext import now_utc
+from storage.models import CrawlRun, Source
+
+
+def start_run(engine: Engine, source: str, kind: str) -> int:
+    with session_scope(engine, write=True) as s:
+        if s.get(Source, source) is None:
+            s.add(Source(name=source, kind=kind))
+        run = CrawlRun(source=source, started_at=now_utc())
+        s.add(run)
+        s.flush()
+        return run.id
+
+
+def finish_run(
+    engine: Engine,
+    run_id: int,
+    *,
+    ok: bool,
+    error: str | None = None,
+    watermark: datetime | None = None,
+    **counts: int,
+) -> None:
+    with session_scope(engine, write=True) as s:
+        run = s.get(CrawlRun, run_id)
+        now = now_utc()
+        run.finished_at, run.status, run.error = now, "ok" if ok else "failed", error
+        for name, value in counts.items():
+            setattr(run, name, value)
+        src = s.get(Source, run.source)
+        if ok:
+            src.last_success = now
+            if watermark is not None:
+                src.watermark = watermark
+        else:
+            src.last_failure, src.last_error = now, error
+
+
+def watermark(engine: Engine, source: str) -> datetime | None:
+    with session_scope(engine) as s:
+        src = s.get(Source, source)
+        return src.watermark if src else None
+
+
+def recent_runs(engine: Engine, source: str | None = None, limit: int = 50) -> list[CrawlRun]:
+    with session_scope(engine) as s:
+        q = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)
+        if source:
+            q = q.where(CrawlRun.source == source)
+        return list(s.exec(q))
+
+
+def failed_since(engine: Engine, since: datetime) -> list[CrawlRun]:
+    with session_scope(engine) as s:
+        q = select(CrawlRun).where(CrawlRun.status == "failed", CrawlRun.started_at >= since)
+        return list(s.exec(q.order_by(CrawlRun.started_at)))

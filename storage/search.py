@@ -1,0 +1,238 @@
+"""Archive search: the one API behind ``veille search`` and the web workbench.
+
+Ranking is BM25 (FTS5) or ts_rank (PostgreSQL). To keep every query fast on a large archive,
+matches are streamed newest first through the date-ordered index key and at most ``CANDIDATES``
+filtered matches are ranked; counts and facets past that cap are marked as lower bounds.
+For a query matching fewer notices than the cap (nearly all real queries), results are exact.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Engine
+
+from storage.fulltext import ID_BITS, QueryError, day_bound, parse, query_stems, to_fts5, to_tsquery
+from storage.textnorm import LANGS, stem
+
+CANDIDATES = 2000
+ID_MASK = (1 << ID_BITS) - 1
+SNIPPET_WORDS = 28
+
+__all__ = ["Filters", "Hit", "Result", "QueryError", "search"]
+
+
+@dataclass
+class Filters:
+    labels: list[str] = field(default_factory=list)
+    min_score: float | None = None
+    sources: list[str] = field(default_factory=list)
+    doc_types: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+@dataclass
+class Hit:
+    notice_id: int
+    title: str
+    title_en: str | None
+    title_fr: str | None
+    url: str | None
+    source: str
+    doc_type: str | None
+    kind: str
+    celex: str | None
+    published_at: datetime | None
+    rank: float | None
+    snippet_html: str  # HTML-escaped, matched words in <mark>
+    snippet_text: str  # plain, matched words in [brackets]
+    labels: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    hits: list[Hit]
+    total: int
+    total_is_lower_bound: bool
+    facets: dict[str, Counter] = field(default_factory=dict)
+
+
+def _filter_sql(f: Filters, params: dict) -> str:
+    parts = []
+    if f.labels or f.min_score is not None:
+        cond = ["ls.notice_id = n.id"]
+        if f.labels:
+            cond.append("ls.label IN :labels")
+            params["labels"] = list(f.labels)
+        if f.min_score is not None:
+            cond.append("ls.score >= :min_score")
+            params["min_score"] = f.min_score
+        else:
+            cond.append("ls.selected = :sel")
+            params["sel"] = True
+        parts.append(f"EXISTS (SELECT 1 FROM label_score ls WHERE {' AND '.join(cond)})")
+    for name, column in (("sources", "n.source"), ("doc_types", "n.doc_type"), ("kinds", "n.kind")):
+        if getattr(f, name):
+            parts.append(f"{column} IN :{name}")
+            params[name] = list(getattr(f, name))
+    return "".join(f" AND {p}" for p in parts)
+
+
+def _key_range(f: Filters, params: dict, column: str) -> str:
+    out = ""
+    lo, hi = day_bound(f.date_from, upper=False), day_bound(f.date_to, upper=True)
+    if lo is not None:
+        out += f" AND {column} >= :lo"
+        params["lo"] = lo
+    if hi is not None:
+        out += f" AND {column} <= :hi"
+        params["hi"] = hi
+    return out
+
+
+def _candidates_sql(engine: Engine, clauses, f: Filters, params: dict) -> str:
+    """SQL yielding (key, rank) for up to :cap filtered matches, newest first."""
+    filters = _filter_sql(f, params)
+    if not clauses:  # filters only: browse by date
+        rng = _key_range(f, params, "n.search_key")
+        return (
+            "SELECT n.search_key AS key, NULL AS rank FROM notice n WHERE n.search_key IS NOT NULL"
+            f"{rng}{filters} ORDER BY n.search_key DESC LIMIT :cap"
+        )
+    if engine.dialect.name == "sqlite":
+        params["q"] = to_fts5(clauses)
+        rng = _key_range(f, params, "notice_fts.rowid")
+        return (
+            "SELECT notice_fts.rowid AS key, bm25(notice_fts, 10.0, 4.0, 1.0) AS rank"
+            " FROM notice_fts JOIN notice n ON n.id = (notice_fts.rowid & :mask)"
+            f" WHERE notice_fts MATCH :q{rng}{filters} ORDER BY notice_fts.rowid DESC LIMIT :cap"
+        )
+    params["q"] = to_tsquery(clauses)
+    rng = _key_range(f, params, "s.search_key")
+    return (
+        "SELECT s.search_key AS key, -ts_rank(s.tsv, to_tsquery('veille', :q)) AS rank"
+        " FROM notice_search s JOIN notice n ON n.id = s.notice_id"
+        f" WHERE s.tsv @@ to_tsquery('veille', :q){rng}{filters} ORDER BY s.search_key DESC LIMIT :cap"
+    )
+
+
+def search(
+    engine: Engine,
+    query: str,
+    filters: Filters | None = None,
+    *,
+    sort: Literal["relevance", "date"] = "relevance",
+    limit: int = 20,
+    offset: int = 0,
+    facets: bool = False,
+) -> Result:
+    """Search the archive. Raises :class:`QueryError` (one line, user-facing) for a query with no meaning."""
+    f = filters or Filters()
+    clauses = parse(query or "")
+    params: dict = {"cap": CANDIDATES + 1, "mask": ID_MASK}
+    sql = _candidates_sql(engine, clauses, f, params)
+    stmt = text(sql)
+    for name in ("labels", "sources", "doc_types", "kinds"):
+        if name in params:
+            stmt = stmt.bindparams(bindparam(name, expanding=True))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt, params).all()
+        capped = len(rows) > CANDIDATES
+        rows = rows[:CANDIDATES]
+        if sort == "relevance" and clauses:
+            rows = sorted(rows, key=lambda r: (r.rank, -r.key))
+        page = [r.key & ID_MASK for r in rows[offset : offset + limit]]
+        hits = _load_hits(conn, page, query_stems(clauses), {r.key & ID_MASK: r.rank for r in rows})
+        counts = _facets(conn, [r.key & ID_MASK for r in rows]) if facets else {}
+    return Result(hits=hits, total=len(rows), total_is_lower_bound=capped, facets=counts)
+
+
+def _in(conn, sql: str, ids: list[int]):  # noqa: ANN001
+    stmt = text(sql).bindparams(bindparam("ids", expanding=True))
+    return conn.execute(stmt, {"ids": ids}).all()
+
+
+def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -> list[Hit]:  # noqa: ANN001
+    if not ids:
+        return []
+    rows = {r.id: r for r in _in(conn, "SELECT * FROM notice WHERE id IN :ids", ids)}
+    labels: dict[int, dict[str, float]] = {}
+    for r in _in(conn, "SELECT notice_id, label, score FROM label_score WHERE selected AND notice_id IN :ids", ids):
+        labels.setdefault(r.notice_id, {})[r.label] = r.score
+    hits = []
+    for i in ids:
+        n = rows[i]
+        snippet_html, snippet_text = make_snippet(n, stems)
+        hits.append(
+            Hit(
+                notice_id=n.id,
+                title=n.title_fr or n.title_en or "",
+                title_en=n.title_en,
+                title_fr=n.title_fr,
+                url=n.url,
+                source=n.source,
+                doc_type=n.doc_type,
+                kind=n.kind,
+                celex=n.celex,
+                published_at=n.published_at,
+                rank=ranks.get(i),
+                snippet_html=snippet_html,
+                snippet_text=snippet_text,
+                labels=labels.get(i, {}),
+            )
+        )
+    return hits
+
+
+def _facets(conn, ids: list[int]) -> dict[str, Counter]:  # noqa: ANN001
+    out: dict[str, Counter] = {"label": Counter(), "source": Counter(), "doc_type": Counter(), "year": Counter()}
+    for chunk in (ids[i : i + 900] for i in range(0, len(ids), 900)):
+        for r in _in(conn, "SELECT label FROM label_score WHERE selected AND notice_id IN :ids", chunk):
+            out["label"][r.label] += 1
+        for r in _in(conn, "SELECT source, doc_type, published_at, document_date FROM notice WHERE id IN :ids", chunk):
+            out["source"][r.source] += 1
+            out["doc_type"][r.doc_type or "—"] += 1
+            when = r.published_at or r.document_date
+            out["year"][str(when)[:4] if when else "—"] += 1
+    return out
+
+
+def _matches(word: str, stems: set[str]) -> bool:
+    return any(stem(word, lang) in stems for lang in LANGS)
+
+
+WORD_SPLIT = re.compile(r"(\w+)", re.UNICODE)
+
+
+def make_snippet(n, stems: set[str]) -> tuple[str, str]:  # noqa: ANN001
+    """A window of the first field that matches, with the matched words marked."""
+    fields = [n.title_fr, n.title_en, n.summary_fr, n.summary_en, n.body]
+    chosen = next((t for t in fields if t and stems and any(_matches(w, stems) for w in t.split())), None)
+    chosen = chosen or n.summary_fr or n.summary_en or (n.body or "")[:400] or n.title_fr or n.title_en or ""
+    tokens = chosen.split()
+    first = next((i for i, w in enumerate(tokens) if stems and _matches(w.strip(".,;:()«»\"'"), stems)), 0)
+    start = max(0, first - SNIPPET_WORDS // 3)
+    window = tokens[start : start + SNIPPET_WORDS]
+    pre = "… " if start else ""
+    post = " …" if start + SNIPPET_WORDS < len(tokens) else ""
+    h_parts, t_parts = [], []
+    for w in window:
+        out_h, out_t = [], []
+        for piece in WORD_SPLIT.split(w):
+            if piece and WORD_SPLIT.fullmatch(piece) and stems and _matches(piece, stems):
+                out_h.append(f"<mark>{html.escape(piece)}</mark>")
+                out_t.append(f"[{piece}]")
+            else:
+                out_h.append(html.escape(piece))
+                out_t.append(piece)
+        h_parts.append("".join(out_h))
+        t_parts.append("".join(out_t))
+    return pre + " ".join(h_parts) + post, pre + " ".join(t_parts) + post

@@ -1,0 +1,50 @@
+import pytest
+
+from veille.config import ConfigError, load_settings
+
+
+def test_default_config_is_written_on_first_use(veille_home):
+    s = load_settings()
+    assert (veille_home / "veille.toml").exists()
+    assert s.database_url.startswith("sqlite:///") and str(veille_home) in s.database_url
+    assert {src.name for src in s.sources} >= {"cellar-acts", "ema-news"}
+
+
+def test_bad_value_names_file_line_and_key(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('profile = "has"\n\n[crawl]\ncontact = "x"\ndownload_delay = -1\n')
+    with pytest.raises(ConfigError, match=r"c\.toml:5: crawl\.download_delay: "):
+        load_settings(cfg)
+
+
+def test_bad_source_entry_points_at_its_line(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[[sources]]\nname = "a"\nkind = "rss"\nurl = "u"\n\n[[sources]]\nname = "b"\nkind = "rss"\n'
+        'url = "u"\ninterval = "often"\n'
+    )
+    with pytest.raises(ConfigError, match=r"c\.toml:10: sources\.1\.interval: .*duration"):
+        load_settings(cfg)
+
+
+def test_invalid_toml_and_unknown_key(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[crawl]\ncontact = \n")
+    with pytest.raises(ConfigError, match=r"c\.toml:2: invalid TOML"):
+        load_settings(cfg)
+    cfg.write_text('[smtp]\nhots = "x"\n')
+    with pytest.raises(ConfigError, match=r"c\.toml:2: smtp\.hots: Extra inputs"):
+        load_settings(cfg)
+
+
+def test_secrets_come_from_the_environment_and_never_print(tmp_path, monkeypatch):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[smtp]\nhost = "127.0.0.1"\npassword = "from-file"\nport = "nope"\n')
+    monkeypatch.setenv("VEILLE_SMTP_PASSWORD", "s3cret-env")
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg)
+    assert "s3cret" not in str(exc.value) and "from-file" not in str(exc.value)
+    cfg.write_text('[smtp]\nhost = "127.0.0.1"\npassword = "from-file"\n')
+    s = load_settings(cfg)
+    assert s.smtp.password.get_secret_value() == "s3cret-env"
+    assert "s3cret" not in repr(s)

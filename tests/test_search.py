@@ -1,0 +1,148 @@
+from datetime import UTC, date, datetime
+
+import pytest
+
+from storage.db import session_scope
+from storage.ingest import ingest
+from storage.models import LabelScore
+from storage.search import Filters, QueryError, search
+from veille.records import NoticeRecord
+
+NOTICES = [
+    NoticeRecord(
+        source="cellar",
+        external_id="1",
+        celex="32017R0745",
+        kind="act",
+        doc_type="REG",
+        title_fr="Règlement (UE) 2017/745 relatif aux dispositifs médicaux",
+        title_en="Regulation (EU) 2017/745 on medical devices",
+        published_at=datetime(2017, 5, 5, tzinfo=UTC),
+    ),
+    NoticeRecord(
+        source="sante",
+        external_id="2",
+        kind="news",
+        doc_type="news",
+        title_en="Joint clinical assessments of medicinal products begin",
+        summary_en="The first assessments under the HTA Regulation have started.",
+        published_at=datetime(2025, 4, 16, tzinfo=UTC),
+    ),
+    NoticeRecord(
+        source="cellar",
+        external_id="3",
+        celex="32025R0117",
+        kind="act",
+        doc_type="REG_IMPL",
+        title_fr="Règlement d'exécution (UE) 2025/117 : consultations scientifiques communes",
+        summary_fr="Procédures applicables aux dispositifs médicaux de diagnostic in vitro.",
+        published_at=datetime(2025, 1, 24, tzinfo=UTC),
+    ),
+    NoticeRecord(
+        source="ema",
+        external_id="4",
+        kind="news",
+        doc_type="news",
+        title_en="Veterinary medicines: new rules on antimicrobials",
+        published_at=datetime(2024, 3, 1, tzinfo=UTC),
+    ),
+]
+
+
+@pytest.fixture
+def archive(engine):
+    stats = ingest(engine, NOTICES)
+    ids = dict(zip(["mdr", "jca", "jsc", "vet"], stats.changed_ids, strict=True))
+    with session_scope(engine, write=True) as s:
+        for key, label, score in [
+            ("mdr", "deai", 0.9),
+            ("jca", "deai", 0.8),
+            ("jsc", "deai", 0.95),
+            ("jsc", "international", 0.6),
+            ("vet", "sante_publique", 0.3),
+        ]:
+            s.add(
+                LabelScore(
+                    notice_id=ids[key],
+                    label=label,
+                    score=score,
+                    selected=score >= 0.5,
+                    rules_version="t",
+                    scored_at=datetime.now(UTC),
+                )
+            )
+    return engine, ids
+
+
+def found(result) -> set[int]:
+    return {h.notice_id for h in result.hits}
+
+
+@pytest.mark.parametrize("query", ["dispositifs médicaux", "dispositif medical", "DISPOSITIF MÉDICAL"])
+def test_french_accents_and_inflections(archive, query):
+    engine, ids = archive
+    assert found(search(engine, query)) == {ids["mdr"], ids["jsc"]}
+
+
+def test_english_inflections(archive):
+    engine, ids = archive
+    assert found(search(engine, "assessment")) == {ids["jca"]}
+    assert found(search(engine, "medical device")) == {ids["mdr"]}
+
+
+def test_snippet_marks_matched_words_and_escapes(archive):
+    engine, ids = archive
+    hit = search(engine, "antimicrobial").hits[0]
+    assert "<mark>antimicrobials</mark>" in hit.snippet_html
+
+
+def test_phrase_or_and_exclusion(archive):
+    engine, ids = archive
+    assert found(search(engine, '"dispositifs médicaux de diagnostic"')) == {ids["jsc"]}
+    assert found(search(engine, "antimicrobials OR assessments")) == {ids["vet"], ids["jca"]}
+    assert found(search(engine, "dispositifs -diagnostic")) == {ids["mdr"]}
+
+
+def test_ranking_prefers_title_matches(archive):
+    engine, ids = archive
+    hits = search(engine, "dispositifs médicaux").hits
+    assert hits[0].notice_id == ids["mdr"]  # in the title, vs. only in the summary
+
+
+@pytest.mark.parametrize("query", ['"unbalanced', "NEAR(a b", "médic* AND OR NOT", "title:foo", "^x", "(((", "'"])
+def test_malformed_queries_never_raise_database_errors(archive, query):
+    engine, _ = archive
+    search(engine, query)  # plain words; no sqlite/psycopg syntax error
+
+
+def test_only_exclusions_is_a_clear_error(archive):
+    engine, _ = archive
+    with pytest.raises(QueryError, match="only excludes"):
+        search(engine, "-santé")
+
+
+def test_filters(archive):
+    engine, ids = archive
+    q = "dispositifs OR assessments OR antimicrobials"
+    assert found(search(engine, q, Filters(labels=["deai"]))) == {ids["mdr"], ids["jca"], ids["jsc"]}
+    assert found(search(engine, q, Filters(labels=["deai"], min_score=0.9))) == {ids["mdr"], ids["jsc"]}
+    assert found(search(engine, q, Filters(sources=["cellar"]))) == {ids["mdr"], ids["jsc"]}
+    assert found(search(engine, q, Filters(doc_types=["REG_IMPL", "news"]))) == {ids["jsc"], ids["jca"], ids["vet"]}
+    assert found(search(engine, q, Filters(date_from=date(2025, 1, 1)))) == {ids["jca"], ids["jsc"]}
+    assert found(search(engine, q, Filters(date_from=date(2024, 1, 1), date_to=date(2025, 1, 31)))) == {
+        ids["vet"],
+        ids["jsc"],
+    }
+    assert found(search(engine, q, Filters(labels=["deai"], sources=["cellar"], date_from=date(2020, 1, 1)))) == {
+        ids["jsc"]
+    }
+    assert found(search(engine, "", Filters(labels=["international"]))) == {ids["jsc"]}
+
+
+def test_date_sort_and_facets(archive):
+    engine, ids = archive
+    res = search(engine, "dispositifs OR assessments OR antimicrobials", sort="date", facets=True)
+    assert [h.notice_id for h in res.hits] == [ids["jca"], ids["jsc"], ids["vet"], ids["mdr"]]
+    assert res.facets["label"]["deai"] == 3
+    assert res.facets["year"]["2025"] == 2
+    assert res.total == 4 and not res.total_is_lower_bound

@@ -1,0 +1,3 @@
+from veille.cli import app
+
+app(prog_name="veille")

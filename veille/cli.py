@@ -1,0 +1,147 @@
+"""The ``veille`` command. Each stage adds its own commands (``<stage>/cli.py: register(app)``)."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from veille.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="EU regulatory watch and alerting for HAS.", no_args_is_help=True)
+db_app = typer.Typer(help="The archive database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+err = Console(stderr=True)
+
+
+@dataclass
+class State:
+    config: Path | None = None
+    profile: str | None = None
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config)
+            except ConfigError as exc:
+                fail(str(exc))
+            if self.profile:
+                self._settings.profile = self.profile
+        return self._settings
+
+    def engine(self):  # noqa: ANN201 - sqlalchemy Engine, imported lazily
+        from storage.db import open_archive
+
+        return open_archive(self.settings.database_url)
+
+
+state = State()
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a one-line error and exit; no stack trace for a user's mistake."""
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main(
+    config: Path | None = typer.Option(None, "--config", "-c", help="Config file (default $VEILLE_HOME/veille.toml)."),
+    profile: str | None = typer.Option(None, "--profile", "-p", help="Profile name (default from config: has)."),
+) -> None:
+    state.config, state.profile = config, profile
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply the Alembic migrations (created on first use anyway)."""
+    from storage.db import upgrade
+
+    upgrade(state.settings.database_url, revision)
+    console.print(f"archive at {_safe_url(state.settings.database_url)} is at revision {revision}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command("search")
+def search_cmd(
+    query: str = typer.Argument("", help='Words, "phrases", OR, -exclusion. Accents and inflections ignored.'),
+    label: list[str] = typer.Option([], "--label", "-l"),
+    min_score: float | None = typer.Option(None, "--min-score"),
+    source: list[str] = typer.Option([], "--source"),
+    doc_type: list[str] = typer.Option([], "--type"),
+    since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD"),
+    until: str | None = typer.Option(None, "--until", help="YYYY-MM-DD"),
+    sort: str = typer.Option("relevance", "--sort", help="relevance | date"),
+    limit: int = typer.Option(20, "--limit", "-n"),
+) -> None:
+    """Full-text search of the archive."""
+    from storage.search import Filters, QueryError, search
+
+    if sort not in ("relevance", "date"):
+        fail("--sort must be 'relevance' or 'date'")
+    filters = Filters(
+        labels=label,
+        min_score=min_score,
+        sources=source,
+        doc_types=doc_type,
+        date_from=_date(since, "--since"),
+        date_to=_date(until, "--until"),
+    )
+    try:
+        result = search(state.engine(), query, filters, sort=sort, limit=limit)
+    except QueryError as exc:
+        fail(str(exc))
+    table = Table(show_lines=False, expand=True)
+    for col in ("id", "date", "source", "title / snippet", "labels"):
+        table.add_column(col, overflow="fold")
+    for h in result.hits:
+        when = h.published_at.date().isoformat() if h.published_at else ""
+        labels = ", ".join(f"{k} {v:.2f}" for k, v in sorted(h.labels.items(), key=lambda kv: -kv[1]))
+        # Crawled text may contain Rich markup: escape it.
+        table.add_row(
+            str(h.notice_id), when, escape(h.source), f"{escape(h.title)}\n[dim]{escape(h.snippet_text)}[/dim]", labels
+        )
+    console.print(table)
+    more = "+" if result.total_is_lower_bound else ""
+    console.print(f"{result.total}{more} notices match; showing {len(result.hits)}.")
+
+
+def _date(value: str | None, option: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: not a date YYYY-MM-DD: {value!r}")
+
+
+@app.command("config")
+def config_cmd() -> None:
+    """Validate the config file and print where things live."""
+    s = state.settings
+    console.print(f"profile: {s.profile}\nhome: {s.home}\ndatabase: {_safe_url(s.database_url)}")
+    console.print(f"outbox: {s.outbox}\nmodels: {s.models}\nsources: {len(s.sources)}")
+
+
+for _stage in ("crawlers.cli", "nlp.cli", "alerts.cli", "veille.main_job", "web.cli"):
+    try:
+        _module = importlib.import_module(_stage)
+    except ModuleNotFoundError as exc:  # a stage not built yet
+        if exc.name != _stage and not _stage.startswith(str(exc.name)):
+            raise
+        continue
+    _module.register(app)

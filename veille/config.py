@@ -1,0 +1,215 @@
+"""Configuration: one TOML file, validated with pydantic.
+
+The file lives at ``$VEILLE_HOME/veille.toml`` unless ``--config``/``VEILLE_CONFIG`` says otherwise.
+``VEILLE_HOME`` defaults to ``~/.local/share/veille``. Secrets (SMTP password, Slack token) are read
+from the environment (``VEILLE_SMTP_PASSWORD``, ``VEILLE_SLACK_TOKEN``) and override the file;
+they are ``SecretStr`` so they never print in logs or errors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+DEFAULT_HOME = Path("~/.local/share/veille").expanduser()
+DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+
+
+class ConfigError(ValueError):
+    """A one-line error naming the file, line and key."""
+
+
+def home() -> Path:
+    path = Path(os.environ.get("VEILLE_HOME") or DEFAULT_HOME).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def parse_duration(value: str | int | float) -> timedelta:
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    m = DURATION_RE.match(value)
+    if not m:
+        raise ValueError(f"not a duration like '30m', '2h', '1d': {value!r}")
+    n, unit = int(m.group(1)), m.group(2)
+    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: n})
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    kind: str  # spider name in crawlers/ (rss, sparql, cellar, oeil, ep_odp, ...)
+    url: str
+    languages: list[str] = ["en", "fr"]
+    interval: str = "2h"
+    enabled: bool = True
+    options: dict[str, Any] = {}
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+    @property
+    def interval_td(self) -> timedelta:
+        return parse_duration(self.interval)
+
+
+class CrawlConfig(Strict):
+    user_agent: str = "veille/0.1 (EU regulatory watch; +mailto:{contact})"
+    contact: str = "veille@has-sante.fr"
+    download_delay: float = Field(1.0, ge=0)
+    concurrent_per_host: int = Field(1, ge=1, le=8)
+    timeout: float = Field(30.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+    max_body_bytes: int = Field(20_000_000, gt=0)
+    obey_robots: bool = True
+    sparql_window_days: int = Field(7, ge=1)  # Cellar metadata arrives up to 3 working days late
+    cache_dir: str | None = None  # HTTP cache for conditional GETs; default $VEILLE_HOME/httpcache
+
+    @property
+    def ua(self) -> str:
+        return self.user_agent.format(contact=self.contact)
+
+
+class StorageConfig(Strict):
+    url: str | None = None  # default: sqlite:///$VEILLE_HOME/veille.db ; postgresql+psycopg://...
+
+
+class SmtpConfig(Strict):
+    host: str | None = None  # unset: e-mails go to the outbox folder as .eml files
+    port: int = 587
+    starttls: bool = True
+    user: str | None = None
+    password: SecretStr | None = None
+    sender: str = "veille@has-sante.fr"
+    timeout: float = 30.0
+
+
+class SlackConfig(Strict):
+    token: SecretStr | None = None  # unset (and no webhooks): Slack messages go to the outbox folder
+    base_url: str = "https://slack.com/api/"
+
+
+class ScheduleConfig(Strict):
+    timezone: str = "Europe/Paris"
+    digest_time: str = Field("08:00", pattern=r"^\d{2}:\d{2}$")
+    misfire_grace: str = "1h"
+
+
+class Settings(Strict):
+    profile: str = "has"
+    profiles_dir: str | None = None  # extra profiles; the shipped ones are in veille/profiles
+    outbox_dir: str | None = None  # default $VEILLE_HOME/outbox
+    models_dir: str | None = None  # default $VEILLE_HOME/models
+    storage: StorageConfig = StorageConfig()
+    crawl: CrawlConfig = CrawlConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    slack: SlackConfig = SlackConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    sources: list[SourceConfig] = []
+
+    # Where the file came from, for messages; not part of the schema.
+    model_config = ConfigDict(extra="forbid")
+
+    @property
+    def home(self) -> Path:
+        return home()
+
+    @property
+    def database_url(self) -> str:
+        return self.storage.url or f"sqlite:///{self.home / 'veille.db'}"
+
+    @property
+    def outbox(self) -> Path:
+        return Path(self.outbox_dir).expanduser() if self.outbox_dir else self.home / "outbox"
+
+    @property
+    def models(self) -> Path:
+        return Path(self.models_dir).expanduser() if self.models_dir else self.home / "models"
+
+    def source(self, name: str) -> SourceConfig:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise ConfigError(f"no source named {name!r} (known: {', '.join(s.name for s in self.sources)})")
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line number of a pydantic error location in TOML text."""
+    lines = text.splitlines()
+    start, table = 0, []
+    for part in loc:
+        if isinstance(part, int):  # n-th [[table]] of the current array
+            header = re.compile(rf"^\s*\[\[\s*{re.escape('.'.join(table))}\s*\]\]")
+            hits = [i for i, ln in enumerate(lines) if header.match(ln)]
+            if part < len(hits):
+                start = hits[part]
+            continue
+        table.append(str(part))
+        key = re.compile(rf"^\s*{re.escape(str(part))}\s*=")
+        header = re.compile(rf"^\s*\[\[?\s*{re.escape('.'.join(table))}\s*\]\]?")
+        for i in range(start, len(lines)):
+            if header.match(lines[i]) or key.match(lines[i]):
+                start = i
+                break
+    return start + 1 if loc else None
+
+
+def _apply_env(data: dict[str, Any]) -> None:
+    env = os.environ
+    if env.get("VEILLE_SMTP_PASSWORD"):
+        data.setdefault("smtp", {})["password"] = env["VEILLE_SMTP_PASSWORD"]
+    if env.get("VEILLE_SLACK_TOKEN"):
+        data.setdefault("slack", {})["token"] = env["VEILLE_SLACK_TOKEN"]
+    if env.get("VEILLE_DATABASE_URL"):
+        data.setdefault("storage", {})["url"] = env["VEILLE_DATABASE_URL"]
+    if env.get("VEILLE_PROFILE"):
+        data["profile"] = env["VEILLE_PROFILE"]
+
+
+def default_config_text() -> str:
+    return (Path(__file__).parent / "default_config.toml").read_text(encoding="utf-8")
+
+
+def config_path(explicit: str | Path | None = None) -> Path:
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get("VEILLE_CONFIG"):
+        return Path(os.environ["VEILLE_CONFIG"]).expanduser()
+    return home() / "veille.toml"
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read, validate and return the settings; write the default file on first use."""
+    cfg = config_path(path)
+    if not cfg.exists():
+        if path:
+            raise ConfigError(f"{cfg}: config file not found")
+        cfg.write_text(default_config_text(), encoding="utf-8")
+    text = cfg.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(f"{cfg}:{m.group(1) if m else '?'}: invalid TOML: {exc}") from None
+    _apply_env(data)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc)
+        line = _line_of(text, loc)
+        # Never echo the input value: it may be a secret.
+        raise ConfigError(f"{cfg}:{line or '?'}: {key}: {err['msg']}") from None

@@ -1,0 +1,111 @@
+"""The plain record one stage hands to the next.
+
+A crawler yields ``NoticeRecord``; storage ingests it; nlp, alerts and the web read notices back
+from storage. No stage sees another stage's internals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+# What a notice is, for grouping in digests and for routing rules.
+Kind = Literal[
+    "act",  # adopted act (regulation, directive, decision...) incl. implementing/delegated acts
+    "corrigendum",
+    "proposal",  # Commission proposal, preparatory act
+    "procedure",  # procedure file / step (OEIL, EP Open Data, EUR-Lex procedure)
+    "news",  # press release, news item
+    "guidance",  # guidance documents (MDCG, EMA guidelines...)
+    "consultation",  # Have Your Say consultation / call for evidence
+    "draft_act",  # draft implementing/delegated act
+    "funding_call",  # EU funding topic
+    "other",
+]
+
+CELEX_RE = re.compile(r"\b([0-9CE])(\d{4})([A-Z]{1,2})(\d{4})(R\(\d{2}\))?(?:-\d{8})?\b")
+CORRIGENDUM_RE = re.compile(r"R\((\d{2})\)$")
+
+
+def base_celex(celex: str | None) -> str | None:
+    """``32024R1689R(02)`` -> ``32024R1689``: a corrigendum belongs to its act."""
+    if not celex:
+        return None
+    return CORRIGENDUM_RE.sub("", celex.strip())
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class NoticeRecord(BaseModel):
+    """One item as a source saw it. Only ``source``, ``external_id`` and a title are required."""
+
+    source: str
+    external_id: str
+    url: str | None = None
+    celex: str | None = None
+    eli: str | None = None
+    procedure: str | None = None  # e.g. "2021/0106(COD)"
+    lang: str | None = None  # language of ``body`` (and of the single-language fields)
+    title_en: str | None = None
+    title_fr: str | None = None
+    summary_en: str | None = None
+    summary_fr: str | None = None
+    body: str | None = None
+    doc_type: str | None = None  # e.g. REG_IMPL, PROP_REG, press_release
+    kind: Kind = "other"
+    published_at: datetime | None = None  # OJ / feed publication, UTC
+    document_date: date | None = None  # adoption / document date
+    loaded_at: datetime | None = None  # when the source says it was loaded (EUR-Lex RSS pubDate)
+    opens: date | None = None  # consultation / call opening
+    deadline: date | None = None  # consultation / call closing
+    related_acts: list[str] = Field(default_factory=list)  # CELEX of acts this one implements/cites
+    legal_basis: list[str] = Field(default_factory=list)  # CELEX of the legal basis
+    eurovoc: list[str] = Field(default_factory=list)  # EuroVoc labels
+    authors: list[str] = Field(default_factory=list)
+    extra: dict = Field(default_factory=dict)  # source-specific metadata kept for display
+
+    @field_validator("published_at", "loaded_at")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        return as_utc(v)
+
+    @property
+    def title(self) -> str:
+        return self.title_fr or self.title_en or ""
+
+    @property
+    def is_corrigendum(self) -> bool:
+        return bool(self.celex and CORRIGENDUM_RE.search(self.celex))
+
+    def content_hash(self) -> str:
+        """Hash of what a reader sees: a change here is a new version, not an overwrite."""
+        payload = self.model_dump(
+            mode="json",
+            include={
+                "celex",
+                "title_en",
+                "title_fr",
+                "summary_en",
+                "summary_fr",
+                "body",
+                "doc_type",
+                "published_at",
+                "document_date",
+                "opens",
+                "deadline",
+                "legal_basis",
+                "related_acts",
+            },
+        )
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
