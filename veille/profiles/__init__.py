@@ -1,0 +1,51 @@
+"""Profiles: an organisation's labels, rules and routing, as files. HAS is the default.
+
+A profile is a folder ``<name>/`` holding ``profile.toml`` (labels), ``rules.yaml`` (nlp) and
+``routing.toml`` (alerts). Shipped profiles live here; ``profiles_dir`` in the config adds more,
+and ``$VEILLE_HOME/profiles/<name>/`` holds analysts' edited copies, which take precedence.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from veille.config import ConfigError, Settings
+
+SHIPPED = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Label:
+    id: str
+    name: str
+    remit: str = ""
+
+
+def profile_dirs(settings: Settings, name: str | None = None) -> list[Path]:
+    """Folders to look in for the profile's files, most specific first."""
+    name = name or settings.profile
+    dirs = [settings.home / "profiles" / name]
+    if settings.profiles_dir:
+        dirs.append(Path(settings.profiles_dir).expanduser() / name)
+    dirs.append(SHIPPED / name)
+    return dirs
+
+
+def profile_file(settings: Settings, filename: str, name: str | None = None) -> Path:
+    for d in profile_dirs(settings, name):
+        if (d / filename).exists():
+            return d / filename
+    raise ConfigError(
+        f"profile {name or settings.profile!r}: no {filename} in {', '.join(map(str, profile_dirs(settings, name)))}"
+    )
+
+
+def load_labels(settings: Settings, name: str | None = None) -> dict[str, Label]:
+    path = profile_file(settings, "profile.toml", name)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return {k: Label(id=k, name=v.get("name", k), remit=v.get("remit", "")) for k, v in data.get("labels", {}).items()}
