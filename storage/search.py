@@ -22,6 +22,7 @@ from storage.fulltext import ID_BITS, QueryError, day_bound, parse, query_stems,
 from storage.textnorm import LANGS, stem
 
 CANDIDATES = 2000
+PG_RANK = "-ts_rank(s.tsv, to_tsquery('veille', :q))"
 ID_MASK = (1 << ID_BITS) - 1
 SNIPPET_WORDS = 28
 
@@ -98,7 +99,7 @@ def _key_range(f: Filters, params: dict, column: str) -> str:
     return out
 
 
-def _candidates_sql(engine: Engine, clauses, f: Filters, params: dict) -> str:
+def _candidates_sql(engine: Engine, clauses, f: Filters, params: dict, ranked: bool) -> str:
     """SQL yielding (key, rank) for up to :cap filtered matches, newest first."""
     filters = _filter_sql(f, params)
     if not clauses:  # filters only: browse by date
@@ -111,14 +112,14 @@ def _candidates_sql(engine: Engine, clauses, f: Filters, params: dict) -> str:
         params["q"] = to_fts5(clauses)
         rng = _key_range(f, params, "notice_fts.rowid")
         return (
-            "SELECT notice_fts.rowid AS key, bm25(notice_fts, 10.0, 4.0, 1.0) AS rank"
+            f"SELECT notice_fts.rowid AS key, {'bm25(notice_fts, 10.0, 4.0, 1.0)' if ranked else 'NULL'} AS rank"
             " FROM notice_fts JOIN notice n ON n.id = (notice_fts.rowid & :mask)"
             f" WHERE notice_fts MATCH :q{rng}{filters} ORDER BY notice_fts.rowid DESC LIMIT :cap"
         )
     params["q"] = to_tsquery(clauses)
     rng = _key_range(f, params, "s.search_key")
     return (
-        "SELECT s.search_key AS key, -ts_rank(s.tsv, to_tsquery('veille', :q)) AS rank"
+        f"SELECT s.search_key AS key, {PG_RANK if ranked else 'NULL'} AS rank"
         " FROM notice_search s JOIN notice n ON n.id = s.notice_id"
         f" WHERE s.tsv @@ to_tsquery('veille', :q){rng}{filters} ORDER BY s.search_key DESC LIMIT :cap"
     )
@@ -138,7 +139,8 @@ def search(
     f = filters or Filters()
     clauses = parse(query or "")
     params: dict = {"cap": CANDIDATES + 1, "mask": ID_MASK}
-    sql = _candidates_sql(engine, clauses, f, params)
+    ranked = sort == "relevance" and bool(clauses)
+    sql = _candidates_sql(engine, clauses, f, params, ranked)
     stmt = text(sql)
     for name in ("labels", "sources", "doc_types", "kinds"):
         if name in params:
@@ -147,7 +149,7 @@ def search(
         rows = conn.execute(stmt, params).all()
         capped = len(rows) > CANDIDATES
         rows = rows[:CANDIDATES]
-        if sort == "relevance" and clauses:
+        if ranked:
             rows = sorted(rows, key=lambda r: (r.rank, -r.key))
         page = [r.key & ID_MASK for r in rows[offset : offset + limit]]
         hits = _load_hits(conn, page, query_stems(clauses), {r.key & ID_MASK: r.rank for r in rows})
@@ -205,34 +207,47 @@ def _facets(conn, ids: list[int]) -> dict[str, Counter]:  # noqa: ANN001
     return out
 
 
-def _matches(word: str, stems: set[str]) -> bool:
-    return any(stem(word, lang) in stems for lang in LANGS)
-
-
 WORD_SPLIT = re.compile(r"(\w+)", re.UNICODE)
+
+
+class _Marker:
+    """Decides which words of a text match the query's stems (memoised: snippets see few words)."""
+
+    def __init__(self, stems: set[str]) -> None:
+        self.stems, self.memo = stems, {}
+
+    def __call__(self, word: str) -> bool:
+        hit = self.memo.get(word)
+        if hit is None:
+            lw = word.lower()
+            hit = self.memo[word] = bool(self.stems) and any(stem(lw, lang) in self.stems for lang in LANGS)
+        return hit
 
 
 def make_snippet(n, stems: set[str]) -> tuple[str, str]:  # noqa: ANN001
     """A window of the first field that matches, with the matched words marked."""
-    fields = [n.title_fr, n.title_en, n.summary_fr, n.summary_en, n.body]
-    chosen = next((t for t in fields if t and stems and any(_matches(w, stems) for w in t.split())), None)
-    chosen = chosen or n.summary_fr or n.summary_en or (n.body or "")[:400] or n.title_fr or n.title_en or ""
-    tokens = chosen.split()
-    first = next((i for i, w in enumerate(tokens) if stems and _matches(w.strip(".,;:()«»\"'"), stems)), 0)
+    marks = _Marker(stems)
+    fields = [n.title_fr, n.title_en, n.summary_fr, n.summary_en, (n.body or "")[:5000]]
+    chosen, first = None, 0
+    for t in filter(None, fields):
+        tokens = t.split()
+        first = next((i for i, w in enumerate(tokens) if any(marks(p) for p in WORD_SPLIT.findall(w))), None)
+        if first is not None:
+            chosen = tokens
+            break
+    if chosen is None:
+        text_ = n.summary_fr or n.summary_en or (n.body or "")[:400] or n.title_fr or n.title_en or ""
+        chosen, first = text_.split(), 0
     start = max(0, first - SNIPPET_WORDS // 3)
-    window = tokens[start : start + SNIPPET_WORDS]
+    window = chosen[start : start + SNIPPET_WORDS]
     pre = "… " if start else ""
-    post = " …" if start + SNIPPET_WORDS < len(tokens) else ""
+    post = " …" if start + SNIPPET_WORDS < len(chosen) else ""
     h_parts, t_parts = [], []
-    for w in window:
-        out_h, out_t = [], []
-        for piece in WORD_SPLIT.split(w):
-            if piece and WORD_SPLIT.fullmatch(piece) and stems and _matches(piece, stems):
-                out_h.append(f"<mark>{html.escape(piece)}</mark>")
-                out_t.append(f"[{piece}]")
-            else:
-                out_h.append(html.escape(piece))
-                out_t.append(piece)
-        h_parts.append("".join(out_h))
-        t_parts.append("".join(out_t))
-    return pre + " ".join(h_parts) + post, pre + " ".join(t_parts) + post
+    for piece in WORD_SPLIT.split(" ".join(window)):
+        if piece and WORD_SPLIT.fullmatch(piece) and marks(piece):
+            h_parts.append(f"<mark>{html.escape(piece)}</mark>")
+            t_parts.append(f"[{piece}]")
+        else:
+            h_parts.append(html.escape(piece))
+            t_parts.append(piece)
+    return pre + "".join(h_parts) + post, pre + "".join(t_parts) + post

@@ -1,0 +1,143 @@
+"""The long-running watch: APScheduler 3 with its job store in the archive database.
+
+- one interval job per source (its ``interval`` from config), one cron job for the digests
+  (``schedule.digest_time``, Europe/Paris, Monday to Friday);
+- ``coalesce`` + ``misfire_grace_time``: a machine that was off runs a missed job once, not N times;
+- ``max_instances=1``: a job that overruns is not started twice;
+- each crawl runs in a child process (``crawlers.run``), so a hung or crashing source cannot take the
+  scheduler down (and Scrapy's reactor, which cannot restart, never lives in this process);
+- SIGTERM/SIGINT: stop taking new jobs and wait for the one in flight.
+
+Jobs are stored by reference (``scheduler:poll_source``) with plain arguments, so the store survives
+restarts; on start the configured jobs are reconciled with the stored ones without losing a missed
+run time.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from veille.config import Settings, load_settings, parse_duration
+
+log = logging.getLogger("veille.scheduler")
+JOBS_TABLE = "apscheduler_jobs"
+
+
+def _settings(config: str | None) -> Settings:
+    return load_settings(config)
+
+
+def poll_source(name: str, config: str | None = None) -> None:
+    """Job: crawl one source, classify what changed, send critical alerts."""
+    from storage.db import open_archive
+    from veille.pipeline import run_cycle
+
+    settings = _settings(config)
+    engine = open_archive(settings.database_url)
+    summary = run_cycle(engine, settings, sources=[name], digests=False)
+    for r in summary.sources:
+        log.info("source %s: ok=%s new=%s updated=%s error=%s", r.source, r.ok, r.new, r.updated, r.error)
+
+
+def send_digests_job(config: str | None = None) -> None:
+    """Job: the daily digests (the alerts stage skips non-working days and recipients already served)."""
+    from alerts import send_digests
+    from storage.db import open_archive
+
+    settings = _settings(config)
+    stats = send_digests(open_archive(settings.database_url), settings)
+    log.info("digests: %s", stats)
+
+
+def build_scheduler(settings: Settings, config: str | None = None) -> BackgroundScheduler:
+    grace = int(parse_duration(settings.schedule.misfire_grace).total_seconds())
+    sched = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(url=settings.database_url, tablename=JOBS_TABLE)},
+        executors={"default": ThreadPoolExecutor(max_workers=2)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace},
+        timezone=settings.schedule.timezone,
+    )
+    return sched
+
+
+def desired_jobs(settings: Settings, config: str | None) -> dict[str, dict]:
+    hour, minute = (int(x) for x in settings.schedule.digest_time.split(":"))
+    jobs = {
+        f"poll:{s.name}": {
+            "func": "scheduler:poll_source",
+            "args": [s.name, config],
+            "trigger": IntervalTrigger(seconds=int(s.interval_td.total_seconds()), timezone=UTC),
+        }
+        for s in settings.sources
+        if s.enabled
+    }
+    jobs["digest"] = {
+        "func": "scheduler:send_digests_job",
+        "args": [config],
+        "trigger": CronTrigger(day_of_week="mon-fri", hour=hour, minute=minute, timezone=settings.schedule.timezone),
+    }
+    return jobs
+
+
+def reconcile(sched: BackgroundScheduler, settings: Settings, config: str | None) -> None:
+    """Add missing jobs, replace changed ones, drop removed ones; keep stored next-run times."""
+    wanted = desired_jobs(settings, config)
+    for job in sched.get_jobs():
+        if job.id not in wanted:
+            job.remove()
+    for job_id, spec in wanted.items():
+        job = sched.get_job(job_id)
+        if job is not None and str(job.trigger) == str(spec["trigger"]) and list(job.args) == spec["args"]:
+            continue  # unchanged: its stored next_run_time (maybe in the past) drives the catch-up
+        now = datetime.now(UTC)
+        # A new source is polled at once; the digest waits for its time of day.
+        first = now if job_id.startswith("poll:") else spec["trigger"].get_next_fire_time(None, now)
+        sched.add_job(spec["func"], spec["trigger"], args=spec["args"], id=job_id, name=job_id,
+                      replace_existing=True, next_run_time=first)
+
+
+def run_forever(config: str | None = None, stop: threading.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set); the job in flight is finished, not killed."""
+    settings = _settings(config)
+    from storage.db import open_archive
+
+    open_archive(settings.database_url)  # migrations first, so the job store shares a ready database
+    sched = build_scheduler(settings, config)
+    sched.start(paused=True)
+    reconcile(sched, settings, config)
+    sched.resume()
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    log.info("scheduler started with %d jobs", len(sched.get_jobs()))
+    stop.wait()
+    log.info("stopping: waiting for the job in flight")
+    sched.shutdown(wait=True)
+
+
+def next_runs(settings: Settings) -> list[tuple[str, datetime | None]]:
+    """Next run time of each stored job, for ``veille status`` (no scheduler needs to be running)."""
+    store = SQLAlchemyJobStore(url=settings.database_url, tablename=JOBS_TABLE)
+    try:
+        store.start(None, "default")  # type: ignore[arg-type]
+        return [(j.id, j.next_run_time) for j in store.get_all_jobs()]
+    except Exception:  # noqa: BLE001 - no job store yet: the scheduler never ran
+        return []
+    finally:
+        store.shutdown()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_forever(str(Path(__import__("os").environ.get("VEILLE_CONFIG", ""))) or None)

@@ -1,0 +1,140 @@
+"""The commands that run the whole watch: ``run``, ``schedule``, ``demo`` and ``status``."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_cmd)
+    app.command("schedule")(schedule_cmd)
+    app.command("demo")(demo_cmd)
+    app.command("status")(status_cmd)
+
+
+def _print_summary(summary) -> None:  # noqa: ANN001 - veille.pipeline.CycleSummary
+    from veille.cli import console
+
+    table = Table(title="sources", expand=False)
+    for col in ("source", "status", "new", "updated", "unchanged", "304", "reason"):
+        table.add_column(col)
+    for r in summary.sources:
+        table.add_row(escape(r.source), "[green]ok[/green]" if r.ok else "[red]failed[/red]", str(r.new),
+                      str(r.updated), str(r.unchanged), str(r.not_modified), escape(r.error or ""))
+    console.print(table)
+    if summary.labels:
+        console.print("notices per label: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())))
+    for name, stats in (("alerts", summary.alerts), ("digests", summary.digests)):
+        if stats is not None:
+            console.print(f"{name}: sent {stats.sent}, pending {stats.pending}, failed {stats.failed}")
+
+
+def _cycle(sources: list[str] | None, force_digest: bool):  # noqa: ANN202
+    from veille.cli import console, state
+    from veille.pipeline import run_cycle
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+        return run_cycle(state.engine(), state.settings, sources=sources, force_digest=force_digest,
+                         progress=lambda msg: bar.update(task, description=msg))
+
+
+def run_cmd(
+    source: list[str] = typer.Option([], "--source", "-s", help="Only these sources (default: every due source)."),
+    all_sources: bool = typer.Option(False, "--all", help="Crawl every enabled source, due or not."),
+    force_digest: bool = typer.Option(False, "--force-digest", help="Send digests even outside the digest time."),
+) -> None:
+    """One full cycle: crawl due sources, store, classify, send alerts and due digests."""
+    from veille.cli import err, state
+
+    names = list(source) or ([s.name for s in state.settings.sources if s.enabled] if all_sources else None)
+    summary = _cycle(names, force_digest)
+    _print_summary(summary)
+    if not summary.ok:
+        for r in summary.failed_sources:
+            err.print(f"source {escape(r.source)} failed: {escape(r.error or '?')}")
+        if summary.failed_deliveries:
+            err.print(f"{summary.failed_deliveries} deliveries failed: see `veille deliveries --failed`")
+        raise typer.Exit(1)
+
+
+def schedule_cmd() -> None:
+    """Run the scheduler until SIGTERM (polls per source interval, digests at the configured time)."""
+    import logging
+
+    import scheduler
+    from veille.cli import state
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    state.settings  # noqa: B018 - validate the config before starting
+    scheduler.run_forever(str(state.config) if state.config else None)
+
+
+def status_cmd() -> None:
+    """Sources (last success, last failure and why), next scheduled runs, outbox backlog."""
+    from sqlmodel import func, select
+
+    import scheduler
+    from storage.db import session_scope
+    from storage.models import Delivery
+    from veille.cli import console, state
+    from veille.pipeline import source_health
+
+    engine = state.engine()
+    table = Table(title="sources")
+    for col in ("source", "last success", "last failure", "reason"):
+        table.add_column(col)
+    for s in source_health(engine):
+        table.add_row(escape(s.name), _when(s.last_success), _when(s.last_failure), escape(s.last_error or ""))
+    console.print(table)
+    runs = scheduler.next_runs(state.settings)
+    if runs:
+        console.print("next runs: " + ", ".join(f"{j} {_when(t)}" for j, t in sorted(runs, key=lambda r: str(r[1]))))
+    else:
+        console.print("next runs: the scheduler has not run yet (`veille schedule`)")
+    with session_scope(engine) as s:
+        rows = s.exec(select(Delivery.status, func.count()).group_by(Delivery.status)).all()
+    console.print("outbox: " + (", ".join(f"{st} {n}" for st, n in rows) or "empty"))
+
+
+def _when(t: datetime | None) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if t else "—"
+
+
+def demo_cmd(
+    home: Path | None = typer.Option(None, "--home", help="Folder for the demo archive (default $VEILLE_HOME/demo)."),
+) -> None:
+    """Replay the recorded sources shipped with veille through the whole pipeline, offline."""
+    from crawlers.replay import demo_settings, serve
+
+    from storage.db import open_archive
+    from veille.cli import console, state
+    from veille.pipeline import run_cycle
+
+    base = state.settings.home
+    home = home or base / "demo"
+    home.mkdir(parents=True, exist_ok=True)
+    server, url = serve()
+    try:
+        settings = demo_settings(url, home, profile=state.settings.profile)
+        engine = open_archive(settings.database_url)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
+            task = bar.add_task("replaying recorded sources", total=None)
+            summary = run_cycle(engine, settings, sources=[s.name for s in settings.sources], force_digest=True,
+                                progress=lambda m: bar.update(task, description=m))
+    finally:
+        server.shutdown()
+    _print_summary(summary)
+    cfg = home / "veille.toml"
+    env = f"VEILLE_HOME={home}" if os.environ.get("VEILLE_HOME") != str(home) else ""
+    console.print(f"\narchive: {settings.database_url}\noutbox (digests, alerts): {settings.outbox}")
+    console.print(f"try:  {env} veille --config {cfg} search 'dispositifs médicaux'")
+    console.print(f"      {env} veille --config {cfg} serve   (the web workbench)")

@@ -1,0 +1,100 @@
+"""One full cycle of the watch: crawl -> store -> classify -> alert -> digest.
+
+Each stage is called through its public function and hands the next plain data; this module only
+sequences them and collects a summary. ``veille run``, ``veille demo`` and the scheduler use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from storage.db import session_scope
+from storage.models import CrawlRun, Source
+from veille.config import Settings
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class CycleSummary:
+    sources: list = field(default_factory=list)  # crawlers.run.SourceResult
+    classified: int = 0
+    labels: dict[str, int] = field(default_factory=dict)
+    alerts: object | None = None  # alerts.DeliveryStats
+    digests: object | None = None
+
+    @property
+    def failed_sources(self) -> list:
+        return [s for s in self.sources if not s.ok]
+
+    @property
+    def failed_deliveries(self) -> int:
+        return sum(getattr(d, "failed", 0) for d in (self.alerts, self.digests) if d is not None)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed_sources and not self.failed_deliveries
+
+
+def due_sources(engine: Engine, settings: Settings, now: datetime | None = None) -> list[str]:
+    """Enabled sources whose poll interval has elapsed since their last run."""
+    now = now or datetime.now(UTC)
+    with session_scope(engine) as s:
+        last = {
+            r.source: r.started_at
+            for r in s.exec(select(CrawlRun).order_by(CrawlRun.id))  # later rows overwrite earlier
+        }
+    out = []
+    for src in settings.sources:
+        started = last.get(src.name)
+        if started is not None and started.tzinfo is None:
+            started = started.replace(tzinfo=UTC)
+        if src.enabled and (started is None or now - started >= src.interval_td):
+            out.append(src.name)
+    return out
+
+
+def run_cycle(
+    engine: Engine,
+    settings: Settings,
+    *,
+    sources: list[str] | None = None,
+    digests: bool = True,
+    force_digest: bool = False,
+    now: datetime | None = None,
+    progress: Progress = lambda _msg: None,
+    crawl_timeout: float | None = None,
+) -> CycleSummary:
+    from crawlers.run import crawl
+    from nlp.classify import classify
+
+    from alerts import send_alerts, send_digests
+
+    summary = CycleSummary()
+    if sources is None:
+        sources = due_sources(engine, settings, now)
+    if sources:
+        progress(f"crawling {len(sources)} source(s)")
+        summary.sources = crawl(settings, engine, names=sources, timeout=crawl_timeout)
+    changed = sorted({i for r in summary.sources for i in getattr(r, "changed_ids", [])})
+    progress(f"classifying {len(changed)} new or changed notice(s)")
+    if changed:
+        stats = classify(engine, settings, changed)
+        summary.classified = stats.scored
+        summary.labels = dict(stats.selected_per_label)
+    progress("sending immediate alerts")
+    summary.alerts = send_alerts(engine, settings, now=now)
+    if digests:
+        progress("sending due digests")
+        summary.digests = send_digests(engine, settings, now=now, force=force_digest)
+    return summary
+
+
+def source_health(engine: Engine) -> list[Source]:
+    with session_scope(engine) as s:
+        return list(s.exec(select(Source).order_by(Source.name)))
