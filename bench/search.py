@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage.db import open_archive  # noqa: E402
-from storage.fulltext import search_key  # noqa: E402
+from storage.fulltext import meta_token, search_key  # noqa: E402
 from storage.search import Filters, search  # noqa: E402
 from storage.textnorm import index_text  # noqa: E402
 
@@ -35,7 +35,10 @@ LABEL_WEIGHTS = [0.08, 0.06, 0.04, 0.03, 0.06, 0.04, 0.01]
 
 
 def corpus_texts() -> list[tuple[str, str]]:
-    sources = [ROOT / "nlp" / "data" / "has_dev_notices.jsonl", ROOT.parent / "shared" / "datasets" / "has_dev_notices.jsonl"]
+    sources = [
+        ROOT / "nlp" / "data" / "has_dev_notices.jsonl",
+        ROOT.parent / "shared" / "datasets" / "has_dev_notices.jsonl",
+    ]
     path = next(p for p in sources if p.exists())
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -97,23 +100,53 @@ def build(db: Path, n: int, seed: int = 7) -> float:
         key = search_key(i, day)
         t_en, t_fr = (title, None) if lang == "en" else (None, title)
         s_en, s_fr = (summary, None) if lang == "en" else (None, summary)
-        batch_n.append((i, t_en, t_fr, s_en, s_fr, lang, "bench", "act", day.isoformat() + " 00:00:00.000000",
-                        "[]", "[]", "[]", "{}", 1, str(i), now, now, key))
+        batch_n.append(
+            (
+                i,
+                t_en,
+                t_fr,
+                s_en,
+                s_fr,
+                lang,
+                "bench",
+                "act",
+                day.isoformat() + " 00:00:00.000000",
+                "[]",
+                "[]",
+                "[]",
+                "{}",
+                1,
+                str(i),
+                now,
+                now,
+                key,
+            )
+        )
         # index_text is word-by-word, so a per-word cache gives the same terms, faster.
-        batch_f.append((key, _terms(t_words, lang, terms), _terms(s_words, lang, terms), ""))
+        labels = []
         for label, w in zip(LABELS, LABEL_WEIGHTS, strict=True):
             if rnd.random() < w * 2:
                 score = rnd.random()
                 batch_l.append((i, label, score, score >= 0.5, "{}", "bench", now))
+                if score >= 0.5:
+                    labels.append(label)
+        meta = " ".join(
+            [meta_token("labels", lb) for lb in labels] + [meta_token("sources", "bench"), meta_token("kinds", "act")]
+        )
+        batch_f.append((key, _terms(t_words, lang, terms), _terms(s_words, lang, terms), "", meta))
         if len(batch_n) >= 20000 or i == n:
             conn.executemany(
                 "INSERT INTO notice (id, title_en, title_fr, summary_en, summary_fr, lang, source, kind, published_at,"
                 " related_acts, legal_basis, eurovoc, extra, version, content_hash, first_seen, updated_at, search_key)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", batch_n)
-            conn.executemany("INSERT INTO notice_fts(rowid, title, summary, body) VALUES (?,?,?,?)", batch_f)
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                batch_n,
+            )
+            conn.executemany("INSERT INTO notice_fts(rowid, title, summary, body, meta) VALUES (?,?,?,?,?)", batch_f)
             conn.executemany(
                 "INSERT INTO label_score (notice_id, label, score, selected, explanation, rules_version, scored_at)"
-                " VALUES (?,?,?,?,?,?,?)", batch_l)
+                " VALUES (?,?,?,?,?,?,?)",
+                batch_l,
+            )
             conn.commit()
             batch_n, batch_f, batch_l = [], [], []
             print(f"\r  built {i:,}/{n:,}", end="", file=sys.stderr, flush=True)
@@ -161,7 +194,9 @@ def run_queries(db: Path, n_queries: int, seed: int = 11) -> list[tuple[str, lis
                     f = Filters()
                     if filtered:
                         start = date(2005 + rnd.randrange(15), 1, 1)
-                        f = Filters(labels=[rnd.choice(LABELS[:5])], date_from=start, date_to=start + timedelta(days=1500))
+                        f = Filters(
+                            labels=[rnd.choice(LABELS[:5])], date_from=start, date_to=start + timedelta(days=1500)
+                        )
                     t0 = time.perf_counter()
                     search(engine, q, f, sort=sort, limit=20, facets=False)
                     times.append((time.perf_counter() - t0) * 1000)
@@ -174,8 +209,11 @@ def like_baseline(db: Path, words_: list[str]) -> list[float]:
     times = []
     for w in words_:
         t0 = time.perf_counter()
-        conn.execute("SELECT id FROM notice WHERE title_en LIKE ? OR title_fr LIKE ? OR summary_en LIKE ? "
-                     "OR summary_fr LIKE ? ORDER BY published_at DESC LIMIT 20", [f"%{w}%"] * 4).fetchall()
+        conn.execute(
+            "SELECT id FROM notice WHERE title_en LIKE ? OR title_fr LIKE ? OR summary_en LIKE ? "
+            "OR summary_fr LIKE ? ORDER BY published_at DESC LIMIT 20",
+            [f"%{w}%"] * 4,
+        ).fetchall()
         times.append((time.perf_counter() - t0) * 1000)
     conn.close()
     return times
@@ -194,10 +232,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse an existing archive of the right size")
     args = ap.parse_args()
     args.db.parent.mkdir(parents=True, exist_ok=True)
-    if args.reuse and args.db.exists():
-        build_s = float("nan")
-    else:
-        build_s = build(args.db, args.notices)
+    build_s = float("nan") if args.reuse and args.db.exists() else build(args.db, args.notices)
     size = sum(p.stat().st_size for p in args.db.parent.glob(args.db.name + "*"))
     print(f"archive: {args.notices:,} notices, built in {build_s:.1f} s, {size / 2**20:.0f} MiB on disk ({args.db})")
     results = run_queries(args.db, args.queries)
@@ -208,8 +243,10 @@ def main() -> None:
         print(f"{name:58} {len(times):>4} {statistics.median(times):>8.1f} {pct(times, 95):>8.1f} {max(times):>8.1f}")
     sample = [w for w in query_words(args.db)["mid"][:5]]
     like = like_baseline(args.db, sample)
-    print(f"{'baseline: LIKE scan over titles+summaries (mid words)':58} {len(like):>4} "
-          f"{statistics.median(like):>8.1f} {pct(like, 95):>8.1f} {max(like):>8.1f}")
+    print(
+        f"{'baseline: LIKE scan over titles+summaries (mid words)':58} {len(like):>4} "
+        f"{statistics.median(like):>8.1f} {pct(like, 95):>8.1f} {max(like):>8.1f}"
+    )
     print(f"worst p95 over all classes: {worst:.1f} ms (target < 50 ms); cpu count {os.cpu_count()}")
 
 

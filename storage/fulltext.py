@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from storage.textnorm import index_text, stems_any, words
+from storage.textnorm import index_text, stems_any, strip_accents, words
 
 EPOCH = date(1970, 1, 1)
 ID_BITS = 32
@@ -49,6 +49,29 @@ def _fields(n) -> tuple[str, str, str]:  # noqa: ANN001
     return title, summary, index_text(n.body, n.lang)
 
 
+META_PREFIX = {"labels": "xl", "sources": "xs", "doc_types": "xt", "kinds": "xk"}
+
+
+def meta_token(kind: str, value: str) -> str:
+    """A filter value as one FTS token (the tokenizer would split ``sante_publique``)."""
+    return META_PREFIX[kind] + re.sub(r"[^0-9a-z]", "", strip_accents(value.lower()))
+
+
+def meta_text(n, labels: list[str]) -> str:  # noqa: ANN001
+    tokens = [meta_token("labels", lb) for lb in labels]
+    tokens += [meta_token("sources", n.source), meta_token("kinds", n.kind or "other")]
+    if n.doc_type:
+        tokens.append(meta_token("doc_types", n.doc_type))
+    return " ".join(tokens)
+
+
+def _selected_labels(conn: Connection, notice_id: int) -> list[str]:
+    rows = conn.execute(
+        text("SELECT label FROM label_score WHERE notice_id = :i AND selected = :t"), {"i": notice_id, "t": True}
+    )
+    return [r.label for r in rows]
+
+
 def index_notice(conn: Connection, n, old_key: int | None) -> int:  # noqa: ANN001
     """(Re)index notice ``n`` inside the caller's transaction; returns its new search key."""
     key = search_key(n.id, notice_sort_date(n))
@@ -57,8 +80,8 @@ def index_notice(conn: Connection, n, old_key: int | None) -> int:  # noqa: ANN0
         if old_key is not None:
             conn.execute(text("DELETE FROM notice_fts WHERE rowid = :k"), {"k": old_key})
         conn.execute(
-            text("INSERT INTO notice_fts(rowid, title, summary, body) VALUES (:k, :t, :s, :b)"),
-            {"k": key, "t": title, "s": summary, "b": body},
+            text("INSERT INTO notice_fts(rowid, title, summary, body, meta) VALUES (:k, :t, :s, :b, :m)"),
+            {"k": key, "t": title, "s": summary, "b": body, "m": meta_text(n, _selected_labels(conn, n.id))},
         )
     else:
         conn.execute(
@@ -71,6 +94,20 @@ def index_notice(conn: Connection, n, old_key: int | None) -> int:  # noqa: ANN0
             {"id": n.id, "k": key, "t": title, "s": summary, "b": body},
         )
     return key
+
+
+def refresh_labels(conn: Connection, notice_ids: list[int]) -> None:
+    """Re-index the filter tokens of notices whose selected labels changed (call after scoring)."""
+    if conn.dialect.name != "sqlite":
+        return  # PostgreSQL filters labels with a join on label_score
+    for i in notice_ids:
+        row = conn.execute(
+            text("SELECT id, source, kind, doc_type, search_key FROM notice WHERE id = :i"), {"i": i}
+        ).first()
+        if row is None or row.search_key is None:
+            continue
+        conn.execute(text("UPDATE notice_fts SET meta = :m WHERE rowid = :k"),
+                     {"m": meta_text(row, _selected_labels(conn, i)), "k": row.search_key})
 
 
 # --- parsing queries -----------------------------------------------------------------------
@@ -122,6 +159,13 @@ def _variants(c: Clause) -> list[list[str]]:
 
 
 def to_fts5(clauses: list[Clause]) -> str:
+    """The text part of an FTS5 query, restricted to the text columns."""
+    if not clauses:
+        return ""
+    return "{title summary body} : (" + _fts5_expr(clauses) + ")"
+
+
+def _fts5_expr(clauses: list[Clause]) -> str:
     positive, negative, pending_or = [], [], None
     for c in clauses:
         expr = "(" + " OR ".join('"' + " ".join(v) + '"' for v in _variants(c)) + ")"

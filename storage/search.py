@@ -18,7 +18,7 @@ from typing import Literal
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 
-from storage.fulltext import ID_BITS, QueryError, day_bound, parse, query_stems, to_fts5, to_tsquery
+from storage.fulltext import ID_BITS, QueryError, day_bound, meta_token, parse, query_stems, to_fts5, to_tsquery
 from storage.textnorm import LANGS, stem
 
 CANDIDATES = 2000
@@ -66,9 +66,20 @@ class Result:
     facets: dict[str, Counter] = field(default_factory=dict)
 
 
-def _filter_sql(f: Filters, params: dict) -> str:
+def _meta_match(f: Filters) -> str:
+    """Filters as FTS5 terms on the ``meta`` column (SQLite): one doclist intersection each."""
+    groups = []
+    for kind in ("labels", "sources", "doc_types", "kinds"):
+        values = getattr(f, kind)
+        if values and not (kind == "labels" and f.min_score is not None):
+            groups.append("meta : (" + " OR ".join(f'"{meta_token(kind, v)}"' for v in values) + ")")
+    return " AND ".join(groups)
+
+
+def _filter_sql(f: Filters, params: dict, in_fts: bool = False) -> str:
+    """SQL conditions for the filters not already in the FTS match."""
     parts = []
-    if f.labels or f.min_score is not None:
+    if f.min_score is not None or (f.labels and not in_fts):
         cond = ["ls.notice_id = n.id"]
         if f.labels:
             cond.append("ls.label IN :labels")
@@ -81,7 +92,7 @@ def _filter_sql(f: Filters, params: dict) -> str:
             params["sel"] = True
         parts.append(f"EXISTS (SELECT 1 FROM label_score ls WHERE {' AND '.join(cond)})")
     for name, column in (("sources", "n.source"), ("doc_types", "n.doc_type"), ("kinds", "n.kind")):
-        if getattr(f, name):
+        if getattr(f, name) and not in_fts:
             parts.append(f"{column} IN :{name}")
             params[name] = list(getattr(f, name))
     return "".join(f" AND {p}" for p in parts)
@@ -101,20 +112,24 @@ def _key_range(f: Filters, params: dict, column: str) -> str:
 
 def _candidates_sql(engine: Engine, clauses, f: Filters, params: dict, ranked: bool) -> str:
     """SQL yielding (key, rank) for up to :cap filtered matches, newest first."""
+    sqlite = engine.dialect.name == "sqlite"
+    meta = _meta_match(f) if sqlite else ""
+    if sqlite and (clauses or meta):
+        params["q"] = " AND ".join(filter(None, [to_fts5(clauses), meta]))
+        rng = _key_range(f, params, "notice_fts.rowid")
+        filters = _filter_sql(f, params, in_fts=True)
+        rank = "bm25(notice_fts, 10.0, 4.0, 1.0, 0.0)" if ranked else "NULL"
+        join = " JOIN notice n ON n.id = (notice_fts.rowid & :mask)" if filters else ""
+        return (
+            f"SELECT notice_fts.rowid AS key, {rank} AS rank FROM notice_fts{join}"
+            f" WHERE notice_fts MATCH :q{rng}{filters} ORDER BY notice_fts.rowid DESC LIMIT :cap"
+        )
     filters = _filter_sql(f, params)
     if not clauses:  # filters only: browse by date
         rng = _key_range(f, params, "n.search_key")
         return (
             "SELECT n.search_key AS key, NULL AS rank FROM notice n WHERE n.search_key IS NOT NULL"
             f"{rng}{filters} ORDER BY n.search_key DESC LIMIT :cap"
-        )
-    if engine.dialect.name == "sqlite":
-        params["q"] = to_fts5(clauses)
-        rng = _key_range(f, params, "notice_fts.rowid")
-        return (
-            f"SELECT notice_fts.rowid AS key, {'bm25(notice_fts, 10.0, 4.0, 1.0)' if ranked else 'NULL'} AS rank"
-            " FROM notice_fts JOIN notice n ON n.id = (notice_fts.rowid & :mask)"
-            f" WHERE notice_fts MATCH :q{rng}{filters} ORDER BY notice_fts.rowid DESC LIMIT :cap"
         )
     params["q"] = to_tsquery(clauses)
     rng = _key_range(f, params, "s.search_key")

@@ -3,6 +3,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from storage.db import session_scope
+from storage.fulltext import refresh_labels
 from storage.ingest import ingest
 from storage.models import LabelScore
 from storage.search import Filters, QueryError, search
@@ -71,6 +72,8 @@ def archive(engine):
                     scored_at=datetime.now(UTC),
                 )
             )
+        s.flush()
+        refresh_labels(s.connection(), list(ids.values()))
     return engine, ids
 
 
@@ -137,6 +140,12 @@ def test_filters(archive):
         ids["jsc"]
     }
     assert found(search(engine, "", Filters(labels=["international"]))) == {ids["jsc"]}
+    assert found(search(engine, "", Filters(labels=["sante_publique"]))) == set()  # scored, not selected
+    assert found(search(engine, "", Filters(labels=["sante_publique"], min_score=0.2))) == {ids["vet"]}
+    assert found(search(engine, "", Filters(kinds=["news"], sources=["ema"]))) == {ids["vet"]}
+    assert found(search(engine, "", Filters(labels=["sante_publique"]))) == set()  # scored, not selected
+    assert found(search(engine, "", Filters(labels=["sante_publique"], min_score=0.2))) == {ids["vet"]}
+    assert found(search(engine, "", Filters(kinds=["news"], sources=["ema"]))) == {ids["vet"]}
 
 
 def test_date_sort_and_facets(archive):

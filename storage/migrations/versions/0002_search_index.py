@@ -6,7 +6,9 @@ Create Date: 2026-11-22
 
 The indexed text is already stemmed and unaccented by storage.textnorm, so both backends index
 the same terms. FTS5 rowids (and notice_search.search_key) are ``days << 32 | notice id``, which
-lets a query stream matches newest first and turns a date range into a rowid range.
+lets a query stream matches newest first and turns a date range into a rowid range. On SQLite the
+``meta`` column holds filter tokens (selected labels, source, type, kind), so filters are doclist
+intersections inside FTS5 rather than a join per match.
 """
 from alembic import op
 
@@ -20,7 +22,7 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute(
             "CREATE VIRTUAL TABLE notice_fts USING fts5("
-            "title, summary, body, tokenize='unicode61 remove_diacritics 2')"
+            "title, summary, body, meta, tokenize='unicode61 remove_diacritics 2')"
         )
         return
     op.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
