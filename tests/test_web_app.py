@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-from datetime import date
+from collections import Counter
+from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,9 +14,18 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from storage.db import open_archive, session_scope
-from storage.models import Delivery, Feedback
+from storage.models import Delivery, Feedback, LabelScore, Notice
 from storage.search import Filters, search
-from tests.web_helpers import PASSWORD, XSS_TITLE, client, csrf_of, login, seed_small
+from tests.web_helpers import (
+    PASSWORD,
+    XSS_TITLE,
+    client,
+    copy_archive,
+    csrf_of,
+    login,
+    seed_small,
+    seeded_archive_file,
+)
 from veille.config import load_settings
 from web.app import create_app, routers
 from web.auth import authenticate, session_secret
@@ -25,21 +34,12 @@ from web.auth import authenticate, session_secret
 @pytest.fixture(scope="module")
 def seeded_file(tmp_path_factory):
     """Seed once per module; each test gets its own copy of the SQLite file."""
-    path = tmp_path_factory.mktemp("seeded") / "archive.db"
-    engine = open_archive(f"sqlite:///{path}")
-    ids = seed_small(engine)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
-    return path, ids
+    return seeded_archive_file(tmp_path_factory.mktemp("seeded"))
 
 
 @pytest.fixture
 def archive(seeded_file, tmp_path):
-    path, ids = seeded_file
-    copy = tmp_path / "archive.db"
-    shutil.copyfile(path, copy)
-    return open_archive(f"sqlite:///{copy}"), ids
+    return copy_archive(seeded_file, tmp_path)
 
 
 def n_feedback(engine) -> int:  # noqa: ANN001
@@ -242,7 +242,19 @@ def test_dashboard_chart_sources_outbox(archive):
     c = login(client(engine), "rita")
     r = c.get("/dashboard", params={"weeks": 104})
     assert r.status_code == 200
-    assert r.text.count("<polyline") >= 3
+    assert r.text.count('<rect class="bar"') >= 10
+    # The legend totals are the selected labels of the notices published in the window.
+    first, last = re.search(r"104 weeks from (\S+) to (\S+) ", r.text).groups()
+    with session_scope(engine) as s:
+        rows = s.exec(
+            select(LabelScore.label, Notice.published_at)
+            .join(Notice, Notice.id == LabelScore.notice_id)
+            .where(LabelScore.selected)
+        ).all()
+    start, end = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=7)
+    want = Counter(label for label, when in rows if when and start <= when.date() < end)
+    shown = {m[0]: int(m[1]) for m in re.findall(r'class="legend">(\w+) \((\d+)\)', r.text)}
+    assert shown == dict(want) and sum(shown.values()) > 0
     assert "ema-news" in r.text and "WAF challenge" in r.text
     with session_scope(engine) as s:
         pending = s.exec(select(func.count()).select_from(Delivery).where(Delivery.status != "sent")).one()
@@ -286,3 +298,36 @@ def test_session_secret_is_generated_once_or_taken_from_env(monkeypatch):
     assert oct(os.stat(settings.home / "web_secret").st_mode & 0o777) == "0o600"
     monkeypatch.setenv("VEILLE_WEB_SECRET", "from-the-environment")
     assert session_secret(load_settings()) == "from-the-environment"
+
+
+# --- rules (need the nlp stage) ------------------------------------------------------------------
+
+
+def test_rules_check_preview_and_save(archive):
+    rules = pytest.importorskip("nlp.rules")
+    engine, _ = archive
+    settings = load_settings()
+    c = login(client(engine, settings), "alice")
+    page = c.get("/rules")
+    assert page.status_code == 200
+    original = rules.rules_path(settings).read_text(encoding="utf-8")
+    token = csrf_of(page.text)
+    broken = original.rstrip("\n") + "\n  - [unclosed\n"
+    bad_line = len(broken.splitlines())
+    r = c.post("/rules/check", data={"csrf_token": token, "rules": broken})
+    assert r.status_code == 422 and "Not valid:" in r.text
+    line = int(re.search(r'data-error-line="(\d+)"', r.text).group(1))
+    assert abs(line - bad_line) <= 1  # the parser names the line of the mistake
+    assert rules.rules_path(settings).read_text(encoding="utf-8") == original  # nothing saved
+    fixed = original.rstrip("\n") + "\n# reviewed in the workbench\n"
+    # Saving without (or with a stale) preview shows the preview instead of saving.
+    r = c.post("/rules/save", data={"csrf_token": token, "rules": fixed, "previewed": "stale"})
+    assert r.status_code == 409 and 'id="preview"' in r.text
+    assert rules.rules_path(settings).read_text(encoding="utf-8") == original
+    r = c.post("/rules/check", data={"csrf_token": token, "rules": fixed})
+    assert r.status_code == 200 and 'id="preview"' in r.text
+    previewed = re.search(r'name="previewed" value="([0-9a-f]+)"', r.text).group(1)
+    r = c.post("/rules/save", data={"csrf_token": token, "rules": fixed.replace("\n", "\r\n"), "previewed": previewed})
+    assert r.status_code == 303
+    assert rules.rules_path(settings).read_text(encoding="utf-8") == fixed
+    assert "Rules saved as version" in c.get("/rules").text

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import uvicorn
 from fastapi.testclient import TestClient
 
-from storage.db import session_scope
+from storage.db import open_archive, session_scope
 from storage.ingest import ingest
 from storage.models import LabelScore
 from veille.config import load_settings
@@ -80,6 +82,24 @@ def seed_small(engine, limit: int = 80) -> dict[str, int]:  # noqa: ANN001
     add_user(engine, "alice", "analyst", PASSWORD)
     add_user(engine, "rita", "reader", PASSWORD)
     return ids
+
+
+def seeded_archive_file(folder: Path, limit: int | None = 80) -> tuple[Path, dict[str, int]]:
+    """Seed a SQLite archive file once (for a module); tests take copies with :func:`copy_archive`."""
+    path = folder / "archive.db"
+    engine = open_archive(f"sqlite:///{path}")
+    ids = seed_small(engine, limit)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path, ids
+
+
+def copy_archive(seeded: tuple[Path, dict[str, int]], folder: Path):  # noqa: ANN201 - (Engine, ids)
+    path, ids = seeded
+    copy = folder / "archive.db"
+    shutil.copyfile(path, copy)
+    return open_archive(f"sqlite:///{copy}"), ids
 
 
 def csrf_of(html: str) -> str:

@@ -161,6 +161,7 @@ def seed(engine, limit: int | None = None) -> dict[str, int]:  # noqa: ANN001
         changed.append(rec)
     ingest(engine, changed)
     now = datetime.now(UTC)
+    scored: set[tuple[int, str]] = set()
     with session_scope(engine, write=True) as s:
         for r in rows:
             nid = ids[r["id"]]
@@ -174,11 +175,9 @@ def seed(engine, limit: int | None = None) -> dict[str, int]:  # noqa: ANN001
                     score = round(0.05 + 0.35 * _unit(r["id"], label), 3)
                 else:
                     continue
-                existing = s.exec(
-                    select(LabelScore).where(LabelScore.notice_id == nid, LabelScore.label == label)
-                ).first()
-                if existing:
+                if (nid, label) in scored:  # both languages of one act are one notice
                     continue
+                scored.add((nid, label))
                 s.add(
                     LabelScore(
                         notice_id=nid,

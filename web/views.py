@@ -154,46 +154,57 @@ def week_start(d: date) -> date:
     return d - timedelta(days=d.weekday())
 
 
-def weekly_chart(counts: dict[str, dict[date, int]], weeks: list[date], width: int = 860, height: int = 280) -> Markup:
-    """A line chart (inline SVG) of notices per week, one line per label; no JavaScript."""
-    left, right, top, bottom = 40, 150, 12, 30
+def _ticks(peak: int) -> list[int]:
+    step = max(1, -(-peak // 4))
+    return list(range(0, peak + step, step))
+
+
+def weekly_chart(counts: dict[str, dict[date, int]], weeks: list[date], width: int = 880, height: int = 280) -> Markup:
+    """A stacked bar chart (inline SVG) of notices per week, one colour per label; no JavaScript."""
+    left, right, top, bottom = 36, 170, 12, 30
     plot_w, plot_h = width - left - right, height - top - bottom
-    peak = max([1] + [n for series in counts.values() for n in series.values()])
-    step = plot_w / max(1, len(weeks) - 1)
-
-    def xy(i: int, n: int) -> str:
-        return f"{left + i * step:.1f},{top + plot_h - n / peak * plot_h:.1f}"
-
+    labels = sorted(counts)
+    totals = [sum(counts[lab].get(wk, 0) for lab in labels) for wk in weeks]
+    ticks = _ticks(max([1, *totals]))
+    peak = ticks[-1]
+    slot = plot_w / max(1, len(weeks))
+    bar = max(1.0, slot * 0.8)
+    colours = {lab: PALETTE[k % len(PALETTE)] for k, lab in enumerate(labels)}
     svg = [
         Markup('<svg class="chart" role="img" viewBox="0 0 %d %d" width="%d" height="%d">')
         % (width, height, width, height),
         Markup("<title>Notices per week per label</title>"),
     ]
-    for frac in (0, 0.5, 1):
-        y = top + plot_h - frac * plot_h
+    for t in ticks:
+        y = top + plot_h - t / peak * plot_h
         svg.append(Markup('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/>') % (left, left + plot_w, y, y))
-        svg.append(
-            Markup('<text x="%d" y="%.1f" class="axis" text-anchor="end">%d</text>')
-            % (left - 4, y + 4, round(peak * frac))
-        )
+        svg.append(Markup('<text x="%d" y="%.1f" class="axis" text-anchor="end">%d</text>') % (left - 4, y + 4, t))
     for i, wk in enumerate(weeks):
+        x = left + i * slot + (slot - bar) / 2
+        base = top + plot_h
+        for lab in labels:
+            n = counts[lab].get(wk, 0)
+            if not n:
+                continue
+            h = n / peak * plot_h
+            base -= h
+            svg.append(
+                Markup(
+                    '<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s">'
+                    "<title>week of %s: %s %d</title></rect>"
+                )
+                % (x, base, bar, h, colours[lab], wk.isoformat(), lab, n)
+            )
         if i % max(1, len(weeks) // 8) == 0:
             svg.append(
-                Markup('<text x="%.1f" y="%d" class="axis" text-anchor="middle">%s</text>')
-                % (left + i * step, height - 8, wk.strftime("%d %b %y"))
+                Markup('<text x="%.1f" y="%d" class="axis" text-anchor="start">%s</text>')
+                % (left + i * slot, height - 8, wk.strftime("%d %b %y"))
             )
-    for k, (label, series) in enumerate(sorted(counts.items())):
-        colour = PALETTE[k % len(PALETTE)]
-        points = " ".join(xy(i, series.get(wk, 0)) for i, wk in enumerate(weeks))
-        svg.append(
-            Markup('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"><title>%s</title></polyline>')
-            % (colour, points, label)
-        )
+    for k, lab in enumerate(labels):
         ly = top + 14 + k * 18
-        svg.append(
-            Markup('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>') % (width - right + 12, ly - 10, colour)
-        )
-        total = sum(series.values())
-        svg.append(Markup('<text x="%d" y="%d" class="legend">%s (%d)</text>') % (width - right + 30, ly, label, total))
+        key = Markup('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>')
+        svg.append(key % (width - right + 12, ly - 10, colours[lab]))
+        total = sum(counts[lab].get(wk, 0) for wk in weeks)
+        svg.append(Markup('<text x="%d" y="%d" class="legend">%s (%d)</text>') % (width - right + 30, ly, lab, total))
     svg.append(Markup("</svg>"))
     return Markup("").join(svg)
