@@ -107,6 +107,15 @@ class ScheduleConfig(Strict):
     misfire_grace: str = "1h"
 
 
+class WebConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    # Name of a header set by a trusted reverse proxy (e.g. "X-Remote-User"); None: log in with a password.
+    trusted_header: str | None = None
+    # Cookie signing key; from VEILLE_WEB_SECRET, else generated once into $VEILLE_HOME/web_secret.
+    session_secret: SecretStr | None = None
+
+
 class Settings(Strict):
     profile: str = "has"
     profiles_dir: str | None = None  # extra profiles; the shipped ones are in veille/profiles
@@ -117,6 +126,7 @@ class Settings(Strict):
     smtp: SmtpConfig = SmtpConfig()
     slack: SlackConfig = SlackConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    web: WebConfig = WebConfig()
     sources: list[SourceConfig] = []
 
     # Where the file came from, for messages; not part of the schema.
@@ -174,6 +184,8 @@ def _apply_env(data: dict[str, Any]) -> None:
         data.setdefault("slack", {})["token"] = env["VEILLE_SLACK_TOKEN"]
     if env.get("VEILLE_DATABASE_URL"):
         data.setdefault("storage", {})["url"] = env["VEILLE_DATABASE_URL"]
+    if env.get("VEILLE_WEB_SECRET"):
+        data.setdefault("web", {})["session_secret"] = env["VEILLE_WEB_SECRET"]
     if env.get("VEILLE_PROFILE"):
         data["profile"] = env["VEILLE_PROFILE"]
 

@@ -1,0 +1,333 @@
+"""The workbench over HTTP (TestClient): pages, access control, CSRF, escaping, accounts."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from datetime import date, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from storage.db import open_archive, session_scope
+from storage.models import Delivery, Feedback, LabelScore, Notice
+from storage.search import Filters, search
+from tests.web_helpers import (
+    PASSWORD,
+    XSS_TITLE,
+    client,
+    copy_archive,
+    csrf_of,
+    login,
+    seed_small,
+    seeded_archive_file,
+)
+from veille.config import load_settings
+from web.app import create_app, routers
+from web.auth import authenticate, session_secret
+
+
+@pytest.fixture(scope="module")
+def seeded_file(tmp_path_factory):
+    """Seed once per module; each test gets its own copy of the SQLite file."""
+    return seeded_archive_file(tmp_path_factory.mktemp("seeded"))
+
+
+@pytest.fixture
+def archive(seeded_file, tmp_path):
+    return copy_archive(seeded_file, tmp_path)
+
+
+def n_feedback(engine) -> int:  # noqa: ANN001
+    with session_scope(engine) as s:
+        return s.exec(select(func.count()).select_from(Feedback)).one()
+
+
+# --- login ---------------------------------------------------------------------------------------
+
+
+def test_pages_need_login_and_wrong_password_is_refused(archive):
+    engine, ids = archive
+    c = client(engine)
+    for path in ("/", f"/notice/{ids['impl']}", "/dashboard", "/rules"):
+        r = c.get(path)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+    page = c.get("/login")
+    r = c.post("/login", data={"name": "alice", "password": "nope", "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 401 and "wrong password" in r.text
+    r = c.post(
+        "/login",
+        data={"name": "alice", "password": PASSWORD, "csrf_token": csrf_of(r.text), "next": "//evil.example/x"},
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/"  # no open redirect
+    assert c.get("/").status_code == 200
+
+
+# --- search --------------------------------------------------------------------------------------
+
+
+def test_search_shows_marked_snippets_facets_and_pages(archive):
+    engine, _ = archive
+    c = login(client(engine), "rita")
+    r = c.get("/", params={"q": "dispositifs médicaux"})
+    assert r.status_code == 200
+    want = search(engine, "dispositifs médicaux", Filters(), limit=20, facets=True)
+    assert want.total > 0
+    assert f"{want.total} notices" in r.text
+    assert "<mark>" in r.text
+    for h in want.hits:
+        assert f'href="/notice/{h.notice_id}"' in r.text
+    # Facet counts are the storage facets.
+    label, count = want.facets["label"].most_common(1)[0]
+    assert re.search(rf'>{label}</a>\s*<span class="count">{count}</span>', r.text)
+    # Following the label facet filters the results.
+    r2 = c.get("/", params={"q": "dispositifs médicaux", "label": label})
+    assert f"{count} notices" in r2.text
+    # Date range, score threshold, sort.
+    narrowed = search(engine, "", Filters(min_score=0.9, date_from=date(2023, 1, 1)), facets=True)
+    r3 = c.get("/", params={"min_score": "0.9", "date_from": "2023-01-01", "sort": "date"})
+    assert f"{narrowed.total} notices" in r3.text
+    # Pagination: page 2 of a browse shows other notices.
+    all_ = search(engine, "", Filters(), sort="date", limit=20, offset=20)
+    r4 = c.get("/", params={"sort": "date", "page": "2"})
+    assert f'href="/notice/{all_.hits[0].notice_id}"' in r4.text
+
+
+def test_search_reports_bad_input_as_messages(archive):
+    engine, _ = archive
+    c = login(client(engine), "rita")
+    r = c.get("/", params={"q": "-tobacco"})
+    assert r.status_code == 200 and "only excludes words" in r.text
+    r = c.get("/", params={"date_from": "yesterday", "min_score": "lots"})
+    assert "not a date YYYY-MM-DD: yesterday" in r.text and "between 0 and 1, not lots" in r.text
+
+
+# --- notice ----------------------------------------------------------------------------------------
+
+
+def test_notice_page_shows_versions_labels_related_and_deliveries(archive):
+    engine, ids = archive
+    c = login(client(engine), "rita")
+    r = c.get(f"/notice/{ids['dev-0001']}")
+    assert r.status_code == 200
+    text = r.text
+    assert "Règlement d&#39;exécution (UE) 2025/117" in text
+    assert 'href="https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:32025R0117"' in text
+    assert "Versions (2)" in text and "<ins>Corrected on publication in the Official Journal.</ins>" in text
+    assert 'data-label="deai"' in text and "<mark>dispositifs médicaux</mark>" in text
+    assert "deai/seed:dispositifs médicaux" in text
+    # Related notices of the same act: the implementing act cites the HTA Regulation.
+    r = c.get(f"/notice/{ids['hta']}")
+    assert f'href="/notice/{ids["impl"]}"' in r.text and "cites 32021R2282" in r.text
+    r = c.get(f"/notice/{ids['impl']}")
+    assert f'href="/notice/{ids["hta"]}"' in r.text
+    # Deliveries made for a notice.
+    with session_scope(engine) as s:
+        d = s.exec(select(Delivery)).first()
+    r = c.get(f"/notice/{d.notice_id}")
+    assert d.recipient in r.text and "Not delivered" not in r.text
+    assert c.get("/notice/999999").status_code == 404
+    # Read-only: no feedback form for a reader.
+    assert "/feedback" not in r.text
+
+
+def test_notice_page_on_each_backend(engine):
+    """The notice queries (JSON lists compared as text, date filters) on SQLite and PostgreSQL."""
+    ids = seed_small(engine, limit=10)
+    c = login(client(engine), "alice")
+    r = c.get(f"/notice/{ids['hta']}")
+    assert r.status_code == 200 and f'href="/notice/{ids["impl"]}"' in r.text
+    assert c.get("/dashboard").status_code == 200
+    assert c.get("/", params={"q": "health technology"}).status_code == 200
+
+
+def test_crawled_markup_is_escaped(archive):
+    engine, ids = archive
+    c = login(client(engine), "alice")
+    for r in (c.get("/", params={"q": "medical devices"}), c.get(f"/notice/{ids['xss']}")):
+        assert XSS_TITLE not in r.text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
+        assert "<img src=x" not in r.text and 'onerror="alert' not in r.text
+    r = c.get(f"/notice/{ids['xss']}")
+    assert 'href="javascript:' not in r.text  # crawled URLs are linked only when http(s)
+    assert "<code>&lt;b&gt;r&lt;/b&gt;</code>" in r.text  # explanations are escaped too
+    assert "<mark>&lt;img</mark>" in r.text
+
+
+# --- feedback and access control -----------------------------------------------------------------
+
+
+def test_analyst_feedback_is_recorded(archive):
+    engine, ids = archive
+    c = login(client(engine), "alice")
+    nid = ids["impl"]
+    token = csrf_of(c.get(f"/notice/{nid}").text)
+    r = c.post(
+        f"/notice/{nid}/feedback", data={"csrf_token": token, "label": "deai", "verdict": "right", "comment": "HTA"}
+    )
+    assert r.status_code == 303
+    r = c.post(f"/notice/{nid}/feedback", data={"csrf_token": token, "label": "numerique", "verdict": "wrong"})
+    with session_scope(engine) as s:
+        rows = list(s.exec(select(Feedback).where(Feedback.notice_id == nid).order_by(Feedback.id)))
+    assert [(f.label, f.verdict, f.user, f.comment) for f in rows] == [
+        ("deai", True, "alice", "HTA"),
+        ("numerique", False, "alice", None),
+    ]
+    page = c.get(f"/notice/{nid}").text
+    assert "Recorded: numerique is wrong" in page and "<q>HTA</q>" in page
+    r = c.post(f"/notice/{nid}/feedback", data={"csrf_token": token, "label": "nope", "verdict": "right"})
+    assert r.status_code == 400 and n_feedback(engine) == 2
+
+
+def test_reader_cannot_post_feedback_or_rules(archive):
+    engine, ids = archive
+    c = login(client(engine), "rita")
+    token = csrf_of(c.get("/").text)
+    r = c.post(f"/notice/{ids['impl']}/feedback", data={"csrf_token": token, "label": "deai", "verdict": "right"})
+    assert r.status_code == 403 and "read-only" in r.text
+    for path in ("/rules/check", "/rules/save"):
+        assert c.post(path, data={"csrf_token": token, "rules": "x", "previewed": "y"}).status_code == 403
+    assert n_feedback(engine) == 0
+
+
+def test_every_post_needs_the_session_csrf_token(archive):
+    engine, ids = archive
+    app = create_app(load_settings(), engine)
+    c = login(TestClient(app, follow_redirects=False), "alice")
+    posts = [r.path for router in routers() for r in router.routes if "POST" in r.methods]
+    assert {"/login", "/logout", "/notice/{notice_id}/feedback", "/rules/check", "/rules/save"} <= set(posts)
+    form = {"label": "deai", "verdict": "right", "rules": "x", "name": "alice", "password": PASSWORD}
+    for path in posts:
+        url = path.replace("{notice_id}", str(ids["impl"]))
+        for bad in ({}, {"csrf_token": "forged"}):
+            r = c.post(url, data={**form, **bad})
+            assert r.status_code == 403, (path, bad)
+            assert "CSRF" in r.text
+    assert n_feedback(engine) == 0
+    # A token from another session does not work either.
+    other = login(client(engine), "alice")
+    foreign = csrf_of(other.get("/").text)
+    r = c.post(f"/notice/{ids['impl']}/feedback", data={**form, "csrf_token": foreign})
+    assert r.status_code == 403 and n_feedback(engine) == 0
+
+
+def test_trusted_header_names_the_user(archive, monkeypatch):
+    engine, ids = archive
+    settings = load_settings()
+    settings.web.trusted_header = "X-Remote-User"
+    c = client(engine, settings)
+    assert c.get("/").status_code == 401  # no header: the proxy did not authenticate
+    r = c.get("/", headers={"X-Remote-User": "alice"})
+    assert r.status_code == 200 and "role-analyst" in r.text
+    r = c.get("/", headers={"X-Remote-User": "newcomer"})  # unknown to the DB: read-only
+    assert r.status_code == 200 and "role-reader" in r.text and "/feedback" not in r.text
+    token = csrf_of(c.get(f"/notice/{ids['impl']}", headers={"X-Remote-User": "alice"}).text)
+    r = c.post(
+        f"/notice/{ids['impl']}/feedback",
+        headers={"X-Remote-User": "newcomer"},
+        data={"csrf_token": token, "label": "deai", "verdict": "right"},
+    )
+    assert r.status_code == 403 and n_feedback(engine) == 0
+
+
+# --- dashboard ------------------------------------------------------------------------------------
+
+
+def test_dashboard_chart_sources_outbox(archive):
+    engine, _ = archive
+    c = login(client(engine), "rita")
+    r = c.get("/dashboard", params={"weeks": 104})
+    assert r.status_code == 200
+    assert r.text.count('<rect class="bar"') >= 10
+    # The legend totals are the selected labels of the notices published in the window.
+    first, last = re.search(r"104 weeks from (\S+) to (\S+) ", r.text).groups()
+    with session_scope(engine) as s:
+        rows = s.exec(
+            select(LabelScore.label, Notice.published_at)
+            .join(Notice, Notice.id == LabelScore.notice_id)
+            .where(LabelScore.selected)
+        ).all()
+    start, end = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=7)
+    want = Counter(label for label, when in rows if when and start <= when.date() < end)
+    shown = {m[0]: int(m[1]) for m in re.findall(r'class="legend">(\w+) \((\d+)\)', r.text)}
+    assert shown == dict(want) and sum(shown.values()) > 0
+    assert "ema-news" in r.text and "WAF challenge" in r.text
+    with session_scope(engine) as s:
+        pending = s.exec(select(func.count()).select_from(Delivery).where(Delivery.status != "sent")).one()
+    assert f"<strong>{pending}</strong> deliveries waiting" in r.text
+    try:
+        import nlp.evaluate  # noqa: F401
+    except ModuleNotFoundError:
+        assert "No evaluation yet." in r.text
+
+
+# --- accounts -------------------------------------------------------------------------------------
+
+
+def test_users_cli_and_hashed_passwords(sqlite_url, monkeypatch):
+    from veille.cli import app, state
+
+    monkeypatch.setenv("VEILLE_DATABASE_URL", sqlite_url)
+    monkeypatch.setattr(state, "_settings", None)
+    runner = CliRunner()
+    r = runner.invoke(app, ["users", "add", "bob", "--role", "analyst", "--password-stdin"], input="s3cret-pass\n")
+    assert r.exit_code == 0, r.output
+    assert "bob is analyst" in r.output
+    engine = open_archive(sqlite_url)
+    assert authenticate(engine, "bob", "s3cret-pass").role == "analyst"
+    assert authenticate(engine, "bob", "wrong") is None
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT password_hash FROM web_user WHERE name='bob'").scalar()
+    assert stored.startswith("scrypt$") and "s3cret" not in stored
+    r = runner.invoke(app, ["users", "add", "eve", "--role", "admin", "--password-stdin"], input="whatever1\n")
+    assert r.exit_code == 2 and "--role must be one of reader, analyst" in r.output
+    r = runner.invoke(app, ["users", "add", "eve", "--role", "reader", "--password-stdin"], input="short\n")
+    assert r.exit_code == 2 and "at least 8 characters" in r.output
+    r = runner.invoke(app, ["users", "list"])
+    assert re.search(r"bob\s+analyst", r.output) and "eve" not in r.output
+
+
+def test_session_secret_is_generated_once_or_taken_from_env(monkeypatch):
+    settings = load_settings()
+    first = session_secret(settings)
+    assert len(first) > 40 and session_secret(settings) == first
+    assert oct(os.stat(settings.home / "web_secret").st_mode & 0o777) == "0o600"
+    monkeypatch.setenv("VEILLE_WEB_SECRET", "from-the-environment")
+    assert session_secret(load_settings()) == "from-the-environment"
+
+
+# --- rules (need the nlp stage) ------------------------------------------------------------------
+
+
+def test_rules_check_preview_and_save(archive):
+    rules = pytest.importorskip("nlp.rules")
+    engine, _ = archive
+    settings = load_settings()
+    c = login(client(engine, settings), "alice")
+    page = c.get("/rules")
+    assert page.status_code == 200
+    original = rules.rules_path(settings).read_text(encoding="utf-8")
+    token = csrf_of(page.text)
+    broken = original.rstrip("\n") + "\n  - [unclosed\n"
+    bad_line = len(broken.splitlines())
+    r = c.post("/rules/check", data={"csrf_token": token, "rules": broken})
+    assert r.status_code == 422 and "Not valid:" in r.text
+    line = int(re.search(r'data-error-line="(\d+)"', r.text).group(1))
+    assert abs(line - bad_line) <= 1  # the parser names the line of the mistake
+    assert rules.rules_path(settings).read_text(encoding="utf-8") == original  # nothing saved
+    fixed = original.rstrip("\n") + "\n# reviewed in the workbench\n"
+    # Saving without (or with a stale) preview shows the preview instead of saving.
+    r = c.post("/rules/save", data={"csrf_token": token, "rules": fixed, "previewed": "stale"})
+    assert r.status_code == 409 and 'id="preview"' in r.text
+    assert rules.rules_path(settings).read_text(encoding="utf-8") == original
+    r = c.post("/rules/check", data={"csrf_token": token, "rules": fixed})
+    assert r.status_code == 200 and 'id="preview"' in r.text
+    previewed = re.search(r'name="previewed" value="([0-9a-f]+)"', r.text).group(1)
+    r = c.post("/rules/save", data={"csrf_token": token, "rules": fixed.replace("\n", "\r\n"), "previewed": previewed})
+    assert r.status_code == 303
+    assert rules.rules_path(settings).read_text(encoding="utf-8") == fixed
+    assert "Rules saved as version" in c.get("/rules").text

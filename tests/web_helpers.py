@@ -1,0 +1,143 @@
+"""Helpers shared by the web tests: a seeded archive, accounts, logged-in clients, a live server."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import uvicorn
+from fastapi.testclient import TestClient
+
+from storage.db import open_archive, session_scope
+from storage.ingest import ingest
+from storage.models import LabelScore
+from veille.config import load_settings
+from veille.records import NoticeRecord
+from web.app import create_app
+from web.auth import add_user
+
+PASSWORD = "correct horse battery"
+XSS_TITLE = "<script>alert(1)</script>"
+
+EXTRA = [
+    NoticeRecord(
+        source="other",
+        external_id="xss-1",
+        url="javascript:alert(2)",
+        title_en=XSS_TITLE,
+        summary_en='Medical devices <img src=x onerror="alert(3)"> & "quotes"',
+        doc_type="news",
+        kind="news",
+        published_at=datetime(2025, 5, 2, tzinfo=UTC),
+    ),
+    NoticeRecord(
+        source="eurlex-rss",
+        external_id="impl-hta-1",
+        celex="32024R9999",
+        title_en="Implementing Regulation laying down rules for the application of Regulation (EU) 2021/2282",
+        summary_en="Procedural rules for joint clinical assessments of medicinal products.",
+        related_acts=["32021R2282"],
+        procedure="2024/0001(NLE)",
+        doc_type="REG",
+        kind="act",
+        published_at=datetime(2025, 3, 3, tzinfo=UTC),
+    ),
+    NoticeRecord(
+        source="eurlex-rss",
+        external_id="hta-reg",
+        celex="32021R2282",
+        title_en="Regulation (EU) 2021/2282 on health technology assessment",
+        doc_type="REG",
+        kind="act",
+        published_at=datetime(2021, 12, 22, tzinfo=UTC),
+    ),
+]
+
+
+def seed_small(engine, limit: int = 80) -> dict[str, int]:  # noqa: ANN001
+    from tests.web_seed import seed
+
+    ids = seed(engine, limit)
+    stats = ingest(engine, EXTRA)
+    ids.update(dict(zip(["xss", "impl", "hta"], stats.changed_ids, strict=True)))
+    with session_scope(engine, write=True) as s:
+        s.add(
+            LabelScore(
+                notice_id=ids["xss"],
+                label="deai",
+                score=0.7,
+                selected=True,
+                explanation={"rules": [{"rule": "<b>r</b>", "weight": 0.5, "matches": ["<img"]}]},
+                rules_version="seed",
+                scored_at=datetime.now(UTC),
+            )
+        )
+    add_user(engine, "alice", "analyst", PASSWORD)
+    add_user(engine, "rita", "reader", PASSWORD)
+    return ids
+
+
+def seeded_archive_file(folder: Path, limit: int | None = 80) -> tuple[Path, dict[str, int]]:
+    """Seed a SQLite archive file once (for a module); tests take copies with :func:`copy_archive`."""
+    path = folder / "archive.db"
+    engine = open_archive(f"sqlite:///{path}")
+    ids = seed_small(engine, limit)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path, ids
+
+
+def copy_archive(seeded: tuple[Path, dict[str, int]], folder: Path):  # noqa: ANN201 - (Engine, ids)
+    path, ids = seeded
+    copy = folder / "archive.db"
+    shutil.copyfile(path, copy)
+    return open_archive(f"sqlite:///{copy}"), ids
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "page has no CSRF field"
+    return m.group(1)
+
+
+def client(engine, settings=None) -> TestClient:  # noqa: ANN001
+    return TestClient(create_app(settings or load_settings(), engine), follow_redirects=False)
+
+
+def login(c: TestClient, name: str) -> TestClient:
+    page = c.get("/login")
+    r = c.post("/login", data={"name": name, "password": PASSWORD, "csrf_token": csrf_of(page.text), "next": "/"})
+    assert r.status_code == 303, r.text
+    return c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def live_server(app) -> Iterator[str]:  # noqa: ANN001
+    """uvicorn in a background thread on 127.0.0.1 and a free port; yields the base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -1,0 +1,163 @@
+"""Accounts, sessions and CSRF for the workbench.
+
+Passwords are stored as salted scrypt hashes (``hashlib.scrypt``, stdlib). A session is a signed
+cookie (Starlette's SessionMiddleware, itsdangerous) holding the user name and a per-session CSRF
+token; every POST must echo that token. With ``[web] trusted_header`` set, the reverse proxy names
+the user instead of the login form; the role still comes from the ``web_user`` table (reader if absent).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from fastapi import HTTPException, Request
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from storage.db import session_scope
+from storage.fulltext import now_utc
+from veille.config import Settings
+from web.models import ROLES, WebUser
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+CSRF_FIELD = "csrf_token"
+
+
+class LoginRequired(Exception):
+    """Raised by :func:`require_user`; the app turns it into a redirect to the login page."""
+
+
+# --- passwords ------------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = (stored or "").split("$")
+        if scheme != "scrypt":
+            return False
+        want = base64.b64decode(digest)
+        got = hashlib.scrypt(
+            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(want)
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(got, want)
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+def add_user(engine: Engine, name: str, role: str, password: str | None) -> WebUser:
+    """Create an account, or update the role/password of an existing one."""
+    name = name.strip()
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if not name or len(name) > 100 or any(c.isspace() for c in name):
+        raise ValueError(f"user name must be 1-100 characters without spaces: {name!r}")
+    with session_scope(engine, write=True) as s:
+        user = s.exec(select(WebUser).where(WebUser.name == name)).first()
+        if user is None:
+            user = WebUser(name=name, role=role, created_at=now_utc())
+            s.add(user)
+        user.role = role
+        if password is not None:
+            user.password_hash = hash_password(password)
+        s.flush()
+        return user
+
+
+def get_user(engine: Engine, name: str) -> WebUser | None:
+    with session_scope(engine) as s:
+        return s.exec(select(WebUser).where(WebUser.name == name)).first()
+
+
+def list_users(engine: Engine) -> list[WebUser]:
+    with session_scope(engine) as s:
+        return list(s.exec(select(WebUser).order_by(WebUser.name)))
+
+
+def authenticate(engine: Engine, name: str, password: str) -> WebUser | None:
+    user = get_user(engine, name.strip())
+    if user is None:
+        verify_password(password, hash_password("timing"))  # same cost whether or not the name exists
+        return None
+    if not verify_password(password, user.password_hash):
+        return None
+    with session_scope(engine, write=True) as s:
+        row = s.get(WebUser, user.id)
+        row.last_login = now_utc()
+    return user
+
+
+# --- session secret -------------------------------------------------------------------------
+
+
+def session_secret(settings: Settings) -> str:
+    """The cookie signing key: config/env if set, else a random key kept in $VEILLE_HOME/web_secret."""
+    if settings.web.session_secret is not None:
+        return settings.web.session_secret.get_secret_value()
+    path: Path = settings.home / "web_secret"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+# --- per-request identity -------------------------------------------------------------------
+
+
+def current_user(request: Request) -> WebUser | None:
+    app = request.app
+    header = app.state.settings.web.trusted_header
+    if header:
+        name = (request.headers.get(header) or "").strip()
+        if not name:
+            return None
+        user = get_user(app.state.engine, name)
+        return user or WebUser(name=name, role="reader", created_at=now_utc())
+    name = request.session.get("user")
+    return get_user(app.state.engine, name) if name else None
+
+
+def require_user(request: Request) -> WebUser:
+    user = current_user(request)
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+def require_analyst(request: Request) -> WebUser:
+    user = require_user(request)
+    if not user.can_edit:
+        raise HTTPException(403, "analysts only: your account is read-only")
+    return user
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+async def checked_form(request: Request) -> dict[str, str]:
+    """The POSTed form, after checking its CSRF token against the session's (403 if it differs)."""
+    form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    want = request.session.get("csrf")
+    if not want or not isinstance(sent, str) or not hmac.compare_digest(sent, want):
+        raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
+    return {k: v for k, v in form.items() if isinstance(v, str)}

@@ -1,0 +1,70 @@
+"""``veille serve`` and ``veille users``: run the workbench, manage its accounts."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+users_app = typer.Typer(help="Web workbench accounts.", no_args_is_help=True)
+
+
+def serve(
+    host: str | None = typer.Option(None, "--host", help="Address to bind (default [web] host: 127.0.0.1)."),
+    port: int | None = typer.Option(None, "--port", help="Port (default [web] port: 8000)."),
+) -> None:
+    """Run the analysts' workbench (web app)."""
+    import uvicorn
+
+    from veille.cli import console, state
+    from web.app import create_app
+
+    settings = state.settings
+    app = create_app(settings, state.engine())
+    host, port = host or settings.web.host, port or settings.web.port
+    console.print(f"workbench on http://{host}:{port}/ (Ctrl-C to stop)")
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="Login name."),
+    role: str = typer.Option(..., "--role", help="reader (read-only) or analyst (feedback, rules)."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
+    no_password: bool = typer.Option(False, "--no-password", help="No password: only for the trusted-header mode."),
+) -> None:
+    """Create an account (or change its role / password)."""
+    from veille.cli import console, fail, state
+    from web.auth import add_user
+    from web.models import ROLES
+
+    if role not in ROLES:
+        fail(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
+    password: str | None = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif not no_password:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if password is not None and len(password) < 8:
+        fail("the password must have at least 8 characters")
+    try:
+        user = add_user(state.engine(), name, role, password)
+    except ValueError as exc:
+        fail(str(exc))
+    console.print(f"user {user.name} is {user.role}" + ("" if password is not None else " (no password)"))
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List the accounts and their roles."""
+    from veille.cli import console, state
+    from web.auth import list_users
+
+    for u in list_users(state.engine()):
+        last = u.last_login.strftime("%Y-%m-%d %H:%M") if u.last_login else "never"
+        console.print(f"{u.name}\t{u.role}\tlast login {last}", markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(users_app, name="users")

@@ -1,0 +1,25 @@
+"""The workbench's own table (created by migration 0003): who may log in, and with which role."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, DateTime
+from sqlmodel import Field, SQLModel
+
+ROLES = ("reader", "analyst")
+
+
+class WebUser(SQLModel, table=True):
+    __tablename__ = "web_user"
+    __table_args__ = (CheckConstraint("role IN ('reader', 'analyst')", name="ck_web_user_role"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    role: str  # reader: read-only; analyst: feedback and rules
+    password_hash: str | None = None  # None: only usable behind the trusted header
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    last_login: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+    @property
+    def can_edit(self) -> bool:
+        return self.role == "analyst"

@@ -1,0 +1,102 @@
+"""The dashboard: notices per week per label, source health, evaluation figures, outbox backlog."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, timedelta
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import func
+from sqlmodel import select
+
+from storage.db import session_scope
+from storage.models import CrawlRun, Delivery, LabelScore, Notice, Source
+from web.app import render
+from web.auth import require_user
+from web.models import WebUser
+from web.routes.rules import _nlp
+from web.views import week_start, weekly_chart
+
+router = APIRouter()
+FAILURE_WINDOW = timedelta(days=7)
+# nlp.evaluate's report function; the first one present is used (the stage is built in parallel).
+EVALUATION_FUNCS = ("latest_report", "load_latest", "latest", "figures")
+
+
+def _weekly(s, weeks: int) -> tuple[dict[str, dict[date, int]], list[date]]:  # noqa: ANN001
+    newest = s.exec(select(func.max(Notice.published_at))).one()
+    today = datetime.now(UTC).date()
+    end = week_start(min(today, newest.date()) if newest else today)
+    start = end - timedelta(weeks=weeks - 1)
+    rows = s.exec(
+        select(LabelScore.label, Notice.published_at)
+        .join(Notice, Notice.id == LabelScore.notice_id)
+        .where(LabelScore.selected, Notice.published_at >= datetime.combine(start, datetime.min.time(), UTC))
+    )
+    counts: dict[str, dict[date, int]] = defaultdict(Counter)
+    for label, when in rows:
+        wk = week_start(when.date())
+        if wk <= end:
+            counts[label][wk] += 1
+    return dict(counts), [start + timedelta(weeks=i) for i in range(weeks)]
+
+
+def _sources(s) -> list[dict]:  # noqa: ANN001
+    since = datetime.now(UTC) - FAILURE_WINDOW
+    failures = dict(
+        s.exec(
+            select(CrawlRun.source, func.count())
+            .where(CrawlRun.status == "failed", CrawlRun.started_at >= since)
+            .group_by(CrawlRun.source)
+        ).all()
+    )
+    out = []
+    for src in s.exec(select(Source).order_by(Source.name)):
+        last = s.exec(select(CrawlRun).where(CrawlRun.source == src.name).order_by(CrawlRun.id.desc())).first()
+        out.append({"src": src, "failures": failures.get(src.name, 0), "last": last})
+    return out
+
+
+def _outbox(s) -> dict:  # noqa: ANN001
+    rows = s.exec(select(Delivery.status, Delivery.channel, func.count()).group_by(Delivery.status, Delivery.channel))
+    by = [(status, channel, n) for status, channel, n in rows]
+    oldest = s.exec(select(func.min(Delivery.created_at)).where(Delivery.status != "sent")).one()
+    return {"rows": sorted(by), "backlog": sum(n for st, _c, n in by if st != "sent"), "oldest": oldest}
+
+
+def _evaluation(request: Request) -> object | None:
+    evaluate = _nlp("nlp.evaluate")
+    if evaluate is None:
+        return None
+    for name in EVALUATION_FUNCS:
+        fn = getattr(evaluate, name, None)
+        if callable(fn):
+            report = fn(request.app.state.settings)
+            if report is not None and not isinstance(report, dict) and hasattr(report, "__dict__"):
+                report = dict(vars(report))
+            return report
+    return None
+
+
+@router.get("/dashboard")
+def dashboard(request: Request, weeks: int = 52, user: WebUser = Depends(require_user)) -> Response:
+    weeks = min(max(weeks, 4), 156)
+    with session_scope(request.app.state.engine) as s:
+        counts, week_list = _weekly(s, weeks)
+        sources = _sources(s)
+        outbox = _outbox(s)
+        n_notices = s.exec(select(func.count()).select_from(Notice)).one()
+    return render(
+        request,
+        "dashboard.html",
+        user=user,
+        chart=weekly_chart(counts, week_list),
+        weeks=weeks,
+        first_week=week_list[0],
+        last_week=week_list[-1],
+        sources=sources,
+        outbox=outbox,
+        evaluation=_evaluation(request),
+        n_notices=n_notices,
+    )

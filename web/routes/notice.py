@@ -1,0 +1,158 @@
+"""The notice page (everything the archive knows about one notice) and the feedback form."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import String, cast, or_
+from sqlmodel import Session, select
+
+from storage.db import session_scope
+from storage.fulltext import now_utc
+from storage.models import Delivery, Feedback, LabelScore, Notice, NoticeVersion, Sighting
+from web.app import flash, render
+from web.auth import checked_form, require_analyst, require_user
+from web.models import WebUser
+from web.views import FieldChange, FiredRule, fired_rules, highlight, snapshot_changes
+
+router = APIRouter()
+LABEL_RE = re.compile(r"^[a-z0-9_]{1,40}$")
+RELATED_LIMIT = 30
+
+
+@dataclass
+class VersionView:
+    row: NoticeVersion
+    changes: list[FieldChange]
+
+
+@dataclass
+class ScoreView:
+    row: LabelScore
+    rules: list[FiredRule]
+    words: list[str] = field(default_factory=list)
+
+
+def eurlex_url(celex: str) -> str:
+    return f"https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:{quote(celex, safe='')}"
+
+
+def safe_href(url: str | None) -> str | None:
+    """Only http(s) links from crawled data (never ``javascript:`` and the like)."""
+    return url if url and re.match(r"^https?://", url, re.I) else None
+
+
+def _related(s: Session, n: Notice) -> list[tuple[Notice, str]]:
+    """Notices of the same act or procedure, with why they are related."""
+    conds, why = [], {}
+    acts = {c for c in [*n.related_acts, *n.legal_basis] if c}
+    if n.celex:
+        # JSON lists compared as text: '"32024R1689"' inside related_acts / legal_basis.
+        needle = f'%"{n.celex}"%'
+        conds += [Notice.celex == n.celex, cast(Notice.related_acts, String).like(needle)]
+        conds.append(cast(Notice.legal_basis, String).like(needle))
+    if acts:
+        conds.append(Notice.celex.in_(acts))
+    if n.procedure:
+        conds.append(Notice.procedure == n.procedure)
+    if not conds:
+        return []
+    rows = s.exec(select(Notice).where(Notice.id != n.id, or_(*conds)).order_by(Notice.id.desc()).limit(RELATED_LIMIT))
+    out = []
+    for r in rows:
+        if n.procedure and r.procedure == n.procedure:
+            why[r.id] = f"same procedure {n.procedure}"
+        elif r.celex and r.celex in acts:
+            why[r.id] = f"this notice cites {r.celex}"
+        elif n.celex and r.celex == n.celex:
+            why[r.id] = f"same act {n.celex}"
+        else:
+            why[r.id] = f"cites {n.celex}"
+        out.append((r, why[r.id]))
+    return out
+
+
+def _load(engine, notice_id: int) -> dict:  # noqa: ANN001
+    with session_scope(engine) as s:
+        n = s.get(Notice, notice_id)
+        if n is None:
+            raise HTTPException(404, f"no notice {notice_id}")
+        versions = list(
+            s.exec(select(NoticeVersion).where(NoticeVersion.notice_id == n.id).order_by(NoticeVersion.version))
+        )
+        views, prev = [], None
+        for v in versions:
+            views.append(VersionView(v, snapshot_changes(prev, v.snapshot)))
+            prev = v.snapshot
+        scores = []
+        for row in s.exec(select(LabelScore).where(LabelScore.notice_id == n.id).order_by(LabelScore.score.desc())):
+            rules = fired_rules(row.explanation)
+            words = list(dict.fromkeys(w for r in rules for w in r.words))
+            scores.append(ScoreView(row, rules, words))
+        return {
+            "n": n,
+            "sightings": list(s.exec(select(Sighting).where(Sighting.notice_id == n.id).order_by(Sighting.first_seen))),
+            "versions": list(reversed(views)),
+            "scores": scores,
+            "feedback": list(s.exec(select(Feedback).where(Feedback.notice_id == n.id).order_by(Feedback.id.desc()))),
+            "deliveries": list(s.exec(select(Delivery).where(Delivery.notice_id == n.id).order_by(Delivery.id))),
+            "related": _related(s, n),
+        }
+
+
+@router.get("/notice/{notice_id}")
+def notice_page(notice_id: int, request: Request, user: WebUser = Depends(require_user)) -> Response:
+    data = _load(request.app.state.engine, notice_id)
+    n = data["n"]
+    words = [w for sv in data["scores"] for w in sv.words]
+    texts = [
+        (name, highlight(getattr(n, attr), words))
+        for name, attr in (
+            ("Title (FR)", "title_fr"),
+            ("Title (EN)", "title_en"),
+            ("Summary (FR)", "summary_fr"),
+            ("Summary (EN)", "summary_en"),
+            ("Text", "body"),
+        )
+        if getattr(n, attr)
+    ]
+    return render(
+        request,
+        "notice.html",
+        user=user,
+        texts=texts,
+        eurlex=eurlex_url(n.celex) if n.celex else None,
+        href=safe_href,
+        **data,
+    )
+
+
+@router.post("/notice/{notice_id}/feedback")
+def give_feedback(
+    notice_id: int,
+    request: Request,
+    user: WebUser = Depends(require_analyst),
+    form: dict = Depends(checked_form),
+) -> Response:
+    label = form.get("label", "").strip()
+    known = request.app.state.labels
+    if (known and label not in known) or not LABEL_RE.match(label):
+        raise HTTPException(400, f"unknown label: {label[:40]!r}")
+    verdict = {"right": True, "wrong": False}.get(form.get("verdict", ""))
+    if verdict is None:
+        raise HTTPException(400, "verdict must be 'right' or 'wrong'")
+    comment = form.get("comment", "").strip()[:2000] or None
+    with session_scope(request.app.state.engine, write=True) as s:
+        if s.get(Notice, notice_id) is None:
+            raise HTTPException(404, f"no notice {notice_id}")
+        s.add(
+            Feedback(
+                notice_id=notice_id, label=label, verdict=verdict, user=user.name, comment=comment, created_at=now_utc()
+            )
+        )
+    flash(request, f"Recorded: {label} is {'right' if verdict else 'wrong'} for this notice.")
+    return RedirectResponse(f"/notice/{notice_id}#feedback", status_code=303)

@@ -1,0 +1,136 @@
+"""The search page: one box, facets with counts, date range, score threshold, sort, pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from storage.search import Filters, QueryError, search
+from web.app import render
+from web.auth import require_user
+from web.models import WebUser
+
+router = APIRouter()
+PAGE_SIZE = 20
+FACETS = (("label", "Label"), ("source", "Source"), ("doc_type", "Document type"), ("year", "Year"))
+
+
+@dataclass
+class FacetValue:
+    value: str
+    count: int
+    active: bool
+    url: str | None  # None: cannot be used as a filter (e.g. "no type")
+
+
+def _url(params: list[tuple[str, str]]) -> str:
+    return "/?" + urlencode([(k, v) for k, v in params if v != ""])
+
+
+def _toggle(params: list[tuple[str, str]], key: str, value: str) -> str:
+    kept = [(k, v) for k, v in params if k != "page"]
+    if (key, value) in kept:
+        return _url([kv for kv in kept if kv != (key, value)])
+    if key == "year":  # one year at a time
+        kept = [kv for kv in kept if kv[0] != "year"]
+    return _url([*kept, (key, value)])
+
+
+def _parse(params: list[tuple[str, str]]) -> tuple[Filters, list[str]]:
+    """Filters from the query string; bad values become messages, not errors."""
+    get = dict(params)
+    problems: list[str] = []
+
+    def day(name: str) -> date | None:
+        raw = get.get(name, "").strip()
+        if not raw:
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            problems.append(f"{name.replace('_', ' ')}: not a date YYYY-MM-DD: {raw}")
+            return None
+
+    f = Filters(
+        labels=[v for k, v in params if k == "label" and v],
+        sources=[v for k, v in params if k == "source" and v],
+        doc_types=[v for k, v in params if k == "doc_type" and v],
+        date_from=day("date_from"),
+        date_to=day("date_to"),
+    )
+    year = get.get("year", "")
+    if year.isdigit() and len(year) == 4:
+        f.date_from = max(f.date_from or date.min, date(int(year), 1, 1))
+        f.date_to = min(f.date_to or date.max, date(int(year), 12, 31))
+    raw_score = get.get("min_score", "").strip()
+    if raw_score:
+        try:
+            f.min_score = float(raw_score)
+            if not 0 <= f.min_score <= 1:
+                raise ValueError
+        except ValueError:
+            problems.append(f"score threshold: a number between 0 and 1, not {raw_score}")
+            f.min_score = None
+    return f, problems
+
+
+@router.get("/")
+def search_page(request: Request, user: WebUser = Depends(require_user)) -> Response:
+    params = list(request.query_params.multi_items())
+    get = dict(params)
+    query = get.get("q", "")
+    sort = "date" if get.get("sort") == "date" else "relevance"
+    page = max(1, int(get["page"])) if get.get("page", "").isdigit() else 1
+    filters, problems = _parse(params)
+    result, error = None, None
+    try:
+        result = search(
+            request.app.state.engine,
+            query,
+            filters,
+            sort=sort,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+            facets=True,
+        )
+    except QueryError as exc:
+        error = str(exc)
+    facets = {}
+    if result:
+        for key, _title in FACETS:
+            counter = result.facets.get(key, {})
+            facets[key] = [
+                FacetValue(
+                    value,
+                    n,
+                    (key, value) in params,
+                    None if value == "—" else _toggle(params, key, value),
+                )
+                for value, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+            ]
+            if key == "year":
+                facets[key].sort(key=lambda fv: fv.value, reverse=True)
+    pages = 0 if not result else (result.total + PAGE_SIZE - 1) // PAGE_SIZE
+    base = [(k, v) for k, v in params if k != "page"]
+    return render(
+        request,
+        "search.html",
+        user=user,
+        query=query,
+        get=get,
+        sort=sort,
+        result=result,
+        error=error,
+        problems=problems,
+        facets=facets,
+        facet_titles=dict(FACETS),
+        page=page,
+        pages=pages,
+        page_url=lambda n: _url([*base, ("page", str(n))]),
+        sort_url=lambda s: _url([*[(k, v) for k, v in base if k != "sort"], ("sort", s)]),
+        active=[(k, v, _toggle(params, k, v)) for k, v in params if k in dict(FACETS) and v],
+    )
