@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from storage.textnorm import index_text, stems_any, strip_accents, words
 
@@ -208,3 +209,13 @@ def to_tsquery(clauses: list[Clause]) -> str:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+@event.listens_for(Session, "after_flush")
+def _label_scores_flushed(session: Session, _ctx) -> None:  # noqa: ANN001
+    """Keep the FTS filter tokens in step with label scores, whoever writes them (classify, feedback...)."""
+    from storage.models import LabelScore
+
+    changed = {o.notice_id for o in (*session.new, *session.dirty, *session.deleted) if isinstance(o, LabelScore)}
+    if changed:
+        refresh_labels(session.connection(), sorted(changed))

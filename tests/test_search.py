@@ -3,7 +3,6 @@ from datetime import UTC, date, datetime
 import pytest
 
 from storage.db import session_scope
-from storage.fulltext import refresh_labels
 from storage.ingest import ingest
 from storage.models import LabelScore
 from storage.search import Filters, QueryError, search
@@ -72,8 +71,6 @@ def archive(engine):
                     scored_at=datetime.now(UTC),
                 )
             )
-        s.flush()
-        refresh_labels(s.connection(), list(ids.values()))
     return engine, ids
 
 

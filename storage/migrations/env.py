@@ -2,6 +2,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401 - registers the tables
+import web.models  # noqa: F401 - the workbench accounts table (migration 0003)
 from storage.db import make_engine
 
 config = context.config
