@@ -138,10 +138,11 @@ class Digest:
 
 
 def _one_line(text: str | None, limit: int = 260) -> str:
+    """The first sentence (when it says something on its own), on one line, at most ``limit`` chars."""
     text = clean(text)
-    # First sentence when the summary is long: a digest line, not the abstract.
-    if len(text) > limit and ". " in text[:limit]:
-        text = text[: text.index(". ", 0, limit) + 1]
+    end = text.find(". ", 40)
+    if 0 < end < limit:
+        text = text[: end + 1]
     return clean(text, limit)
 
 

@@ -79,16 +79,18 @@ class SmtpTransport:
             try:
                 code, reply = smtp.mail(self.cfg.sender, ["SMTPUTF8"] if _needs_utf8(rcpts) else [])
                 if code != 250:
-                    raise Rejected(f"MAIL FROM refused: {code} {reply.decode(errors='replace')}")
+                    raise Rejected(f"MAIL FROM refused: {code} {_text(reply)}")
                 for rcpt in rcpts:
                     code, reply = smtp.rcpt(rcpt)
                     if code not in (250, 251):
-                        raise Rejected(f"RCPT TO {rcpt} refused: {code} {reply.decode(errors='replace')}")
+                        raise Rejected(f"RCPT TO {rcpt} refused: {code} {_text(reply)}")
                 handing_over(i)  # from here the server may keep the message
                 try:
-                    smtp.data(data)
+                    code, reply = smtp.data(data)  # returns the final reply; raises only if DATA itself is refused
                 except smtplib.SMTPDataError as exc:
-                    raise Rejected(f"DATA refused: {exc.smtp_code} {exc.smtp_error!r}") from None
+                    code, reply = exc.smtp_code, exc.smtp_error
+                if code != 250:
+                    raise Rejected(f"message refused: {code} {_text(reply)}")
             finally:
                 try:
                     smtp.quit()
@@ -97,6 +99,10 @@ class SmtpTransport:
 
     def confirm(self, batch: str, part: int) -> bool | None:
         return None  # SMTP cannot tell whether an interrupted DATA was accepted
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
 
 
 def _needs_utf8(addresses: list[str]) -> bool:
