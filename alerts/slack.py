@@ -21,6 +21,7 @@ from slack_sdk import WebClient, WebhookClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
 from alerts.digest import Digest, Item, fr_date
 from alerts.escape import clean, mrkdwn, slack_link
@@ -30,6 +31,7 @@ MAX_BLOCKS = 50
 MAX_SECTION = 3000
 MAX_HEADER = 150
 MAX_WAIT = 60.0  # longer Retry-After: give up now, the outbox retries on the next run
+BACKOFF = 0.5  # seconds, doubled at each retry of a 5xx or a connection error
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -71,10 +73,11 @@ class RetryAfterHandler(RateLimitErrorRetryHandler):
 
 
 def retry_handlers() -> list:
+    backoff = BackoffRetryIntervalCalculator(backoff_factor=BACKOFF)
     return [
-        ConnectionErrorRetryHandler(max_retry_count=2),
+        ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=backoff),
         RetryAfterHandler(max_retry_count=3),
-        ServerErrorRetryHandler(max_retry_count=2),
+        ServerErrorRetryHandler(max_retry_count=3, interval_calculator=backoff),
     ]
 
 

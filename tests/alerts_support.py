@@ -144,6 +144,7 @@ class SlackServer:
 
     def __init__(self) -> None:
         self.script: list[tuple[int, dict]] = []  # (status, headers) answered before the next 200s
+        self.scripts: dict[str, list[tuple[int, dict]]] = {}  # the same, per path prefix ("/api/", "/hooks/")
         self.posts: list[dict] = []
         self.attempts: list[tuple[str, float]] = []
         server = self
@@ -152,8 +153,9 @@ class SlackServer:
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 server.attempts.append((self.path, time.monotonic()))
-                if server.script:
-                    status, headers = server.script.pop(0)
+                queue = next((q for p, q in server.scripts.items() if self.path.startswith(p)), server.script)
+                if queue:
+                    status, headers = queue.pop(0)
                     self.send_response(status)
                     for k, v in headers.items():
                         self.send_header(k, v)
@@ -209,3 +211,22 @@ def day_at(d: date, hour: int = 8) -> datetime:
 
 NOW = datetime.now(UTC)
 LATER = NOW + timedelta(hours=1)
+
+
+def dev_digest_html(engine, settings, recipient: str = "veille-deai@has-sante.fr") -> str:
+    """The HTML digest a unit receives for the realistic development-set notices (one failed source)."""
+    from alerts.config import load_routing
+    from alerts.jobs import Renderer, batch_id
+    from alerts.render import html_body
+    from alerts.routing import digest_due, load_candidates
+    from storage.runs import finish_run, start_run
+
+    ids = load_dev_notices(engine)
+    run = start_run(engine, "ema-news", "rss")
+    finish_run(engine, run, ok=False, error="HTTP 503 Service Unavailable (3 attempts)")
+    now = datetime.now(UTC)
+    routing = load_routing(settings)
+    cands = load_candidates(engine, ids=ids)
+    mine = [d.notice_id for d in digest_due(routing, list(cands.values())) if d.recipient.address == recipient]
+    digest = Renderer(engine, settings, routing, now).digest(batch_id("digest", now.date(), "email", recipient), mine)
+    return html_body(digest)
