@@ -32,6 +32,8 @@ def digest_cmd(
         console.rule(f"{escape(p.channel)} → {escape(p.recipient)} ({p.items} items)")
         console.print(escape(p.subject), style="bold", highlight=False)
         console.print(escape(p.text), highlight=False)
+    for note in stats.notes:
+        console.print(escape(note), style="dim", highlight=False)
     for e in stats.errors:
         console.print(f"[red]failed:[/red] {escape(e)}", highlight=False)
     what = "would send" if not send else "sent"

@@ -222,6 +222,7 @@ def send_digests(
     day = local_day(settings, now)
     scheduled = label is None and since is None
     if scheduled and not working_day(day):
+        stats.notes.append(f"{day.isoformat()} is not a working day: no digest (--since DATE forces one)")
         return stats
     if isinstance(since, date) and not isinstance(since, datetime):
         since = datetime(since.year, since.month, since.day, tzinfo=ZoneInfo(settings.schedule.timezone))
@@ -237,7 +238,8 @@ def send_digests(
     for r in rcpts:
         batch = batch_id("digest", key, r.channel, r.address)
         if (scheduled and (last[r.key] or {}).get("day") == day.isoformat()) or _settled(engine, batch):
-            continue  # this recipient's digest for today already went out
+            stats.notes.append(f"{r.channel} {r.address}: today's digest already went out")
+            continue
         ids = [d.notice_id for d in due if d.recipient.key == r.key and cands[d.notice_id].first_seen >= window[r.key]]
         ids = [i for i in ids if i not in existing(engine, r.address, r.channel, ids, ("digest", "alert"))]
         planned += [Planned(i, r.address, r.channel, "digest", batch) for i in ids]

@@ -91,6 +91,7 @@ class DeliveryStats:
     by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
     previews: list[Preview] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def add(self, channel: str, status: str, n: int) -> None:
         setattr(self, status, getattr(self, status) + n)
@@ -108,6 +109,7 @@ class DeliveryStats:
         self.messages += other.messages
         self.previews += other.previews
         self.errors += other.errors
+        self.notes += other.notes
 
 
 def plan(engine: Engine, rows: Iterable[Planned], now: datetime) -> int:
