@@ -70,21 +70,23 @@ def deliveries_cmd(
             q = q.where(Delivery.status.in_(("failed", "uncertain")))
         rows = list(s.exec(q))
     table = Table(expand=True)
-    for col in ("id", "notice", "recipient", "channel", "purpose", "status", "tries", "sent", "batch", "last error"):
+    # The batch (needed for --retry) only where something needs retrying: narrow terminals.
+    cols = ["id", "notice", "recipient", "via", "status", "tries", "sent", *(["batch"] if failed else []), "last error"]
+    for col in cols:
         table.add_column(col, overflow="fold")
     for r in rows:
         color = {"sent": "green", "failed": "red", "uncertain": "yellow"}.get(r.status, "white")
-        table.add_row(
+        cells = [
             str(r.id),
             str(r.notice_id),
             escape(r.recipient),
-            r.channel,
-            r.purpose,
+            f"{r.channel} {r.purpose}",
             f"[{color}]{r.status}[/{color}]",
             str(r.attempts),
             r.sent_at.strftime("%Y-%m-%d %H:%M") if r.sent_at and r.status == "sent" else "",
-            escape(r.batch or ""),
+            *([escape(r.batch or "")] if failed else []),
             escape(r.last_error or ""),
-        )
+        ]
+        table.add_row(*cells)
     console.print(table)
     console.print(f"{len(rows)} deliveries shown")

@@ -6,7 +6,7 @@ import json
 import socket
 import threading
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -202,15 +202,6 @@ class SlackServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-def day_at(d: date, hour: int = 8) -> datetime:
-    """A time on day ``d`` (UTC) that is a working day morning in Paris."""
-    return datetime(d.year, d.month, d.day, hour, tzinfo=UTC)
-
-
-NOW = datetime.now(UTC)
-LATER = NOW + timedelta(hours=1)
 
 
 def dev_digest_html(engine, settings, recipient: str = "veille-deai@has-sante.fr") -> str:
