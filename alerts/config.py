@@ -1,0 +1,162 @@
+"""The routing file of a profile (``routing.toml``): recipients per label, thresholds, critical rules.
+
+Validated with pydantic; a mistake is a one-line ``ConfigError`` naming ``file:line: key``, like
+``veille/config.py``. Webhook URLs are secrets: read from the user's copy or ``VEILLE_WEBHOOK_<NAME>``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+
+from veille.config import ConfigError, Settings, Strict, _line_of, parse_duration
+from veille.profiles import load_labels, profile_file
+from veille.records import Kind
+
+Channel = Literal["email", "slack", "webhook"]
+EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+SLACK_RE = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{6,})$")
+CELEX_RE = re.compile(r"^[0-9CE]\d{4}[A-Z]{1,2}\d{4}$")
+
+
+class LabelRoute(Strict):
+    threshold: float | None = Field(None, ge=0, le=1)
+    email: list[str] = []
+    slack: list[str] = []
+    webhooks: list[str] = []
+
+    @field_validator("email")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        for addr in v:
+            if not EMAIL_RE.match(addr):
+                raise ValueError(f"not an e-mail address: {addr!r}")
+        return v
+
+    @field_validator("slack")
+    @classmethod
+    def _channels(cls, v: list[str]) -> list[str]:
+        for ch in v:
+            if not SLACK_RE.match(ch):
+                raise ValueError(f"not a Slack channel ('#name' or an id like C0123456): {ch!r}")
+        return v
+
+
+class Webhook(Strict):
+    url: SecretStr | None = None  # else VEILLE_WEBHOOK_<NAME>; unset: written to the outbox folder
+    labels: list[str] = []
+
+
+class RecipientOptions(Strict):
+    nothing_new: bool = False  # "sources checked, nothing new" on a working day without items
+    alerts: bool = True  # receives immediate alerts
+    digest: bool = True  # receives the daily digest
+
+
+class CriticalRule(Strict):
+    name: str
+    kinds: list[Kind] = []  # empty: any kind
+    acts: list[str] = []  # CELEX in legal_basis, related_acts or the notice's own CELEX
+    labels: list[str] = []  # the notice is routed to one of these labels
+    min_score: float | None = Field(None, ge=0, le=1)  # ... with at least this score
+    notify: list[str] = []  # labels whose recipients are alerted even if not routed to them
+
+    @field_validator("acts")
+    @classmethod
+    def _celex(cls, v: list[str]) -> list[str]:
+        for celex in v:
+            if not CELEX_RE.match(celex):
+                raise ValueError(f"not a CELEX number like 32024R1689: {celex!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> CriticalRule:
+        if not (self.kinds or self.acts or self.labels or self.min_score is not None):
+            raise ValueError("a critical rule needs at least one condition (kinds, acts, labels, min_score)")
+        return self
+
+
+class Routing(Strict):
+    threshold: float | None = Field(None, ge=0, le=1)
+    alert_window: str = "3d"
+    first_digest_lookback: str = "1d"
+    lookback_grace: str = "1d"
+    labels: dict[str, LabelRoute] = {}
+    webhooks: dict[str, Webhook] = {}
+    recipients: dict[str, RecipientOptions] = {}
+    critical: list[CriticalRule] = []
+
+    @field_validator("alert_window", "first_digest_lookback", "lookback_grace")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+    def duration(self, name: str) -> timedelta:
+        return parse_duration(getattr(self, name))
+
+    def label_threshold(self, label: str) -> float | None:
+        route = self.labels.get(label)
+        return route.threshold if route and route.threshold is not None else self.threshold
+
+    def options(self, recipient: str) -> RecipientOptions:
+        return self.recipients.get(recipient, RecipientOptions())
+
+    def webhook_url(self, name: str) -> str | None:
+        env = os.environ.get(f"VEILLE_WEBHOOK_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}")
+        if env:
+            return env
+        hook = self.webhooks.get(name)
+        return hook.url.get_secret_value() if hook and hook.url else None
+
+
+def _check_names(routing: Routing, known: set[str]) -> tuple[tuple, str] | None:
+    """Labels must exist in the profile; webhooks must be declared. Returns (loc, message)."""
+    for label, route in routing.labels.items():
+        if label not in known:
+            return ("labels", label), f"unknown label {label!r} (profile labels: {', '.join(sorted(known))})"
+        for hook in route.webhooks:
+            if hook not in routing.webhooks:
+                return ("labels", label, "webhooks"), f"webhook {hook!r} is not declared in [webhooks.{hook}]"
+    for name, hook in routing.webhooks.items():
+        for label in hook.labels:
+            if label not in known:
+                return ("webhooks", name, "labels"), f"unknown label {label!r}"
+    for i, rule in enumerate(routing.critical):
+        for label in [*rule.labels, *rule.notify]:
+            if label not in known:
+                return ("critical", i, "notify" if label in rule.notify else "labels"), f"unknown label {label!r}"
+    return None
+
+
+def parse_routing(text: str, path: Path | str, known_labels: set[str]) -> Routing:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(f"{path}:{m.group(1) if m else '?'}: invalid TOML: {exc}") from None
+    try:
+        routing = Routing.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc)
+        raise ConfigError(f"{path}:{_line_of(text, loc) or '?'}: {key}: {err['msg']}") from None
+    problem = _check_names(routing, known_labels)
+    if problem:
+        loc, msg = problem
+        key = ".".join(str(p) for p in loc)
+        raise ConfigError(f"{path}:{_line_of(text, loc) or '?'}: {key}: {msg}")
+    return routing
+
+
+def load_routing(settings: Settings) -> Routing:
+    path = profile_file(settings, "routing.toml")
+    known = set(load_labels(settings))
+    return parse_routing(path.read_text(encoding="utf-8"), path, known)

@@ -1,0 +1,219 @@
+"""What a digest or an alert says, as plain data (rendering is in ``render.py`` and ``slack.py``).
+
+Grouped by label, then by kind (adopted acts / proposals and procedure steps / guidance and news),
+ranked by score. Strings are cleaned here (one line, no control characters) and escaped by each
+renderer for its own output.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from alerts.config import Routing
+from alerts.escape import clean, safe_url
+from alerts.routing import Candidate, routed_labels
+from storage.models import CrawlRun
+from veille.profiles import Label
+from veille.records import as_utc
+
+KIND_GROUPS = (
+    ("acts", "Actes adoptés", {"act", "corrigendum"}),
+    ("proposals", "Propositions et étapes de procédure", {"proposal", "procedure", "draft_act", "consultation"}),
+    ("news", "Orientations et actualités", {"guidance", "news", "funding_call", "other"}),
+)
+KIND_NAMES = {
+    "act": "acte",
+    "corrigendum": "rectificatif",
+    "proposal": "proposition",
+    "procedure": "procédure",
+    "news": "actualité",
+    "guidance": "orientations",
+    "consultation": "consultation",
+    "draft_act": "projet d'acte",
+    "funding_call": "appel à projets",
+    "other": "autre",
+}
+MONTHS = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+]
+
+
+def fr_date(day: date | None) -> str:
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}" if day else ""
+
+
+@dataclass
+class Item:
+    notice_id: int
+    title: str
+    title_other: str  # the other language's title, when both exist
+    day: date | None
+    source: str
+    url: str | None  # http(s) only, else None
+    summary: str
+    kind: str
+    label: str
+    score: float
+    also: list[str]  # other labels' names this item also concerns
+    why: list[str]  # the rules that fired, with their words
+
+    @property
+    def kind_name(self) -> str:
+        return KIND_NAMES.get(self.kind, self.kind)
+
+    @property
+    def date_text(self) -> str:
+        return fr_date(self.day)
+
+
+@dataclass
+class Group:
+    key: str
+    title: str
+    items: list[Item]
+
+
+@dataclass
+class Section:
+    label: str
+    name: str
+    groups: list[Group]
+
+    @property
+    def count(self) -> int:
+        return sum(len(g.items) for g in self.groups)
+
+
+@dataclass
+class FailedSource:
+    source: str
+    runs: int
+    last_error: str
+    last_at: datetime
+
+
+@dataclass
+class Digest:
+    purpose: str  # digest | alert
+    recipient: str
+    channel: str
+    day: date
+    since: datetime | None
+    sections: list[Section] = field(default_factory=list)
+    failed: list[FailedSource] = field(default_factory=list)
+    rule: str | None = None  # the critical rule, for an alert
+    nothing_new: bool = False
+
+    @property
+    def count(self) -> int:
+        return sum(s.count for s in self.sections)
+
+    @property
+    def items(self) -> list[Item]:
+        return [i for s in self.sections for g in s.groups for i in g.items]
+
+    @property
+    def subject(self) -> str:
+        if self.purpose == "alert":
+            first = self.items[0].title if self.items else ""
+            return clean(f"[Alerte veille UE] {self.rule or ''} — {first}", 180)
+        if self.nothing_new:
+            return f"Veille UE du {fr_date(self.day)} — sources vérifiées, rien de nouveau"
+        names = ", ".join(s.name.split(" — ")[0] for s in self.sections)
+        n = self.count
+        return clean(f"Veille UE du {fr_date(self.day)} — {n} nouveauté{'s' if n > 1 else ''} ({names})", 180)
+
+
+def _one_line(text: str | None, limit: int = 260) -> str:
+    """The first sentence (when it says something on its own), on one line, at most ``limit`` chars."""
+    text = clean(text)
+    end = text.find(". ", 40)
+    if 0 < end < limit:
+        text = text[: end + 1]
+    return clean(text, limit)
+
+
+def _why(cand: Candidate, label: str, limit: int = 3) -> list[str]:
+    score = cand.scores.get(label)
+    if not score:
+        return []
+    fired = [f for f in score.fired if f.get("label") in (None, label)]
+    fired.sort(key=lambda f: -float(f.get("weight") or 0))
+    out = []
+    for f in fired[:limit]:
+        words = f.get("words") or []
+        words = [words] if isinstance(words, str) else list(words)
+        quoted = ", ".join(f"« {clean(w, 60)} »" for w in words[:3])
+        out.append(clean(f"{f.get('rule', '?')}" + (f" : {quoted}" if quoted else ""), 160))
+    return out
+
+
+def item_for(cand: Candidate, label: str, routing: Routing, labels: dict[str, Label]) -> Item:
+    title_fr, title_en = clean(cand.title_fr, 400), clean(cand.title_en, 400)
+    when = cand.published_at or cand.document_date or cand.first_seen
+    day = when.date() if isinstance(when, datetime) else when
+    also = [labels[k].name if k in labels else k for k in routed_labels(routing, cand) if k != label]
+    return Item(
+        notice_id=cand.id,
+        title=title_fr or title_en or f"(sans titre) {cand.source} #{cand.id}",
+        title_other=title_en if title_fr and title_en and title_en != title_fr else "",
+        day=day,
+        source=clean(cand.source, 80),
+        url=safe_url(cand.url),
+        summary=_one_line(cand.summary_fr or cand.summary_en),
+        kind=cand.kind,
+        label=label,
+        score=cand.scores[label].score if label in cand.scores else 0.0,
+        also=also,
+        why=_why(cand, label),
+    )
+
+
+def file_under(cand: Candidate, wanted: tuple[str, ...], routing: Routing) -> str:
+    """The recipient's label this item goes under: its best routed one, else its best score."""
+    routed = routed_labels(routing, cand)
+    pool = [k for k in wanted if k in routed] or [k for k in wanted if k in cand.scores] or list(wanted)
+    return max(pool, key=lambda k: cand.scores[k].score if k in cand.scores else 0.0) if pool else "autre"
+
+
+def sections(items: list[Item], labels: dict[str, Label], order: tuple[str, ...]) -> list[Section]:
+    by_label: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        by_label[item.label].append(item)
+    out = []
+    for label in sorted(by_label, key=lambda k: order.index(k) if k in order else len(order)):
+        groups = []
+        for key, title, kinds in KIND_GROUPS:
+            chosen = [i for i in by_label[label] if i.kind in kinds or (key == "news" and i.kind not in KIND_NAMES)]
+            chosen.sort(key=lambda i: (-i.score, -(i.day.toordinal() if i.day else 0), i.notice_id))
+            if chosen:
+                groups.append(Group(key, title, chosen))
+        out.append(Section(label, labels[label].name if label in labels else label, groups))
+    return out
+
+
+def failed_sources(runs: list[CrawlRun]) -> list[FailedSource]:
+    acc: dict[str, FailedSource] = {}
+    for run in runs:
+        when = as_utc(run.started_at)
+        prev = acc.get(run.source)
+        if prev is None or when >= prev.last_at:
+            acc[run.source] = FailedSource(
+                clean(run.source, 80), (prev.runs if prev else 0) + 1, clean(run.error or "erreur", 200), when
+            )
+        else:
+            prev.runs += 1
+    return sorted(acc.values(), key=lambda f: f.source)

@@ -1,0 +1,258 @@
+"""The outbox: delivery rows written before sending, marked sent only once the server accepted.
+
+Protocol for one message (a *batch*: the rows with the same ``batch`` id):
+
+1. :func:`plan` inserts the due rows as ``pending`` in one transaction (existing keys untouched,
+   so a (notice, recipient, channel, purpose) is planned once, ever).
+2. :func:`deliver` renders the message from the batch's rows and hands it to a transport. Just
+   before the point of no return (SMTP ``DATA``, the Slack POST, the file rename) the rows become
+   ``sending`` (committed). When the server accepted, the rows become ``sent`` in one transaction,
+   with whatever the caller must record alongside (the recipient's last digest).
+3. A refusal or an outage (the server said no, or we never got to hand over) marks the rows
+   ``failed`` with the error; ``pending`` and ``failed`` batches are retried on the next run.
+4. Rows still ``sending`` after ``STALE_AFTER`` belong to a process that died while handing over:
+   the transport is asked whether the message arrived (files can tell; SMTP and webhooks cannot).
+   Unknown means ``uncertain``: never resent automatically (that could be a second copy), listed
+   by ``veille deliveries --failed`` and resent by hand with ``veille deliveries --retry BATCH``.
+
+A Slack message may be several posts (block limits); the number of parts already accepted is kept in
+``KeyValue['outbox:<batch>']`` so a retry resumes after them instead of posting them twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from storage.db import is_sqlite, session_scope
+from storage.models import Delivery, KeyValue
+from veille.records import as_utc
+
+STALE_AFTER = timedelta(minutes=15)
+OPEN = ("pending", "failed")
+ERROR_LIMIT = 500
+
+
+class Rejected(Exception):
+    """The server answered and did not take the message: it was not delivered, retry later."""
+
+
+class Transport(Protocol):
+    channel: str
+
+    def send(
+        self, recipient: str, batch: str, parts: list[Any], start: int, handing_over: Callable[[int], None]
+    ) -> None:
+        """Send ``parts[start:]`` in order; call ``handing_over(i)`` right before part i leaves.
+
+        Raise :class:`Rejected` when the server refused; any other exception after ``handing_over``
+        means the part may have arrived. Return normally when every part was accepted (calling
+        ``handing_over(i + 1)`` records that part i was accepted).
+        """
+
+    def confirm(self, batch: str, part: int) -> bool | None:
+        """Did part ``part`` of ``batch`` arrive? None: cannot tell."""
+
+
+@dataclass(frozen=True)
+class Planned:
+    notice_id: int
+    recipient: str
+    channel: str
+    purpose: str
+    batch: str
+
+
+@dataclass
+class Preview:
+    recipient: str
+    channel: str
+    batch: str
+    subject: str
+    text: str
+    items: int
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0  # rows (notice x recipient x channel) accepted by a server in this run
+    pending: int = 0  # rows planned and not yet sent (dry run, or left for later)
+    failed: int = 0
+    uncertain: int = 0
+    messages: int = 0  # messages (batches) accepted in this run
+    by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
+    previews: list[Preview] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, channel: str, status: str, n: int) -> None:
+        setattr(self, status, getattr(self, status) + n)
+        counts = self.by_channel.setdefault(channel, {})
+        counts[status] = counts.get(status, 0) + n
+
+    @property
+    def queued(self) -> int:
+        return self.pending
+
+    def merge(self, other: DeliveryStats) -> None:
+        for ch, counts in other.by_channel.items():
+            for status, n in counts.items():
+                self.add(ch, status, n)
+        self.messages += other.messages
+        self.previews += other.previews
+        self.errors += other.errors
+        self.notes += other.notes
+
+
+def plan(engine: Engine, rows: Iterable[Planned], now: datetime) -> int:
+    """Insert the rows that do not exist yet, in one transaction; return how many were new."""
+    values = [{**r.__dict__, "status": "pending", "attempts": 0, "created_at": now} for r in rows]
+    if not values:
+        return 0
+    insert = sqlite_insert if is_sqlite(engine) else pg_insert
+    stmt = insert(Delivery).on_conflict_do_nothing(index_elements=["notice_id", "recipient", "channel", "purpose"])
+    with session_scope(engine, write=True) as s:
+        result = s.connection().execute(stmt, values)
+        return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(values)
+
+
+def existing(
+    engine: Engine, recipient: str, channel: str, notice_ids: list[int], purposes: tuple[str, ...]
+) -> set[int]:
+    """Notices that already have a row for this recipient and channel (any status)."""
+    if not notice_ids:
+        return set()
+    with session_scope(engine) as s:
+        q = select(Delivery.notice_id).where(
+            Delivery.recipient == recipient,
+            Delivery.channel == channel,
+            Delivery.purpose.in_(purposes),
+            Delivery.notice_id.in_(notice_ids),
+        )
+        return set(s.exec(q))
+
+
+def batch_rows(engine: Engine, batch: str) -> list[Delivery]:
+    with session_scope(engine) as s:
+        return list(s.exec(select(Delivery).where(Delivery.batch == batch).order_by(Delivery.id)))
+
+
+def open_batches(engine: Engine, purpose: str, batch_prefix: str | None = None) -> list[str]:
+    """Batches with rows to (re)send, oldest first."""
+    with session_scope(engine) as s:
+        q = select(Delivery.batch, Delivery.id).where(Delivery.purpose == purpose, Delivery.status.in_(OPEN))
+        if batch_prefix:
+            q = q.where(Delivery.batch.startswith(batch_prefix))
+        return list(dict.fromkeys(b for b, _ in s.exec(q.order_by(Delivery.id)) if b))
+
+
+def _progress(s: Session, batch: str) -> int:
+    kv = s.get(KeyValue, f"outbox:{batch}")
+    return int(kv.value.get("parts_done", 0)) if kv else 0
+
+
+def _set_progress(s: Session, batch: str, parts_done: int | None, now: datetime) -> None:
+    key = f"outbox:{batch}"
+    kv = s.get(KeyValue, key)
+    if parts_done is None:
+        if kv:
+            s.delete(kv)
+    elif kv:
+        kv.value, kv.updated_at = {"parts_done": parts_done}, now
+    else:
+        s.add(KeyValue(key=key, value={"parts_done": parts_done}, updated_at=now))
+
+
+def _set_status(s: Session, batch: str, old: tuple[str, ...], **values: Any) -> int:
+    stmt = update(Delivery).where(Delivery.batch == batch, Delivery.status.in_(old)).values(**values)
+    return s.connection().execute(stmt).rowcount
+
+
+def reconcile(engine: Engine, transport_for: Callable[[str, str], Transport], now: datetime) -> DeliveryStats:
+    """Settle rows left ``sending`` by a process that died while handing a message over."""
+    stats = DeliveryStats()
+    with session_scope(engine) as s:
+        stuck = list(s.exec(select(Delivery).where(Delivery.status == "sending")))
+    for batch in dict.fromkeys(r.batch for r in stuck):
+        rows = [r for r in stuck if r.batch == batch]
+        if as_utc(rows[0].sent_at) and as_utc(rows[0].sent_at) > now - STALE_AFTER:
+            continue  # another process may be sending it right now
+        transport = transport_for(rows[0].channel, rows[0].recipient)
+        with session_scope(engine, write=True) as s:
+            part = _progress(s, batch)
+            arrived = transport.confirm(batch, part)
+            if arrived:
+                _set_status(s, batch, ("sending",), status="sent", last_error=None)
+                _set_progress(s, batch, None, now)
+                stats.add(rows[0].channel, "sent", len(rows))
+            else:
+                why = "not found at the receiver" if arrived is False else "it may have been delivered"
+                msg = (
+                    f"process stopped while handing part {part + 1} to the server at {rows[0].sent_at:%Y-%m-%d %H:%M}; "
+                    f"{why}; not resent automatically (veille deliveries --retry {batch})"
+                )
+                status = "failed" if arrived is False else "uncertain"
+                _set_status(s, batch, ("sending",), status=status, last_error=msg)
+                stats.add(rows[0].channel, status, len(rows))
+    return stats
+
+
+def retry(engine: Engine, batch: str) -> int:
+    """Put an uncertain or failed batch back in the queue (a human decided to resend it)."""
+    with session_scope(engine, write=True) as s:
+        return _set_status(s, batch, ("uncertain", "failed"), status="pending")
+
+
+def deliver(
+    engine: Engine,
+    batch: str,
+    transport: Transport,
+    render: Callable[[list[Delivery]], list[Any]],
+    now: datetime,
+    on_sent: Callable[[Session], None] | None = None,
+) -> DeliveryStats:
+    """Send one batch (see the module docstring); return what happened to its rows."""
+    stats = DeliveryStats()
+    rows = [r for r in batch_rows(engine, batch) if r.status in OPEN]
+    if not rows:
+        return stats
+    channel = rows[0].channel
+    with session_scope(engine) as s:
+        start = _progress(s, batch)
+
+    def handing_over(i: int) -> None:
+        with session_scope(engine, write=True) as s:
+            if i > start:  # part i-1 was accepted: never post it again
+                _set_progress(s, batch, i, now)
+            _set_status(s, batch, (*OPEN, "sending"), status="sending", sent_at=now, attempts=rows[0].attempts + 1)
+
+    try:
+        transport.send(rows[0].recipient, batch, render(rows), start, handing_over)
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded on the rows, never lost
+        error = f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+        with session_scope(engine, write=True) as s:
+            # Rejected, or failed before the hand-over: safe to retry. Otherwise the server may have it.
+            handed = s.exec(select(Delivery.status).where(Delivery.batch == batch)).first() == "sending"
+            status = "uncertain" if handed and not isinstance(exc, Rejected) else "failed"
+            n = _set_status(
+                s, batch, (*OPEN, "sending"), status=status, last_error=error, attempts=rows[0].attempts + 1
+            )
+        stats.add(channel, status, n)
+        stats.errors.append(f"{batch}: {error}")
+        return stats
+    with session_scope(engine, write=True) as s:
+        n = _set_status(s, batch, ("sending",), status="sent", sent_at=now, last_error=None)
+        _set_progress(s, batch, None, now)
+        if on_sent:
+            on_sent(s)
+    stats.add(channel, "sent", n)
+    stats.messages += 1
+    return stats

@@ -1,0 +1,187 @@
+"""Which (notice, recipient, channel, purpose) deliveries are due.
+
+Plain data in, plain data out: :func:`load_candidates` reads notices and their label scores from the
+archive; the rest is pure. An item with several labels reaches every unit concerned; a recipient
+subscribed to several of those labels gets it once, filed under its best-scoring label.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from alerts.config import Channel, CriticalRule, Routing
+from storage.db import session_scope
+from storage.models import LabelScore, Notice
+from veille.records import as_utc, base_celex
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str  # e-mail address, Slack channel, or "webhook:<name>"
+    channel: Channel
+    labels: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.address, self.channel
+
+
+@dataclass(frozen=True)
+class Score:
+    score: float
+    selected: bool
+    fired: tuple[dict, ...] = ()
+
+
+@dataclass
+class Candidate:
+    """A notice as routing and rendering see it (a copy: no ORM object leaves this module)."""
+
+    id: int
+    title_fr: str | None
+    title_en: str | None
+    summary_fr: str | None
+    summary_en: str | None
+    url: str | None
+    source: str
+    kind: str
+    doc_type: str | None
+    celex: str | None
+    published_at: datetime | None
+    document_date: date | None
+    first_seen: datetime
+    legal_basis: list[str]
+    related_acts: list[str]
+    scores: dict[str, Score] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Due:
+    notice_id: int
+    recipient: Recipient
+    purpose: str  # alert | digest
+    label: str  # the label the item is filed under for this recipient
+    score: float
+    rule: str | None = None  # the critical rule, for alerts
+
+
+def recipients(routing: Routing) -> list[Recipient]:
+    """Every (address, channel) with the union of its labels, in config order."""
+    labels: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for label, route in routing.labels.items():
+        for addr in route.email:
+            labels[(addr, "email")].append(label)
+        for chan in route.slack:
+            labels[(chan, "slack")].append(label)
+        for hook in route.webhooks:
+            labels[(f"webhook:{hook}", "webhook")].append(label)
+    for name, hook in routing.webhooks.items():
+        labels[(f"webhook:{name}", "webhook")].extend(hook.labels)
+    return [Recipient(a, c, tuple(dict.fromkeys(ls))) for (a, c), ls in labels.items()]  # type: ignore[arg-type]
+
+
+def routed_labels(routing: Routing, cand: Candidate) -> dict[str, float]:
+    """Labels whose threshold the notice passes (no threshold: the nlp ``selected`` flag)."""
+    out = {}
+    for label, s in cand.scores.items():
+        threshold = routing.label_threshold(label)
+        if (s.score >= threshold) if threshold is not None else s.selected:
+            out[label] = s.score
+    return out
+
+
+def _acts(cand: Candidate) -> set[str]:
+    return {base_celex(c) for c in [*cand.legal_basis, *cand.related_acts, cand.celex or ""] if c}
+
+
+def critical_rule(routing: Routing, cand: Candidate) -> CriticalRule | None:
+    routed = routed_labels(routing, cand)
+    for rule in routing.critical:
+        if rule.kinds and cand.kind not in rule.kinds:
+            continue
+        if rule.acts and not (_acts(cand) & set(rule.acts)):
+            continue
+        pool = {k: v for k, v in routed.items() if not rule.labels or k in rule.labels}
+        if rule.labels and not pool:
+            continue
+        if rule.min_score is not None and not any(v >= rule.min_score for v in pool.values()):
+            continue
+        return rule
+    return None
+
+
+def _best(labels: dict[str, float], wanted: tuple[str, ...]) -> tuple[str, float] | None:
+    mine = [(label, labels[label]) for label in wanted if label in labels]
+    return max(mine, key=lambda kv: kv[1]) if mine else None
+
+
+def digest_due(routing: Routing, cands: list[Candidate], label: str | None = None) -> list[Due]:
+    out = []
+    for rcpt in recipients(routing):
+        if not routing.options(rcpt.address).digest or (label and label not in rcpt.labels):
+            continue
+        wanted = (label,) if label else rcpt.labels
+        for cand in cands:
+            best = _best(routed_labels(routing, cand), wanted)
+            if best:
+                out.append(Due(cand.id, rcpt, "digest", best[0], best[1]))
+    return out
+
+
+def alert_due(routing: Routing, cands: list[Candidate]) -> list[Due]:
+    out = []
+    for cand in cands:
+        rule = critical_rule(routing, cand)
+        if rule is None:
+            continue
+        routed = routed_labels(routing, cand)
+        reach = {**{k: 0.0 for k in rule.notify}, **routed}
+        for rcpt in recipients(routing):
+            best = _best(reach, rcpt.labels)
+            if best and routing.options(rcpt.address).alerts:
+                out.append(Due(cand.id, rcpt, "alert", best[0], best[1], rule.name))
+    return out
+
+
+def _candidate(n: Notice) -> Candidate:
+    return Candidate(
+        id=n.id,
+        title_fr=n.title_fr,
+        title_en=n.title_en,
+        summary_fr=n.summary_fr,
+        summary_en=n.summary_en,
+        url=n.url,
+        source=n.source,
+        kind=n.kind,
+        doc_type=n.doc_type,
+        celex=n.celex,
+        published_at=as_utc(n.published_at),
+        document_date=n.document_date,
+        first_seen=as_utc(n.first_seen),
+        legal_basis=list(n.legal_basis or []),
+        related_acts=list(n.related_acts or []),
+    )
+
+
+def load_candidates(
+    engine: Engine, *, since: datetime | None = None, ids: list[int] | None = None
+) -> dict[int, Candidate]:
+    """Notices first seen at or after ``since`` (or the given ids), with all their label scores."""
+    with session_scope(engine) as s:
+        q = select(Notice)
+        if since is not None:
+            q = q.where(Notice.first_seen >= since)
+        if ids is not None:
+            q = q.where(Notice.id.in_(ids or [-1]))
+        cands = {n.id: _candidate(n) for n in s.exec(q.order_by(Notice.id))}
+        if not cands:
+            return {}
+        for ls in s.exec(select(LabelScore).where(LabelScore.notice_id.in_(list(cands)))):
+            fired = tuple(f for f in (ls.explanation or {}).get("fired", []) if isinstance(f, dict))
+            cands[ls.notice_id].scores[ls.label] = Score(ls.score, ls.selected, fired)
+    return cands

@@ -1,0 +1,63 @@
+"""``veille digest`` and ``veille deliveries`` through the real CLI (files outbox, SQLite archive)."""
+
+import datetime as dt
+
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from storage.db import open_archive, session_scope
+from storage.models import Delivery
+from tests.alerts_support import add_notice, add_scores, write_config, write_routing
+from veille.cli import app, state
+from veille.config import load_settings
+
+ROUTING = '[labels.deai]\nemail = ["deai@has.fr"]\n'
+
+
+def setup(veille_home):
+    write_config(veille_home)
+    write_routing(veille_home, ROUTING)
+    state._settings = None
+    settings = load_settings()
+    engine = open_archive(settings.database_url)
+    nid = add_notice(engine, "n1", title_fr="Évaluation clinique commune : [bold]calendrier[/bold]")
+    add_scores(engine, nid, {"deai": 0.9})
+    return engine, nid
+
+
+def test_digest_dry_run_then_send_then_deliveries(veille_home, monkeypatch):
+    from veille.cli import console
+
+    monkeypatch.setattr(console, "width", 250)  # a wide terminal: table cells unfolded
+    engine, nid = setup(veille_home)
+    runner = CliRunner()
+    since = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    out = runner.invoke(app, ["digest", "--since", since])
+    assert out.exit_code == 0, out.output
+    assert "Évaluation clinique commune : [bold]calendrier[/bold]" in out.output  # Rich markup shown as text
+    assert "would send 1 item deliveries in 1 messages" in out.output
+    with session_scope(engine) as s:
+        assert s.exec(select(Delivery)).all() == []
+    out = runner.invoke(app, ["digest", "--since", since, "--send"])
+    assert out.exit_code == 0 and "sent 1 item deliveries in 1 messages" in out.output, out.output
+    out = runner.invoke(app, ["deliveries"])
+    assert "deai@has.fr" in out.output and "sent" in out.output
+    with session_scope(engine, write=True) as s:
+        row = s.exec(select(Delivery)).one()
+        row.status, row.last_error = "failed", "SMTPServerDisconnected: boom"
+    out = runner.invoke(app, ["deliveries", "--failed"])
+    assert "boom" in out.output and "1 deliveries shown" in out.output
+    out = runner.invoke(app, ["deliveries", "--retry", row.batch])
+    assert "1 deliveries of" in out.output
+    with session_scope(engine) as s:
+        assert s.exec(select(Delivery)).one().status == "pending"
+
+
+def test_bad_since_and_bad_routing_are_one_line_errors(veille_home):
+    setup(veille_home)
+    runner = CliRunner()
+    out = runner.invoke(app, ["digest", "--since", "yesterday"])
+    assert out.exit_code == 2 and "--since: not a date" in out.output
+    write_routing(veille_home, '[labels.deai]\nemail = ["nope"]\n')
+    out = runner.invoke(app, ["digest"])
+    assert out.exit_code == 2 and "routing.toml:2: labels.deai.email" in out.output
