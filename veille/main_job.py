@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import typer
@@ -36,27 +36,26 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - veille.pipeline.CycleSumm
             console.print(f"{name}: sent {stats.sent}, pending {stats.pending}, failed {stats.failed}")
 
 
-def _cycle(sources: list[str] | None, force_digest: bool):  # noqa: ANN202
+def _cycle(sources: list[str] | None):  # noqa: ANN202
     from veille.cli import console, state
     from veille.pipeline import run_cycle
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("starting", total=None)
-        return run_cycle(state.engine(), state.settings, sources=sources, force_digest=force_digest,
+        return run_cycle(state.engine(), state.settings, sources=sources,
                          progress=lambda msg: bar.update(task, description=msg))
 
 
 def run_cmd(
     source: list[str] = typer.Option([], "--source", "-s", help="Only these sources (default: every due source)."),
     all_sources: bool = typer.Option(False, "--all", help="Crawl every enabled source, due or not."),
-    force_digest: bool = typer.Option(False, "--force-digest", help="Send digests even outside the digest time."),
 ) -> None:
     """One full cycle: crawl due sources, store, classify, send alerts and due digests."""
     from veille.cli import err, state
 
     names = list(source) or ([s.name for s in state.settings.sources if s.enabled] if all_sources else None)
-    summary = _cycle(names, force_digest)
+    summary = _cycle(names)
     _print_summary(summary)
     if not summary.ok:
         for r in summary.failed_sources:
@@ -128,8 +127,8 @@ def demo_cmd(
         engine = open_archive(settings.database_url)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
             task = bar.add_task("replaying recorded sources", total=None)
-            summary = run_cycle(engine, settings, sources=[s.name for s in settings.sources], force_digest=True,
-                                progress=lambda m: bar.update(task, description=m))
+            summary = run_cycle(engine, settings, sources=[s.name for s in settings.sources],
+                                digest_since=date(2000, 1, 1), progress=lambda m: bar.update(task, description=m))
     finally:
         server.shutdown()
     _print_summary(summary)

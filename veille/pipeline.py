@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -65,7 +66,7 @@ def run_cycle(
     *,
     sources: list[str] | None = None,
     digests: bool = True,
-    force_digest: bool = False,
+    digest_since: date | None = None,
     now: datetime | None = None,
     progress: Progress = lambda _msg: None,
     crawl_timeout: float | None = None,
@@ -89,10 +90,20 @@ def run_cycle(
         summary.labels = dict(stats.selected_per_label)
     progress("sending immediate alerts")
     summary.alerts = send_alerts(engine, settings, now=now)
-    if digests:
-        progress("sending due digests")
-        summary.digests = send_digests(engine, settings, now=now, force=force_digest)
+    if digests and digest_since is not None:  # an explicit window (the demo, a catch-up)
+        progress("sending digests")
+        summary.digests = send_digests(engine, settings, now=now, since=digest_since)
+    elif digests and digest_time_reached(settings, now):
+        progress("sending due digests")  # alerts skips non-working days and recipients already served
+        summary.digests = send_digests(engine, settings, now=now)
     return summary
+
+
+def digest_time_reached(settings: Settings, now: datetime | None = None) -> bool:
+    tz = ZoneInfo(settings.schedule.timezone)
+    local = (now or datetime.now(UTC)).astimezone(tz)
+    hour, minute = (int(x) for x in settings.schedule.digest_time.split(":"))
+    return (local.hour, local.minute) >= (hour, minute)
 
 
 def source_health(engine: Engine) -> list[Source]:
