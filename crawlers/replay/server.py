@@ -184,9 +184,6 @@ class _Handler(BaseHTTPRequestHandler):
         headers = route.response_headers()
         if route.fault in ("huge", "huge_nolength"):
             return self._stream_huge(route, headers)
-        if route.status == 200 and self._not_modified(headers):
-            keep = {k: v for k, v in headers.items() if k in ("Etag", "Last-Modified", "Cache-Control")}
-            return self._send(304, keep, b"", head=True)
         if route.fault == "truncate":
             self.send_response(route.status)
             for k, v in headers.items():
@@ -196,6 +193,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(route.body[: max(1, len(route.body) // 2)])
             self.wfile.flush()
             return self.close_connection_now()
+        if route.status == 200 and self._not_modified(headers):
+            keep = {k: v for k, v in headers.items() if k in ("Etag", "Last-Modified", "Cache-Control")}
+            return self._send(304, keep, b"", head=True)
         return self._send(route.status, headers, route.body, head)
 
     def _not_modified(self, headers: dict[str, str]) -> bool:

@@ -125,7 +125,7 @@ class SparqlSpider(VeilleSpider):
                 yield self.text_request(rec, url=choices[0])
                 return
         if response.status != 200:
-            reason = response.text[:200].strip() if response.body else ""
+            reason = response.text[:400].strip() if response.body else ""
             self.warn(f"text of {rec.celex}: HTTP {response.status} {reason}".strip())
             yield self.item(rec)
             return
