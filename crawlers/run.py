@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,6 +31,7 @@ from veille.records import NoticeRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TIMEOUT = 3600.0
+CACHE_MAX_AGE_DAYS = 30
 
 
 @dataclass
@@ -58,6 +61,18 @@ def _since(engine: Engine, source: str, since: date | datetime | None) -> str | 
     if when is None:
         return None
     return (when.date() if isinstance(when, datetime) else when).isoformat()
+
+
+def prune_cache(root: Path, max_age_days: float = CACHE_MAX_AGE_DAYS) -> int:
+    """Drop HTTP-cache entries not revalidated for a while (SPARQL windows make new URLs daily)."""
+    if not root.is_dir():
+        return 0
+    cutoff, dropped = time.time() - max_age_days * 86400, 0
+    for meta in root.glob("*/*/*/pickled_meta"):  # FilesystemCacheStorage: <spider>/<xx>/<fingerprint>/
+        if meta.stat().st_mtime < cutoff:
+            shutil.rmtree(meta.parent, ignore_errors=True)
+            dropped += 1
+    return dropped
 
 
 def run_child(job: dict, work: Path, timeout: float) -> str | None:
@@ -157,6 +172,7 @@ def crawl(
     if not sources:
         return []
     started = datetime.now(UTC)
+    prune_cache(cache_dir(settings.crawl, settings.home))
     runs = {s.name: start_run(engine, s.name, s.kind) for s in sources}
     job = {
         "crawl": settings.crawl.model_dump(),

@@ -323,3 +323,34 @@ def test_cli_record_then_replay_the_recording(tmp_path, server):
         )
     assert run2.returncode == 0, run2.stdout + run2.stderr
     assert "│ ok " in run2.stdout and "│ 4 " in run2.stdout
+
+
+def test_a_killed_crawl_fails_every_unfinished_source_and_keeps_the_archive(sqlite_url, tmp_path, server):
+    from storage.db import open_archive
+
+    engine = open_archive(sqlite_url)
+    server.add(rss_route("/slow/rss.xml", make_feed("slow", 2)))
+    sources = [{"name": "slow", "kind": "rss", "url": server.url("/slow/rss.xml")}]
+    settings = load_settings(write_config(tmp_path / "veille.toml", sources, timeout=60))
+    (first,) = crawl(settings, engine)
+    assert first.ok and first.new == 2
+    mark = watermark(engine, "slow")
+    server.add(Route(path="/slow/rss.xml", fault="hang", hang_seconds=30))
+    (second,) = crawl(settings, engine, timeout=8)  # the whole child is killed
+    assert not second.ok and "killed after 8 s" in second.error
+    assert watermark(engine, "slow") == mark and len(notices_of(engine, "slow")) == 2
+    with session_scope(engine) as s:
+        assert [r.status for r in s.exec(select(CrawlRun).order_by(CrawlRun.id))] == ["ok", "failed"]
+
+
+def test_old_cache_entries_are_pruned(tmp_path):
+    from crawlers.run import prune_cache
+
+    old = tmp_path / "src" / "ab" / "abcdef"
+    new = tmp_path / "src" / "cd" / "cdef01"
+    for d in (old, new):
+        d.mkdir(parents=True)
+        (d / "pickled_meta").write_bytes(b"x")
+    os.utime(old / "pickled_meta", (0, 0))
+    assert prune_cache(tmp_path, max_age_days=30) == 1
+    assert not old.exists() and new.exists()
