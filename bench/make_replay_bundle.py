@@ -1,0 +1,300 @@
+"""Build ``crawlers/replay/bundle`` from the repo's fixture copies (tests/data/fixtures).
+
+Run from the repo root: ``python bench/make_replay_bundle.py``. Real captures are copied as they are
+(Newsroom RSS, EP Open Data JSON, OEIL HTML, Cellar XHTML). Where no capture exists (EUR-Lex RSS,
+EMA, Press Corner, DG SANTE feeds, SPARQL answers in our query shape) the builder writes responses
+in the documented shape from real values (CELEX, titles, dates, URLs of the development set and the
+fixtures); crawlers/replay/README.md says which is which.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from email.utils import format_datetime
+from html import escape
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = ROOT / "tests" / "data" / "fixtures"
+OUT = ROOT / "crawlers" / "replay" / "bundle"
+CELLAR = "http://publications.europa.eu/resource/cellar/"
+RT = "http://publications.europa.eu/resource/authority/resource-type/"
+WATCHED = {
+    "2025/327": "32025R0327",
+    "2024/1689": "32024R1689",
+    "2021/2282": "32021R2282",
+    "2017/745": "32017R0745",
+    "2017/746": "32017R0746",
+}
+# Real Cellar work ids (research/sources.md §8); every other work id in the bundle is constructed.
+REAL_WORKS = {
+    "32024R1689": "dc8116a1-3fe6-11ef-865a-01aa75ed71a1",
+    "32025R0327": "531b8c37-f962-11ef-b7db-01aa75ed71a1",
+}
+AI_ACT_EUROVOC = [
+    "innovation",
+    "artificial intelligence",
+    "new technology",
+    "market supervision",
+    "data protection",
+    "market approval",
+    "personal data",
+    "EC conformity marking",
+    "digital technology",
+    "biometrics",
+]
+DATA_ACT = (
+    "32023R2854",
+    "Regulation (EU) 2023/2854 of the European Parliament and of the Council of 13 December 2023 "
+    "on harmonised rules on fair access to and use of data and amending Regulation (EU) 2017/2394 and "
+    "Directive (EU) 2020/1828 (Data Act)",
+    "2023-12-13",
+    "2023-12-22",
+)
+
+
+def dev_items() -> list[dict]:
+    path = FIX / "datasets" / "has_dev_notices.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def rfc822(day: str, hour: int = 0) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    when = datetime.fromisoformat(day).replace(hour=hour, tzinfo=timezone(timedelta(hours=2)))
+    return format_datetime(when)
+
+
+def work_uri(celex: str) -> str:
+    return CELLAR + REAL_WORKS.get(celex, f"constructed-{celex.lower()}")
+
+
+class Bundle:
+    def __init__(self, out: Path):
+        shutil.rmtree(out, ignore_errors=True)
+        (out / "bodies").mkdir(parents=True)
+        self.out, self.routes = out, []
+
+    def add(self, path: str, body: bytes, name: str, content_type: str, **spec) -> None:
+        (self.out / "bodies" / name).write_bytes(body)
+        self.routes.append(
+            {"path": path, **spec, "status": 200, "headers": {"Content-Type": content_type}, "body": f"bodies/{name}"}
+        )
+
+    def write(self) -> None:
+        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.routes)
+        (self.out / "routes.jsonl").write_text(lines, encoding="utf-8")
+
+
+def rss(title: str, items: list[str]) -> bytes:
+    head = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f"<channel><title>{escape(title)}</title><link>https://example.invalid/</link><description>"
+        "constructed in the documented item shape from real values</description>\n"
+    )
+    return (head + "\n".join(items) + "\n</channel></rss>\n").encode("utf-8")
+
+
+def eurlex_item(it: dict) -> str:
+    celex = it["celex"]
+    guid = f"https://eur-lex.europa.eu/./legal-content/AUTO/?uri=CELLAR:{work_uri(celex).rsplit('/', 1)[-1]}"
+    return (
+        f"<item><title>{escape('CELEX:' + celex + ': ' + it['title'])}</title><description/>"
+        f"<link>https://eur-lex.europa.eu/./legal-content/AUTO/?uri=CELEX:{celex}</link><guid>{escape(guid)}</guid>"
+        f"<category>Lex Alerts</category><pubDate>{rfc822(it['date'])}</pubDate>"
+        "<dc:creator>European Commission,</dc:creator></item>"
+    )
+
+
+def news_item(it: dict, cats: list[str]) -> str:
+    desc = escape(f"<p>{escape(it['summary'])}</p>")  # Drupal feeds escape their HTML once more
+    cat = "".join(f"<category>{escape(c)}</category>" for c in cats)
+    return (
+        f"<item><title>{escape(it['title'])}</title><link>{escape(it['url'])}</link>"
+        f"<description>{desc}</description><pubDate>{rfc822(it['date'], 10)}</pubDate>"
+        f'<guid isPermaLink="false">{escape(it["id"])}</guid>{cat}</item>'
+    )
+
+
+def sparql_json(vars_: list[str], rows: list[dict]) -> bytes:
+    bindings = []
+    for row in rows:
+        b = {}
+        for k, v in row.items():
+            if v in (None, ""):
+                continue
+            if k == "work":
+                b[k] = {"type": "uri", "value": v}
+            elif k in ("ojDate", "docDate"):  # older Virtuoso: typed-literal
+                b[k] = {"type": "typed-literal", "datatype": "http://www.w3.org/2001/XMLSchema#date", "value": v}
+            elif k in ("title_en", "title_fr"):
+                b[k] = {"type": "literal", "xml:lang": k[-2:], "value": v}
+            else:
+                b[k] = {"type": "literal", "value": v}
+        bindings.append(b)
+    doc = {"head": {"link": [], "vars": vars_}, "results": {"distinct": False, "ordered": True, "bindings": bindings}}
+    return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def act_type(title: str) -> str:
+    t = title.lower()
+    kind = "DIR" if "directive" in t else "DEC" if ("decision" in t or "décision" in t) else "REG"
+    if "implementing" in t or "d'exécution" in t or "d’exécution" in t:
+        return kind + "_IMPL"
+    if "delegated" in t or "délégué" in t:
+        return kind + "_DEL"
+    return kind
+
+
+def sparql_routes(b: Bundle, items: list[dict]) -> None:
+    acts = [it for it in items if it.get("celex", "") and it["celex"][0] == "3" and it["date"] >= "2024-06-01"]
+    acts = sorted({it["celex"]: it for it in acts}.values(), key=lambda it: it["celex"])
+    acts.append({"celex": DATA_ACT[0], "title": DATA_ACT[1], "lang": "en", "date": DATA_ACT[2], "oj": DATA_ACT[3]})
+    based = []
+    for it in (i for i in items if i.get("celex", "").startswith("3")):
+        bases = [c for ref, c in WATCHED.items() if ref in it["title"] and c != it["celex"]]
+        if bases and it["celex"] not in [a["celex"] for a in based]:
+            based.append({**it, "bases": bases})
+    for name, found, token in (("acts", acts, "FILTER(?oj >="), ("based_on", based, "owl:sameAs ?basisUri")):
+        rows = [
+            {
+                "work": work_uri(a["celex"]),
+                "celex": a["celex"],
+                "ojDate": a.get("oj", a["date"]),
+                "types": RT + act_type(a["title"]),
+                "based_on": "|".join(a.get("bases", [])),
+            }
+            for a in found
+        ]
+        vars_ = ["work", "celex", "ojDate", "types"] + (["based_on"] if name == "based_on" else [])
+        b.add(
+            "/sparql",
+            sparql_json(vars_, rows),
+            f"sparql-{name}-page0.json",
+            "application/sparql-results+json",
+            contains=[token, "OFFSET 0"],
+        )
+        for i in range(0, len(found), 25):  # the spider's default details batch
+            batch = found[i : i + 25]
+            det = [
+                {
+                    "work": work_uri(a["celex"]),
+                    "celex": a["celex"],
+                    "docDate": a["date"],
+                    "title_en": a["title"] if a["lang"] == "en" else None,
+                    "title_fr": a["title"] if a["lang"] == "fr" else None,
+                    "eli": None,
+                    "eurovoc_en": "|".join(AI_ACT_EUROVOC) if a["celex"] == "32024R1689" else "",
+                    "legal_basis": "|".join(a.get("bases", [])),
+                }
+                for a in batch
+            ]
+            b.add(
+                "/sparql",
+                sparql_json(
+                    [
+                        "work",
+                        "celex",
+                        "docDate",
+                        "eli",
+                        "title_en",
+                        "title_fr",
+                        "eurovoc_en",
+                        "eurovoc_fr",
+                        "legal_basis",
+                    ],
+                    det,
+                ),
+                f"sparql-{name}-details{i // 25}.json",
+                "application/sparql-results+json",
+                contains=["VALUES ?work", f"<{work_uri(batch[0]['celex'])}>"],
+            )
+
+
+def build() -> None:
+    b = Bundle(OUT)
+    items = dev_items()
+    feeds = (
+        ("162", lambda it: it["celex"][0] == "3" and re.search(r"Parliament|Parlement", it["title"])),
+        ("161", lambda it: it["celex"].startswith("5") and it["celex"][5:7] == "PC"),
+        ("222", lambda it: it["celex"][0] == "3" and "Commission" in it["title"]),
+    )
+    for rss_id, pick in feeds:
+        for lang in ("EN", "FR"):
+            sel = [it for it in items if it.get("celex") and pick(it) and it["lang"] == lang.lower()]
+            sel = sorted(sel, key=lambda it: it["date"], reverse=True)[:25]
+            b.add(
+                f"/eur-lex/{lang}/display-feed.rss",
+                rss(f"rssId={rss_id}", [eurlex_item(it) for it in sel]),
+                f"eurlex-{rss_id}-{lang}.xml",
+                "application/rss+xml; charset=UTF-8",
+                query=f"rssId={rss_id}",
+            )
+    health = [it for it in items if it["source"] == "commission" and "health" in it["url"] and it["lang"] == "en"]
+    devices = [it for it in health if re.search(r"device|mdcg|ivd", it["title"] + it["summary"], re.I)]
+    b.add(
+        "/health/node/2/rss_en",
+        rss("Public health - latest updates", [news_item(i, ["Public health"]) for i in health]),
+        "sante-public-health.xml",
+        "application/rss+xml; charset=utf-8",
+    )
+    b.add(
+        "/health/node/12916/rss_en",
+        rss("Medical devices - latest updates", [news_item(i, ["Medical devices"]) for i in devices]),
+        "sante-medical-devices.xml",
+        "application/rss+xml; charset=utf-8",
+    )
+    ema = [it for it in items if it["source"] == "ema"]
+    b.add(
+        "/ema/en/news.xml",
+        rss("EMA news", [news_item(i, ["News"]) for i in ema]),
+        "ema-news.xml",
+        "application/rss+xml; charset=utf-8",
+    )
+    press = [it for it in items if it["source"] == "commission" and "health" not in it["url"]]
+    b.add(
+        "/presscorner/api/rss",
+        rss("Press releases - RSS", [news_item(i, ["POLICY_AREA=HEALTH"]) for i in press]),
+        "press-corner.xml",
+        "application/rss+xml; charset=utf-8",
+        query="language=en",
+    )
+    b.add(
+        "/digital-strategy/en/rss.xml",
+        (FIX / "commission" / "commission_newsroom-dae-fullrss-2014-07.xml").read_bytes(),
+        "digital-strategy-REAL-newsroom-dae-2014.xml",
+        "application/rss+xml",
+    )
+    b.add(
+        "/ep/api/v2/procedures/2025-0581",
+        (FIX / "ep_odp" / "odp_procedure_2025-0581.json").read_bytes(),
+        "REAL-odp_procedure_2025-0581.json",
+        "application/ld+json",
+    )
+    for ref, name in (
+        ("2024/0258(COD)", "oeil_procedure_file_2024-0258-COD.html"),
+        ("2025/0229(NLE)", "oeil_procedure_file_2025-0229-NLE.html"),
+    ):
+        b.add(
+            "/oeil/en/procedure-file",
+            (FIX / "oeil" / name).read_bytes(),
+            f"REAL-{name}",
+            "text/html; charset=utf-8",
+            contains=[f"reference={ref}"],
+        )
+    b.add(
+        "/cellar/resource/celex/32023R2854",
+        (FIX / "cellar" / "data_act_32023R2854_en_cellar.xhtml").read_bytes(),
+        "REAL-data_act_32023R2854_en_cellar.xhtml",
+        "application/xhtml+xml;charset=UTF-8",
+        contains=["language=eng"],
+    )
+    sparql_routes(b, items)
+    b.write()
+    print(f"{len(b.routes)} routes written to {OUT}")
+
+
+if __name__ == "__main__":
+    build()

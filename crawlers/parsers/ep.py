@@ -1,0 +1,120 @@
+"""European Parliament procedure files: EP Open Data JSON-LD and OEIL HTML -> one record each.
+
+A procedure is one notice (kind ``procedure``) whose text lists its events; a new event changes the
+text, so storage keeps it as a new version of the same notice.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+import lxml.html
+
+from crawlers.parsers import ParseError
+from crawlers.parsers.normalise import celex_from_text, clean_text, to_utc
+from veille.records import NoticeRecord
+
+OEIL_URL = "https://oeil.secure.europarl.europa.eu/oeil/en/procedure-file?reference={ref}"
+PROCEDURE_RE = re.compile(r"\b(\d{4})[/-](\d{4})\(?([A-Z]{3})?\)?")
+MAX_EVENTS = 60
+
+
+def oeil_url(procedure: str) -> str:
+    return OEIL_URL.format(ref=procedure)
+
+
+def _event_name(activity_type: str | None) -> str:
+    return (activity_type or "").rsplit("/", 1)[-1].replace("_", " ").lower()
+
+
+def parse_ep_odp(body: bytes, *, source: str) -> list[NoticeRecord]:
+    """``/api/v2/procedures/{id}?format=application/ld+json`` -> one procedure record."""
+    if not body.strip():
+        raise ParseError("empty body where EP Open Data JSON was expected")
+    try:
+        data = json.loads(body)
+        proc = data["data"][0]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+        raise ParseError(f"not an EP Open Data procedure document ({type(exc).__name__})") from None
+    label = proc.get("label") or proc.get("process_id")
+    if not label:
+        raise ParseError("EP Open Data procedure without label")
+    titles = proc.get("process_title") or {}
+    events = sorted(
+        (e for e in proc.get("consists_of", []) if e.get("activity_date")),
+        key=lambda e: (e["activity_date"], e.get("activity_id", "")),
+    )
+    lines = [f"{e['activity_date']}: {_event_name(e.get('had_activity_type'))}" for e in events[-MAX_EVENTS:]]
+    lead = [
+        org.rsplit("/", 1)[-1]
+        for p in proc.get("had_participation", [])
+        if p.get("participation_role", "").endswith("COMMITTEE_LEAD")
+        for org in p.get("had_participant_organization", [])
+    ]
+    latest = events[-1] if events else None
+    return [
+        NoticeRecord(
+            source=source,
+            external_id=f"procedure:{label}",
+            url=oeil_url(label),
+            procedure=label,
+            lang="en",
+            title_en=clean_text(titles.get("en")) or None,
+            title_fr=clean_text(titles.get("fr")) or None,
+            summary_en=f"Latest event {latest['activity_date']}: {_event_name(latest.get('had_activity_type'))}"
+            if latest
+            else None,
+            body="\n".join(lines) or None,
+            doc_type=(proc.get("process_type") or "").rsplit("/", 1)[-1] or None,
+            kind="procedure",
+            published_at=to_utc(latest["activity_date"]) if latest else None,
+            authors=lead,  # lead committee, e.g. ECON
+            extra={"stage": (proc.get("current_stage") or "").rsplit("/", 1)[-1]},
+        )
+    ]
+
+
+def _oeil_events(doc: lxml.html.HtmlElement) -> list[tuple[datetime | None, str, str]]:
+    events = []
+    for tr in doc.cssselect("#section3 tr"):
+        cells = [clean_text(td.text_content()) for td in tr.cssselect("td")]
+        if len(cells) >= 2 and re.match(r"\d{2}/\d{2}/\d{4}", cells[0]):
+            d, m, y = cells[0][:10].split("/")
+            events.append((to_utc(f"{y}-{m}-{d}"), cells[1], cells[2] if len(cells) > 2 else ""))
+    return events
+
+
+def parse_oeil(body: bytes, *, source: str) -> list[NoticeRecord]:
+    """OEIL procedure-file page -> one procedure record (title, key events, final act CELEX)."""
+    if not body.strip():
+        raise ParseError("empty body where an OEIL procedure page was expected")
+    doc = lxml.html.document_fromstring(body)
+    ref = doc.cssselect("h2.es_title-h1")
+    title = doc.cssselect("h2.es_title-h2")
+    if not ref or not PROCEDURE_RE.search(ref[0].text_content()):
+        raise ParseError("not an OEIL procedure page (no procedure reference heading)")
+    label = clean_text(ref[0].text_content())
+    events = _oeil_events(doc)
+    hrefs = doc.xpath("//a/@href")
+    final_celex = next((c for c in (celex_from_text(h.replace("numdoc=", "CELEX:")) for h in hrefs) if c), None)
+    lines = [f"{when.date().isoformat() if when else '?'}: {what} {ref_}".strip() for when, what, ref_ in events]
+    dated = [e for e in events if e[0]]
+    latest = max(dated, key=lambda e: e[0]) if dated else None
+    return [
+        NoticeRecord(
+            source=source,
+            external_id=f"procedure:{label}",
+            url=oeil_url(label),
+            procedure=label,
+            lang="en",
+            title_en=clean_text(title[0].text_content()) if title else None,
+            summary_en=f"Latest event {latest[0].date().isoformat()}: {latest[1]}" if latest else None,
+            body="\n".join(lines[-MAX_EVENTS:]) or None,
+            doc_type=label[-4:-1] if label.endswith(")") else None,
+            kind="procedure",
+            published_at=latest[0] if latest else None,
+            related_acts=[final_celex] if final_celex else [],
+        )
+    ]

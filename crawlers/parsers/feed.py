@@ -1,0 +1,183 @@
+"""RSS/Atom bytes -> NoticeRecords, with feedparser, defensively.
+
+feedparser's ``bozo`` is not a health check (research/stack_probe.md §4): an HTML error page parses
+as ``bozo=0`` with no entries, and a 110 KB "safe entity" feed expands to 1 GB in its loose parser.
+So: cap the size, strip DOCTYPE/ENTITY declarations, reject HTML and empty bodies, and treat a
+well-formedness error as a failure unless the source is configured ``lenient_xml``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from typing import Any
+from xml.sax import SAXException
+
+import feedparser
+from lxml import etree
+
+from crawlers.parsers import ParseError
+from crawlers.parsers.normalise import (
+    canonical_url,
+    celex_from_text,
+    clean_text,
+    html_to_text,
+    kind_for_celex,
+    strip_celex_prefix,
+    to_utc,
+)
+from veille.records import NoticeRecord
+
+DOCTYPE_RE = re.compile(rb"<!DOCTYPE[^\[>]*(\[.*?\])?\s*>", re.S | re.I)
+ENTITY_RE = re.compile(rb"<!ENTITY[^>]*>", re.S | re.I)
+HTML_START_RE = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
+CELLAR_GUID_RE = re.compile(r"CELLAR:([0-9a-f-]{36})", re.I)
+WAF_MARKERS = (b"awsWafCookieDomainList", b"challenge.js", b"gokuProps")
+DEFAULT_MAX_BYTES = 20_000_000
+
+
+def sanitise(body: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """Refuse oversized bodies and drop DOCTYPE/ENTITY declarations (entity-expansion bombs)."""
+    if len(body) > max_bytes:
+        raise ParseError(f"feed body of {len(body)} bytes exceeds the {max_bytes}-byte cap")
+    return ENTITY_RE.sub(b"", DOCTYPE_RE.sub(b"", body))
+
+
+def check_feed_body(body: bytes) -> None:
+    """Raise ParseError when the body is not a feed at all (empty, WAF challenge, HTML page)."""
+    if not body.strip():
+        raise ParseError("empty body where a feed was expected")
+    head = body[:4096]
+    if any(m in body[:65536] for m in WAF_MARKERS):
+        raise ParseError("WAF challenge page (awsWafCookieDomainList) where a feed was expected")
+    if HTML_START_RE.match(head):
+        raise ParseError("HTML page where a feed was expected")
+
+
+def _lang_fields(entry_el: etree._Element | None) -> dict[str, dict[str, str]]:
+    """Newsroom 'feed/full' repeats title/description per language (``lang="EN"``)."""
+    out: dict[str, dict[str, str]] = {}
+    if entry_el is None:
+        return out
+    for child in entry_el:
+        lang = (child.get("lang") or "").lower()
+        tag = etree.QName(child).localname if isinstance(child.tag, str) else ""
+        if lang in ("en", "fr") and tag in ("title", "description") and (child.text or "").strip():
+            out.setdefault(lang, {}).setdefault(tag, child.text)
+    return out
+
+
+def _items_by_guid(body: bytes) -> dict[str, etree._Element]:
+    """Raw <item> elements by guid, only for feeds whose items carry per-language fields."""
+    if b' lang="' not in body and b" lang='" not in body:
+        return {}
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, recover=True)
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError:
+        return {}
+    if root is None:
+        return {}
+    items = {}
+    for item in root.iter("item"):
+        guid = item.findtext("guid") or item.findtext("link") or ""
+        items[guid.strip()] = item
+    return items
+
+
+def _external_id(entry: Any, link: str | None, title: str) -> str:
+    guid = (entry.get("id") or "").strip()
+    m = CELLAR_GUID_RE.search(guid) or CELLAR_GUID_RE.search(link or "")
+    if m:  # EUR-Lex: the CELLAR uuid is the stable identity across EN and FR feeds
+        return f"cellar:{m.group(1).lower()}"
+    if guid:
+        return canonical_url(guid) if guid.startswith("http") else guid
+    if link:
+        return link
+    return "title:" + hashlib.sha256(title.encode()).hexdigest()[:24]
+
+
+def _published(entry: Any) -> datetime | None:
+    for key in ("published", "updated", "dc_date"):
+        value = to_utc(entry.get(key))
+        if value:
+            return value
+    for key in ("published_parsed", "updated_parsed"):
+        st = entry.get(key)
+        if st:
+            return datetime(*st[:6], tzinfo=UTC)
+    return None
+
+
+def _authors(entry: Any) -> list[str]:
+    raw = entry.get("author") or ""
+    return [a.strip() for a in raw.split(",") if a.strip()]
+
+
+def _record(entry: Any, raw: etree._Element | None, *, source: str, lang: str, options: dict) -> NoticeRecord | None:
+    title = clean_text(html_to_text(entry.get("title") or ""))
+    link = canonical_url(entry.get("link"))
+    per_lang = _lang_fields(raw)
+    celex = celex_from_text(title, entry.get("link"), entry.get("id"))
+    titles = {lang: strip_celex_prefix(title) if title else ""}
+    summaries = {lang: html_to_text(entry.get("summary") or "")}
+    for code, fields in per_lang.items():
+        titles[code] = clean_text(html_to_text(fields.get("title", ""))) or titles.get(code, "")
+        summaries[code] = html_to_text(fields.get("description", "")) or summaries.get(code, "")
+    if per_lang and lang not in per_lang:  # the feed's first language is not one we read
+        titles.pop(lang, None)
+        summaries.pop(lang, None)
+    if not any(titles.values()) and not link:
+        return None
+    full = entry.get("infsonewsroom_fullcontent")
+    body = html_to_text(full if isinstance(full, str) else "") or None
+    published = _published(entry)
+    is_eurlex = bool(CELLAR_GUID_RE.search(entry.get("id") or "")) or title.upper().startswith("CELEX:")
+    tags = [t.get("term", "").strip() for t in entry.get("tags", []) if t.get("term", "").strip()]
+    return NoticeRecord(
+        source=source,
+        external_id=_external_id(entry, link, title),
+        url=link,
+        celex=celex,
+        lang=lang,
+        title_en=titles.get("en") or None,
+        title_fr=titles.get("fr") or None,
+        summary_en=summaries.get("en") or None,
+        summary_fr=summaries.get("fr") or None,
+        body=body,
+        doc_type=options.get("doc_type"),
+        kind=kind_for_celex(celex, options.get("doc_kind", "other" if is_eurlex else "news")),
+        published_at=published,
+        loaded_at=published if is_eurlex else None,  # EUR-Lex pubDate is the load date (§2)
+        authors=_authors(entry),
+        extra={"categories": list(dict.fromkeys(tags))[:20]} if tags else {},
+    )
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    source: str,
+    lang: str = "en",
+    options: dict | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> list[NoticeRecord]:
+    """Feed bytes -> records. Raises ParseError for anything that is not a healthy feed."""
+    options = options or {}
+    check_feed_body(body)
+    clean = sanitise(body, max_bytes)
+    parsed = feedparser.parse(clean, sanitize_html=False, resolve_relative_uris=False)
+    if not parsed.get("version"):
+        raise ParseError("not an RSS/Atom feed (no feed root element)")
+    exc = parsed.get("bozo_exception")
+    if parsed.get("bozo") and isinstance(exc, SAXException) and not options.get("lenient_xml"):
+        raise ParseError(f"malformed XML: {exc}")
+    raw_items = _items_by_guid(clean)
+    records = []
+    for entry in parsed.entries:
+        raw = raw_items.get((entry.get("id") or entry.get("link") or "").strip())
+        rec = _record(entry, raw, source=source, lang=lang.lower(), options=options)
+        if rec is not None:
+            records.append(rec)
+    return records

@@ -1,0 +1,140 @@
+"""Normalisation shared by every parser: URLs, CELEX, dates, clean text.
+
+Pure functions, no I/O. What the sources get wrong (research/sources.md §10): EUR-Lex links with a
+stray ``/./`` and ``qid`` tracking parameters, CELEX hidden in titles and links, corrigenda as
+``R(nn)``, RFC-822 dates with local offsets, HTML escaped once or twice inside feed text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+import lxml.html
+from lxml import etree
+
+from veille.records import CELEX_RE, Kind
+
+TRACKING_PARAMS = {"qid", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "pk_campaign"}
+# CELEX as EUR-Lex writes it in links (URL-encoded or not) and in RSS titles ("CELEX:32026L1472: ...").
+CELEX_IN_TEXT_RE = re.compile(r"CELEX(?::|%3A)\s*([0-9CE]\d{4}[A-Z]{1,2}\d{4}(?:R\(\d{2}\)|R%28\d{2}%29)?)", re.I)
+CELEX_TITLE_PREFIX_RE = re.compile(r"^\s*CELEX:\s*\S+?\s*:\s*")
+WS_RE = re.compile(r"[ \t\r\f\v\u00a0\u202f]+")
+NL_RE = re.compile(r"\s*\n\s*(?:\n\s*)+")
+BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "section"}
+
+
+def canonical_url(url: str | None) -> str | None:
+    """One spelling per page: no ``/./``, no tracking parameters, no fragment, trimmed."""
+    if not url or not url.strip():
+        return None
+    parts = urlsplit(url.strip())
+    path = re.sub(r"/(?:\./)+", "/", parts.path)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in TRACKING_PARAMS]
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, urlencode(query, safe=":/()"), ""))
+
+
+def celex_from_text(*texts: str | None) -> str | None:
+    """First CELEX in titles or links: ``CELEX:32024R1689R(02)`` or ``uri=CELEX%3A32021R2282``."""
+    for text in texts:
+        if not text:
+            continue
+        m = CELEX_IN_TEXT_RE.search(text)
+        if m:
+            return unquote(m.group(1)).upper()
+    return None
+
+
+def celex_from_ids(value: str | None) -> str | None:
+    """``celex:32022R2552,eli:...`` (Cellar ``work_id_document``) or a bare CELEX -> the CELEX."""
+    if not value:
+        return None
+    for part in re.split(r"[|,\s]+", value):
+        part = part.strip()
+        if part.lower().startswith("celex:"):
+            part = part[6:]
+        if CELEX_RE.fullmatch(part):
+            return part
+    return None
+
+
+def strip_celex_prefix(title: str) -> str:
+    """``CELEX:32026L1472: Directive ...`` -> ``Directive ...``."""
+    return CELEX_TITLE_PREFIX_RE.sub("", title, count=1)
+
+
+def kind_for_celex(celex: str | None, default: Kind = "other") -> Kind:
+    """Sector 3 = legislation, 5 + PC = Commission proposal, corrigenda end in ``R(nn)``."""
+    if not celex:
+        return default
+    if re.search(r"R\(\d{2}\)$", celex):
+        return "corrigendum"
+    if celex.startswith("3"):
+        return "act"
+    if celex.startswith("5") and celex[5:7] in ("PC", "AP"):
+        return "proposal"
+    return default
+
+
+def to_utc(value: str | datetime | date | None) -> datetime | None:
+    """Any feed/API date (RFC 822, ISO 8601, date) as an aware UTC datetime; ``None`` if unreadable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    text = value.strip()
+    try:
+        return to_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        pass
+    try:
+        return to_utc(parsedate_to_datetime(text))
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def to_date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        parsed = to_utc(value)
+        return parsed.date() if parsed else None
+
+
+def clean_text(text: str | None) -> str:
+    """Collapse runs of spaces (incl. no-break spaces) on each line; keep paragraph breaks."""
+    if not text:
+        return ""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [WS_RE.sub(" ", line).strip() for line in text.split("\n")]
+    return NL_RE.sub("\n\n", "\n".join(lines)).strip()
+
+
+def html_to_text(fragment: str | bytes | None, max_unescape: int = 2) -> str:
+    """HTML (possibly escaped once more, as the Commission Newsroom does) -> clean plain text."""
+    if not fragment:
+        return ""
+    text = fragment.decode("utf-8", "replace") if isinstance(fragment, bytes) else fragment
+    for _ in range(max_unescape):  # "&lt;p&gt;" inside a feed field is markup, not text
+        if not re.search(r"&(?:lt|gt|#60|#62);", text) or "<" in text:
+            break
+        text = html.unescape(text)
+    if "<" not in text:
+        return clean_text(html.unescape(text))
+    try:
+        root = lxml.html.fragment_fromstring(text, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return clean_text(html.unescape(re.sub(r"<[^>]+>", " ", text)))
+    for bad in root.xpath("//script|//style"):
+        bad.drop_tree()
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag in BLOCK_TAGS:
+            el.tail = "\n" + (el.tail or "")
+    return clean_text(html.unescape(root.text_content()))

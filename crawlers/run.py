@@ -1,0 +1,191 @@
+"""``crawl()``: fetch sources in a child process, then store each source's batch and its run.
+
+Callable any number of times in one long-running process (the scheduler does): Scrapy runs in a
+fresh child each time. Per source, in the parent: the records land with ``storage.ingest.ingest``
+in one transaction, and the run is recorded with ``storage.runs``; the watermark moves only when the
+source succeeded. A failed source (timeout, 5xx, WAF challenge, HTML instead of a feed, malformed
+XML, oversized body, a crashed child) is a failed run with its reason; the others are unaffected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+
+from crawlers.settings import cache_dir
+from storage.ingest import IngestStats, ingest
+from storage.runs import finish_run, start_run, watermark
+from veille.config import Settings, SourceConfig
+from veille.records import NoticeRecord
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TIMEOUT = 3600.0
+CACHE_MAX_AGE_DAYS = 30
+
+
+@dataclass
+class SourceResult:
+    source: str
+    ok: bool
+    error: str | None = None
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    requests: int = 0
+    not_modified: int = 0
+    bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+    changed_ids: list[int] = field(default_factory=list)  # notices to classify next
+
+
+def select_sources(settings: Settings, names: list[str] | None) -> list[SourceConfig]:
+    """Named sources (enabled or not; unknown names raise ConfigError), else every enabled one."""
+    if names:
+        return [settings.source(n) for n in dict.fromkeys(names)]
+    return [s for s in settings.sources if s.enabled]
+
+
+def _since(engine: Engine, source: str, since: date | datetime | None) -> str | None:
+    when = since or watermark(engine, source)
+    if when is None:
+        return None
+    return (when.date() if isinstance(when, datetime) else when).isoformat()
+
+
+def prune_cache(root: Path, max_age_days: float = CACHE_MAX_AGE_DAYS) -> int:
+    """Drop HTTP-cache entries not revalidated for a while (SPARQL windows make new URLs daily)."""
+    if not root.is_dir():
+        return 0
+    cutoff, dropped = time.time() - max_age_days * 86400, 0
+    for meta in root.glob("*/*/*/pickled_meta"):  # FilesystemCacheStorage: <spider>/<xx>/<fingerprint>/
+        if meta.stat().st_mtime < cutoff:
+            shutil.rmtree(meta.parent, ignore_errors=True)
+            dropped += 1
+    return dropped
+
+
+def run_child(job: dict, work: Path, timeout: float) -> str | None:
+    """Run the Scrapy child; return why it did not end normally (None if it did)."""
+    job_path = work / "job.json"
+    job_path.write_text(json.dumps(job), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    with (work / "child.err").open("wb") as err:
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "crawlers.child", str(job_path)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return f"crawl process killed after {timeout:.0f} s"
+    if proc.returncode != 0:
+        tail = (work / "child.err").read_text(errors="replace").strip().splitlines()[-1:] or [""]
+        return f"crawl process exited with code {proc.returncode}: {tail[0][:300]}"
+    return None
+
+
+def read_outcome(work: Path, name: str, child_error: str | None) -> tuple[dict, list[NoticeRecord]]:
+    """The child's status and records for one source; a missing status is a failure."""
+    status_path = work / f"{name}.status.json"
+    if not status_path.exists():
+        status = {"ok": False, "error": child_error or "crawl process ended without a status for this source"}
+    else:
+        status = json.loads(status_path.read_text(encoding="utf-8"))
+    records = []
+    rec_path = work / f"{name}.jsonl"
+    if rec_path.exists():
+        for n, line in enumerate(rec_path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                records.append(NoticeRecord.model_validate_json(line))
+            except ValidationError as exc:
+                status = {**status, "ok": False, "error": f"record {n} of {name} unreadable: {exc.errors()[0]['msg']}"}
+                return status, []
+    return status, records
+
+
+def store_source(
+    engine: Engine, source: SourceConfig, run_id: int, status: dict, records: list[NoticeRecord], started: datetime
+) -> SourceResult:
+    result = SourceResult(
+        source=source.name,
+        ok=bool(status.get("ok")),
+        error=status.get("error"),
+        requests=status.get("requests", 0),
+        not_modified=status.get("not_modified", 0),
+        bytes=status.get("bytes", 0),
+        warnings=status.get("warnings", []),
+    )
+    stats = IngestStats()
+    try:
+        # Records from a failed source are real items too: keep them, but do not move the watermark.
+        stats = ingest(engine, records)
+    except Exception as exc:  # the batch rolled back as a whole; the run says why
+        result.ok, result.error = False, f"storage: {type(exc).__name__}: {exc}"[:2000]
+    result.new, result.updated, result.unchanged, result.changed_ids = (
+        stats.new,
+        stats.updated,
+        stats.unchanged,
+        stats.changed_ids,
+    )
+    finish_run(
+        engine,
+        run_id,
+        ok=result.ok,
+        error=result.error,
+        watermark=started if result.ok else None,
+        n_seen=stats.seen,
+        n_new=stats.new,
+        n_updated=stats.updated,
+        n_unchanged=stats.unchanged,
+        n_requests=result.requests,
+        n_not_modified=result.not_modified,
+        bytes_downloaded=result.bytes,
+    )
+    return result
+
+
+def crawl(
+    settings: Settings,
+    engine: Engine,
+    names: list[str] | None = None,
+    since: date | datetime | None = None,
+    record_dir: str | Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[SourceResult]:
+    """Crawl the named (or all enabled) sources once; store what came back; one result per source."""
+    sources = select_sources(settings, names)
+    if not sources:
+        return []
+    started = datetime.now(UTC)
+    prune_cache(cache_dir(settings.crawl, settings.home))
+    runs = {s.name: start_run(engine, s.name, s.kind) for s in sources}
+    job = {
+        "crawl": settings.crawl.model_dump(),
+        "cache_dir": str(cache_dir(settings.crawl, settings.home)),
+        "record_dir": str(Path(record_dir).expanduser().resolve()) if record_dir else None,
+        "sources": [{"config": s.model_dump(), "since": _since(engine, s.name, since)} for s in sources],
+    }
+    with tempfile.TemporaryDirectory(prefix="veille-crawl-") as tmp:
+        work = Path(tmp)
+        job["out_dir"] = str(work)
+        child_error = run_child(job, work, timeout)
+        results = []
+        for s in sources:
+            status, records = read_outcome(work, s.name, child_error)
+            results.append(store_source(engine, s, runs[s.name], status, records, started))
+    return results

@@ -1,0 +1,84 @@
+"""What every veille spider shares: its source config, failure bookkeeping, guarded callbacks.
+
+A source fails when any request it needs fails for good (after retries) or when a body cannot be
+read as what the source promises. Failures are collected, not raised, so the pipeline can report
+the reason; other sources in the same crawl are unaffected.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from crawlers.parsers import ParseError
+from veille.config import SourceConfig
+from veille.records import NoticeRecord
+
+log = logging.getLogger(__name__)
+
+
+def describe(failure: Failure) -> str:
+    """A one-line reason for a failed request."""
+    exc = failure.value
+    if isinstance(exc, HttpError):
+        return f"HTTP {exc.response.status}"
+    text = str(exc).strip() or type(exc).__name__
+    name = type(exc).__name__
+    return text if name in text or name == "BadResponse" else f"{name}: {text}"
+
+
+def guarded(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    """Run a callback; a ParseError (or a bug) fails the source with the URL and the reason."""
+
+    @functools.wraps(method)
+    def wrapper(self: VeilleSpider, response: Response, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        try:
+            yield from method(self, response, *args, **kwargs)
+        except ParseError as exc:
+            self.fail(f"{response.url}: {exc}")
+        except Exception as exc:  # a parser bug must fail the source, not vanish in a log
+            log.exception("parser error on %s", response.url)
+            self.fail(f"{response.url}: {type(exc).__name__}: {exc}")
+
+    return wrapper
+
+
+class VeilleSpider(scrapy.Spider):
+    """Base spider: ``source`` is a SourceConfig dict; ``since`` an ISO date (SPARQL window start)."""
+
+    kind = ""
+
+    def __init__(self, source: dict, since: str | None = None, max_bytes: int = 20_000_000, **kwargs: Any):
+        self.source = SourceConfig.model_validate(source)
+        super().__init__(name=self.source.name, **kwargs)
+        self.options = dict(self.source.options)
+        self.since = date.fromisoformat(since) if since else None
+        self.max_bytes = max_bytes
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    def fail(self, reason: str) -> None:
+        self.errors.append(reason)
+
+    def warn(self, reason: str) -> None:
+        self.warnings.append(reason)
+
+    def request(self, url: str, callback: Callable, *, expect: str, **kwargs: Any) -> scrapy.Request:
+        meta = {"expect": expect, **kwargs.pop("meta", {})}
+        errback = kwargs.pop("errback", self.on_error)
+        return scrapy.Request(url, callback=callback, errback=errback, meta=meta, dont_filter=True, **kwargs)
+
+    def on_error(self, failure: Failure) -> None:
+        self.fail(f"{failure.request.url}: {describe(failure)}")
+
+    @staticmethod
+    def item(record: NoticeRecord) -> dict[str, NoticeRecord]:
+        return {"record": record}
