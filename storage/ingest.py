@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from collections.abc import Iterable
+from itertools import islice
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -60,10 +61,12 @@ class IngestStats:
 
 
 def canonical_url(url: str | None) -> str | None:
+    """EUR-Lex's stray ``/./`` and ``qid`` tracking parameter removed (the crawlers do more)."""
     if not url:
         return None
-    url = url.strip().replace("europa.eu/./", "europa.eu/")
-    return re.sub(r"[?&]qid=\d+", "", url)
+    parts = urlsplit(url.strip().replace("europa.eu/./", "europa.eu/"))
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "qid"]
+    return urlunsplit(parts._replace(query=urlencode(query, safe=":/()")))
 
 
 def notice_hash(n: Notice) -> str:
@@ -149,15 +152,27 @@ def _version(session: Session, n: Notice, reason: str, rec: NoticeRecord, now: d
     )
 
 
-def upsert(session: Session, rec: NoticeRecord, stats: IngestStats, now: datetime | None = None) -> int:
-    """Upsert one record inside the caller's transaction; returns the notice id."""
+def upsert(
+    session: Session, rec: NoticeRecord, stats: IngestStats, now: datetime | None = None, known: dict | None = None
+) -> int:
+    """Upsert one record inside the caller's transaction; returns the notice id.
+
+    ``known`` maps (source, external_id) to (content hash, notice id) of existing sightings, when
+    the caller fetched them in bulk: an unchanged record then costs no query at all.
+    """
     now = now or now_utc()
     stats.seen += 1
     rec_hash = rec.content_hash()
+    seen = known.get((rec.source, rec.external_id)) if known is not None else None
+    if seen and seen[0] == rec_hash:
+        stats.unchanged += 1
+        return seen[1]
+    sighting = None
+    if known is None or seen is not None:  # bulk lookup says whether there is one
+        sighting = session.exec(
+            select(Sighting).where(Sighting.source == rec.source, Sighting.external_id == rec.external_id)
+        ).first()
     url = canonical_url(rec.url)
-    sighting = session.exec(
-        select(Sighting).where(Sighting.source == rec.source, Sighting.external_id == rec.external_id)
-    ).first()
     if sighting and sighting.content_hash == rec_hash:
         stats.unchanged += 1
         return sighting.notice_id
@@ -200,11 +215,32 @@ def upsert(session: Session, rec: NoticeRecord, stats: IngestStats, now: datetim
     return notice.id
 
 
-def ingest(engine: Engine, records: Iterable[NoticeRecord]) -> IngestStats:
+def batched(items: Iterable, n: int):  # noqa: ANN201 - itertools.batched is Python 3.12+
+    it = iter(items)
+    while chunk := list(islice(it, n)):
+        yield chunk
+
+
+def _known_sightings(session: Session, chunk: list[NoticeRecord]) -> dict[tuple[str, str], tuple[str, int]]:
+    known = {}
+    for source in {r.source for r in chunk}:
+        ids = [r.external_id for r in chunk if r.source == source]
+        rows = session.exec(
+            select(Sighting.external_id, Sighting.content_hash, Sighting.notice_id).where(
+                Sighting.source == source, Sighting.external_id.in_(ids)
+            )
+        )
+        known.update({(source, ext): (h, nid) for ext, h, nid in rows})
+    return known
+
+
+def ingest(engine: Engine, records: Iterable[NoticeRecord], chunk_size: int = 500) -> IngestStats:
     """Upsert a batch in one transaction: all of it lands, or none of it."""
     stats = IngestStats()
     with session_scope(engine, write=True) as session:
         now = now_utc()
-        for rec in records:
-            upsert(session, rec, stats, now)
+        for chunk in batched(records, chunk_size):
+            known = _known_sightings(session, chunk)
+            for rec in chunk:
+                upsert(session, rec, stats, now, known)
     return stats

@@ -108,11 +108,25 @@ def _when(t: datetime | None) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if t else "—"
 
 
+def _demo_settings(base_url: str, home: Path, profile: str):  # noqa: ANN202 - Settings
+    """The replay config, with the archive and outbox in the demo folder (kept for later commands)."""
+    from crawlers.replay import config_text
+    from veille.config import load_settings
+
+    cfg = home / "veille.toml"
+    text = config_text(base_url).replace('profile = "has"', f'profile = "{profile}"', 1)
+    cfg.write_text(
+        f'outbox_dir = "{home / "outbox"}"\n' + text + f'\n[storage]\nurl = "sqlite:///{home / "veille.db"}"\n',
+        encoding="utf-8",
+    )
+    return load_settings(cfg)
+
+
 def demo_cmd(
     home: Path | None = typer.Option(None, "--home", help="Folder for the demo archive (default $VEILLE_HOME/demo)."),
 ) -> None:
     """Replay the recorded sources shipped with veille through the whole pipeline, offline."""
-    from crawlers.replay import demo_settings, serve
+    from crawlers.replay import serve
 
     from storage.db import open_archive
     from veille.cli import console, state
@@ -123,14 +137,14 @@ def demo_cmd(
     home.mkdir(parents=True, exist_ok=True)
     server, url = serve()
     try:
-        settings = demo_settings(url, home, profile=state.settings.profile)
+        settings = _demo_settings(url, home, state.settings.profile)
         engine = open_archive(settings.database_url)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
             task = bar.add_task("replaying recorded sources", total=None)
             summary = run_cycle(engine, settings, sources=[s.name for s in settings.sources],
                                 digest_since=date(2000, 1, 1), progress=lambda m: bar.update(task, description=m))
     finally:
-        server.shutdown()
+        server.close()
     _print_summary(summary)
     cfg = home / "veille.toml"
     env = f"VEILLE_HOME={home}" if os.environ.get("VEILLE_HOME") != str(home) else ""
