@@ -127,7 +127,6 @@ def demo_cmd(
 ) -> None:
     """Replay the recorded sources shipped with veille through the whole pipeline, offline."""
     from crawlers.replay import serve
-
     from storage.db import open_archive
     from veille.cli import console, state
     from veille.pipeline import run_cycle

@@ -71,10 +71,9 @@ def run_cycle(
     progress: Progress = lambda _msg: None,
     crawl_timeout: float | None = None,
 ) -> CycleSummary:
+    from alerts import send_alerts, send_digests
     from crawlers.run import crawl
     from nlp.classify import classify
-
-    from alerts import send_alerts, send_digests
 
     summary = CycleSummary()
     if sources is None:
