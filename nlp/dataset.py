@@ -119,9 +119,10 @@ def split(items: list[Item]) -> tuple[list[Item], list[Item]]:
     return [i for i in items if not is_test(i)], [i for i in items if is_test(i)]
 
 
+def fold_of(group: str, k: int) -> int:
+    return int.from_bytes(hashlib.sha256(("fold:" + group).encode()).digest()[:8], "big") % k
+
+
 def folds(items: list[Item], k: int = 5) -> list[tuple[list[Item], list[Item]]]:
     """k (train, validation) folds over ``items``, grouped like the split."""
-    def fold_of(item: Item) -> int:
-        return int.from_bytes(hashlib.sha256(("fold:" + item.group).encode()).digest()[:8], "big") % k
-
-    return [([i for i in items if fold_of(i) != f], [i for i in items if fold_of(i) == f]) for f in range(k)]
+    return [([i for i in items if fold_of(i.group, k) != f], [i for i in items if fold_of(i.group, k) == f]) for f in range(k)]

@@ -234,6 +234,10 @@ class _Y:
 
     def __init__(self, node: Node, filename: str) -> None:
         self.node, self.filename = node, filename
+        self.key_line = self.line
+
+    def fail_key(self, msg: str) -> RulesError:
+        return RulesError(f"{self.filename}:{self.key_line}: {msg}")
 
     @property
     def line(self) -> int:
@@ -254,7 +258,8 @@ class _Y:
                 raise _Y(k, self.filename).fail(f"{what}: keys must be plain words")
             if k.value in out:
                 raise _Y(k, self.filename).fail(f"{what}: duplicate key {k.value!r}")
-            out[k.value] = _Y(v, self.filename)
+            out[k.value] = y = _Y(v, self.filename)
+            y.key_line = k.start_mark.line + 1
         return out
 
     def seq(self, what: str) -> list[_Y]:
@@ -283,7 +288,7 @@ class _Y:
 def _unknown(m: dict[str, _Y], allowed: tuple[str, ...], what: str) -> None:
     for k, y in m.items():
         if k not in allowed:
-            raise y.fail(f"{what}: unknown key {k!r} (allowed: {', '.join(allowed)})")
+            raise y.fail_key(f"{what}: unknown key {k!r} (allowed: {', '.join(allowed)})")
 
 
 RULE_KEYS = ("name", "weight", "penalty", "en", "fr", "any", "patterns", "acts", "fields", "when", "labels", "also")
@@ -388,7 +393,7 @@ def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) 
     labels, rules = {}, []
     for label, ly in label_nodes.items():
         if known_labels is not None and label not in known_labels:
-            raise ly.fail(f"unknown label {label!r} (the profile has: {', '.join(sorted(known_labels))})")
+            raise ly.fail_key(f"unknown label {label!r} (the profile has: {', '.join(sorted(known_labels))})")
         lm = ly.mapping(f"label {label}")
         _unknown(lm, ("threshold", "rules", "negatives"), f"label {label}")
         labels[label] = lm["threshold"].number("threshold", 0.0, 1.0) if "threshold" in lm else default_threshold

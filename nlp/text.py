@@ -41,7 +41,7 @@ def guess_lang(text: str) -> str:
 
 
 def _acronym(word: str) -> bool:
-    return len(word) >= 2 and word.isupper() and word.isalpha()
+    return 2 <= len(word) <= 6 and word.isupper() and word.isalpha()
 
 
 def normalise(text: str, lang: str) -> tuple[list[str], list[str]]:
