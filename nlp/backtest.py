@@ -54,8 +54,10 @@ class BacktestResult:
             "notices": self.notices,
             "rescored": self.rescored,
             "seconds": round(self.seconds, 3),
-            "labels": {lb: {"gained": d.gained, "lost": d.lost, "n_gained": len(d.gained), "n_lost": len(d.lost)}
-                       for lb, d in self.labels.items()},
+            "labels": {
+                lb: {"gained": d.gained, "lost": d.lost, "n_gained": len(d.gained), "n_lost": len(d.lost)}
+                for lb, d in self.labels.items()
+            },
         }
 
 

@@ -93,8 +93,13 @@ def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:
             "fired": sc.fired,
             "stored": None
             if old is None
-            else {"score": old.score, "selected": old.selected, "rules_version": old.rules_version,
-                  "model_version": old.model_version, "scored_at": old.scored_at.isoformat()},
+            else {
+                "score": old.score,
+                "selected": old.selected,
+                "rules_version": old.rules_version,
+                "model_version": old.model_version,
+                "scored_at": old.scored_at.isoformat(),
+            },
         }
     return {
         "notice_id": notice_id,

@@ -43,8 +43,10 @@ def classify_cmd(
     except RulesError as exc:
         fail(str(exc))
     sel = ", ".join(f"{k} {v}" for k, v in stats.selected.items())
-    console.print(f"classified {stats.notices} notices ({stats.rows} scores; rules {stats.rules_version}, "
-                  f"model {stats.model_version or 'none'}); selected: {sel or '-'}")
+    console.print(
+        f"classified {stats.notices} notices ({stats.rows} scores; rules {stats.rules_version}, "
+        f"model {stats.model_version or 'none'}); selected: {sel or '-'}"
+    )
 
 
 def train_cmd(
@@ -60,8 +62,10 @@ def train_cmd(
     except (DatasetError, ValueError) as exc:
         fail(str(exc))
     meta = json.loads((path / "veille_meta.json").read_text(encoding="utf-8"))
-    console.print(f"model {meta['version']} trained on {len(meta['train_ids'])} examples "
-                  f"({meta['n_feedback']} from feedback): {path}")
+    console.print(
+        f"model {meta['version']} trained on {len(meta['train_ids'])} examples "
+        f"({meta['n_feedback']} from feedback): {path}"
+    )
     _print_cv(meta["cv"])
 
 
@@ -72,7 +76,9 @@ def _print_cv(cv: list[dict]) -> None:
     for mode in ("rules", "model", "combined"):
         vals = [f[mode]["micro_f1"] for f in cv]
         nm = [f[mode]["near_miss_fp_rate"] for f in cv if f[mode]["near_miss_fp_rate"] is not None]
-        console.print(f"5-fold CV over train, {mode:8s} micro-F1 {spread(vals)}; near-miss FP {spread(nm) if nm else '-'}")
+        console.print(
+            f"5-fold CV over train, {mode:8s} micro-F1 {spread(vals)}; near-miss FP {spread(nm) if nm else '-'}"
+        )
 
 
 def eval_cmd(
@@ -100,8 +106,10 @@ def eval_cmd(
         fail(f"{dataset}: no items in split {split_!r}")
     model = load_model(state.settings)
     ev = evaluate(items, rules, model)
-    console.print(f"{dataset}: {len(items)} items (split {split_}); rules {rules.version}; "
-                  f"model {model.version if model else 'none (rules alone)'}")
+    console.print(
+        f"{dataset}: {len(items)} items (split {split_}); rules {rules.version}; "
+        f"model {model.version if model else 'none (rules alone)'}"
+    )
     _print_metrics(ev, list(rules.labels))
     if out:
         write_predictions(ev, out, "combined" if model else "rules")
@@ -116,13 +124,21 @@ def _print_metrics(ev, labels: list[str]) -> None:  # noqa: ANN001
     for mode in ev.results:
         table.add_column(mode, justify="right")
     for lb in labels:
-        table.add_row(lb, *(f"{m.per_label[lb].precision:.2f} / {m.per_label[lb].recall:.2f} / {m.per_label[lb].f1:.2f}"
-                            for m in ev.results.values()))
+        table.add_row(
+            lb,
+            *(
+                f"{m.per_label[lb].precision:.2f} / {m.per_label[lb].recall:.2f} / {m.per_label[lb].f1:.2f}"
+                for m in ev.results.values()
+            ),
+        )
     rows = [
         ("micro-F1", lambda m: f"{m.micro_f1:.3f}"),
         ("macro-F1", lambda m: f"{m.macro_f1:.3f}"),
         ("relevant-vs-not accuracy", lambda m: f"{m.relevant_accuracy:.3f}"),
-        ("near-miss FP rate", lambda m: "-" if m.near_miss_fp_rate is None else f"{m.near_miss_fp_rate:.3f} (n={m.n_near_miss})"),
+        (
+            "near-miss FP rate",
+            lambda m: "-" if m.near_miss_fp_rate is None else f"{m.near_miss_fp_rate:.3f} (n={m.n_near_miss})",
+        ),
         ("false alerts / 100 items", lambda m: f"{m.false_alerts_per_100:.1f}"),
     ]
     for name, fmt in rows:
@@ -142,11 +158,17 @@ def explain_cmd(notice_id: int = typer.Argument(...)) -> None:
         fail(f"no notice with id {notice_id}")
     except RulesError as exc:
         fail(str(exc))
-    console.print(f"[bold]{escape(data['title'])}[/bold]  (rules {data['rules_version']}, model {data['model_version'] or 'none'})")
+    console.print(
+        f"[bold]{escape(data['title'])}[/bold]  "
+        f"(rules {data['rules_version']}, model {data['model_version'] or 'none'})"
+    )
     for label, d in sorted(data["labels"].items(), key=lambda kv: -kv[1]["score"]):
         mark = "[green]selected[/green]" if d["selected"] else "[dim]not selected[/dim]"
         ms = "-" if d["model_score"] is None else f"{d['model_score']:.2f}"
-        console.print(f"{label}: {d['score']:.2f} (rules {d['rule_score']:.2f}, model {ms}, threshold {d['threshold']:.2f}) {mark}")
+        console.print(
+            f"{label}: {d['score']:.2f} (rules {d['rule_score']:.2f}, model {ms}, "
+            f"threshold {d['threshold']:.2f}) {mark}"
+        )
         for f in d["fired"]:
             console.print(f"   {f['weight']:+.2f}  {escape(f['rule'])}  [{f['field']}] «{escape(f['words'])}»")
 
@@ -188,8 +210,10 @@ def rules_diff(
     if as_json:
         console.print_json(json.dumps(res.to_dict()))
         return
-    console.print(f"rules {res.current_version} -> {res.candidate_version}: {res.notices} notices, "
-                  f"{res.rescored} re-scored in {res.seconds:.2f} s")
+    console.print(
+        f"rules {res.current_version} -> {res.candidate_version}: {res.notices} notices, "
+        f"{res.rescored} re-scored in {res.seconds:.2f} s"
+    )
     for lb, d in res.labels.items():
         g, lo = d.counts
         line = f"{lb}: +{g} -{lo}"

@@ -125,4 +125,7 @@ def fold_of(group: str, k: int) -> int:
 
 def folds(items: list[Item], k: int = 5) -> list[tuple[list[Item], list[Item]]]:
     """k (train, validation) folds over ``items``, grouped like the split."""
-    return [([i for i in items if fold_of(i.group, k) != f], [i for i in items if fold_of(i.group, k) == f]) for f in range(k)]
+    return [
+        ([i for i in items if fold_of(i.group, k) != f], [i for i in items if fold_of(i.group, k) == f])
+        for f in range(k)
+    ]

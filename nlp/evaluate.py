@@ -100,7 +100,11 @@ def predict_modes(rules: RuleSet, model: Model | None, scores: list[dict[str, Sc
     out = {"rules": [{lb for lb, s in row.items() if s.rule_score >= rules.labels[lb]} for row in scores]}
     if model is not None:
         out["model"] = [
-            {lb for lb, s in row.items() if s.model_score is not None and s.model_score >= model.model_thresholds.get(lb, 0.5)}
+            {
+                lb
+                for lb, s in row.items()
+                if s.model_score is not None and s.model_score >= model.model_thresholds.get(lb, 0.5)
+            }
             for row in scores
         ]
         out["combined"] = [{lb for lb, s in row.items() if s.selected} for row in scores]
@@ -123,8 +127,10 @@ def write_predictions(ev: Evaluation, path: Path, mode: str) -> None:
                 "id": item.id,
                 "labels": sorted(pred),
                 "gold": list(item.labels),
-                "scores": {lb: s.score if mode == "combined" else (s.rule_score if mode == "rules" else s.model_score)
-                           for lb, s in row.items()},
+                "scores": {
+                    lb: s.score if mode == "combined" else (s.rule_score if mode == "rules" else s.model_score)
+                    for lb, s in row.items()
+                },
                 "fired": fired,
             }
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")

@@ -154,7 +154,9 @@ class RuleSet:
             if rule.acts and rule.holds(meta):
                 for act in rule.acts:
                     if act == celex or act in meta.acts:
-                        hits.append(Hit(rule, f"{'celex' if act == celex else 'legal basis'} {act}", "meta", f"act {act}"))
+                        hits.append(
+                            Hit(rule, f"{'celex' if act == celex else 'legal basis'} {act}", "meta", f"act {act}")
+                        )
             elif rule.when and not (rule.phrases or rule.patterns or rule.acts) and rule.holds(meta):
                 desc = ", ".join(f"{k}={getattr(meta, k)}" for k, _ in rule.when)
                 hits.append(Hit(rule, desc, "meta", "condition"))
@@ -177,7 +179,9 @@ class RuleSet:
                     w = -w
                 else:
                     pos *= 1.0 - min(w, 1.0)
-                fired.append({"rule": h.rule.key, "label": label, "words": h.words, "weight": round(w, 3), "field": h.field})
+                fired.append(
+                    {"rule": h.rule.key, "label": label, "words": h.words, "weight": round(w, 3), "field": h.field}
+                )
             fired.sort(key=lambda d: -abs(d["weight"]))
             out[label] = LabelRules(round((1.0 - pos) * penalty, 4), fired)
         return out
@@ -220,7 +224,9 @@ def _stem_value(value: object) -> object:
         return {"IN": _stems_of(value)}
     if isinstance(value, dict):
         return {
-            op: [s for v in vals for s in _stems_of(str(v))] if op in ("IN", "NOT_IN") and isinstance(vals, list) else vals
+            op: [s for v in vals for s in _stems_of(str(v))]
+            if op in ("IN", "NOT_IN") and isinstance(vals, list)
+            else vals
             for op, vals in value.items()
         }
     return value
@@ -336,7 +342,21 @@ def _parse_rule(y: _Y, label: str, negative: bool, index: int, labels: set[str])
         also = tuple((lang, p) for lang in LANG_KEYS if lang in am for p in am[lang].texts(lang))
     if not (phrases or patterns or acts or when):
         raise y.fail(f"rule {name!r}: needs phrases (en/fr/any), patterns, acts or a 'when' condition")
-    return Rule(f"{label}/{name}", label, name, weight, negative, y.line, phrases, patterns, acts, fields, when, applies_to, also)
+    return Rule(
+        f"{label}/{name}",
+        label,
+        name,
+        weight,
+        negative,
+        y.line,
+        phrases,
+        patterns,
+        acts,
+        fields,
+        when,
+        applies_to,
+        also,
+    )
 
 
 def _parse_pattern(y: _Y) -> str:

@@ -84,7 +84,9 @@ def load_model(settings: Settings) -> Model | None:
     return _MODELS[path]
 
 
-def combine(rules: RuleSet, model: Model | None, label: str, rule_score: float, model_score: float | None) -> tuple[float, float]:
+def combine(
+    rules: RuleSet, model: Model | None, label: str, rule_score: float, model_score: float | None
+) -> tuple[float, float]:
     """(combined score, threshold) for one label."""
     if model is None or model_score is None:
         return rule_score, rules.labels[label]

@@ -21,8 +21,32 @@ from storage.textnorm import stem, strip_accents
 TOKEN_RE = re.compile(r"[^\W_]+", re.UNICODE)
 BODY_CHARS = 2000  # classify title + summary + the start of the body
 FIELDS = ("title", "summary", "body")
-_FR_HINTS = frozenset("le la les des du de et en pour sur au aux une un dans par relative relatif concernant".split())
-_EN_HINTS = frozenset("the of and on for to in with as by regarding amending concerning".split())
+_FR_HINTS = frozenset(
+    [
+        "le",
+        "la",
+        "les",
+        "des",
+        "du",
+        "de",
+        "et",
+        "en",
+        "pour",
+        "sur",
+        "au",
+        "aux",
+        "une",
+        "un",
+        "dans",
+        "par",
+        "relative",
+        "relatif",
+        "concernant",
+    ]
+)
+_EN_HINTS = frozenset(
+    ["the", "of", "and", "on", "for", "to", "in", "with", "as", "by", "regarding", "amending", "concerning"]
+)
 
 
 @cache

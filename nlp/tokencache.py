@@ -152,9 +152,18 @@ class TokenCache:
                 parts.append({k: z[k] for k in z.files})
         if not parts:
             e = np.empty(0, dtype=np.int64)
-            return TokenArchive(self.vocab, self.index, e, np.empty(0, dtype=str), np.zeros(1, np.int64),
-                                np.empty(0, np.uint8), np.empty(0, np.uint8), np.zeros(1, np.int64),
-                                np.empty(0, np.uint32), [])
+            return TokenArchive(
+                self.vocab,
+                self.index,
+                e,
+                np.empty(0, dtype=str),
+                np.zeros(1, np.int64),
+                np.empty(0, np.uint8),
+                np.empty(0, np.uint8),
+                np.zeros(1, np.int64),
+                np.empty(0, np.uint32),
+                [],
+            )
         # The last segment that holds a notice wins.
         last: dict[int, tuple[int, int]] = {}
         for si, p in enumerate(parts):

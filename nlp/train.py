@@ -48,7 +48,9 @@ class Example:
     oof: dict[str, float] = field(default_factory=dict)  # out-of-fold model scores
 
 
-def _example(ex_id: str, group: str, parsed: Parsed, cats: dict[str, float], rules: RuleSet, item: Item | None) -> Example:
+def _example(
+    ex_id: str, group: str, parsed: Parsed, cats: dict[str, float], rules: RuleSet, item: Item | None
+) -> Example:
     rs = {lb: r.score for lb, r in rules.evaluate(parsed).items()}
     return Example(ex_id, group, parsed.model_text(), cats, rs, item)
 
@@ -174,11 +176,13 @@ def cross_validate(
         progress(f"fold {k + 1}/{k_folds}: training on {len(examples) - len(val_ids)} examples")
         train_ex = [e for e in examples if e.id not in set(val_ids)]
         model_dir = fit(train_ex, labels, tmp / f"fold{k}", epochs=epochs)
-        for ex, cats in zip([by_id[i] for i in val_ids], _predict(model_dir, [by_id[i].text for i in val_ids]), strict=True):
+        for ex, cats in zip(
+            [by_id[i] for i in val_ids], _predict(model_dir, [by_id[i].text for i in val_ids]), strict=True
+        ):
             ex.oof = cats
         shutil.rmtree(model_dir, ignore_errors=True)
     reports = []
-    for k, val_ids in enumerate(fold_ids):
+    for val_ids in fold_ids:
         rest = [e for e in examples if e.id not in set(val_ids)]
         params = choose_params(rest, labels)
         val = [by_id[i] for i in val_ids if by_id[i].item is not None]
@@ -192,8 +196,12 @@ def fold_report(val: list[Example], labels: list[str], params: dict) -> dict:
         "rules": [{lb for lb in labels if e.rule_scores[lb] >= 0.5} for e in val],
         "model": [{lb for lb in labels if e.oof[lb] >= params["model_thresholds"][lb]} for e in val],
         "combined": [
-            {lb for lb in labels
-             if params["alpha"][lb] * e.rule_scores[lb] + (1 - params["alpha"][lb]) * e.oof[lb] >= params["thresholds"][lb]}
+            {
+                lb
+                for lb in labels
+                if params["alpha"][lb] * e.rule_scores[lb] + (1 - params["alpha"][lb]) * e.oof[lb]
+                >= params["thresholds"][lb]
+            }
             for e in val
         ],
     }

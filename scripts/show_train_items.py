@@ -11,4 +11,6 @@ for it in train:
     if label and (label not in it.labels if label != "none" else it.labels):
         continue
     nm = " NM" if it.near_miss else ""
-    print(f"{it.id} [{','.join(it.labels)}]{nm} {it.source} {it.lang} {it.celex or ''} | {it.title[:200]} || {it.summary[:160]}")
+    print(
+        f"{it.id} [{','.join(it.labels)}]{nm} {it.source} {it.lang} {it.celex or ''} | {it.title[:200]} || {it.summary[:160]}"  # noqa: E501
+    )

@@ -14,14 +14,30 @@ from veille.config import load_settings
 from veille.records import NoticeRecord
 
 RECORDS = [
-    NoticeRecord(source="cellar", external_id="a", celex="32025R0117", kind="act", legal_basis=["32021R2282"],
-                 title_fr="Règlement d'exécution (UE) 2025/117 relatif aux consultations scientifiques communes",
-                 title_en="Implementing Regulation (EU) 2025/117 on joint scientific consultations"),
-    NoticeRecord(source="ema-news", external_id="b", lang="en",
-                 title_en="Vaccination campaigns: EMA and ECDC statement",
-                 summary_en="Booster vaccination with adapted vaccines.", body="Vaccines " * 400),
-    NoticeRecord(source="cellar", external_id="c", celex="32023R0334", kind="act",
-                 title_en="Commission Regulation amending maximum residue levels for pesticides in food"),
+    NoticeRecord(
+        source="cellar",
+        external_id="a",
+        celex="32025R0117",
+        kind="act",
+        legal_basis=["32021R2282"],
+        title_fr="Règlement d'exécution (UE) 2025/117 relatif aux consultations scientifiques communes",
+        title_en="Implementing Regulation (EU) 2025/117 on joint scientific consultations",
+    ),
+    NoticeRecord(
+        source="ema-news",
+        external_id="b",
+        lang="en",
+        title_en="Vaccination campaigns: EMA and ECDC statement",
+        summary_en="Booster vaccination with adapted vaccines.",
+        body="Vaccines " * 400,
+    ),
+    NoticeRecord(
+        source="cellar",
+        external_id="c",
+        celex="32023R0334",
+        kind="act",
+        title_en="Commission Regulation amending maximum residue levels for pesticides in food",
+    ),
     NoticeRecord(source="press", external_id="d", title_fr="Stratégie européenne en faveur des personnes handicapées"),
 ]
 
@@ -74,14 +90,20 @@ def test_backtest_shows_gained_and_lost_notices(engine):
     classify(engine, settings)
     text = rules_path(settings).read_text(encoding="utf-8")
     # One phrase added to a label: the disability notice gains `international`.
-    added = text.replace("      - name: global-health\n", "      - name: global-health\n        any: [personnes handicapées]\n", 1)
+    added = text.replace(
+        "      - name: global-health\n", "      - name: global-health\n        any: [personnes handicapées]\n", 1
+    )
     assert added != text
     res = backtest(engine, settings, added, "cand.yaml")
     assert res.labels["international"].gained == [ids["d"]] and res.labels["international"].lost == []
     assert all(d.counts == (0, 0) for lb, d in res.labels.items() if lb != "international")
     assert res.rescored == 1 and res.notices == 4  # only the notice holding the phrase was re-scored
     # A veto on vaccines: the EMA notice loses sante_publique.
-    vetoed = text.replace("negatives:\n  - name: veterinary\n", "negatives:\n  - name: no-vaccines\n    penalty: 1.0\n    en: [vaccination]\n  - name: veterinary\n", 1)
+    vetoed = text.replace(
+        "negatives:\n  - name: veterinary\n",
+        "negatives:\n  - name: no-vaccines\n    penalty: 1.0\n    en: [vaccination]\n  - name: veterinary\n",
+        1,
+    )
     res = backtest(engine, settings, vetoed)
     assert ids["b"] in res.labels["sante_publique"].lost
     # Nothing was saved: the active rules are unchanged.

@@ -77,18 +77,39 @@ def scores(rules, parsed) -> dict[str, float]:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("labels:\n  deai:\n    rules:\n      - name: x\n        weight: 2\n        en: [a]\n", "small.yaml:5: weight must be a number between 0.0 and 1.0"),
-        ("labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        colour: [a]\n", "small.yaml:6: rule 1 of deai: unknown key 'colour'"),
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 2\n        en: [a]\n",
+            "small.yaml:5: weight must be a number between 0.0 and 1.0",
+        ),
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        colour: [a]\n",
+            "small.yaml:6: rule 1 of deai: unknown key 'colour'",
+        ),
         ("labels:\n  nope:\n    rules: []\n", "small.yaml:2: unknown label 'nope'"),
-        ("labels:\n  deai:\n    rules:\n      - name: x\n        en: [a]\n", "small.yaml:4: rule 'x': missing 'weight'"),
-        ("labels:\n  deai:\n    rules:\n      - {name: x, weight: 0.5, en: [a]}\n      - {name: x, weight: 0.5, en: [b]}\n",
-         "small.yaml:5: duplicate rule name 'deai/x' (first at line 4)"),
-        ("labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        acts: [2021/2282]\n",
-         "small.yaml:6: act '2021/2282' is not a CELEX number"),
-        ("labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        patterns:\n          - [{LOWER: a, OP: '~~'}]\n",
-         "small.yaml:7: invalid token pattern"),
-        ("labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        en: [a\n", "small.yaml:7: invalid YAML"),
-        ("labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n", "small.yaml:4: rule 'x': needs phrases"),
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        en: [a]\n",
+            "small.yaml:4: rule 'x': missing 'weight'",
+        ),
+        (
+            "labels:\n  deai:\n    rules:\n      - {name: x, weight: 0.5, en: [a]}\n      - {name: x, weight: 0.5, en: [b]}\n",  # noqa: E501
+            "small.yaml:5: duplicate rule name 'deai/x' (first at line 4)",
+        ),
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        acts: [2021/2282]\n",
+            "small.yaml:6: act '2021/2282' is not a CELEX number",
+        ),
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        patterns:\n          - [{LOWER: a, OP: '~~'}]\n",  # noqa: E501
+            "small.yaml:7: invalid token pattern",
+        ),
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        en: [a\n",
+            "small.yaml:7: invalid YAML",
+        ),
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n",
+            "small.yaml:4: rule 'x': needs phrases",
+        ),
         ("", "small.yaml:1: empty rules file"),
     ],
 )
@@ -129,7 +150,13 @@ def test_veto_and_explanation(small_rules):
     assert res.score == 0.0
     fired = {f["rule"]: f for f in res.fired}
     assert fired["deai/vet"]["weight"] == -1.0 and fired["deai/vet"]["words"] == "Veterinary"
-    assert fired["deai/devices"] == {"rule": "deai/devices", "label": "deai", "words": "medical devices", "weight": 0.9, "field": "title"}
+    assert fired["deai/devices"] == {
+        "rule": "deai/devices",
+        "label": "deai",
+        "words": "medical devices",
+        "weight": 0.9,
+        "field": "title",
+    }
 
 
 def test_profile_wide_negative_lowers_only_its_labels(small_rules):
