@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
@@ -136,17 +137,24 @@ class RuleSet:
         pms, matcher, keys = self._compiled
         hits: list[Hit] = []
         also_seen: set[str] = set()
-        for f in parsed.fields:
-            doc = make_doc(f.stems)
-            found = pms[f.lang](doc)
+        if parsed.fields:
+            doc = parsed.doc()
+            starts = parsed.field_starts()
+            found = {lg: pms[lg](doc) for lg in {f.lang for f in parsed.fields}}
             if len(matcher):
-                found += matcher(doc)
-            for match_id, start, end in found:
-                rule, what, fields = keys[match_id]
-                if what == ALSO:
-                    also_seen.add(rule.key)
-                elif f.name in fields and rule.holds(parsed.meta):
-                    hits.append(Hit(rule, " ".join(f.surface[start:end]), f.name, what))
+                found["*"] = matcher(doc)
+            for lg, matches in found.items():
+                for match_id, start, end in matches:
+                    fi = bisect_right(starts, start) - 1
+                    f = parsed.fields[fi]
+                    if (lg != "*" and f.lang != lg) or end > starts[fi] + len(f.stems):
+                        continue  # wrong language, or a token pattern running across two fields
+                    rule, what, fields = keys[match_id]
+                    if what == ALSO:
+                        also_seen.add(rule.key)
+                    elif f.name in fields and rule.holds(parsed.meta):
+                        s0 = starts[fi]
+                        hits.append(Hit(rule, " ".join(f.surface[start - s0 : end - s0]), f.name, what))
         hits = [h for h in hits if not h.rule.also or h.rule.key in also_seen]
         meta = parsed.meta
         celex = base_celex(meta.celex) or ""
@@ -162,16 +170,22 @@ class RuleSet:
                 hits.append(Hit(rule, desc, "meta", "condition"))
         return hits
 
+    @cached_property
+    def _targets(self) -> dict[str, tuple[str, ...]]:
+        return {r.key: tuple(lb for lb in self.labels if r.targets(lb)) for r in self.rules}
+
     def score(self, hits: list[Hit]) -> dict[str, LabelRules]:
+        bests: dict[str, dict[tuple[str, str], tuple[float, Hit]]] = {lb: {} for lb in self.labels}
+        targets, fw = self._targets, self.field_weights
+        for h in hits:
+            w = h.rule.weight * fw.get(h.field, 1.0)
+            k = (h.rule.key, h.what)
+            for label in targets[h.rule.key]:
+                best = bests[label]
+                if k not in best or w > best[k][0]:
+                    best[k] = (w, h)
         out = {}
-        for label in self.labels:
-            best: dict[tuple[str, str], tuple[float, Hit]] = {}
-            for h in hits:
-                if h.rule.targets(label):
-                    w = h.rule.weight * self.field_weights.get(h.field, 1.0)
-                    k = (h.rule.key, h.what)
-                    if k not in best or w > best[k][0]:
-                        best[k] = (w, h)
+        for label, best in bests.items():
             pos, penalty, fired = 1.0, 1.0, []
             for w, h in best.values():
                 if h.rule.negative:

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import spacy
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from nlp.rules import RuleSet
-from nlp.text import Parsed
+from nlp.text import SEP, Parsed
 from veille.config import Settings
 
 CURRENT = "current"
@@ -31,8 +32,12 @@ class Model:
     thresholds: dict[str, float]  # combined
     model_thresholds: dict[str, float]  # model alone
 
-    def predict(self, texts: list[str]) -> list[dict[str, float]]:
-        return [dict(doc.cats) for doc in self.nlp.pipe(texts, batch_size=256)]
+    def predict(self, parsed: list[Parsed]) -> list[dict[str, float]]:
+        """Scores from the notices' docs: the same tokens the model was trained on, no re-tokenising."""
+        # The notice's matcher doc is reused: BOW features are string hashes, the same in any vocab.
+        docs = [p.doc() if p.fields else Doc(self.nlp.vocab, words=[SEP]) for p in parsed]
+        textcat = self.nlp.get_pipe("textcat_multilabel")
+        return [dict(doc.cats) for doc in textcat.pipe(docs, batch_size=256)]
 
 
 @dataclass
@@ -95,7 +100,7 @@ def combine(
 
 
 def score_parsed(rules: RuleSet, model: Model | None, parsed: list[Parsed]) -> list[dict[str, Score]]:
-    preds = model.predict([p.model_text() for p in parsed]) if model else [{} for _ in parsed]
+    preds = model.predict(parsed) if model else [{} for _ in parsed]
     out = []
     for p, cats in zip(parsed, preds, strict=True):
         by_label = rules.evaluate(p)

@@ -19,6 +19,7 @@ from spacy.tokens import Doc
 from storage.textnorm import stem, strip_accents
 
 TOKEN_RE = re.compile(r"[^\W_]+", re.UNICODE)
+CAPS_RE = re.compile(r"[A-ZÀ-ÖØ-Þ]{2}")
 BODY_CHARS = 2000  # classify title + summary + the start of the body
 FIELDS = ("title", "summary", "body")
 _FR_HINTS = frozenset(
@@ -68,6 +69,18 @@ def _acronym(word: str) -> bool:
     return 2 <= len(word) <= 6 and word.isupper() and word.isalpha()
 
 
+_STEM_CACHE: dict[str, dict[str, str]] = {"en": {}, "fr": {}}
+SEP = "xxsep"  # between fields in a notice's doc: no phrase can match across two fields
+
+
+def _stem(word: str, lang: str) -> str:
+    cache = _STEM_CACHE[lang]
+    s = cache.get(word)
+    if s is None:
+        s = cache[word] = stem(word.lower(), lang)
+    return s
+
+
 def normalise(text: str, lang: str) -> tuple[list[str], list[str]]:
     """(surface words, stems) of ``text`` in ``lang`` ("fr" or "en").
 
@@ -75,9 +88,15 @@ def normalise(text: str, lang: str) -> tuple[list[str], list[str]]:
     text is in capitals, as some official titles are.
     """
     surface = TOKEN_RE.findall(text)
-    caps = sum(map(_acronym, surface))
-    keep_case = caps * 2 < len(surface) or len(surface) <= 2
-    return surface, [strip_accents(w) if keep_case and _acronym(w) else stem(w.lower(), lang) for w in surface]
+    stems = list(map(_STEM_CACHE[lang].get, surface))  # one C-level dict lookup per known word
+    if None in stems:
+        stems = [s if s is not None else _stem(w, lang) for w, s in zip(surface, stems, strict=True)]
+    if CAPS_RE.search(text):
+        caps = [i for i, w in enumerate(surface) if w.isupper() and _acronym(w)]
+        if caps and (len(caps) * 2 < len(surface) or len(surface) <= 2):
+            for i in caps:
+                stems[i] = strip_accents(surface[i])
+    return surface, stems
 
 
 @dataclass
@@ -101,10 +120,33 @@ class Meta:
 class Parsed:
     fields: list[FieldText]
     meta: Meta = field(default_factory=Meta)
+    _doc: Doc | None = field(default=None, repr=False, compare=False)
+
+    def words(self) -> list[str]:
+        """Every field's stems, in order, with a separator between fields."""
+        out: list[str] = []
+        for f in self.fields:
+            if out:
+                out.append(SEP)
+            out.extend(f.stems)
+        return out
 
     def model_text(self) -> str:
-        """What the trained model reads: every field's stems, in order."""
-        return " ".join(" ".join(f.stems) for f in self.fields)
+        """What the trained model reads (space-separated, so spaCy's tokenizer gives back ``words()``)."""
+        return " ".join(self.words())
+
+    def doc(self) -> Doc:
+        """One spaCy doc for the whole notice (built once, shared by the matchers and the model)."""
+        if self._doc is None:
+            self._doc = make_doc(self.words())
+        return self._doc
+
+    def field_starts(self) -> list[int]:
+        starts, pos = [], 0
+        for f in self.fields:
+            starts.append(pos)
+            pos += len(f.stems) + 1
+        return starts
 
 
 def _lang(value: str | None, text: str) -> str:
@@ -147,5 +189,6 @@ def parse_notice(n) -> Parsed:  # noqa: ANN001 - storage.models.Notice (or a row
 
 
 def make_doc(stems: list[str]) -> Doc:
-    nlp = blank_nlp()
-    return Doc(nlp.vocab, words=stems, spaces=[True] * len(stems))
+    # Stems have no spaces or punctuation, so the (cached) tokenizer gives them back one per token,
+    # faster than Doc(vocab, words=...).
+    return blank_nlp().make_doc(" ".join(stems))
