@@ -1,8 +1,8 @@
 """Re-score the archive with a candidate rule file, before anything is saved.
 
 Fast path: the notices' normalised tokens come from the token cache (no re-tokenising), and only
-the notices a change can touch are re-scored: for a changed phrase, those containing all its stems
-(a vectorised scan of the cached token array). Changes that can touch anything (thresholds, field
+the notices a change can touch are re-scored: for a changed phrase, those where its stems occur in
+sequence (vectorised scans of the cached token array). Changes that can touch anything (thresholds, field
 weights, metadata-only conditions, patterns without a literal word) re-score every notice.
 """
 
@@ -81,18 +81,8 @@ def _changed(old: RuleSet, new: RuleSet) -> tuple[bool, list[Rule], list[tuple[s
 
 
 def _phrase_notices(arch: TokenArchive, lang: str, phrase: str) -> np.ndarray:
-    found = None
-    for lg in LANGS if lang == "any" else (lang,):
-        stems = set(normalise(phrase, lg)[1])
-        hit = None
-        for s in stems:
-            c = arch.containing(s)
-            hit = c if hit is None else np.intersect1d(hit, c, assume_unique=True)
-            if not len(hit):
-                break
-        if hit is not None:
-            found = hit if found is None else np.union1d(found, hit)
-    return found if found is not None else np.empty(0, dtype=np.int64)
+    found = [arch.with_sequence(normalise(phrase, lg)[1]) for lg in (LANGS if lang == "any" else (lang,))]
+    return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
 
 def _pattern_notices(arch: TokenArchive, pattern: str) -> np.ndarray | None:

@@ -170,7 +170,9 @@ def explain_cmd(notice_id: int = typer.Argument(...)) -> None:
             f"threshold {d['threshold']:.2f}) {mark}"
         )
         for f in d["fired"]:
-            console.print(f"   {f['weight']:+.2f}  {escape(f['rule'])}  [{f['field']}] «{escape(f['words'])}»")
+            console.print(
+                f"   {f['weight']:+.2f}  {escape(f['rule'])}  {escape('[' + f['field'] + ']')} «{escape(f['words'])}»"
+            )
 
 
 @rules_app.command("check")

@@ -52,6 +52,21 @@ class TokenArchive:
         m = json.loads(self.metas[i])
         return Meta(m[0], m[1], m[2], m[3], frozenset(m[4]))
 
+    def _notice_of(self, pos: np.ndarray) -> np.ndarray:
+        field_idx = np.searchsorted(self.tstart, pos, side="right") - 1
+        return np.unique(np.searchsorted(self.fstart, field_idx, side="right") - 1)
+
+    def with_sequence(self, stems: list[str]) -> np.ndarray:
+        """Indices of notices where ``stems`` occur consecutively (what a phrase needs to match)."""
+        ids = [self.index.get(s) for s in stems]
+        if not ids or None in ids:
+            return np.empty(0, dtype=np.int64)
+        pos = np.flatnonzero(self.tokens == ids[0])
+        for k, tid in enumerate(ids[1:], 1):
+            pos = pos[pos + k < len(self.tokens)]
+            pos = pos[self.tokens[pos + k] == tid]
+        return self._notice_of(pos)
+
     def containing(self, stem: str) -> np.ndarray:
         """Indices of notices whose text contains ``stem`` (sorted, unique)."""
         tid = self.index.get(stem)
