@@ -85,8 +85,8 @@ def run_cycle(
     progress(f"classifying {len(changed)} new or changed notice(s)")
     if changed:
         stats = classify(engine, settings, changed)
-        summary.classified = stats.scored
-        summary.labels = dict(stats.selected_per_label)
+        summary.classified = stats.notices
+        summary.labels = {k: v for k, v in stats.selected.items() if v}
     progress("sending immediate alerts")
     summary.alerts = send_alerts(engine, settings, now=now)
     if digests and digest_since is not None:  # an explicit window (the demo, a catch-up)
