@@ -27,7 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from veille.config import Settings, load_settings, parse_duration
+from veille.config import Settings, clock, load_settings, parse_duration
 
 log = logging.getLogger("veille.scheduler")
 JOBS_TABLE = "apscheduler_jobs"
@@ -71,7 +71,7 @@ def build_scheduler(settings: Settings, config: str | None = None) -> Background
 
 
 def desired_jobs(settings: Settings, config: str | None) -> dict[str, dict]:
-    hour, minute = (int(x) for x in settings.schedule.digest_time.split(":"))
+    hour, minute, second = clock(settings.schedule.digest_time)
     jobs = {
         f"poll:{s.name}": {
             "func": "scheduler:poll_source",
@@ -84,7 +84,13 @@ def desired_jobs(settings: Settings, config: str | None) -> dict[str, dict]:
     jobs["digest"] = {
         "func": "scheduler:send_digests_job",
         "args": [config],
-        "trigger": CronTrigger(day_of_week="mon-fri", hour=hour, minute=minute, timezone=settings.schedule.timezone),
+        "trigger": CronTrigger(
+            day_of_week="mon-fri" if settings.schedule.digest_days == "working" else "*",
+            hour=hour,
+            minute=minute,
+            second=second,
+            timezone=settings.schedule.timezone,
+        ),
     }
     return jobs
 

@@ -221,7 +221,7 @@ def send_digests(
     stats = DeliveryStats() if dry_run else reconcile(engine, transport_for, now)
     day = local_day(settings, now)
     scheduled = label is None and since is None
-    if scheduled and not working_day(day):
+    if scheduled and settings.schedule.digest_days == "working" and not working_day(day):
         stats.notes.append(f"{day.isoformat()} is not a working day: no digest (--since DATE forces one)")
         return stats
     if isinstance(since, date) and not isinstance(since, datetime):

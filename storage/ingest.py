@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -23,7 +22,7 @@ from sqlmodel import Session, select
 from storage.db import session_scope
 from storage.fulltext import index_notice, now_utc
 from storage.models import Notice, NoticeVersion, Sighting
-from veille.records import NoticeRecord, base_celex
+from veille.records import NoticeRecord, base_celex, canonical_url
 
 # Fields a source may fill in; a later source's non-empty value wins, an empty one never erases.
 MERGED_FIELDS = (
@@ -58,15 +57,6 @@ class IngestStats:
         for name in ("seen", "new", "updated", "unchanged"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.changed_ids.extend(other.changed_ids)
-
-
-def canonical_url(url: str | None) -> str | None:
-    """EUR-Lex's stray ``/./`` and ``qid`` tracking parameter removed (the crawlers do more)."""
-    if not url:
-        return None
-    parts = urlsplit(url.strip().replace("europa.eu/./", "europa.eu/"))
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "qid"]
-    return urlunsplit(parts._replace(query=urlencode(query, safe=":/()")))
 
 
 def notice_hash(n: Notice) -> str:

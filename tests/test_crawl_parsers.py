@@ -12,7 +12,6 @@ from crawlers.parsers.cellar import parse_act_xhtml, parse_multiple_choices
 from crawlers.parsers.ep import parse_ep_odp, parse_oeil
 from crawlers.parsers.feed import parse_feed
 from crawlers.parsers.normalise import (
-    canonical_url,
     celex_from_ids,
     celex_from_text,
     html_to_text,
@@ -33,6 +32,7 @@ from crawlers.parsers.sparql import (
 from crawlers.pipelines import merge_records
 from crawlers.spiders.rss import feed_urls
 from tests.replay_server import fixture
+from veille.records import canonical_url
 
 # --- normalisation ----------------------------------------------------------------------------
 
@@ -320,3 +320,16 @@ def test_ep_open_data_procedure():
     assert rec.body.splitlines()[0] == "2025-12-15: referral"
     with pytest.raises(ParseError):
         parse_ep_odp(b"<html>challenge</html>", source="ep")
+
+
+def test_cited_acts_from_titles_in_both_languages():
+    from crawlers.parsers.normalise import cited_acts
+
+    en = (
+        "Commission Implementing Regulation (EU) 2024/1381 laying down rules for the application of "
+        "Regulation (EU) 2021/2282 as regards joint clinical assessments"
+    )
+    fr = "Règlement d'exécution (UE) 2025/117 de la Commission ... du règlement (UE) 2021/2282 ; directive 2011/24/UE"
+    assert cited_acts(en) == ["32024R1381", "32021R2282"]
+    assert cited_acts(fr) == ["32025R0117", "32021R2282", "32011L0024"]
+    assert cited_acts("Regulation (EC) No 726/2004", None, "") == []  # number/year citations are not guessed

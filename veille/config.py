@@ -13,7 +13,7 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -103,7 +103,8 @@ class SlackConfig(Strict):
 
 class ScheduleConfig(Strict):
     timezone: str = "Europe/Paris"
-    digest_time: str = Field("08:00", pattern=r"^\d{2}:\d{2}$")
+    digest_time: str = Field("08:00", pattern=r"^\d{2}:\d{2}(:\d{2})?$")  # local time, HH:MM[:SS]
+    digest_days: Literal["working", "every"] = "working"  # working: Mon-Fri without French public holidays
     misfire_grace: str = "1h"
 
 
@@ -114,6 +115,12 @@ class WebConfig(Strict):
     trusted_header: str | None = None
     # Cookie signing key; from VEILLE_WEB_SECRET, else generated once into $VEILLE_HOME/web_secret.
     session_secret: SecretStr | None = None
+
+
+def clock(value: str) -> tuple[int, int, int]:
+    """``"08:00"`` or ``"08:00:30"`` -> (8, 0, 0) / (8, 0, 30)."""
+    parts = [int(x) for x in value.split(":")]
+    return parts[0], parts[1], parts[2] if len(parts) > 2 else 0
 
 
 class Settings(Strict):

@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from storage.db import session_scope
 from storage.models import CrawlRun, Source
-from veille.config import Settings
+from veille.config import Settings, clock
 
 Progress = Callable[[str], None]
 
@@ -101,8 +101,7 @@ def run_cycle(
 def digest_time_reached(settings: Settings, now: datetime | None = None) -> bool:
     tz = ZoneInfo(settings.schedule.timezone)
     local = (now or datetime.now(UTC)).astimezone(tz)
-    hour, minute = (int(x) for x in settings.schedule.digest_time.split(":"))
-    return (local.hour, local.minute) >= (hour, minute)
+    return (local.hour, local.minute, local.second) >= clock(settings.schedule.digest_time)
 
 
 def source_health(engine: Engine) -> list[Source]:

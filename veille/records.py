@@ -11,6 +11,7 @@ import json
 import re
 from datetime import UTC, date, datetime
 from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -37,6 +38,19 @@ def base_celex(celex: str | None) -> str | None:
     if not celex:
         return None
     return CORRIGENDUM_RE.sub("", celex.strip())
+
+
+TRACKING_PARAMS = {"qid", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "pk_campaign"}
+
+
+def canonical_url(url: str | None) -> str | None:
+    """One spelling per page: no EUR-Lex ``/./``, no tracking parameters, no fragment, trimmed."""
+    if not url or not url.strip():
+        return None
+    parts = urlsplit(url.strip())
+    path = re.sub(r"/(?:\./)+", "/", parts.path)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in TRACKING_PARAMS]
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, urlencode(query, safe=":/()"), ""))
 
 
 def as_utc(value: datetime | None) -> datetime | None:

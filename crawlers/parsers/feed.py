@@ -19,15 +19,15 @@ from lxml import etree
 
 from crawlers.parsers import ParseError
 from crawlers.parsers.normalise import (
-    canonical_url,
     celex_from_text,
+    cited_acts,
     clean_text,
     html_to_text,
     kind_for_celex,
     strip_celex_prefix,
     to_utc,
 )
-from veille.records import NoticeRecord
+from veille.records import NoticeRecord, base_celex, canonical_url
 
 DOCTYPE_RE = re.compile(rb"<!DOCTYPE[^\[>]*(\[.*?\])?\s*>", re.S | re.I)
 ENTITY_RE = re.compile(rb"<!ENTITY[^>]*>", re.S | re.I)
@@ -151,6 +151,7 @@ def _record(entry: Any, raw: etree._Element | None, *, source: str, lang: str, o
         published_at=published,
         loaded_at=published if is_eurlex else None,  # EUR-Lex pubDate is the load date (§2)
         authors=_authors(entry),
+        related_acts=[a for a in cited_acts(*titles.values()) if a != base_celex(celex)],
         extra={"categories": list(dict.fromkeys(tags))[:20]} if tags else {},
     )
 

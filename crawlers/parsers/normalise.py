@@ -11,30 +11,19 @@ import html
 import re
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote
 
 import lxml.html
 from lxml import etree
 
 from veille.records import CELEX_RE, Kind
 
-TRACKING_PARAMS = {"qid", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "pk_campaign"}
 # CELEX as EUR-Lex writes it in links (URL-encoded or not) and in RSS titles ("CELEX:32026L1472: ...").
 CELEX_IN_TEXT_RE = re.compile(r"CELEX(?::|%3A)\s*([0-9CE]\d{4}[A-Z]{1,2}\d{4}(?:R\(\d{2}\)|R%28\d{2}%29)?)", re.I)
 CELEX_TITLE_PREFIX_RE = re.compile(r"^\s*CELEX:\s*\S+?\s*:\s*")
 WS_RE = re.compile(r"[ \t\r\f\v\u00a0\u202f]+")
 NL_RE = re.compile(r"\s*\n\s*(?:\n\s*)+")
 BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "section"}
-
-
-def canonical_url(url: str | None) -> str | None:
-    """One spelling per page: no ``/./``, no tracking parameters, no fragment, trimmed."""
-    if not url or not url.strip():
-        return None
-    parts = urlsplit(url.strip())
-    path = re.sub(r"/(?:\./)+", "/", parts.path)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in TRACKING_PARAMS]
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, urlencode(query, safe=":/()"), ""))
 
 
 def celex_from_text(*texts: str | None) -> str | None:
@@ -46,6 +35,26 @@ def celex_from_text(*texts: str | None) -> str | None:
         if m:
             return unquote(m.group(1)).upper()
     return None
+
+
+# "Regulation (EU) 2021/2282", "règlement (UE) 2021/2282", "Directive 2011/24/EU", "Decision (EU) 2022/2481"
+CITED_ACT_RE = re.compile(
+    r"\b(regulation|règlement|reglement|directive|decision|décision)\s*"
+    r"(?:d'exécution|délégué|delegated|implementing)?\s*(?:\((?:EU|UE|EC|CE|EEC|CEE|Euratom)\)\s*)?"
+    r"(?:No\s*|n°\s*)?(\d{4})/(\d{1,4})(?:/(?:EU|UE|EC|CE))?",
+    re.I,
+)
+ACT_TYPE = {"regulation": "R", "règlement": "R", "reglement": "R", "directive": "L", "decision": "D", "décision": "D"}
+
+
+def cited_acts(*texts: str | None) -> list[str]:
+    """CELEX of the acts a title cites by number (year/number form, 1999 onwards)."""
+    out: list[str] = []
+    for text in filter(None, texts):
+        for kind, year, number in CITED_ACT_RE.findall(text):
+            if 1999 <= int(year) <= 2100:
+                out.append(f"3{year}{ACT_TYPE[kind.lower()]}{int(number):04d}")
+    return list(dict.fromkeys(out))
 
 
 def celex_from_ids(value: str | None) -> str | None:
