@@ -75,6 +75,7 @@ class CrawlConfig(Strict):
     max_body_bytes: int = Field(20_000_000, gt=0)
     obey_robots: bool = True
     sparql_window_days: int = Field(7, ge=1)  # Cellar metadata arrives up to 3 working days late
+    max_run_seconds: float = Field(1800, gt=0)  # a crawl child still running after this is killed
     cache_dir: str | None = None  # HTTP cache for conditional GETs; default $VEILLE_HOME/httpcache
 
     @property

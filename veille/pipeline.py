@@ -69,7 +69,6 @@ def run_cycle(
     digest_since: date | None = None,
     now: datetime | None = None,
     progress: Progress = lambda _msg: None,
-    crawl_timeout: float | None = None,
 ) -> CycleSummary:
     from alerts import send_alerts, send_digests
     from crawlers.run import crawl
@@ -80,7 +79,7 @@ def run_cycle(
         sources = due_sources(engine, settings, now)
     if sources:
         progress(f"crawling {len(sources)} source(s)")
-        summary.sources = crawl(settings, engine, names=sources, timeout=crawl_timeout)
+        summary.sources = crawl(settings, engine, names=sources, timeout=settings.crawl.max_run_seconds)
     changed = sorted({i for r in summary.sources for i in getattr(r, "changed_ids", [])})
     progress(f"classifying {len(changed)} new or changed notice(s)")
     if changed:
