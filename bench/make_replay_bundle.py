@@ -296,8 +296,9 @@ def signal_routes(b: Bundle) -> None:
                 "cCode": None,
                 "celexNumber": None,
                 "delegatedActStatus": "Planned",
-                "completeTitle": "Commission Delegated Regulation amending Annex I to Regulation (EU) 2025/327 on the "
-                "European Health Data Space as regards priority categories of personal electronic health data (constructed)",
+                "completeTitle": "Commission Delegated Regulation amending Annex I to Regulation (EU) 2025/327 on "
+                "the European Health Data Space as regards priority categories of personal electronic health data "
+                "(constructed)",
                 "policyArea": "Public health",
                 "leadingService": "SANTE",
                 "plannedAdoptionDate": "2027-06-30",
