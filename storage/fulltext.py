@@ -107,8 +107,10 @@ def refresh_labels(conn: Connection, notice_ids: list[int]) -> None:
         ).first()
         if row is None or row.search_key is None:
             continue
-        conn.execute(text("UPDATE notice_fts SET meta = :m WHERE rowid = :k"),
-                     {"m": meta_text(row, _selected_labels(conn, i)), "k": row.search_key})
+        conn.execute(
+            text("UPDATE notice_fts SET meta = :m WHERE rowid = :k"),
+            {"m": meta_text(row, _selected_labels(conn, i)), "k": row.search_key},
+        )
 
 
 # --- parsing queries -----------------------------------------------------------------------

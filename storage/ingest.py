@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from collections.abc import Iterable
-from itertools import islice
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select

@@ -22,6 +22,7 @@ from storage.fulltext import ID_BITS, QueryError, day_bound, meta_token, parse, 
 from storage.textnorm import LANGS, stem
 
 CANDIDATES = 2000
+RANKED_WHEN_CAPPED = 300  # newest matches scored in Python when a query matches more than CANDIDATES
 PG_RANK = "-ts_rank(s.tsv, to_tsquery('veille', :q))"
 ID_MASK = (1 << ID_BITS) - 1
 SNIPPET_WORDS = 28
@@ -140,6 +141,15 @@ def _candidates_sql(engine: Engine, clauses, f: Filters, params: dict, ranked: b
     )
 
 
+def _statement(engine: Engine, clauses, f: Filters, ranked: bool):  # noqa: ANN001, ANN202
+    params: dict = {"cap": CANDIDATES + 1, "mask": ID_MASK}
+    stmt = text(_candidates_sql(engine, clauses, f, params, ranked))
+    for name in ("labels", "sources", "doc_types", "kinds"):
+        if name in params:
+            stmt = stmt.bindparams(bindparam(name, expanding=True))
+    return stmt, params
+
+
 def search(
     engine: Engine,
     query: str,
@@ -153,23 +163,54 @@ def search(
     """Search the archive. Raises :class:`QueryError` (one line, user-facing) for a query with no meaning."""
     f = filters or Filters()
     clauses = parse(query or "")
-    params: dict = {"cap": CANDIDATES + 1, "mask": ID_MASK}
     ranked = sort == "relevance" and bool(clauses)
-    sql = _candidates_sql(engine, clauses, f, params, ranked)
-    stmt = text(sql)
-    for name in ("labels", "sources", "doc_types", "kinds"):
-        if name in params:
-            stmt = stmt.bindparams(bindparam(name, expanding=True))
+    sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
+        # FTS5's bm25() first counts every match of each term (its IDF), a cost proportional to the
+        # term's frequency: match without it, then rank exactly when the match set is small.
+        stmt, params = _statement(engine, clauses, f, ranked and not sqlite)
         rows = conn.execute(stmt, params).all()
         capped = len(rows) > CANDIDATES
         rows = rows[:CANDIDATES]
+        ranks = {r.key: r.rank for r in rows}
+        if ranked and sqlite and not capped:
+            stmt, params = _statement(engine, clauses, f, True)
+            ranks = {r.key: r.rank for r in conn.execute(stmt, params)}
+        elif ranked and sqlite:
+            ranks = _rank_common(conn, [r.key for r in rows[:RANKED_WHEN_CAPPED]], clauses)
+        keys = [r.key for r in rows]
         if ranked:
-            rows = sorted(rows, key=lambda r: (r.rank, -r.key))
-        page = [r.key & ID_MASK for r in rows[offset : offset + limit]]
-        hits = _load_hits(conn, page, query_stems(clauses), {r.key & ID_MASK: r.rank for r in rows})
-        counts = _facets(conn, [r.key & ID_MASK for r in rows]) if facets else {}
+            keys.sort(key=lambda k: (ranks.get(k, 0.0), -k))
+        ids = [k & ID_MASK for k in keys]
+        hits = _load_hits(
+            conn, ids[offset : offset + limit], query_stems(clauses), {k & ID_MASK: ranks.get(k) for k in keys}
+        )
+        counts = _facets(conn, ids) if facets else {}
     return Result(hits=hits, total=len(rows), total_is_lower_bound=capped, facets=counts)
+
+
+def _rank_common(conn, keys: list[int], clauses) -> dict[int, float]:  # noqa: ANN001
+    """BM25-like score, in Python, of the newest matches of a very common query.
+
+    Past the cap every query term is frequent, so IDF barely separates documents; what ranks them
+    is where and how often the terms occur (title over summary over body) relative to length.
+    The remaining matches, older, follow by date.
+    """
+    if not keys:
+        return {}
+    stems = [set(t) for c in clauses if not c.negated for t in c.terms]
+    rows = _in(conn, "SELECT rowid AS key, title, summary FROM notice_fts WHERE rowid IN :ids", keys)
+    scores = {}
+    for r in rows:
+        score = 0.0
+        for weight, indexed in ((10.0, r.title), (4.0, r.summary)):
+            terms = (indexed or "").split()
+            norm = 1.2 * (0.25 + 0.75 * len(terms) / 30)
+            for variants in stems:
+                tf = sum(1 for t in terms if t in variants)
+                score += weight * tf * 2.2 / (tf + norm) if tf else 0.0
+        scores[r.key] = -score  # bm25() convention: lower is better
+    return scores
 
 
 def _in(conn, sql: str, ids: list[int]):  # noqa: ANN001
@@ -185,9 +226,10 @@ def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -
     for r in _in(conn, "SELECT notice_id, label, score FROM label_score WHERE selected AND notice_id IN :ids", ids):
         labels.setdefault(r.notice_id, {})[r.label] = r.score
     hits = []
+    marker = _Marker(stems)  # shared by the page's snippets: they repeat words
     for i in ids:
         n = rows[i]
-        snippet_html, snippet_text = make_snippet(n, stems)
+        snippet_html, snippet_text = make_snippet(n, stems, marker)
         hits.append(
             Hit(
                 notice_id=n.id,
@@ -239,9 +281,9 @@ class _Marker:
         return hit
 
 
-def make_snippet(n, stems: set[str]) -> tuple[str, str]:  # noqa: ANN001
+def make_snippet(n, stems: set[str], marks: _Marker | None = None) -> tuple[str, str]:  # noqa: ANN001
     """A window of the first field that matches, with the matched words marked."""
-    marks = _Marker(stems)
+    marks = marks or _Marker(stems)
     fields = [n.title_fr, n.title_en, n.summary_fr, n.summary_en, (n.body or "")[:5000]]
     chosen, first = None, 0
     for t in filter(None, fields):

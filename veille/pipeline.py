@@ -72,11 +72,10 @@ def run_cycle(
     progress: Progress = lambda _msg: None,
     crawl_timeout: float | None = None,
 ) -> CycleSummary:
-    from nlp.classify import classify
-
     from alerts import send_alerts, send_digests
     from alerts.reminders import send_reminders
     from crawlers.run import crawl
+    from nlp.classify import classify
 
     summary = CycleSummary()
     if sources is None:

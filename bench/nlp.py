@@ -1,0 +1,258 @@
+"""nlp benchmarks: quality vs. baselines on the held-out split, classify throughput, backtest time.
+
+    python bench/nlp.py [--quick] [--notices 100000]
+
+Prints figures only (no assertions). Uses a throwaway VEILLE_HOME. One core: run with
+``taskset -c 0`` for the throughput figure if the machine has more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("VEILLE_HOME", tempfile.mkdtemp(prefix="veille-bench-"))
+
+from nlp.dataset import DEV_SET, Item, load_dataset, split  # noqa: E402
+from nlp.evaluate import evaluate, metrics, spread  # noqa: E402
+from storage.textnorm import strip_accents  # noqa: E402
+
+SEEDS = json.loads((Path(__file__).parent / "data" / "seed_phrases.json").read_text(encoding="utf-8"))
+
+
+def _plain(text: str) -> str:
+    return " " + " ".join(re.findall(r"[^\W_]+", strip_accents(text.lower()))) + " "
+
+
+def seed_baseline(items: list[Item]) -> list[set[str]]:
+    """Taxonomy seed phrases as plain accent-insensitive phrase rules; negative cues veto everything."""
+    seeds = {lb: [_plain(p) for p in ps] for lb, ps in SEEDS["seeds"].items()}
+    negs = [_plain(p) for p in SEEDS["negatives"]]
+    out = []
+    for it in items:
+        text = _plain(f"{it.title} {it.summary}")
+        if any(n in text for n in negs):
+            out.append(set())
+        else:
+            out.append({lb for lb, ps in seeds.items() if any(p in text for p in ps)})
+    return out
+
+
+def tfidf_baseline(train: list[Item], test: list[Item], labels: list[str]) -> list[set[str]]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import FeatureUnion
+
+    vec = FeatureUnion(
+        [
+            ("w", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)),
+            ("c", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=2)),
+        ]
+    )
+    texts = lambda items: [f"{i.title} {i.summary}" for i in items]  # noqa: E731
+    x = vec.fit_transform(texts(train))
+    y = [[int(lb in i.labels) for lb in labels] for i in train]
+    clf = OneVsRestClassifier(LogisticRegression(max_iter=2000, class_weight="balanced")).fit(x, y)
+    pred = clf.predict(vec.transform(texts(test)))
+    return [{lb for lb, v in zip(labels, row, strict=True) if v} for row in pred]
+
+
+def quality(quick: bool) -> None:
+    from nlp.rules import active_rules
+    from nlp.scoring import load_model
+    from nlp.train import train
+    from veille.config import load_settings
+
+    settings = load_settings()
+    items = load_dataset(DEV_SET)
+    tr, te = split(items)
+    labels = list(SEEDS["seeds"])
+    print(f"\n== quality on the held-out split: {len(te)} test items (trained/tuned on {len(tr)} train items)")
+    t = time.perf_counter()
+    model_dir = train(settings, k_folds=2 if quick else 5, progress=lambda m: None)
+    print(f"training (CV + final model): {time.perf_counter() - t:.1f} s -> {model_dir.name}")
+    rules, model = active_rules(settings), load_model(settings)
+    ev = evaluate(te, rules, model)
+    rows = {
+        "seed phrases (baseline)": metrics(te, seed_baseline(te), labels),
+        "TF-IDF + LR (baseline)": metrics(te, tfidf_baseline(tr, te, labels), labels),
+        "rules alone": ev.results["rules"],
+        "model alone": ev.results["model"],
+        "rules + model": ev.results["combined"],
+    }
+    head = f"{'method':26s} {'micro':>6s} {'macro':>6s} {'rel.acc':>7s} {'NM-FP':>6s} {'FA/100':>6s}  " + " ".join(
+        f"{lb[:8]:>8s}" for lb in labels
+    )
+    print(head)
+    for name, m in rows.items():
+        nm = "-" if m.near_miss_fp_rate is None else f"{m.near_miss_fp_rate:.3f}"
+        per = " ".join(f"{m.per_label[lb].f1:8.3f}" for lb in labels)
+        print(
+            f"{name:26s} {m.micro_f1:6.3f} {m.macro_f1:6.3f} {m.relevant_accuracy:7.3f} {nm:>6s} "
+            f"{m.false_alerts_per_100:6.1f}  {per}"
+        )
+    meta = json.loads((model_dir / "veille_meta.json").read_text())
+    print(f"\n{len(meta['cv'])}-fold CV over the train split (thresholds chosen on the other folds):")
+    for mode in ("rules", "model", "combined"):
+        mi = [f[mode]["micro_f1"] for f in meta["cv"]]
+        ma = [f[mode]["macro_f1"] for f in meta["cv"]]
+        nm = [f[mode]["near_miss_fp_rate"] for f in meta["cv"] if f[mode]["near_miss_fp_rate"] is not None]
+        print(f"  {mode:9s} micro-F1 {spread(mi)}  macro-F1 {spread(ma)}  near-miss FP {spread(nm)}")
+    print("  (the rules were written while reading the train split, so their CV figures are optimistic)")
+
+
+# -- synthetic notices ------------------------------------------------------------------------------
+
+
+def vocabulary() -> tuple[list[str], list[str]]:
+    en, fr = [], []
+    for it in load_dataset(DEV_SET):
+        words = re.findall(r"[^\W_]+", f"{it.title} {it.summary}")
+        (fr if it.lang == "fr" else en).extend(words)
+    return en, fr
+
+
+def synthetic(n: int, seed: int = 7) -> list[SimpleNamespace]:
+    rnd = random.Random(seed)
+    en, fr = vocabulary()
+    out = []
+    for i in range(n):
+        words = fr if i % 3 == 0 else en
+        lang = "fr" if i % 3 == 0 else "en"
+        title = " ".join(rnd.choices(words, k=rnd.randint(10, 25)))
+        summary = " ".join(rnd.choices(words, k=rnd.randint(20, 40)))
+        body = " ".join(rnd.choices(words, k=400))[:2000]
+        out.append(
+            SimpleNamespace(
+                id=i + 1,
+                source="bench",
+                kind="act",
+                doc_type="REG",
+                celex=None,
+                lang=lang,
+                legal_basis=[],
+                related_acts=[],
+                body=body,
+                content_hash=f"h{i}",
+                title_en=title if lang == "en" else None,
+                title_fr=title if lang == "fr" else None,
+                summary_en=summary if lang == "en" else None,
+                summary_fr=summary if lang == "fr" else None,
+            )
+        )
+    return out
+
+
+def throughput(n: int) -> None:
+    from nlp.rules import active_rules
+    from nlp.scoring import load_model, score_parsed
+    from nlp.text import blank_nlp, parse_notice
+    from veille.config import load_settings
+
+    settings = load_settings()
+    rules, model = active_rules(settings), load_model(settings)
+    blank_nlp()
+    notices = synthetic(n, seed=11)
+    print(f"\n== classify throughput ({n} synthetic notices: title + summary + 2,000 chars of body, one process)")
+    for run in ("cold (first pass: new words to stem and cache)", "warm (second pass over the same words)"):
+        t = time.perf_counter()
+        score_parsed(rules, None, [parse_notice(x) for x in notices])
+        t_rules = time.perf_counter() - t
+        t = time.perf_counter()
+        score_parsed(rules, model, [parse_notice(x) for x in notices])
+        t_both = time.perf_counter() - t
+        mv = model.version if model else "-"
+        print(f"{run}: rules only {n / t_rules:,.0f} notices/s; rules + model {n / t_both:,.0f} notices/s (model {mv})")
+
+
+def backtest_bench(n: int) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from nlp.backtest import backtest
+    from nlp.rules import rules_path
+    from storage.db import open_archive
+    from storage.models import Notice
+    from veille.config import load_settings
+
+    settings = load_settings()
+    url = f"sqlite:///{settings.home / 'bench-backtest.db'}"
+    engine = open_archive(url)
+    now = datetime.now(UTC)
+    print(f"\n== backtest over {n:,} synthetic notices (vocabulary from real titles)")
+    t = time.perf_counter()
+    rows = []
+    for x in synthetic(n):
+        d = {
+            k: getattr(x, k)
+            for k in (
+                "source",
+                "kind",
+                "doc_type",
+                "lang",
+                "title_en",
+                "title_fr",
+                "summary_en",
+                "summary_fr",
+                "body",
+                "content_hash",
+                "legal_basis",
+                "related_acts",
+            )
+        }
+        rows.append(d | {"eurovoc": [], "extra": {}, "version": 1, "first_seen": now, "updated_at": now})
+    with engine.begin() as conn:
+        for i in range(0, len(rows), 5000):
+            conn.execute(insert(Notice), rows[i : i + 5000])
+    print(f"archive filled in {time.perf_counter() - t:.1f} s")
+    text = rules_path(settings).read_text(encoding="utf-8")
+    t = time.perf_counter()
+    res = backtest(engine, settings, text)
+    print(f"first backtest (cold: tokenises and caches the archive): {time.perf_counter() - t:.1f} s")
+    cand = text.replace("en: [global health,", "en: [health technology, global health,", 1)
+    assert cand != text
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        res = backtest(engine, settings, cand)
+        times.append(time.perf_counter() - t)
+    gained = res.labels["international"].counts
+    print(
+        f"one-phrase change, warm cache: {min(times):.2f} s best / {max(times):.2f} s worst of 3; "
+        f"{res.rescored:,} notices re-scored; international +{gained[0]} -{gained[1]}"
+    )
+    cand2 = text.replace("  threshold: 0.5\n", "  threshold: 0.55\n", 1)
+    t = time.perf_counter()
+    res = backtest(engine, settings, cand2)
+    print(f"threshold change (re-scores everything): {time.perf_counter() - t:.1f} s, {res.rescored:,} re-scored")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="2-fold CV, 20k notices for the backtest")
+    ap.add_argument("--notices", type=int, default=None)
+    ap.add_argument("--skip", nargs="*", default=[], choices=["quality", "throughput", "backtest"])
+    a = ap.parse_args()
+    print(f"VEILLE_HOME={os.environ['VEILLE_HOME']}")
+    if "quality" not in a.skip:
+        quality(a.quick)
+    if "throughput" not in a.skip:
+        throughput(2000 if a.quick else 5000)
+    if "backtest" not in a.skip:
+        backtest_bench(a.notices or (20_000 if a.quick else 100_000))
+
+
+if __name__ == "__main__":
+    main()

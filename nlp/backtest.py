@@ -1,0 +1,181 @@
+"""Re-score the archive with a candidate rule file, before anything is saved.
+
+Fast path: the notices' normalised tokens come from the token cache (no re-tokenising), and only
+the notices a change can touch are re-scored: for a changed phrase, those where its stems occur in
+sequence (vectorised scans of the cached token array). Changes that can touch anything (thresholds, field
+weights, metadata-only conditions, patterns without a literal word) re-score every notice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from nlp.rules import LANGS, Rule, RuleSet, act_numbers, active_rules, normalise, parse_rules, stem_pattern
+from nlp.scoring import combine, load_model
+from nlp.text import parse_notice
+from nlp.tokencache import TokenArchive, TokenCache
+from storage.db import session_scope
+from storage.models import LabelScore, Notice
+from veille.config import Settings
+from veille.profiles import load_labels
+
+CHUNK = 900  # ids per IN (...) query
+
+
+@dataclass
+class LabelDiff:
+    gained: list[int] = field(default_factory=list)
+    lost: list[int] = field(default_factory=list)
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        return len(self.gained), len(self.lost)
+
+
+@dataclass
+class BacktestResult:
+    current_version: str
+    candidate_version: str
+    notices: int
+    rescored: int
+    seconds: float
+    labels: dict[str, LabelDiff]
+
+    def to_dict(self) -> dict:
+        return {
+            "current_version": self.current_version,
+            "candidate_version": self.candidate_version,
+            "notices": self.notices,
+            "rescored": self.rescored,
+            "seconds": round(self.seconds, 3),
+            "labels": {
+                lb: {"gained": d.gained, "lost": d.lost, "n_gained": len(d.gained), "n_lost": len(d.lost)}
+                for lb, d in self.labels.items()
+            },
+        }
+
+
+def _core(r: Rule) -> tuple:
+    return (r.weight, r.negative, r.fields, r.when, r.applies_to, r.also, r.patterns, r.acts)
+
+
+def _changed(old: RuleSet, new: RuleSet) -> tuple[bool, list[Rule], list[tuple[str, str]]]:
+    """(touches everything?, rules changed as a whole, phrases added/removed in otherwise equal rules)."""
+    if old.labels != new.labels or old.field_weights != new.field_weights or old.rules_weight != new.rules_weight:
+        return True, [], []
+    a, b = {r.key: r for r in old.rules}, {r.key: r for r in new.rules}
+    whole, phrases = [], []
+    for key in a.keys() | b.keys():
+        ra, rb = a.get(key), b.get(key)
+        if ra is None or rb is None or _core(ra) != _core(rb):
+            whole += [r for r in (ra, rb) if r is not None]
+        else:
+            phrases += sorted(set(ra.phrases) ^ set(rb.phrases))
+    return False, whole, phrases
+
+
+def _phrase_notices(arch: TokenArchive, lang: str, phrase: str) -> np.ndarray:
+    found = [arch.with_sequence(normalise(phrase, lg)[1]) for lg in (LANGS if lang == "any" else (lang,))]
+    return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+
+
+def _pattern_notices(arch: TokenArchive, pattern: str) -> np.ndarray | None:
+    """Notices containing the pattern's required literal words; None if it has none (then: all)."""
+    result = None
+    for spec in stem_pattern(json.loads(pattern)):
+        words = spec.get("ORTH", {}).get("IN") if isinstance(spec.get("ORTH"), dict) else None
+        if not words or spec.get("OP") in ("?", "*", "!"):
+            continue
+        hit = np.unique(np.concatenate([arch.containing(w) for w in words]))
+        result = hit if result is None else np.intersect1d(result, hit, assume_unique=True)
+    return result
+
+
+def _rule_notices(arch: TokenArchive, rule: Rule) -> np.ndarray | None:
+    if rule.when and not (rule.phrases or rule.patterns or rule.acts):
+        return np.array([i for i in range(len(arch)) if rule.holds(arch.meta(i))], dtype=np.int64)
+    parts = [_phrase_notices(arch, lang, p) for lang, p in rule.phrases]
+    for pattern in rule.patterns:
+        hit = _pattern_notices(arch, pattern)
+        if hit is None:
+            return None
+        parts.append(hit)
+    for act in rule.acts:
+        parts += [_phrase_notices(arch, "any", n) for n in act_numbers(act)]
+        parts.append(np.array([i for i, m in enumerate(arch.metas) if act in m], dtype=np.int64))
+    return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
+
+
+def affected(arch: TokenArchive, old: RuleSet, new: RuleSet) -> np.ndarray:
+    everything, whole, phrases = _changed(old, new)
+    if everything:
+        return np.arange(len(arch))
+    parts = [_phrase_notices(arch, lang, p) for lang, p in phrases]
+    for rule in whole:
+        hit = _rule_notices(arch, rule)
+        if hit is None:
+            return np.arange(len(arch))
+        parts.append(hit)
+    return np.unique(np.concatenate(parts)).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
+
+
+def refresh_cache(engine: Engine, cache: TokenCache) -> None:
+    """Tokenise the notices that are new or changed since they were cached."""
+    known = cache.known()
+    with session_scope(engine) as s:
+        rows = s.exec(select(Notice.id, Notice.content_hash)).all()
+        stale = [nid for nid, h in rows if known.get(nid) != h]
+        for start in range(0, len(stale), CHUNK):
+            notices = s.exec(select(Notice).where(Notice.id.in_(stale[start : start + CHUNK]))).all()
+            cache.add_many([(n.id, n.content_hash, parse_notice(n)) for n in notices])
+    cache.flush()
+
+
+def _model_scores(engine: Engine, ids: list[int]) -> dict[tuple[int, str], float]:
+    out = {}
+    with session_scope(engine) as s:
+        for start in range(0, len(ids), CHUNK):
+            q = select(LabelScore.notice_id, LabelScore.label, LabelScore.model_score).where(
+                LabelScore.notice_id.in_(ids[start : start + CHUNK])
+            )
+            out.update({(nid, lb): ms for nid, lb, ms in s.exec(q) if ms is not None})
+    return out
+
+
+def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: str = "candidate") -> BacktestResult:
+    t0 = time.perf_counter()
+    current = active_rules(settings)
+    candidate = parse_rules(candidate_text, filename, set(load_labels(settings)))
+    model = load_model(settings)
+    cache = TokenCache.for_settings(settings)
+    refresh_cache(engine, cache)
+    arch = cache.load()
+    with session_scope(engine) as s:
+        live = set(s.exec(select(Notice.id)).all()) if len(arch) else set()
+    idx = [i for i in affected(arch, current, candidate).tolist() if int(arch.nids[i]) in live]
+    ids = [int(arch.nids[i]) for i in idx]
+    mscores = _model_scores(engine, ids) if model else {}
+    diffs = {lb: LabelDiff() for lb in candidate.labels}
+    for i, nid in zip(idx, ids, strict=True):
+        p = arch.parsed(i)
+        before, after = current.evaluate(p), candidate.evaluate(p)
+        for lb in diffs:
+            ms = mscores.get((nid, lb))
+            was = lb in before and _selected(current, model, lb, before[lb].score, ms)
+            now = _selected(candidate, model, lb, after[lb].score, ms)
+            if now and not was:
+                diffs[lb].gained.append(nid)
+            elif was and not now:
+                diffs[lb].lost.append(nid)
+    return BacktestResult(current.version, candidate.version, len(live), len(ids), time.perf_counter() - t0, diffs)
+
+
+def _selected(rules: RuleSet, model, label: str, rule_score: float, model_score: float | None) -> bool:  # noqa: ANN001
+    score, threshold = combine(rules, model, label, rule_score, model_score)
+    return score >= threshold

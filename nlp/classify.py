@@ -1,0 +1,110 @@
+"""Score stored notices per label and store ``LabelScore`` rows (one per notice x label)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from nlp.rules import active_rules
+from nlp.scoring import load_model, score_parsed
+from nlp.text import parse_notice
+from nlp.tokencache import TokenCache
+from storage.db import session_scope
+from storage.fulltext import now_utc
+from storage.models import LabelScore, Notice
+from veille.config import Settings
+
+BATCH = 500
+
+
+@dataclass
+class ClassifyStats:
+    notices: int = 0
+    rows: int = 0
+    selected: dict[str, int] = field(default_factory=dict)
+    rules_version: str = ""
+    model_version: str | None = None
+
+
+def classify(engine: Engine, settings: Settings, notice_ids: list[int] | None = None) -> ClassifyStats:
+    """Score all notices (or ``notice_ids``) and replace their label scores in one transaction."""
+    rules = active_rules(settings)
+    model = load_model(settings)
+    stats = ClassifyStats(rules_version=rules.version, model_version=model.version if model else None)
+    cache = TokenCache.for_settings(settings)
+    when = now_utc()
+    with session_scope(engine, write=True) as s:
+        query = select(Notice).order_by(Notice.id)
+        if notice_ids is not None:
+            query = query.where(Notice.id.in_(notice_ids))
+        notices = list(s.exec(query))
+        for start in range(0, len(notices), BATCH):
+            batch = notices[start : start + BATCH]
+            parsed = [parse_notice(n) for n in batch]
+            cache.add_many([(n.id, n.content_hash, p) for n, p in zip(batch, parsed, strict=True)])
+            scored = score_parsed(rules, model, parsed)
+            ids = [n.id for n in batch]
+            s.exec(delete(LabelScore).where(LabelScore.notice_id.in_(ids)))
+            for nid, row in zip(ids, scored, strict=True):
+                for label, sc in row.items():
+                    s.add(
+                        LabelScore(
+                            notice_id=nid,
+                            label=label,
+                            score=sc.score,
+                            rule_score=sc.rule_score,
+                            model_score=sc.model_score,
+                            selected=sc.selected,
+                            explanation=sc.explanation(),
+                            rules_version=rules.version,
+                            model_version=model.version if model else None,
+                            scored_at=when,
+                        )
+                    )
+                    stats.rows += 1
+                    stats.selected[label] = stats.selected.get(label, 0) + sc.selected
+            stats.notices += len(batch)
+    cache.flush()
+    return stats
+
+
+def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:
+    """What the web and the digests show: per label the score, the rules that fired and the model's score."""
+    rules = active_rules(settings)
+    model = load_model(settings)
+    with session_scope(engine) as s:
+        notice = s.get(Notice, notice_id)
+        if notice is None:
+            raise KeyError(f"no notice with id {notice_id}")
+        stored = {r.label: r for r in s.exec(select(LabelScore).where(LabelScore.notice_id == notice_id))}
+    row = score_parsed(rules, model, [parse_notice(notice)])[0]
+    labels = {}
+    for label, sc in row.items():
+        old = stored.get(label)
+        labels[label] = {
+            "score": sc.score,
+            "rule_score": sc.rule_score,
+            "model_score": sc.model_score,
+            "threshold": sc.threshold,
+            "selected": sc.selected,
+            "fired": sc.fired,
+            "stored": None
+            if old is None
+            else {
+                "score": old.score,
+                "selected": old.selected,
+                "rules_version": old.rules_version,
+                "model_version": old.model_version,
+                "scored_at": old.scored_at.isoformat(),
+            },
+        }
+    return {
+        "notice_id": notice_id,
+        "title": notice.title_fr or notice.title_en or "",
+        "rules_version": rules.version,
+        "model_version": model.version if model else None,
+        "labels": labels,
+    }

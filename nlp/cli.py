@@ -1,0 +1,226 @@
+"""``veille classify | train | eval | explain | rules check | rules diff``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+rules_app = typer.Typer(help="The analyst rules of the profile.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("classify")(classify_cmd)
+    app.command("train")(train_cmd)
+    app.command("eval")(eval_cmd)
+    app.command("explain")(explain_cmd)
+    app.add_typer(rules_app, name="rules")
+
+
+def classify_cmd(
+    all_: bool = typer.Option(False, "--all", help="Re-score every notice (default: those without scores)."),
+) -> None:
+    """Score notices per label (rules + model) and store the scores."""
+    from sqlmodel import select
+
+    from nlp.classify import classify
+    from nlp.rules import RulesError
+    from storage.db import session_scope
+    from storage.models import LabelScore, Notice
+    from veille.cli import console, fail, state
+
+    engine = state.engine()
+    ids = None
+    if not all_:
+        with session_scope(engine) as s:
+            scored = select(LabelScore.notice_id)
+            ids = list(s.exec(select(Notice.id).where(Notice.id.not_in(scored))))
+    try:
+        stats = classify(engine, state.settings, ids)
+    except RulesError as exc:
+        fail(str(exc))
+    sel = ", ".join(f"{k} {v}" for k, v in stats.selected.items())
+    console.print(
+        f"classified {stats.notices} notices ({stats.rows} scores; rules {stats.rules_version}, "
+        f"model {stats.model_version or 'none'}); selected: {sel or '-'}"
+    )
+
+
+def train_cmd(
+    extra: Path | None = typer.Option(None, "--extra", help="Another labelled dataset (same schema) to train on."),
+) -> None:
+    """Train the relevance model on the shipped TRAIN split + analysts' feedback; becomes current."""
+    from nlp.dataset import DatasetError
+    from nlp.train import train
+    from veille.cli import console, fail, state
+
+    try:
+        path = train(state.settings, extra, progress=lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
+    except (DatasetError, ValueError) as exc:
+        fail(str(exc))
+    meta = json.loads((path / "veille_meta.json").read_text(encoding="utf-8"))
+    console.print(
+        f"model {meta['version']} trained on {len(meta['train_ids'])} examples "
+        f"({meta['n_feedback']} from feedback): {path}"
+    )
+    _print_cv(meta["cv"])
+
+
+def _print_cv(cv: list[dict]) -> None:
+    from nlp.evaluate import spread
+    from veille.cli import console
+
+    for mode in ("rules", "model", "combined"):
+        vals = [f[mode]["micro_f1"] for f in cv]
+        nm = [f[mode]["near_miss_fp_rate"] for f in cv if f[mode]["near_miss_fp_rate"] is not None]
+        console.print(
+            f"5-fold CV over train, {mode:8s} micro-F1 {spread(vals)}; near-miss FP {spread(nm) if nm else '-'}"
+        )
+
+
+def eval_cmd(
+    dataset: Path = typer.Argument(..., help="JSONL dataset (id, title, labels required)."),
+    out: Path | None = typer.Option(None, "--out", help="Write one JSON line of predictions per item."),
+    split_: str = typer.Option("test", "--split", help="test (the held-out 25 %) | all"),
+) -> None:
+    """Evaluate rules alone, model alone and combined on a labelled dataset."""
+    from nlp.dataset import DatasetError, load_dataset, split
+    from nlp.evaluate import evaluate, write_predictions
+    from nlp.rules import RulesError, active_rules
+    from nlp.scoring import load_model
+    from veille.cli import console, fail, state
+
+    if split_ not in ("test", "all"):
+        fail("--split must be 'test' or 'all'")
+    try:
+        items = load_dataset(dataset)
+        rules = active_rules(state.settings)
+    except (DatasetError, RulesError) as exc:
+        fail(str(exc))
+    if split_ == "test":
+        items = split(items)[1]
+    if not items:
+        fail(f"{dataset}: no items in split {split_!r}")
+    model = load_model(state.settings)
+    ev = evaluate(items, rules, model)
+    console.print(
+        f"{dataset}: {len(items)} items (split {split_}); rules {rules.version}; "
+        f"model {model.version if model else 'none (rules alone)'}"
+    )
+    _print_metrics(ev, list(rules.labels))
+    if out:
+        write_predictions(ev, out, "combined" if model else "rules")
+        console.print(f"predictions written to {out}")
+
+
+def _print_metrics(ev, labels: list[str]) -> None:  # noqa: ANN001
+    from veille.cli import console
+
+    table = Table(title="per-label precision / recall / F1")
+    table.add_column("label")
+    for mode in ev.results:
+        table.add_column(mode, justify="right")
+    for lb in labels:
+        table.add_row(
+            lb,
+            *(
+                f"{m.per_label[lb].precision:.2f} / {m.per_label[lb].recall:.2f} / {m.per_label[lb].f1:.2f}"
+                for m in ev.results.values()
+            ),
+        )
+    rows = [
+        ("micro-F1", lambda m: f"{m.micro_f1:.3f}"),
+        ("macro-F1", lambda m: f"{m.macro_f1:.3f}"),
+        ("relevant-vs-not accuracy", lambda m: f"{m.relevant_accuracy:.3f}"),
+        (
+            "near-miss FP rate",
+            lambda m: "-" if m.near_miss_fp_rate is None else f"{m.near_miss_fp_rate:.3f} (n={m.n_near_miss})",
+        ),
+        ("false alerts / 100 items", lambda m: f"{m.false_alerts_per_100:.1f}"),
+    ]
+    for name, fmt in rows:
+        table.add_row(name, *(fmt(m) for m in ev.results.values()))
+    console.print(table)
+
+
+def explain_cmd(notice_id: int = typer.Argument(...)) -> None:
+    """Show, per label, the rules that fired (words, weights) and the model's score."""
+    from nlp.classify import explain
+    from nlp.rules import RulesError
+    from veille.cli import console, fail, state
+
+    try:
+        data = explain(state.engine(), state.settings, notice_id)
+    except KeyError:
+        fail(f"no notice with id {notice_id}")
+    except RulesError as exc:
+        fail(str(exc))
+    console.print(
+        f"[bold]{escape(data['title'])}[/bold]  "
+        f"(rules {data['rules_version']}, model {data['model_version'] or 'none'})"
+    )
+    for label, d in sorted(data["labels"].items(), key=lambda kv: -kv[1]["score"]):
+        mark = "[green]selected[/green]" if d["selected"] else "[dim]not selected[/dim]"
+        ms = "-" if d["model_score"] is None else f"{d['model_score']:.2f}"
+        console.print(
+            f"{label}: {d['score']:.2f} (rules {d['rule_score']:.2f}, model {ms}, "
+            f"threshold {d['threshold']:.2f}) {mark}"
+        )
+        for f in d["fired"]:
+            console.print(
+                f"   {f['weight']:+.2f}  {escape(f['rule'])}  {escape('[' + f['field'] + ']')} «{escape(f['words'])}»"
+            )
+
+
+@rules_app.command("check")
+def rules_check(file: Path | None = typer.Argument(None, help="Rules file (default: the active one).")) -> None:
+    """Validate a rules file; prints file:line: what is wrong."""
+    from nlp.rules import RulesError, load_rules, rules_path
+    from veille.cli import console, fail, state
+    from veille.profiles import load_labels
+
+    path = file or rules_path(state.settings)
+    try:
+        rs = load_rules(path, set(load_labels(state.settings)))
+    except RulesError as exc:
+        fail(str(exc))
+    console.print(f"{path}: ok, {len(rs.rules)} rules for {len(rs.labels)} labels, version {rs.version}")
+
+
+@rules_app.command("diff")
+def rules_diff(
+    new_rules: Path = typer.Argument(..., help="Candidate rules file."),
+    show: int = typer.Option(20, "--show", help="Notice ids to list per label and direction."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+) -> None:
+    """Backtest: which notices would gain or lose each label with NEW_RULES (nothing is saved)."""
+    from nlp.backtest import backtest
+    from nlp.rules import RulesError
+    from veille.cli import console, fail, state
+
+    try:
+        text = new_rules.read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"{new_rules}: cannot read: {exc.strerror}")
+    try:
+        res = backtest(state.engine(), state.settings, text, str(new_rules))
+    except RulesError as exc:
+        fail(str(exc))
+    if as_json:
+        console.print_json(json.dumps(res.to_dict()))
+        return
+    console.print(
+        f"rules {res.current_version} -> {res.candidate_version}: {res.notices} notices, "
+        f"{res.rescored} re-scored in {res.seconds:.2f} s"
+    )
+    for lb, d in res.labels.items():
+        g, lo = d.counts
+        line = f"{lb}: +{g} -{lo}"
+        if g:
+            line += f"  gained {d.gained[:show]}"
+        if lo:
+            line += f"  lost {d.lost[:show]}"
+        console.print(line)

@@ -1,0 +1,113 @@
+"""One score per label from the rules and the trained model.
+
+Combination (docs/nlp.md): with a model, ``score = a * rule_score + (1 - a) * model_score`` where the
+rules' share ``a`` and the threshold are chosen per label by ``veille train`` on out-of-fold
+predictions over the training split only; without a model, ``score = rule_score`` and the rules
+file's thresholds apply.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from nlp.rules import RuleSet
+from nlp.text import SEP, Parsed
+from veille.config import Settings
+
+CURRENT = "current"
+
+
+@dataclass
+class Model:
+    nlp: Language
+    version: str
+    path: Path
+    alpha: dict[str, float]  # rules' share of the combined score, per label
+    thresholds: dict[str, float]  # combined
+    model_thresholds: dict[str, float]  # model alone
+
+    def predict(self, parsed: list[Parsed]) -> list[dict[str, float]]:
+        """Scores from the notices' docs: the same tokens the model was trained on, no re-tokenising."""
+        # The notice's matcher doc is reused: BOW features are string hashes, the same in any vocab.
+        docs = [p.doc() if p.fields else Doc(self.nlp.vocab, words=[SEP]) for p in parsed]
+        textcat = self.nlp.get_pipe("textcat_multilabel")
+        return [dict(doc.cats) for doc in textcat.pipe(docs, batch_size=256)]
+
+
+@dataclass
+class Score:
+    score: float
+    rule_score: float
+    model_score: float | None
+    threshold: float
+    fired: list[dict]
+
+    @property
+    def selected(self) -> bool:
+        return self.score >= self.threshold
+
+    def explanation(self) -> dict:
+        return {"fired": self.fired, "model": self.model_score, "threshold": self.threshold}
+
+
+def load_model_dir(path: Path) -> Model:
+    meta = json.loads((path / "veille_meta.json").read_text(encoding="utf-8"))
+    return Model(
+        nlp=spacy.load(path / "pipeline"),
+        version=meta["version"],
+        path=path,
+        alpha=meta["alpha"],
+        thresholds=meta["thresholds"],
+        model_thresholds=meta["model_thresholds"],
+    )
+
+
+def current_model_path(settings: Settings) -> Path | None:
+    pointer = settings.models / CURRENT
+    if not pointer.exists():
+        return None
+    path = settings.models / pointer.read_text(encoding="utf-8").strip()
+    return path if (path / "veille_meta.json").exists() else None
+
+
+_MODELS: dict[Path, Model] = {}
+
+
+def load_model(settings: Settings) -> Model | None:
+    """The current model (cached per process), or None: then the rules score alone."""
+    path = current_model_path(settings)
+    if path is None:
+        return None
+    if path not in _MODELS:
+        _MODELS[path] = load_model_dir(path)
+    return _MODELS[path]
+
+
+def combine(
+    rules: RuleSet, model: Model | None, label: str, rule_score: float, model_score: float | None
+) -> tuple[float, float]:
+    """(combined score, threshold) for one label."""
+    if model is None or model_score is None:
+        return rule_score, rules.labels[label]
+    a = model.alpha.get(label, rules.rules_weight)
+    return round(a * rule_score + (1 - a) * model_score, 4), model.thresholds.get(label, rules.labels[label])
+
+
+def score_parsed(rules: RuleSet, model: Model | None, parsed: list[Parsed]) -> list[dict[str, Score]]:
+    preds = model.predict(parsed) if model else [{} for _ in parsed]
+    out = []
+    for p, cats in zip(parsed, preds, strict=True):
+        by_label = rules.evaluate(p)
+        row = {}
+        for label, lr in by_label.items():
+            ms = round(float(cats[label]), 4) if label in cats else None
+            s, t = combine(rules, model, label, lr.score, ms)
+            row[label] = Score(s, lr.score, ms, t, lr.fired)
+        out.append(row)
+    return out

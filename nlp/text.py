@@ -1,0 +1,194 @@
+"""Turning a notice (or a dataset item) into normalised token streams, one per field.
+
+Every word is lower-cased, stemmed with Snowball in the field's language and stripped of accents
+(``storage.textnorm.stem``), so ``dispositifs médicaux`` and ``dispositif medical`` are the same
+tokens and a rule phrase catches its inflections. The spaCy ``Doc`` the matchers see is built from
+these stems (``ORTH`` = stem); the surface words are kept beside it for explanations.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from storage.textnorm import stem, strip_accents
+
+TOKEN_RE = re.compile(r"[^\W_]+", re.UNICODE)
+CAPS_RE = re.compile(r"[A-ZÀ-ÖØ-Þ]{2}")
+BODY_CHARS = 2000  # classify title + summary + the start of the body
+FIELDS = ("title", "summary", "body")
+_FR_HINTS = frozenset(
+    [
+        "le",
+        "la",
+        "les",
+        "des",
+        "du",
+        "de",
+        "et",
+        "en",
+        "pour",
+        "sur",
+        "au",
+        "aux",
+        "une",
+        "un",
+        "dans",
+        "par",
+        "relative",
+        "relatif",
+        "concernant",
+    ]
+)
+_EN_HINTS = frozenset(
+    ["the", "of", "and", "on", "for", "to", "in", "with", "as", "by", "regarding", "amending", "concerning"]
+)
+
+
+@cache
+def blank_nlp() -> Language:
+    """One blank multi-language pipeline per process (the French one takes 4 s to build)."""
+    nlp = spacy.blank("xx")
+    nlp.tokenizer.max_cache_size = 500_000  # spaCy 3.8 default (10k) makes big vocabularies 14x slower
+    return nlp
+
+
+def guess_lang(text: str) -> str:
+    ws = [w.lower() for w in TOKEN_RE.findall(text[:600])]
+    fr = sum(w in _FR_HINTS for w in ws)
+    en = sum(w in _EN_HINTS for w in ws)
+    return "fr" if fr > en else "en"
+
+
+def _acronym(word: str) -> bool:
+    return 2 <= len(word) <= 6 and word.isupper() and word.isalpha()
+
+
+_STEM_CACHE: dict[str, dict[str, str]] = {"en": {}, "fr": {}}
+SEP = "xxsep"  # between fields in a notice's doc: no phrase can match across two fields
+
+
+def _stem(word: str, lang: str) -> str:
+    cache = _STEM_CACHE[lang]
+    s = cache.get(word)
+    if s is None:
+        s = cache[word] = stem(word.lower(), lang)
+    return s
+
+
+def normalise(text: str, lang: str) -> tuple[list[str], list[str]]:
+    """(surface words, stems) of ``text`` in ``lang`` ("fr" or "en").
+
+    Acronyms keep their case (``WHO`` is not ``who``, ``REACH`` is not ``reaches``) unless the whole
+    text is in capitals, as some official titles are.
+    """
+    surface = TOKEN_RE.findall(text)
+    stems = list(map(_STEM_CACHE[lang].get, surface))  # one C-level dict lookup per known word
+    if None in stems:
+        stems = [s if s is not None else _stem(w, lang) for w, s in zip(surface, stems, strict=True)]
+    if CAPS_RE.search(text):
+        caps = [i for i, w in enumerate(surface) if w.isupper() and _acronym(w)]
+        if caps and (len(caps) * 2 < len(surface) or len(surface) <= 2):
+            for i in caps:
+                stems[i] = strip_accents(surface[i])
+    return surface, stems
+
+
+@dataclass
+class FieldText:
+    name: str  # title | summary | body
+    lang: str
+    surface: list[str]
+    stems: list[str]
+
+
+@dataclass
+class Meta:
+    source: str = ""
+    kind: str = ""
+    doc_type: str = ""
+    celex: str = ""
+    acts: frozenset[str] = frozenset()  # legal basis + related acts (base CELEX)
+
+
+@dataclass
+class Parsed:
+    fields: list[FieldText]
+    meta: Meta = field(default_factory=Meta)
+    _doc: Doc | None = field(default=None, repr=False, compare=False)
+
+    def words(self) -> list[str]:
+        """Every field's stems, in order, with a separator between fields."""
+        out: list[str] = []
+        for f in self.fields:
+            if out:
+                out.append(SEP)
+            out.extend(f.stems)
+        return out
+
+    def model_text(self) -> str:
+        """What the trained model reads (space-separated, so spaCy's tokenizer gives back ``words()``)."""
+        return " ".join(self.words())
+
+    def doc(self) -> Doc:
+        """One spaCy doc for the whole notice (built once, shared by the matchers and the model)."""
+        if self._doc is None:
+            self._doc = make_doc(self.words())
+        return self._doc
+
+    def field_starts(self) -> list[int]:
+        starts, pos = [], 0
+        for f in self.fields:
+            starts.append(pos)
+            pos += len(f.stems) + 1
+        return starts
+
+
+def _lang(value: str | None, text: str) -> str:
+    return value if value in ("fr", "en") else guess_lang(text)
+
+
+def parse_fields(parts: list[tuple[str, str | None, str | None]], meta: Meta) -> Parsed:
+    """``parts``: (field name, language or None, text); empty texts are skipped."""
+    fields = []
+    for name, lang, text in parts:
+        if not text:
+            continue
+        if name == "body":
+            text = text[:BODY_CHARS]
+        lg = _lang(lang, text)
+        surface, stems = normalise(text, lg)
+        if stems:
+            fields.append(FieldText(name, lg, surface, stems))
+    return Parsed(fields, meta)
+
+
+def parse_item(item) -> Parsed:  # noqa: ANN001 - nlp.dataset.Item
+    lang = item.lang or guess_lang(item.title + " " + item.summary)
+    acts = frozenset(a.strip().upper() for a in (*item.legal_basis, *item.related_acts))
+    meta = Meta(item.source or "", item.kind or "", item.doc_type or "", (item.celex or "").upper(), acts)
+    return parse_fields([("title", lang, item.title), ("summary", lang, item.summary), ("body", None, item.body)], meta)
+
+
+def parse_notice(n) -> Parsed:  # noqa: ANN001 - storage.models.Notice (or a row with its columns)
+    acts = frozenset(a.strip().upper() for a in (*(n.legal_basis or []), *(n.related_acts or [])))
+    meta = Meta(n.source or "", n.kind or "", n.doc_type or "", (n.celex or "").upper(), acts)
+    parts = [
+        ("title", "fr", n.title_fr),
+        ("title", "en", n.title_en),
+        ("summary", "fr", n.summary_fr),
+        ("summary", "en", n.summary_en),
+        ("body", n.lang, n.body),
+    ]
+    return parse_fields(parts, meta)
+
+
+def make_doc(stems: list[str]) -> Doc:
+    # Stems have no spaces or punctuation, so the (cached) tokenizer gives them back one per token,
+    # faster than Doc(vocab, words=...).
+    return blank_nlp().make_doc(" ".join(stems))

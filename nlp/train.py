@@ -1,0 +1,248 @@
+"""Train the relevance model (spaCy ``textcat_multilabel`` through ``nlp/config.cfg``).
+
+Training data: the TRAIN split of the shipped development set, an optional extra dataset (items in
+the same act group as a held-out item are dropped) and the analysts' feedback in the archive. The
+held-out test split is never read here. Per-label thresholds and the rules' share of the combined
+score are chosen on out-of-fold predictions (5 folds over the training data only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from spacy.cli.train import train as spacy_train
+from spacy.tokens import DocBin
+
+from nlp.dataset import DEV_SET, Item, fold_of, is_test, load_dataset, split
+from nlp.evaluate import metrics
+from nlp.rules import RuleSet, active_rules
+from nlp.scoring import CURRENT
+from nlp.text import Parsed, blank_nlp, parse_item, parse_notice
+from veille.config import Settings
+
+CONFIG = Path(__file__).parent / "config.cfg"
+ALPHAS = (0.2, 0.35, 0.5, 0.65, 0.8)
+THRESHOLDS = tuple(round(0.1 + 0.025 * i, 3) for i in range(33))  # 0.1 .. 0.9
+K = 5
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Example:
+    id: str
+    group: str
+    text: str  # normalised stems, what the model reads
+    cats: dict[str, float]  # known labels only (feedback may cover a few)
+    rule_scores: dict[str, float]
+    item: Item | None = None  # for metrics (None for feedback examples)
+    oof: dict[str, float] = field(default_factory=dict)  # out-of-fold model scores
+
+
+def _example(
+    ex_id: str, group: str, parsed: Parsed, cats: dict[str, float], rules: RuleSet, item: Item | None
+) -> Example:
+    rs = {lb: r.score for lb, r in rules.evaluate(parsed).items()}
+    return Example(ex_id, group, parsed.model_text(), cats, rs, item)
+
+
+def dataset_examples(items: list[Item], labels: list[str], rules: RuleSet) -> list[Example]:
+    return [
+        _example(i.id, i.group, parse_item(i), {lb: float(lb in i.labels) for lb in labels}, rules, i) for i in items
+    ]
+
+
+def feedback_examples(settings: Settings, labels: list[str], rules: RuleSet) -> list[Example]:
+    """Analysts' verdicts in the archive (the latest per notice and label wins)."""
+    from sqlmodel import select
+
+    from storage.db import open_archive, session_scope
+    from storage.models import Feedback, Notice
+
+    engine = open_archive(settings.database_url)
+    verdicts: dict[int, dict[str, float]] = {}
+    with session_scope(engine) as s:
+        for fb in s.exec(select(Feedback).order_by(Feedback.created_at, Feedback.id)):
+            if fb.label in labels:
+                verdicts.setdefault(fb.notice_id, {})[fb.label] = float(fb.verdict)
+        notices = {n.id: n for n in s.exec(select(Notice).where(Notice.id.in_(list(verdicts))))} if verdicts else {}
+    out = []
+    for nid, cats in verdicts.items():
+        if nid in notices:
+            n = notices[nid]
+            out.append(_example(f"notice:{nid}", f"notice:{n.celex or nid}", parse_notice(n), cats, rules, None))
+    return out
+
+
+def training_items(extra_dataset: Path | None) -> list[Item]:
+    """TRAIN split of the shipped set + the extra dataset minus anything sharing a held-out group."""
+    shipped = load_dataset(DEV_SET)
+    train, test = split(shipped)
+    items = list(train)
+    if extra_dataset:
+        held_out = {i.group for i in test}
+        items += [i for i in load_dataset(extra_dataset) if i.group not in held_out and not is_test(i)]
+    return items
+
+
+def fit(examples: list[Example], labels: list[str], out_dir: Path, seed: int = 0, epochs: int | None = None) -> Path:
+    """Train one pipeline through spaCy's config system; returns the saved pipeline's path."""
+    nlp = blank_nlp()
+    workdir = Path(tempfile.mkdtemp(prefix="veille-train-"))
+    try:
+        db = DocBin(store_user_data=False)
+        for ex in examples:
+            doc = nlp.make_doc(ex.text)
+            doc.cats = ex.cats
+            db.add(doc)
+        db.to_disk(workdir / "train.spacy")
+        overrides = {
+            "paths.train": str(workdir / "train.spacy"),
+            "paths.dev": str(workdir / "train.spacy"),  # model-last is kept; dev only feeds spaCy's log
+            "system.seed": seed,
+            "initialize.components.textcat_multilabel.labels": list(labels),
+        }
+        if epochs:
+            overrides["training.max_epochs"] = epochs
+        with contextlib.redirect_stdout(io.StringIO()):  # spaCy's console log is noise here
+            spacy_train(CONFIG, workdir / "out", overrides=overrides)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        shutil.copytree(workdir / "out" / "model-last", out_dir)
+        return out_dir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _predict(model_dir: Path, texts: list[str]) -> list[dict[str, float]]:
+    import spacy
+
+    nlp = spacy.load(model_dir)
+    return [dict(d.cats) for d in nlp.pipe(texts, batch_size=256)]
+
+
+def _f1(pairs: list[tuple[float, bool]], t: float) -> float:
+    tp = sum(1 for s, y in pairs if s >= t and y)
+    fp = sum(1 for s, y in pairs if s >= t and not y)
+    fn = sum(1 for s, y in pairs if s < t and y)
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def choose(pairs: list[tuple[float, bool]]) -> float:
+    """Threshold maximising F1 (ties: the one closest to 0.5)."""
+    return max(THRESHOLDS, key=lambda t: (round(_f1(pairs, t), 6), -abs(t - 0.5)))
+
+
+def choose_params(examples: list[Example], labels: list[str]) -> dict:
+    """Per label: the rules' share ``alpha`` and the thresholds, from out-of-fold scores."""
+    alpha, thr, mthr = {}, {}, {}
+    for lb in labels:
+        known = [e for e in examples if lb in e.cats and lb in e.oof]
+        y = [e.cats[lb] >= 0.5 for e in known]
+        mthr[lb] = choose([(e.oof[lb], t) for e, t in zip(known, y, strict=True)])
+        best = None
+        for a in ALPHAS:
+            pairs = [(a * e.rule_scores[lb] + (1 - a) * e.oof[lb], t) for e, t in zip(known, y, strict=True)]
+            t = choose(pairs)
+            key = (round(_f1(pairs, t), 6), -abs(a - 0.5))
+            if best is None or key > best[0]:
+                best = (key, a, t)
+        alpha[lb], thr[lb] = best[1], best[2]
+    return {"alpha": alpha, "thresholds": thr, "model_thresholds": mthr}
+
+
+def cross_validate(
+    examples: list[Example],
+    labels: list[str],
+    tmp: Path,
+    progress: Callable[[str], None] = log.info,
+    k_folds: int = K,
+    epochs: int | None = None,
+) -> list[dict]:
+    """Fill ``oof`` on every example; returns per-fold metrics (thresholds chosen on the other folds)."""
+    by_id = {e.id: e for e in examples}
+    fold_ids = [[e.id for e in examples if fold_of(e.group, k_folds) == k] for k in range(k_folds)]  # by act group
+    for k, val_ids in enumerate(fold_ids):
+        progress(f"fold {k + 1}/{k_folds}: training on {len(examples) - len(val_ids)} examples")
+        train_ex = [e for e in examples if e.id not in set(val_ids)]
+        model_dir = fit(train_ex, labels, tmp / f"fold{k}", epochs=epochs)
+        for ex, cats in zip(
+            [by_id[i] for i in val_ids], _predict(model_dir, [by_id[i].text for i in val_ids]), strict=True
+        ):
+            ex.oof = cats
+        shutil.rmtree(model_dir, ignore_errors=True)
+    reports = []
+    for val_ids in fold_ids:
+        rest = [e for e in examples if e.id not in set(val_ids)]
+        params = choose_params(rest, labels)
+        val = [by_id[i] for i in val_ids if by_id[i].item is not None]
+        reports.append(fold_report(val, labels, params))
+    return reports
+
+
+def fold_report(val: list[Example], labels: list[str], params: dict) -> dict:
+    items = [e.item for e in val]
+    preds = {
+        "rules": [{lb for lb in labels if e.rule_scores[lb] >= 0.5} for e in val],
+        "model": [{lb for lb in labels if e.oof[lb] >= params["model_thresholds"][lb]} for e in val],
+        "combined": [
+            {
+                lb
+                for lb in labels
+                if params["alpha"][lb] * e.rule_scores[lb] + (1 - params["alpha"][lb]) * e.oof[lb]
+                >= params["thresholds"][lb]
+            }
+            for e in val
+        ],
+    }
+    return {mode: metrics(items, p, labels).summary() for mode, p in preds.items()}
+
+
+def train(
+    settings: Settings,
+    extra_dataset: Path | None = None,
+    progress: Callable[[str], None] = log.info,
+    k_folds: int = K,
+    epochs: int | None = None,
+) -> Path:
+    from veille.profiles import load_labels
+
+    labels = list(load_labels(settings))
+    rules = active_rules(settings)
+    items = training_items(extra_dataset)
+    examples = dataset_examples(items, labels, rules) + feedback_examples(settings, labels, rules)
+    if len({e.id for e in examples}) < 10:
+        raise ValueError("not enough training examples")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    digest = hashlib.sha256("\n".join(sorted(e.id for e in examples)).encode()).hexdigest()[:6]
+    version = f"m{stamp}-{digest}"
+    out = settings.models / version
+    tmp = settings.models / f".tmp-{version}"
+    cv = cross_validate(examples, labels, tmp, progress, k_folds, epochs)
+    params = choose_params(examples, labels)
+    progress(f"final model: training on {len(examples)} examples")
+    fit(examples, labels, out / "pipeline", epochs=epochs)
+    shutil.rmtree(tmp, ignore_errors=True)
+    meta = {
+        "version": version,
+        "created": datetime.now(UTC).isoformat(),
+        "labels": labels,
+        "rules_version": rules.version,
+        "train_ids": sorted(e.id for e in examples),
+        "n_feedback": sum(e.item is None for e in examples),
+        "cv": cv,
+        **params,
+    }
+    (out / "veille_meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
+    (settings.models / CURRENT).write_text(version + "\n", encoding="utf-8")
+    return out

@@ -1,0 +1,110 @@
+"""classify stores LabelScore rows (SQLite and PostgreSQL), explain, and the rules backtest."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from nlp.backtest import backtest
+from nlp.classify import classify, explain
+from nlp.rules import rules_path
+from storage.db import session_scope
+from storage.ingest import ingest
+from storage.models import LabelScore
+from veille.config import load_settings
+from veille.records import NoticeRecord
+
+RECORDS = [
+    NoticeRecord(
+        source="cellar",
+        external_id="a",
+        celex="32025R0117",
+        kind="act",
+        legal_basis=["32021R2282"],
+        title_fr="Règlement d'exécution (UE) 2025/117 relatif aux consultations scientifiques communes",
+        title_en="Implementing Regulation (EU) 2025/117 on joint scientific consultations",
+    ),
+    NoticeRecord(
+        source="ema-news",
+        external_id="b",
+        lang="en",
+        title_en="Vaccination campaigns: EMA and ECDC statement",
+        summary_en="Booster vaccination with adapted vaccines.",
+        body="Vaccines " * 400,
+    ),
+    NoticeRecord(
+        source="cellar",
+        external_id="c",
+        celex="32023R0334",
+        kind="act",
+        title_en="Commission Regulation amending maximum residue levels for pesticides in food",
+    ),
+    NoticeRecord(source="press", external_id="d", title_fr="Stratégie européenne en faveur des personnes handicapées"),
+]
+
+
+def _ids(engine) -> dict[str, int]:
+    ingest(engine, RECORDS)
+    from storage.models import Sighting
+
+    with session_scope(engine) as s:
+        return {r.external_id: r.notice_id for r in s.exec(select(Sighting))}
+
+
+def test_classify_stores_one_row_per_notice_and_label(engine):
+    settings = load_settings()
+    ids = _ids(engine)
+    stats = classify(engine, settings)
+    assert stats.notices == 4 and stats.rows == 4 * 7 and stats.model_version is None
+    with session_scope(engine) as s:
+        rows = list(s.exec(select(LabelScore)))
+    assert len(rows) == 28
+    by = {(r.notice_id, r.label): r for r in rows}
+    hta = by[(ids["a"], "deai")]
+    assert hta.selected and hta.score == hta.rule_score >= 0.9 and hta.rules_version == stats.rules_version
+    assert hta.explanation["threshold"] == 0.5 and hta.explanation["model"] is None
+    assert {"rule", "label", "words", "weight", "field"} <= set(hta.explanation["fired"][0])
+    assert any(f["field"] == "meta" and "32021R2282" in f["words"] for f in hta.explanation["fired"])
+    assert by[(ids["b"], "sante_publique")].selected
+    assert not any(by[(ids["c"], lb)].selected for lb in ("deai", "sante_publique", "daqss"))
+    assert by[(ids["d"], "diqasm")].selected
+    # Re-classifying one notice replaces its rows, never duplicates them.
+    again = classify(engine, settings, [ids["a"]])
+    assert again.notices == 1
+    with session_scope(engine) as s:
+        assert len(list(s.exec(select(LabelScore)))) == 28
+
+
+def test_explain_lists_fired_rules_and_stored_score(engine):
+    settings = load_settings()
+    ids = _ids(engine)
+    classify(engine, settings)
+    data = explain(engine, settings, ids["c"])
+    fired = data["labels"]["sante_publique"]["fired"] + data["labels"]["deai"]["fired"]
+    assert any(f["rule"] == "*/food" and f["weight"] < 0 for f in fired)
+    assert data["labels"]["deai"]["stored"]["rules_version"] == data["rules_version"]
+
+
+def test_backtest_shows_gained_and_lost_notices(engine):
+    settings = load_settings()
+    ids = _ids(engine)
+    classify(engine, settings)
+    text = rules_path(settings).read_text(encoding="utf-8")
+    # One phrase added to a label: the disability notice gains `international`.
+    added = text.replace(
+        "      - name: global-health\n", "      - name: global-health\n        any: [personnes handicapées]\n", 1
+    )
+    assert added != text
+    res = backtest(engine, settings, added, "cand.yaml")
+    assert res.labels["international"].gained == [ids["d"]] and res.labels["international"].lost == []
+    assert all(d.counts == (0, 0) for lb, d in res.labels.items() if lb != "international")
+    assert res.rescored == 1 and res.notices == 4  # only the notice holding the phrase was re-scored
+    # A veto on vaccines: the EMA notice loses sante_publique.
+    vetoed = text.replace(
+        "negatives:\n  - name: veterinary\n",
+        "negatives:\n  - name: no-vaccines\n    penalty: 1.0\n    en: [vaccination]\n  - name: veterinary\n",
+        1,
+    )
+    res = backtest(engine, settings, vetoed)
+    assert ids["b"] in res.labels["sante_publique"].lost
+    # Nothing was saved: the active rules are unchanged.
+    assert rules_path(settings).read_text(encoding="utf-8") == text

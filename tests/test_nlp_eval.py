@@ -1,0 +1,130 @@
+"""Dataset loading, the fixed split, the eval command (incl. --out) and training without leaks."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from typer.testing import CliRunner
+
+from nlp import train as train_mod
+from nlp.dataset import DEV_SET, DatasetError, Item, is_test, load_dataset, split
+from tests.conftest import DATA
+from veille.cli import app, state
+from veille.config import load_settings
+
+MINI = DATA / "nlp" / "mini.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def fresh_cli_state():
+    state._settings = None
+    yield
+    state._settings = None
+
+
+def test_dataset_needs_only_id_title_labels(tmp_path):
+    items = load_dataset(MINI)
+    assert [i.id for i in items][:2] == ["m-1", "m-2"] and items[2].lang is None and items[3].near_miss
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "title": "t", "labels": []}\n{"id": "y", "labels": []}\n')
+    with pytest.raises(DatasetError, match=r"bad.jsonl:2: missing required field 'title'"):
+        load_dataset(bad)
+    bad.write_text('{"id": "x", "title": "t", "labels": []}\n{oops\n')
+    with pytest.raises(DatasetError, match=r"bad.jsonl:2: invalid JSON"):
+        load_dataset(bad)
+
+
+def test_split_is_fixed_disjoint_and_keeps_act_pairs_together():
+    items = load_dataset(DEV_SET)
+    train, test = split(items)
+    assert {i.id for i in train}.isdisjoint({i.id for i in test})
+    assert len(train) + len(test) == len(items) == 441
+    assert 0.18 < len(test) / len(items) < 0.32
+    groups_train, groups_test = {i.group for i in train}, {i.group for i in test}
+    assert groups_train.isdisjoint(groups_test)
+    # Same result whatever the order of the file.
+    assert {i.id for i in split(list(reversed(items)))[1]} == {i.id for i in test}
+    assert is_test(Item(id="zzz", title="t", labels=(), celex=test[0].celex)) == bool(test[0].celex)
+
+
+def test_eval_command_on_small_fixture_writes_predictions(tmp_path):
+    out = tmp_path / "pred.jsonl"
+    res = CliRunner().invoke(app, ["eval", str(MINI), "--split", "all", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    for text in ("6 items", "micro-F1", "macro-F1", "relevant-vs-not", "near-miss FP rate", "false alerts / 100"):
+        assert text in res.output
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["id"] for x in lines] == [f"m-{i}" for i in range(1, 7)]
+    first = lines[0]
+    assert first["labels"] == ["deai"] and set(first["scores"]) >= {"deai", "numerique"}
+    assert any(f["rule"].startswith("deai/") for f in first["fired"])
+    assert lines[3]["labels"] == [] and lines[4]["labels"] == []  # vetoed near-miss, antidumping
+
+
+def test_eval_command_errors_are_one_line(tmp_path):
+    res = CliRunner().invoke(app, ["eval", str(tmp_path / "missing.jsonl")])
+    assert res.exit_code == 2 and "missing.jsonl: cannot read" in res.output.replace("\n", "")
+
+
+def test_rules_check_command(tmp_path):
+    bad = tmp_path / "r.yaml"
+    bad.write_text("labels:\n  deai:\n    rules:\n      - name: x\n        weight: 7\n        en: [a]\n")
+    res = CliRunner().invoke(app, ["rules", "check", str(bad)])
+    assert res.exit_code == 2 and f"{bad}:5: weight must be" in res.output.replace("\n", "")
+    res = CliRunner().invoke(app, ["rules", "check"])
+    assert res.exit_code == 0 and "ok" in res.output
+
+
+def test_train_never_sees_test_items_and_uses_feedback(monkeypatch, tmp_path):
+    from sqlmodel import select
+
+    from storage.db import open_archive, session_scope
+    from storage.ingest import ingest
+    from storage.models import Feedback, Notice
+    from veille.records import NoticeRecord
+
+    settings = load_settings()
+    engine = open_archive(settings.database_url)
+    ingest(engine, [NoticeRecord(source="s", external_id="1", title_en="Telemedicine guidelines for rural care")])
+    with session_scope(engine, write=True) as s:
+        nid = s.exec(select(Notice.id)).one()
+        s.add(Feedback(notice_id=nid, label="numerique", verdict=True, user="ana", created_at=datetime.now(UTC)))
+    extra = tmp_path / "extra.jsonl"
+    _, test = split(load_dataset(DEV_SET))
+    leaked = test[0]  # an extra dataset repeating a held-out act must not bring it back in
+    extra.write_text(
+        json.dumps(
+            {"id": "x-" + leaked.id, "title": leaked.title, "celex": leaked.celex, "labels": list(leaked.labels)}
+        )
+        + "\n"
+        + json.dumps({"id": "x-new", "title": "Council conclusions on mental health", "labels": ["sante_publique"]})
+        + "\n"
+    )
+    seen: list[set[str]] = []
+    real_fit = train_mod.fit
+
+    def recording_fit(examples, *a, **kw):  # records what each training run saw, then trains for real
+        seen.append({e.id for e in examples})
+        return real_fit(examples, *a, **kw)
+
+    monkeypatch.setattr(train_mod, "fit", recording_fit)
+    path = train_mod.train(settings, extra, k_folds=2, epochs=2)
+    meta = json.loads((path / "veille_meta.json").read_text())
+    test_ids = {i.id for i in test}
+    assert len(seen) == 3  # 2 folds + the final model
+    assert all(s.isdisjoint(test_ids) for s in seen)
+    assert set(meta["train_ids"]).isdisjoint(test_ids)
+    assert "x-new" in meta["train_ids"] and f"notice:{nid}" in meta["train_ids"]
+    assert ("x-" + leaked.id) not in meta["train_ids"] or not leaked.celex
+    assert meta["n_feedback"] == 1
+    assert set(meta["thresholds"]) == set(meta["alpha"]) == set(meta["model_thresholds"])
+    assert (settings.models / "current").read_text().strip() == meta["version"]
+    # classify / eval now use the model.
+    from nlp.scoring import load_model
+
+    model = load_model(settings)
+    assert model is not None and model.version == meta["version"]
+    res = CliRunner().invoke(app, ["eval", str(MINI), "--split", "all"])
+    assert res.exit_code == 0 and "combined" in res.output and meta["version"] in res.output.replace("\n", "")

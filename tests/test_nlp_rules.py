@@ -1,0 +1,213 @@
+"""Rule loading (errors with file:line), matching across inflections and accents, vetoes, explanations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nlp.rules import RulesError, active_rules, load_rules, parse_rules, rules_path, save_rules
+from nlp.text import Meta, parse_fields
+from veille.config import load_settings
+
+LABELS = {"deai", "sante_publique", "daqss", "diqasm", "numerique", "international", "deontologie"}
+
+SMALL = """\
+labels:
+  deai:
+    rules:
+      - name: devices
+        weight: 0.9
+        fr: [dispositif médical]
+        en: [medical device]
+      - name: hta
+        weight: 0.95
+        acts: [32021R2282]
+      - name: ema-source
+        weight: 0.3
+        when: {source: [ema*]}
+      - name: jca-pattern
+        weight: 0.8
+        patterns:
+          - [{LOWER: joint}, {LOWER: {IN: [clinical, scientific]}}, {LOWER: {IN: [assessment, consultation]}}]
+      - name: software
+        weight: 0.7
+        en: [software]
+        also: {en: [medical device]}
+    negatives:
+      - name: vet
+        penalty: 1.0
+        en: [veterinary]
+        fr: [vétérinaire]
+  sante_publique:
+    threshold: 0.4
+    rules:
+      - name: vaccines
+        weight: 0.6
+        en: [vaccine]
+        fr: [vaccin]
+negatives:
+  - name: cosmetics
+    penalty: 0.5
+    labels: [sante_publique]
+    en: [cosmetic products]
+"""
+
+
+@pytest.fixture(scope="session")
+def small_rules():
+    return parse_rules(SMALL, "small.yaml", LABELS)
+
+
+@pytest.fixture(scope="session")
+def has_rules():
+    from veille.profiles import SHIPPED
+
+    return load_rules(SHIPPED / "has" / "rules.yaml", LABELS)
+
+
+def doc(title: str, lang: str, summary: str = "", **meta) -> object:
+    return parse_fields([("title", lang, title), ("summary", lang, summary)], Meta(**meta))
+
+
+def scores(rules, parsed) -> dict[str, float]:
+    return {k: v.score for k, v in rules.evaluate(parsed).items()}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 2\n        en: [a]\n",
+            "small.yaml:5: weight must be a number between 0.0 and 1.0",
+        ),
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        colour: [a]\n",
+            "small.yaml:6: rule 1 of deai: unknown key 'colour'",
+        ),
+        ("labels:\n  nope:\n    rules: []\n", "small.yaml:2: unknown label 'nope'"),
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        en: [a]\n",
+            "small.yaml:4: rule 'x': missing 'weight'",
+        ),
+        (
+            "labels:\n  deai:\n    rules:\n      - {name: x, weight: 0.5, en: [a]}\n      - {name: x, weight: 0.5, en: [b]}\n",  # noqa: E501
+            "small.yaml:5: duplicate rule name 'deai/x' (first at line 4)",
+        ),
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        acts: [2021/2282]\n",
+            "small.yaml:6: act '2021/2282' is not a CELEX number",
+        ),
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        patterns:\n          - [{LOWER: a, OP: '~~'}]\n",  # noqa: E501
+            "small.yaml:7: invalid token pattern",
+        ),
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        en: [a\n",
+            "small.yaml:7: invalid YAML",
+        ),
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n",
+            "small.yaml:4: rule 'x': needs phrases",
+        ),
+        ("", "small.yaml:1: empty rules file"),
+    ],
+)
+def test_broken_rules_are_refused_with_file_and_line(text, message):
+    with pytest.raises(RulesError) as exc:
+        parse_rules(text, "small.yaml", LABELS)
+    assert str(exc.value).startswith(message), str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_shipped_rules_load_and_cover_every_label(has_rules):
+    assert set(has_rules.labels) == LABELS
+    assert len(has_rules.version) == 12
+
+
+@pytest.mark.parametrize(
+    ("title", "lang"),
+    [
+        ("Règlement sur les DISPOSITIFS MÉDICAUX", "fr"),
+        ("Règlement sur les dispositifs medicaux", "fr"),
+        ("Guidance on medical devices", "en"),
+        ("Guidance on Medical Device classification", "en"),
+    ],
+)
+def test_phrases_match_inflections_and_accents(small_rules, title, lang):
+    assert scores(small_rules, doc(title, lang))["deai"] == pytest.approx(0.9)
+
+
+def test_french_phrase_is_not_looked_for_in_english_text(small_rules):
+    # "vaccin" (fr) must not fire on English text through a shared stem; the English phrase does.
+    res = small_rules.evaluate(doc("Vaccines for children", "en"))["sante_publique"]
+    assert {f["rule"] for f in res.fired} == {"sante_publique/vaccines"}
+    assert res.fired[0]["words"] == "Vaccines"
+
+
+def test_veto_and_explanation(small_rules):
+    res = small_rules.evaluate(doc("Veterinary medical devices", "en"))["deai"]
+    assert res.score == 0.0
+    fired = {f["rule"]: f for f in res.fired}
+    assert fired["deai/vet"]["weight"] == -1.0 and fired["deai/vet"]["words"] == "Veterinary"
+    assert fired["deai/devices"] == {
+        "rule": "deai/devices",
+        "label": "deai",
+        "words": "medical devices",
+        "weight": 0.9,
+        "field": "title",
+    }
+
+
+def test_profile_wide_negative_lowers_only_its_labels(small_rules):
+    s = scores(small_rules, doc("Vaccine and cosmetic products", "en"))
+    assert s["sante_publique"] == pytest.approx(0.6 * 0.5)
+    s = scores(small_rules, doc("Medical devices and cosmetic products", "en"))
+    assert s["deai"] == pytest.approx(0.9)
+
+
+def test_act_reference_in_title_or_legal_basis(small_rules):
+    for parsed in (
+        doc("Implementing Regulation pursuant to Regulation (EU) 2021/2282", "en"),
+        doc("Règlement d'exécution portant modalités d'application du règlement (UE) 2021/2282", "fr"),
+        doc("Implementing act on procedures", "en", acts=frozenset({"32021R2282"})),
+        doc("The HTA Regulation itself", "en", celex="32021R2282"),
+    ):
+        assert scores(small_rules, parsed)["deai"] == pytest.approx(0.95)
+    assert scores(small_rules, doc("Regulation (EU) 2021/2283", "en"))["deai"] == 0.0
+
+
+def test_source_condition_pattern_and_also(small_rules):
+    assert scores(small_rules, doc("News", "en", source="ema-news"))["deai"] == pytest.approx(0.3)
+    assert scores(small_rules, doc("News", "en", source="council"))["deai"] == 0.0
+    assert scores(small_rules, doc("First joint scientific consultations started", "en"))["deai"] == pytest.approx(0.8)
+    assert scores(small_rules, doc("Software update", "en"))["deai"] == 0.0
+    # "software" only counts next to a device mention; both contribute (noisy-or).
+    assert scores(small_rules, doc("Software as a medical device", "en"))["deai"] == pytest.approx(1 - 0.1 * 0.3)
+
+
+def test_shipped_rules_on_examples(has_rules):
+    s = scores(has_rules, doc("Règlement d'exécution relatif aux évaluations cliniques communes des médicaments", "fr"))
+    assert s["deai"] >= 0.5
+    s = scores(has_rules, doc("Commission Regulation on maximum residue levels of pesticides in food", "en"))
+    assert max(s.values()) < 0.5
+
+
+def test_save_rules_keeps_history_and_broken_file_keeps_last_good():
+    settings = load_settings()
+    shipped = rules_path(settings)
+    first = active_rules(settings)
+    new_text = SMALL.replace("weight: 0.6", "weight: 0.65")
+    version = save_rules(settings, new_text, "alice")
+    assert rules_path(settings) == settings.home / "profiles" / "has" / "rules.yaml" != shipped
+    assert active_rules(settings).version == version != first.version
+    hist = settings.home / "profiles" / "has" / "rules_history"
+    entry = json.loads((hist / "history.jsonl").read_text().splitlines()[-1])
+    assert entry["user"] == "alice" and entry["version"] == version and entry["previous"] == first.version
+    assert any("0.65" in line for line in entry["added"])
+    assert list(hist.glob(f"*-{first.version}.yaml"))
+    with pytest.raises(RulesError, match=r"rules.yaml:\d+: "):
+        save_rules(settings, "labels: [", "bob")
+    assert active_rules(settings).version == version  # refused: nothing changed
+    rules_path(settings).write_text("labels:\n  deai: {rules: [{name: x}]}\n")  # broken by hand
+    assert active_rules(settings).version == version  # last good rules stay in force
