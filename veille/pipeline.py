@@ -87,8 +87,8 @@ def run_cycle(
     progress(f"classifying {len(changed)} new or changed notice(s)")
     if changed:
         stats = classify(engine, settings, changed)
-        summary.classified = stats.scored
-        summary.labels = dict(stats.selected_per_label)
+        summary.classified = stats.notices  # nlp.classify.ClassifyStats
+        summary.labels = dict(stats.selected)
     progress("sending immediate alerts")
     summary.alerts = send_alerts(engine, settings, now=now)
     progress("sending deadline reminders")
