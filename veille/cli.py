@@ -49,7 +49,7 @@ state = State()
 
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error and exit; no stack trace for a user's mistake."""
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -87,8 +87,8 @@ def run_cycle(
     progress(f"classifying {len(changed)} new or changed notice(s)")
     if changed:
         stats = classify(engine, settings, changed)
-        summary.classified = stats.notices  # nlp.classify.ClassifyStats
-        summary.labels = dict(stats.selected)
+        summary.classified = stats.notices
+        summary.labels = {k: v for k, v in stats.selected.items() if v}
     progress("sending immediate alerts")
     summary.alerts = send_alerts(engine, settings, now=now)
     progress("sending deadline reminders")

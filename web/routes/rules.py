@@ -103,7 +103,7 @@ def _preview(request: Request, text: str) -> list[LabelChange]:
     backtest = _nlp("nlp.backtest")
     result = backtest.backtest(request.app.state.engine, request.app.state.settings, text, filename="candidate")
     changes = []
-    for label, res in sorted(result.per_label.items()):
+    for label, res in sorted(result.labels.items()):
         gained, lost = list(res.gained), list(res.lost)
         titles = _titles(request, gained[:SHOWN_PER_LIST] + lost[:SHOWN_PER_LIST])
         changes.append(
