@@ -85,8 +85,12 @@ def token_create(
         fail(f"--label: unknown label {label!r} (or 'all')")
     tid, token = create_token(state.engine(), label, note)
     web = state.settings.web
-    console.print(f"token {tid} for feed {escape(label)} (shown once, keep it):\n{token}")
-    console.print(f"http://{web.host}:{web.port}/calendar/{escape(label)}.ics?token={token}", highlight=False)
+    console.print(f"token {tid} for feed {escape(label)} (shown once, keep it):")
+    # One unbroken line each: they are copied into a calendar client.
+    console.print(token, soft_wrap=True, highlight=False)
+    console.print(
+        f"http://{web.host}:{web.port}/calendar/{escape(label)}.ics?token={token}", soft_wrap=True, highlight=False
+    )
 
 
 @token_app.command("revoke")
