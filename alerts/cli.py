@@ -6,10 +6,117 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+calendar_app = typer.Typer(help="The deadline calendar (iCalendar) and its feed tokens.", invoke_without_command=True)
+token_app = typer.Typer(help="Secret tokens of the workbench's calendar feeds.", no_args_is_help=True)
+calendar_app.add_typer(token_app, name="token")
+
 
 def register(app: typer.Typer) -> None:
     app.command("digest")(digest_cmd)
     app.command("deliveries")(deliveries_cmd)
+    app.command("reminders")(reminders_cmd)
+    app.add_typer(calendar_app, name="calendar")
+
+
+def reminders_cmd() -> None:
+    """Send the deadline reminders due today (N working days before each deadline)."""
+    from alerts.reminders import send_reminders
+    from veille.cli import console, fail, state
+    from veille.config import ConfigError
+
+    try:
+        stats = send_reminders(state.engine(), state.settings)
+    except ConfigError as exc:
+        fail(str(exc))
+    for note in stats.notes:
+        console.print(escape(note), style="dim", highlight=False)
+    for e in stats.errors:
+        console.print(f"[red]failed:[/red] {escape(e)}", highlight=False)
+    console.print(f"reminders: sent {stats.sent} in {stats.messages} messages; failed {stats.failed}")
+
+
+@calendar_app.callback()
+def calendar_cmd(
+    ctx: typer.Context,
+    label: str | None = typer.Option(None, "--label", "-l", help="Only this label's events."),
+    ics: str | None = typer.Option(None, "--ics", help="Write the calendar to this .ics file (default: list)."),
+) -> None:
+    """Deadlines of consultations, draft acts and funding calls, and application dates of watched acts."""
+    if ctx.invoked_subcommand:
+        return
+    from alerts.calendar import calendar_ics, events
+    from veille.cli import console, fail, state
+    from veille.config import ConfigError
+    from veille.profiles import load_labels
+
+    try:
+        if label and label not in load_labels(state.settings):
+            fail(f"--label: unknown label {label!r} (profile {state.settings.profile})")
+        if ics:
+            data = calendar_ics(state.engine(), state.settings, label)
+            with open(ics, "wb") as fh:
+                fh.write(data)
+            console.print(f"{data.count(b'BEGIN:VEVENT')} events written to {escape(ics)}")
+            return
+        evs = events(state.engine(), state.settings, label)
+    except ConfigError as exc:
+        fail(str(exc))
+    table = Table(expand=True)
+    for col in ("date", "until", "event", "labels"):
+        table.add_column(col, overflow="fold")
+    for e in evs:
+        until = (e.end.fromordinal(e.end.toordinal() - 1)).isoformat() if e.end else ""
+        table.add_row(e.start.isoformat(), until, escape(e.summary), escape(", ".join(e.labels)))
+    console.print(table)
+    console.print(f"{len(evs)} events")
+
+
+@token_app.command("create")
+def token_create(
+    label: str = typer.Option("all", "--label", "-l", help="The feed: a label, or 'all'."),
+    note: str | None = typer.Option(None, "--note", help="Who it is for."),
+) -> None:
+    """A new secret for a calendar feed (shown once): /calendar/<label>.ics?token=..."""
+    from alerts.models import ALL, create_token
+    from veille.cli import console, fail, state
+    from veille.profiles import load_labels
+
+    if label != ALL and label not in load_labels(state.settings):
+        fail(f"--label: unknown label {label!r} (or 'all')")
+    tid, token = create_token(state.engine(), label, note)
+    web = state.settings.web
+    console.print(f"token {tid} for feed {escape(label)} (shown once, keep it):")
+    # One unbroken line each: they are copied into a calendar client.
+    console.print(token, soft_wrap=True, highlight=False)
+    console.print(
+        f"http://{web.host}:{web.port}/calendar/{escape(label)}.ics?token={token}", soft_wrap=True, highlight=False
+    )
+
+
+@token_app.command("revoke")
+def token_revoke(token: str = typer.Argument(..., help="The token, or its id (veille calendar token list).")) -> None:
+    """Revoke a calendar feed token: its feed URL stops working at once."""
+    from alerts.models import revoke_token
+    from veille.cli import console, fail, state
+
+    if not revoke_token(state.engine(), token):
+        fail("no live token with that id or value")
+    console.print("token revoked")
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """Calendar feed tokens (ids, feeds, notes; never the secrets)."""
+    from alerts.models import list_tokens
+    from veille.cli import console, state
+
+    table = Table()
+    for col in ("id", "feed", "note", "created", "revoked"):
+        table.add_column(col)
+    for t in list_tokens(state.engine()):
+        revoked = t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else ""
+        table.add_row(str(t.id), escape(t.feed), escape(t.note or ""), t.created_at.strftime("%Y-%m-%d %H:%M"), revoked)
+    console.print(table)
 
 
 def digest_cmd(

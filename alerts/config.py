@@ -48,6 +48,13 @@ class LabelRoute(Strict):
         return v
 
 
+def check_celex(v: list[str]) -> list[str]:
+    for celex in v:
+        if not CELEX_RE.match(celex):
+            raise ValueError(f"not a CELEX number like 32024R1689: {celex!r}")
+    return v
+
+
 class Webhook(Strict):
     url: SecretStr | None = None  # else VEILLE_WEBHOOK_<NAME>; unset: written to the outbox folder
     labels: list[str] = []
@@ -70,15 +77,33 @@ class CriticalRule(Strict):
     @field_validator("acts")
     @classmethod
     def _celex(cls, v: list[str]) -> list[str]:
-        for celex in v:
-            if not CELEX_RE.match(celex):
-                raise ValueError(f"not a CELEX number like 32024R1689: {celex!r}")
-        return v
+        return check_celex(v)
 
     @model_validator(mode="after")
     def _has_condition(self) -> CriticalRule:
         if not (self.kinds or self.acts or self.labels or self.min_score is not None):
             raise ValueError("a critical rule needs at least one condition (kinds, acts, labels, min_score)")
+        return self
+
+
+class AlwaysRule(Strict):
+    """Notices of these kinds (about these acts) always reach these labels, whatever their scores:
+    e.g. every funding call to ``international``."""
+
+    name: str
+    kinds: list[Kind] = []
+    acts: list[str] = []
+    labels: list[str]
+
+    @field_validator("acts")
+    @classmethod
+    def _celex(cls, v: list[str]) -> list[str]:
+        return check_celex(v)
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> AlwaysRule:
+        if not (self.kinds or self.acts) or not self.labels:
+            raise ValueError("an [[always]] rule needs kinds or acts, and labels")
         return self
 
 
@@ -91,6 +116,16 @@ class Routing(Strict):
     webhooks: dict[str, Webhook] = {}
     recipients: dict[str, RecipientOptions] = {}
     critical: list[CriticalRule] = []
+    always: list[AlwaysRule] = []
+    # Reminders this many working days (Europe/Paris, French public holidays off) before a deadline.
+    reminders: list[int] = Field(default_factory=lambda: [10, 3])
+
+    @field_validator("reminders")
+    @classmethod
+    def _reminders(cls, v: list[int]) -> list[int]:
+        if any(n < 0 or n > 60 for n in v):
+            raise ValueError("reminders are working days before a deadline, between 0 and 60")
+        return sorted(set(v), reverse=True)
 
     @field_validator("alert_window", "first_digest_lookback", "lookback_grace")
     @classmethod
@@ -132,6 +167,10 @@ def _check_names(routing: Routing, known: set[str]) -> tuple[tuple, str] | None:
         for label in [*rule.labels, *rule.notify]:
             if label not in known:
                 return ("critical", i, "notify" if label in rule.notify else "labels"), f"unknown label {label!r}"
+    for i, rule in enumerate(routing.always):
+        for label in rule.labels:
+            if label not in known:
+                return ("always", i, "labels"), f"unknown label {label!r}"
     return None
 
 

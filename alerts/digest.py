@@ -114,8 +114,9 @@ class Digest:
     since: datetime | None
     sections: list[Section] = field(default_factory=list)
     failed: list[FailedSource] = field(default_factory=list)
-    rule: str | None = None  # the critical rule, for an alert
+    rule: str | None = None  # the critical rule, for an alert; "J-10 ouvrés" for a reminder
     nothing_new: bool = False
+    deadlines: list = field(default_factory=list)  # alerts.deadlines.DeadlineItem, by deadline
 
     @property
     def count(self) -> int:
@@ -130,6 +131,10 @@ class Digest:
         if self.purpose == "alert":
             first = self.items[0].title if self.items else ""
             return clean(f"[Alerte veille UE] {self.rule or ''} — {first}", 180)
+        if self.purpose == "reminder":
+            first = self.deadlines[0] if self.deadlines else None
+            when = f"échéance {first.deadline_text}" if first else ""
+            return clean(f"[Rappel veille UE] {when} ({self.rule}) — {first.title if first else ''}", 180)
         if self.nothing_new:
             return f"Veille UE du {fr_date(self.day)} — sources vérifiées, rien de nouveau"
         names = ", ".join(s.name.split(" — ")[0] for s in self.sections)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from alerts.config import Routing, load_routing
+from alerts.deadlines import deadline_items, open_candidates
 from alerts.digest import Digest, Item, failed_sources, file_under, item_for, sections
 from alerts.email import SmtpTransport, build_message
 from alerts.outbox import (
@@ -127,6 +128,9 @@ class Renderer:
         purpose, key, channel, address = parse_batch(batch)
         rcpt = self.by_key.get((address, channel)) or Recipient(address, channel, tuple(self.routing.labels))  # type: ignore[arg-type]
         cands = load_candidates(self.engine, ids=notice_ids)
+        today = local_day(self.settings, self.now)
+        if purpose.startswith("reminder-"):
+            return self._reminder(purpose, address, channel, rcpt, list(cands.values()), today)
         if purpose == "alert":
             cand = cands[int(key)]
             rule = critical_rule(self.routing, cand)
@@ -146,8 +150,19 @@ class Renderer:
             )
             window = since or self.now - self.routing.duration("first_digest_lookback")
             d.failed = failed_sources(failed_since(self.engine, window))
+            d.deadlines = deadline_items(open_candidates(self.engine, today), self.routing, rcpt.labels, today)
         items = [self._item(c, rcpt) for c in cands.values()]
         d.sections = sections(items, self.labels, tuple(self.routing.labels))
+        return d
+
+    def _reminder(
+        self, purpose: str, address: str, channel: str, rcpt: Recipient, cands: list[Candidate], today: date
+    ) -> Digest:
+        """``reminder-10@2026-12-01``: the notice, with its deadline, N working days before it."""
+        days = purpose.split("@")[0].removeprefix("reminder-")
+        d = Digest("reminder", address, channel, today, None, rule=f"J-{days} ouvrés")
+        d.deadlines = deadline_items(cands, self.routing, tuple(self.routing.labels), today)
+        d.sections = sections([self._item(c, rcpt) for c in cands], self.labels, tuple(self.routing.labels))
         return d
 
     def _item(self, cand: Candidate, rcpt: Recipient) -> Item:

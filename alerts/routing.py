@@ -58,6 +58,9 @@ class Candidate:
     legal_basis: list[str]
     related_acts: list[str]
     scores: dict[str, Score] = field(default_factory=dict)
+    opens: date | None = None
+    deadline: date | None = None
+    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,10 @@ def routed_labels(routing: Routing, cand: Candidate) -> dict[str, float]:
         threshold = routing.label_threshold(label)
         if (s.score >= threshold) if threshold is not None else s.selected:
             out[label] = s.score
+    for rule in routing.always:  # e.g. funding calls always reach `international`
+        if (not rule.kinds or cand.kind in rule.kinds) and (not rule.acts or _acts(cand) & set(rule.acts)):
+            for label in rule.labels:
+                out.setdefault(label, cand.scores[label].score if label in cand.scores else 0.0)
     return out
 
 
@@ -165,6 +172,9 @@ def _candidate(n: Notice) -> Candidate:
         first_seen=as_utc(n.first_seen),
         legal_basis=list(n.legal_basis or []),
         related_acts=list(n.related_acts or []),
+        opens=n.opens,
+        deadline=n.deadline,
+        extra=dict(n.extra or {}),
     )
 
 

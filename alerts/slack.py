@@ -113,6 +113,8 @@ def blocks(d: Digest) -> list[dict]:
     """All the blocks of a digest, before splitting into posts."""
     if d.purpose == "alert":
         head = f"🚨 Alerte veille UE — {clean(d.rule, 100)}"
+    elif d.purpose == "reminder":
+        head = f"⏰ Rappel d'échéance — {clean(d.rule, 100)}"
     else:
         head = f"Veille réglementaire UE — {fr_date(d.day)}"
     out: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": clean(head, MAX_HEADER)}}]
@@ -120,6 +122,13 @@ def blocks(d: Digest) -> list[dict]:
         since = f" depuis le {fr_date(d.since.date())}" if d.since else ""
         what = "Sources vérifiées, rien de nouveau" if d.nothing_new else f"{d.count} nouveauté{'s' * (d.count > 1)}"
         out.append(_context(f"{what}{since}"))
+    if d.deadlines:
+        lines = [
+            f"• *{mrkdwn(e.left_text)}* {mrkdwn(e.deadline_text)} · {mrkdwn(e.kind_name)} — "
+            + (slack_link(e.url, e.title, 300) if e.url else mrkdwn(e.title, 300))
+            for e in d.deadlines[:40]
+        ]
+        out.append(_section("*Échéances*\n" + "\n".join(lines)))
     for s in d.sections:
         out.append(_section(f"*{mrkdwn(s.name, 200)}*"))
         for g in s.groups:

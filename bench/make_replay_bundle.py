@@ -213,6 +213,114 @@ def sparql_routes(b: Bundle, items: list[dict]) -> None:
             )
 
 
+def hys_detail_from_listing(item: dict) -> dict:
+    """A ``groupInitiatives`` detail built from a listing item (no capture of these two exists):
+    one publication per ``currentStatuses`` window, the documented detail fields."""
+    pubs = [
+        {
+            "type": "CALL_FOR_EVIDENCE" if st["frontEndStage"] == "PLANNING_WORKFLOW" else "OPC",
+            "stage": st["frontEndStage"],
+            "frontEndStage": st["frontEndStage"],
+            "receivingFeedbackStatus": st["receivingFeedbackStatus"],
+            "publishedDate": st["feedbackStartDate"],
+            "endDate": st["feedbackEndDate"],
+            "isCurrent": st.get("isCurrent", True),
+        }
+        for st in item.get("currentStatuses") or []
+    ]
+    keep = ("reference", "shortTitle", "initiativeStatus", "foreseenActType", "topics", "initiativeTranslations")
+    return {**{k: item[k] for k in keep if k in item}, "id": int(item["id"]), "dg": None, "publications": pubs}
+
+
+def signal_routes(b: Bundle) -> None:
+    """Have Your Say and Funding & Tenders: real recordings; Comitology and RegDel: documented shapes."""
+    hys = FIX / "have_your_say"
+    listing = (hys / "hys_searchInitiatives_nofilter_size3_2026-09-01.json").read_bytes()
+    b.add(
+        "/hys/brpapi/searchInitiatives",
+        listing,
+        "REAL-hys_searchInitiatives_nofilter_size3.json",
+        "application/json",
+        contains=["page=0"],
+    )
+    b.add(
+        "/hys/brpapi/groupInitiatives/18805",
+        (hys / "hys_groupInitiatives_18805_2026-09-01.json").read_bytes(),
+        "REAL-hys_groupInitiatives_18805.json",
+        "application/json",
+    )
+    for item in json.loads(listing)["initiativeResultDtoPage"]["content"][1:]:
+        iid = int(item["id"])
+        body = json.dumps(hys_detail_from_listing(item), ensure_ascii=False, indent=1).encode("utf-8")
+        b.add(f"/hys/brpapi/groupInitiatives/{iid}", body, f"hys-groupInitiatives-{iid}.json", "application/json")
+    b.add(
+        "/ft/data/referenceData/grantsTenders.json",
+        (FIX / "funding_tenders" / "ft_grantsTenders_reference_sample7_2026-09.json").read_bytes(),
+        "REAL-ft_grantsTenders_sample7.json",
+        "application/json",
+    )
+    committees = [
+        {"code": "C20900", "committeeTitles": [{"title": "Committee on health technology assessment"}]},
+        {"code": "C70408", "committeeTitles": [{"title": "Horizon Europe programme committee"}]},
+    ]
+    b.add(
+        "/comitology/core/api/front/committees",
+        json.dumps(committees).encode(),
+        "comitology-committees.json",
+        "application/json",
+    )
+    doc = {
+        "documentReference": "D099999/01",
+        "version": 1,
+        "title": "Draft Commission Implementing Regulation laying down rules for the application of Regulation "
+        "(EU) 2021/2282 as regards joint clinical assessments of medical devices (constructed example)",
+        "committeeCode": "C20900",
+        "committeeTitle": "Committee on health technology assessment",
+        "creationDate": "2026-11-02T10:00:00.000Z",
+        "meetingStartDate": "2027-03-10T09:30:00.000Z",
+        "meetingCode": "CMTD(2027)0001",
+        "documentType": {"id": 1, "label": "label.draft_implementing_act", "letter": "D"},
+    }
+    page = {"content": [doc], "totalElements": 1, "totalPages": 1, "last": True}
+    b.add(
+        "/comitology/core/api/front/documents/search",
+        json.dumps(page).encode(),
+        "comitology-documents-page0.json",
+        "application/json",
+        contains=["C20900"],
+    )
+    regdel = {
+        "list": [
+            {
+                "id": 4242,
+                "cCode": None,
+                "celexNumber": None,
+                "delegatedActStatus": "Planned",
+                "completeTitle": "Commission Delegated Regulation amending Annex I to Regulation (EU) 2025/327 on "
+                "the European Health Data Space as regards priority categories of personal electronic health data "
+                "(constructed)",
+                "policyArea": "Public health",
+                "leadingService": "SANTE",
+                "plannedAdoptionDate": "2027-06-30",
+                "basicLegislativeAct": "Regulation (EU) 2025/327",
+            }
+        ]
+    }
+    b.routes.append(
+        {
+            "path": "/regdel/",
+            "status": 200,
+            "headers": {
+                "Content-Type": "text/html; charset=utf-8",
+                "Set-Cookie": "XSRF-TOKEN=demo-xsrf-token; Path=/regdel",
+            },
+            "body": "bodies/regdel-home.html",
+        }
+    )
+    (b.out / "bodies" / "regdel-home.html").write_bytes(b"<!DOCTYPE html><html><body>RegDel</body></html>\n")
+    b.add("/regdel/web/delegatedActs", json.dumps(regdel).encode(), "regdel-delegatedActs.json", "application/json")
+
+
 def build() -> None:
     b = Bundle(OUT)
     items = dev_items()
@@ -292,6 +400,7 @@ def build() -> None:
         contains=["language=eng"],
     )
     sparql_routes(b, items)
+    signal_routes(b)
     b.write()
     print(f"{len(b.routes)} routes written to {OUT}")
 

@@ -26,8 +26,15 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - veille.pipeline.CycleSumm
     for col in ("source", "status", "new", "updated", "unchanged", "304", "reason"):
         table.add_column(col)
     for r in summary.sources:
-        table.add_row(escape(r.source), "[green]ok[/green]" if r.ok else "[red]failed[/red]", str(r.new),
-                      str(r.updated), str(r.unchanged), str(r.not_modified), escape(r.error or ""))
+        table.add_row(
+            escape(r.source),
+            "[green]ok[/green]" if r.ok else "[red]failed[/red]",
+            str(r.new),
+            str(r.updated),
+            str(r.unchanged),
+            str(r.not_modified),
+            escape(r.error or ""),
+        )
     console.print(table)
     if summary.labels:
         console.print("notices per label: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())))
@@ -40,11 +47,13 @@ def _cycle(sources: list[str] | None):  # noqa: ANN202
     from veille.cli import console, state
     from veille.pipeline import run_cycle
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+    ) as bar:
         task = bar.add_task("starting", total=None)
-        return run_cycle(state.engine(), state.settings, sources=sources,
-                         progress=lambda msg: bar.update(task, description=msg))
+        return run_cycle(
+            state.engine(), state.settings, sources=sources, progress=lambda msg: bar.update(task, description=msg)
+        )
 
 
 def run_cmd(
@@ -122,6 +131,28 @@ def _demo_settings(base_url: str, home: Path, profile: str):  # noqa: ANN202 - S
     return load_settings(cfg)
 
 
+def _demo_calendar(engine, settings, home: Path) -> Path:  # noqa: ANN001
+    """The demo's deadlines: printed per recipient, and written as an iCalendar file."""
+    from alerts.calendar import calendar_ics
+    from alerts.config import load_routing
+    from alerts.deadlines import deadline_items, open_candidates
+    from alerts.routing import recipients
+    from veille.cli import console
+
+    today = datetime.now(UTC).date()
+    routing, cands = load_routing(settings), open_candidates(engine, today)
+    table = Table(title="deadlines (the digests' Échéances section)")
+    for col in ("recipient", "deadline", "left", "kind", "title"):
+        table.add_column(col, overflow="fold")
+    for r in recipients(routing):
+        for e in deadline_items(cands, routing, r.labels, today):
+            table.add_row(escape(r.address), e.deadline_text, e.left_text, e.kind_name, escape(e.title[:90]))
+    console.print(table)
+    path = home / "calendar.ics"
+    path.write_bytes(calendar_ics(engine, settings))
+    return path
+
+
 def demo_cmd(
     home: Path | None = typer.Option(None, "--home", help="Folder for the demo archive (default $VEILLE_HOME/demo)."),
 ) -> None:
@@ -140,13 +171,20 @@ def demo_cmd(
         engine = open_archive(settings.database_url)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
             task = bar.add_task("replaying recorded sources", total=None)
-            summary = run_cycle(engine, settings, sources=[s.name for s in settings.sources],
-                                digest_since=date(2000, 1, 1), progress=lambda m: bar.update(task, description=m))
+            summary = run_cycle(
+                engine,
+                settings,
+                sources=[s.name for s in settings.sources],
+                digest_since=date(2000, 1, 1),
+                progress=lambda m: bar.update(task, description=m),
+            )
     finally:
         server.close()
     _print_summary(summary)
+    ics = _demo_calendar(engine, settings, home)
     cfg = home / "veille.toml"
     env = f"VEILLE_HOME={home}" if os.environ.get("VEILLE_HOME") != str(home) else ""
     console.print(f"\narchive: {settings.database_url}\noutbox (digests, alerts): {settings.outbox}")
+    console.print(f"calendar (deadlines, application dates): {ics}")
     console.print(f"try:  {env} veille --config {cfg} search 'dispositifs médicaux'")
     console.print(f"      {env} veille --config {cfg} serve   (the web workbench)")

@@ -27,6 +27,7 @@ class CycleSummary:
     classified: int = 0
     labels: dict[str, int] = field(default_factory=dict)
     alerts: object | None = None  # alerts.DeliveryStats
+    reminders: object | None = None
     digests: object | None = None
 
     @property
@@ -35,7 +36,7 @@ class CycleSummary:
 
     @property
     def failed_deliveries(self) -> int:
-        return sum(getattr(d, "failed", 0) for d in (self.alerts, self.digests) if d is not None)
+        return sum(getattr(d, "failed", 0) for d in (self.alerts, self.reminders, self.digests) if d is not None)
 
     @property
     def ok(self) -> bool:
@@ -71,6 +72,7 @@ def run_cycle(
     progress: Progress = lambda _msg: None,
 ) -> CycleSummary:
     from alerts import send_alerts, send_digests
+    from alerts.reminders import send_reminders
     from crawlers.run import crawl
     from nlp.classify import classify
 
@@ -88,6 +90,8 @@ def run_cycle(
         summary.labels = {k: v for k, v in stats.selected.items() if v}
     progress("sending immediate alerts")
     summary.alerts = send_alerts(engine, settings, now=now)
+    progress("sending deadline reminders")
+    summary.reminders = send_reminders(engine, settings, now=now)
     if digests and digest_since is not None:  # an explicit window (the demo, a catch-up)
         progress("sending digests")
         summary.digests = send_digests(engine, settings, now=now, since=digest_since)

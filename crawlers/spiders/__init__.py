@@ -5,9 +5,22 @@ from __future__ import annotations
 from crawlers.spiders.base import VeilleSpider
 from crawlers.spiders.ep import EpOdpSpider, OeilSpider
 from crawlers.spiders.rss import RssSpider
+from crawlers.spiders.signals import ComitologySpider, DelegatedActsSpider, FundingSpider, HysSpider
 from crawlers.spiders.sparql import SparqlSpider
 
-SPIDERS: dict[str, type[VeilleSpider]] = {cls.kind: cls for cls in (RssSpider, SparqlSpider, EpOdpSpider, OeilSpider)}
+SPIDERS: dict[str, type[VeilleSpider]] = {
+    cls.kind: cls
+    for cls in (
+        RssSpider,
+        SparqlSpider,
+        EpOdpSpider,
+        OeilSpider,
+        HysSpider,
+        FundingSpider,
+        ComitologySpider,
+        DelegatedActsSpider,
+    )
+}
 
 
 def spider_for(kind: str) -> type[VeilleSpider]:

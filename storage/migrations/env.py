@@ -1,6 +1,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
+import alerts.models  # noqa: F401 - the calendar feed tokens (migration 0004)
 import storage.models  # noqa: F401 - registers the tables
 import web.models  # noqa: F401 - the workbench accounts table (migration 0003)
 from storage.db import make_engine

@@ -1,0 +1,79 @@
+"""Reminders N working days before a deadline, through the outbox (``Routing.reminders``, default 10 and 3).
+
+One outbox row per (notice, recipient, channel, purpose) with purpose ``reminder-<N>@<deadline>``:
+the outbox's unique key makes each reminder go out exactly once, also across crashes and re-runs.
+The deadline is part of the purpose, so when the source moves a deadline (storage makes a new
+version and updates ``notice.deadline``) the reminders follow the new date: nothing fires on the
+old date, and a reminder already sent for the old date is sent again for the new one.
+
+On a given day only the tightest reminder due is planned (a call first seen 2 working days before
+its deadline gets the 3-day reminder, not a late 10-day one as well).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from alerts.config import load_routing
+from alerts.deadlines import open_candidates, working_days_left
+from alerts.jobs import Renderer, _now, batch_id, local_day, parse_batch, transport_factory, working_day
+from alerts.outbox import OPEN, DeliveryStats, Planned, deliver, plan, reconcile
+from alerts.routing import recipients, routed_labels
+from storage.db import session_scope
+from storage.models import Delivery
+from veille.config import Settings
+
+PREFIX = "reminder-"
+
+
+def reminder_due(today: date, deadline: date | None, offsets: list[int]) -> int | None:
+    """The tightest reminder (in working days) due on ``today`` for this deadline, or None."""
+    if deadline is None or deadline < today:
+        return None
+    left = working_days_left(today, deadline)
+    due = [n for n in offsets if left <= n]
+    return min(due) if due else None
+
+
+def purpose_for(days: int, deadline: date) -> str:
+    return f"{PREFIX}{days}@{deadline.isoformat()}"
+
+
+def _open_reminder_batches(engine: Engine) -> list[str]:
+    with session_scope(engine) as s:
+        q = select(Delivery.batch, Delivery.id).where(Delivery.purpose.startswith(PREFIX), Delivery.status.in_(OPEN))
+        return list(dict.fromkeys(b for b, _ in s.exec(q.order_by(Delivery.id)) if b))
+
+
+def send_reminders(engine: Engine, settings: Settings, now: datetime | None = None) -> DeliveryStats:
+    """Plan the reminders due today (working days only) and send every open reminder batch."""
+    now = _now(now)
+    routing = load_routing(settings)
+    transport_for = transport_factory(settings, routing)
+    stats = reconcile(engine, transport_for, now)
+    today = local_day(settings, now)
+    if not working_day(today):
+        stats.notes.append(f"{today.isoformat()} is not a working day: no reminder")
+        return stats
+    planned = []
+    rcpts = recipients(routing)
+    for cand in open_candidates(engine, today):
+        days = reminder_due(today, cand.deadline, routing.reminders)
+        if days is None:
+            continue
+        purpose = purpose_for(days, cand.deadline)  # type: ignore[arg-type]
+        routed = routed_labels(routing, cand)
+        for r in rcpts:
+            if set(r.labels) & set(routed) and routing.options(r.address).alerts:
+                planned.append(
+                    Planned(cand.id, r.address, r.channel, purpose, batch_id(purpose, cand.id, *r.key[::-1]))
+                )
+    plan(engine, planned, now)
+    render = Renderer(engine, settings, routing, now)
+    for batch in _open_reminder_batches(engine):
+        _, _, channel, address = parse_batch(batch)
+        stats.merge(deliver(engine, batch, transport_for(channel, address), render, now))
+    return stats
