@@ -108,8 +108,15 @@ def reconcile(sched: BackgroundScheduler, settings: Settings, config: str | None
         now = datetime.now(UTC)
         # A new source is polled at once; the digest waits for its time of day.
         first = now if job_id.startswith("poll:") else spec["trigger"].get_next_fire_time(None, now)
-        sched.add_job(spec["func"], spec["trigger"], args=spec["args"], id=job_id, name=job_id,
-                      replace_existing=True, next_run_time=first)
+        sched.add_job(
+            spec["func"],
+            spec["trigger"],
+            args=spec["args"],
+            id=job_id,
+            name=job_id,
+            replace_existing=True,
+            next_run_time=first,
+        )
 
 
 def run_forever(config: str | None = None, stop: threading.Event | None = None) -> None:

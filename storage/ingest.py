@@ -70,11 +70,18 @@ def _snapshot(n: Notice) -> dict:
 
 
 def _find(session: Session, rec: NoticeRecord, url: str | None) -> Notice | None:
-    for column, value in ((Notice.celex, base_celex(rec.celex)), (Notice.eli, rec.eli), (Notice.url, url)):
+    """The notice this record is another sighting of: same act (CELEX, ELI), or same page and kind."""
+    for column, value in ((Notice.celex, base_celex(rec.celex)), (Notice.eli, rec.eli)):
         if value:
             found = session.exec(select(Notice).where(column == value).order_by(Notice.id)).first()
             if found:
                 return found
+    if url:  # one page can carry two items (a consultation and its draft-act window): kinds must agree
+        kinds = [rec.kind, "other"] if rec.kind != "other" else None
+        query = select(Notice).where(Notice.url == url)
+        if kinds:
+            query = query.where(Notice.kind.in_(kinds))
+        return session.exec(query.order_by(Notice.id)).first()
     return None
 
 

@@ -37,8 +37,10 @@ LATE_ITEM = (
 
 def feed(items: list[tuple[str, str]]) -> bytes:
     """An EUR-Lex predefined feed, in the documented item shape (research/sources.md §2)."""
-    out = ['<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>',
-           "<title>5 - Acts of the Official Journal L</title><link>https://eur-lex.europa.eu</link>"]
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>',
+        "<title>5 - Acts of the Official Journal L</title><link>https://eur-lex.europa.eu</link>",
+    ]
     for celex, title in items:
         out.append(
             f"<item><title>CELEX:{celex}: {title}</title><description/>"
@@ -113,8 +115,9 @@ def peers(monkeypatch):
 
 def test_two_cycles_incremental_and_each_alert_and_digest_delivered_once(veille_home, peers, capsys):
     replay, slack = peers
-    route = replay.add(Route(path="/oj.xml", body=feed([HTA_ITEM, NEWS_ITEM]),
-                             headers={"Content-Type": "application/rss+xml"}))
+    route = replay.add(
+        Route(path="/oj.xml", body=feed([HTA_ITEM, NEWS_ITEM]), headers={"Content-Type": "application/rss+xml"})
+    )
     cfg = write_config(veille_home, replay, slack, source("oj", replay.url("/oj.xml"), "3s"), digest_in=25)
     settings = load_settings(cfg)
     engine = open_archive(settings.database_url)
@@ -175,17 +178,22 @@ def test_hanging_and_broken_sources_do_not_stop_the_others(veille_home, peers):
     replay.add(Route(path="/good.xml", body=feed([NEWS_ITEM]), headers={"Content-Type": "application/rss+xml"}))
     replay.add(Route(path="/hang.xml", fault="hang", hang_seconds=30))
     replay.add(Route(path="/broken.xml", body=b"<rss><channel><item><title>cut", headers={"Content-Type": "text/xml"}))
-    sources = "".join([
-        source("good", replay.url("/good.xml"), "2s"),
-        source("hang", replay.url("/hang.xml"), "2s"),
-        source("broken", replay.url("/broken.xml"), "2s"),
-    ])
+    sources = "".join(
+        [
+            source("good", replay.url("/good.xml"), "2s"),
+            source("hang", replay.url("/hang.xml"), "2s"),
+            source("broken", replay.url("/broken.xml"), "2s"),
+        ]
+    )
     cfg = write_config(veille_home, replay, slack, sources, digest_in=3600)
     engine = open_archive(load_settings(cfg).database_url)
     thread, stop = start(cfg)
     try:
-        wait_for(lambda: len(runs(engine, "good")) >= 3 and any(r.status == "failed" for r in runs(engine, "hang")),
-                 120, "good polls while another source hangs")
+        wait_for(
+            lambda: len(runs(engine, "good")) >= 3 and any(r.status == "failed" for r in runs(engine, "hang")),
+            120,
+            "good polls while another source hangs",
+        )
         assert thread.is_alive()
     finally:
         stop.set()

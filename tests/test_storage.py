@@ -141,3 +141,26 @@ def test_crash_mid_batch_leaves_archive_as_before(engine):
     assert count(engine, NoticeVersion) == 1
     with session_scope(engine) as s:
         assert s.exec(select(Notice)).one().summary_en is None
+
+
+def test_same_page_different_kind_stays_two_notices(engine):
+    url = "https://ec.europa.eu/info/law/better-regulation/have-your-say/initiatives/18805"
+    ingest(
+        engine,
+        [
+            rec(source="hys", external_id="18805", celex=None, kind="consultation", url=url, title_en="Consultation"),
+            rec(
+                source="hys",
+                external_id="18805-draft",
+                celex=None,
+                kind="draft_act",
+                url=url + "#draft-act",
+                title_en="Draft act",
+            ),
+            rec(source="other", external_id="x", celex=None, kind="consultation", url=url, title_en="Consultation"),
+        ],
+    )
+    with session_scope(engine) as s:
+        kinds = sorted(n.kind for n in s.exec(select(Notice)))
+    assert kinds == ["consultation", "draft_act"]
+    assert count(engine, Sighting) == 3
