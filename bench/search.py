@@ -35,11 +35,7 @@ LABEL_WEIGHTS = [0.08, 0.06, 0.04, 0.03, 0.06, 0.04, 0.01]
 
 
 def corpus_texts() -> list[tuple[str, str]]:
-    sources = [
-        ROOT / "nlp" / "data" / "has_dev_notices.jsonl",
-        ROOT.parent / "shared" / "datasets" / "has_dev_notices.jsonl",
-    ]
-    path = next(p for p in sources if p.exists())
+    path = ROOT / "nlp" / "data" / "has_dev_notices.jsonl"
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         item = json.loads(line)
