@@ -74,7 +74,7 @@ def seed_small(engine, limit: int = 80) -> dict[str, int]:  # noqa: ANN001
                 label="deai",
                 score=0.7,
                 selected=True,
-                explanation={"rules": [{"rule": "<b>r</b>", "weight": 0.5, "matches": ["<img"]}]},
+                explanation={"fired": [{"rule": "<b>r</b>", "label": "deai", "weight": 0.5, "words": ["<img"]}]},
                 rules_version="seed",
                 scored_at=datetime.now(UTC),
             )

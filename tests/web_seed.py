@@ -133,9 +133,16 @@ def _explanation(label: str, text: str) -> dict:
     low = text.lower()
     hits = [k for k in KEYWORDS[label] if k.lower() in low]
     rules = [
-        {"rule": f"{label}/seed:{k}", "weight": round(0.3 + 0.4 * _unit(label, k), 2), "matches": [k]} for k in hits
+        {
+            "rule": f"{label}/seed:{k}",
+            "label": label,
+            "weight": round(0.3 + 0.4 * _unit(label, k), 2),
+            "words": [k],
+            "field": "title",
+        }
+        for k in hits
     ]
-    return {"rules": rules}
+    return {"fired": rules}
 
 
 def seed(engine, limit: int | None = None) -> dict[str, int]:  # noqa: ANN001

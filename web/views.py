@@ -26,58 +26,18 @@ class FiredRule:
     field: str | None = None
 
 
-def _words(value: object) -> list[str]:
-    """Matched words from the shapes an explanation may use: str, [str], [{"text": ...}]."""
-    if isinstance(value, str):
-        return [value]
-    out: list[str] = []
-    if isinstance(value, list | tuple):
-        for item in value:
-            if isinstance(item, str):
-                out.append(item)
-            elif isinstance(item, dict):
-                text = item.get("text") or item.get("word") or item.get("phrase") or item.get("match")
-                if isinstance(text, str):
-                    out.append(text)
-    return out
-
-
 def fired_rules(explanation: dict | None) -> list[FiredRule]:
-    """The rules that fired, read tolerantly from a LabelScore.explanation.
-
-    Accepted: ``{"rules": [{"rule"|"name"|"id": str, "weight"|"score": float,
-    "matches"|"words"|"terms"|"phrases": [str | {"text": str}], "field": str}]}``,
-    and a top-level ``"words"``/``"matches"`` list for words not tied to a rule.
-    """
-    if not isinstance(explanation, dict):
-        return []
-    rules = explanation.get("rules") or explanation.get("fired") or []
-    if isinstance(rules, dict):  # {"rule name": weight | {...}}
-        rules = [{"name": k, **(v if isinstance(v, dict) else {"weight": v})} for k, v in rules.items()]
-    out = []
-    for r in rules if isinstance(rules, list) else []:
-        if isinstance(r, str):
-            out.append(FiredRule(name=r))
-            continue
-        if not isinstance(r, dict):
-            continue
-        name = r.get("rule") or r.get("name") or r.get("id") or "rule"
-        weight = r.get("weight", r.get("score"))
-        words = []
-        for key in ("matches", "words", "terms", "phrases", "match"):
-            words += _words(r.get(key))
-        out.append(
-            FiredRule(
-                name=str(name),
-                weight=float(weight) if isinstance(weight, int | float) else None,
-                words=list(dict.fromkeys(words)),
-                field=r.get("field") if isinstance(r.get("field"), str) else None,
-            )
+    """The rules that fired, from a LabelScore.explanation as nlp writes it:
+    ``{"fired": [{"rule", "label", "words", "weight", "field"}], "model": float, "threshold": float}``."""
+    return [
+        FiredRule(
+            name=str(r.get("rule", "rule")),
+            weight=r.get("weight"),
+            words=list(dict.fromkeys(r.get("words", []))),
+            field=r.get("field"),
         )
-    loose = _words(explanation.get("words")) + _words(explanation.get("matches"))
-    if loose:
-        out.append(FiredRule(name="matched words", words=list(dict.fromkeys(loose))))
-    return out
+        for r in (explanation or {}).get("fired", [])
+    ]
 
 
 # --- highlighting ---------------------------------------------------------------------------
