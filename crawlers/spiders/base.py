@@ -35,6 +35,11 @@ def describe(failure: Failure) -> str:
     return text if name in text or name == "BadResponse" else f"{name}: {text}"
 
 
+def short_url(url: str, limit: int = 100) -> str:
+    """A URL for an error line: SPARQL GETs carry the whole query, which nobody wants to read there."""
+    return url if len(url) <= limit else url[: limit - 1] + "…"
+
+
 def guarded(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
     """Run a callback; a ParseError (or a bug) fails the source with the URL and the reason."""
 
@@ -43,10 +48,10 @@ def guarded(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]
         try:
             yield from method(self, response, *args, **kwargs)
         except ParseError as exc:
-            self.fail(f"{response.url}: {exc}")
+            self.fail(f"{short_url(response.url)}: {exc}")
         except Exception as exc:  # a parser bug must fail the source, not vanish in a log
             log.exception("parser error on %s", response.url)
-            self.fail(f"{response.url}: {type(exc).__name__}: {exc}")
+            self.fail(f"{short_url(response.url)}: {type(exc).__name__}: {exc}")
 
     return wrapper
 
@@ -77,7 +82,7 @@ class VeilleSpider(scrapy.Spider):
         return scrapy.Request(url, callback=callback, errback=errback, meta=meta, dont_filter=True, **kwargs)
 
     def on_error(self, failure: Failure) -> None:
-        self.fail(f"{failure.request.url}: {describe(failure)}")
+        self.fail(f"{short_url(failure.request.url)}: {describe(failure)}")
 
     @staticmethod
     def item(record: NoticeRecord) -> dict[str, NoticeRecord]:
