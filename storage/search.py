@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Engine
 
 from storage.fulltext import ID_BITS, QueryError, day_bound, meta_token, parse, query_stems, to_fts5, to_tsquery
+from storage.models import Notice
 from storage.textnorm import LANGS, stem
 
 CANDIDATES = 2000
@@ -221,7 +222,8 @@ def _in(conn, sql: str, ids: list[int]):  # noqa: ANN001
 def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -> list[Hit]:  # noqa: ANN001
     if not ids:
         return []
-    rows = {r.id: r for r in _in(conn, "SELECT * FROM notice WHERE id IN :ids", ids)}
+    # A Core select on the table, not raw SQL, so that dates come back typed on SQLite too.
+    rows = {r.id: r for r in conn.execute(select(Notice.__table__).where(Notice.__table__.c.id.in_(ids)))}
     labels: dict[int, dict[str, float]] = {}
     for r in _in(conn, "SELECT notice_id, label, score FROM label_score WHERE selected AND notice_id IN :ids", ids):
         labels.setdefault(r.notice_id, {})[r.label] = r.score
