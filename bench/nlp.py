@@ -161,6 +161,10 @@ def throughput(n: int) -> None:
     from veille.config import load_settings
 
     settings = load_settings()
+    if load_model(settings) is None:  # --skip quality: the model it trains is not there yet
+        from nlp.train import train
+
+        train(settings)
     rules, model = active_rules(settings), load_model(settings)
     blank_nlp()
     notices = synthetic(n, seed=11)
