@@ -23,7 +23,8 @@ from storage.models import Notice
 from storage.textnorm import LANGS, stem
 
 CANDIDATES = 2000
-RANKED_WHEN_CAPPED = 300  # newest matches scored in Python when a query matches more than CANDIDATES
+EXACT_RANK = 500  # up to this many matches, FTS5's bm25 ranks them all (its IDF step is then cheap)
+RANKED_WHEN_CAPPED = 300  # past it, the newest matches are scored in Python
 PG_RANK = "-ts_rank(s.tsv, to_tsquery('veille', :q))"
 ID_MASK = (1 << ID_BITS) - 1
 SNIPPET_WORDS = 28
@@ -168,13 +169,14 @@ def search(
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         # FTS5's bm25() first counts every match of each term (its IDF), a cost proportional to the
-        # term's frequency: match without it, then rank exactly when the match set is small.
+        # term's frequency: match without it, then rank exactly when the match set is small, and
+        # score the newest matches in Python when it is not.
         stmt, params = _statement(engine, clauses, f, ranked and not sqlite)
         rows = conn.execute(stmt, params).all()
         capped = len(rows) > CANDIDATES
         rows = rows[:CANDIDATES]
         ranks = {r.key: r.rank for r in rows}
-        if ranked and sqlite and not capped:
+        if ranked and sqlite and len(rows) <= EXACT_RANK:
             stmt, params = _statement(engine, clauses, f, True)
             ranks = {r.key: r.rank for r in conn.execute(stmt, params)}
         elif ranked and sqlite:
@@ -284,29 +286,34 @@ class _Marker:
 
 
 def make_snippet(n, stems: set[str], marks: _Marker | None = None) -> tuple[str, str]:  # noqa: ANN001
-    """A window of the first field that matches, with the matched words marked."""
+    """A window of the first field that matches, with the matched words marked.
+
+    ``WORD_SPLIT.split`` alternates separators (even indexes) and words (odd indexes); words need no
+    HTML escaping, so only the separators are escaped.
+    """
     marks = marks or _Marker(stems)
     fields = [n.title_fr, n.title_en, n.summary_fr, n.summary_en, (n.body or "")[:5000]]
-    chosen, first = None, 0
+    pieces, first = None, 1
     for t in filter(None, fields):
-        tokens = t.split()
-        first = next((i for i, w in enumerate(tokens) if any(marks(p) for p in WORD_SPLIT.findall(w))), None)
+        split = WORD_SPLIT.split(t)
+        first = next((i for i in range(1, len(split), 2) if marks(split[i])), None)
         if first is not None:
-            chosen = tokens
+            pieces = split
             break
-    if chosen is None:
-        text_ = n.summary_fr or n.summary_en or (n.body or "")[:400] or n.title_fr or n.title_en or ""
-        chosen, first = text_.split(), 0
-    start = max(0, first - SNIPPET_WORDS // 3)
-    window = chosen[start : start + SNIPPET_WORDS]
-    pre = "… " if start else ""
-    post = " …" if start + SNIPPET_WORDS < len(chosen) else ""
-    h_parts, t_parts = [], []
-    for piece in WORD_SPLIT.split(" ".join(window)):
-        if piece and WORD_SPLIT.fullmatch(piece) and marks(piece):
-            h_parts.append(f"<mark>{html.escape(piece)}</mark>")
+    if pieces is None:
+        fallback = n.summary_fr or n.summary_en or (n.body or "")[:400] or n.title_fr or n.title_en or ""
+        pieces = WORD_SPLIT.split(fallback)
+        first = 1
+    start = max(1, first - 2 * (SNIPPET_WORDS // 3))  # odd: the window opens on a word
+    end = start + 2 * SNIPPET_WORDS - 1
+    pre = "… " if start > 1 else ""
+    post = " …" if end < len(pieces) - 1 else ""
+    h_parts, t_parts = ([html.escape(pieces[0])], [pieces[0]]) if start == 1 else ([], [])
+    for j, piece in enumerate(pieces[start:end]):
+        if j % 2 == 0 and marks(piece):  # a word
+            h_parts.append(f"<mark>{piece}</mark>")
             t_parts.append(f"[{piece}]")
         else:
-            h_parts.append(html.escape(piece))
+            h_parts.append(piece if j % 2 == 0 else html.escape(piece))
             t_parts.append(piece)
-    return pre + "".join(h_parts) + post, pre + "".join(t_parts) + post
+    return pre + "".join(h_parts).strip() + post, pre + "".join(t_parts).strip() + post
