@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage.db import open_archive  # noqa: E402
-from storage.fulltext import meta_token, search_key  # noqa: E402
+from storage.fulltext import META_PREFIX, meta_token, search_key  # noqa: E402
 from storage.search import Filters, search  # noqa: E402
 from storage.textnorm import index_text  # noqa: E402
 
@@ -161,9 +161,14 @@ def query_words(db: Path) -> dict[str, list[str]]:
     total = conn.execute("SELECT count(*) FROM notice").fetchone()[0]
     rows = conn.execute("SELECT term, doc FROM temp.v").fetchall()
     conn.close()
+    meta = tuple(META_PREFIX.values())  # filter tokens, not words
     bands = {"common": (total * 0.05, total), "mid": (total * 0.001, total * 0.01), "rare": (0, max(20, total / 10000))}
     return {
-        name: [t for t, d in rows if lo < d <= hi and len(t) > 3 and (t.isalpha() or name == "rare")]
+        name: [
+            t
+            for t, d in rows
+            if lo < d <= hi and len(t) > 3 and (t.isalpha() or name == "rare") and not t.startswith(meta)
+        ]
         for name, (lo, hi) in bands.items()
     }
 

@@ -162,10 +162,10 @@ def _variants(c: Clause) -> list[list[str]]:
 
 
 def to_fts5(clauses: list[Clause]) -> str:
-    """The text part of an FTS5 query, restricted to the text columns."""
-    if not clauses:
-        return ""
-    return "{title summary body} : (" + _fts5_expr(clauses) + ")"
+    """The text part of an FTS5 query. No column filter: it makes FTS5 read every position list of
+    a frequent term (70 ms instead of 2 ms at 1M notices), and the filter tokens of ``meta``
+    (``xldeai``...) are not words anyone searches for."""
+    return _fts5_expr(clauses) if clauses else ""
 
 
 def _fts5_expr(clauses: list[Clause]) -> str:

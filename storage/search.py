@@ -70,12 +70,12 @@ class Result:
 
 
 def _meta_match(f: Filters) -> str:
-    """Filters as FTS5 terms on the ``meta`` column (SQLite): one doclist intersection each."""
+    """Filters as FTS5 terms (the ``meta`` column's tokens, SQLite): one doclist intersection each."""
     groups = []
     for kind in ("labels", "sources", "doc_types", "kinds"):
         values = getattr(f, kind)
         if values and not (kind == "labels" and f.min_score is not None):
-            groups.append("meta : (" + " OR ".join(f'"{meta_token(kind, v)}"' for v in values) + ")")
+            groups.append("(" + " OR ".join(f'"{meta_token(kind, v)}"' for v in values) + ")")
     return " AND ".join(groups)
 
 
@@ -174,22 +174,23 @@ def search(
         stmt, params = _statement(engine, clauses, f, ranked and not sqlite)
         rows = conn.execute(stmt, params).all()
         capped = len(rows) > CANDIDATES
-        rows = rows[:CANDIDATES]
-        ranks = {r.key: r.rank for r in rows}
-        if ranked and sqlite and len(rows) <= EXACT_RANK:
+        keys = [key for key, _ in rows[:CANDIDATES]]
+        ranks: dict[int, float] = {}
+        if ranked and not sqlite:
+            ranks = dict(rows)
+        elif ranked and len(keys) <= EXACT_RANK:
             stmt, params = _statement(engine, clauses, f, True)
-            ranks = {r.key: r.rank for r in conn.execute(stmt, params)}
-        elif ranked and sqlite:
-            ranks = _rank_common(conn, [r.key for r in rows[:RANKED_WHEN_CAPPED]], clauses)
-        keys = [r.key for r in rows]
+            ranks = dict(conn.execute(stmt, params).all())
+        elif ranked:
+            ranks = _rank_common(conn, keys[:RANKED_WHEN_CAPPED], clauses)
         if ranked:
             keys.sort(key=lambda k: (ranks.get(k, 0.0), -k))
-        ids = [k & ID_MASK for k in keys]
+        page = keys[offset : offset + limit]
         hits = _load_hits(
-            conn, ids[offset : offset + limit], query_stems(clauses), {k & ID_MASK: ranks.get(k) for k in keys}
+            conn, [k & ID_MASK for k in page], query_stems(clauses), {k & ID_MASK: ranks.get(k) for k in page}
         )
-        counts = _facets(conn, ids) if facets else {}
-    return Result(hits=hits, total=len(rows), total_is_lower_bound=capped, facets=counts)
+        counts = _facets(conn, [k & ID_MASK for k in keys]) if facets else {}
+    return Result(hits=hits, total=len(keys), total_is_lower_bound=capped, facets=counts)
 
 
 def _rank_common(conn, keys: list[int], clauses) -> dict[int, float]:  # noqa: ANN001
