@@ -23,8 +23,8 @@ from storage.models import Notice
 from storage.textnorm import LANGS, stem
 
 CANDIDATES = 2000
-EXACT_RANK = 500  # up to this many matches, FTS5's bm25 ranks them all (its IDF step is then cheap)
-RANKED_WHEN_CAPPED = 300  # past it, the newest matches are scored in Python
+EXACT_RANK = 500  # query terms matching at most this many notices each: FTS5's bm25 ranks (its IDF is cheap)
+RANKED_WHEN_CAPPED = 300  # otherwise the newest matches are scored in Python
 PG_RANK = "-ts_rank(s.tsv, to_tsquery('veille', :q))"
 ID_MASK = (1 << ID_BITS) - 1
 SNIPPET_WORDS = 28
@@ -169,8 +169,8 @@ def search(
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         # FTS5's bm25() first counts every match of each term (its IDF), a cost proportional to the
-        # term's frequency: match without it, then rank exactly when the match set is small, and
-        # score the newest matches in Python when it is not.
+        # term's frequency: match without it, then rank with bm25 when every term is rare, and score
+        # the newest matches in Python when one is frequent.
         stmt, params = _statement(engine, clauses, f, ranked and not sqlite)
         rows = conn.execute(stmt, params).all()
         capped = len(rows) > CANDIDATES
@@ -178,7 +178,7 @@ def search(
         ranks: dict[int, float] = {}
         if ranked and not sqlite:
             ranks = dict(rows)
-        elif ranked and len(keys) <= EXACT_RANK:
+        elif ranked and _terms_are_rare(conn, clauses):
             stmt, params = _statement(engine, clauses, f, True)
             ranks = dict(conn.execute(stmt, params).all())
         elif ranked:
@@ -191,6 +191,18 @@ def search(
         )
         counts = _facets(conn, [k & ID_MASK for k in keys]) if facets else {}
     return Result(hits=hits, total=len(keys), total_is_lower_bound=capped, facets=counts)
+
+
+def _terms_are_rare(conn, clauses) -> bool:  # noqa: ANN001
+    """Whether every query term matches at most EXACT_RANK notices (a probe streams that many, cheaply).
+
+    bm25() computes each term's IDF by counting all its matches, filters or not: affordable only then.
+    """
+    for term in query_stems(clauses):
+        probe = text("SELECT count(*) FROM (SELECT rowid FROM notice_fts WHERE notice_fts MATCH :q LIMIT :n)")
+        if conn.execute(probe, {"q": f'"{term}"', "n": EXACT_RANK + 1}).scalar() > EXACT_RANK:
+            return False
+    return True
 
 
 def _rank_common(conn, keys: list[int], clauses) -> dict[int, float]:  # noqa: ANN001

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import typer
@@ -23,6 +24,9 @@ def serve(
     app = create_app(settings, state.engine())
     host, port = host or settings.web.host, port or settings.web.port
     console.print(f"workbench on http://{host}:{port}/ (Ctrl-C to stop)")
+    # What start-up loaded (spaCy, SQLAlchemy, templates) lives as long as the server: keep it out of
+    # the cyclic GC, whose full passes over it otherwise add ~60 ms pauses to searches.
+    gc.freeze()
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 
