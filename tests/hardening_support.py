@@ -17,15 +17,15 @@ import sys
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from sqlmodel import select
 
-from crawlers.replay.server import ReplayServer, Route
+from crawlers.replay.server import Route
 from storage.db import session_scope
 from storage.models import Delivery, Notice, Sighting
 from tests.alerts_support import Inbox, SlackServer, free_port
