@@ -26,13 +26,28 @@ log = logging.getLogger(__name__)
 
 
 def describe(failure: Failure) -> str:
-    """A one-line reason for a failed request."""
+    """A one-line reason for a failed request (Scrapy's messages repeat the URL: shortened here)."""
     exc = failure.value
     if isinstance(exc, HttpError):
         return f"HTTP {exc.response.status}"
-    text = str(exc).strip() or type(exc).__name__
     name = type(exc).__name__
+    text = str(exc).strip()
+    if not text and name == "DownloadCancelledError":  # streamed past DOWNLOAD_MAXSIZE: Scrapy says nothing
+        text = "download cancelled: body larger than the size cap (crawl.max_body_bytes)"
+    request = getattr(failure, "request", None)
+    if request is not None and text:
+        text = text.replace(request.url, short_url(request.url))
+    text = text or name
     return text if name in text or name == "BadResponse" else f"{name}: {text}"
+
+
+def short_url(url: str, limit: int = 160) -> str:
+    """A URL for a failure reason: a long query (SPARQL sends kilobytes) is elided, so that the reason
+    after it is not cut off when the run's error is stored."""
+    if len(url) <= limit:
+        return url
+    head, _, query = url.partition("?")
+    return f"{head[:limit]}?… ({len(query)} characters of query)" if query else url[:limit] + "…"
 
 
 def guarded(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
@@ -43,10 +58,10 @@ def guarded(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]
         try:
             yield from method(self, response, *args, **kwargs)
         except ParseError as exc:
-            self.fail(f"{response.url}: {exc}")
+            self.fail(f"{short_url(response.url)}: {exc}")
         except Exception as exc:  # a parser bug must fail the source, not vanish in a log
             log.exception("parser error on %s", response.url)
-            self.fail(f"{response.url}: {type(exc).__name__}: {exc}")
+            self.fail(f"{short_url(response.url)}: {type(exc).__name__}: {exc}")
 
     return wrapper
 
@@ -77,7 +92,7 @@ class VeilleSpider(scrapy.Spider):
         return scrapy.Request(url, callback=callback, errback=errback, meta=meta, dont_filter=True, **kwargs)
 
     def on_error(self, failure: Failure) -> None:
-        self.fail(f"{failure.request.url}: {describe(failure)}")
+        self.fail(f"{short_url(failure.request.url)}: {describe(failure)}")
 
     @staticmethod
     def item(record: NoticeRecord) -> dict[str, NoticeRecord]:
