@@ -254,3 +254,43 @@ def age_sending_rows(engine, by: timedelta) -> int:  # noqa: ANN001
         for r in rows:
             s.connection().execute(update(Delivery).where(Delivery.id == r.id).values(sent_at=r.sent_at - by))
     return len(rows)
+
+
+@dataclass
+class Measured:
+    returncode: int
+    seconds: float
+    max_rss_mb: float  # peak RSS of the process and of every descendant it waited for (the crawl child)
+    stdout: str
+    stderr: str
+
+
+def run_measured(cmd: list[str], env: dict[str, str], timeout: float, cwd: Path = ROOT) -> Measured:
+    """Run ``cmd`` and read its own resource usage with ``os.wait4`` (exact for this process tree, unlike
+    ``RUSAGE_CHILDREN``, which keeps the maximum over every child the test process ever had)."""
+    import tempfile
+    import time
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - t0 > timeout:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        seconds = time.monotonic() - t0
+        out.seek(0)
+        err.seek(0)
+        return Measured(
+            proc.returncode,
+            seconds,
+            usage.ru_maxrss / 1024,
+            out.read().decode("utf-8", "replace"),
+            err.read().decode("utf-8", "replace"),
+        )
