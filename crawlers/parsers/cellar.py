@@ -15,7 +15,7 @@ import lxml.html
 from lxml import etree
 
 from crawlers.parsers import ParseError
-from crawlers.parsers.normalise import clean_text, html_to_text
+from crawlers.parsers.normalise import clean_text, html_to_text, without_controls
 
 ANNEX_RE = re.compile(r"annex|anx|annexe", re.I)
 
@@ -34,7 +34,7 @@ def _doc(body: bytes) -> lxml.html.HtmlElement:
         raise ParseError("empty body where an act's XHTML was expected")
     try:
         # lxml.html: the EUR-Lex rendition is not well-formed XML (unclosed <meta>).
-        return lxml.html.document_fromstring(body)
+        return lxml.html.document_fromstring(without_controls(body))
     except (etree.ParserError, ValueError) as exc:
         raise ParseError(f"unreadable XHTML: {exc}") from None
 

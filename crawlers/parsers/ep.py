@@ -15,7 +15,7 @@ from lxml import etree
 from pydantic import ValidationError
 
 from crawlers.parsers import ParseError
-from crawlers.parsers.normalise import celex_from_text, clean_text, to_utc
+from crawlers.parsers.normalise import celex_from_text, clean_text, to_utc, without_controls
 from veille.records import NoticeRecord
 
 OEIL_URL = "https://oeil.secure.europarl.europa.eu/oeil/en/procedure-file?reference={ref}"
@@ -100,7 +100,7 @@ def parse_oeil(body: bytes, *, source: str) -> list[NoticeRecord]:
     if not body.strip():
         raise ParseError("empty body where an OEIL procedure page was expected")
     try:
-        doc = lxml.html.document_fromstring(body)
+        doc = lxml.html.document_fromstring(without_controls(body))
     except (etree.ParserError, ValueError) as exc:
         raise ParseError(f"unreadable OEIL page: {exc}") from None
     ref = doc.cssselect("h2.es_title-h1")

@@ -25,6 +25,7 @@ WS_RE = re.compile(r"[ \t\r\f\v\u00a0\u202f]+")
 NL_RE = re.compile(r"\s*\n\s*(?:\n\s*)+")
 # C0/C1 control characters but tab, newline and carriage return: never text, and lxml refuses them.
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL_BYTES_RE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "section"}
 
 
@@ -117,6 +118,11 @@ def to_date(value: str | None) -> date | None:
     except ValueError:
         parsed = to_utc(value)
         return parsed.date() if parsed else None
+
+
+def without_controls(body: bytes) -> bytes:
+    """An HTML page's bytes without ASCII control characters (lxml refuses to write them back in a tree)."""
+    return CONTROL_BYTES_RE.sub(b" ", body)
 
 
 def clean_text(text: str | None) -> str:
