@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from storage.fulltext import ID_BITS, QueryError, day_bound, meta_token, parse, query_stems, to_fts5, to_tsquery
 from storage.textnorm import LANGS, stem
+from veille.records import as_utc
 
 CANDIDATES = 2000
 RANKED_WHEN_CAPPED = 300  # newest matches scored in Python when a query matches more than CANDIDATES
@@ -218,6 +219,13 @@ def _in(conn, sql: str, ids: list[int]):  # noqa: ANN001
     return conn.execute(stmt, {"ids": ids}).all()
 
 
+def _datetime(value: object) -> datetime | None:
+    """Raw SQL rows give SQLite's stored text, PostgreSQL's a datetime: Hit promises a datetime."""
+    if value is None or isinstance(value, datetime):
+        return as_utc(value)
+    return as_utc(datetime.fromisoformat(str(value)))
+
+
 def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -> list[Hit]:  # noqa: ANN001
     if not ids:
         return []
@@ -241,7 +249,7 @@ def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -
                 doc_type=n.doc_type,
                 kind=n.kind,
                 celex=n.celex,
-                published_at=n.published_at,
+                published_at=_datetime(n.published_at),
                 rank=ranks.get(i),
                 snippet_html=snippet_html,
                 snippet_text=snippet_text,
