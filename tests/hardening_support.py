@@ -132,9 +132,17 @@ def peers(authenticator=None, **controller_kw):  # noqa: ANN001, ANN201
         ctl.stop()
 
 
-def write_run_config(home: Path, base_url: str, p: Peers, sources: list[dict], smtp: str = "", extra: str = "") -> Path:
+def write_run_config(
+    home: Path,
+    base_url: str,
+    p: Peers,
+    sources: list[dict],
+    smtp: str = "",
+    extra: str = "",
+    digest_time: str = "00:00",
+) -> Path:
     """A config whose sources point at the replay server, e-mail to the SMTP peer, Slack to the Slack peer;
-    digests due at every run (digest time 00:00, every day)."""
+    digests due at every run by default (digest time 00:00, every day)."""
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "veille.toml"
     lines = [
@@ -154,7 +162,7 @@ def write_run_config(home: Path, base_url: str, p: Peers, sources: list[dict], s
         "[slack]",
         f'base_url = "{p.slack.base}/api/"',
         "[schedule]",
-        'digest_time = "00:00"',
+        f'digest_time = "{digest_time}"',
         'digest_days = "every"',
         extra,
     ]
@@ -294,3 +302,19 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float, cwd: Path 
             out.read().decode("utf-8", "replace"),
             err.read().decode("utf-8", "replace"),
         )
+
+
+def bulk_routes(n_feeds: int, per_feed: int) -> tuple[list[Route], list[dict]]:
+    """``n_feeds`` news feeds of ``per_feed`` items each: real development-set titles and summaries, each
+    item a distinct notice (own guid and link), as bench/crawl.py builds its archive."""
+    rows = dev_items()
+    routes, sources = [], []
+    for f in range(n_feeds):
+        items = []
+        for i in range(per_feed):
+            it = dict(rows[(f * per_feed + i) % len(rows)])
+            it.update(id=f"bulk-{f}-{i}", url=f"https://example.eu/bulk/{f}/{i}_en", title=f"{it['title']} [{f}-{i}]")
+            items.append(it)
+        routes.append(Route(path=f"/bulk-{f}.xml", body=news_feed(f"bulk {f}", items), headers=RSS))
+        sources.append({"name": f"bulk-{f}", "path": f"/bulk-{f}.xml"})
+    return routes, sources
