@@ -52,6 +52,18 @@ CRITICAL = [
 ]
 
 
+def more_critical(n: int, start: int = 201) -> list[tuple[str, str]]:
+    """Further constructed HTA implementing acts (new CELEX numbers): new immediate alerts."""
+    return [
+        (
+            f"32026R0{k}",
+            f"Commission Implementing Regulation (EU) 2026/{k} laying down rules for the application of "
+            f"Regulation (EU) 2021/2282 as regards the update {k - start + 1} of the joint clinical assessment reports",
+        )
+        for k in range(start, start + n)
+    ]
+
+
 def dev_items() -> list[dict]:
     return [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -92,12 +104,12 @@ class Corpus:
     n_items: int
 
 
-def corpus(n_acts: int = 40, n_news: int = 30) -> Corpus:
+def corpus(n_acts: int = 40, n_news: int = 30, critical: list[tuple[str, str]] = CRITICAL) -> Corpus:
     """One EUR-Lex feed (``n_acts`` real acts + the constructed critical ones) and two news feeds."""
     rows = dev_items()
     acts = [r for r in rows if r.get("celex", "").startswith("3") and r["lang"] == "en"][:n_acts]
     news = [r for r in rows if r["source"] in ("commission", "ema", "ai_office", "other")][: 2 * n_news]
-    act_items = [(r["celex"], r["title"], r["date"]) for r in acts] + [(c, t, "2026-11-16") for c, t in CRITICAL]
+    act_items = [(r["celex"], r["title"], r["date"]) for r in acts] + [(c, t, "2026-11-16") for c, t in critical]
     feeds = {
         "eurlex-oj": eurlex_feed(act_items),
         "sante-news": news_feed("DG SANTE", news[:n_news]),

@@ -217,7 +217,9 @@ def test_sparql_and_ep_json_parsers_raise_only_parse_errors(value):
 def test_html_parsers_raise_only_parse_errors(bits):
     body = "".join(bits).encode("utf-8", "surrogatepass")
     survives(lambda: parse_act_xhtml(body), ParseError)
-    survives(lambda: parse_multiple_choices(body, "https://publications.europa.eu/resource/celex/32024R1689"), ParseError)
+    survives(
+        lambda: parse_multiple_choices(body, "https://publications.europa.eu/resource/celex/32024R1689"), ParseError
+    )  # noqa: E501
     survives(lambda: parse_oeil(body, source="fuzz"), ParseError)
 
 
@@ -253,7 +255,8 @@ def test_escapers_hold_for_any_text(text):
 HOSTILE = {
     "html": "Medical devices <script>alert(1)</script><img src=x onerror=alert(2)> & <b>bold</b>",
     "slack": "Medical devices <!channel> <!here> <@U024BE7LH> <http://evil.example|click here> *bold* _it_ ~s~ `x`",
-    "control": "Medical devices \x1b[2J\x1b]8;;http://evil.example\x07click\x1b]8;;\x07 \x07 \u202eexe.pdf\r\nBcc: v@evil.example",
+    "control": "Medical devices \x1b[2J\x1b]8;;http://evil.example\x07click\x1b]8;;\x07 \x07 \u202eexe.pdf"
+               "\r\nBcc: v@evil.example",
     "rich": "Medical devices [bold red]red[/] [link=http://evil.example]link[/link]",
 }  # fmt: skip
 ROUTING = '[labels.deai]\nemail = ["deai@has-sante.fr"]\nslack = ["#deai"]\n'
