@@ -131,8 +131,23 @@ class Peers:
 
 
 @contextmanager
-def peers(authenticator=None, **controller_kw):  # noqa: ANN001, ANN201
-    inbox = Inbox()
+class SlowInbox(Inbox):
+    """An SMTP server that takes ``delay`` seconds to answer DATA (a busy relay): the hand-over window of
+    each message lasts long enough to be observed from outside."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802 - aiosmtpd hook
+        import asyncio
+
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def peers(authenticator=None, smtp_delay: float = 0.0, **controller_kw):  # noqa: ANN001, ANN201
+    inbox = SlowInbox(smtp_delay) if smtp_delay else Inbox()
     port = free_port()
     kw = {"authenticator": authenticator, "auth_require_tls": False} if authenticator else {}
     ctl = Controller(inbox, hostname="127.0.0.1", port=port, **kw, **controller_kw)

@@ -70,8 +70,12 @@ KILL_POINTS = [
     ("digest_planned", 0.0),
     ("sent>=30", 0.0),
     ("sending>=2", 0.0),  # the hand-over of a later message
-    ("sent>=90", 0.0),
+    ("sent>=60", 0.0),
 ]
+# Delivery points: the SMTP peer answers DATA after this delay, so that each state lasts long enough to be
+# seen by the probe (a busy relay; without it a hand-over takes a millisecond).
+DELIVERY_TRIGGERS = ("scored", "planned", "sending", "sent", "digest_planned")
+SMTP_DELAY = 0.15
 PHASES = ("crawl", "storage", "classification", "delivery")
 
 
@@ -200,7 +204,8 @@ def crash_round(tmp: Path, point: tuple[str, float] | None) -> Outcome:
     """Fresh archive and peers; one run killed at ``point`` (None: not killed), then reruns to completion."""
     c = corpus()
     home = tmp / "home"
-    with ReplayServer(c.routes) as srv, peers() as p:
+    slow = point is not None and point[0].startswith(DELIVERY_TRIGGERS)
+    with ReplayServer(c.routes) as srv, peers(smtp_delay=SMTP_DELAY if slow else 0.0) as p:
         cfg = write_run_config(home, srv.base_url, p, c.sources)
         phase, at_kill = run_and_kill(cfg, home, *point, len(c.sources)) if point else (None, {})
         engine = open_archive(f"sqlite:///{home / 'veille.db'}")
