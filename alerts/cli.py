@@ -45,7 +45,7 @@ def calendar_cmd(
     if ctx.invoked_subcommand:
         return
     from alerts.calendar import calendar_ics, events
-    from veille.cli import console, fail, state
+    from veille.cli import console, fail, safe, state
     from veille.config import ConfigError
     from veille.profiles import load_labels
 
@@ -66,7 +66,7 @@ def calendar_cmd(
         table.add_column(col, overflow="fold")
     for e in evs:
         until = (e.end.fromordinal(e.end.toordinal() - 1)).isoformat() if e.end else ""
-        table.add_row(e.start.isoformat(), until, escape(e.summary), escape(", ".join(e.labels)))
+        table.add_row(e.start.isoformat(), until, safe(e.summary), escape(", ".join(e.labels)))
     console.print(table)
     console.print(f"{len(evs)} events")
 
@@ -164,7 +164,7 @@ def deliveries_cmd(
     from alerts.outbox import retry as retry_batch
     from storage.db import session_scope
     from storage.models import Delivery
-    from veille.cli import console, state
+    from veille.cli import console, safe, state
 
     engine = state.engine()
     if retry:
@@ -192,7 +192,7 @@ def deliveries_cmd(
             str(r.attempts),
             r.sent_at.strftime("%Y-%m-%d %H:%M") if r.sent_at and r.status == "sent" else "",
             *([escape(r.batch or "")] if failed else []),
-            escape(r.last_error or ""),
+            safe(r.last_error or ""),
         ]
         table.add_row(*cells)
     console.print(table)

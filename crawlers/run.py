@@ -32,6 +32,14 @@ from veille.records import NoticeRecord
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TIMEOUT = 3600.0
 CACHE_MAX_AGE_DAYS = 30
+# Secrets the crawl child never needs (it reads its job file, not the config): kept out of its environment.
+SECRET_ENV = (
+    "VEILLE_SMTP_PASSWORD",
+    "VEILLE_SLACK_TOKEN",
+    "VEILLE_WEB_SECRET",
+    "VEILLE_DATABASE_URL",
+    "VEILLE_WEBHOOK_",
+)
 
 
 @dataclass
@@ -79,7 +87,8 @@ def run_child(job: dict, work: Path, timeout: float) -> str | None:
     """Run the Scrapy child; return why it did not end normally (None if it did)."""
     job_path = work / "job.json"
     job_path.write_text(json.dumps(job), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SECRET_ENV)}  # it parses untrusted content
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     with (work / "child.err").open("wb") as err:
         try:
             proc = subprocess.run(

@@ -402,8 +402,11 @@ def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) 
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise RulesError(f"{filename}:{mark.line + 1 if mark else '?'}: invalid YAML: {exc.problem or exc}") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (control characters...)
+        line = text[: exc.position].count("\n") + 1
+        raise RulesError(f"{filename}:{line}: invalid YAML: character {exc.character!r} not allowed") from None
     except yaml.YAMLError as exc:
-        raise RulesError(f"{filename}:?: invalid YAML: {exc}") from None
+        raise RulesError(f"{filename}:?: invalid YAML: {' '.join(str(exc).split())}") from None
     if root is None:
         raise RulesError(f"{filename}:1: empty rules file")
     top = _Y(root, filename).mapping("the rules file")

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from storage.fulltext import ID_BITS, QueryError, day_bound, meta_token, parse, query_stems, to_fts5, to_tsquery
 from storage.models import Notice
 from storage.textnorm import LANGS, stem
+from veille.records import as_utc
 
 CANDIDATES = 2000
 EXACT_RANK = 500  # query terms matching at most this many notices each: FTS5's bm25 ranks (its IDF is cheap)
@@ -258,7 +259,7 @@ def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -
                 doc_type=n.doc_type,
                 kind=n.kind,
                 celex=n.celex,
-                published_at=n.published_at,
+                published_at=as_utc(n.published_at),  # SQLite gives naive UTC
                 rank=ranks.get(i),
                 snippet_html=snippet_html,
                 snippet_text=snippet_text,

@@ -47,6 +47,14 @@ class State:
 state = State()
 
 
+def safe(value: object, limit: int | None = None) -> str:
+    """Text from the web for the terminal: no control characters (an ANSI escape in a title could clear
+    the screen or plant a link), one line, Rich markup escaped."""
+    from alerts.escape import clean
+
+    return escape(clean(value, limit))
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error and exit; no stack trace for a user's mistake."""
     err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
@@ -111,10 +119,9 @@ def search_cmd(
     for h in result.hits:
         when = h.published_at.date().isoformat() if h.published_at else ""
         labels = ", ".join(f"{k} {v:.2f}" for k, v in sorted(h.labels.items(), key=lambda kv: -kv[1]))
-        # Crawled text may contain Rich markup: escape it.
-        table.add_row(
-            str(h.notice_id), when, escape(h.source), f"{escape(h.title)}\n[dim]{escape(h.snippet_text)}[/dim]", labels
-        )
+        # Crawled text may contain Rich markup and terminal escapes: safe() neutralises both.
+        text = f"{safe(h.title)}\n[dim]{safe(h.snippet_text)}[/dim]"
+        table.add_row(str(h.notice_id), when, safe(h.source), text, labels)
     console.print(table)
     more = "+" if result.total_is_lower_bound else ""
     console.print(f"{result.total}{more} notices match; showing {len(result.hits)}.")

@@ -20,20 +20,20 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_summary(summary) -> None:  # noqa: ANN001 - veille.pipeline.CycleSummary
-    from veille.cli import console
+    from veille.cli import console, safe
 
     table = Table(title="sources", expand=False)
     for col in ("source", "status", "new", "updated", "unchanged", "304", "reason"):
         table.add_column(col)
     for r in summary.sources:
         table.add_row(
-            escape(r.source),
+            safe(r.source),
             "[green]ok[/green]" if r.ok else "[red]failed[/red]",
             str(r.new),
             str(r.updated),
             str(r.unchanged),
             str(r.not_modified),
-            escape(r.error or ""),
+            safe(r.error or ""),
         )
     console.print(table)
     if summary.labels:
@@ -61,14 +61,14 @@ def run_cmd(
     all_sources: bool = typer.Option(False, "--all", help="Crawl every enabled source, due or not."),
 ) -> None:
     """One full cycle: crawl due sources, store, classify, send alerts and due digests."""
-    from veille.cli import err, state
+    from veille.cli import err, safe, state
 
     names = list(source) or ([s.name for s in state.settings.sources if s.enabled] if all_sources else None)
     summary = _cycle(names)
     _print_summary(summary)
     if not summary.ok:
         for r in summary.failed_sources:
-            err.print(f"source {escape(r.source)} failed: {escape(r.error or '?')}")
+            err.print(f"source {safe(r.source)} failed: {safe(r.error or '?')}")
         if summary.failed_deliveries:
             err.print(f"{summary.failed_deliveries} deliveries failed: see `veille deliveries --failed`")
         raise typer.Exit(1)
@@ -93,7 +93,7 @@ def status_cmd() -> None:
     import scheduler
     from storage.db import session_scope
     from storage.models import Delivery
-    from veille.cli import console, state
+    from veille.cli import console, safe, state
     from veille.pipeline import source_health
 
     engine = state.engine()
@@ -101,7 +101,7 @@ def status_cmd() -> None:
     for col in ("source", "last success", "last failure", "reason"):
         table.add_column(col)
     for s in source_health(engine):
-        table.add_row(escape(s.name), _when(s.last_success), _when(s.last_failure), escape(s.last_error or ""))
+        table.add_row(escape(s.name), _when(s.last_success), _when(s.last_failure), safe(s.last_error or ""))
     console.print(table)
     runs = scheduler.next_runs(state.settings)
     if runs:
@@ -137,7 +137,7 @@ def _demo_calendar(engine, settings, home: Path) -> Path:  # noqa: ANN001
     from alerts.config import load_routing
     from alerts.deadlines import deadline_items, open_candidates
     from alerts.routing import recipients
-    from veille.cli import console
+    from veille.cli import console, safe
 
     today = datetime.now(UTC).date()
     routing, cands = load_routing(settings), open_candidates(engine, today)
@@ -146,7 +146,7 @@ def _demo_calendar(engine, settings, home: Path) -> Path:  # noqa: ANN001
         table.add_column(col, overflow="fold")
     for r in recipients(routing):
         for e in deadline_items(cands, routing, r.labels, today):
-            table.add_row(escape(r.address), e.deadline_text, e.left_text, e.kind_name, escape(e.title[:90]))
+            table.add_row(escape(r.address), e.deadline_text, e.left_text, e.kind_name, safe(e.title, 90))
     console.print(table)
     path = home / "calendar.ics"
     path.write_bytes(calendar_ics(engine, settings))

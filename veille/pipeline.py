@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import exists
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from storage.db import session_scope
-from storage.models import CrawlRun, Source
+from storage.models import CrawlRun, LabelScore, Notice, Source
 from veille.config import Settings, clock
 
 Progress = Callable[[str], None]
+# How far back a cycle looks for notices stored but never scored (a run killed between the two).
+RESCORE_WINDOW = timedelta(days=7)
 
 
 @dataclass
@@ -82,7 +85,10 @@ def run_cycle(
     if sources:
         progress(f"crawling {len(sources)} source(s)")
         summary.sources = crawl(settings, engine, names=sources, timeout=settings.crawl.max_run_seconds)
-    changed = sorted({i for r in summary.sources for i in getattr(r, "changed_ids", [])})
+    changed = {i for r in summary.sources for i in getattr(r, "changed_ids", [])}
+    # A run killed after storing but before classifying left notices that this crawl sees as
+    # unchanged: score them too, or they would never reach alerts and digests.
+    changed = sorted(changed | set(unscored(engine, (now or datetime.now(UTC)) - RESCORE_WINDOW)))
     progress(f"classifying {len(changed)} new or changed notice(s)")
     if changed:
         stats = classify(engine, settings, changed)
@@ -99,6 +105,13 @@ def run_cycle(
         progress("sending due digests")  # alerts skips non-working days and recipients already served
         summary.digests = send_digests(engine, settings, now=now)
     return summary
+
+
+def unscored(engine: Engine, since: datetime) -> list[int]:
+    """Notices stored or changed since ``since`` with no label score at least as recent as the notice."""
+    fresh = exists().where(LabelScore.notice_id == Notice.id, LabelScore.scored_at >= Notice.updated_at)
+    with session_scope(engine) as s:
+        return list(s.exec(select(Notice.id).where(Notice.updated_at >= since, ~fresh)))
 
 
 def digest_time_reached(settings: Settings, now: datetime | None = None) -> bool:

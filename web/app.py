@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -11,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -38,10 +40,26 @@ def _stamp(value: object) -> str:
     return str(value)[:16]
 
 
+# Control characters (ANSI escapes, NUL...) and bidi overrides (text that reads other than it is).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _finalize(value: object) -> object:
+    """Every ``{{ value }}`` passes here before escaping: crawled text loses its control characters."""
+    if isinstance(value, str) and _CONTROL.search(value):
+        cleaned = _CONTROL.sub(" ", value)
+        return Markup(cleaned) if isinstance(value, Markup) else cleaned
+    return value
+
+
 def _templates() -> Jinja2Templates:
     # Autoescape everything: crawled text is never trusted.
     env = Environment(
-        loader=FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=_finalize,
     )
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     env.filters["day"] = _day

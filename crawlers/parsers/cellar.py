@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urljoin
 
 import lxml.html
 from lxml import etree
 
 from crawlers.parsers import ParseError
-from crawlers.parsers.normalise import clean_text, html_to_text
+from crawlers.parsers.normalise import clean_text, html_to_text, without_controls
 
 ANNEX_RE = re.compile(r"annex|anx|annexe", re.I)
 
@@ -33,7 +34,7 @@ def _doc(body: bytes) -> lxml.html.HtmlElement:
         raise ParseError("empty body where an act's XHTML was expected")
     try:
         # lxml.html: the EUR-Lex rendition is not well-formed XML (unclosed <meta>).
-        return lxml.html.document_fromstring(body)
+        return lxml.html.document_fromstring(without_controls(body))
     except (etree.ParserError, ValueError) as exc:
         raise ParseError(f"unreadable XHTML: {exc}") from None
 
@@ -70,12 +71,13 @@ def parse_act_xhtml(body: bytes, max_chars: int = 200_000) -> ActText:
 def parse_multiple_choices(body: bytes, base_url: str) -> list[str]:
     """URLs listed by a Cellar 300 answer: main act first, annexes last, then by ``stream_order``."""
     doc = _doc(body)
-    doc.make_links_absolute(base_url)
     ranked: dict[str, tuple[int, int]] = {}
     for i, a in enumerate(doc.xpath("//a[@href]")):
+        # urljoin, not make_links_absolute: lxml refuses to write back hrefs with control characters
+        href = urljoin(base_url, a.get("href").strip())
         holder = a.getparent() if a.getparent() is not None else a
         context = etree.tostring(holder, encoding="unicode", method="html")
         order = re.search(r"stream_order\D{0,20}?(\d+)", context)
-        annex = 1 if ANNEX_RE.search(a.text_content() + " " + a.get("href")) else 0
-        ranked.setdefault(a.get("href"), (annex, int(order.group(1)) if order else 1000 + i))
+        annex = 1 if ANNEX_RE.search(a.text_content() + " " + href) else 0
+        ranked.setdefault(href, (annex, int(order.group(1)) if order else 1000 + i))
     return sorted(ranked, key=ranked.__getitem__)

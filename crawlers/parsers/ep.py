@@ -11,9 +11,11 @@ import re
 from datetime import datetime
 
 import lxml.html
+from lxml import etree
+from pydantic import ValidationError
 
 from crawlers.parsers import ParseError
-from crawlers.parsers.normalise import celex_from_text, clean_text, to_utc
+from crawlers.parsers.normalise import celex_from_text, clean_text, to_utc, without_controls
 from veille.records import NoticeRecord
 
 OEIL_URL = "https://oeil.secure.europarl.europa.eu/oeil/en/procedure-file?reference={ref}"
@@ -38,6 +40,15 @@ def parse_ep_odp(body: bytes, *, source: str) -> list[NoticeRecord]:
         proc = data["data"][0]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
         raise ParseError(f"not an EP Open Data procedure document ({type(exc).__name__})") from None
+    if not isinstance(proc, dict):
+        raise ParseError(f"EP Open Data: data[0] is a {type(proc).__name__}, not a procedure object")
+    try:
+        return [_odp_record(proc, source)]
+    except (AttributeError, TypeError, KeyError, ValidationError) as exc:  # a field of another type than documented
+        raise ParseError(f"EP Open Data procedure of an unexpected shape ({type(exc).__name__}: {exc})") from None
+
+
+def _odp_record(proc: dict, source: str) -> NoticeRecord:
     label = proc.get("label") or proc.get("process_id")
     if not label:
         raise ParseError("EP Open Data procedure without label")
@@ -54,26 +65,24 @@ def parse_ep_odp(body: bytes, *, source: str) -> list[NoticeRecord]:
         for org in p.get("had_participant_organization", [])
     ]
     latest = events[-1] if events else None
-    return [
-        NoticeRecord(
-            source=source,
-            external_id=f"procedure:{label}",
-            url=oeil_url(label),
-            procedure=label,
-            lang="en",
-            title_en=clean_text(titles.get("en")) or None,
-            title_fr=clean_text(titles.get("fr")) or None,
-            summary_en=f"Latest event {latest['activity_date']}: {_event_name(latest.get('had_activity_type'))}"
-            if latest
-            else None,
-            body="\n".join(lines) or None,
-            doc_type=(proc.get("process_type") or "").rsplit("/", 1)[-1] or None,
-            kind="procedure",
-            published_at=to_utc(latest["activity_date"]) if latest else None,
-            authors=lead,  # lead committee, e.g. ECON
-            extra={"stage": (proc.get("current_stage") or "").rsplit("/", 1)[-1]},
-        )
-    ]
+    return NoticeRecord(
+        source=source,
+        external_id=f"procedure:{label}",
+        url=oeil_url(label),
+        procedure=label,
+        lang="en",
+        title_en=clean_text(titles.get("en")) or None,
+        title_fr=clean_text(titles.get("fr")) or None,
+        summary_en=f"Latest event {latest['activity_date']}: {_event_name(latest.get('had_activity_type'))}"
+        if latest
+        else None,
+        body="\n".join(lines) or None,
+        doc_type=(proc.get("process_type") or "").rsplit("/", 1)[-1] or None,
+        kind="procedure",
+        published_at=to_utc(latest["activity_date"]) if latest else None,
+        authors=lead,  # lead committee, e.g. ECON
+        extra={"stage": (proc.get("current_stage") or "").rsplit("/", 1)[-1]},
+    )
 
 
 def _oeil_events(doc: lxml.html.HtmlElement) -> list[tuple[datetime | None, str, str]]:
@@ -90,7 +99,10 @@ def parse_oeil(body: bytes, *, source: str) -> list[NoticeRecord]:
     """OEIL procedure-file page -> one procedure record (title, key events, final act CELEX)."""
     if not body.strip():
         raise ParseError("empty body where an OEIL procedure page was expected")
-    doc = lxml.html.document_fromstring(body)
+    try:
+        doc = lxml.html.document_fromstring(without_controls(body))
+    except (etree.ParserError, ValueError) as exc:
+        raise ParseError(f"unreadable OEIL page: {exc}") from None
     ref = doc.cssselect("h2.es_title-h1")
     title = doc.cssselect("h2.es_title-h2")
     if not ref or not PROCEDURE_RE.search(ref[0].text_content()):

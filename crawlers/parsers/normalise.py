@@ -23,6 +23,9 @@ CELEX_IN_TEXT_RE = re.compile(r"CELEX(?::|%3A)\s*([0-9CE]\d{4}[A-Z]{1,2}\d{4}(?:
 CELEX_TITLE_PREFIX_RE = re.compile(r"^\s*CELEX:\s*\S+?\s*:\s*")
 WS_RE = re.compile(r"[ \t\r\f\v\u00a0\u202f]+")
 NL_RE = re.compile(r"\s*\n\s*(?:\n\s*)+")
+# C0/C1 control characters but tab, newline and carriage return: never text, and lxml refuses them.
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL_BYTES_RE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "section"}
 
 
@@ -117,11 +120,16 @@ def to_date(value: str | None) -> date | None:
         return parsed.date() if parsed else None
 
 
+def without_controls(body: bytes) -> bytes:
+    """An HTML page's bytes without ASCII control characters (lxml refuses to write them back in a tree)."""
+    return CONTROL_BYTES_RE.sub(b" ", body)
+
+
 def clean_text(text: str | None) -> str:
     """Collapse runs of spaces (incl. no-break spaces) on each line; keep paragraph breaks."""
     if not text:
         return ""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = CONTROL_RE.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
     lines = [WS_RE.sub(" ", line).strip() for line in text.split("\n")]
     return NL_RE.sub("\n\n", "\n".join(lines)).strip()
 
@@ -135,11 +143,12 @@ def html_to_text(fragment: str | bytes | None, max_unescape: int = 2) -> str:
         if not re.search(r"&(?:lt|gt|#60|#62);", text) or "<" in text:
             break
         text = html.unescape(text)
+    text = CONTROL_RE.sub(" ", text)
     if "<" not in text:
         return clean_text(html.unescape(text))
     try:
         root = lxml.html.fragment_fromstring(text, create_parent="div")
-    except (etree.ParserError, ValueError):
+    except (etree.ParserError, ValueError, AssertionError):  # lxml asserts on "<html></html>" fragments
         return clean_text(html.unescape(re.sub(r"<[^>]+>", " ", text)))
     for bad in root.xpath("//script|//style"):
         bad.drop_tree()

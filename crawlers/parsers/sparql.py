@@ -115,7 +115,7 @@ class Discovered:
 def value(binding: dict, name: str) -> str | None:
     """The lexical value of one cell: uri, literal or typed-literal alike; empty -> None."""
     cell = binding.get(name)
-    if not cell:
+    if not isinstance(cell, dict):
         return None
     text = str(cell.get("value", "")).strip()
     return text or None
@@ -140,6 +140,8 @@ def load_results(body: bytes) -> list[dict]:
         raise ParseError("SPARQL JSON without results.bindings") from None
     if not isinstance(bindings, list):
         raise ParseError("SPARQL results.bindings is not a list")
+    if not all(isinstance(b, dict) for b in bindings):
+        raise ParseError("SPARQL results.bindings holds something else than rows (objects)")
     return bindings
 
 

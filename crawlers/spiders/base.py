@@ -26,18 +26,28 @@ log = logging.getLogger(__name__)
 
 
 def describe(failure: Failure) -> str:
-    """A one-line reason for a failed request."""
+    """A one-line reason for a failed request (Scrapy's messages repeat the URL: shortened here)."""
     exc = failure.value
     if isinstance(exc, HttpError):
         return f"HTTP {exc.response.status}"
-    text = str(exc).strip() or type(exc).__name__
     name = type(exc).__name__
+    text = str(exc).strip()
+    if not text and name == "DownloadCancelledError":  # streamed past DOWNLOAD_MAXSIZE: Scrapy says nothing
+        text = "download cancelled: body larger than the size cap (crawl.max_body_bytes)"
+    request = getattr(failure, "request", None)
+    if request is not None and text:
+        text = text.replace(request.url, short_url(request.url))
+    text = text or name
     return text if name in text or name == "BadResponse" else f"{name}: {text}"
 
 
-def short_url(url: str, limit: int = 100) -> str:
-    """A URL for an error line: SPARQL GETs carry the whole query, which nobody wants to read there."""
-    return url if len(url) <= limit else url[: limit - 1] + "…"
+def short_url(url: str, limit: int = 160) -> str:
+    """A URL for a failure reason: a long query (SPARQL sends kilobytes) is elided, so that the reason
+    after it is not cut off when the run's error is stored."""
+    if len(url) <= limit:
+        return url
+    head, _, query = url.partition("?")
+    return f"{head[:limit]}?… ({len(query)} characters of query)" if query else url[:limit] + "…"
 
 
 def guarded(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 from scrapy.http import Response
 
 from crawlers.parsers.feed import parse_feed
-from crawlers.spiders.base import VeilleSpider, guarded
+from crawlers.spiders.base import VeilleSpider, guarded, short_url
 
 
 def feed_urls(url: str, languages: list[str]) -> list[tuple[str, str]]:
@@ -38,6 +38,6 @@ class RssSpider(VeilleSpider):
     def parse_feed(self, response: Response, lang: str) -> Iterator[Any]:
         records = parse_feed(response.body, source=self.name, lang=lang, options=self.options, max_bytes=self.max_bytes)
         if not records and not self.options.get("may_be_empty"):
-            self.warn(f"{response.url}: feed has no items")
+            self.warn(f"{short_url(response.url)}: feed has no items")
         for rec in records:
             yield self.item(rec)

@@ -1,0 +1,183 @@
+"""Run every benchmark and write docs/benchmarks.md (machine, command, figures, peak memory).
+
+    python bench/run_all.py            # the full set: search at 1M notices (~10 min to build), ~25-35 min
+    python bench/run_all.py --quick    # small sizes, a few minutes: checks that everything still runs
+
+Each benchmark runs in its own process; its wall time and peak RSS (the process and the children it
+waited for, from ``os.wait4``) are recorded next to its output. Every benchmark prints its baseline side by
+side, in the same run: search vs a ``LIKE`` scan (bench/search.py), the rules and the model vs seed phrases
+and TF-IDF + logistic regression on the same split (bench/nlp.py), the crawl's second, conditional run
+(bench/crawl.py), and ``veille run``'s first run vs its second, incremental one (bench/run.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "benchmarks.md"
+
+
+@dataclass
+class Bench:
+    name: str
+    what: str
+    baseline: str
+    args: list[str]
+    quick_args: list[str]
+
+
+def benches(tmp: Path) -> list[Bench]:
+    db = str(tmp / "search.db")
+    return [
+        Bench(
+            "search",
+            "Full-text search over a synthetic archive (vocabulary of the real development set, Zipf-distributed), "
+            "p50/p95 per query class, with and without label + date filters, by relevance and by date.",
+            "a `LIKE '%word%'` scan over titles and summaries (last row of the table)",
+            ["bench/search.py", "--notices", "1000000", "--queries", "200", "--db", db],
+            ["bench/search.py", "--notices", "50000", "--queries", "100", "--db", db],
+        ),
+        Bench(
+            "crawl",
+            "Real Scrapy crawl (child process) of a local replay of RSS feeds and Cellar SPARQL answers built from "
+            "real titles, stored through storage.ingest into SQLite.",
+            "the second run over the unchanged replay: conditional GETs, 304, nothing downloaded",
+            ["bench/crawl.py"],
+            ["bench/crawl.py", "--feeds", "2", "--per-feed", "250", "--acts", "300"],
+        ),
+        Bench(
+            "classify and backtest",
+            "Relevance quality on the held-out split, classification throughput, rule backtest over the archive.",
+            "seed phrases and TF-IDF + logistic regression (scikit-learn) on the same train/test split, next to "
+            "rules alone, model alone, rules + model",
+            ["bench/nlp.py"],
+            ["bench/nlp.py", "--quick", "--notices", "5000"],
+        ),
+        Bench(
+            "full run",
+            "`veille run --all` (crawl, storage, classification, alerts, digests to the outbox folder) over a "
+            "replay of 10,000 notices (1,000 in quick mode), each run in its own process. Every SPARQL act of this "
+            "replay is based on the HTA Regulation, so a fifth of the notices are also immediate alerts.",
+            "the same command a second time over the unchanged replay (incremental: the fixed cost of a cycle)",
+            ["bench/run.py", "--notices", "10000"],
+            ["bench/run.py", "--notices", "1000"],
+        ),
+    ]
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[str, float, float, int]:
+    """Run one benchmark, echoing its output; return output, wall seconds, peak RSS MiB, exit code."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        print("    " + line, end="", flush=True)
+        if not re.match(r"\s*built [\d,]+/", line):  # bench/search.py's progress counter
+            lines.append(line)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return "".join(lines), time.perf_counter() - t0, usage.ru_maxrss / 1024, proc.returncode
+
+
+def machine() -> list[tuple[str, str]]:
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln),
+        platform.processor() or "?",
+    )
+    mem = next(
+        (int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")), 0
+    )
+    return [
+        ("CPU", cpu),
+        ("cores", str(os.cpu_count())),
+        ("RAM", f"{mem / 2**20:.1f} GiB"),
+        ("OS", platform.platform()),
+        ("Python", platform.python_version()),
+        ("SQLite", sqlite3.sqlite_version),
+    ]
+
+
+def report(results: list[tuple[Bench, str, float, float, int]], quick: bool, started: datetime) -> str:
+    cmd = "python bench/run_all.py" + (" --quick" if quick else "")
+    out = [
+        "# Benchmarks",
+        "",
+        f"Written by `{cmd}` on {started:%Y-%m-%d %H:%M} UTC"
+        + (" (**quick mode: small sizes, not the reference figures**)." if quick else "."),
+        "Each benchmark runs in its own process, one after the other; peak RSS is the process and the children "
+        "it waited for (`os.wait4`). Each one prints its baseline in the same run.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in machine()],
+        "",
+        "## Summary",
+        "",
+        "| benchmark | command | wall time | peak RSS | exit |",
+        "|---|---|---|---|---|",
+    ]
+    for b, _output, wall, rss, code in results:
+        args = b.quick_args if quick else b.args
+        shown = " ".join(a if "search.db" not in a else "TMP/search.db" for a in args)
+        out.append(f"| {b.name} | `python {shown}` | {wall / 60:.1f} min | {rss:,.0f} MiB | {code} |")
+    for b, output, wall, rss, _code in results:
+        out += [
+            "",
+            f"## {b.name}",
+            "",
+            b.what,
+            "",
+            f"Baseline: {b.baseline}. Wall time {wall:.0f} s, peak RSS {rss:,.0f} MiB.",
+            "",
+            "```",
+            output.rstrip(),
+            "```",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes (a few minutes); not reference figures")
+    ap.add_argument("--out", type=Path, default=OUT, help=f"report file (default {OUT.relative_to(ROOT)})")
+    ap.add_argument("--only", nargs="*", help="run only these benchmarks (by name)")
+    args = ap.parse_args()
+    started = datetime.now(UTC)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="veille-bench-all-") as tmp:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "VEILLE_HOME": str(Path(tmp) / "home")}
+        for var in ("VEILLE_CONFIG", "VEILLE_DATABASE_URL", "VEILLE_SMTP_PASSWORD", "VEILLE_SLACK_TOKEN"):
+            env.pop(var, None)
+        for b in benches(Path(tmp)):
+            if args.only and b.name not in args.only:
+                continue
+            cmd = b.quick_args if args.quick else b.args
+            print(f"== {b.name}: python {' '.join(cmd)}", flush=True)
+            output, wall, rss, code = run(cmd, env)
+            print(f"== {b.name}: {wall:.0f} s, peak RSS {rss:,.0f} MiB, exit {code}\n", flush=True)
+            results.append((b, output, wall, rss, code))
+    args.out.write_text(report(results, args.quick, started), encoding="utf-8")
+    print(f"written {args.out}")
+    if any(code for *_rest, code in results):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
