@@ -130,7 +130,6 @@ class Peers:
     slack: SlackServer
 
 
-@contextmanager
 class SlowInbox(Inbox):
     """An SMTP server that takes ``delay`` seconds to answer DATA (a busy relay): the hand-over window of
     each message lasts long enough to be observed from outside."""
@@ -146,6 +145,7 @@ class SlowInbox(Inbox):
         return await super().handle_DATA(server, session, envelope)
 
 
+@contextmanager
 def peers(authenticator=None, smtp_delay: float = 0.0, **controller_kw):  # noqa: ANN001, ANN201
     inbox = SlowInbox(smtp_delay) if smtp_delay else Inbox()
     port = free_port()
