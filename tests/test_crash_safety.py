@@ -218,8 +218,7 @@ def crash_round(tmp: Path, point: tuple[str, float] | None) -> Outcome:
             if row.status == "uncertain":
                 out.uncertain.append(row.batch)
         for batch in dict.fromkeys(out.uncertain):
-            rows = [r for r in deliveries(engine) if r.batch == batch]
-            if not any(got[k] for k in _keys_of(engine, rows)):
+            if not any(got[k] for k in delivery_keys(engine, batch)):
                 assert run_veille(cfg, home, "deliveries", "--retry", batch).returncode == 0
                 out.retried.append(batch)
         if out.retried:
@@ -234,12 +233,6 @@ def _complete_run(cfg: Path, home: Path) -> int:
     done = run_veille(cfg, home, "run", "--all")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.returncode
-
-
-def _keys_of(engine, rows) -> list[tuple]:  # noqa: ANN001
-    keys = delivery_keys(engine)
-    ids = {(r.recipient, r.channel, r.purpose) for r in rows}
-    return [k for k in keys if k[1:] in ids]
 
 
 @pytest.fixture(scope="module")
