@@ -275,3 +275,19 @@ def test_sigkill_at_20_points_loses_and_duplicates_nothing(reference, tmp_path, 
             print(f"  {o.point!s:28} -> {o.phase or 'finished first':15} uncertain {sorted(set(o.uncertain))}")
     assert None not in phases, "every run must have been killed before it finished"
     assert all(phases[p] >= 3 for p in PHASES), phases
+
+
+def test_work_folders_of_killed_crawls_are_pruned(tmp_path, monkeypatch):
+    import tempfile
+
+    from crawlers.run import WORK_PREFIX, prune_work_dirs
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old, live, other = tmp_path / f"{WORK_PREFIX}old", tmp_path / f"{WORK_PREFIX}live", tmp_path / "unrelated"
+    for d in (old, live, other):
+        d.mkdir()
+        (d / "src.jsonl").write_text("{}\n")
+    os.utime(old, (0, 0))
+    os.utime(other, (0, 0))
+    assert prune_work_dirs(older_than=3600) == 1
+    assert not old.exists() and live.exists() and other.exists()
