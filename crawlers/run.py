@@ -32,6 +32,7 @@ from veille.records import NoticeRecord
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TIMEOUT = 3600.0
 CACHE_MAX_AGE_DAYS = 30
+WORK_PREFIX = "veille-crawl-"
 # Secrets the crawl child never needs (it reads its job file, not the config): kept out of its environment.
 SECRET_ENV = (
     "VEILLE_SMTP_PASSWORD",
@@ -79,6 +80,20 @@ def prune_cache(root: Path, max_age_days: float = CACHE_MAX_AGE_DAYS) -> int:
     for meta in root.glob("*/*/*/pickled_meta"):  # FilesystemCacheStorage: <spider>/<xx>/<fingerprint>/
         if meta.stat().st_mtime < cutoff:
             shutil.rmtree(meta.parent, ignore_errors=True)
+            dropped += 1
+    return dropped
+
+
+def prune_work_dirs(older_than: float) -> int:
+    """Remove work folders of crawls killed before they could clean up (SIGKILL, power cut)."""
+    cutoff, dropped = time.time() - older_than, 0
+    for work in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*"):
+        try:
+            stale = work.is_dir() and work.stat().st_mtime < cutoff
+        except OSError:
+            continue
+        if stale:  # a live crawl is younger than its deadline (max_run_seconds): never this old
+            shutil.rmtree(work, ignore_errors=True)
             dropped += 1
     return dropped
 
@@ -182,6 +197,7 @@ def crawl(
         return []
     started = datetime.now(UTC)
     prune_cache(cache_dir(settings.crawl, settings.home))
+    prune_work_dirs(2 * max(timeout, settings.crawl.max_run_seconds))
     runs = {s.name: start_run(engine, s.name, s.kind) for s in sources}
     job = {
         "crawl": settings.crawl.model_dump(),
@@ -189,7 +205,7 @@ def crawl(
         "record_dir": str(Path(record_dir).expanduser().resolve()) if record_dir else None,
         "sources": [{"config": s.model_dump(), "since": _since(engine, s.name, since)} for s in sources],
     }
-    with tempfile.TemporaryDirectory(prefix="veille-crawl-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=WORK_PREFIX) as tmp:
         work = Path(tmp)
         job["out_dir"] = str(work)
         child_error = run_child(job, work, timeout)

@@ -242,15 +242,15 @@ def deliveries(engine) -> list[Delivery]:  # noqa: ANN001
         return list(s.exec(select(Delivery).order_by(Delivery.id)))
 
 
-def delivery_keys(engine) -> dict[tuple[str, str, str, str], str]:  # noqa: ANN001
+def delivery_keys(engine, batch: str | None = None) -> dict[tuple[str, str, str, str], str]:  # noqa: ANN001
     """(notice URL, recipient, channel, purpose) -> status: comparable across archives (ids differ)."""
+    query = select(Notice.url, Delivery.recipient, Delivery.channel, Delivery.purpose, Delivery.status).join(
+        Notice, Notice.id == Delivery.notice_id
+    )
+    if batch is not None:
+        query = query.where(Delivery.batch == batch)
     with session_scope(engine) as s:
-        rows = s.exec(
-            select(Notice.url, Delivery.recipient, Delivery.channel, Delivery.purpose, Delivery.status).join(
-                Notice, Notice.id == Delivery.notice_id
-            )
-        )
-        return {(u, r, c, p): st for u, r, c, p, st in rows}
+        return {(u, r, c, p): st for u, r, c, p, st in s.exec(query)}
 
 
 ITEM_URL_RE = re.compile(r"^  (https?://\S+)\r?$", re.M)  # an item's link, on its own line (digest.txt)

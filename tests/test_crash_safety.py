@@ -218,8 +218,7 @@ def crash_round(tmp: Path, point: tuple[str, float] | None) -> Outcome:
             if row.status == "uncertain":
                 out.uncertain.append(row.batch)
         for batch in dict.fromkeys(out.uncertain):
-            rows = [r for r in deliveries(engine) if r.batch == batch]
-            if not any(got[k] for k in _keys_of(engine, rows)):
+            if not any(got[k] for k in delivery_keys(engine, batch)):
                 assert run_veille(cfg, home, "deliveries", "--retry", batch).returncode == 0
                 out.retried.append(batch)
         if out.retried:
@@ -234,12 +233,6 @@ def _complete_run(cfg: Path, home: Path) -> int:
     done = run_veille(cfg, home, "run", "--all")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.returncode
-
-
-def _keys_of(engine, rows) -> list[tuple]:  # noqa: ANN001
-    keys = delivery_keys(engine)
-    ids = {(r.recipient, r.channel, r.purpose) for r in rows}
-    return [k for k in keys if k[1:] in ids]
 
 
 @pytest.fixture(scope="module")
@@ -282,3 +275,19 @@ def test_sigkill_at_20_points_loses_and_duplicates_nothing(reference, tmp_path, 
             print(f"  {o.point!s:28} -> {o.phase or 'finished first':15} uncertain {sorted(set(o.uncertain))}")
     assert None not in phases, "every run must have been killed before it finished"
     assert all(phases[p] >= 3 for p in PHASES), phases
+
+
+def test_work_folders_of_killed_crawls_are_pruned(tmp_path, monkeypatch):
+    import tempfile
+
+    from crawlers.run import WORK_PREFIX, prune_work_dirs
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old, live, other = tmp_path / f"{WORK_PREFIX}old", tmp_path / f"{WORK_PREFIX}live", tmp_path / "unrelated"
+    for d in (old, live, other):
+        d.mkdir()
+        (d / "src.jsonl").write_text("{}\n")
+    os.utime(old, (0, 0))
+    os.utime(other, (0, 0))
+    assert prune_work_dirs(older_than=3600) == 1
+    assert not old.exists() and live.exists() and other.exists()
