@@ -79,6 +79,7 @@ def benches(tmp: Path) -> list[Bench]:
 
 def run(args: list[str], env: dict[str, str]) -> tuple[str, float, float, int]:
     """Run one benchmark, echoing its output; return output, wall seconds, peak RSS MiB, exit code."""
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -91,7 +92,11 @@ def run(args: list[str], env: dict[str, str]) -> tuple[str, float, float, int]:
             lines.append(line)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return "".join(lines), time.perf_counter() - t0, usage.ru_maxrss / 1024, proc.returncode
+    wall = time.perf_counter() - t0
+    # The benchmark itself keeps about one core busy: a 1-minute load well above 1 means other work ran too.
+    cpu = usage.ru_utime + usage.ru_stime
+    lines.append(f"(load average: {load:.2f} before, {os.getloadavg()[0]:.2f} after; cpu time {cpu:.0f} s)\n")
+    return "".join(lines), wall, usage.ru_maxrss / 1024, proc.returncode
 
 
 def machine() -> list[tuple[str, str]]:
@@ -120,7 +125,9 @@ def report(results: list[tuple[Bench, str, float, float, int]], quick: bool, sta
         f"Written by `{cmd}` on {started:%Y-%m-%d %H:%M} UTC"
         + (" (**quick mode: small sizes, not the reference figures**)." if quick else "."),
         "Each benchmark runs in its own process, one after the other; peak RSS is the process and the children "
-        "it waited for (`os.wait4`). Each one prints its baseline in the same run.",
+        "it waited for (`os.wait4`). Each one prints its baseline in the same run. The last line of each output "
+        "gives the machine's load average and the benchmark's CPU time: wall times are only comparable when "
+        "nothing else ran (load near 1 on this 2-core machine).",
         "",
         "## Machine",
         "",
