@@ -13,6 +13,7 @@ and TF-IDF + logistic regression on the same split (bench/nlp.py), the crawl's s
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -117,17 +118,18 @@ def machine() -> list[tuple[str, str]]:
     ]
 
 
-def report(results: list[tuple[Bench, str, float, float, int]], quick: bool, started: datetime) -> str:
+def report(benchs: list[Bench], results: dict[str, dict], quick: bool) -> str:
     cmd = "python bench/run_all.py" + (" --quick" if quick else "")
     out = [
         "# Benchmarks",
         "",
-        f"Written by `{cmd}` on {started:%Y-%m-%d %H:%M} UTC"
-        + (" (**quick mode: small sizes, not the reference figures**)." if quick else "."),
-        "Each benchmark runs in its own process, one after the other; peak RSS is the process and the children "
-        "it waited for (`os.wait4`). Each one prints its baseline in the same run. The last line of each output "
-        "gives the machine's load average and the benchmark's CPU time: wall times are only comparable when "
-        "nothing else ran (load near 1 on this 2-core machine).",
+        f"Written by `{cmd}`"
+        + (" (**quick mode: small sizes, not the reference figures**)." if quick else ".")
+        + " Each benchmark runs in its own process, one after the other; peak RSS is the process and the "
+        "children it waited for (`os.wait4`). Each one prints its baseline in the same run. The last line of "
+        "each output gives the machine's load average and the benchmark's CPU time: wall times are only "
+        "comparable when nothing else ran (load near 1 on this 2-core machine). `--only NAME` reruns one "
+        "benchmark and keeps the others' figures (raw results in `benchmarks.json`).",
         "",
         "## Machine",
         "",
@@ -137,24 +139,25 @@ def report(results: list[tuple[Bench, str, float, float, int]], quick: bool, sta
         "",
         "## Summary",
         "",
-        "| benchmark | command | wall time | peak RSS | exit |",
-        "|---|---|---|---|---|",
+        "| benchmark | command | measured | wall time | peak RSS | exit |",
+        "|---|---|---|---|---|---|",
     ]
-    for b, _output, wall, rss, code in results:
-        args = b.quick_args if quick else b.args
-        shown = " ".join(a if "search.db" not in a else "TMP/search.db" for a in args)
-        out.append(f"| {b.name} | `python {shown}` | {wall / 60:.1f} min | {rss:,.0f} MiB | {code} |")
-    for b, output, wall, rss, _code in results:
+    done = [(b, results[b.name]) for b in benchs if b.name in results]
+    for b, r in done:
+        shown = " ".join(a if "search.db" not in a else "TMP/search.db" for a in r["args"])
+        wall, rss = f"{r['wall'] / 60:.1f} min", f"{r['rss']:,.0f} MiB"
+        out.append(f"| {b.name} | `python {shown}` | {r['at']} | {wall} | {rss} | {r['code']} |")
+    for b, r in done:
         out += [
             "",
             f"## {b.name}",
             "",
             b.what,
             "",
-            f"Baseline: {b.baseline}. Wall time {wall:.0f} s, peak RSS {rss:,.0f} MiB.",
+            f"Baseline: {b.baseline}. Wall time {r['wall']:.0f} s, peak RSS {r['rss']:,.0f} MiB.",
             "",
             "```",
-            output.rstrip(),
+            r["output"].rstrip(),
             "```",
         ]
     return "\n".join(out) + "\n"
@@ -164,25 +167,34 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes (a few minutes); not reference figures")
     ap.add_argument("--out", type=Path, default=OUT, help=f"report file (default {OUT.relative_to(ROOT)})")
-    ap.add_argument("--only", nargs="*", help="run only these benchmarks (by name)")
+    ap.add_argument("--only", nargs="*", help="run only these benchmarks (by name); keep the others' results")
     args = ap.parse_args()
-    started = datetime.now(UTC)
-    results = []
+    raw = args.out.with_suffix(".json")
+    results: dict[str, dict] = {}
+    if args.only and raw.exists():
+        kept = json.loads(raw.read_text(encoding="utf-8"))
+        if kept.get("quick") == args.quick:
+            results = kept["results"]
+    failed = False
     with tempfile.TemporaryDirectory(prefix="veille-bench-all-") as tmp:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "VEILLE_HOME": str(Path(tmp) / "home")}
         for var in ("VEILLE_CONFIG", "VEILLE_DATABASE_URL", "VEILLE_SMTP_PASSWORD", "VEILLE_SLACK_TOKEN"):
             env.pop(var, None)
-        for b in benches(Path(tmp)):
+        benchs = benches(Path(tmp))
+        for b in benchs:
             if args.only and b.name not in args.only:
                 continue
             cmd = b.quick_args if args.quick else b.args
             print(f"== {b.name}: python {' '.join(cmd)}", flush=True)
+            at = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
             output, wall, rss, code = run(cmd, env)
             print(f"== {b.name}: {wall:.0f} s, peak RSS {rss:,.0f} MiB, exit {code}\n", flush=True)
-            results.append((b, output, wall, rss, code))
-    args.out.write_text(report(results, args.quick, started), encoding="utf-8")
-    print(f"written {args.out}")
-    if any(code for *_rest, code in results):
+            results[b.name] = {"args": cmd, "at": at, "output": output, "wall": wall, "rss": rss, "code": code}
+            failed |= code != 0
+    raw.write_text(json.dumps({"quick": args.quick, "results": results}, indent=1), encoding="utf-8")
+    args.out.write_text(report(benchs, results, args.quick), encoding="utf-8")
+    print(f"written {args.out} and {raw.name}")
+    if failed:
         sys.exit(1)
 
 
