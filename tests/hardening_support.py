@@ -300,34 +300,46 @@ class Measured:
     stderr: str
 
 
+# Runs the command as its grandchild and reports its rusage. Measuring a direct child of pytest would be
+# wrong: Linux carries the pre-exec memory's high-water mark (pytest's own, hundreds of MB late in a full
+# run) into the child's ru_maxrss at exec. A small launcher has a fresh, small high-water mark to hand on.
+_LAUNCHER = """
+import json, os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump({"rc": os.waitstatus_to_exitcode(status), "maxrss_kb": usage.ru_maxrss}, f)
+"""
+
+
 def run_measured(cmd: list[str], env: dict[str, str], timeout: float, cwd: Path = ROOT) -> Measured:
-    """Run ``cmd`` and read its own resource usage with ``os.wait4`` (exact for this process tree, unlike
-    ``RUSAGE_CHILDREN``, which keeps the maximum over every child the test process ever had)."""
+    """Run ``cmd`` and read the peak RSS of its process tree (the command and the crawl child it waits for)."""
+    import signal
     import tempfile
     import time
 
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "rusage.json"
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
         t0 = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - t0 > timeout:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.05)
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        with out.open("wb") as fo, err.open("wb") as fe:
+            proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(report), *cmd], cwd=cwd, env=env,
+                                    stdout=fo, stderr=fe, start_new_session=True)  # fmt: skip
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         seconds = time.monotonic() - t0
-        out.seek(0)
-        err.seek(0)
+        done = json.loads(report.read_text()) if report.exists() else {"rc": -9, "maxrss_kb": 0}
         return Measured(
-            proc.returncode,
+            done["rc"],
             seconds,
-            usage.ru_maxrss / 1024,
-            out.read().decode("utf-8", "replace"),
-            err.read().decode("utf-8", "replace"),
+            done["maxrss_kb"] / 1024,
+            out.read_bytes().decode("utf-8", "replace"),
+            err.read_bytes().decode("utf-8", "replace"),
         )
 
 
