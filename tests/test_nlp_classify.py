@@ -91,7 +91,7 @@ def test_backtest_shows_gained_and_lost_notices(engine):
     text = rules_path(settings).read_text(encoding="utf-8")
     # One phrase added to a label: the disability notice gains `international`.
     added = text.replace(
-        "      - name: global-health\n", "      - name: global-health\n        any: [personnes handicapées]\n", 1
+        "      - name: eu-health-policy\n", "      - name: eu-health-policy\n        any: [personnes handicapées]\n", 1
     )
     assert added != text
     res = backtest(engine, settings, added, "cand.yaml")
