@@ -68,6 +68,18 @@ def tfidf_baseline(train: list[Item], test: list[Item], labels: list[str]) -> li
     return [{lb for lb, v in zip(labels, row, strict=True) if v} for row in pred]
 
 
+def bootstrap(items: list[Item], preds: list[set[str]], labels: list[str], n: int = 1000) -> str:
+    """2.5th-97.5th percentile of micro-F1 over resamples of the items (with replacement)."""
+    rng = random.Random(7)
+    idx = range(len(items))
+    values = []
+    for _ in range(n):
+        pick = [rng.choice(idx) for _ in idx]
+        values.append(metrics([items[i] for i in pick], [preds[i] for i in pick], labels).micro_f1)
+    values.sort()
+    return f"[{values[int(0.025 * n)]:.3f}, {values[int(0.975 * n) - 1]:.3f}]"
+
+
 def quality(quick: bool) -> None:
     from nlp.rules import active_rules
     from nlp.scoring import load_model
@@ -102,6 +114,9 @@ def quality(quick: bool) -> None:
             f"{name:26s} {m.micro_f1:6.3f} {m.macro_f1:6.3f} {m.relevant_accuracy:7.3f} {nm:>6s} "
             f"{m.false_alerts_per_100:6.1f}  {per}"
         )
+    print(f"95% bootstrap intervals over the {len(te)} test items (1,000 resamples): the split is small")
+    for name, preds in (("rules alone", ev.predictions["rules"]), ("rules + model", ev.predictions["combined"])):
+        print(f"  {name:24s} micro-F1 {bootstrap(te, preds, labels)}")
     meta = json.loads((model_dir / "veille_meta.json").read_text())
     print(f"\n{len(meta['cv'])}-fold CV over the train split (thresholds chosen on the other folds):")
     for mode in ("rules", "model", "combined"):

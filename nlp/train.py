@@ -4,6 +4,11 @@ Training data: the TRAIN split of the shipped development set, an optional extra
 the same act group as a held-out item are dropped) and the analysts' feedback in the archive. The
 held-out test split is never read here. Per-label thresholds and the rules' share of the combined
 score are chosen on out-of-fold predictions (5 folds over the training data only).
+
+The rules' phrases are also training examples (a positive phrase alone is an example of its label, a
+negative cue an example of no label): 336 items cannot teach the model the vocabulary the analysts
+wrote down, and without it the model alone reached 0.61 micro-F1 in cross-validation, 0.75 with it.
+They join every training fold and never a validation fold, nor the choice of thresholds.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from nlp.dataset import DEV_SET, Item, fold_of, is_test, load_dataset, split
 from nlp.evaluate import metrics
 from nlp.rules import RuleSet, active_rules
 from nlp.scoring import CURRENT
-from nlp.text import Parsed, blank_nlp, parse_item, parse_notice
+from nlp.text import Parsed, blank_nlp, normalise, parse_item, parse_notice
 from veille.config import Settings
 
 CONFIG = Path(__file__).parent / "config.cfg"
@@ -81,6 +86,23 @@ def feedback_examples(settings: Settings, labels: list[str], rules: RuleSet) -> 
             n = notices[nid]
             out.append(_example(f"notice:{nid}", f"notice:{n.celex or nid}", parse_notice(n), cats, rules, None))
     return out
+
+
+def rule_examples(rules: RuleSet, labels: list[str]) -> list[Example]:
+    """Each phrase of a positive rule: an example of its label only; of a negative cue: of no label."""
+    out: dict[str, Example] = {}  # by id: a phrase listed twice in a rule is one example
+    for rule in rules.rules:
+        positive = not rule.negative and rule.label in labels
+        if not (positive or rule.negative):
+            continue
+        for lang, phrase in rule.phrases:
+            for lg in ("en", "fr") if lang == "any" else (lang,):
+                stems = normalise(phrase, lg)[1]
+                if stems:
+                    cats = {lb: float(positive and lb == rule.label) for lb in labels}
+                    ex_id = f"rule:{rule.key}:{lg}:{phrase}"
+                    out[ex_id] = Example(ex_id, "rules", " ".join(stems), cats, {})
+    return list(out.values())
 
 
 def training_items(extra_dataset: Path | None) -> list[Item]:
@@ -168,14 +190,16 @@ def cross_validate(
     progress: Callable[[str], None] = log.info,
     k_folds: int = K,
     epochs: int | None = None,
+    always: list[Example] | None = None,
 ) -> list[dict]:
-    """Fill ``oof`` on every example; returns per-fold metrics (thresholds chosen on the other folds)."""
+    """Fill ``oof`` on every example; returns per-fold metrics (thresholds chosen on the other folds).
+    ``always`` joins every training fold (the rules' phrase examples)."""
     by_id = {e.id: e for e in examples}
     fold_ids = [[e.id for e in examples if fold_of(e.group, k_folds) == k] for k in range(k_folds)]  # by act group
     for k, val_ids in enumerate(fold_ids):
         progress(f"fold {k + 1}/{k_folds}: training on {len(examples) - len(val_ids)} examples")
         train_ex = [e for e in examples if e.id not in set(val_ids)]
-        model_dir = fit(train_ex, labels, tmp / f"fold{k}", epochs=epochs)
+        model_dir = fit(train_ex + (always or []), labels, tmp / f"fold{k}", epochs=epochs)
         for ex, cats in zip(
             [by_id[i] for i in val_ids], _predict(model_dir, [by_id[i].text for i in val_ids]), strict=True
         ):
@@ -228,10 +252,11 @@ def train(
     version = f"m{stamp}-{digest}"
     out = settings.models / version
     tmp = settings.models / f".tmp-{version}"
-    cv = cross_validate(examples, labels, tmp, progress, k_folds, epochs)
+    phrases = rule_examples(rules, labels)
+    cv = cross_validate(examples, labels, tmp, progress, k_folds, epochs, always=phrases)
     params = choose_params(examples, labels)
-    progress(f"final model: training on {len(examples)} examples")
-    fit(examples, labels, out / "pipeline", epochs=epochs)
+    progress(f"final model: training on {len(examples)} examples and {len(phrases)} rule phrases")
+    fit(examples + phrases, labels, out / "pipeline", epochs=epochs)
     shutil.rmtree(tmp, ignore_errors=True)
     meta = {
         "version": version,
@@ -240,6 +265,7 @@ def train(
         "rules_version": rules.version,
         "train_ids": sorted(e.id for e in examples),
         "n_feedback": sum(e.item is None for e in examples),
+        "n_rule_phrases": len(phrases),
         "cv": cv,
         **params,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -15,6 +16,7 @@ from veille.cli import app, state
 from veille.config import load_settings
 
 MINI = DATA / "nlp" / "mini.jsonl"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +79,21 @@ def test_rules_check_command(tmp_path):
     assert res.exit_code == 0 and "ok" in res.output
 
 
+def test_rule_phrases_become_examples_of_their_label_only():
+    from nlp.rules import load_rules
+    from nlp.text import normalise
+
+    rules = load_rules(ROOT / "veille" / "profiles" / "has" / "rules.yaml")
+    labels = list(rules.labels)
+    ex = {e.id: e for e in train_mod.rule_examples(rules, labels)}
+    ehds = ex["rule:numerique/ehds:fr:espace européen des données de santé"]
+    assert ehds.text == " ".join(normalise("Espaces européens des données de santé", "fr")[1])  # stems
+    assert ehds.cats == {lb: float(lb == "numerique") for lb in labels}
+    veterinary = ex["rule:*/veterinary:en:veterinary medicinal products"]  # a negative cue: no label at all
+    assert set(veterinary.cats.values()) == {0.0} and set(veterinary.cats) == set(labels)
+    assert "rule:numerique/ehds:en:EHDS" in ex and "rule:numerique/ehds:fr:EHDS" in ex  # `any`: both languages
+
+
 def test_train_never_sees_test_items_and_uses_feedback(monkeypatch, tmp_path):
     from sqlmodel import select
 
@@ -119,6 +136,11 @@ def test_train_never_sees_test_items_and_uses_feedback(monkeypatch, tmp_path):
     assert "x-new" in meta["train_ids"] and f"notice:{nid}" in meta["train_ids"]
     assert ("x-" + leaked.id) not in meta["train_ids"] or not leaked.celex
     assert meta["n_feedback"] == 1
+    # The rules' phrases train every model (the same set each time) and are not training items.
+    phrase_ids = [{i for i in ids if i.startswith("rule:")} for ids in seen]
+    assert len(phrase_ids[0]) == meta["n_rule_phrases"] > 100 and all(p == phrase_ids[0] for p in phrase_ids)
+    assert "rule:numerique/ehds:en:European Health Data Space" in phrase_ids[0]
+    assert not any(i.startswith("rule:") for i in meta["train_ids"])
     assert set(meta["thresholds"]) == set(meta["alpha"]) == set(meta["model_thresholds"])
     assert (settings.models / "current").read_text().strip() == meta["version"]
     # classify / eval now use the model.
