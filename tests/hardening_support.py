@@ -32,6 +32,7 @@ from tests.alerts_support import Inbox, SlackServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SET = Path(__file__).parent / "data" / "has_dev_notices.jsonl"
+PEAK_RSS = ROOT / "bench" / "peak_rss.py"
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 
 # Constructed critical acts (titles in the shape of the real HTA / AI Act implementing acts).
@@ -300,22 +301,9 @@ class Measured:
     stderr: str
 
 
-# Runs the command as its grandchild and reports its rusage. Measuring a direct child of pytest would be
-# wrong: Linux carries the pre-exec memory's high-water mark (pytest's own, hundreds of MB late in a full
-# run) into the child's ru_maxrss at exec. A small launcher has a fresh, small high-water mark to hand on.
-_LAUNCHER = """
-import json, os, sys
-pid = os.fork()
-if pid == 0:
-    os.execvp(sys.argv[2], sys.argv[2:])
-_, status, usage = os.wait4(pid, 0)
-with open(sys.argv[1], "w") as f:
-    json.dump({"rc": os.waitstatus_to_exitcode(status), "maxrss_kb": usage.ru_maxrss}, f)
-"""
-
-
 def run_measured(cmd: list[str], env: dict[str, str], timeout: float, cwd: Path = ROOT) -> Measured:
-    """Run ``cmd`` and read the peak RSS of its process tree (the command and the crawl child it waits for)."""
+    """Run ``cmd`` and read the peak RSS of its process tree (the command and the crawl child it waits for),
+    through bench/peak_rss.py (a direct child of pytest would report pytest's own size)."""
     import signal
     import tempfile
     import time
@@ -325,7 +313,7 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float, cwd: Path 
         out, err = Path(tmp) / "out", Path(tmp) / "err"
         t0 = time.monotonic()
         with out.open("wb") as fo, err.open("wb") as fe:
-            proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(report), *cmd], cwd=cwd, env=env,
+            proc = subprocess.Popen([sys.executable, str(PEAK_RSS), str(report), *cmd], cwd=cwd, env=env,
                                     stdout=fo, stderr=fe, start_new_session=True)  # fmt: skip
             try:
                 proc.wait(timeout=timeout)
@@ -333,9 +321,9 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float, cwd: Path 
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         seconds = time.monotonic() - t0
-        done = json.loads(report.read_text()) if report.exists() else {"rc": -9, "maxrss_kb": 0}
+        done = json.loads(report.read_text()) if report.exists() else {"returncode": -9, "maxrss_kb": 0}
         return Measured(
-            done["rc"],
+            done["returncode"],
             seconds,
             done["maxrss_kb"] / 1024,
             out.read_bytes().decode("utf-8", "replace"),
