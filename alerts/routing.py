@@ -155,27 +155,20 @@ def alert_due(routing: Routing, cands: list[Candidate]) -> list[Due]:
     return out
 
 
-def _candidate(n: Notice) -> Candidate:
-    return Candidate(
-        id=n.id,
-        title_fr=n.title_fr,
-        title_en=n.title_en,
-        summary_fr=n.summary_fr,
-        summary_en=n.summary_en,
-        url=n.url,
-        source=n.source,
-        kind=n.kind,
-        doc_type=n.doc_type,
-        celex=n.celex,
-        published_at=as_utc(n.published_at),
-        document_date=n.document_date,
-        first_seen=as_utc(n.first_seen),
-        legal_basis=list(n.legal_basis or []),
-        related_acts=list(n.related_acts or []),
-        opens=n.opens,
-        deadline=n.deadline,
-        extra=dict(n.extra or {}),
+# Columns, not ORM objects: building an entity per label score cost most of a cycle over a big batch.
+_CANDIDATE_COLUMNS = [c for c in Candidate.__dataclass_fields__ if c != "scores"]
+
+
+def _candidate(row) -> Candidate:  # noqa: ANN001 - a result row with _CANDIDATE_COLUMNS
+    n = dict(row._mapping)
+    n.update(
+        published_at=as_utc(n["published_at"]),
+        first_seen=as_utc(n["first_seen"]),
+        legal_basis=list(n["legal_basis"] or []),
+        related_acts=list(n["related_acts"] or []),
+        extra=dict(n["extra"] or {}),
     )
+    return Candidate(**n)
 
 
 def load_candidates(
@@ -183,15 +176,17 @@ def load_candidates(
 ) -> dict[int, Candidate]:
     """Notices first seen at or after ``since`` (or the given ids), with all their label scores."""
     with session_scope(engine) as s:
-        q = select(Notice)
+        q = select(*(getattr(Notice, c) for c in _CANDIDATE_COLUMNS))
         if since is not None:
             q = q.where(Notice.first_seen >= since)
         if ids is not None:
             q = q.where(Notice.id.in_(ids or [-1]))
-        cands = {n.id: _candidate(n) for n in s.exec(q.order_by(Notice.id))}
+        cands = {row.id: _candidate(row) for row in s.exec(q.order_by(Notice.id))}
         if not cands:
             return {}
-        for ls in s.exec(select(LabelScore).where(LabelScore.notice_id.in_(list(cands)))):
-            fired = tuple(f for f in (ls.explanation or {}).get("fired", []) if isinstance(f, dict))
-            cands[ls.notice_id].scores[ls.label] = Score(ls.score, ls.selected, fired)
+        scores = select(LabelScore.notice_id, LabelScore.label, LabelScore.score, LabelScore.selected,
+                        LabelScore.explanation).where(LabelScore.notice_id.in_(list(cands)))  # fmt: skip
+        for notice_id, label, score, selected, explanation in s.exec(scores):
+            fired = tuple(f for f in (explanation or {}).get("fired", []) if isinstance(f, dict))
+            cands[notice_id].scores[label] = Score(score, selected, fired)
     return cands
