@@ -20,6 +20,7 @@ from veille.config import Settings
 
 LANG_CODES = ("en", "fr")
 MAX_SEGMENTS = 12
+FLUSH_EVERY = 20_000  # notices held before a segment is written
 
 
 @dataclass
@@ -110,7 +111,12 @@ class TokenCache:
 
     def add_many(self, entries: list[tuple[int, str, Parsed]]) -> None:
         known = self.known()
-        self._pending += [(nid, h, p) for nid, h, p in entries if known.get(nid) != h]
+        for nid, h, p in entries:
+            if known.get(nid) != h:  # only the stems are cached: drop the surface words now
+                lean = [FieldText(f.name, f.lang, [], f.stems) for f in p.fields]
+                self._pending.append((nid, h, Parsed(lean, p.meta)))
+        if len(self._pending) >= FLUSH_EVERY:  # bounded memory on a cold cache of a big archive
+            self.flush()
 
     def _id(self, stem: str) -> int:
         i = self.index.get(stem)
