@@ -11,6 +11,7 @@ import getpass
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 from bisect import bisect_right
@@ -186,16 +187,19 @@ class RuleSet:
                     best[k] = (w, h)
         out = {}
         for label, best in bests.items():
-            pos, penalty, fired = 1.0, 1.0, []
+            # A rule is one piece of evidence: it counts once, at its best match (several generic words of
+            # one weak rule must not add up to a label); distinct rules combine by noisy-OR.
+            per_rule: dict[str, tuple[float, bool]] = {}
+            fired = []
             for w, h in best.values():
-                if h.rule.negative:
-                    penalty *= 1.0 - min(w, 1.0)  # a cue in the title weighs more than one in the body
-                    w = -w
-                else:
-                    pos *= 1.0 - min(w, 1.0)
+                if w > per_rule.get(h.rule.key, (0.0, False))[0]:
+                    per_rule[h.rule.key] = (min(w, 1.0), h.rule.negative)
+                signed = -w if h.rule.negative else w
                 fired.append(
-                    {"rule": h.rule.key, "label": label, "words": h.words, "weight": round(w, 3), "field": h.field}
+                    {"rule": h.rule.key, "label": label, "words": h.words, "weight": round(signed, 3), "field": h.field}
                 )
+            pos = math.prod(1.0 - w for w, negative in per_rule.values() if not negative)
+            penalty = math.prod(1.0 - w for w, negative in per_rule.values() if negative)
             fired.sort(key=lambda d: -abs(d["weight"]))
             out[label] = LabelRules(round((1.0 - pos) * penalty, 4), fired)
         return out

@@ -44,7 +44,7 @@ labels:
     rules:
       - name: vaccines
         weight: 0.6
-        en: [vaccine]
+        en: [vaccine, immunisation]
         fr: [vaccin]
 negatives:
   - name: cosmetics
@@ -183,6 +183,16 @@ def test_source_condition_pattern_and_also(small_rules):
     assert scores(small_rules, doc("First joint scientific consultations started", "en"))["deai"] == pytest.approx(0.8)
     assert scores(small_rules, doc("Software update", "en"))["deai"] == 0.0
     # "software" only counts next to a device mention; both contribute (noisy-or).
+    assert scores(small_rules, doc("Software as a medical device", "en"))["deai"] == pytest.approx(1 - 0.1 * 0.3)
+
+
+def test_a_rule_counts_once_and_distinct_rules_add_up(small_rules):
+    # "vaccine" and "immunisation" are two phrases of one rule (0.6): one piece of evidence, not 1 - 0.4 * 0.4.
+    both = doc("Vaccine strategy", "en", "Immunisation programmes")
+    assert scores(small_rules, both)["sante_publique"] == pytest.approx(0.6)
+    fired = small_rules.evaluate(both)["sante_publique"].fired
+    assert [f["words"] for f in fired] == ["Vaccine", "Immunisation"]  # the explanation lists every match
+    # Two rules (devices 0.9 in the title, the software rule 0.7) do add up.
     assert scores(small_rules, doc("Software as a medical device", "en"))["deai"] == pytest.approx(1 - 0.1 * 0.3)
 
 
