@@ -11,7 +11,6 @@ import getpass
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 from bisect import bisect_right
@@ -198,8 +197,12 @@ class RuleSet:
                 fired.append(
                     {"rule": h.rule.key, "label": label, "words": h.words, "weight": round(signed, 3), "field": h.field}
                 )
-            pos = math.prod(1.0 - w for w, negative in per_rule.values() if not negative)
-            penalty = math.prod(1.0 - w for w, negative in per_rule.values() if negative)
+            pos = penalty = 1.0
+            for w, negative in per_rule.values():
+                if negative:
+                    penalty *= 1.0 - w  # a cue in the title weighs more than one in the body
+                else:
+                    pos *= 1.0 - w
             fired.sort(key=lambda d: -abs(d["weight"]))
             out[label] = LabelRules(round((1.0 - pos) * penalty, 4), fired)
         return out

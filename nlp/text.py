@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import compress
 
 import spacy
 from spacy.language import Language
@@ -70,6 +71,7 @@ def _acronym(word: str) -> bool:
 
 
 _STEM_CACHE: dict[str, dict[str, str]] = {"en": {}, "fr": {}}
+_ACRONYMS: dict[str, str] = {}  # every acronym seen (each word passes through _stem once) -> accent-free form
 SEP = "xxsep"  # between fields in a notice's doc: no phrase can match across two fields
 
 
@@ -78,6 +80,8 @@ def _stem(word: str, lang: str) -> str:
     s = cache.get(word)
     if s is None:
         s = cache[word] = stem(word.lower(), lang)
+        if _acronym(word):
+            _ACRONYMS[word] = strip_accents(word)
     return s
 
 
@@ -92,10 +96,10 @@ def normalise(text: str, lang: str) -> tuple[list[str], list[str]]:
     if None in stems:
         stems = [s if s is not None else _stem(w, lang) for w, s in zip(surface, stems, strict=True)]
     if CAPS_RE.search(text):
-        caps = [i for i, w in enumerate(surface) if w.isupper() and _acronym(w)]
+        caps = list(compress(range(len(surface)), map(_ACRONYMS.__contains__, surface)))  # C-level scan
         if caps and (len(caps) * 2 < len(surface) or len(surface) <= 2):
             for i in caps:
-                stems[i] = strip_accents(surface[i])
+                stems[i] = _ACRONYMS[surface[i]]
     return surface, stems
 
 
