@@ -171,7 +171,7 @@ def synthetic(n: int, seed: int = 7) -> list[SimpleNamespace]:
 
 def throughput(n: int) -> None:
     from nlp.rules import active_rules
-    from nlp.scoring import load_model, score_parsed
+    from nlp.scoring import gc_paused, load_model, score_parsed
     from nlp.text import blank_nlp, parse_notice
     from veille.config import load_settings
 
@@ -186,10 +186,12 @@ def throughput(n: int) -> None:
     print(f"\n== classify throughput ({n} synthetic notices: title + summary + 2,000 chars of body, one process)")
     for run in ("cold (first pass: new words to stem and cache)", "warm (second pass over the same words)"):
         t = time.perf_counter()
-        score_parsed(rules, None, [parse_notice(x) for x in notices])
+        with gc_paused():  # as classify() runs its batches
+            score_parsed(rules, None, [parse_notice(x) for x in notices])
         t_rules = time.perf_counter() - t
         t = time.perf_counter()
-        score_parsed(rules, model, [parse_notice(x) for x in notices])
+        with gc_paused():
+            score_parsed(rules, model, [parse_notice(x) for x in notices])
         t_both = time.perf_counter() - t
         mv = model.version if model else "-"
         print(f"{run}: rules only {n / t_rules:,.0f} notices/s; rules + model {n / t_both:,.0f} notices/s (model {mv})")

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from nlp.rules import active_rules
-from nlp.scoring import load_model, score_parsed
+from nlp.scoring import gc_paused, load_model, score_parsed
 from nlp.text import parse_notice
 from nlp.tokencache import TokenCache
 from storage.db import session_scope
@@ -43,9 +43,10 @@ def classify(engine: Engine, settings: Settings, notice_ids: list[int] | None = 
         notices = list(s.exec(query))
         for start in range(0, len(notices), BATCH):
             batch = notices[start : start + BATCH]
-            parsed = [parse_notice(n) for n in batch]
+            with gc_paused():
+                parsed = [parse_notice(n) for n in batch]
+                scored = score_parsed(rules, model, parsed)
             cache.add_many([(n.id, n.content_hash, p) for n, p in zip(batch, parsed, strict=True)])
-            scored = score_parsed(rules, model, parsed)
             ids = [n.id for n in batch]
             s.exec(delete(LabelScore).where(LabelScore.notice_id.in_(ids)))
             for nid, row in zip(ids, scored, strict=True):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+
+import pytest
 from sqlmodel import select
 
 from nlp.backtest import backtest
 from nlp.classify import classify, explain
 from nlp.rules import rules_path
+from nlp.scoring import gc_paused
 from storage.db import session_scope
 from storage.ingest import ingest
 from storage.models import LabelScore
@@ -108,3 +112,18 @@ def test_backtest_shows_gained_and_lost_notices(engine):
     assert ids["b"] in res.labels["sante_publique"].lost
     # Nothing was saved: the active rules are unchanged.
     assert rules_path(settings).read_text(encoding="utf-8") == text
+
+
+def test_gc_paused_restores_the_collector_state_even_on_error():
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a batch failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
