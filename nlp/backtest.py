@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from nlp.rules import LANGS, Rule, RuleSet, act_numbers, active_rules, normalise, parse_rules, stem_pattern
+from nlp.rules import Rule, RuleSet, act_numbers, active_rules, parse_rules, phrase_stems, stem_pattern
 from nlp.scoring import combine, load_model
 from nlp.text import parse_notice
 from nlp.tokencache import TokenArchive, TokenCache
@@ -81,7 +81,7 @@ def _changed(old: RuleSet, new: RuleSet) -> tuple[bool, list[Rule], list[tuple[s
 
 
 def _phrase_notices(arch: TokenArchive, lang: str, phrase: str) -> np.ndarray:
-    found = [arch.with_sequence(normalise(phrase, lg)[1]) for lg in (LANGS if lang == "any" else (lang,))]
+    found = [arch.with_sequence(stems) for _lg, stems in phrase_stems(lang, phrase)]
     return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
 

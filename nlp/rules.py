@@ -107,12 +107,10 @@ class RuleSet:
         keys: dict[int, tuple[Rule, str, tuple[str, ...]]] = {}
 
         def add_phrase(rule: Rule, what: str, lang: str, phrase: str, fields: tuple[str, ...]) -> None:
-            for lg in LANGS if lang == "any" else (lang,):
-                stems = normalise(phrase, lg)[1]
-                if stems:
-                    key = f"{rule.key}#{what}#{' '.join(stems)}"
-                    keys[vocab.strings.add(key)] = (rule, what, fields)
-                    pms[lg].add(key, [make_doc(stems)])
+            for lg, stems in phrase_stems(lang, phrase):
+                key = f"{rule.key}#{what}#{' '.join(stems)}"
+                keys[vocab.strings.add(key)] = (rule, what, fields)
+                pms[lg].add(key, [make_doc(stems)])
 
         for rule in self.rules:
             for lang, phrase in rule.phrases:
@@ -215,6 +213,12 @@ def rules_version(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
+def phrase_stems(lang: str, phrase: str) -> list[tuple[str, list[str]]]:
+    """(language, stems) of a rule phrase in each language it is looked for in (``any``: both)."""
+    out = [(lg, normalise(phrase, lg)[1]) for lg in (LANGS if lang == "any" else (lang,))]
+    return [(lg, stems) for lg, stems in out if stems]
+
+
 def act_numbers(celex: str) -> list[str]:
     """``32021R2282`` -> "2021/2282" and "2282/2021" (the pre-2015 order)."""
     m = CELEX_RE.fullmatch(celex)
@@ -237,7 +241,7 @@ def stem_pattern(pattern: list[dict]) -> list[dict]:
 
 
 def _stems_of(word: str) -> list[str]:
-    return list(dict.fromkeys(s for lg in ("en", "fr") for s in normalise(word, lg)[1][:1]))
+    return list(dict.fromkeys(s for lg in LANGS for s in normalise(word, lg)[1][:1]))
 
 
 def _stem_value(value: object) -> object:

@@ -30,9 +30,9 @@ from spacy.tokens import DocBin
 
 from nlp.dataset import DEV_SET, Item, fold_of, is_test, load_dataset, split
 from nlp.evaluate import metrics
-from nlp.rules import RuleSet, active_rules
+from nlp.rules import RuleSet, active_rules, phrase_stems
 from nlp.scoring import CURRENT
-from nlp.text import Parsed, blank_nlp, normalise, parse_item, parse_notice
+from nlp.text import Parsed, blank_nlp, parse_item, parse_notice
 from veille.config import Settings
 
 CONFIG = Path(__file__).parent / "config.cfg"
@@ -95,13 +95,11 @@ def rule_examples(rules: RuleSet, labels: list[str]) -> list[Example]:
         positive = not rule.negative and rule.label in labels
         if not (positive or rule.negative):
             continue
+        cats = {lb: float(positive and lb == rule.label) for lb in labels}
         for lang, phrase in rule.phrases:
-            for lg in ("en", "fr") if lang == "any" else (lang,):
-                stems = normalise(phrase, lg)[1]
-                if stems:
-                    cats = {lb: float(positive and lb == rule.label) for lb in labels}
-                    ex_id = f"rule:{rule.key}:{lg}:{phrase}"
-                    out[ex_id] = Example(ex_id, "rules", " ".join(stems), cats, {})
+            for lg, stems in phrase_stems(lang, phrase):
+                ex_id = f"rule:{rule.key}:{lg}:{phrase}"
+                out[ex_id] = Example(ex_id, "rules", " ".join(stems), dict(cats), {})
     return list(out.values())
 
 
