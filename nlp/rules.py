@@ -186,18 +186,18 @@ class RuleSet:
         for label, best in bests.items():
             # A rule is one piece of evidence: it counts once, at its best match (several generic words of
             # one weak rule must not add up to a label); distinct rules combine by noisy-OR.
-            per_rule: dict[str, tuple[float, bool]] = {}
+            per_rule: dict[str, tuple[float, Rule]] = {}
             fired = []
             for w, h in best.values():
-                if w > per_rule.get(h.rule.key, (0.0, False))[0]:
-                    per_rule[h.rule.key] = (min(w, 1.0), h.rule.negative)
+                if h.rule.key not in per_rule or w > per_rule[h.rule.key][0]:
+                    per_rule[h.rule.key] = (min(w, 1.0), h.rule)
                 signed = -w if h.rule.negative else w
                 fired.append(
                     {"rule": h.rule.key, "label": label, "words": h.words, "weight": round(signed, 3), "field": h.field}
                 )
             pos = penalty = 1.0
-            for w, negative in per_rule.values():
-                if negative:
+            for w, rule in per_rule.values():
+                if rule.negative:
                     penalty *= 1.0 - w  # a cue in the title weighs more than one in the body
                 else:
                     pos *= 1.0 - w
