@@ -13,7 +13,6 @@ classify or send, so it shows the fixed cost of a cycle.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from crawl import feed, sparql_routes, titles  # noqa: E402  (bench/crawl.py: the same archive shape)
+from peak_rss import measure  # noqa: E402
 
 from crawlers.replay.server import ReplayServer, Route  # noqa: E402
 
@@ -75,18 +75,15 @@ def timed_run(cfg: Path, home: Path) -> tuple[float, float, int, str]:
     env = {**os.environ, "VEILLE_HOME": str(home), "COLUMNS": "160"}
     env.pop("VEILLE_SMTP_PASSWORD", None)
     env.pop("VEILLE_SLACK_TOKEN", None)  # deliveries go to the outbox folder
-    report = home / "rusage.json"
     cmd = [sys.executable, "-m", "veille", "--config", str(cfg), "run", "--all"]
     with tempfile.TemporaryFile() as out:
         t0 = time.perf_counter()
         # Through the launcher: started from this process, which holds the replay corpus, the figure
-        # would include this process's own size (see bench/peak_rss.py).
-        peak_rss = [sys.executable, str(ROOT / "bench" / "peak_rss.py"), str(report)]
-        subprocess.run([*peak_rss, *cmd], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, check=True)
+        # would include this process's own size.
+        code, rss = measure(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         wall = time.perf_counter() - t0
         out.seek(0)
-        done = json.loads(report.read_text())
-        return wall, done["maxrss_kb"] / 1024, done["returncode"], out.read().decode("utf-8", "replace")
+        return wall, rss, code, out.read().decode("utf-8", "replace")
 
 
 def archive_counts(db: str) -> dict[str, int]:

@@ -32,7 +32,6 @@ from tests.alerts_support import Inbox, SlackServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SET = Path(__file__).parent / "data" / "has_dev_notices.jsonl"
-PEAK_RSS = ROOT / "bench" / "peak_rss.py"
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 
 # Constructed critical acts (titles in the shape of the real HTA / AI Act implementing acts).
@@ -304,30 +303,23 @@ class Measured:
 def run_measured(cmd: list[str], env: dict[str, str], timeout: float, cwd: Path = ROOT) -> Measured:
     """Run ``cmd`` and read the peak RSS of its process tree (the command and the crawl child it waits for),
     through bench/peak_rss.py (a direct child of pytest would report pytest's own size)."""
-    import signal
     import tempfile
     import time
 
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "rusage.json"
-        out, err = Path(tmp) / "out", Path(tmp) / "err"
+    from bench.peak_rss import measure
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.monotonic()
-        with out.open("wb") as fo, err.open("wb") as fe:
-            proc = subprocess.Popen([sys.executable, str(PEAK_RSS), str(report), *cmd], cwd=cwd, env=env,
-                                    stdout=fo, stderr=fe, start_new_session=True)  # fmt: skip
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        returncode, max_rss_mb = measure(cmd, timeout, cwd=cwd, env=env, stdout=out, stderr=err)
         seconds = time.monotonic() - t0
-        done = json.loads(report.read_text()) if report.exists() else {"returncode": -9, "maxrss_kb": 0}
+        out.seek(0)
+        err.seek(0)
         return Measured(
-            done["returncode"],
+            returncode,
             seconds,
-            done["maxrss_kb"] / 1024,
-            out.read_bytes().decode("utf-8", "replace"),
-            err.read_bytes().decode("utf-8", "replace"),
+            max_rss_mb,
+            out.read().decode("utf-8", "replace"),
+            err.read().decode("utf-8", "replace"),
         )
 
 
