@@ -8,7 +8,7 @@ subscribed to several of those labels gets it once, filed under its best-scoring
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 
 from sqlalchemy.engine import Engine
@@ -156,7 +156,7 @@ def alert_due(routing: Routing, cands: list[Candidate]) -> list[Due]:
 
 
 # Columns, not ORM objects: building an entity per label score cost most of a cycle over a big batch.
-_CANDIDATE_COLUMNS = [c for c in Candidate.__dataclass_fields__ if c != "scores"]
+_CANDIDATE_COLUMNS = [f.name for f in fields(Candidate) if f.name != "scores"]
 
 
 def _candidate(row) -> Candidate:  # noqa: ANN001 - a result row with _CANDIDATE_COLUMNS
