@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -67,8 +68,14 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
+_MIGRATING = threading.Lock()
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    # Alembic runs env.py through module-global proxies (alembic.context): two threads migrating at
+    # once, even different archives, tear them down under each other (KeyError: 'script').
+    with _MIGRATING:
+        command.upgrade(alembic_config(url), revision)
 
 
 @cache

@@ -1,9 +1,11 @@
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 import pytest
+from sqlalchemy import inspect
 from sqlmodel import func, select
 
-from storage.db import session_scope
+from storage.db import make_engine, session_scope, upgrade
 from storage.ingest import ingest
 from storage.models import Notice, NoticeVersion, Sighting
 from veille.records import NoticeRecord
@@ -164,3 +166,12 @@ def test_same_page_different_kind_stays_two_notices(engine):
         kinds = sorted(n.kind for n in s.exec(select(Notice)))
     assert kinds == ["consultation", "draft_act"]
     assert count(engine, Sighting) == 3
+
+
+def test_archives_opened_from_several_threads_at_once_are_all_migrated(tmp_path):
+    # Alembic's env.py context is module-global: concurrent first opens must not tear it down.
+    urls = [f"sqlite:///{tmp_path / f'a{i}.db'}" for i in range(12)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(upgrade, urls))  # raises here if two migrations collide
+    for url in urls:
+        assert "notice" in inspect(make_engine(url)).get_table_names()
