@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from nlp.rules import Rule, RuleSet, act_numbers, active_rules, parse_rules, phrase_stems, stem_pattern
+from nlp.rules import LabelRules, Rule, RuleSet, act_numbers, active_rules, parse_rules, phrase_stems, stem_pattern
 from nlp.scoring import combine, load_model
 from nlp.text import parse_notice
 from nlp.tokencache import TokenArchive, TokenCache
@@ -167,8 +167,8 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
         before, after = current.evaluate(p), candidate.evaluate(p)
         for lb in diffs:
             ms = mscores.get((nid, lb))
-            was = lb in before and _selected(current, model, lb, before[lb].score, ms)
-            now = _selected(candidate, model, lb, after[lb].score, ms)
+            was = lb in before and _selected(current, model, lb, before[lb], ms)
+            now = _selected(candidate, model, lb, after[lb], ms)
             if now and not was:
                 diffs[lb].gained.append(nid)
             elif was and not now:
@@ -176,6 +176,6 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
     return BacktestResult(current.version, candidate.version, len(live), len(ids), time.perf_counter() - t0, diffs)
 
 
-def _selected(rules: RuleSet, model, label: str, rule_score: float, model_score: float | None) -> bool:  # noqa: ANN001
-    score, threshold = combine(rules, model, label, rule_score, model_score)
+def _selected(rules: RuleSet, model, label: str, lr: LabelRules, model_score: float | None) -> bool:  # noqa: ANN001
+    score, threshold = combine(rules, model, label, lr.score, model_score, lr.penalty)
     return score >= threshold

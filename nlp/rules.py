@@ -82,6 +82,7 @@ class Hit:
 class LabelRules:
     score: float
     fired: list[dict]
+    penalty: float = 1.0  # product of (1 - penalty) over the negative cues found: they lower the model's share too
 
 
 @dataclass
@@ -202,7 +203,7 @@ class RuleSet:
                 else:
                     pos *= 1.0 - w
             fired.sort(key=lambda d: -abs(d["weight"]))
-            out[label] = LabelRules(round((1.0 - pos) * penalty, 4), fired)
+            out[label] = LabelRules(round((1.0 - pos) * penalty, 4), fired, round(penalty, 4))
         return out
 
     def evaluate(self, parsed: Parsed) -> dict[str, LabelRules]:

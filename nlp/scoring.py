@@ -1,8 +1,9 @@
 """One score per label from the rules and the trained model.
 
-Combination (docs/nlp.md): with a model, ``score = a * rule_score + (1 - a) * model_score`` where the
-rules' share ``a`` and the threshold are chosen per label by ``veille train`` on out-of-fold
-predictions over the training split only; without a model, ``score = rule_score`` and the rules
+Combination (docs/nlp.md): with a model, ``score = a * rule_score + (1 - a) * model_score * penalty``
+(``penalty``: the negative cues found, which ``rule_score`` already carries) where the rules' share
+``a`` and the threshold are chosen per label by ``veille train`` on out-of-fold predictions over the
+training split only; without a model, ``score = rule_score`` and the rules
 file's thresholds apply.
 """
 
@@ -92,14 +93,25 @@ def load_model(settings: Settings) -> Model | None:
     return _MODELS[path]
 
 
+def mix(alpha: float, rule_score: float, model_score: float, penalty: float = 1.0) -> float:
+    """The combined score. ``rule_score`` already carries the negative cues' ``penalty``; the model's share
+    is lowered by it too, so that an analyst's veto vetoes the label whatever the model says."""
+    return round(alpha * rule_score + (1 - alpha) * model_score * penalty, 4)
+
+
 def combine(
-    rules: RuleSet, model: Model | None, label: str, rule_score: float, model_score: float | None
+    rules: RuleSet,
+    model: Model | None,
+    label: str,
+    rule_score: float,
+    model_score: float | None,
+    penalty: float = 1.0,
 ) -> tuple[float, float]:
     """(combined score, threshold) for one label."""
     if model is None or model_score is None:
         return rule_score, rules.labels[label]
     a = model.alpha.get(label, rules.rules_weight)
-    return round(a * rule_score + (1 - a) * model_score, 4), model.thresholds.get(label, rules.labels[label])
+    return mix(a, rule_score, model_score, penalty), model.thresholds.get(label, rules.labels[label])
 
 
 def score_parsed(rules: RuleSet, model: Model | None, parsed: list[Parsed]) -> list[dict[str, Score]]:
@@ -110,7 +122,7 @@ def score_parsed(rules: RuleSet, model: Model | None, parsed: list[Parsed]) -> l
         row = {}
         for label, lr in by_label.items():
             ms = round(float(cats[label]), 4) if label in cats else None
-            s, t = combine(rules, model, label, lr.score, ms)
+            s, t = combine(rules, model, label, lr.score, ms, lr.penalty)
             row[label] = Score(s, lr.score, ms, t, lr.fired)
         out.append(row)
     return out

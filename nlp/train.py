@@ -30,8 +30,8 @@ from spacy.tokens import DocBin
 
 from nlp.dataset import DEV_SET, Item, fold_of, is_test, load_dataset, split
 from nlp.evaluate import metrics
-from nlp.rules import RuleSet, active_rules, phrase_stems
-from nlp.scoring import CURRENT
+from nlp.rules import LabelRules, RuleSet, active_rules, phrase_stems
+from nlp.scoring import CURRENT, mix
 from nlp.text import Parsed, blank_nlp, parse_item, parse_notice
 from veille.config import Settings
 
@@ -48,16 +48,19 @@ class Example:
     group: str
     text: str  # normalised stems, what the model reads
     cats: dict[str, float]  # known labels only (feedback may cover a few)
-    rule_scores: dict[str, float]
+    rules: dict[str, LabelRules]
     item: Item | None = None  # for metrics (None for feedback examples)
     oof: dict[str, float] = field(default_factory=dict)  # out-of-fold model scores
+
+    def combined(self, label: str, alpha: float) -> float:
+        r = self.rules[label]
+        return mix(alpha, r.score, self.oof[label], r.penalty)
 
 
 def _example(
     ex_id: str, group: str, parsed: Parsed, cats: dict[str, float], rules: RuleSet, item: Item | None
 ) -> Example:
-    rs = {lb: r.score for lb, r in rules.evaluate(parsed).items()}
-    return Example(ex_id, group, parsed.model_text(), cats, rs, item)
+    return Example(ex_id, group, parsed.model_text(), cats, rules.evaluate(parsed), item)
 
 
 def dataset_examples(items: list[Item], labels: list[str], rules: RuleSet) -> list[Example]:
@@ -172,7 +175,7 @@ def choose_params(examples: list[Example], labels: list[str]) -> dict:
         mthr[lb] = choose([(e.oof[lb], t) for e, t in zip(known, y, strict=True)])
         best = None
         for a in ALPHAS:
-            pairs = [(a * e.rule_scores[lb] + (1 - a) * e.oof[lb], t) for e, t in zip(known, y, strict=True)]
+            pairs = [(e.combined(lb, a), t) for e, t in zip(known, y, strict=True)]
             t = choose(pairs)
             key = (round(_f1(pairs, t), 6), -abs(a - 0.5))
             if best is None or key > best[0]:
@@ -215,16 +218,10 @@ def cross_validate(
 def fold_report(val: list[Example], labels: list[str], params: dict) -> dict:
     items = [e.item for e in val]
     preds = {
-        "rules": [{lb for lb in labels if e.rule_scores[lb] >= 0.5} for e in val],
+        "rules": [{lb for lb in labels if e.rules[lb].score >= 0.5} for e in val],
         "model": [{lb for lb in labels if e.oof[lb] >= params["model_thresholds"][lb]} for e in val],
         "combined": [
-            {
-                lb
-                for lb in labels
-                if params["alpha"][lb] * e.rule_scores[lb] + (1 - params["alpha"][lb]) * e.oof[lb]
-                >= params["thresholds"][lb]
-            }
-            for e in val
+            {lb for lb in labels if e.combined(lb, params["alpha"][lb]) >= params["thresholds"][lb]} for e in val
         ],
     }
     return {mode: metrics(items, p, labels).summary() for mode, p in preds.items()}

@@ -196,6 +196,44 @@ def test_a_rule_counts_once_and_distinct_rules_add_up(small_rules):
     assert scores(small_rules, doc("Software as a medical device", "en"))["deai"] == pytest.approx(1 - 0.1 * 0.3)
 
 
+def test_negative_cues_lower_the_models_share_too(small_rules, tmp_path):
+    """An analyst's veto vetoes the label whatever the model says; a body-only cue halves both shares."""
+    import spacy
+
+    from nlp.scoring import Model, combine
+
+    model = Model(spacy.blank("xx"), "m-test", tmp_path, {"deai": 0.5}, {"deai": 0.4}, {"deai": 0.5})
+    vetoed = small_rules.evaluate(doc("Veterinary medical devices", "en"))["deai"]
+    assert (vetoed.score, vetoed.penalty) == (0.0, 0.0)
+    assert combine(small_rules, model, "deai", vetoed.score, 0.99, vetoed.penalty) == (0.0, 0.4)
+    in_body = small_rules.evaluate(
+        parse_fields([("title", "en", "Medical devices"), ("body", "en", "veterinary annex")], Meta())
+    )["deai"]
+    assert in_body.penalty == pytest.approx(0.5) and in_body.score == pytest.approx(0.45)
+    score, _ = combine(small_rules, model, "deai", in_body.score, 0.8, in_body.penalty)
+    assert score == pytest.approx(0.5 * 0.45 + 0.5 * 0.8 * 0.5)
+    clean = small_rules.evaluate(doc("Medical devices", "en"))["deai"]
+    assert clean.penalty == 1.0
+    assert combine(small_rules, model, "deai", clean.score, 0.8, clean.penalty)[0] == pytest.approx(0.85)
+
+
+@pytest.mark.parametrize(
+    "title, lang",
+    [
+        ("Type-approval of motor vehicles: accessibility for persons with disabilities", "en"),
+        ("Aéronefs sans équipage à bord pour le transport de dispositifs médicaux", "fr"),
+        ("Galileo space programme services for health emergencies and pandemic preparedness", "en"),
+        ("Taux de taxe sur la valeur ajoutée applicables aux dispositifs médicaux", "fr"),
+    ],
+)
+def test_shipped_rules_lower_other_policy_sectors(has_rules, title, lang):
+    """Each title has a strong positive phrase (0.8 or more); its policy sector vetoes it."""
+    fired = [f for r in has_rules.evaluate(doc(title, lang)).values() for f in r.fired]
+    assert max(f["weight"] for f in fired) >= 0.8
+    assert any(f["rule"] == "*/other-sectors" for f in fired)
+    assert max(scores(has_rules, doc(title, lang)).values()) < 0.5
+
+
 def test_shipped_rules_on_examples(has_rules):
     s = scores(has_rules, doc("Règlement d'exécution relatif aux évaluations cliniques communes des médicaments", "fr"))
     assert s["deai"] >= 0.5
