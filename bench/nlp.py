@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import re
@@ -80,6 +81,13 @@ def bootstrap(items: list[Item], preds: list[set[str]], labels: list[str], n: in
     return f"[{values[int(0.025 * n)]:.3f}, {values[int(0.975 * n) - 1]:.3f}]"
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> str:
+    """95 % Wilson score interval of a proportion k/n (sound for small n, unlike k/n ± 2 s.e.)."""
+    p, d = k / n, 1 + z * z / n
+    mid, half = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return f"[{max(0.0, mid - half):.3f}, {min(1.0, mid + half):.3f}]"
+
+
 def quality(quick: bool) -> None:
     from nlp.rules import active_rules
     from nlp.scoring import load_model
@@ -117,6 +125,11 @@ def quality(quick: bool) -> None:
     print(f"95% bootstrap intervals over the {len(te)} test items (1,000 resamples): the split is small")
     for name, preds in (("rules alone", ev.predictions["rules"]), ("rules + model", ev.predictions["combined"])):
         print(f"  {name:24s} micro-F1 {bootstrap(te, preds, labels)}")
+    near = [i for i, it in enumerate(te) if it.near_miss]
+    print(f"near-miss false positives over the {len(near)} held-out near-misses (95% Wilson intervals):")
+    for mode, preds in ev.predictions.items():
+        k = sum(bool(preds[i]) for i in near)
+        print(f"  {mode:24s} {k}/{len(near)} = {k / len(near):.3f} {wilson(k, len(near))}")
     meta = json.loads((model_dir / "veille_meta.json").read_text())
     print(f"\n{len(meta['cv'])}-fold CV over the train split (thresholds chosen on the other folds):")
     for mode in ("rules", "model", "combined"):
