@@ -3,7 +3,9 @@
 Fast path: the notices' normalised tokens come from the token cache (no re-tokenising), and only
 the notices a change can touch are re-scored: for a changed phrase, those where its stems occur in
 sequence (vectorised scans of the cached token array). Changes that can touch anything (thresholds, field
-weights, metadata-only conditions, patterns without a literal word) re-score every notice.
+weights, metadata-only conditions, patterns without a literal word) re-score every notice; but a change of
+thresholds alone, with a trained model, re-scores only the notices scored without it: the model selects
+with its own per-label thresholds.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class BacktestResult:
     rescored: int
     seconds: float
     labels: dict[str, LabelDiff]
+    note: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -54,6 +57,7 @@ class BacktestResult:
             "notices": self.notices,
             "rescored": self.rescored,
             "seconds": round(self.seconds, 3),
+            "note": self.note,
             "labels": {
                 lb: {"gained": d.gained, "lost": d.lost, "n_gained": len(d.gained), "n_lost": len(d.lost)}
                 for lb, d in self.labels.items()
@@ -78,6 +82,24 @@ def _changed(old: RuleSet, new: RuleSet) -> tuple[bool, list[Rule], list[tuple[s
         else:
             phrases += sorted(set(ra.phrases) ^ set(rb.phrases))
     return False, whole, phrases
+
+
+def _thresholds_only(old: RuleSet, new: RuleSet) -> bool:
+    def rules(rs: RuleSet) -> dict:
+        return {r.key: (_core(r), r.phrases) for r in rs.rules}
+
+    return (
+        old.labels != new.labels
+        and old.labels.keys() == new.labels.keys()
+        and (old.field_weights, old.rules_weight) == (new.field_weights, new.rules_weight)
+        and rules(old) == rules(new)
+    )
+
+
+def _scored_by_model(engine: Engine) -> set[int]:
+    with session_scope(engine) as s:
+        q = select(LabelScore.notice_id).where(LabelScore.model_score.is_not(None)).distinct()
+        return set(s.exec(q).all())
 
 
 def _phrase_notices(arch: TokenArchive, lang: str, phrase: str) -> np.ndarray:
@@ -159,6 +181,15 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
     with session_scope(engine) as s:
         live = set(s.exec(select(Notice.id)).all()) if len(arch) else set()
     idx = [i for i in affected(arch, current, candidate).tolist() if int(arch.nids[i]) in live]
+    note = None
+    if model is not None and _thresholds_only(current, candidate):
+        # combine() compares a notice with a model score to the model's thresholds, not the file's.
+        with_model = _scored_by_model(engine)
+        idx = [i for i in idx if int(arch.nids[i]) not in with_model]
+        note = (
+            f"the rules file's thresholds apply only to notices scored without a model; model {model.version} "
+            "selects with its own per-label thresholds, chosen by `veille train`"
+        )
     ids = [int(arch.nids[i]) for i in idx]
     mscores = _model_scores(engine, ids) if model else {}
     diffs = {lb: LabelDiff() for lb in candidate.labels}
@@ -173,7 +204,8 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
                 diffs[lb].gained.append(nid)
             elif was and not now:
                 diffs[lb].lost.append(nid)
-    return BacktestResult(current.version, candidate.version, len(live), len(ids), time.perf_counter() - t0, diffs)
+    seconds = time.perf_counter() - t0
+    return BacktestResult(current.version, candidate.version, len(live), len(ids), seconds, diffs, note)
 
 
 def _selected(rules: RuleSet, model, label: str, lr: LabelRules, model_score: float | None) -> bool:  # noqa: ANN001

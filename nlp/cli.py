@@ -216,6 +216,8 @@ def rules_diff(
         f"rules {res.current_version} -> {res.candidate_version}: {res.notices} notices, "
         f"{res.rescored} re-scored in {res.seconds:.2f} s"
     )
+    if res.note:
+        console.print(f"note: {res.note}", markup=False)
     for lb, d in res.labels.items():
         g, lo = d.counts
         line = f"{lb}: +{g} -{lo}"

@@ -14,6 +14,7 @@ from nlp.scoring import gc_paused
 from storage.db import session_scope
 from storage.ingest import ingest
 from storage.models import LabelScore
+from tests.nlp_support import make_tiny_model
 from veille.config import load_settings
 from veille.records import NoticeRecord
 
@@ -112,6 +113,29 @@ def test_backtest_shows_gained_and_lost_notices(engine):
     assert ids["b"] in res.labels["sante_publique"].lost
     # Nothing was saved: the active rules are unchanged.
     assert rules_path(settings).read_text(encoding="utf-8") == text
+
+
+def test_threshold_change_with_a_model_rescores_only_notices_it_did_not_score(engine):
+    settings = load_settings()
+    ids = _ids(engine)
+    classify(engine, settings)
+    text = rules_path(settings).read_text(encoding="utf-8")
+    lowered = text.replace("defaults:\n  threshold: 0.5\n", "defaults:\n  threshold: 0.05\n", 1)
+    assert lowered != text
+    # No model: the file's thresholds decide, so every notice is re-scored and some gain labels.
+    res = backtest(engine, settings, lowered)
+    assert res.rescored == len(ids) and res.note is None
+    assert sum(d.counts[0] for d in res.labels.values()) > 0
+    # With a model, the notices it scored are compared with its own thresholds: none can change.
+    make_tiny_model(settings)
+    classify(engine, settings)
+    res = backtest(engine, settings, lowered)
+    assert res.rescored == 0 and all(d.counts == (0, 0) for d in res.labels.values())
+    assert "m-tiny" in res.note and "veille train" in res.note
+    # A notice stored since then (not yet scored by the model) is still backtested with the file's thresholds.
+    ingest(engine, [NoticeRecord(source="ema-news", external_id="e", lang="en", title_en="EMA news on medicines")])
+    res = backtest(engine, settings, lowered)
+    assert res.rescored == 1 and res.labels["deai"].counts == (1, 0)
 
 
 def test_gc_paused_restores_the_collector_state_even_on_error():

@@ -303,6 +303,24 @@ def test_session_secret_is_generated_once_or_taken_from_env(monkeypatch):
 # --- rules (need the nlp stage) ------------------------------------------------------------------
 
 
+def test_rules_preview_says_when_the_models_thresholds_apply(archive):
+    rules = pytest.importorskip("nlp.rules")
+    from tests.nlp_support import make_tiny_model
+
+    engine, _ = archive
+    settings = load_settings()
+    make_tiny_model(settings)
+    c = login(client(engine, settings), "alice")
+    page = c.get("/rules")
+    original = rules.rules_path(settings).read_text(encoding="utf-8")
+    lowered = original.replace("defaults:\n  threshold: 0.5\n", "defaults:\n  threshold: 0.3\n", 1)
+    assert lowered != original
+    r = c.post("/rules/check", data={"csrf_token": csrf_of(page.text), "rules": lowered})
+    assert r.status_code == 200 and 'id="preview-note"' in r.text and "m-tiny" in r.text
+    r = c.post("/rules/check", data={"csrf_token": csrf_of(page.text), "rules": original + "\n# a comment\n"})
+    assert r.status_code == 200 and 'id="preview"' in r.text and 'id="preview-note"' not in r.text
+
+
 def test_rules_check_preview_and_save(archive):
     rules = pytest.importorskip("nlp.rules")
     engine, _ = archive

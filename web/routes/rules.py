@@ -99,7 +99,8 @@ def _titles(request: Request, ids: list[int]) -> dict[int, str]:
         return {i: fr or en or f"notice {i}" for i, fr, en in rows}
 
 
-def _preview(request: Request, text: str) -> list[LabelChange]:
+def _preview(request: Request, text: str) -> dict:
+    """The page's ``preview`` (label changes) and ``preview_note`` (what the backtest wants the analyst to know)."""
     backtest = _nlp("nlp.backtest")
     result = backtest.backtest(request.app.state.engine, request.app.state.settings, text, filename="candidate")
     changes = []
@@ -115,7 +116,7 @@ def _preview(request: Request, text: str) -> list[LabelChange]:
                 n_lost=len(lost),
             )
         )
-    return changes
+    return {"preview": changes, "preview_note": result.note}
 
 
 def _unavailable(request: Request, user: WebUser) -> Response:
@@ -132,8 +133,7 @@ def check_rules(
     error = _validate(request, text)
     if error:
         return _page(request, user, text=text, status_code=422, error=error)
-    preview = _preview(request, text)
-    return _page(request, user, text=text, preview=preview, previewed=_digest(text))
+    return _page(request, user, text=text, previewed=_digest(text), **_preview(request, text))
 
 
 @router.post("/rules/save")
@@ -154,8 +154,8 @@ def save_rules(
             user,
             text=text,
             status_code=409,
-            preview=_preview(request, text),
             previewed=_digest(text),
+            **_preview(request, text),
             notice="The text changed since the last preview: check this preview, then save again.",
         )
     version = rules.save_rules(request.app.state.settings, text, user.name)
