@@ -3,8 +3,7 @@
 Combination (docs/nlp.md): with a model, ``score = a * rule_score + (1 - a) * model_score * penalty``
 (``penalty``: the negative cues found, which ``rule_score`` already carries) where the rules' share
 ``a`` and the threshold are chosen per label by ``veille train`` on out-of-fold predictions over the
-training split only; without a model, ``score = rule_score`` and the rules
-file's thresholds apply.
+training split only; without a model, ``score = rule_score`` and the rules file's thresholds apply.
 """
 
 from __future__ import annotations
