@@ -227,6 +227,8 @@ def test_negative_cues_lower_the_models_share_too(small_rules, tmp_path):
         ("Redevances et droits dus à l'Agence pour les médicaments à usage humain", "fr", "deai/ema-fees-budget"),
         ("Produits biocides utilisés pour désinfecter les dispositifs médicaux", "fr", "*/cosmetics-chemicals"),
         ("Digital Green Certificate: proof of COVID-19 vaccination for free movement", "en", "*/travel-certificate"),
+        ("Tobacco taxation: revision of the Tobacco Excise Directive", "en", "*/trade-fisheries-finance"),
+        ("Fiscalité du tabac : révision de la directive sur les accises", "fr", "*/trade-fisheries-finance"),
     ],
 )
 def test_shipped_rules_veto_near_miss_families(has_rules, title, lang, cue):
