@@ -244,6 +244,11 @@ def test_shipped_rules_on_examples(has_rules):
     assert s["deai"] >= 0.5
     s = scores(has_rules, doc("Commission Regulation on maximum residue levels of pesticides in food", "en"))
     assert max(s.values()) < 0.5
+    # Taxonomy §4 topics named by an acronym or an act number only.
+    assert scores(has_rules, doc("The GPAI Code of Practice is published", "en"))["numerique"] >= 0.5
+    assert scores(has_rules, doc("SAMIRA: plan d'action sur les applications médicales", "fr"))["daqss"] >= 0.5
+    coi = doc("Implementing Regulation on procedural rules for experts", "en", celex="32024R2745")
+    assert scores(has_rules, coi)["deontologie"] >= 0.5
 
 
 def test_save_rules_keeps_history_and_broken_file_keeps_last_good():
