@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import typer
@@ -53,11 +54,14 @@ def train_cmd(
     extra: Path | None = typer.Option(None, "--extra", help="Another labelled dataset (same schema) to train on."),
 ) -> None:
     """Train the relevance model on the shipped TRAIN split + analysts' feedback; becomes current."""
-    from nlp.dataset import DatasetError
+    from nlp.dataset import DatasetError, load_dataset
     from nlp.train import train
     from veille.cli import console, fail, state
+    from veille.profiles import load_labels
 
     try:
+        if extra:
+            _warn_unknown_labels(extra, load_dataset(extra), load_labels(state.settings))
         path = train(state.settings, extra, progress=lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
     except (DatasetError, ValueError) as exc:
         fail(str(exc))
@@ -67,6 +71,17 @@ def train_cmd(
         f"({meta['n_feedback']} from feedback): {path}"
     )
     _print_cv(meta["cv"])
+
+
+def _warn_unknown_labels(path: Path, items: list, labels: Iterable[str]) -> None:
+    """A dataset written for another profile would otherwise be scored as if its labels were all wrong."""
+    from nlp.dataset import unknown_labels
+    from veille.cli import console
+
+    unknown = unknown_labels(items, labels)
+    if unknown:
+        counts = ", ".join(f"{lb} ({n} item{'s' if n > 1 else ''})" for lb, n in unknown.items())
+        console.print(f"warning: {path}: labels not in this profile, ignored: {counts}", markup=False)
 
 
 def _print_cv(cv: list[dict]) -> None:
@@ -100,6 +115,7 @@ def eval_cmd(
         rules = active_rules(state.settings)
     except (DatasetError, RulesError) as exc:
         fail(str(exc))
+    _warn_unknown_labels(dataset, items, rules.labels)
     if split_ == "test":
         items = split(items)[1]
     if not items:
@@ -107,7 +123,7 @@ def eval_cmd(
     model = load_model(state.settings)
     ev = evaluate(items, rules, model)
     console.print(
-        f"{dataset}: {len(items)} items (split {split_}); rules {rules.version}; "
+        f"{dataset}: {len(items)} item{'s' if len(items) != 1 else ''} (split {split_}); rules {rules.version}; "
         f"model {model.version if model else 'none (rules alone)'}"
     )
     _print_metrics(ev, list(rules.labels))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,12 +86,31 @@ def parse_item(data: dict, where: str) -> Item:
     )
 
 
-def load_dataset(path: str | Path) -> list[Item]:
-    path = Path(path)
+def _read_lines(path: Path) -> list[str]:
+    """The file's lines; UTF-8, with or without the byte-order mark spreadsheet exports put first."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        raw = path.read_bytes()
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DatasetError(f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8") from None
+
+
+def unknown_labels(items: list[Item], labels: Iterable[str]) -> dict[str, int]:
+    """Labels the items carry that the profile does not know, with how many items carry each."""
+    known, out = set(labels), {}
+    for item in items:
+        for lb in set(item.labels) - known:
+            out[lb] = out.get(lb, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def load_dataset(path: str | Path) -> list[Item]:
+    path = Path(path)
+    lines = _read_lines(path)
     items, seen = [], set()
     for n, line in enumerate(lines, 1):
         if not line.strip():

@@ -70,7 +70,7 @@ def metrics(items: list[Item], predicted: list[set[str]], labels: list[str]) -> 
     per = {lb: LabelMetrics() for lb in labels}
     rel_ok = nm = nm_fp = false_alerts = 0
     for item, pred in zip(items, predicted, strict=True):
-        gold = set(item.labels)
+        gold = set(item.labels) & per.keys()  # labels of another profile are not this profile's to score
         for lb in labels:
             m = per[lb]
             m.tp += lb in gold and lb in pred

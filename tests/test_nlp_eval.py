@@ -70,6 +70,37 @@ def test_eval_command_errors_are_one_line(tmp_path):
     assert res.exit_code == 2 and "missing.jsonl: cannot read" in res.output.replace("\n", "")
 
 
+def test_datasets_from_spreadsheets_and_other_encodings(tmp_path):
+    bom = tmp_path / "bom.jsonl"  # Excel and many Windows tools write a UTF-8 byte-order mark first
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "c", "title": "Règlement", "labels": []}).encode() + b"\n")
+    assert [i.title for i in load_dataset(bom)] == ["Règlement"]
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"id": "a", "title": "ok", "labels": []}\n{"id": "b", "title": "R\xe8glement", "labels": []}\n')
+    with pytest.raises(DatasetError, match=r"latin.jsonl:2: not UTF-8 \(byte 0xe8\)"):
+        load_dataset(latin)
+    res = CliRunner().invoke(app, ["eval", str(latin), "--split", "all"])
+    assert res.exit_code == 2 and "latin.jsonl:2: not UTF-8" in res.output.replace("\n", "")
+    assert "Traceback" not in res.output
+
+
+def test_eval_warns_about_labels_of_another_profile(tmp_path):
+    other = tmp_path / "other.jsonl"
+    rows = [
+        {"id": "1", "title": "Medical devices: notified bodies", "labels": ["deai", "pharmacy"]},
+        {"id": "2", "title": "Opening hours of pharmacies", "labels": ["pharmacy"]},
+        {"id": "3", "title": "Maximum residue levels of pesticides", "labels": []},
+    ]
+    other.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    res = CliRunner().invoke(app, ["eval", str(other), "--split", "all"])
+    out = res.output.replace("\n", "")
+    assert res.exit_code == 0 and "labels not in this profile, ignored: pharmacy (2 items)" in out
+    # Item 2 carries only the unknown label: for this profile it is not relevant, and rightly left unlabelled.
+    from nlp.evaluate import metrics
+
+    m = metrics(load_dataset(other), [{"deai"}, set(), set()], ["deai", "numerique"])
+    assert m.relevant_accuracy == 1.0 and m.micro_f1 == 1.0
+
+
 def test_rules_check_command(tmp_path):
     bad = tmp_path / "r.yaml"
     bad.write_text("labels:\n  deai:\n    rules:\n      - name: x\n        weight: 7\n        en: [a]\n")
