@@ -32,6 +32,7 @@ from storage.db import session_scope
 from storage.models import Notice
 from veille.config import ConfigError, Settings
 from veille.profiles import profile_file
+from veille.textfile import read_text
 
 PRODID = "-//veille//EU regulatory watch//FR"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)  # DTSTAMP of the profile's facts (they have no update time)
@@ -63,7 +64,7 @@ def profile_facts(settings: Settings) -> list[Fact]:
     """``[[dates]]`` of the profile: ``name``, ``date`` (a TOML date), ``act`` (CELEX), ``labels``."""
     path = profile_file(settings, "profile.toml")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text(path, ConfigError))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     out = []

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from veille.config import ConfigError, Settings, Strict, _line_of, parse_duration
 from veille.profiles import load_labels, profile_file
 from veille.records import Kind
+from veille.textfile import read_text
 
 Channel = Literal["email", "slack", "webhook"]
 EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
@@ -198,4 +199,4 @@ def parse_routing(text: str, path: Path | str, known_labels: set[str]) -> Routin
 def load_routing(settings: Settings) -> Routing:
     path = profile_file(settings, "routing.toml")
     known = set(load_labels(settings))
-    return parse_routing(path.read_text(encoding="utf-8"), path, known)
+    return parse_routing(read_text(path, ConfigError), path, known)

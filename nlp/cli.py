@@ -216,11 +216,14 @@ def rules_diff(
     from nlp.backtest import backtest
     from nlp.rules import RulesError
     from veille.cli import console, fail, state
+    from veille.textfile import read_text
 
     try:
-        text = new_rules.read_text(encoding="utf-8")
+        text = read_text(new_rules, RulesError)
     except OSError as exc:
         fail(f"{new_rules}: cannot read: {exc.strerror}")
+    except RulesError as exc:
+        fail(str(exc))
     try:
         res = backtest(state.engine(), state.settings, text, str(new_rules))
     except RulesError as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from storage.textnorm import strip_accents, words
 from veille.records import base_celex
+from veille.textfile import read_text
 
 DATA_DIR = Path(__file__).parent / "data"
 DEV_SET = DATA_DIR / "has_dev_notices.jsonl"
@@ -87,16 +88,11 @@ def parse_item(data: dict, where: str) -> Item:
 
 
 def _read_lines(path: Path) -> list[str]:
-    """The file's lines; UTF-8, with or without the byte-order mark spreadsheet exports put first."""
+    """The file's lines (UTF-8, with or without a byte-order mark)."""
     try:
-        raw = path.read_bytes()
+        return read_text(path, DatasetError).splitlines()
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return raw.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DatasetError(f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8") from None
 
 
 def unknown_labels(items: list[Item], labels: Iterable[str]) -> dict[str, int]:

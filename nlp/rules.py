@@ -28,6 +28,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from nlp.text import FIELDS, Meta, Parsed, blank_nlp, make_doc, normalise
 from veille.config import Settings
 from veille.records import CELEX_RE, base_celex
+from veille.textfile import read_text
 
 log = logging.getLogger(__name__)
 RULES_FILE = "rules.yaml"
@@ -466,7 +467,7 @@ def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) 
 def load_rules(path: str | Path, known_labels: set[str] | None = None) -> RuleSet:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, RulesError)
     except OSError as exc:
         raise RulesError(f"{path}:0: cannot read: {exc.strerror}") from None
     return parse_rules(text, str(path), known_labels)

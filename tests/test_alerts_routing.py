@@ -66,6 +66,14 @@ def test_bad_routing_is_one_line_with_file_and_line(veille_home, text, expected)
     assert "\n" not in str(exc.value)
 
 
+def test_routing_saved_in_another_encoding_is_one_line(veille_home):
+    write_config(veille_home)
+    path = write_routing(veille_home, "")
+    path.write_bytes("# unité DEAI\nthreshold = 0.5\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"routing.toml:1: not UTF-8 \(byte 0xe9\)"):
+        load_routing(load_settings())
+
+
 def test_shipped_routing_is_valid():
     routing = load_routing(load_settings())
     assert {r.acts[0] for r in routing.critical} == {"32021R2282", "32025R0327", "32024R1689"}

@@ -37,6 +37,16 @@ def test_invalid_toml_and_unknown_key(tmp_path):
         load_settings(cfg)
 
 
+def test_utf8_with_a_byte_order_mark_is_read_and_other_encodings_are_one_line(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_bytes(b"\xef\xbb\xbf" + '[crawl]\ncontact = "veille@has-sante.fr" # équipe\n'.encode())
+    assert load_settings(cfg).crawl.contact == "veille@has-sante.fr"
+    cfg.write_bytes('[crawl]\n# équipe veille\ncontact = "x"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"c\.toml:2: not UTF-8 \(byte 0xe9\); save the file as UTF-8") as exc:
+        load_settings(cfg)
+    assert "\n" not in str(exc.value)
+
+
 def test_secrets_come_from_the_environment_and_never_print(tmp_path, monkeypatch):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[smtp]\nhost = "127.0.0.1"\npassword = "from-file"\nport = "nope"\n')

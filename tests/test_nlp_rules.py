@@ -269,3 +269,16 @@ def test_save_rules_keeps_history_and_broken_file_keeps_last_good():
     assert active_rules(settings).version == version  # refused: nothing changed
     rules_path(settings).write_text("labels:\n  deai: {rules: [{name: x}]}\n")  # broken by hand
     assert active_rules(settings).version == version  # last good rules stay in force
+    rules_path(settings).write_bytes(new_text.replace("vaccin]", "vaccin, santé]").encode("latin-1"))
+    assert active_rules(settings).version == version  # saved in another encoding: refused, last good in force
+
+
+def test_rules_file_encodings(tmp_path):
+    bom = tmp_path / "bom.yaml"
+    bom.write_bytes(b"\xef\xbb\xbf" + SMALL.encode())
+    assert load_rules(bom, LABELS).version == parse_rules(SMALL, "x", LABELS).version  # the mark is not content
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(SMALL.encode("latin-1"))
+    line = SMALL.encode().split(b"\n").index("        fr: [dispositif médical]".encode()) + 1
+    with pytest.raises(RulesError, match=rf"latin.yaml:{line}: not UTF-8 \(byte 0xe9\)"):
+        load_rules(latin, LABELS)

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from veille.textfile import read_text
+
 DEFAULT_HOME = Path("~/.local/share/veille").expanduser()
 DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 
@@ -217,7 +219,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         if path:
             raise ConfigError(f"{cfg}: config file not found")
         cfg.write_text(default_config_text(), encoding="utf-8")
-    text = cfg.read_text(encoding="utf-8")
+    text = read_text(cfg, ConfigError)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from veille.config import ConfigError, Settings
+from veille.textfile import read_text
 
 SHIPPED = Path(__file__).parent
 
@@ -45,7 +46,7 @@ def profile_file(settings: Settings, filename: str, name: str | None = None) -> 
 def load_labels(settings: Settings, name: str | None = None) -> dict[str, Label]:
     path = profile_file(settings, "profile.toml", name)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text(path, ConfigError))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     return {k: Label(id=k, name=v.get("name", k), remit=v.get("remit", "")) for k, v in data.get("labels", {}).items()}
