@@ -45,13 +45,11 @@ def calendar_cmd(
     if ctx.invoked_subcommand:
         return
     from alerts.calendar import calendar_ics, events
-    from veille.cli import console, fail, safe, state
+    from veille.cli import check_labels, console, fail, safe, state
     from veille.config import ConfigError
-    from veille.profiles import load_labels
 
+    check_labels([label] if label else [])
     try:
-        if label and label not in load_labels(state.settings):
-            fail(f"--label: unknown label {label!r} (profile {state.settings.profile})")
         if ics:
             data = calendar_ics(state.engine(), state.settings, label)
             with open(ics, "wb") as fh:
@@ -126,9 +124,10 @@ def digest_cmd(
 ) -> None:
     """Build the daily digests; show them (--dry-run, the default) or send them (--send)."""
     from alerts import send_digests
-    from veille.cli import _date, console, fail, state
+    from veille.cli import _date, check_labels, console, fail, state
     from veille.config import ConfigError
 
+    check_labels([label] if label else [])
     try:
         stats = send_digests(
             state.engine(), state.settings, label=label, since=_date(since, "--since"), dry_run=not send
@@ -164,11 +163,13 @@ def deliveries_cmd(
     from alerts.outbox import retry as retry_batch
     from storage.db import session_scope
     from storage.models import Delivery
-    from veille.cli import console, safe, state
+    from veille.cli import console, fail, safe, state
 
     engine = state.engine()
     if retry:
         n = retry_batch(engine, retry)
+        if not n:
+            fail(f"--retry: nothing to queue again in batch {retry!r} (no such batch, or none of it failed)")
         console.print(f"{n} deliveries of {escape(retry)} queued again")
         return
     with session_scope(engine) as s:

@@ -49,6 +49,8 @@ def test_digest_dry_run_then_send_then_deliveries(veille_home, monkeypatch):
     assert "boom" in out.output and "1 deliveries shown" in out.output
     out = runner.invoke(app, ["deliveries", "--retry", row.batch])
     assert "1 deliveries of" in out.output
+    out = runner.invoke(app, ["deliveries", "--retry", "no-such-batch"])
+    assert out.exit_code == 2 and "nothing to queue again in batch 'no-such-batch'" in out.output
     with session_scope(engine) as s:
         assert s.exec(select(Delivery)).one().status == "pending"
 
@@ -61,3 +63,13 @@ def test_bad_since_and_bad_routing_are_one_line_errors(veille_home):
     write_routing(veille_home, '[labels.deai]\nemail = ["nope"]\n')
     out = runner.invoke(app, ["digest"])
     assert out.exit_code == 2 and "routing.toml:2: labels.deai.email" in out.output
+
+
+def test_a_misspelt_label_is_an_error_not_an_empty_result(veille_home):
+    setup(veille_home)
+    runner = CliRunner()
+    for args in (["search", "santé", "--label", "numérique"], ["digest", "--label", "deia"], ["calendar", "-l", "x"]):
+        out = runner.invoke(app, args)
+        assert out.exit_code == 2, (args, out.output)
+        assert "--label: unknown label" in out.output and "numerique" in out.output
+    assert runner.invoke(app, ["search", "santé", "--label", "numerique"]).exit_code == 0

@@ -101,6 +101,7 @@ def search_cmd(
 
     if sort not in ("relevance", "date"):
         fail("--sort must be 'relevance' or 'date'")
+    check_labels(label)
     filters = Filters(
         labels=label,
         min_score=min_score,
@@ -125,6 +126,20 @@ def search_cmd(
     console.print(table)
     more = "+" if result.total_is_lower_bound else ""
     console.print(f"{result.total}{more} notices match; showing {len(result.hits)}.")
+
+
+def check_labels(labels: list[str], option: str = "--label") -> None:
+    """A misspelt label would otherwise filter everything out and look like an empty archive."""
+    from veille.config import ConfigError
+    from veille.profiles import load_labels
+
+    try:
+        known = load_labels(state.settings)
+    except ConfigError as exc:
+        fail(str(exc))
+    for label in labels:
+        if label not in known:
+            fail(f"{option}: unknown label {label!r} (profile {state.settings.profile}: {', '.join(known)})")
 
 
 def _date(value: str | None, option: str) -> date | None:
