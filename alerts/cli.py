@@ -52,8 +52,11 @@ def calendar_cmd(
     try:
         if ics:
             data = calendar_ics(state.engine(), state.settings, label)
-            with open(ics, "wb") as fh:
-                fh.write(data)
+            try:
+                with open(ics, "wb") as fh:
+                    fh.write(data)
+            except OSError as exc:
+                fail(f"--ics: cannot write {ics}: {exc.strerror}")
             console.print(f"{data.count(b'BEGIN:VEVENT')} events written to {escape(ics)}")
             return
         evs = events(state.engine(), state.settings, label)
@@ -155,7 +158,7 @@ def deliveries_cmd(
     retry: str | None = typer.Option(
         None, "--retry", help="Queue this batch again (after checking it did not arrive)."
     ),
-    limit: int = typer.Option(50, "--limit", "-n"),
+    limit: int = typer.Option(50, "--limit", "-n", min=1),
 ) -> None:
     """The outbox: recent deliveries, with the last error."""
     from sqlmodel import select

@@ -65,6 +65,22 @@ def test_bad_since_and_bad_routing_are_one_line_errors(veille_home):
     assert out.exit_code == 2 and "routing.toml:2: labels.deai.email" in out.output
 
 
+def test_bad_command_line_values_are_errors_not_tracebacks(veille_home, tmp_path):
+    setup(veille_home)
+    runner = CliRunner()
+    cases = [
+        (["calendar", "--ics", str(tmp_path / "no" / "such" / "dir.ics")], "--ics: cannot write"),
+        (["users", "add", " ", "--role", "analyst"], "user name must be 1-100 characters"),  # before the prompt
+        (["search", "santé", "--limit", "-5"], "--limit"),
+        (["search", "santé", "--min-score", "7"], "--min-score"),
+        (["serve", "--port", "99999"], "--port"),
+    ]
+    for args, expected in cases:
+        out = runner.invoke(app, args)
+        assert out.exit_code == 2 and expected in out.output, (args, out.output)
+        assert out.exception is None or isinstance(out.exception, SystemExit), (args, out.exception)
+
+
 def test_a_misspelt_label_is_an_error_not_an_empty_result(veille_home):
     setup(veille_home)
     runner = CliRunner()

@@ -88,13 +88,13 @@ def _safe_url(url: str) -> str:
 def search_cmd(
     query: str = typer.Argument("", help='Words, "phrases", OR, -exclusion. Accents and inflections ignored.'),
     label: list[str] = typer.Option([], "--label", "-l"),
-    min_score: float | None = typer.Option(None, "--min-score"),
+    min_score: float | None = typer.Option(None, "--min-score", min=0.0, max=1.0),
     source: list[str] = typer.Option([], "--source"),
     doc_type: list[str] = typer.Option([], "--type"),
     since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD"),
     until: str | None = typer.Option(None, "--until", help="YYYY-MM-DD"),
     sort: str = typer.Option("relevance", "--sort", help="relevance | date"),
-    limit: int = typer.Option(20, "--limit", "-n"),
+    limit: int = typer.Option(20, "--limit", "-n", min=1),
 ) -> None:
     """Full-text search of the archive."""
     from storage.search import Filters, QueryError, search

@@ -59,13 +59,18 @@ def verify_password(password: str, stored: str | None) -> bool:
 # --- accounts -------------------------------------------------------------------------------
 
 
-def add_user(engine: Engine, name: str, role: str, password: str | None) -> WebUser:
-    """Create an account, or update the role/password of an existing one."""
+def check_user_name(name: str) -> str:
     name = name.strip()
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if not name or len(name) > 100 or any(c.isspace() for c in name):
         raise ValueError(f"user name must be 1-100 characters without spaces: {name!r}")
+    return name
+
+
+def add_user(engine: Engine, name: str, role: str, password: str | None) -> WebUser:
+    """Create an account, or update the role/password of an existing one."""
+    name = check_user_name(name)
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     with session_scope(engine, write=True) as s:
         user = s.exec(select(WebUser).where(WebUser.name == name)).first()
         if user is None:

@@ -12,7 +12,7 @@ users_app = typer.Typer(help="Web workbench accounts.", no_args_is_help=True)
 
 def serve(
     host: str | None = typer.Option(None, "--host", help="Address to bind (default [web] host: 127.0.0.1)."),
-    port: int | None = typer.Option(None, "--port", help="Port (default [web] port: 8000)."),
+    port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port (default [web] port: 8000)."),
 ) -> None:
     """Run the analysts' workbench (web app)."""
     import uvicorn
@@ -39,11 +39,15 @@ def users_add(
 ) -> None:
     """Create an account (or change its role / password)."""
     from veille.cli import console, fail, state
-    from web.auth import add_user
+    from web.auth import add_user, check_user_name
     from web.models import ROLES
 
     if role not in ROLES:
         fail(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
+    try:
+        check_user_name(name)  # before asking for a password
+    except ValueError as exc:
+        fail(str(exc))
     password: str | None = None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
