@@ -56,6 +56,7 @@ def train_cmd(
     """Train the relevance model on the shipped TRAIN split + analysts' feedback; becomes current."""
     from nlp.dataset import DatasetError, load_dataset
     from nlp.train import train
+    from storage.db import ArchiveUnavailable
     from veille.cli import console, fail, state
     from veille.profiles import load_labels
 
@@ -63,7 +64,7 @@ def train_cmd(
         if extra:
             _warn_unknown_labels(extra, load_dataset(extra), load_labels(state.settings))
         path = train(state.settings, extra, progress=lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
-    except (DatasetError, ValueError) as exc:
+    except (DatasetError, ValueError, ArchiveUnavailable) as exc:
         fail(str(exc))
     meta = json.loads((path / "veille_meta.json").read_text(encoding="utf-8"))
     console.print(

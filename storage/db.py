@@ -11,7 +11,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -71,17 +72,30 @@ def alembic_config(url: str) -> AlembicConfig:
 _MIGRATING = threading.Lock()
 
 
+class ArchiveUnavailable(Exception):
+    """The archive's database cannot be opened: server down, wrong host or credentials, unreadable file."""
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     # Alembic runs env.py through module-global proxies (alembic.context): two threads migrating at
     # once, even different archives, tear them down under each other (KeyError: 'script').
-    with _MIGRATING:
-        command.upgrade(alembic_config(url), revision)
+    try:
+        with _MIGRATING:
+            command.upgrade(alembic_config(url), revision)
+    except (OperationalError, InterfaceError) as exc:
+        reason = (str(exc.orig or exc).strip().splitlines() or ["?"])[0]
+        where = make_url(url).render_as_string(hide_password=True)
+        raise ArchiveUnavailable(f"archive {where}: cannot open: {reason}") from None
 
 
 @cache
 def _engine_for(url: str) -> Engine:
     engine = make_engine(url)
-    upgrade(url)
+    try:
+        upgrade(url)
+    except ArchiveUnavailable:
+        engine.dispose()
+        raise
     return engine
 
 

@@ -142,3 +142,25 @@ def test_no_secret_in_logs_errors_outbox_or_archive(tmp_path):
         assert b"VEILLE_SMTP_PASSWORD" not in env and b"VEILLE_SLACK_TOKEN" not in env
         assert not any(form in env for s in (PASSWORD, WRONG, TOKEN) for form in forms(s))
     assert os.environ.get("VEILLE_SMTP_PASSWORD") is None  # the test process itself was never given them
+
+
+def test_unreachable_database_is_one_line_without_its_password(tmp_path):
+    """A PostgreSQL archive that cannot be reached: one line naming it, its password hidden, even in DEBUG logs."""
+    from tests.alerts_support import free_port
+
+    db_password = "pg-Pw-5d1e9a7b-SECRET"
+    url = f"postgresql+psycopg://veille:{db_password}@127.0.0.1:{free_port()}/veille"  # nothing listens there
+    cfg = tmp_path / "veille.toml"
+    cfg.write_text('profile = "has"\n', encoding="utf-8")
+    for args in (["status"], ["search", "santé"], ["db", "upgrade"]):
+        res = subprocess.run(
+            [sys.executable, "-c", DEBUG_CLI, "--config", str(cfg), *args],
+            cwd=ROOT,
+            env=veille_env(tmp_path, VEILLE_DATABASE_URL=url),
+            capture_output=True,
+            timeout=120,
+        )
+        out = (res.stdout + res.stderr).decode()
+        assert res.returncode == 2, (args, out[-2000:])
+        assert "error: archive postgresql+psycopg://veille:***@127.0.0.1" in out and "cannot open" in out
+        assert "Traceback" not in out and db_password not in out

@@ -39,9 +39,12 @@ class State:
         return self._settings
 
     def engine(self):  # noqa: ANN201 - sqlalchemy Engine, imported lazily
-        from storage.db import open_archive
+        from storage.db import ArchiveUnavailable, open_archive
 
-        return open_archive(self.settings.database_url)
+        try:
+            return open_archive(self.settings.database_url)
+        except ArchiveUnavailable as exc:
+            fail(str(exc))
 
 
 state = State()
@@ -72,9 +75,12 @@ def main(
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply the Alembic migrations (created on first use anyway)."""
-    from storage.db import upgrade
+    from storage.db import ArchiveUnavailable, upgrade
 
-    upgrade(state.settings.database_url, revision)
+    try:
+        upgrade(state.settings.database_url, revision)
+    except ArchiveUnavailable as exc:
+        fail(str(exc))
     console.print(f"archive at {_safe_url(state.settings.database_url)} is at revision {revision}")
 
 

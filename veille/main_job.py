@@ -82,7 +82,7 @@ def schedule_cmd() -> None:
     from veille.cli import state
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    state.settings  # noqa: B018 - validate the config before starting
+    state.engine()  # validate the config and reach the archive before starting
     scheduler.run_forever(str(state.config) if state.config else None)
 
 
