@@ -116,6 +116,10 @@ def refresh_labels(conn: Connection, notice_ids: list[int]) -> None:
 # --- parsing queries -----------------------------------------------------------------------
 
 TOKEN_RE = re.compile(r'(-?)"([^"]*)"|(\S+)')
+# Twice the longest EUR-Lex title in the development set (146 words), so a pasted title always searches.
+# Cost grows faster than the words: 3,000 words took 35 s in the CLI over the 201-notice demo archive,
+# and one such request held a workbench worker for minutes.
+MAX_WORDS = 300
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,9 @@ def parse(query: str) -> list[Clause]:
         clauses[-1] = Clause(clauses[-1].terms, clauses[-1].negated, False)
     if clauses and all(c.negated for c in clauses):
         raise QueryError("the query only excludes words: add at least one word to look for")
+    n = sum(c.words_count for c in clauses)
+    if n > MAX_WORDS:
+        raise QueryError(f"the query has {n} words, at most {MAX_WORDS}: keep the distinctive ones")
     return clauses
 
 

@@ -121,6 +121,22 @@ def test_only_exclusions_is_a_clear_error(archive):
         search(engine, "-santé")
 
 
+def test_very_long_queries_are_refused_and_a_pasted_title_is_not(archive):
+    from storage.fulltext import MAX_WORDS
+
+    engine, ids = archive
+    with pytest.raises(QueryError, match=f"the query has 3000 words, at most {MAX_WORDS}"):
+        search(engine, "santé " * 3000)
+    title = (
+        "Commission Implementing Regulation (EU) 2023/997 of 23 May 2023 amending Implementing Regulation (EU) "
+        "2021/17 establishing a list of variations not requiring assessment in accordance with Regulation (EU) "
+        "2019/6 of the European Parliament and of the Council on veterinary medicinal products and repealing "
+        "Directive 2001/82/EC, as regards the medical devices used with them"
+    )
+    assert len(title.split()) > 50
+    search(engine, title)  # a whole EUR-Lex long title still searches
+
+
 def test_filters(archive):
     engine, ids = archive
     q = "dispositifs OR assessments OR antimicrobials"
