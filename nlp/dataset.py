@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,26 +88,18 @@ def parse_item(data: dict, where: str) -> Item:
     )
 
 
-def _read_lines(path: Path) -> list[str]:
-    """The file's lines (UTF-8, with or without a byte-order mark)."""
-    try:
-        return read_text(path, DatasetError).splitlines()
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read: {exc.strerror}") from None
-
-
 def unknown_labels(items: list[Item], labels: Iterable[str]) -> dict[str, int]:
     """Labels the items carry that the profile does not know, with how many items carry each."""
-    known, out = set(labels), {}
-    for item in items:
-        for lb in set(item.labels) - known:
-            out[lb] = out.get(lb, 0) + 1
-    return dict(sorted(out.items()))
+    known = set(labels)
+    return dict(sorted(Counter(lb for item in items for lb in set(item.labels) - known).items()))
 
 
 def load_dataset(path: str | Path) -> list[Item]:
     path = Path(path)
-    lines = _read_lines(path)
+    try:
+        lines = read_text(path, DatasetError).splitlines()  # UTF-8, with or without a byte-order mark
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read: {exc.strerror}") from None
     items, seen = [], set()
     for n, line in enumerate(lines, 1):
         if not line.strip():
