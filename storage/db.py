@@ -72,6 +72,11 @@ def alembic_config(url: str) -> AlembicConfig:
 _MIGRATING = threading.Lock()
 
 
+def display_url(url: str) -> str:
+    """The database URL as it may be printed or logged: the password replaced by ***."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 class ArchiveUnavailable(Exception):
     """The archive's database cannot be opened: server down, wrong host or credentials, unreadable file."""
 
@@ -84,8 +89,7 @@ def upgrade(url: str, revision: str = "head") -> None:
             command.upgrade(alembic_config(url), revision)
     except (OperationalError, InterfaceError) as exc:
         reason = (str(exc.orig or exc).strip().splitlines() or ["?"])[0]
-        where = make_url(url).render_as_string(hide_password=True)
-        raise ArchiveUnavailable(f"archive {where}: cannot open: {reason}") from None
+        raise ArchiveUnavailable(f"archive {display_url(url)}: cannot open: {reason}") from None
 
 
 @cache

@@ -75,19 +75,13 @@ def main(
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply the Alembic migrations (created on first use anyway)."""
-    from storage.db import ArchiveUnavailable, upgrade
+    from storage.db import ArchiveUnavailable, display_url, upgrade
 
     try:
         upgrade(state.settings.database_url, revision)
     except ArchiveUnavailable as exc:
         fail(str(exc))
-    console.print(f"archive at {_safe_url(state.settings.database_url)} is at revision {revision}")
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    console.print(f"archive at {display_url(state.settings.database_url)} is at revision {revision}")
 
 
 @app.command("search")
@@ -160,8 +154,10 @@ def _date(value: str | None, option: str) -> date | None:
 @app.command("config")
 def config_cmd() -> None:
     """Validate the config file and print where things live."""
+    from storage.db import display_url
+
     s = state.settings
-    console.print(f"profile: {s.profile}\nhome: {s.home}\ndatabase: {_safe_url(s.database_url)}")
+    console.print(f"profile: {s.profile}\nhome: {s.home}\ndatabase: {display_url(s.database_url)}")
     console.print(f"outbox: {s.outbox}\nmodels: {s.models}\nsources: {len(s.sources)}")
 
 
