@@ -522,10 +522,12 @@ def save_rules(settings: Settings, text: str, user: str | None = None) -> str:
     history = _edit_dir(settings) / "rules_history"
     history.mkdir(parents=True, exist_ok=True)
     old_path = rules_path(settings)
-    old_text = old_path.read_text(encoding="utf-8") if old_path.exists() else ""
+    # The file in place may be one refused for its encoding: kept byte for byte, diffed as best it reads.
+    old_raw = old_path.read_bytes() if old_path.exists() else b""
+    old_text = old_raw.decode("utf-8-sig", "replace")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    if old_text:
-        (history / f"{stamp}-{rules_version(old_text)}.yaml").write_text(old_text, encoding="utf-8")
+    if old_raw:
+        (history / f"{stamp}-{rules_version(old_text)}.yaml").write_bytes(old_raw)
     _write_atomic(target, text)
     _write_atomic(history / "last_good.yaml", text)
     diff = list(difflib.unified_diff(old_text.splitlines(), text.splitlines(), lineterm="", n=0))

@@ -269,8 +269,12 @@ def test_save_rules_keeps_history_and_broken_file_keeps_last_good():
     assert active_rules(settings).version == version  # refused: nothing changed
     rules_path(settings).write_text("labels:\n  deai: {rules: [{name: x}]}\n")  # broken by hand
     assert active_rules(settings).version == version  # last good rules stay in force
-    rules_path(settings).write_bytes(new_text.replace("vaccin]", "vaccin, santé]").encode("latin-1"))
+    latin = new_text.replace("vaccin]", "vaccin, santé]").encode("latin-1")
+    rules_path(settings).write_bytes(latin)
     assert active_rules(settings).version == version  # saved in another encoding: refused, last good in force
+    fixed = save_rules(settings, new_text.replace("vaccin]", "vaccin, santé]"), "carol")  # mended from the workbench
+    assert active_rules(settings).version == fixed
+    assert latin in [p.read_bytes() for p in hist.glob("*.yaml")]  # the refused file is kept byte for byte
 
 
 def test_rules_file_encodings(tmp_path):

@@ -303,6 +303,18 @@ def test_session_secret_is_generated_once_or_taken_from_env(monkeypatch):
 # --- rules (need the nlp stage) ------------------------------------------------------------------
 
 
+def test_rules_page_shows_a_file_saved_in_another_encoding_and_why(archive):
+    rules = pytest.importorskip("nlp.rules")
+    engine, _ = archive
+    settings = load_settings()
+    shipped = rules.rules_path(settings).read_text(encoding="utf-8")
+    edited = settings.home / "profiles" / settings.profile / "rules.yaml"
+    edited.parent.mkdir(parents=True, exist_ok=True)
+    edited.write_bytes(shipped.replace("# HAS relevance rules", "# règles HAS").encode("latin-1", "replace"))
+    page = login(client(engine, settings), "alice").get("/rules")
+    assert page.status_code == 200 and "rules.yaml:1: not UTF-8 (byte 0xe8)" in page.text
+
+
 def test_rules_preview_says_when_the_models_thresholds_apply(archive):
     rules = pytest.importorskip("nlp.rules")
     from tests.nlp_support import make_tiny_model

@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from storage.db import session_scope
 from storage.models import Notice
+from veille.textfile import read_text
 from web.app import flash, render
 from web.auth import checked_form, require_analyst, require_user
 from web.models import WebUser
@@ -58,7 +59,11 @@ def _page(request: Request, user: WebUser, text: str | None = None, status_code:
     current, path = None, None
     if rules is not None:
         path = rules.rules_path(request.app.state.settings)
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        try:
+            current = read_text(path, rules.RulesError) if path.exists() else ""
+        except rules.RulesError as exc:  # saved in another encoding: shown as best it reads, with why
+            current = path.read_bytes().decode("utf-8", "replace")
+            ctx.setdefault("error", str(exc))
     ctx.setdefault("error", None)
     err = ctx["error"]
     m = LINE_RE.search(err) if isinstance(err, str) else None
