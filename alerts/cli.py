@@ -79,11 +79,9 @@ def token_create(
 ) -> None:
     """A new secret for a calendar feed (shown once): /calendar/<label>.ics?token=..."""
     from alerts.models import ALL, create_token
-    from veille.cli import console, fail, state
-    from veille.profiles import load_labels
+    from veille.cli import check_labels, console, state
 
-    if label != ALL and label not in load_labels(state.settings):
-        fail(f"--label: unknown label {label!r} (or 'all')")
+    check_labels([label], alternative=ALL)
     tid, token = create_token(state.engine(), label, note)
     web = state.settings.web
     console.print(f"token {tid} for feed {escape(label)} (shown once, keep it):")

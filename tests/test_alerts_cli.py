@@ -84,8 +84,16 @@ def test_bad_command_line_values_are_errors_not_tracebacks(veille_home, tmp_path
 def test_a_misspelt_label_is_an_error_not_an_empty_result(veille_home):
     setup(veille_home)
     runner = CliRunner()
-    for args in (["search", "santé", "--label", "numérique"], ["digest", "--label", "deia"], ["calendar", "-l", "x"]):
+    for args in (
+        ["search", "santé", "--label", "numérique"],
+        ["digest", "--label", "deia"],
+        ["calendar", "-l", "x"],
+        ["calendar", "token", "create", "--label", "x"],
+    ):
         out = runner.invoke(app, args)
         assert out.exit_code == 2, (args, out.output)
         assert "--label: unknown label" in out.output and "numerique" in out.output
     assert runner.invoke(app, ["search", "santé", "--label", "numerique"]).exit_code == 0
+    out = runner.invoke(app, ["calendar", "token", "create", "--label", "nope"])
+    assert "or 'all'" in out.output.replace("\n", "")  # the feeds also take 'all'
+    assert runner.invoke(app, ["calendar", "token", "create", "--label", "all"]).exit_code == 0

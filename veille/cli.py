@@ -128,8 +128,9 @@ def search_cmd(
     console.print(f"{result.total}{more} notices match; showing {len(result.hits)}.")
 
 
-def check_labels(labels: list[str], option: str = "--label") -> None:
-    """A misspelt label would otherwise filter everything out and look like an empty archive."""
+def check_labels(labels: list[str], option: str = "--label", alternative: str | None = None) -> None:
+    """A misspelt label would otherwise filter everything out and look like an empty archive.
+    ``alternative``: a value the option also takes (the calendar feeds' ``all``)."""
     from veille.config import ConfigError
     from veille.profiles import load_labels
 
@@ -138,8 +139,9 @@ def check_labels(labels: list[str], option: str = "--label") -> None:
     except ConfigError as exc:
         fail(str(exc))
     for label in labels:
-        if label not in known:
-            fail(f"{option}: unknown label {label!r} (profile {state.settings.profile}: {', '.join(known)})")
+        if label not in known and label != alternative:
+            also = f", or {alternative!r}" if alternative else ""
+            fail(f"{option}: unknown label {label!r} (profile {state.settings.profile}: {', '.join(known)}{also})")
 
 
 def _date(value: str | None, option: str) -> date | None:
