@@ -3,9 +3,11 @@
 Fast path: the notices' normalised tokens come from the token cache (no re-tokenising), and only
 the notices a change can touch are re-scored: for a changed phrase, those where its stems occur in
 sequence (vectorised scans of the cached token array). Changes that can touch anything (thresholds, field
-weights, metadata-only conditions, patterns without a literal word) re-score every notice; but a change of
-thresholds alone, with a trained model, re-scores only the notices scored without it: the model selects
-with its own per-label thresholds.
+weights, metadata-only conditions, patterns without a literal word) re-score every notice, except a change
+of thresholds alone. Rule scores do not depend on thresholds, so then a notice scored with the current rules
+(and not changed since) is decided from its stored rule score by one query per label; a notice scored by a
+trained model cannot change, since the model selects with its own per-label thresholds; only the rest is
+re-scored.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from nlp.rules import LabelRules, Rule, RuleSet, act_numbers, active_rules, parse_rules, phrase_stems, stem_pattern
 from nlp.scoring import combine, load_model
@@ -102,6 +104,27 @@ def _scored_by_model(engine: Engine) -> set[int]:
         return set(s.exec(q).all())
 
 
+def _flips_from_stored_scores(engine: Engine, old: RuleSet, new: RuleSet, diffs: dict[str, LabelDiff]) -> set[int]:
+    """For a change of thresholds alone: fill ``diffs`` for the notices whose stored scores were made by the
+    current rules without a model, after the notice's last change; returns those notices' ids."""
+    current = (
+        (LabelScore.rules_version == old.version)
+        & col(LabelScore.model_score).is_(None)
+        & (LabelScore.scored_at >= Notice.updated_at)
+    )
+    base = select(LabelScore.notice_id).join(Notice, col(Notice.id) == LabelScore.notice_id).where(current)
+    with session_scope(engine) as s:
+        for label, was in old.labels.items():
+            now = new.labels[label]
+            if was == now:
+                continue
+            # Selected when rule_score >= threshold: only scores between the two thresholds flip.
+            between = base.where(LabelScore.label == label, LabelScore.rule_score >= min(was, now))
+            flipped = sorted(s.exec(between.where(LabelScore.rule_score < max(was, now))).all())
+            (diffs[label].gained if now < was else diffs[label].lost).extend(flipped)
+        return set(s.exec(base.distinct()).all())
+
+
 def _phrase_notices(arch: TokenArchive, lang: str, phrase: str) -> np.ndarray:
     found = [arch.with_sequence(stems) for _lg, stems in phrase_stems(lang, phrase)]
     return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
@@ -182,20 +205,24 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
         live = set(s.exec(select(Notice.id)).all()) if len(arch) else set()
     idx = [i for i in affected(arch, current, candidate).tolist() if int(arch.nids[i]) in live]
     note = None
-    if model is not None and _thresholds_only(current, candidate):
+    diffs = {lb: LabelDiff() for lb in candidate.labels}
+    same_rules = _thresholds_only(current, candidate)
+    if same_rules:
         # combine() compares a notice with a model score to the model's thresholds, not the file's.
-        with_model = _scored_by_model(engine)
-        idx = [i for i in idx if int(arch.nids[i]) not in with_model]
-        note = (
-            f"the rules file's thresholds apply only to notices scored without a model; model {model.version} "
-            "selects with its own per-label thresholds, chosen by `veille train`"
-        )
+        settled = _scored_by_model(engine) if model else set()
+        settled |= _flips_from_stored_scores(engine, current, candidate, diffs)
+        idx = [i for i in idx if int(arch.nids[i]) not in settled]
+        if model is not None:
+            note = (
+                f"the rules file's thresholds apply only to notices scored without a model; model {model.version} "
+                "selects with its own per-label thresholds, chosen by `veille train`"
+            )
     ids = [int(arch.nids[i]) for i in idx]
     mscores = _model_scores(engine, ids) if model else {}
-    diffs = {lb: LabelDiff() for lb in candidate.labels}
     for i, nid in zip(idx, ids, strict=True):
         p = arch.parsed(i)
-        before, after = current.evaluate(p), candidate.evaluate(p)
+        before = current.evaluate(p)
+        after = before if same_rules else candidate.evaluate(p)
         for lb in diffs:
             ms = mscores.get((nid, lb))
             was = lb in before and _selected(current, model, lb, before[lb], ms)
@@ -204,6 +231,9 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
                 diffs[lb].gained.append(nid)
             elif was and not now:
                 diffs[lb].lost.append(nid)
+    for d in diffs.values():
+        d.gained.sort()
+        d.lost.sort()
     seconds = time.perf_counter() - t0
     return BacktestResult(current.version, candidate.version, len(live), len(ids), seconds, diffs, note)
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from nlp.rules import active_rules
 from nlp.scoring import gc_paused, load_model, score_parsed
 from nlp.text import parse_notice
 from nlp.tokencache import TokenCache
 from storage.db import session_scope
-from storage.fulltext import now_utc
+from storage.fulltext import now_utc, refresh_labels
 from storage.models import LabelScore, Notice
 from veille.config import Settings
 
@@ -48,25 +48,31 @@ def classify(engine: Engine, settings: Settings, notice_ids: list[int] | None = 
                 scored = score_parsed(rules, model, parsed)
             cache.add_many([(n.id, n.content_hash, p) for n, p in zip(batch, parsed, strict=True)])
             ids = [n.id for n in batch]
-            s.exec(delete(LabelScore).where(LabelScore.notice_id.in_(ids)))
-            for nid, row in zip(ids, scored, strict=True):
-                for label, sc in row.items():
-                    s.add(
-                        LabelScore(
-                            notice_id=nid,
-                            label=label,
-                            score=sc.score,
-                            rule_score=sc.rule_score,
-                            model_score=sc.model_score,
-                            selected=sc.selected,
-                            explanation=sc.explanation(),
-                            rules_version=rules.version,
-                            model_version=model.version if model else None,
-                            scored_at=when,
-                        )
-                    )
-                    stats.rows += 1
-                    stats.selected[label] = stats.selected.get(label, 0) + sc.selected
+            rows = [
+                {
+                    "notice_id": nid,
+                    "label": label,
+                    "score": sc.score,
+                    "rule_score": sc.rule_score,
+                    "model_score": sc.model_score,
+                    "selected": sc.selected,
+                    "explanation": sc.explanation(),
+                    "rules_version": stats.rules_version,
+                    "model_version": stats.model_version,
+                    "scored_at": when,
+                }
+                for nid, row in zip(ids, scored, strict=True)
+                for label, sc in row.items()
+            ]
+            # Core statements, not ORM objects: building 7 ORM objects per notice took three quarters of
+            # `classify --all`. They bypass the session's flush hook, so the search filter is refreshed here.
+            conn = s.connection()
+            conn.execute(delete(LabelScore).where(col(LabelScore.notice_id).in_(ids)))
+            conn.execute(insert(LabelScore), rows)
+            refresh_labels(conn, ids)
+            for r in rows:
+                stats.selected[r["label"]] = stats.selected.get(r["label"], 0) + r["selected"]
+            stats.rows += len(rows)
             stats.notices += len(batch)
     cache.flush()
     return stats

@@ -95,8 +95,8 @@ class RuleSet:
     field_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
     rules_weight: float = 0.5  # share of the rules in the combined score when a model is present
 
-    @property
-    def version(self) -> str:
+    @cached_property
+    def version(self) -> str:  # a hash of the whole text: computed once
         return rules_version(self.text)
 
     # -- compiled matchers (built on first use) -------------------------------------------------

@@ -118,12 +118,11 @@ class TokenCache:
         if len(self._pending) >= FLUSH_EVERY:  # bounded memory on a cold cache of a big archive
             self.flush()
 
-    def _id(self, stem: str) -> int:
-        i = self.index.get(stem)
-        if i is None:
-            i = self.index[stem] = len(self.vocab)
+    def _ids(self, stems: list[str]) -> map:
+        for stem in [s for s in dict.fromkeys(stems) if s not in self.index]:  # in order: a reproducible vocab
+            self.index[stem] = len(self.vocab)
             self.vocab.append(stem)
-        return i
+        return map(self.index.__getitem__, stems)  # C-level lookups: this loop runs once per token
 
     def flush(self) -> None:
         if not self._pending:
@@ -135,7 +134,7 @@ class TokenCache:
             for f in p.fields:
                 fname.append(FIELDS.index(f.name))
                 flang.append(LANG_CODES.index(f.lang))
-                tokens.extend(self._id(s) for s in f.stems)
+                tokens.extend(self._ids(f.stems))
                 tstart.append(len(tokens))
             fstart.append(len(fname))
             m = p.meta

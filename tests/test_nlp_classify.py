@@ -9,11 +9,12 @@ from sqlmodel import select
 
 from nlp.backtest import backtest
 from nlp.classify import classify, explain
-from nlp.rules import rules_path
+from nlp.rules import rules_path, save_rules
 from nlp.scoring import gc_paused
 from storage.db import session_scope
 from storage.ingest import ingest
 from storage.models import LabelScore
+from storage.search import Filters, search
 from tests.nlp_support import make_tiny_model
 from veille.config import load_settings
 from veille.records import NoticeRecord
@@ -79,6 +80,29 @@ def test_classify_stores_one_row_per_notice_and_label(engine):
         assert len(list(s.exec(select(LabelScore)))) == 28
 
 
+def test_classify_keeps_the_search_label_filter_in_step(engine):
+    settings = load_settings()
+    ids = _ids(engine)
+    classify(engine, settings)
+
+    def with_label(label: str) -> set[int]:
+        return {h.notice_id for h in search(engine, "", Filters(labels=[label])).hits}
+
+    assert with_label("diqasm") == {ids["d"]} and ids["a"] in with_label("deai")
+    # New rules veto disability: re-classifying takes the notice out of the label's search results.
+    text = rules_path(settings).read_text(encoding="utf-8")
+    save_rules(
+        settings,
+        text.replace(
+            "\nnegatives:\n",
+            "\nnegatives:\n  - name: no-disability\n    penalty: 1.0\n    fr: [personnes handicapées]\n",
+            1,
+        ),
+    )
+    classify(engine, settings)
+    assert with_label("diqasm") == set() and ids["a"] in with_label("deai")
+
+
 def test_explain_lists_fired_rules_and_stored_score(engine):
     settings = load_settings()
     ids = _ids(engine)
@@ -115,14 +139,42 @@ def test_backtest_shows_gained_and_lost_notices(engine):
     assert rules_path(settings).read_text(encoding="utf-8") == text
 
 
-def test_threshold_change_with_a_model_rescores_only_notices_it_did_not_score(engine):
+def _diffs(res) -> dict:  # noqa: ANN001
+    return {lb: (d.gained, d.lost) for lb, d in res.labels.items()}
+
+
+def test_threshold_change_is_decided_from_stored_rule_scores_when_they_are_current(engine):
     settings = load_settings()
     ids = _ids(engine)
     classify(engine, settings)
     text = rules_path(settings).read_text(encoding="utf-8")
+    changes = [text.replace("defaults:\n  threshold: 0.5\n", f"defaults:\n  threshold: {t}\n", 1) for t in (0.05, 0.95)]
+    assert text not in changes
+    # Scored with the current rules: no notice is re-scored, the stored rule scores decide.
+    fast = [backtest(engine, settings, c) for c in changes]
+    assert [r.rescored for r in fast] == [0, 0] and fast[0].note is None
+    assert sum(d.counts[0] for d in fast[0].labels.values()) > 0  # lowered: some gain
+    assert sum(d.counts[1] for d in fast[1].labels.values()) > 0  # raised: some lose
+    # A notice changed since it was scored is re-scored; the others still come from their stored scores.
+    ingest(
+        engine, [RECORDS[1].model_copy(update={"summary_en": "Booster vaccination with adapted vaccines (update)."})]
+    )
+    assert [backtest(engine, settings, c).rescored for c in changes] == [1, 1]
+    # The archive scored with other rules (here: the same rules with a comment): every notice is re-scored,
+    # and the outcome is the one read from the stored scores.
+    save_rules(settings, text + "\n# reviewed\n")
+    slow = [backtest(engine, settings, c) for c in changes]
+    assert [r.rescored for r in slow] == [len(ids), len(ids)]
+    assert [_diffs(r) for r in slow] == [_diffs(r) for r in fast]
+
+
+def test_threshold_change_with_a_model_rescores_only_notices_it_did_not_score(engine):
+    settings = load_settings()
+    ids = _ids(engine)
+    text = rules_path(settings).read_text(encoding="utf-8")
     lowered = text.replace("defaults:\n  threshold: 0.5\n", "defaults:\n  threshold: 0.05\n", 1)
     assert lowered != text
-    # No model: the file's thresholds decide, so every notice is re-scored and some gain labels.
+    # No model, and no stored scores: the file's thresholds decide, every notice is re-scored, some gain labels.
     res = backtest(engine, settings, lowered)
     assert res.rescored == len(ids) and res.note is None
     assert sum(d.counts[0] for d in res.labels.values()) > 0
