@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from sqlalchemy import ColumnElement, exists, func
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -98,31 +99,43 @@ def _thresholds_only(old: RuleSet, new: RuleSet) -> bool:
     )
 
 
-def _scored_by_model(engine: Engine) -> set[int]:
-    with session_scope(engine) as s:
-        q = select(LabelScore.notice_id).where(LabelScore.model_score.is_not(None)).distinct()
-        return set(s.exec(q).all())
-
-
-def _flips_from_stored_scores(engine: Engine, old: RuleSet, new: RuleSet, diffs: dict[str, LabelDiff]) -> set[int]:
-    """For a change of thresholds alone: fill ``diffs`` for the notices whose stored scores were made by the
-    current rules without a model, after the notice's last change; returns those notices' ids."""
-    current = (
+def _current_rules_score(old: RuleSet) -> ColumnElement[bool]:
+    """A stored row made by the rules in force, without a model, after the notice's last change."""
+    return (
         (LabelScore.rules_version == old.version)
         & col(LabelScore.model_score).is_(None)
         & (LabelScore.scored_at >= Notice.updated_at)
     )
-    base = select(LabelScore.notice_id).join(Notice, col(Notice.id) == LabelScore.notice_id).where(current)
+
+
+def _flips_from_stored_scores(engine: Engine, old: RuleSet, new: RuleSet, diffs: dict[str, LabelDiff]) -> None:
+    """For a change of thresholds alone: fill ``diffs`` for the notices with current stored rule scores."""
+    base = (
+        select(LabelScore.notice_id)
+        .join(Notice, col(Notice.id) == LabelScore.notice_id)
+        .where(_current_rules_score(old))
+    )
     with session_scope(engine) as s:
         for label, was in old.labels.items():
             now = new.labels[label]
             if was == now:
                 continue
-            # Selected when rule_score >= threshold: only scores between the two thresholds flip.
-            between = base.where(LabelScore.label == label, LabelScore.rule_score >= min(was, now))
-            flipped = sorted(s.exec(between.where(LabelScore.rule_score < max(was, now))).all())
+            # Selected when score >= threshold: only scores between the two thresholds flip. Without a model
+            # score == rule_score, and (label, score) is indexed.
+            between = base.where(LabelScore.label == label, LabelScore.score >= min(was, now))
+            flipped = s.exec(between.where(LabelScore.score < max(was, now))).all()
             (diffs[label].gained if now < was else diffs[label].lost).extend(flipped)
-        return set(s.exec(base.distinct()).all())
+
+
+def _unsettled(engine: Engine, old: RuleSet, with_model: bool) -> set[int]:
+    """For a change of thresholds alone, the notices to re-score: neither a current stored rule score nor,
+    with a model, a model score (combine() compares those to the model's thresholds, not the file's)."""
+    settles = _current_rules_score(old)
+    if with_model:
+        settles = settles | col(LabelScore.model_score).is_not(None)
+    settled = exists().where(LabelScore.notice_id == Notice.id, settles)
+    with session_scope(engine) as s:
+        return set(s.exec(select(Notice.id).where(~settled)).all())
 
 
 def _phrase_notices(arch: TokenArchive, lang: str, phrase: str) -> np.ndarray:
@@ -198,25 +211,27 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
     current = active_rules(settings)
     candidate = parse_rules(candidate_text, filename, set(load_labels(settings)))
     model = load_model(settings)
-    cache = TokenCache.for_settings(settings)
-    refresh_cache(engine, cache)
-    arch = cache.load()
-    with session_scope(engine) as s:
-        live = set(s.exec(select(Notice.id)).all()) if len(arch) else set()
-    idx = [i for i in affected(arch, current, candidate).tolist() if int(arch.nids[i]) in live]
-    note = None
-    diffs = {lb: LabelDiff() for lb in candidate.labels}
     same_rules = _thresholds_only(current, candidate)
+    diffs = {lb: LabelDiff() for lb in candidate.labels}
+    note = None
     if same_rules:
-        # combine() compares a notice with a model score to the model's thresholds, not the file's.
-        settled = _scored_by_model(engine) if model else set()
-        settled |= _flips_from_stored_scores(engine, current, candidate, diffs)
-        idx = [i for i in idx if int(arch.nids[i]) not in settled]
+        _flips_from_stored_scores(engine, current, candidate, diffs)
+        todo = _unsettled(engine, current, model is not None)
         if model is not None:
             note = (
                 f"the rules file's thresholds apply only to notices scored without a model; model {model.version} "
                 "selects with its own per-label thresholds, chosen by `veille train`"
             )
+    if same_rules and not todo:
+        arch = TokenArchive.empty()  # nothing to re-score: no need to read the token cache
+    else:
+        cache = TokenCache.for_settings(settings)
+        refresh_cache(engine, cache)
+        arch = cache.load()
+    with session_scope(engine) as s:
+        n_live = s.exec(select(func.count(col(Notice.id)))).one()
+        live = todo if same_rules else set(s.exec(select(Notice.id)).all())
+    idx = [i for i in affected(arch, current, candidate).tolist() if int(arch.nids[i]) in live]
     ids = [int(arch.nids[i]) for i in idx]
     mscores = _model_scores(engine, ids) if model else {}
     for i, nid in zip(idx, ids, strict=True):
@@ -235,7 +250,7 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
         d.gained.sort()
         d.lost.sort()
     seconds = time.perf_counter() - t0
-    return BacktestResult(current.version, candidate.version, len(live), len(ids), seconds, diffs, note)
+    return BacktestResult(current.version, candidate.version, n_live, len(ids), seconds, diffs, note)
 
 
 def _selected(rules: RuleSet, model, label: str, lr: LabelRules, model_score: float | None) -> bool:  # noqa: ANN001

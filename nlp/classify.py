@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, insert
-from sqlalchemy.engine import Engine
+from sqlalchemy import delete, exists
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col, select
 
 from nlp.rules import active_rules
@@ -67,8 +69,9 @@ def classify(engine: Engine, settings: Settings, notice_ids: list[int] | None = 
             # Core statements, not ORM objects: building 7 ORM objects per notice took three quarters of
             # `classify --all`. They bypass the session's flush hook, so the search filter is refreshed here.
             conn = s.connection()
-            conn.execute(delete(LabelScore).where(col(LabelScore.notice_id).in_(ids)))
-            conn.execute(insert(LabelScore), rows)
+            other_labels = col(LabelScore.label).not_in(list(rules.labels))  # a label the profile dropped
+            conn.execute(delete(LabelScore).where(col(LabelScore.notice_id).in_(ids), other_labels))
+            _upsert(conn, rows)
             refresh_labels(conn, ids)
             for r in rows:
                 stats.selected[r["label"]] = stats.selected.get(r["label"], 0) + r["selected"]
@@ -76,6 +79,33 @@ def classify(engine: Engine, settings: Settings, notice_ids: list[int] | None = 
             stats.notices += len(batch)
     cache.flush()
     return stats
+
+
+def _upsert(conn: Connection, rows: list[dict]) -> None:
+    """Insert or replace: two cycles scoring the same notice at once (one crawl, one catching up on stale
+    scores) both succeed, the last one wins, where delete-then-insert would break the unique constraint."""
+    stmt = {"sqlite": sqlite_insert, "postgresql": pg_insert}[conn.dialect.name](LabelScore)
+    keep = ("notice_id", "label")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keep), set_={c: stmt.excluded[c] for c in rows[0] if c not in keep}
+    )
+    conn.execute(stmt, rows)
+
+
+def stale_ids(engine: Engine, settings: Settings, limit: int | None = None) -> list[int]:
+    """Notices whose stored scores are missing, older than the notice, or made by other rules or another
+    model than those in force; the most recently changed first (the ones digests and alerts will show)."""
+    model = load_model(settings)
+    version = model.version if model else None
+    current = exists().where(
+        LabelScore.notice_id == Notice.id,
+        LabelScore.rules_version == active_rules(settings).version,
+        col(LabelScore.model_version).is_(None) if version is None else LabelScore.model_version == version,
+        LabelScore.scored_at >= Notice.updated_at,
+    )
+    query = select(Notice.id).where(~current).order_by(col(Notice.updated_at).desc(), col(Notice.id).desc())
+    with session_scope(engine) as s:
+        return list(s.exec(query.limit(limit)))
 
 
 def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:

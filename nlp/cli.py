@@ -22,25 +22,22 @@ def register(app: typer.Typer) -> None:
 
 
 def classify_cmd(
-    all_: bool = typer.Option(False, "--all", help="Re-score every notice (default: those without scores)."),
+    all_: bool = typer.Option(
+        False, "--all", help="Re-score every notice (default: those whose scores are missing or outdated)."
+    ),
 ) -> None:
-    """Score notices per label (rules + model) and store the scores."""
-    from sqlmodel import select
+    """Score notices per label (rules + model) and store the scores.
 
-    from nlp.classify import classify
+    By default, the notices never scored, changed since they were scored, or scored by other rules or
+    another model than those in force (the scheduled cycles also catch these up, a few thousand at a time).
+    """
+    from nlp.classify import classify, stale_ids
     from nlp.rules import RulesError
-    from storage.db import session_scope
-    from storage.models import LabelScore, Notice
     from veille.cli import console, fail, state
 
     engine = state.engine()
-    ids = None
-    if not all_:
-        with session_scope(engine) as s:
-            scored = select(LabelScore.notice_id)
-            ids = list(s.exec(select(Notice.id).where(Notice.id.not_in(scored))))
     try:
-        stats = classify(engine, state.settings, ids)
+        stats = classify(engine, state.settings, None if all_ else stale_ids(engine, state.settings))
     except RulesError as exc:
         fail(str(exc))
     sel = ", ".join(f"{k} {v}" for k, v in stats.selected.items())

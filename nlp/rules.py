@@ -38,6 +38,8 @@ WHEN_KEYS = ("source", "kind", "doc_type", "celex")
 TEXT_ATTRS = ("ORTH", "TEXT", "LOWER", "NORM", "LEMMA")
 ALSO = "@also"
 DEFAULT_FIELD_WEIGHTS = {"title": 1.0, "summary": 0.8, "body": 0.5, "meta": 1.0}
+# libyaml's parser when installed: 10x faster on the HAS rules (a backtest parses two files), same marks.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class RulesError(ValueError):
@@ -411,7 +413,7 @@ def _parse_act(y: _Y) -> str:
 
 def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) -> RuleSet:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise RulesError(f"{filename}:{mark.line + 1 if mark else '?'}: invalid YAML: {exc.problem or exc}") from None

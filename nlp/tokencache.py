@@ -38,6 +38,23 @@ class TokenArchive:
     tokens: np.ndarray  # uint32 stem ids
     metas: list[str]  # JSON per notice
 
+    @classmethod
+    def empty(cls, vocab: list[str] | None = None, index: dict[str, int] | None = None) -> TokenArchive:
+        none = np.empty(0, np.uint8)
+        zero = np.zeros(1, np.int64)
+        return cls(
+            vocab or [],
+            index or {},
+            np.empty(0, np.int64),
+            np.empty(0, str),
+            zero,
+            none,
+            none,
+            zero,
+            np.empty(0, np.uint32),
+            [],
+        )
+
     def __len__(self) -> int:
         return len(self.nids)
 
@@ -171,19 +188,7 @@ class TokenCache:
             with np.load(seg) as z:
                 parts.append({k: z[k] for k in z.files})
         if not parts:
-            e = np.empty(0, dtype=np.int64)
-            return TokenArchive(
-                self.vocab,
-                self.index,
-                e,
-                np.empty(0, dtype=str),
-                np.zeros(1, np.int64),
-                np.empty(0, np.uint8),
-                np.empty(0, np.uint8),
-                np.zeros(1, np.int64),
-                np.empty(0, np.uint32),
-                [],
-            )
+            return TokenArchive.empty(self.vocab, self.index)
         # The last segment that holds a notice wins.
         last: dict[int, tuple[int, int]] = {}
         for si, p in enumerate(parts):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gc
+import threading
+import time
 
 import pytest
+from sqlalchemy import delete, insert, text
 from sqlmodel import select
 
 from nlp.backtest import backtest
-from nlp.classify import classify, explain
+from nlp.classify import classify, explain, stale_ids
 from nlp.rules import rules_path, save_rules
 from nlp.scoring import gc_paused
 from storage.db import session_scope
@@ -16,6 +19,7 @@ from storage.ingest import ingest
 from storage.models import LabelScore
 from storage.search import Filters, search
 from tests.nlp_support import make_tiny_model
+from veille import pipeline
 from veille.config import load_settings
 from veille.records import NoticeRecord
 
@@ -203,3 +207,73 @@ def test_gc_paused_restores_the_collector_state_even_on_error():
         assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()
+
+
+def test_outdated_scores_are_found_newest_first_and_caught_up_by_the_cycles(engine, monkeypatch):
+    settings = load_settings()
+    ids = _ids(engine)
+    newest_first = [ids[k] for k in "dcba"]  # ingested together: the later id is the later change
+    assert stale_ids(engine, settings) == newest_first  # never scored
+    classify(engine, settings)
+    assert stale_ids(engine, settings) == []
+    # A notice changed since it was scored.
+    ingest(engine, [RECORDS[1].model_copy(update={"summary_en": "Booster vaccination (corrigendum)."})])
+    assert stale_ids(engine, settings) == [ids["b"]]
+    classify(engine, settings, stale_ids(engine, settings))
+    # An analyst saves rules: every score is outdated. The cycles catch up, a bounded number each time,
+    # newest first, with no crawl needed.
+    text = rules_path(settings).read_text(encoding="utf-8")
+    version = save_rules(settings, text + "\n# reviewed\n")
+    assert stale_ids(engine, settings) == [ids["b"], ids["d"], ids["c"], ids["a"]]
+    monkeypatch.setattr(pipeline, "RESCORE_PER_CYCLE", 3)
+    first = pipeline.run_cycle(engine, settings, sources=[], digests=False)
+    assert (first.classified, first.rescored) == (3, 3)
+    assert stale_ids(engine, settings) == [ids["a"]]
+    assert pipeline.run_cycle(engine, settings, sources=[], digests=False).rescored == 1
+    with session_scope(engine) as s:
+        assert {r.rules_version for r in s.exec(select(LabelScore))} == {version}
+    assert pipeline.run_cycle(engine, settings, sources=[], digests=False).rescored == 0
+    # A new model outdates them again.
+    make_tiny_model(settings)
+    assert len(stale_ids(engine, settings)) == len(ids)
+
+
+def _waiting_on_a_lock(engine) -> bool:
+    if engine.dialect.name != "postgresql":
+        time.sleep(0.5)  # SQLite: the other writer waits for the database lock, which cannot be observed
+        return True
+    with engine.connect() as conn:
+        q = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        return conn.execute(text(q)).scalar() > 0
+
+
+def test_a_classification_racing_another_writer_of_the_same_scores_succeeds(engine):
+    settings = load_settings()
+    ids = _ids(engine)
+    classify(engine, settings)
+    with session_scope(engine) as s:
+        rows = [
+            r.model_dump(exclude={"id"}) for r in s.exec(select(LabelScore).where(LabelScore.notice_id == ids["a"]))
+        ]
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            classify(engine, settings)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    # Another cycle is half-way through replacing notice a's scores when this classification starts.
+    with engine.begin() as other:
+        other.execute(delete(LabelScore).where(LabelScore.notice_id == ids["a"]))
+        other.execute(insert(LabelScore), rows)
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not _waiting_on_a_lock(engine) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    thread.join()
+    assert errors == []
+    with session_scope(engine) as s:
+        stored = list(s.exec(select(LabelScore)))
+    assert len(stored) == len(ids) * 7 and len({(r.notice_id, r.label) for r in stored}) == len(stored)

@@ -36,6 +36,8 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - veille.pipeline.CycleSumm
             safe(r.error or ""),
         )
     console.print(table)
+    if summary.rescored:
+        console.print(f"re-scored {summary.rescored} notice(s) whose scores came from other rules or another model")
     if summary.labels:
         console.print("notices per label: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())))
     for name, stats in (("alerts", summary.alerts), ("digests", summary.digests)):

@@ -8,26 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from storage.db import session_scope
-from storage.models import CrawlRun, LabelScore, Notice, Source
+from storage.models import CrawlRun, Source
 from veille.config import Settings, clock
 
 Progress = Callable[[str], None]
-# How far back a cycle looks for notices stored but never scored (a run killed between the two).
-RESCORE_WINDOW = timedelta(days=7)
+# Outdated scores caught up per cycle: about 10 s of scoring, so a rules change never holds up alerts.
+RESCORE_PER_CYCLE = 5_000
 
 
 @dataclass
 class CycleSummary:
     sources: list = field(default_factory=list)  # crawlers.run.SourceResult
     classified: int = 0
+    rescored: int = 0  # of which: notices whose scores were outdated, not changed by this crawl
     labels: dict[str, int] = field(default_factory=dict)
     alerts: object | None = None  # alerts.DeliveryStats
     reminders: object | None = None
@@ -77,7 +77,7 @@ def run_cycle(
     from alerts import send_alerts, send_digests
     from alerts.reminders import send_reminders
     from crawlers.run import crawl
-    from nlp.classify import classify
+    from nlp.classify import classify, stale_ids
 
     summary = CycleSummary()
     if sources is None:
@@ -86,13 +86,14 @@ def run_cycle(
         progress(f"crawling {len(sources)} source(s)")
         summary.sources = crawl(settings, engine, names=sources, timeout=settings.crawl.max_run_seconds)
     changed = {i for r in summary.sources for i in getattr(r, "changed_ids", [])}
-    # A run killed after storing but before classifying left notices that this crawl sees as
-    # unchanged: score them too, or they would never reach alerts and digests.
-    changed = sorted(changed | set(unscored(engine, (now or datetime.now(UTC)) - RESCORE_WINDOW)))
-    progress(f"classifying {len(changed)} new or changed notice(s)")
-    if changed:
-        stats = classify(engine, settings, changed)
+    # Also, newest first and a bounded number per cycle: notices a killed run stored but never scored,
+    # and those scored by rules or a model no longer in force (an analyst saved rules, `veille train`).
+    stale = set(stale_ids(engine, settings, limit=RESCORE_PER_CYCLE)) - changed
+    progress(f"classifying {len(changed)} new or changed notice(s) and {len(stale)} with outdated scores")
+    if changed or stale:
+        stats = classify(engine, settings, sorted(changed | stale))
         summary.classified = stats.notices
+        summary.rescored = len(stale)
         summary.labels = {k: v for k, v in stats.selected.items() if v}
     progress("sending immediate alerts")
     summary.alerts = send_alerts(engine, settings, now=now)
@@ -105,13 +106,6 @@ def run_cycle(
         progress("sending due digests")  # alerts skips non-working days and recipients already served
         summary.digests = send_digests(engine, settings, now=now)
     return summary
-
-
-def unscored(engine: Engine, since: datetime) -> list[int]:
-    """Notices stored or changed since ``since`` with no label score at least as recent as the notice."""
-    fresh = exists().where(LabelScore.notice_id == Notice.id, LabelScore.scored_at >= Notice.updated_at)
-    with session_scope(engine) as s:
-        return list(s.exec(select(Notice.id).where(Notice.updated_at >= since, ~fresh)))
 
 
 def digest_time_reached(settings: Settings, now: datetime | None = None) -> bool:

@@ -164,5 +164,9 @@ def save_rules(
             notice="The text changed since the last preview: check this preview, then save again.",
         )
     version = rules.save_rules(request.app.state.settings, text, user.name)
-    flash(request, f"Rules saved as version {version} by {user.name}; the previous version is kept.")
+    flash(
+        request,
+        f"Rules saved as version {version} by {user.name}; the previous version is kept. The archive is "
+        "re-scored with them by the next cycles, newest notices first (or now: veille classify).",
+    )
     return RedirectResponse("/rules", status_code=303)
