@@ -290,11 +290,61 @@ def backtest_bench(n: int) -> None:
     )
 
 
+def classify_memory(sizes: tuple[int, ...]) -> None:
+    """Python heap peak of classify() over archives of notices with 200,000-character bodies (the ingest
+    cap): it loads a batch of notices at a time, so the peak should not grow with the archive."""
+    import tracemalloc
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from nlp.classify import classify
+    from storage.db import open_archive
+    from storage.models import Notice
+    from veille.config import load_settings
+
+    settings = load_settings()
+    print("\n== classify memory (notices with 200,000-character bodies)")
+    body = ("medicinal products for human use, patients and hospitals; " * 4000)[:200_000]
+    now = datetime.now(UTC)
+    for n in sizes:
+        engine = open_archive(f"sqlite:///{settings.home / f'bench-memory-{n}.db'}")
+        with engine.begin() as conn:
+            for start in range(0, n, 500):
+                rows = [
+                    {
+                        "source": "bench",
+                        "kind": "act",
+                        "lang": "en",
+                        "title_en": f"Regulation {i} on medicines",
+                        "body": body,
+                        "content_hash": f"h{i}",
+                        "legal_basis": [],
+                        "related_acts": [],
+                        "eurovoc": [],
+                        "extra": {},
+                        "version": 1,
+                        "first_seen": now,
+                        "updated_at": now,
+                    }
+                    for i in range(start, min(n, start + 500))
+                ]
+                conn.execute(insert(Notice), rows)
+        tracemalloc.start()
+        t = time.perf_counter()
+        classify(engine, settings)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        print(
+            f"{n:,} notices: classify --all {time.perf_counter() - t:.1f} s (traced), Python heap peak {peak:,.0f} MiB"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="2-fold CV, 20k notices for the backtest")
     ap.add_argument("--notices", type=int, default=None)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["quality", "throughput", "backtest"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["quality", "throughput", "backtest", "memory"])
     a = ap.parse_args()
     print(f"VEILLE_HOME={os.environ['VEILLE_HOME']}")
     if "quality" not in a.skip:
@@ -303,6 +353,8 @@ def main() -> None:
         throughput(2000 if a.quick else 5000)
     if "backtest" not in a.skip:
         backtest_bench(a.notices or (20_000 if a.quick else 100_000))
+    if "memory" not in a.skip:
+        classify_memory((500, 1000) if a.quick else (1000, 4000))
 
 
 if __name__ == "__main__":
