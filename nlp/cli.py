@@ -204,6 +204,32 @@ def rules_check(file: Path | None = typer.Argument(None, help="Rules file (defau
     console.print(f"{path}: ok, {len(rs.rules)} rules for {len(rs.labels)} labels, version {rs.version}")
 
 
+@rules_app.command("save")
+def rules_save(
+    new_rules: Path = typer.Argument(..., help="Rules file to put in force."),
+    by: str | None = typer.Option(None, "--by", help="Who saves it, for the history (default: the login name)."),
+) -> None:
+    """Put NEW_RULES in force (after `veille rules diff`), keeping the previous version in the history."""
+    from nlp.rules import RulesError, parse_rules, save_rules
+    from veille.cli import console, fail, state
+    from veille.profiles import load_labels
+    from veille.textfile import read_text
+
+    try:
+        text = read_text(new_rules, RulesError)
+        parse_rules(text, str(new_rules), set(load_labels(state.settings)))  # errors name this file
+        version = save_rules(state.settings, text, by)
+    except OSError as exc:
+        fail(f"{new_rules}: cannot read: {exc.strerror}")
+    except RulesError as exc:
+        fail(str(exc))
+    console.print(
+        f"rules version {version} in force; the previous one is in the history. The cycles re-score the "
+        "archive with it, newest notices first, or now: veille classify",
+        markup=False,
+    )
+
+
 @rules_app.command("diff")
 def rules_diff(
     new_rules: Path = typer.Argument(..., help="Candidate rules file."),

@@ -110,6 +110,33 @@ def test_rules_check_command(tmp_path):
     assert res.exit_code == 0 and "ok" in res.output
 
 
+def test_rules_save_command_then_classify_rescores_with_them(tmp_path):
+    from nlp.rules import active_rules, rules_path
+    from storage.db import open_archive
+    from storage.ingest import ingest
+    from veille.records import NoticeRecord
+
+    settings = load_settings()
+    ingest(open_archive(settings.database_url), [NoticeRecord(source="s", external_id="1", title_en="Vaccination")])
+    assert "classified 1 notices" in CliRunner().invoke(app, ["classify"]).output
+    assert "classified 0 notices" in CliRunner().invoke(app, ["classify"]).output  # scores are current
+    before = active_rules(settings).version
+    text = rules_path(settings).read_text(encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("  threshold: 0.5\n", "  threshold: 5\n", 1), encoding="utf-8")
+    res = CliRunner().invoke(app, ["rules", "save", str(bad)])
+    assert res.exit_code == 2 and f"{bad}:" in res.output.replace("\n", "")
+    assert active_rules(settings).version == before  # refused: nothing changed
+    good = tmp_path / "good.yaml"
+    good.write_text(text.replace("  threshold: 0.5\n", "  threshold: 0.45\n", 1), encoding="utf-8")
+    res = CliRunner().invoke(app, ["rules", "save", str(good), "--by", "alice"])
+    version = active_rules(settings).version
+    assert res.exit_code == 0 and version != before and version in res.output
+    history = (rules_path(settings).parent / "rules_history" / "history.jsonl").read_text(encoding="utf-8")
+    assert json.loads(history.splitlines()[-1])["user"] == "alice"
+    assert "classified 1 notices" in CliRunner().invoke(app, ["classify"]).output  # outdated by the new rules
+
+
 def test_rule_phrases_become_examples_of_their_label_only():
     from nlp.rules import load_rules
     from nlp.text import normalise
