@@ -147,13 +147,17 @@ def test_edit_rule_with_an_error_then_fix_preview_and_save(rules, site, page):
     # The editor puts the cursor on the faulty line.
     start = page.evaluate("document.getElementById('rules-text').selectionStart")
     assert page.input_value("#rules-text")[:start].count("\n") == line - 1
-    fixed = original.rstrip("\n") + "\n# reviewed in the workbench\n"
+    # A lower default threshold: the preview lists the notices that would gain labels.
+    fixed = original.replace("defaults:\n  threshold: 0.5\n", "defaults:\n  threshold: 0.3\n", 1)
+    assert fixed != original
     page.fill("#rules-text", fixed)
     page.click("#check")
     page.wait_for_selector("#preview")
-    assert page.locator("table.preview tbody tr").count() >= 1
+    gains = [int(t.strip("+")) for t in page.locator("table.preview .gain").all_inner_texts()]
+    assert len(gains) == 7 and sum(gains) > 0
+    assert page.locator("table.preview a[href^='/notice/']").count() > 0
     shot(page, "web-rules.png", full_page=True)
     page.click("#save")
     page.wait_for_selector(".flash")
-    assert "Rules saved as version" in page.inner_text(".flash")
+    assert "Rules saved as version" in page.inner_text(".flash") and "re-scored" in page.inner_text(".flash")
     assert rules.rules_path(settings).read_text(encoding="utf-8") == fixed
