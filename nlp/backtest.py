@@ -213,7 +213,7 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
     model = load_model(settings)
     same_rules = _thresholds_only(current, candidate)
     diffs = {lb: LabelDiff() for lb in candidate.labels}
-    note = None
+    note, todo = None, set()
     if same_rules:
         _flips_from_stored_scores(engine, current, candidate, diffs)
         todo = _unsettled(engine, current, model is not None)

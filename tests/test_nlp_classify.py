@@ -77,9 +77,10 @@ def test_classify_stores_one_row_per_notice_and_label(engine):
     assert by[(ids["b"], "sante_publique")].selected
     assert not any(by[(ids["c"], lb)].selected for lb in ("deai", "sante_publique", "daqss"))
     assert by[(ids["d"], "diqasm")].selected
-    # Re-classifying one notice replaces its rows, never duplicates them.
+    # Re-classifying one notice replaces its rows, never duplicates them; an id with no notice is skipped.
     again = classify(engine, settings, [ids["a"]])
     assert again.notices == 1
+    assert classify(engine, settings, [max(ids.values()) + 100]).notices == 0
     with session_scope(engine) as s:
         assert len(list(s.exec(select(LabelScore)))) == 28
 
