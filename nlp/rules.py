@@ -488,6 +488,11 @@ def _edit_dir(settings: Settings) -> Path:
     return settings.home / "profiles" / settings.profile
 
 
+def history_dir(settings: Settings) -> Path:
+    """Where saved rules keep the versions they replaced and ``history.jsonl`` (who saved what, when)."""
+    return _edit_dir(settings) / "rules_history"
+
+
 def _labels(settings: Settings) -> set[str]:
     from veille.profiles import load_labels
 
@@ -497,7 +502,7 @@ def _labels(settings: Settings) -> set[str]:
 def active_rules(settings: Settings) -> RuleSet:
     """The rules in force. A broken file leaves the last good rules in force (logged)."""
     path = rules_path(settings)
-    last_good = _edit_dir(settings) / "rules_history" / "last_good.yaml"
+    last_good = history_dir(settings) / "last_good.yaml"
     try:
         rs = load_rules(path, _labels(settings))
     except RulesError as exc:
@@ -521,7 +526,7 @@ def save_rules(settings: Settings, text: str, user: str | None = None) -> str:
     """Validate and install ``text`` as the profile's edited rules; returns the new version id."""
     target = _edit_dir(settings) / RULES_FILE
     new = parse_rules(text, str(target), _labels(settings))  # refuse before touching anything
-    history = _edit_dir(settings) / "rules_history"
+    history = history_dir(settings)
     history.mkdir(parents=True, exist_ok=True)
     old_path = rules_path(settings)
     # The file in place may be one refused for its encoding: kept byte for byte, diffed as best it reads.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections import Counter
@@ -259,10 +260,38 @@ def test_dashboard_chart_sources_outbox(archive):
     with session_scope(engine) as s:
         pending = s.exec(select(func.count()).select_from(Delivery).where(Delivery.status != "sent")).one()
     assert f"<strong>{pending}</strong> deliveries waiting" in r.text
-    try:
-        import nlp.evaluate  # noqa: F401
-    except ModuleNotFoundError:
-        assert "No evaluation yet." in r.text
+
+
+def test_dashboard_shows_rules_model_cross_validation_and_outdated_scores(archive):
+    from nlp.classify import classify
+    from nlp.rules import active_rules, rules_path, save_rules
+    from nlp.train import train
+
+    engine, _ = archive
+    settings = load_settings()
+    c = login(client(engine), "rita")
+    with session_scope(engine) as s:
+        n = s.exec(select(func.count()).select_from(Notice)).one()
+    # As shipped, no model, and the seeded scores were not made by these rules: all outdated.
+    page = c.get("/dashboard").text
+    assert f"version <code>{active_rules(settings).version}</code> (as shipped)" in page
+    assert "No model yet" in page and f"0 of {n} notices scored" in page and f"<strong>{n}</strong> outdated" in page
+    # A model trained through spaCy's config (2 folds, to be quick): its cross-validation is shown.
+    meta = json.loads((train(settings, k_folds=2, epochs=1) / "veille_meta.json").read_text(encoding="utf-8"))
+    classify(engine, settings)
+    page = c.get("/dashboard").text
+    assert f"Model in force: <code>{meta['version']}</code>" in page and "2-fold cross-validation" in page
+    combined = [f["combined"]["micro_f1"] for f in meta["cv"]]
+    row = re.search(r'<tr data-mode="combined">(.*?)</tr>', page, re.S).group(1)
+    assert f"{sum(combined) / 2:.3f} ± {abs(combined[0] - combined[1]) / 2:.3f}" in row
+    assert f"{n} of {n} notices scored" in page and "outdated" not in page.split('id="scores"')[1].split("</p>")[0]
+    # An analyst saves rules: who and when, the model's figures were made with other rules, all outdated again.
+    text = rules_path(settings).read_text(encoding="utf-8")
+    version = save_rules(settings, text + "\n# reviewed\n", "alice")
+    page = c.get("/dashboard").text
+    assert f"version <code>{version}</code>, saved by alice on " in page
+    assert "not those in force" in page and f"<strong>{n}</strong> outdated" in page
+    assert "held-out" in page  # and why its figures are not here
 
 
 # --- accounts -------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The dashboard: notices per week per label, source health, evaluation figures, outbox backlog."""
+"""The dashboard: notices per week per label, source health, relevance (rules, model, its cross-validation,
+outdated scores), outbox backlog."""
 
 from __future__ import annotations
 
@@ -20,8 +21,6 @@ from web.views import week_start, weekly_chart
 
 router = APIRouter()
 FAILURE_WINDOW = timedelta(days=7)
-# nlp.evaluate's report function; the first one present is used (the stage is built in parallel).
-EVALUATION_FUNCS = ("latest_report", "load_latest", "latest", "figures")
 
 
 def _weekly(s, weeks: int) -> tuple[dict[str, dict[date, int]], list[date]]:  # noqa: ANN001
@@ -65,18 +64,10 @@ def _outbox(s) -> dict:  # noqa: ANN001
     return {"rows": sorted(by), "backlog": sum(n for st, _c, n in by if st != "sent"), "oldest": oldest}
 
 
-def _evaluation(request: Request) -> object | None:
-    evaluate = _nlp("nlp.evaluate")
-    if evaluate is None:
-        return None
-    for name in EVALUATION_FUNCS:
-        fn = getattr(evaluate, name, None)
-        if callable(fn):
-            report = fn(request.app.state.settings)
-            if report is not None and not isinstance(report, dict) and hasattr(report, "__dict__"):
-                report = dict(vars(report))
-            return report
-    return None
+def _relevance(request: Request) -> dict | None:
+    """nlp.status: the rules and model in force, cross-validation, outdated scores (None without the stage)."""
+    status = _nlp("nlp.status")
+    return None if status is None else status.status(request.app.state.engine, request.app.state.settings)
 
 
 @router.get("/dashboard")
@@ -97,6 +88,6 @@ def dashboard(request: Request, weeks: int = 52, user: WebUser = Depends(require
         last_week=week_list[-1],
         sources=sources,
         outbox=outbox,
-        evaluation=_evaluation(request),
+        relevance=_relevance(request),
         n_notices=n_notices,
     )
