@@ -59,9 +59,9 @@ def status(engine: Engine, settings: Settings) -> dict:
         "model": None
         if meta is None
         else {
-            "version": meta["version"],
-            "created": meta["created"],
-            "n_train": len(meta["train_ids"]) - meta.get("n_feedback", 0),
+            "version": meta.get("version", model.version),
+            "created": meta.get("created", ""),  # a model directory made by hand may lack these
+            "n_train": len(meta.get("train_ids", [])) - meta.get("n_feedback", 0),
             "n_feedback": meta.get("n_feedback", 0),
             "n_rule_phrases": meta.get("n_rule_phrases", 0),
             "rules_version": meta.get("rules_version"),

@@ -266,6 +266,7 @@ def test_dashboard_shows_rules_model_cross_validation_and_outdated_scores(archiv
     from nlp.classify import classify
     from nlp.rules import active_rules, rules_path, save_rules
     from nlp.train import train
+    from tests.nlp_support import make_tiny_model
 
     engine, _ = archive
     settings = load_settings()
@@ -276,6 +277,10 @@ def test_dashboard_shows_rules_model_cross_validation_and_outdated_scores(archiv
     page = c.get("/dashboard").text
     assert f"version <code>{active_rules(settings).version}</code> (as shipped)" in page
     assert "No model yet" in page and f"0 of {n} notices scored" in page and f"<strong>{n}</strong> outdated" in page
+    # A model directory with a minimal meta (made by hand, or by an older version) still renders.
+    make_tiny_model(settings)
+    r = c.get("/dashboard")
+    assert r.status_code == 200 and "Model in force: <code>m-tiny</code>" in r.text
     # A model trained through spaCy's config (2 folds, to be quick): its cross-validation is shown.
     meta = json.loads((train(settings, k_folds=2, epochs=1) / "veille_meta.json").read_text(encoding="utf-8"))
     classify(engine, settings)
