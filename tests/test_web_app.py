@@ -334,11 +334,12 @@ def test_session_secret_is_generated_once_or_taken_from_env(monkeypatch):
     assert session_secret(load_settings()) == "from-the-environment"
 
 
-# --- rules (need the nlp stage) ------------------------------------------------------------------
+# --- rules -----------------------------------------------------------------------------------------
 
 
 def test_rules_page_shows_a_file_saved_in_another_encoding_and_why(archive):
-    rules = pytest.importorskip("nlp.rules")
+    from nlp import rules
+
     engine, _ = archive
     settings = load_settings()
     shipped = rules.rules_path(settings).read_text(encoding="utf-8")
@@ -350,7 +351,7 @@ def test_rules_page_shows_a_file_saved_in_another_encoding_and_why(archive):
 
 
 def test_rules_preview_says_when_the_models_thresholds_apply(archive):
-    rules = pytest.importorskip("nlp.rules")
+    from nlp import rules
     from tests.nlp_support import make_tiny_model
 
     engine, _ = archive
@@ -368,7 +369,8 @@ def test_rules_preview_says_when_the_models_thresholds_apply(archive):
 
 
 def test_rules_check_preview_and_save(archive):
-    rules = pytest.importorskip("nlp.rules")
+    from nlp import rules
+
     engine, _ = archive
     settings = load_settings()
     c = login(client(engine, settings), "alice")

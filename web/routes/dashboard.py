@@ -16,7 +16,6 @@ from storage.models import CrawlRun, Delivery, LabelScore, Notice, Source
 from web.app import render
 from web.auth import require_user
 from web.models import WebUser
-from web.routes.rules import _nlp
 from web.views import week_start, weekly_chart
 
 router = APIRouter()
@@ -64,10 +63,11 @@ def _outbox(s) -> dict:  # noqa: ANN001
     return {"rows": sorted(by), "backlog": sum(n for st, _c, n in by if st != "sent"), "oldest": oldest}
 
 
-def _relevance(request: Request) -> dict | None:
-    """nlp.status: the rules and model in force, cross-validation, outdated scores (None without the stage)."""
-    status = _nlp("nlp.status")
-    return None if status is None else status.status(request.app.state.engine, request.app.state.settings)
+def _relevance(request: Request) -> dict:
+    """The rules and model in force, the model's cross-validation, outdated scores."""
+    from nlp.status import status
+
+    return status(request.app.state.engine, request.app.state.settings)
 
 
 @router.get("/dashboard")

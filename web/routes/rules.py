@@ -1,7 +1,7 @@
 """The rules page: view the active rule file, edit it, validate, preview the backtest, save.
 
-The rules engine belongs to the nlp stage; it is imported lazily so that the rest of the
-workbench runs without it. Saving requires a preview of exactly the text being saved.
+The rules engine is the nlp stage's (imported on first use: it loads spaCy). Saving requires a preview of
+exactly the text being saved.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from importlib import import_module
-from types import ModuleType
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -37,15 +35,6 @@ class LabelChange:
     n_lost: int
 
 
-def _nlp(name: str) -> ModuleType | None:
-    try:
-        return import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
-            return None
-        raise
-
-
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -55,15 +44,14 @@ def _clean(text: str) -> str:
 
 
 def _page(request: Request, user: WebUser, text: str | None = None, status_code: int = 200, **ctx: object) -> Response:
-    rules = _nlp("nlp.rules")
-    current, path = None, None
-    if rules is not None:
-        path = rules.rules_path(request.app.state.settings)
-        try:
-            current = read_text(path, rules.RulesError) if path.exists() else ""
-        except rules.RulesError as exc:  # saved in another encoding: shown as best it reads, with why
-            current = path.read_bytes().decode("utf-8", "replace")
-            ctx.setdefault("error", str(exc))
+    from nlp import rules
+
+    path = rules.rules_path(request.app.state.settings)
+    try:
+        current = read_text(path, rules.RulesError) if path.exists() else ""
+    except rules.RulesError as exc:  # saved in another encoding: shown as best it reads, with why
+        current = path.read_bytes().decode("utf-8", "replace")
+        ctx.setdefault("error", str(exc))
     ctx.setdefault("error", None)
     err = ctx["error"]
     m = LINE_RE.search(err) if isinstance(err, str) else None
@@ -72,7 +60,6 @@ def _page(request: Request, user: WebUser, text: str | None = None, status_code:
         "rules.html",
         status_code=status_code,
         user=user,
-        available=rules is not None,
         path=path,
         text=current if text is None else text,
         changed=text is not None and text != current,
@@ -88,7 +75,8 @@ def rules_page(request: Request, user: WebUser = Depends(require_user)) -> Respo
 
 def _validate(request: Request, text: str) -> str | None:
     """The parser's one-line ``file:line: problem``, or None when the text is valid."""
-    rules = _nlp("nlp.rules")
+    from nlp import rules
+
     try:
         rules.parse_rules(text, rules.rules_path(request.app.state.settings).name)
     except rules.RulesError as exc:
@@ -106,8 +94,9 @@ def _titles(request: Request, ids: list[int]) -> dict[int, str]:
 
 def _preview(request: Request, text: str) -> dict:
     """The page's ``preview`` (label changes) and ``preview_note`` (what the backtest wants the analyst to know)."""
-    backtest = _nlp("nlp.backtest")
-    result = backtest.backtest(request.app.state.engine, request.app.state.settings, text, filename="candidate")
+    from nlp.backtest import backtest
+
+    result = backtest(request.app.state.engine, request.app.state.settings, text, filename="candidate")
     changes = []
     for label, res in sorted(result.labels.items()):
         gained, lost = list(res.gained), list(res.lost)
@@ -124,16 +113,10 @@ def _preview(request: Request, text: str) -> dict:
     return {"preview": changes, "preview_note": result.note}
 
 
-def _unavailable(request: Request, user: WebUser) -> Response:
-    return _page(request, user, status_code=503, error="The rules engine (nlp stage) is not installed.")
-
-
 @router.post("/rules/check")
 def check_rules(
     request: Request, user: WebUser = Depends(require_analyst), form: dict = Depends(checked_form)
 ) -> Response:
-    if _nlp("nlp.rules") is None:
-        return _unavailable(request, user)
     text = _clean(form.get("rules", ""))
     error = _validate(request, text)
     if error:
@@ -145,9 +128,8 @@ def check_rules(
 def save_rules(
     request: Request, user: WebUser = Depends(require_analyst), form: dict = Depends(checked_form)
 ) -> Response:
-    rules = _nlp("nlp.rules")
-    if rules is None:
-        return _unavailable(request, user)
+    from nlp import rules
+
     text = _clean(form.get("rules", ""))
     error = _validate(request, text)
     if error:
