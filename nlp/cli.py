@@ -187,6 +187,26 @@ def explain_cmd(notice_id: int = typer.Argument(...)) -> None:
             console.print(
                 f"   {f['weight']:+.2f}  {escape(f['rule'])}  {escape('[' + f['field'] + ']')} «{escape(f['words'])}»"
             )
+    _print_stored(data)
+
+
+def _print_stored(data: dict) -> None:
+    """Whether the archive (search, digests) shows the same thing as the live scores above."""
+    from veille.cli import console
+
+    stored = {lb: d["stored"] for lb, d in data["labels"].items() if d["stored"]}
+    if not stored:
+        console.print("not scored in the archive yet: the next cycle or `veille classify` scores it", markup=False)
+        return
+    first = next(iter(stored.values()))
+    made_by = (first["rules_version"], first["model_version"])
+    if made_by != (data["rules_version"], data["model_version"]):
+        shown = ", ".join(sorted(lb for lb, st in stored.items() if st["selected"])) or "no label"
+        console.print(
+            f"stored scores are outdated (rules {made_by[0]}, model {made_by[1] or 'none'}): the archive shows "
+            f"{shown} until the next cycle or `veille classify` re-scores it",
+            markup=False,
+        )
 
 
 @rules_app.command("check")

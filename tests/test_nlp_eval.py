@@ -137,6 +137,29 @@ def test_rules_save_command_then_classify_rescores_with_them(tmp_path):
     assert "classified 1 notices" in CliRunner().invoke(app, ["classify"]).output  # outdated by the new rules
 
 
+def test_explain_command_says_when_the_archive_shows_older_scores():
+    from nlp.rules import rules_path, save_rules
+    from storage.db import open_archive
+    from storage.ingest import ingest
+    from veille.records import NoticeRecord
+
+    settings = load_settings()
+    title = "Implementing Regulation on joint clinical assessments of medicinal products"
+    ingest(open_archive(settings.database_url), [NoticeRecord(source="s", external_id="1", title_en=title)])
+    out = CliRunner().invoke(app, ["explain", "1"]).output
+    assert "deai" in out and "joint clinical assessment" in out and "not scored in the archive yet" in out
+    CliRunner().invoke(app, ["classify"])
+    out = CliRunner().invoke(app, ["explain", "1"]).output
+    assert "selected" in out and "outdated" not in out and "not scored" not in out
+    text = rules_path(settings).read_text(encoding="utf-8")
+    veto = "\nnegatives:\n  - name: no-jca\n    penalty: 1.0\n    en: [joint clinical assessments]\n"
+    save_rules(settings, text.replace("\nnegatives:\n", veto, 1))
+    out = " ".join(CliRunner().invoke(app, ["explain", "1"]).output.split())
+    assert "no-jca" in out and "stored scores are outdated" in out and "the archive shows deai until" in out
+    res = CliRunner().invoke(app, ["explain", "99"])
+    assert res.exit_code == 2 and "no notice with id 99" in res.output
+
+
 def test_rule_phrases_become_examples_of_their_label_only():
     from nlp.rules import load_rules
     from nlp.text import normalise
