@@ -134,6 +134,13 @@ def test_notice_page_shows_versions_labels_related_and_deliveries(archive):
     assert c.get("/notice/999999").status_code == 404
     # Read-only: no feedback form for a reader.
     assert "/feedback" not in r.text
+    # The seeded scores were not made by the rules in force: the page says so until the notice is re-scored.
+    from nlp.classify import classify
+
+    assert 'id="scores-outdated"' in c.get(f"/notice/{ids['dev-0001']}").text
+    classify(engine, load_settings(), [ids["dev-0001"]])
+    page = c.get(f"/notice/{ids['dev-0001']}").text
+    assert 'id="scores-outdated"' not in page and 'data-label="deai"' in page
 
 
 def test_notice_page_on_each_backend(engine):

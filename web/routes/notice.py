@@ -104,6 +104,19 @@ def _load(engine, notice_id: int) -> dict:  # noqa: ANN001
         }
 
 
+def _in_force(request: Request, scores: list[ScoreView]) -> str | None:
+    """The rules (and model) in force when the stored scores were made by others, else None."""
+    from nlp.rules import active_rules
+    from nlp.scoring import load_model
+
+    settings = request.app.state.settings
+    model = load_model(settings)
+    now = (active_rules(settings).version, model.version if model else None)
+    if not scores or (scores[0].row.rules_version, scores[0].row.model_version) == now:
+        return None
+    return f"rules {now[0]}" + (f", model {now[1]}" if now[1] else "")
+
+
 @router.get("/notice/{notice_id}")
 def notice_page(notice_id: int, request: Request, user: WebUser = Depends(require_user)) -> Response:
     data = _load(request.app.state.engine, notice_id)
@@ -125,6 +138,7 @@ def notice_page(notice_id: int, request: Request, user: WebUser = Depends(requir
         "notice.html",
         user=user,
         texts=texts,
+        in_force=_in_force(request, data["scores"]),
         eurlex=eurlex_url(n.celex) if n.celex else None,
         href=safe_href,
         **data,
