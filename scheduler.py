@@ -47,6 +47,8 @@ def poll_source(name: str, config: str | None = None) -> None:
     summary = run_cycle(engine, settings, sources=[name], digests=False)
     for r in summary.sources:
         log.info("source %s: ok=%s new=%s updated=%s error=%s", r.source, r.ok, r.new, r.updated, r.error)
+    if summary.classified:
+        log.info("classified %s notice(s), %s of them with outdated scores", summary.classified, summary.rescored)
 
 
 def send_digests_job(config: str | None = None) -> None:
