@@ -32,7 +32,7 @@ from nlp.dataset import DEV_SET, Item, fold_of, is_test, load_dataset, split
 from nlp.evaluate import metrics
 from nlp.rules import LabelRules, RuleSet, active_rules, phrase_stems
 from nlp.scoring import CURRENT, mix
-from nlp.text import Parsed, blank_nlp, parse_item, parse_notice
+from nlp.text import Parsed, make_doc, parse_item, parse_notice
 from veille.config import Settings
 
 CONFIG = Path(__file__).parent / "config.cfg"
@@ -119,12 +119,11 @@ def training_items(extra_dataset: Path | None) -> list[Item]:
 
 def fit(examples: list[Example], labels: list[str], out_dir: Path, seed: int = 0, epochs: int | None = None) -> Path:
     """Train one pipeline through spaCy's config system; returns the saved pipeline's path."""
-    nlp = blank_nlp()
     workdir = Path(tempfile.mkdtemp(prefix="veille-train-"))
     try:
         db = DocBin(store_user_data=False)
         for ex in examples:
-            doc = nlp.make_doc(ex.text)
+            doc = make_doc(ex.text.split())
             doc.cats = ex.cats
             db.add(doc)
         db.to_disk(workdir / "train.spacy")
@@ -150,8 +149,9 @@ def fit(examples: list[Example], labels: list[str], out_dir: Path, seed: int = 0
 def _predict(model_dir: Path, texts: list[str]) -> list[dict[str, float]]:
     import spacy
 
-    nlp = spacy.load(model_dir)
-    return [dict(d.cats) for d in nlp.pipe(texts, batch_size=256)]
+    textcat = spacy.load(model_dir).get_pipe("textcat_multilabel")
+    docs = (make_doc(t.split()) for t in texts)  # the tokens classify() gives the model (nlp.scoring)
+    return [dict(d.cats) for d in textcat.pipe(docs, batch_size=256)]
 
 
 def _f1(pairs: list[tuple[float, bool]], t: float) -> float:

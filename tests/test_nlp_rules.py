@@ -159,6 +159,16 @@ def test_veto_and_explanation(small_rules):
     }
 
 
+def test_words_with_digits_and_units_keep_later_matches_in_place(small_rules):
+    # spaCy's tokenizer splits "500mg", "5g" or "10km" in two; each stem must stay one token, or every later
+    # match is reported with the wrong words and, past a field boundary, the wrong field.
+    parsed = doc("Doses of 500mg and 5g for 10km runners", "en", "Vaccines and medical devices for adults")
+    fired = {f["rule"]: f for lr in small_rules.evaluate(parsed).values() for f in lr.fired}
+    assert fired["deai/devices"]["words"] == "medical devices" and fired["deai/devices"]["field"] == "summary"
+    assert fired["sante_publique/vaccines"]["words"] == "Vaccines"
+    assert len(parsed.doc()) == len(parsed.words())
+
+
 def test_profile_wide_negative_lowers_only_its_labels(small_rules):
     s = scores(small_rules, doc("Vaccine and cosmetic products", "en"))
     assert s["sante_publique"] == pytest.approx(0.6 * 0.5)
