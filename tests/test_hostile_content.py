@@ -14,6 +14,7 @@ import subprocess
 import sys
 from email import message_from_bytes
 from email.policy import default as default_policy
+from functools import cache
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -239,6 +240,26 @@ def test_rules_loader_raises_only_one_line_rules_errors_with_file_and_line(bits)
 
 
 @FUZZ
+@cache
+def has_rules():  # noqa: ANN201 - nlp.rules.RuleSet, loaded once
+    from nlp.rules import load_rules
+
+    return load_rules(ROOT / "veille" / "profiles" / "has" / "rules.yaml")
+
+
+@FUZZ
+@given(st.text(max_size=120), st.text(max_size=60), st.sampled_from(["en", "fr", None]))
+def test_any_text_is_classified_with_one_token_per_stem(title, summary, lang):
+    # Doc(words=...) refuses an empty word, and a token split in two would shift every later match.
+    from nlp.text import Meta, parse_fields
+
+    parsed = parse_fields([("title", lang, title), ("summary", lang, summary)], Meta())
+    assert all(s for f in parsed.fields for s in f.stems)
+    if parsed.fields:
+        assert len(parsed.doc()) == len(parsed.words())
+    assert set(has_rules().evaluate(parsed)) == set(has_rules().labels)
+
+
 @given(st.text(max_size=200))
 def test_escapers_hold_for_any_text(text):
     one_line = clean(text)
