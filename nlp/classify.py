@@ -95,14 +95,19 @@ def _upsert(conn: Connection, rows: list[dict]) -> None:
     conn.execute(stmt, rows)
 
 
+def versions_in_force(settings: Settings) -> tuple[str, str | None]:
+    """(rules version, model version or None): what a current stored score was made by."""
+    model = load_model(settings)
+    return active_rules(settings).version, model.version if model else None
+
+
 def stale_ids(engine: Engine, settings: Settings, limit: int | None = None) -> list[int]:
     """Notices whose stored scores are missing, older than the notice, or made by other rules or another
     model than those in force; the most recently changed first (the ones digests and alerts will show)."""
-    model = load_model(settings)
-    version = model.version if model else None
+    rules_version, version = versions_in_force(settings)
     current = exists().where(
         LabelScore.notice_id == Notice.id,
-        LabelScore.rules_version == active_rules(settings).version,
+        LabelScore.rules_version == rules_version,
         col(LabelScore.model_version).is_(None) if version is None else LabelScore.model_version == version,
         LabelScore.scored_at >= Notice.updated_at,
     )

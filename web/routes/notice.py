@@ -106,12 +106,9 @@ def _load(engine, notice_id: int) -> dict:  # noqa: ANN001
 
 def _in_force(request: Request, scores: list[ScoreView]) -> str | None:
     """The rules (and model) in force when the stored scores were made by others, else None."""
-    from nlp.rules import active_rules
-    from nlp.scoring import load_model
+    from nlp.classify import versions_in_force
 
-    settings = request.app.state.settings
-    model = load_model(settings)
-    now = (active_rules(settings).version, model.version if model else None)
+    now = versions_in_force(request.app.state.settings)
     if not scores or (scores[0].row.rules_version, scores[0].row.model_version) == now:
         return None
     return f"rules {now[0]}" + (f", model {now[1]}" if now[1] else "")
