@@ -499,12 +499,25 @@ def _labels(settings: Settings) -> set[str]:
     return set(load_labels(settings))
 
 
+# Rules loaded per file version: parsing and checking the HAS rules takes 75-150 ms, which every notice
+# page, dashboard and backtest paid again; a cached RuleSet also keeps its compiled matchers.
+_ACTIVE: dict[tuple, RuleSet] = {}
+
+
 def active_rules(settings: Settings) -> RuleSet:
     """The rules in force. A broken file leaves the last good rules in force (logged)."""
     path = rules_path(settings)
+    labels = _labels(settings)
+    try:
+        st = path.stat()
+        key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size, frozenset(labels or ()))
+    except OSError:
+        key = None
+    if key in _ACTIVE:
+        return _ACTIVE[key]
     last_good = history_dir(settings) / "last_good.yaml"
     try:
-        rs = load_rules(path, _labels(settings))
+        rs = load_rules(path, labels)
     except RulesError as exc:
         if not last_good.exists():
             raise
@@ -512,6 +525,9 @@ def active_rules(settings: Settings) -> RuleSet:
         return parse_rules(last_good.read_text(encoding="utf-8"), str(last_good))
     if not last_good.exists() or last_good.read_text(encoding="utf-8") != rs.text:
         _write_atomic(last_good, rs.text)
+    if key is not None:
+        _ACTIVE.clear()  # one version per process is enough
+        _ACTIVE[key] = rs
     return rs
 
 

@@ -261,6 +261,18 @@ def test_shipped_rules_on_examples(has_rules):
     assert scores(has_rules, coi)["deontologie"] >= 0.5
 
 
+def test_active_rules_are_loaded_once_per_file_version():
+    settings = load_settings()
+    first = active_rules(settings)
+    assert active_rules(settings) is first  # not parsed again (75-150 ms for the HAS rules)
+    edited = settings.home / "profiles" / settings.profile / "rules.yaml"
+    edited.parent.mkdir(parents=True, exist_ok=True)
+    edited.write_text(first.text.replace("  threshold: 0.5\n", "  threshold: 0.55\n", 1), encoding="utf-8")
+    assert active_rules(settings).labels["deai"] == 0.55  # a new file is read
+    edited.write_text(first.text.replace("  threshold: 0.5\n", "  threshold: 0.65\n", 1), encoding="utf-8")
+    assert active_rules(settings).labels["deai"] == 0.65  # and so is the same file edited in place
+
+
 def test_save_rules_keeps_history_and_broken_file_keeps_last_good():
     settings = load_settings()
     shipped = rules_path(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 
@@ -24,10 +25,20 @@ def serve(
     app = create_app(settings, state.engine())
     host, port = host or settings.web.host, port or settings.web.port
     console.print(f"workbench on http://{host}:{port}/ (Ctrl-C to stop)")
+    _load_nlp(settings)
     # What start-up loaded (spaCy, SQLAlchemy, templates) lives as long as the server: keep it out of
     # the cyclic GC, whose full passes over it otherwise add ~60 ms pauses to searches.
     gc.freeze()
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+def _load_nlp(settings) -> None:  # noqa: ANN001 - veille.config.Settings
+    """Load the rules and the model now, not on the first notice or dashboard page (about 3 s)."""
+    from nlp.classify import versions_in_force
+    from nlp.rules import RulesError
+
+    with contextlib.suppress(RulesError):  # no good rules at all: the rules page shows why
+        versions_in_force(settings)
 
 
 @users_app.command("add")
