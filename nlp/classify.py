@@ -144,6 +144,7 @@ def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:
                 "rules_version": old.rules_version,
                 "model_version": old.model_version,
                 "scored_at": old.scored_at.isoformat(),
+                "before_last_change": old.scored_at < notice.updated_at,
             },
         }
     return {

@@ -200,11 +200,16 @@ def _print_stored(data: dict) -> None:
         return
     first = next(iter(stored.values()))
     made_by = (first["rules_version"], first["model_version"])
+    why = None
     if made_by != (data["rules_version"], data["model_version"]):
+        why = f"made by rules {made_by[0]}, model {made_by[1] or 'none'}"
+    elif first["before_last_change"]:
+        why = "made before the notice last changed"
+    if why:
         shown = ", ".join(sorted(lb for lb, st in stored.items() if st["selected"])) or "no label"
         console.print(
-            f"stored scores are outdated (rules {made_by[0]}, model {made_by[1] or 'none'}): the archive shows "
-            f"{shown} until the next cycle or `veille classify` re-scores it",
+            f"stored scores are outdated ({why}): the archive shows {shown} until the next cycle or "
+            "`veille classify` re-scores it",
             markup=False,
         )
 

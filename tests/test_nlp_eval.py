@@ -151,6 +151,11 @@ def test_explain_command_says_when_the_archive_shows_older_scores():
     CliRunner().invoke(app, ["classify"])
     out = CliRunner().invoke(app, ["explain", "1"]).output
     assert "selected" in out and "outdated" not in out and "not scored" not in out
+    changed = NoticeRecord(source="s", external_id="1", title_en=title, summary_en="Corrigendum.")
+    ingest(open_archive(settings.database_url), [changed])
+    out = " ".join(CliRunner().invoke(app, ["explain", "1"]).output.split())
+    assert "stored scores are outdated (made before the notice last changed)" in out
+    CliRunner().invoke(app, ["classify"])
     text = rules_path(settings).read_text(encoding="utf-8")
     veto = "\nnegatives:\n  - name: no-jca\n    penalty: 1.0\n    en: [joint clinical assessments]\n"
     save_rules(settings, text.replace("\nnegatives:\n", veto, 1))

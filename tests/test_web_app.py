@@ -15,7 +15,8 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from storage.db import open_archive, session_scope
-from storage.models import Delivery, Feedback, LabelScore, Notice
+from storage.ingest import ingest
+from storage.models import Delivery, Feedback, LabelScore, Notice, Sighting
 from storage.search import Filters, search
 from tests.web_helpers import (
     PASSWORD,
@@ -28,6 +29,7 @@ from tests.web_helpers import (
     seeded_archive_file,
 )
 from veille.config import load_settings
+from veille.records import NoticeRecord
 from web.app import create_app, routers
 from web.auth import authenticate, session_secret
 
@@ -141,6 +143,21 @@ def test_notice_page_shows_versions_labels_related_and_deliveries(archive):
     classify(engine, load_settings(), [ids["dev-0001"]])
     page = c.get(f"/notice/{ids['dev-0001']}").text
     assert 'id="scores-outdated"' not in page and 'data-label="deai"' in page
+    # The notice changes (a new version crawled): its scores are outdated again, and the page says why.
+    with session_scope(engine) as s:
+        sighting = s.exec(select(Sighting).where(Sighting.notice_id == ids["dev-0001"])).first()
+        n = s.get(Notice, ids["dev-0001"])
+        record = NoticeRecord(
+            source=sighting.source,
+            external_id=sighting.external_id,
+            title_fr=n.title_fr,
+            title_en=n.title_en,
+            summary_en=(n.summary_en or "") + " Corrigendum.",
+            celex=n.celex,
+        )
+    ingest(engine, [record])
+    page = c.get(f"/notice/{ids['dev-0001']}").text
+    assert "These scores were made before the notice last changed" in page
 
 
 def test_notice_page_on_each_backend(engine):

@@ -104,14 +104,20 @@ def _load(engine, notice_id: int) -> dict:  # noqa: ANN001
         }
 
 
-def _in_force(request: Request, scores: list[ScoreView]) -> str | None:
-    """The rules (and model) in force when the stored scores were made by others, else None."""
+def _outdated(request: Request, n: Notice, scores: list[ScoreView]) -> str | None:
+    """Why the stored scores are outdated (made before the rules or model in force, or before the
+    notice's last change), else None."""
     from nlp.classify import versions_in_force
 
-    now = versions_in_force(request.app.state.settings)
-    if not scores or (scores[0].row.rules_version, scores[0].row.model_version) == now:
+    if not scores:
         return None
-    return f"rules {now[0]}" + (f", model {now[1]}" if now[1] else "")
+    rules, model = versions_in_force(request.app.state.settings)
+    row = scores[0].row
+    if (row.rules_version, row.model_version) != (rules, model):
+        return f"before the rules {rules}" + (f" and model {model}" if model else "") + " now in force"
+    if row.scored_at < n.updated_at:
+        return "before the notice last changed"
+    return None
 
 
 @router.get("/notice/{notice_id}")
@@ -135,7 +141,7 @@ def notice_page(notice_id: int, request: Request, user: WebUser = Depends(requir
         "notice.html",
         user=user,
         texts=texts,
-        in_force=_in_force(request, data["scores"]),
+        outdated=_outdated(request, n, data["scores"]),
         eurlex=eurlex_url(n.celex) if n.celex else None,
         href=safe_href,
         **data,
