@@ -43,8 +43,8 @@ class TokenArchive:
         none = np.empty(0, np.uint8)
         zero = np.zeros(1, np.int64)
         return cls(
-            vocab or [],
-            index or {},
+            [] if vocab is None else vocab,  # the cache's own (empty) lists, shared as load() shares them
+            {} if index is None else index,
             np.empty(0, np.int64),
             np.empty(0, str),
             zero,
