@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import delete, exists
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -101,6 +102,14 @@ def versions_in_force(settings: Settings) -> tuple[str, str | None]:
     return active_rules(settings).version, model.version if model else None
 
 
+def why_outdated(score: LabelScore, notice_updated_at: datetime, in_force: tuple[str, str | None]) -> str | None:
+    """ "versions" when a stored score was made by other rules or another model than ``in_force``,
+    "changed" when it was made before the notice last changed, else None (``stale_ids`` is the SQL twin)."""
+    if (score.rules_version, score.model_version) != in_force:
+        return "versions"
+    return "changed" if score.scored_at < notice_updated_at else None
+
+
 def stale_ids(engine: Engine, settings: Settings, limit: int | None = None) -> list[int]:
     """Notices whose stored scores are missing, older than the notice, or made by other rules or another
     model than those in force; the most recently changed first (the ones digests and alerts will show)."""
@@ -126,6 +135,7 @@ def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:
             raise KeyError(f"no notice with id {notice_id}")
         stored = {r.label: r for r in s.exec(select(LabelScore).where(LabelScore.notice_id == notice_id))}
     row = score_parsed(rules, model, [parse_notice(notice)])[0]
+    in_force = (rules.version, model.version if model else None)
     labels = {}
     for label, sc in row.items():
         old = stored.get(label)
@@ -144,7 +154,7 @@ def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:
                 "rules_version": old.rules_version,
                 "model_version": old.model_version,
                 "scored_at": old.scored_at.isoformat(),
-                "before_last_change": old.scored_at < notice.updated_at,
+                "outdated": why_outdated(old, notice.updated_at, in_force),
             },
         }
     return {

@@ -199,12 +199,10 @@ def _print_stored(data: dict) -> None:
         console.print("not scored in the archive yet: the next cycle or `veille classify` scores it", markup=False)
         return
     first = next(iter(stored.values()))
-    made_by = (first["rules_version"], first["model_version"])
-    why = None
-    if made_by != (data["rules_version"], data["model_version"]):
-        why = f"made by rules {made_by[0]}, model {made_by[1] or 'none'}"
-    elif first["before_last_change"]:
-        why = "made before the notice last changed"
+    why = {
+        "versions": f"made by rules {first['rules_version']}, model {first['model_version'] or 'none'}",
+        "changed": "made before the notice last changed",
+    }.get(first["outdated"])
     if why:
         shown = ", ".join(sorted(lb for lb, st in stored.items() if st["selected"])) or "no label"
         console.print(

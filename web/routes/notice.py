@@ -107,17 +107,15 @@ def _load(engine, notice_id: int) -> dict:  # noqa: ANN001
 def _outdated(request: Request, n: Notice, scores: list[ScoreView]) -> str | None:
     """Why the stored scores are outdated (made before the rules or model in force, or before the
     notice's last change), else None."""
-    from nlp.classify import versions_in_force
+    from nlp.classify import versions_in_force, why_outdated
 
     if not scores:
         return None
-    rules, model = versions_in_force(request.app.state.settings)
-    row = scores[0].row
-    if (row.rules_version, row.model_version) != (rules, model):
+    rules, model = in_force = versions_in_force(request.app.state.settings)
+    why = why_outdated(scores[0].row, n.updated_at, in_force)
+    if why == "versions":
         return f"before the rules {rules}" + (f" and model {model}" if model else "") + " now in force"
-    if row.scored_at < n.updated_at:
-        return "before the notice last changed"
-    return None
+    return "before the notice last changed" if why == "changed" else None
 
 
 @router.get("/notice/{notice_id}")
