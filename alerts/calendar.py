@@ -14,7 +14,6 @@ gives the same bytes.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -30,7 +29,7 @@ from alerts.escape import clean, safe_url
 from alerts.routing import load_candidates, routed_labels
 from storage.db import session_scope
 from storage.models import Notice
-from veille.config import ConfigError, Settings
+from veille.config import ConfigError, Settings, parse_toml
 from veille.profiles import profile_file
 from veille.textfile import read_text
 
@@ -63,10 +62,7 @@ class Fact:
 def profile_facts(settings: Settings) -> list[Fact]:
     """``[[dates]]`` of the profile: ``name``, ``date`` (a TOML date), ``act`` (CELEX), ``labels``."""
     path = profile_file(settings, "profile.toml")
-    try:
-        data = tomllib.loads(read_text(path, ConfigError))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    data = parse_toml(read_text(path, ConfigError), path)
     out = []
     for i, d in enumerate(data.get("dates", [])):
         if not isinstance(d.get("date"), date) or not d.get("name"):

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from veille.config import ConfigError, Settings, Strict, _line_of, parse_duration
+from veille.config import ConfigError, Settings, Strict, _line_of, parse_duration, parse_toml, validate_toml
 from veille.profiles import load_labels, profile_file
 from veille.records import Kind
 from veille.textfile import read_text
@@ -176,18 +175,7 @@ def _check_names(routing: Routing, known: set[str]) -> tuple[tuple, str] | None:
 
 
 def parse_routing(text: str, path: Path | str, known_labels: set[str]) -> Routing:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(f"{path}:{m.group(1) if m else '?'}: invalid TOML: {exc}") from None
-    try:
-        routing = Routing.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        key = ".".join(str(p) for p in loc)
-        raise ConfigError(f"{path}:{_line_of(text, loc) or '?'}: {key}: {err['msg']}") from None
+    routing = validate_toml(Routing, parse_toml(text, path), text, path)
     problem = _check_names(routing, known_labels)
     if problem:
         loc, msg = problem

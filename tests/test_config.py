@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from veille.config import ConfigError, load_settings
@@ -58,3 +60,16 @@ def test_secrets_come_from_the_environment_and_never_print(tmp_path, monkeypatch
     s = load_settings(cfg)
     assert s.smtp.password.get_secret_value() == "s3cret-env"
     assert "s3cret" not in repr(s)
+
+
+def test_a_broken_profile_file_names_its_line(veille_home):
+    from alerts.calendar import profile_facts
+    from veille.profiles import load_labels
+
+    settings = load_settings()
+    edited = veille_home / "profiles" / "has" / "profile.toml"
+    edited.parent.mkdir(parents=True)
+    edited.write_text('[labels.deai]\nname = "DEAI"\n\n[labels.daqss\nname = "x"\n', encoding="utf-8")
+    for read in (load_labels, profile_facts):
+        with pytest.raises(ConfigError, match=rf"^{re.escape(str(edited))}:4: invalid TOML"):
+            read(settings)

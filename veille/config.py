@@ -13,13 +13,14 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from veille.textfile import read_text
 
 DEFAULT_HOME = Path("~/.local/share/veille").expanduser()
+M = TypeVar("M", bound=BaseModel)
 DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 
 
@@ -186,6 +187,28 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     return start + 1 if loc else None
 
 
+def parse_toml(text: str, path: Path | str) -> dict[str, Any]:
+    """``tomllib.loads`` whose error is one ``file:line: invalid TOML: ...`` line."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(f"{path}:{m.group(1) if m else '?'}: invalid TOML: {exc}") from None
+
+
+def validate_toml(model: type[M], data: dict[str, Any], text: str, path: Path | str) -> M:
+    """``model.model_validate(data)`` whose error names ``file:line: key: what``.
+
+    The input value is never echoed: it may be a secret."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc)
+        raise ConfigError(f"{path}:{_line_of(text, loc) or '?'}: {key}: {err['msg']}") from None
+
+
 def _apply_env(data: dict[str, Any]) -> None:
     env = os.environ
     if env.get("VEILLE_SMTP_PASSWORD"):
@@ -220,18 +243,6 @@ def load_settings(path: str | Path | None = None) -> Settings:
             raise ConfigError(f"{cfg}: config file not found")
         cfg.write_text(default_config_text(), encoding="utf-8")
     text = read_text(cfg, ConfigError)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(f"{cfg}:{m.group(1) if m else '?'}: invalid TOML: {exc}") from None
+    data = parse_toml(text, cfg)
     _apply_env(data)
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        key = ".".join(str(p) for p in loc)
-        line = _line_of(text, loc)
-        # Never echo the input value: it may be a secret.
-        raise ConfigError(f"{cfg}:{line or '?'}: {key}: {err['msg']}") from None
+    return validate_toml(Settings, data, text, cfg)

@@ -7,11 +7,10 @@ and ``$VEILLE_HOME/profiles/<name>/`` holds analysts' edited copies, which take 
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from veille.config import ConfigError, Settings
+from veille.config import ConfigError, Settings, parse_toml
 from veille.textfile import read_text
 
 SHIPPED = Path(__file__).parent
@@ -45,8 +44,5 @@ def profile_file(settings: Settings, filename: str, name: str | None = None) -> 
 
 def load_labels(settings: Settings, name: str | None = None) -> dict[str, Label]:
     path = profile_file(settings, "profile.toml", name)
-    try:
-        data = tomllib.loads(read_text(path, ConfigError))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    data = parse_toml(read_text(path, ConfigError), path)
     return {k: Label(id=k, name=v.get("name", k), remit=v.get("remit", "")) for k, v in data.get("labels", {}).items()}
