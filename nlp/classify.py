@@ -9,7 +9,7 @@ from sqlalchemy import delete, exists
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from nlp.rules import active_rules
 from nlp.scoring import gc_paused, load_model, score_parsed
@@ -110,9 +110,9 @@ def why_outdated(score: LabelScore, notice_updated_at: datetime, in_force: tuple
     return "changed" if score.scored_at < notice_updated_at else None
 
 
-def stale_ids(engine: Engine, settings: Settings, limit: int | None = None) -> list[int]:
+def _outdated(settings: Settings):
     """Notices whose stored scores are missing, older than the notice, or made by other rules or another
-    model than those in force; the most recently changed first (the ones digests and alerts will show)."""
+    model than those in force."""
     rules_version, version = versions_in_force(settings)
     current = exists().where(
         LabelScore.notice_id == Notice.id,
@@ -120,9 +120,20 @@ def stale_ids(engine: Engine, settings: Settings, limit: int | None = None) -> l
         col(LabelScore.model_version).is_(None) if version is None else LabelScore.model_version == version,
         LabelScore.scored_at >= Notice.updated_at,
     )
-    query = select(Notice.id).where(~current).order_by(col(Notice.updated_at).desc(), col(Notice.id).desc())
+    return ~current
+
+
+def stale_ids(engine: Engine, settings: Settings, limit: int | None = None) -> list[int]:
+    """The notices with outdated scores, most recently changed first (the ones digests and alerts show)."""
+    query = select(Notice.id).where(_outdated(settings))
+    query = query.order_by(col(Notice.updated_at).desc(), col(Notice.id).desc())
     with session_scope(engine) as s:
         return list(s.exec(query.limit(limit)))
+
+
+def count_stale(engine: Engine, settings: Settings) -> int:
+    with session_scope(engine) as s:
+        return s.exec(select(func.count()).select_from(Notice).where(_outdated(settings))).one()
 
 
 def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:

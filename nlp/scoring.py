@@ -12,7 +12,7 @@ import gc
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import spacy
@@ -34,6 +34,7 @@ class Model:
     alpha: dict[str, float]  # rules' share of the combined score, per label
     thresholds: dict[str, float]  # combined
     model_thresholds: dict[str, float]  # model alone
+    meta: dict = field(default_factory=dict, repr=False)  # veille_meta.json: training data, CV figures
 
     def predict(self, parsed: list[Parsed]) -> list[dict[str, float]]:
         """Scores from the notices' docs: the same tokens the model was trained on, no re-tokenising."""
@@ -68,6 +69,7 @@ def load_model_dir(path: Path) -> Model:
         alpha=meta["alpha"],
         thresholds=meta["thresholds"],
         model_thresholds=meta["model_thresholds"],
+        meta=meta,
     )
 
 

@@ -13,7 +13,7 @@ from statistics import mean, pstdev
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
-from nlp.classify import stale_ids
+from nlp.classify import count_stale
 from nlp.evaluate import MODES
 from nlp.rules import active_rules, history_dir
 from nlp.scoring import load_model
@@ -48,12 +48,10 @@ def cv_table(folds: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
 def status(engine: Engine, settings: Settings) -> dict:
     rules = active_rules(settings)
     model = load_model(settings)
-    meta = None
-    if model is not None:
-        meta = json.loads((model.path / "veille_meta.json").read_text(encoding="utf-8"))
+    meta = model.meta if model is not None else None
     with session_scope(engine) as s:
         n_notices = s.exec(select(func.count()).select_from(Notice)).one()
-    outdated = len(stale_ids(engine, settings))
+    outdated = count_stale(engine, settings)
     return {
         "rules": {"version": rules.version, "file": rules.filename, "saved": _saved(settings, rules.version)},
         "model": None

@@ -11,7 +11,7 @@ from sqlalchemy import delete, insert, text
 from sqlmodel import select
 
 from nlp.backtest import backtest
-from nlp.classify import classify, explain, stale_ids
+from nlp.classify import classify, count_stale, explain, stale_ids
 from nlp.rules import rules_path, save_rules
 from nlp.scoring import gc_paused
 from storage.db import session_scope
@@ -230,13 +230,14 @@ def test_outdated_scores_are_found_newest_first_and_caught_up_by_the_cycles(engi
     first = pipeline.run_cycle(engine, settings, sources=[], digests=False)
     assert (first.classified, first.rescored) == (3, 3)
     assert stale_ids(engine, settings) == [ids["a"]]
+    assert count_stale(engine, settings) == 1
     assert pipeline.run_cycle(engine, settings, sources=[], digests=False).rescored == 1
     with session_scope(engine) as s:
         assert {r.rules_version for r in s.exec(select(LabelScore))} == {version}
     assert pipeline.run_cycle(engine, settings, sources=[], digests=False).rescored == 0
     # A new model outdates them again.
     make_tiny_model(settings)
-    assert len(stale_ids(engine, settings)) == len(ids)
+    assert len(stale_ids(engine, settings)) == count_stale(engine, settings) == len(ids)
 
 
 def _waiting_on_a_lock(engine) -> bool:
