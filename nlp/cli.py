@@ -233,15 +233,13 @@ def rules_save(
     by: str | None = typer.Option(None, "--by", help="Who saves it, for the history (default: the login name)."),
 ) -> None:
     """Put NEW_RULES in force (after `veille rules diff`), keeping the previous version in the history."""
-    from nlp.rules import RulesError, parse_rules, save_rules
+    from nlp.rules import RulesError, save_rules
     from veille.cli import console, fail, state
-    from veille.profiles import load_labels
     from veille.textfile import read_text
 
     try:
         text = read_text(new_rules, RulesError)
-        parse_rules(text, str(new_rules), set(load_labels(state.settings)))  # errors name this file
-        version = save_rules(state.settings, text, by)
+        version = save_rules(state.settings, text, by, filename=str(new_rules))
     except OSError as exc:
         fail(f"{new_rules}: cannot read: {exc.strerror}")
     except RulesError as exc:

@@ -500,21 +500,28 @@ def _labels(settings: Settings) -> set[str]:
 
 
 # Rules loaded per file version: parsing and checking the HAS rules takes 75-150 ms, which every notice
-# page, dashboard and backtest paid again; a cached RuleSet also keeps its compiled matchers.
+# page, dashboard and backtest paid again; a cached RuleSet also keeps its compiled matchers. The key
+# holds the rules file's and the profile's (labels) file versions, so a hit reads neither.
 _ACTIVE: dict[tuple, RuleSet] = {}
+
+
+def _file_version(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def active_rules(settings: Settings) -> RuleSet:
     """The rules in force. A broken file leaves the last good rules in force (logged)."""
+    from veille.profiles import profile_file
+
     path = rules_path(settings)
-    labels = _labels(settings)
     try:
-        st = path.stat()
-        key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size, frozenset(labels or ()))
+        key = (_file_version(path), _file_version(profile_file(settings, "profile.toml")))
     except OSError:
         key = None
     if key in _ACTIVE:
         return _ACTIVE[key]
+    labels = _labels(settings)
     last_good = history_dir(settings) / "last_good.yaml"
     try:
         rs = load_rules(path, labels)
@@ -538,10 +545,12 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def save_rules(settings: Settings, text: str, user: str | None = None) -> str:
-    """Validate and install ``text`` as the profile's edited rules; returns the new version id."""
+def save_rules(settings: Settings, text: str, user: str | None = None, filename: str | None = None) -> str:
+    """Validate and install ``text`` as the profile's edited rules; returns the new version id.
+
+    Errors name ``filename`` (the file the text came from) or else the edited rules file."""
     target = _edit_dir(settings) / RULES_FILE
-    new = parse_rules(text, str(target), _labels(settings))  # refuse before touching anything
+    new = parse_rules(text, filename or str(target), _labels(settings))  # refuse before touching anything
     history = history_dir(settings)
     history.mkdir(parents=True, exist_ok=True)
     old_path = rules_path(settings)

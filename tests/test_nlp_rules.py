@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 
 import pytest
 
 from nlp.rules import RulesError, active_rules, load_rules, parse_rules, rules_path, save_rules
 from nlp.text import Meta, parse_fields
 from veille.config import load_settings
+from veille.profiles import SHIPPED
 
 LABELS = {"deai", "sante_publique", "daqss", "diqasm", "numerique", "international", "deontologie"}
 
@@ -261,7 +264,7 @@ def test_shipped_rules_on_examples(has_rules):
     assert scores(has_rules, coi)["deontologie"] >= 0.5
 
 
-def test_active_rules_are_loaded_once_per_file_version():
+def test_active_rules_are_loaded_once_per_file_version(caplog):
     settings = load_settings()
     first = active_rules(settings)
     assert active_rules(settings) is first  # not parsed again (75-150 ms for the HAS rules)
@@ -271,6 +274,14 @@ def test_active_rules_are_loaded_once_per_file_version():
     assert active_rules(settings).labels["deai"] == 0.55  # a new file is read
     edited.write_text(first.text.replace("  threshold: 0.5\n", "  threshold: 0.65\n", 1), encoding="utf-8")
     assert active_rules(settings).labels["deai"] == 0.65  # and so is the same file edited in place
+    # The labels are part of the rules' check, so an edited profile is read too: one that drops a label
+    # refuses the rules that use it, and the last good rules stay in force.
+    profile = settings.home / "profiles" / settings.profile / "profile.toml"
+    shipped = (SHIPPED / settings.profile / "profile.toml").read_text(encoding="utf-8")
+    profile.write_text(shipped.replace("[labels.deontologie]", "[dropped.deontologie]"), encoding="utf-8")
+    with caplog.at_level(logging.ERROR, logger="nlp.rules"):
+        assert active_rules(settings).labels["deai"] == 0.65
+    assert re.search(r"rules file refused.*rules\.yaml:\d+: .*deontologie", caplog.text)
 
 
 def test_save_rules_keeps_history_and_broken_file_keeps_last_good():
