@@ -184,7 +184,7 @@ def synthetic(n: int, seed: int = 7) -> list[SimpleNamespace]:
 
 def throughput(n: int) -> None:
     from nlp.rules import active_rules
-    from nlp.scoring import gc_paused, load_model, score_parsed
+    from nlp.scoring import Model, gc_paused, load_model, score_parsed
     from nlp.text import blank_nlp, parse_notice
     from veille.config import load_settings
 
@@ -197,17 +197,22 @@ def throughput(n: int) -> None:
     blank_nlp()
     notices = synthetic(n, seed=11)
     print(f"\n== classify throughput ({n} synthetic notices: title + summary + 2,000 chars of body, one process)")
-    for run in ("cold (first pass: new words to stem and cache)", "warm (second pass over the same words)"):
+    print(f"model {model.version if model else '-'}; warm: median of 3 passes over the same words [min, max]")
+
+    def rate(m: Model | None) -> float:
         t = time.perf_counter()
         with gc_paused():  # as classify() runs its batches
-            score_parsed(rules, None, [parse_notice(x) for x in notices])
-        t_rules = time.perf_counter() - t
-        t = time.perf_counter()
-        with gc_paused():
-            score_parsed(rules, model, [parse_notice(x) for x in notices])
-        t_both = time.perf_counter() - t
-        mv = model.version if model else "-"
-        print(f"{run}: rules only {n / t_rules:,.0f} notices/s; rules + model {n / t_both:,.0f} notices/s (model {mv})")
+            score_parsed(rules, m, [parse_notice(x) for x in notices])
+        return n / (time.perf_counter() - t)
+
+    cold = {"rules only": rate(None), "rules + model": rate(model)}  # first pass: new words to stem
+    warm: dict[str, list[float]] = {"rules only": [], "rules + model": []}
+    for _ in range(3):  # interleaved, so that a slow spell of the host hits both
+        warm["rules only"].append(rate(None))
+        warm["rules + model"].append(rate(model))
+    for what in cold:
+        w = sorted(warm[what])
+        print(f"{what}: cold {cold[what]:,.0f} notices/s; warm {w[1]:,.0f} [{w[0]:,.0f}, {w[2]:,.0f}] notices/s")
 
 
 def backtest_bench(n: int) -> None:
