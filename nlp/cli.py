@@ -58,9 +58,10 @@ def train_cmd(
     from veille.profiles import load_labels
 
     try:
-        if extra:
-            _warn_unknown_labels(extra, load_dataset(extra), load_labels(state.settings))
-        path = train(state.settings, extra, progress=lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
+        items = load_dataset(extra) if extra else []
+        if items:
+            _warn_unknown_labels(extra, items, load_labels(state.settings))
+        path = train(state.settings, items, progress=lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
     except (DatasetError, ValueError, ArchiveUnavailable) as exc:
         fail(str(exc))
     meta = json.loads((path / "veille_meta.json").read_text(encoding="utf-8"))

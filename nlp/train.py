@@ -20,7 +20,7 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,15 +106,11 @@ def rule_examples(rules: RuleSet, labels: list[str]) -> list[Example]:
     return list(out.values())
 
 
-def training_items(extra_dataset: Path | None) -> list[Item]:
-    """TRAIN split of the shipped set + the extra dataset minus anything sharing a held-out group."""
-    shipped = load_dataset(DEV_SET)
-    train, test = split(shipped)
-    items = list(train)
-    if extra_dataset:
-        held_out = {i.group for i in test}
-        items += [i for i in load_dataset(extra_dataset) if i.group not in held_out and not is_test(i)]
-    return items
+def training_items(extra: Sequence[Item]) -> list[Item]:
+    """TRAIN split of the shipped set + the extra items minus anything sharing a held-out group."""
+    train, test = split(load_dataset(DEV_SET))
+    held_out = {i.group for i in test}
+    return [*train, *(i for i in extra if i.group not in held_out and not is_test(i))]
 
 
 def fit(examples: list[Example], labels: list[str], out_dir: Path, seed: int = 0, epochs: int | None = None) -> Path:
@@ -229,7 +225,7 @@ def fold_report(val: list[Example], labels: list[str], params: dict) -> dict:
 
 def train(
     settings: Settings,
-    extra_dataset: Path | None = None,
+    extra: Sequence[Item] = (),
     progress: Callable[[str], None] = log.info,
     k_folds: int = K,
     epochs: int | None = None,
@@ -238,7 +234,7 @@ def train(
 
     labels = list(load_labels(settings))
     rules = active_rules(settings)
-    items = training_items(extra_dataset)
+    items = training_items(extra)
     examples = dataset_examples(items, labels, rules) + feedback_examples(settings, labels, rules)
     if len({e.id for e in examples}) < 10:
         raise ValueError("not enough training examples")

@@ -213,7 +213,7 @@ def test_train_never_sees_test_items_and_uses_feedback(monkeypatch, tmp_path):
         return real_fit(examples, *a, **kw)
 
     monkeypatch.setattr(train_mod, "fit", recording_fit)
-    path = train_mod.train(settings, extra, k_folds=2, epochs=2)
+    path = train_mod.train(settings, load_dataset(extra), k_folds=2, epochs=2)
     meta = json.loads((path / "veille_meta.json").read_text())
     test_ids = {i.id for i in test}
     assert len(seen) == 3  # 2 folds + the final model
