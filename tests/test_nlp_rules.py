@@ -242,6 +242,8 @@ def test_negative_cues_lower_the_models_share_too(small_rules, tmp_path):
         ("Digital Green Certificate: proof of COVID-19 vaccination for free movement", "en", "*/travel-certificate"),
         ("Tobacco taxation: revision of the Tobacco Excise Directive", "en", "*/trade-fisheries-finance"),
         ("Fiscalité du tabac : révision de la directive sur les accises", "fr", "*/trade-fisheries-finance"),
+        ("Interinstitutional Ethics Body: standards on conflicts of interest", "en", "deontologie/institution-ethics"),
+        ("Registre de transparence : déclaration des conflits d'intérêts", "fr", "deontologie/institution-ethics"),
     ],
 )
 def test_shipped_rules_veto_near_miss_families(has_rules, title, lang, cue):
@@ -262,6 +264,8 @@ def test_shipped_rules_on_examples(has_rules):
     assert scores(has_rules, doc("SAMIRA: plan d'action sur les applications médicales", "fr"))["daqss"] >= 0.5
     coi = doc("Implementing Regulation on procedural rules for experts", "en", celex="32024R2745")
     assert scores(has_rules, coi)["deontologie"] >= 0.5
+    ema = doc("EMA policy on the handling of competing interests of scientific committee members and experts", "en")
+    assert scores(has_rules, ema)["deontologie"] >= 0.5  # not the EU institutions' own ethics
 
 
 def test_active_rules_are_loaded_once_per_file_version(caplog):
