@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, exists
+from sqlalchemy import ColumnElement, delete, exists
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -110,7 +110,7 @@ def why_outdated(score: LabelScore, notice_updated_at: datetime, in_force: tuple
     return "changed" if score.scored_at < notice_updated_at else None
 
 
-def _outdated(settings: Settings):
+def _outdated(settings: Settings) -> ColumnElement[bool]:
     """Notices whose stored scores are missing, older than the notice, or made by other rules or another
     model than those in force."""
     rules_version, version = versions_in_force(settings)
