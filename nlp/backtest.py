@@ -69,7 +69,7 @@ class BacktestResult:
 
 
 def _core(r: Rule) -> tuple:
-    return (r.weight, r.negative, r.fields, r.when, r.applies_to, r.also, r.patterns, r.acts)
+    return (r.weight, r.negative, r.fields, r.when, r.applies_to, r.also, r.unless, r.patterns, r.acts)
 
 
 def _changed(old: RuleSet, new: RuleSet) -> tuple[bool, list[Rule], list[tuple[str, str]]]:

@@ -36,7 +36,7 @@ LANG_KEYS = ("en", "fr", "any")
 LANGS = ("en", "fr")
 WHEN_KEYS = ("source", "kind", "doc_type", "celex")
 TEXT_ATTRS = ("ORTH", "TEXT", "LOWER", "NORM", "LEMMA")
-ALSO = "@also"
+ALSO, UNLESS = "@also", "@unless"  # markers of the phrases that only condition a rule
 DEFAULT_FIELD_WEIGHTS = {"title": 1.0, "summary": 0.8, "body": 0.5, "meta": 1.0}
 # libyaml's parser when installed: 10x faster on the HAS rules (a backtest parses two files), same marks.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -61,6 +61,7 @@ class Rule:
     when: tuple[tuple[str, tuple[str, ...]], ...] = ()
     applies_to: tuple[str, ...] = ()  # profile-wide negatives: the labels they lower (empty = all)
     also: tuple[tuple[str, str], ...] = ()  # the rule fires only if one of these phrases occurs too
+    unless: tuple[tuple[str, str], ...] = ()  # ... and only if none of these occurs (anywhere in the notice)
 
     def holds(self, meta: Meta) -> bool:
         for key, globs in self.when:
@@ -122,8 +123,9 @@ class RuleSet:
             for celex in rule.acts:
                 for number in act_numbers(celex):
                     add_phrase(rule, f"act {celex}", "any", number, tuple(f for f in rule.fields if f != "body"))
-            for lang, phrase in rule.also:
-                add_phrase(rule, ALSO, lang, phrase, FIELDS)
+            for marker, conditions in ((ALSO, rule.also), (UNLESS, rule.unless)):
+                for lang, phrase in conditions:
+                    add_phrase(rule, marker, lang, phrase, FIELDS)
             for i, pattern in enumerate(rule.patterns):
                 key = f"{rule.key}#pattern{i}"
                 keys[vocab.strings.add(key)] = (rule, f"pattern {i + 1}", rule.fields)
@@ -138,7 +140,7 @@ class RuleSet:
     def match(self, parsed: Parsed) -> list[Hit]:
         pms, matcher, keys = self._compiled
         hits: list[Hit] = []
-        also_seen: set[str] = set()
+        seen: dict[str, set[str]] = {ALSO: set(), UNLESS: set()}  # rule keys whose conditions occur
         if parsed.fields:
             doc = parsed.doc()
             starts = parsed.field_starts()
@@ -152,12 +154,11 @@ class RuleSet:
                     if (lg != "*" and f.lang != lg) or end > starts[fi] + len(f.stems):
                         continue  # wrong language, or a token pattern running across two fields
                     rule, what, fields = keys[match_id]
-                    if what == ALSO:
-                        also_seen.add(rule.key)
+                    if what in seen:
+                        seen[what].add(rule.key)
                     elif f.name in fields and rule.holds(parsed.meta):
                         s0 = starts[fi]
                         hits.append(Hit(rule, " ".join(f.surface[start - s0 : end - s0]), f.name, what))
-        hits = [h for h in hits if not h.rule.also or h.rule.key in also_seen]
         meta = parsed.meta
         celex = base_celex(meta.celex) or ""
         for rule in self.rules:
@@ -170,7 +171,8 @@ class RuleSet:
             elif rule.when and not (rule.phrases or rule.patterns or rule.acts) and rule.holds(meta):
                 desc = ", ".join(f"{k}={getattr(meta, k)}" for k, _ in rule.when)
                 hits.append(Hit(rule, desc, "meta", "condition"))
-        return hits
+        also, unless = seen[ALSO], seen[UNLESS]
+        return [h for h in hits if (not h.rule.also or h.rule.key in also) and h.rule.key not in unless]
 
     @cached_property
     def _targets(self) -> dict[str, tuple[str, ...]]:
@@ -326,7 +328,8 @@ def _unknown(m: dict[str, _Y], allowed: tuple[str, ...], what: str) -> None:
             raise y.fail_key(f"{what}: unknown key {k!r} (allowed: {', '.join(allowed)})")
 
 
-RULE_KEYS = ("name", "weight", "penalty", "en", "fr", "any", "patterns", "acts", "fields", "when", "labels", "also")
+RULE_KEYS = ("name", "weight", "penalty", "en", "fr", "any", "patterns", "acts", "fields", "when", "labels")
+RULE_KEYS += ("also", "unless")
 
 
 def _parse_rule(y: _Y, label: str, negative: bool, index: int, labels: set[str]) -> Rule:
@@ -364,11 +367,6 @@ def _parse_rule(y: _Y, label: str, negative: bool, index: int, labels: set[str])
         for lb in applies_to:
             if lb not in labels:
                 raise m["labels"].fail(f"unknown label {lb!r}")
-    also: tuple[tuple[str, str], ...] = ()
-    if "also" in m:
-        am = m["also"].mapping("also")
-        _unknown(am, LANG_KEYS, "also")
-        also = tuple((lang, p) for lang in LANG_KEYS if lang in am for p in am[lang].texts(lang))
     if not (phrases or patterns or acts or when):
         raise y.fail(f"rule {name!r}: needs phrases (en/fr/any), patterns, acts or a 'when' condition")
     return Rule(
@@ -384,8 +382,18 @@ def _parse_rule(y: _Y, label: str, negative: bool, index: int, labels: set[str])
         fields,
         when,
         applies_to,
-        also,
+        _conditions(m, "also"),
+        _conditions(m, "unless"),
     )
+
+
+def _conditions(m: dict[str, _Y], key: str) -> tuple[tuple[str, str], ...]:
+    """The ``also``/``unless`` phrases of a rule: {en: [...], fr: [...], any: [...]}."""
+    if key not in m:
+        return ()
+    cm = m[key].mapping(key)
+    _unknown(cm, LANG_KEYS, key)
+    return tuple((lang, p) for lang in LANG_KEYS if lang in cm for p in cm[lang].texts(lang))
 
 
 def _parse_pattern(y: _Y) -> str:

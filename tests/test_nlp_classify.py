@@ -140,6 +140,11 @@ def test_backtest_shows_gained_and_lost_notices(engine):
     )
     res = backtest(engine, settings, vetoed)
     assert ids["b"] in res.labels["sante_publique"].lost
+    # The same veto, unless the notice names ECDC: the EMA notice is re-scored and loses nothing.
+    spared = vetoed.replace("    en: [vaccination]\n", "    en: [vaccination]\n    unless: {en: [ECDC]}\n", 1)
+    assert spared != vetoed
+    res = backtest(engine, settings, spared)
+    assert res.rescored >= 1 and all(d.counts == (0, 0) for d in res.labels.values())
     # Nothing was saved: the active rules are unchanged.
     assert rules_path(settings).read_text(encoding="utf-8") == text
 

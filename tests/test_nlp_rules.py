@@ -114,6 +114,10 @@ def scores(rules, parsed) -> dict[str, float]:
             "small.yaml:4: rule 'x': needs phrases",
         ),
         ("", "small.yaml:1: empty rules file"),
+        (
+            "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        en: [a]\n        unless: {de: [b]}\n",  # noqa: E501
+            "small.yaml:7: unless: unknown key 'de'",
+        ),
     ],
 )
 def test_broken_rules_are_refused_with_file_and_line(text, message):
@@ -199,6 +203,42 @@ def test_source_condition_pattern_and_also(small_rules):
     assert scores(small_rules, doc("Software as a medical device", "en"))["deai"] == pytest.approx(1 - 0.1 * 0.3)
 
 
+UNLESS = """\
+labels:
+  numerique:
+    rules:
+      - {name: data, weight: 0.9, en: [data spaces, health data, EHDS], fr: [données de santé]}
+      - {name: ai-act, weight: 0.9, acts: [32024R1689], unless: {en: [AI factories]}}
+    negatives:
+      - name: horizontal-data
+        penalty: 1.0
+        fields: [title]
+        en: [Data Act]
+        fr: [règlement sur les données]
+        unless: {en: [health, EHDS], fr: [santé]}
+"""
+
+
+def test_unless_drops_a_rule_when_one_of_its_phrases_occurs():
+    """The taxonomy's "near-miss unless health-specific": the cue holds only when no `unless` phrase occurs."""
+    rules = parse_rules(UNLESS, "unless.yaml", LABELS)
+    horizontal = doc("Data Act: model contractual terms on data sharing", "en", "Common European data spaces")
+    assert scores(rules, horizontal)["numerique"] == 0.0  # "Data Act" in the title vetoes the summary's phrase
+    for health_specific in (
+        doc("Guidance on the interplay between the EHDS and the Data Act", "en"),
+        doc("Data Act and health data", "en", "What it means for the health sector"),
+        doc("Le règlement sur les données et l'espace européen des données de santé", "fr"),
+    ):
+        label = rules.evaluate(health_specific)["numerique"]
+        assert label.score == pytest.approx(0.9) and label.penalty == 1.0
+        assert all(f["rule"] == "numerique/data" for f in label.fired)  # a dropped cue is not explained either
+    # An `unless` phrase anywhere (here the summary) drops a rule whatever fired it, an act reference too.
+    ai_act = doc("Implementing act", "en", acts=frozenset({"32024R1689"}))
+    assert scores(rules, ai_act)["numerique"] == pytest.approx(0.9)
+    factories = doc("Implementing act", "en", "AI factories", acts=frozenset({"32024R1689"}))
+    assert scores(rules, factories)["numerique"] == 0.0
+
+
 def test_a_rule_counts_once_and_distinct_rules_add_up(small_rules):
     # "vaccine" and "immunisation" are two phrases of one rule (0.6): one piece of evidence, not 1 - 0.4 * 0.4.
     both = doc("Vaccine strategy", "en", "Immunisation programmes")
@@ -244,6 +284,12 @@ def test_negative_cues_lower_the_models_share_too(small_rules, tmp_path):
         ("Fiscalité du tabac : révision de la directive sur les accises", "fr", "*/trade-fisheries-finance"),
         ("Interinstitutional Ethics Body: standards on conflicts of interest", "en", "deontologie/institution-ethics"),
         ("Registre de transparence : déclaration des conflits d'intérêts", "fr", "deontologie/institution-ethics"),
+        ("Cyber Resilience Act: cybersecurity requirements for AI systems", "en", "numerique/horizontal-data-acts"),
+        (
+            "Règlement sur la cybersécurité : certification des systèmes d'IA à haut risque",
+            "fr",
+            "numerique/horizontal-data-acts",
+        ),
     ],
 )
 def test_shipped_rules_veto_near_miss_families(has_rules, title, lang, cue):
@@ -266,6 +312,12 @@ def test_shipped_rules_on_examples(has_rules):
     assert scores(has_rules, coi)["deontologie"] >= 0.5
     ema = doc("EMA policy on the handling of competing interests of scientific committee members and experts", "en")
     assert scores(has_rules, ema)["deontologie"] >= 0.5  # not the EU institutions' own ethics
+    # Horizontal data acts are near-misses unless health-specific (taxonomy §4): the cue's `unless` lets these through.
+    for lang, title in (
+        ("en", "Commission guidance on the interplay between the EHDS and the Data Act"),
+        ("fr", "RGPD et recherche en santé : utilisation secondaire des données de santé"),
+    ):
+        assert scores(has_rules, doc(title, lang))["numerique"] >= 0.5, title
 
 
 def test_active_rules_are_loaded_once_per_file_version(caplog):
