@@ -312,6 +312,27 @@ def test_shipped_rules_on_examples(has_rules):
     assert scores(has_rules, coi)["deontologie"] >= 0.5
     ema = doc("EMA policy on the handling of competing interests of scientific committee members and experts", "en")
     assert scores(has_rules, ema)["deontologie"] >= 0.5  # not the EU institutions' own ethics
+    # Words that share a stem with a phrase but not its meaning: "aide(s)" (aid) is not "aidants" (carers),
+    # "immunities" (legal) is not "immunization"; and competition cases are near-misses whatever the sector.
+    for lang, title in (
+        ("fr", "Aide humanitaire de l'Union et aides d'urgence au Soudan"),
+        ("en", "Protocol on the privileges and immunities of the European Union: tax on salaries"),
+        ("en", "Prior notification of a concentration (Case M.11432 – Novo Holdings / Catalent) – medical devices"),
+        ("fr", "Aides d'État : régime de soutien à la production de médicaments critiques"),
+    ):
+        assert max(scores(has_rules, doc(title, lang)).values()) < 0.5, title
+    assert scores(has_rules, doc("Soutien aux proches aidants de personnes âgées", "fr"))["diqasm"] >= 0.5
+    # "independent" (an expert panel's name) is not "independence" of experts, "integrated" is not "integrity",
+    # and "guidelines" alone are every kind of EU guidelines, not clinical ones.
+    for title, label in (
+        ("Independent Expert Panel on effective ways of investing in health: opinion on workforce", "deontologie"),
+        ("Expert group on integrated care and integration of services", "deontologie"),
+        ("Guidelines on the protection of minors online under the Digital Services Act", "daqss"),
+    ):
+        assert scores(has_rules, doc(title, "en"))[label] < 0.5, title
+    assert scores(has_rules, doc("EMA policy on the independence of experts", "en"))["deontologie"] >= 0.5
+    assert scores(has_rules, doc("Clinical guidelines on breast cancer care", "en"))["daqss"] >= 0.5
+    assert scores(has_rules, doc("Routine immunization programmes in Europe", "en"))["sante_publique"] >= 0.5
     # Horizontal data acts are near-misses unless health-specific (taxonomy §4): the cue's `unless` lets these through.
     for lang, title in (
         ("en", "Commission guidance on the interplay between the EHDS and the Data Act"),
