@@ -21,6 +21,7 @@ from storage.textnorm import stem, strip_accents
 
 TOKEN_RE = re.compile(r"[^\W_]+", re.UNICODE)
 CAPS_RE = re.compile(r"[A-ZÀ-ÖØ-Þ]{2}")
+TEXT_VERSION = 2  # bump when a change here changes the stems a notice gets: the token cache starts afresh
 BODY_CHARS = 2000  # classify title + summary + the start of the body
 FIELDS = ("title", "summary", "body")
 _FR_HINTS = frozenset(
@@ -57,10 +58,14 @@ def blank_nlp() -> Language:
     return spacy.blank("xx")
 
 
-def guess_lang(text: str) -> str:
+def _hints(text: str) -> tuple[int, int]:
+    """(French, English) function words in the start of ``text``."""
     ws = [w.lower() for w in TOKEN_RE.findall(text[:600])]
-    fr = sum(w in _FR_HINTS for w in ws)
-    en = sum(w in _EN_HINTS for w in ws)
+    return sum(w in _FR_HINTS for w in ws), sum(w in _EN_HINTS for w in ws)
+
+
+def guess_lang(text: str) -> str:
+    fr, en = _hints(text)
     return "fr" if fr > en else "en"
 
 
@@ -152,7 +157,17 @@ class Parsed:
 
 
 def _lang(value: str | None, text: str) -> str:
-    return value if value in ("fr", "en") else guess_lang(text)
+    """The declared language, unless the text is plainly in the other one (3+ of its function words, none
+    of the declared one's): an English feed carries French-only items, stored as title_en, whose phrases
+    must still be looked for in French."""
+    fr, en = _hints(text)
+    if value not in ("fr", "en"):
+        return "fr" if fr > en else "en"
+    if value == "en" and fr >= 3 and not en:
+        return "fr"
+    if value == "fr" and en >= 3 and not fr:
+        return "en"
+    return value
 
 
 def parse_fields(parts: list[tuple[str, str | None, str | None]], meta: Meta) -> Parsed:

@@ -2,7 +2,7 @@
 
 Classification writes each notice's stems here once; a rule backtest then rebuilds spaCy docs from
 these arrays (no re-tokenising, no re-stemming) and finds the notices a changed phrase can touch
-with a vectorised scan over one ``uint32`` array. Layout under ``$VEILLE_HOME/cache/nlp/``:
+with a vectorised scan over one ``uint32`` array. Layout under ``$VEILLE_HOME/cache/nlp/v<TEXT_VERSION>/``:
 ``vocab.txt`` (one stem per line, id = line number, append-only) and ``seg-NNNNNN.npz`` segments;
 a later segment wins for the same notice id, and segments are merged when there are too many.
 """
@@ -10,12 +10,13 @@ a later segment wins for the same notice id, and segments are merged when there 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from nlp.text import FIELDS, FieldText, Meta, Parsed
+from nlp.text import FIELDS, TEXT_VERSION, FieldText, Meta, Parsed
 from veille.config import Settings
 
 LANG_CODES = ("en", "fr")
@@ -112,7 +113,14 @@ class TokenCache:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> TokenCache:
-        return cls(settings.home / "cache" / "nlp")
+        """The cache of the current text normalisation (``TEXT_VERSION``); earlier ones are removed."""
+        root = settings.home / "cache" / "nlp"
+        current = root / f"v{TEXT_VERSION}"
+        if root.is_dir():
+            for old in root.iterdir():
+                if old != current:
+                    shutil.rmtree(old) if old.is_dir() else old.unlink()
+        return cls(current)
 
     def _segments(self) -> list[Path]:
         return sorted(self.dir.glob("seg-*.npz"))

@@ -152,6 +152,17 @@ def test_french_phrase_is_not_looked_for_in_english_text(small_rules):
     assert res.fired[0]["words"] == "Vaccines"
 
 
+def test_a_field_plainly_in_the_other_language_is_matched_in_that_language(small_rules):
+    """An English feed's French-only item lands in title_en: its French phrases must still be found."""
+    french = "La Commission se félicite de l'adoption du règlement sur les dispositifs médicaux et des vaccins"
+    parsed = parse_fields([("title", "en", french)], Meta())
+    assert parsed.fields[0].lang == "fr"
+    assert scores(small_rules, parsed)["deai"] == pytest.approx(0.9)
+    # A few French words in an English text (a name, a quoted title) do not make it French.
+    mixed = parse_fields([("title", "en", "Le Monde reports on the vaccine de la semaine for children")], Meta())
+    assert mixed.fields[0].lang == "en"
+
+
 def test_veto_and_explanation(small_rules):
     res = small_rules.evaluate(doc("Veterinary medical devices", "en"))["deai"]
     assert res.score == 0.0

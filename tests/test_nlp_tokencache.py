@@ -49,3 +49,19 @@ def test_round_trip_across_flushes_and_compaction(tmp_path, monkeypatch):
     assert TokenCache(tmp_path).known()[3] == "h3-new"
     handicap = arch.with_sequence(parsed("handicap").fields[0].stems)
     assert [int(arch.nids[i]) for i in handicap] == [3]
+
+
+def test_a_new_text_version_starts_a_fresh_cache(tmp_path, monkeypatch):
+    """Stems made by an earlier normalisation must not be read back: its cache is removed, not reused."""
+    from types import SimpleNamespace
+
+    settings = SimpleNamespace(home=tmp_path)
+    old = TokenCache.for_settings(settings)
+    old.add_many([(1, "h1", parsed(TITLES[0]))])
+    old.flush()
+    (tmp_path / "cache" / "nlp" / "seg-000001.npz").write_bytes(b"a cache from before the versioned layout")
+    assert TokenCache.for_settings(settings).known() == {1: "h1"}  # same version: kept
+    monkeypatch.setattr(tokencache, "TEXT_VERSION", tokencache.TEXT_VERSION + 1)
+    fresh = TokenCache.for_settings(settings)
+    assert fresh.known() == {} and fresh.vocab == []
+    assert [p.name for p in (tmp_path / "cache" / "nlp").iterdir()] == [f"v{tokencache.TEXT_VERSION}"]

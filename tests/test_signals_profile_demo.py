@@ -4,7 +4,6 @@ deadline section and calendar on the dns profile, and ``veille --profile dns dem
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, date, datetime
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -72,7 +71,6 @@ def test_dns_profile_routes_deadlines_and_calendar(tmp_path, bundle_server, monk
     assert "fact-32025R0327-2027-03-26@veille" in {str(e["UID"]) for e in cal.walk("VEVENT")}
 
 
-@pytest.mark.skipif(importlib.util.find_spec("nlp") is None, reason="the nlp stage is not merged in this branch yet")
 def test_dns_demo_end_to_end(tmp_path, veille_home):
     from veille.cli import app, state
 
