@@ -348,6 +348,7 @@ def test_shipped_rules_on_examples(has_rules):
     for lang, title in (
         ("en", "Commission guidance on the interplay between the EHDS and the Data Act"),
         ("fr", "RGPD et recherche en santé : utilisation secondaire des données de santé"),
+        ("en", "European Digital Identity Wallets to carry ePrescriptions and patient summaries"),
     ):
         assert scores(has_rules, doc(title, lang))["numerique"] >= 0.5, title
 
