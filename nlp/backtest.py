@@ -138,7 +138,7 @@ def _unsettled(engine: Engine, old: RuleSet, with_model: bool) -> set[int]:
         return set(s.exec(select(Notice.id).where(~settled)).all())
 
 
-def _phrase_notices(arch: TokenArchive, lang: str, phrase: str) -> np.ndarray:
+def phrase_notices(arch: TokenArchive, lang: str, phrase: str) -> np.ndarray:
     found = [arch.with_sequence(stems) for _lg, stems in phrase_stems(lang, phrase)]
     return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
@@ -158,14 +158,14 @@ def _pattern_notices(arch: TokenArchive, pattern: str) -> np.ndarray | None:
 def _rule_notices(arch: TokenArchive, rule: Rule) -> np.ndarray | None:
     if rule.when and not (rule.phrases or rule.patterns or rule.acts):
         return np.array([i for i in range(len(arch)) if rule.holds(arch.meta(i))], dtype=np.int64)
-    parts = [_phrase_notices(arch, lang, p) for lang, p in rule.phrases]
+    parts = [phrase_notices(arch, lang, p) for lang, p in rule.phrases]
     for pattern in rule.patterns:
         hit = _pattern_notices(arch, pattern)
         if hit is None:
             return None
         parts.append(hit)
     for act in rule.acts:
-        parts += [_phrase_notices(arch, "any", n) for n in act_numbers(act)]
+        parts += [phrase_notices(arch, "any", n) for n in act_numbers(act)]
         parts.append(np.array([i for i, m in enumerate(arch.metas) if act in m], dtype=np.int64))
     return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
 
@@ -174,7 +174,7 @@ def affected(arch: TokenArchive, old: RuleSet, new: RuleSet) -> np.ndarray:
     everything, whole, phrases = _changed(old, new)
     if everything:
         return np.arange(len(arch))
-    parts = [_phrase_notices(arch, lang, p) for lang, p in phrases]
+    parts = [phrase_notices(arch, lang, p) for lang, p in phrases]
     for rule in whole:
         hit = _rule_notices(arch, rule)
         if hit is None:

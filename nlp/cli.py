@@ -228,6 +228,36 @@ def rules_check(file: Path | None = typer.Argument(None, help="Rules file (defau
     console.print(f"{path}: ok, {len(rs.rules)} rules for {len(rs.labels)} labels, version {rs.version}")
 
 
+@rules_app.command("words")
+def rules_words(
+    phrase: str = typer.Argument(..., help="A phrase as it would be written in the rules file."),
+    lang: str = typer.Option("any", "--lang", help="en, fr or any (both), as the key it would go under."),
+    limit: int = typer.Option(2000, "--limit", help="Newest notices read for their words."),
+) -> None:
+    """Which words of the archive PHRASE catches: phrases match stems, so check a new one before adding it."""
+    from rich.table import Table
+
+    from nlp.phrase_words import phrase_words
+    from veille.cli import console, fail, state
+
+    if lang not in ("en", "fr", "any"):
+        fail(f"--lang {lang!r}: use en, fr or any")
+    try:
+        res = phrase_words(state.engine(), state.settings, phrase, lang, limit)
+    except ValueError as exc:
+        fail(str(exc))
+    stems = "; ".join(f"{lg}: {' '.join(st)}" for lg, st in res.stems)
+    head = f"{phrase!r} is matched as the stems ({stems}): {res.notices} notices hold them (any field)"
+    console.print(head, markup=False)
+    if not res.forms:
+        console.print("no notice has them in a field of that language")
+        return
+    table = Table("words as written", "notices", "e.g.", title=f"in the newest {res.read} of them")
+    for form, n in res.forms.most_common():
+        table.add_row(form, str(n), ", ".join(map(str, res.examples[form])))
+    console.print(table)
+
+
 @rules_app.command("save")
 def rules_save(
     new_rules: Path = typer.Argument(..., help="Rules file to put in force."),

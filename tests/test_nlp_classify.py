@@ -284,3 +284,37 @@ def test_a_classification_racing_another_writer_of_the_same_scores_succeeds(engi
     with session_scope(engine) as s:
         stored = list(s.exec(select(LabelScore)))
     assert len(stored) == len(ids) * 7 and len({(r.notice_id, r.label) for r in stored}) == len(stored)
+
+
+def test_rules_words_lists_every_form_a_phrase_catches(engine):
+    """'aidants' (carers) is matched as the stem 'aid': the analyst sees that it also catches 'aide' (aid)."""
+    from nlp.phrase_words import phrase_words
+
+    settings = load_settings()
+    extra = [
+        NoticeRecord(source="press", external_id="e", title_fr="Aide humanitaire de l'Union au Soudan"),
+        NoticeRecord(source="press", external_id="f", title_fr="Soutien aux aidants et aux aidantes"),
+        NoticeRecord(source="press", external_id="g", lang="en", title_en="Aid to Sudan"),  # English: not a form
+    ]
+    ingest(engine, [*RECORDS, *extra])
+    res = phrase_words(engine, settings, "aidants", "fr")
+    assert res.stems == [("fr", ["aid"])] and res.read == res.notices
+    assert res.forms == {"aide": 1, "aidants": 1, "aidantes": 1}
+    assert phrase_words(engine, settings, "aidants", "fr", limit=1).read == 1  # the newest only
+    with pytest.raises(ValueError, match="no word"):
+        phrase_words(engine, settings, "--", "fr")
+
+
+def test_rules_words_command(engine, monkeypatch):
+    from typer.testing import CliRunner
+
+    from veille.cli import app, state
+
+    ingest(engine, [NoticeRecord(source="press", external_id="e", title_fr="Aides d'État : régime autorisé")])
+    monkeypatch.setenv("VEILLE_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setattr(state, "_settings", None)  # read again, with this archive
+    out = CliRunner().invoke(app, ["rules", "words", "aidants", "--lang", "fr"])
+    assert out.exit_code == 0, out.output
+    assert "(fr: aid): 1 notices hold them" in out.output.replace("\n", " ") and "aides" in out.output
+    bad = CliRunner().invoke(app, ["rules", "words", "aidants", "--lang", "de"])
+    assert bad.exit_code == 2 and "use en, fr or any" in bad.output
