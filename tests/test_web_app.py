@@ -421,3 +421,30 @@ def test_rules_check_preview_and_save(archive):
     assert r.status_code == 303
     assert rules.rules_path(settings).read_text(encoding="utf-8") == fixed
     assert "Rules saved as version" in c.get("/rules").text
+
+
+def test_rules_words_lists_what_a_phrase_catches_for_every_user(archive):
+    engine, _ = archive
+    settings = load_settings()
+    ingest(
+        engine,
+        [
+            NoticeRecord(source="press", external_id="w1", title_fr="Aide humanitaire de l'Union au Soudan"),
+            NoticeRecord(source="press", external_id="w2", title_fr="Aides d'État : un régime autorisé"),
+            NoticeRecord(source="press", external_id="w3", title_fr="Soutien aux proches aidants"),
+        ],
+    )
+    c = login(client(engine, settings), "rita")  # a reader may look too: nothing is changed
+    r = c.get("/rules/words", params={"phrase": "aidants", "lang": "fr"})
+    assert r.status_code == 200, r.text
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td><td>(.*?)</td></tr>", r.text)
+    assert {form: int(n) for form, n, _ in rows} == {"aide": 1, "aides": 1, "aidants": 1}
+    assert all(re.fullmatch(r'<a href="/notice/\d+">\d+</a>', links) for _, _, links in rows)
+    assert "<code>fr: aid</code>: 3 notices hold it" in r.text
+    # The phrase typed is escaped back into the page; a bad language or a phrase of no word is a 422.
+    r = c.get("/rules/words", params={"phrase": XSS_TITLE, "lang": "en"})
+    assert r.status_code == 200 and XSS_TITLE not in r.text and "&lt;script&gt;" in r.text
+    r = c.get("/rules/words", params={"phrase": "aidants", "lang": "de"})
+    assert r.status_code == 422 and "use en, fr or any" in r.text
+    r = c.get("/rules/words", params={"phrase": "--", "lang": "fr"})
+    assert r.status_code == 422 and "no word to match" in r.text

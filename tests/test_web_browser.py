@@ -1,6 +1,7 @@
 """The workbench in real headless Chromium (Debian's, via Playwright) against a live uvicorn.
 
-Set VEILLE_WEB_SCREENSHOTS=docs to (re)write docs/web-search.png, web-notice.png and web-rules.png.
+Set VEILLE_WEB_SCREENSHOTS=docs to (re)write docs/web-search.png, web-notice.png, web-rules.png and
+web-rules-words.png.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def page():
 def shot(page, name: str, full_page: bool = False) -> None:  # noqa: ANN001
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / name), full_page=full_page)
+        page.screenshot(path=str(Path(SHOTS) / name), **({"full_page": True} if full_page else {}))  # or a locator
 
 
 def log_in(page, url: str, name: str) -> None:  # noqa: ANN001
@@ -163,3 +164,24 @@ def test_edit_rule_with_an_error_then_fix_preview_and_save(rules, site, page):
     page.wait_for_selector(".flash")
     assert "Rules saved as version" in page.inner_text(".flash") and "re-scored" in page.inner_text(".flash")
     assert rules.rules_path(settings).read_text(encoding="utf-8") == fixed
+
+
+def test_look_up_what_a_phrase_catches(site, page):
+    from storage.ingest import ingest
+    from veille.records import NoticeRecord
+
+    url, engine, _ids, _settings = site
+    ingest(engine, [NoticeRecord(source="press", external_id="w1", title_fr="Aides d'État : un régime autorisé")])
+    log_in(page, url, "alice")
+    page.goto(f"{url}/rules")
+    page.fill("#words-phrase", "aidants")
+    page.select_option("#words-lang", "fr")
+    page.click("#words-look")
+    page.wait_for_selector("table.words")
+    assert "fr: aid" in page.inner_text("#words-summary")
+    forms = page.locator("table.words tbody td:first-child").all_inner_texts()
+    assert "aides" in forms  # the stem of "aidants" (carers) is that of "aides" (aid)
+    assert page.input_value("#words-phrase") == "aidants" and page.input_value("#words-lang") == "fr"
+    shot(page.locator("#words"), "web-rules-words.png")
+    page.locator("table.words a[href^='/notice/']").first.click()
+    page.wait_for_url(re.compile(r"/notice/\d+$"))

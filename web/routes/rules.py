@@ -1,4 +1,5 @@
-"""The rules page: view the active rule file, edit it, validate, preview the backtest, save.
+"""The rules page: view the active rule file, edit it, validate, preview the backtest, save; and see
+what a phrase catches in the archive.
 
 The rules engine is the nlp stage's (imported on first use: it loads spaCy). Saving requires a preview of
 exactly the text being saved.
@@ -111,6 +112,23 @@ def _preview(request: Request, text: str) -> dict:
             )
         )
     return {"preview": changes, "preview_note": result.note}
+
+
+@router.get("/rules/words")
+def rules_words(
+    request: Request, phrase: str = "", lang: str = "any", user: WebUser = Depends(require_user)
+) -> Response:
+    """What a phrase catches in the archive (phrases match stems): a check before adding it to a rule."""
+    from nlp.phrase_words import phrase_words
+
+    ctx: dict = {"words_phrase": phrase, "words_lang": lang}
+    if lang not in ("en", "fr", "any"):
+        return _page(request, user, status_code=422, words_error=f"language {lang!r}: use en, fr or any", **ctx)
+    try:
+        ctx["words"] = phrase_words(request.app.state.engine, request.app.state.settings, phrase, lang)
+    except ValueError as exc:
+        return _page(request, user, status_code=422, words_error=str(exc), **ctx)
+    return _page(request, user, **ctx)
 
 
 @router.post("/rules/check")
