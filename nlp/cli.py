@@ -240,8 +240,6 @@ def rules_words(
     from nlp.phrase_words import phrase_words
     from veille.cli import console, fail, state
 
-    if lang not in ("en", "fr", "any"):
-        fail(f"--lang {lang!r}: use en, fr or any")
     try:
         res = phrase_words(state.engine(), state.settings, phrase, lang, limit)
     except ValueError as exc:

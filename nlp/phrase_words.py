@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from nlp.backtest import phrase_notices, refresh_cache
-from nlp.rules import phrase_stems
+from nlp.rules import LANG_KEYS, phrase_stems
 from nlp.text import parse_notice
 from nlp.tokencache import TokenCache
 from storage.db import session_scope
@@ -42,6 +42,8 @@ def _starts(stems: list[str], seq: list[str]) -> list[int]:
 
 def phrase_words(engine: Engine, settings: Settings, phrase: str, lang: str = "any", limit: int = 2000) -> PhraseWords:
     """The forms ``phrase`` (en, fr or any) catches in the archive, from the newest ``limit`` notices holding it."""
+    if lang not in LANG_KEYS:
+        raise ValueError(f"language {lang!r}: use en, fr or any")
     targets = phrase_stems(lang, phrase)
     if not targets:
         raise ValueError(f"{phrase!r}: no word to match")
