@@ -344,6 +344,13 @@ def test_shipped_rules_on_examples(has_rules):
     assert scores(has_rules, doc("EMA policy on the independence of experts", "en"))["deontologie"] >= 0.5
     assert scores(has_rules, doc("Clinical guidelines on breast cancer care", "en"))["daqss"] >= 0.5
     assert scores(has_rules, doc("Routine immunization programmes in Europe", "en"))["sante_publique"] >= 0.5
+    # The EMA Regulation covers medicines "for human and veterinary use": a deai act, not a veterinary near-miss.
+    for lang, title in (
+        ("en", "Regulation amending Regulation (EC) No 726/2004 on medicinal products for human and veterinary use"),
+        ("fr", "Règlement modifiant le règlement (CE) n° 726/2004 : médicaments à usage humain et à usage vétérinaire"),
+    ):
+        assert scores(has_rules, doc(title, lang))["deai"] >= 0.5, title
+    assert max(scores(has_rules, doc("Regulation (EU) 2019/6 on veterinary medicinal products", "en")).values()) < 0.5
     # Horizontal data acts are near-misses unless health-specific (taxonomy §4): the cue's `unless` lets these through.
     for lang, title in (
         ("en", "Commission guidance on the interplay between the EHDS and the Data Act"),
