@@ -351,6 +351,11 @@ def test_shipped_rules_on_examples(has_rules):
     ):
         assert scores(has_rules, doc(title, lang))["deai"] >= 0.5, title
     assert max(scores(has_rules, doc("Regulation (EU) 2019/6 on veterinary medicinal products", "en")).values()) < 0.5
+    # Likewise medicines made of GMOs are not a food near-miss; GM maize still is.
+    gmo = "Regulation on clinical trials with medicinal products for human use containing genetically modified cells"
+    assert scores(has_rules, doc(gmo, "en"))["deai"] >= 0.5
+    maize = doc("Decision authorising products containing genetically modified maize for food and feed uses", "en")
+    assert any(f["rule"] == "*/food" for f in has_rules.evaluate(maize)["deai"].fired)
     # Horizontal data acts are near-misses unless health-specific (taxonomy §4): the cue's `unless` lets these through.
     for lang, title in (
         ("en", "Commission guidance on the interplay between the EHDS and the Data Act"),
