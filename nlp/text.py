@@ -18,55 +18,19 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from storage.textnorm import stem, strip_accents
+from veille.lang import guess_lang, plainly_other
 
 TOKEN_RE = re.compile(r"[^\W_]+", re.UNICODE)
 CAPS_RE = re.compile(r"[A-ZÀ-ÖØ-Þ]{2}")
 TEXT_VERSION = 2  # bump when a change here changes the stems a notice gets: the token cache starts afresh
 BODY_CHARS = 2000  # classify title + summary + the start of the body
 FIELDS = ("title", "summary", "body")
-_FR_HINTS = frozenset(
-    [
-        "le",
-        "la",
-        "les",
-        "des",
-        "du",
-        "de",
-        "et",
-        "en",
-        "pour",
-        "sur",
-        "au",
-        "aux",
-        "une",
-        "un",
-        "dans",
-        "par",
-        "relative",
-        "relatif",
-        "concernant",
-    ]
-)
-_EN_HINTS = frozenset(
-    ["the", "of", "and", "on", "for", "to", "in", "with", "as", "by", "regarding", "amending", "concerning"]
-)
 
 
 @cache
 def blank_nlp() -> Language:
     """One blank multi-language pipeline per process (the French one takes 4 s to build)."""
     return spacy.blank("xx")
-
-
-def _hints(text: str) -> tuple[int, int]:
-    """(French, English) function words in the start of ``text``."""
-    ws = [w.lower() for w in TOKEN_RE.findall(text[:600])]
-    return sum(w in _FR_HINTS for w in ws), sum(w in _EN_HINTS for w in ws)
-
-
-def guess_lang(text: str) -> str:
-    fr, en = _hints(text)
-    return "fr" if fr > en else "en"
 
 
 def _acronym(word: str) -> bool:
@@ -157,17 +121,11 @@ class Parsed:
 
 
 def _lang(value: str | None, text: str) -> str:
-    """The declared language, unless the text is plainly in the other one (3+ of its function words, none
-    of the declared one's): an English feed carries French-only items, stored as title_en, whose phrases
-    must still be looked for in French."""
-    fr, en = _hints(text)
+    """The declared language, unless the text is plainly in the other one: a source may file a French
+    text as English, and its phrases must still be looked for in French."""
     if value not in ("fr", "en"):
-        return "fr" if fr > en else "en"
-    if value == "en" and fr >= 3 and not en:
-        return "fr"
-    if value == "fr" and en >= 3 and not fr:
-        return "en"
-    return value
+        return guess_lang(text)
+    return plainly_other(value, text) or value
 
 
 def parse_fields(parts: list[tuple[str, str | None, str | None]], meta: Meta) -> Parsed:

@@ -110,6 +110,25 @@ def test_newsroom_dae_2014_bare_cr_double_escaped():
     assert len({r.external_id for r in recs}) == 25
 
 
+def test_a_french_item_in_an_english_feed_is_filed_as_french():
+    """The Press Corner's language=en feed carries French-only statements: search and nlp need them as French."""
+    item = "<item><title>{}</title><link>https://ec.europa.eu/{}</link><description>{}</description></item>"
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Press</title>'
+        + item.format(
+            "La Commission se félicite de l'adoption de l'espace européen des données de santé",
+            "fr-item",
+            "Déclaration sur le vote du Parlement européen et sur les nouvelles règles",
+        )
+        + item.format("Le Monde reports on the EHDS vote", "en-item", "A French name does not make it French.")
+        + "</channel></rss>"
+    ).encode()
+    fr, en = parse_feed(body, source="press-corner", lang="en")
+    assert fr.lang == "fr" and fr.title_en is None and fr.summary_en is None
+    assert fr.title_fr.startswith("La Commission se félicite") and fr.summary_fr.startswith("Déclaration")
+    assert en.lang == "en" and en.title_en == "Le Monde reports on the EHDS vote" and en.title_fr is None
+
+
 def test_newsroom_sandbox_fullcontent_becomes_body():
     recs = parse_feed(fixture("commission/commission_newsroom-sandbox-fullrss-2015-06.xml"), source="s")
     tobi = next(r for r in recs if r.title_en == "Results of Tobi project")
@@ -141,7 +160,8 @@ EURLEX_ITEM = """<?xml version="1.0" encoding="UTF-8"?>
 def test_eurlex_item_shape_constructed_from_the_documented_shape():
     (rec,) = parse_feed(EURLEX_ITEM.encode(), source="eurlex-rss-legislation", lang="fr")
     assert rec.celex == "32024R1689R(02)" and rec.kind == "corrigendum"
-    assert rec.title_fr.startswith("Corrigendum to Regulation") and rec.title_en is None
+    # Read from the French feed, but the title is plainly English: it is filed as English.
+    assert rec.title_en.startswith("Corrigendum to Regulation") and rec.title_fr is None and rec.lang == "en"
     assert rec.external_id == "cellar:86beade5-741e-11f1-9800-01aa75ed71a1"
     assert rec.url == "https://eur-lex.europa.eu/legal-content/AUTO/?uri=CELEX:32024R1689R(02)"
     assert rec.loaded_at == datetime(2026, 6, 29, 22, 0, tzinfo=UTC)

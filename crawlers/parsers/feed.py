@@ -27,7 +27,10 @@ from crawlers.parsers.normalise import (
     strip_celex_prefix,
     to_utc,
 )
+from veille.lang import plainly_other
 from veille.records import NoticeRecord, base_celex, canonical_url
+
+LANGS = ("en", "fr")
 
 DOCTYPE_RE = re.compile(rb"<!DOCTYPE[^\[>]*(\[.*?\])?\s*>", re.S | re.I)
 ENTITY_RE = re.compile(rb"<!ENTITY[^>]*>", re.S | re.I)
@@ -115,6 +118,16 @@ def _authors(entry: Any) -> list[str]:
     return [a.strip() for a in raw.split(",") if a.strip()]
 
 
+def _filed_lang(lang: str, titles: dict[str, str], summaries: dict[str, str]) -> str:
+    """A feed that says English may carry a French-only item (the Press Corner's does): file its text
+    under the language it is plainly in, so that search stems it and the digests show it as such."""
+    other = plainly_other(lang, f"{titles.get(lang, '')} {summaries.get(lang, '')}") if lang in LANGS else None
+    if other is None or titles.get(other) or summaries.get(other):
+        return lang
+    titles[other], summaries[other] = titles.pop(lang, ""), summaries.pop(lang, "")
+    return other
+
+
 def _record(entry: Any, raw: etree._Element | None, *, source: str, lang: str, options: dict) -> NoticeRecord | None:
     title = clean_text(html_to_text(entry.get("title") or ""))
     link = canonical_url(entry.get("link"))
@@ -128,6 +141,7 @@ def _record(entry: Any, raw: etree._Element | None, *, source: str, lang: str, o
     if per_lang and lang not in per_lang:  # the feed's first language is not one we read
         titles.pop(lang, None)
         summaries.pop(lang, None)
+    lang = _filed_lang(lang, titles, summaries)
     if not any(titles.values()) and not link:
         return None
     full = entry.get("infsonewsroom_fullcontent")
