@@ -112,7 +112,7 @@ def test_search_reports_bad_input_as_messages(archive):
 # --- notice ----------------------------------------------------------------------------------------
 
 
-def test_notice_page_shows_versions_labels_related_and_deliveries(archive):
+def test_notice_page_shows_versions_labels_related_and_deliveries(archive, monkeypatch):
     engine, ids = archive
     c = login(client(engine), "rita")
     r = c.get(f"/notice/{ids['dev-0001']}")
@@ -158,6 +158,14 @@ def test_notice_page_shows_versions_labels_related_and_deliveries(archive):
     ingest(engine, [record])
     page = c.get(f"/notice/{ids['dev-0001']}").text
     assert "These scores were made before the notice last changed" in page
+    # Re-scored, then an upgrade reads text otherwise: outdated again, and the page says so.
+    import nlp.classify
+
+    classify(engine, load_settings(), [ids["dev-0001"]])
+    assert 'id="scores-outdated"' not in c.get(f"/notice/{ids['dev-0001']}").text
+    monkeypatch.setattr(nlp.classify, "TEXT_VERSION", nlp.classify.TEXT_VERSION + 1)
+    page = c.get(f"/notice/{ids['dev-0001']}").text
+    assert "These scores were made before this version of veille&#39;s text reading" in page
 
 
 def test_notice_page_on_each_backend(engine):

@@ -105,17 +105,20 @@ def _load(engine, notice_id: int) -> dict:  # noqa: ANN001
 
 
 def _outdated(request: Request, n: Notice, scores: list[ScoreView]) -> str | None:
-    """Why the stored scores are outdated (made before the rules or model in force, or before the
-    notice's last change), else None."""
-    from nlp.classify import versions_in_force, why_outdated
+    """Why the stored scores are outdated (made before the rules or model in force, before the text
+    reading in force, or before the notice's last change), else None."""
+    from nlp.classify import text_since, versions_in_force, why_outdated
 
     if not scores:
         return None
     rules, model = in_force = versions_in_force(request.app.state.settings)
-    why = why_outdated(scores[0].row, n.updated_at, in_force)
+    why = why_outdated(scores[0].row, n.updated_at, in_force, text_since(request.app.state.engine))
     if why == "versions":
         return f"before the rules {rules}" + (f" and model {model}" if model else "") + " now in force"
-    return "before the notice last changed" if why == "changed" else None
+    return {
+        "reading": "before this version of veille's text reading (an upgrade)",
+        "changed": "before the notice last changed",
+    }.get(why or "")
 
 
 @router.get("/notice/{notice_id}")
