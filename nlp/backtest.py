@@ -199,6 +199,13 @@ def refresh_cache(engine: Engine, cache: TokenCache) -> None:
     cache.flush()
 
 
+def archive_tokens(engine: Engine, settings: Settings) -> TokenArchive:
+    """The whole archive's token arrays, after caching the notices new or changed since last time."""
+    cache = TokenCache.for_settings(settings)
+    refresh_cache(engine, cache)
+    return cache.load()
+
+
 def _model_scores(engine: Engine, ids: list[int]) -> dict[tuple[int, str], float]:
     out = {}
     with session_scope(engine) as s:
@@ -226,12 +233,8 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
                 f"the rules file's thresholds apply only to notices scored without a model; model {model.version} "
                 "selects with its own per-label thresholds, chosen by `veille train`"
             )
-    if same_rules and not todo:
-        arch = TokenArchive.empty()  # nothing to re-score: no need to read the token cache
-    else:
-        cache = TokenCache.for_settings(settings)
-        refresh_cache(engine, cache)
-        arch = cache.load()
+    # With nothing to re-score there is no need to read the token cache.
+    arch = TokenArchive.empty() if same_rules and not todo else archive_tokens(engine, settings)
     with session_scope(engine) as s:
         n_live = s.exec(select(func.count(col(Notice.id)))).one()
         live = todo if same_rules else set(s.exec(select(Notice.id)).all())

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from nlp.backtest import phrase_notices, refresh_cache
+from nlp.backtest import archive_tokens, phrase_notices
 from nlp.rules import LANG_KEYS, phrase_stems
 from nlp.text import parse_notice
-from nlp.tokencache import TokenCache
 from storage.db import session_scope
 from storage.models import Notice
 from veille.config import Settings
@@ -47,9 +46,7 @@ def phrase_words(engine: Engine, settings: Settings, phrase: str, lang: str = "a
     targets = phrase_stems(lang, phrase)
     if not targets:
         raise ValueError(f"{phrase!r}: no word to match")
-    cache = TokenCache.for_settings(settings)
-    refresh_cache(engine, cache)
-    arch = cache.load()
+    arch = archive_tokens(engine, settings)
     nids = sorted((int(arch.nids[i]) for i in phrase_notices(arch, lang, phrase)), reverse=True)
     out = PhraseWords(phrase, targets, len(nids), 0)
     with session_scope(engine) as s:

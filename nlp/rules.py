@@ -345,7 +345,7 @@ def _parse_rule(y: _Y, label: str, negative: bool, index: int, labels: set[str])
     other = "weight" if negative else "penalty"
     if other in m:
         raise m[other].fail(f"rule {name!r}: {other!r} is only for {'positive rules' if negative else 'negatives'}")
-    phrases = tuple((lang, p) for lang in LANG_KEYS if lang in m for p in m[lang].texts(lang))
+    phrases = _phrases(m)
     patterns = tuple(_parse_pattern(p) for p in m["patterns"].seq("patterns")) if "patterns" in m else ()
     acts = tuple(_parse_act(a) for a in m["acts"].seq("acts")) if "acts" in m else ()
     fields = FIELDS
@@ -393,7 +393,12 @@ def _conditions(m: dict[str, _Y], key: str) -> tuple[tuple[str, str], ...]:
         return ()
     cm = m[key].mapping(key)
     _unknown(cm, LANG_KEYS, key)
-    return tuple((lang, p) for lang in LANG_KEYS if lang in cm for p in cm[lang].texts(lang))
+    return _phrases(cm)
+
+
+def _phrases(m: dict[str, _Y]) -> tuple[tuple[str, str], ...]:
+    """(en|fr|any, phrase) for the language keys of ``m``."""
+    return tuple((lang, p) for lang in LANG_KEYS if lang in m for p in m[lang].texts(lang))
 
 
 def _parse_pattern(y: _Y) -> str:

@@ -30,8 +30,6 @@ from crawlers.parsers.normalise import (
 from veille.lang import plainly_other
 from veille.records import NoticeRecord, base_celex, canonical_url
 
-LANGS = ("en", "fr")
-
 DOCTYPE_RE = re.compile(rb"<!DOCTYPE[^\[>]*(\[.*?\])?\s*>", re.S | re.I)
 ENTITY_RE = re.compile(rb"<!ENTITY[^>]*>", re.S | re.I)
 HTML_START_RE = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
@@ -121,7 +119,7 @@ def _authors(entry: Any) -> list[str]:
 def _filed_lang(lang: str, titles: dict[str, str], summaries: dict[str, str]) -> str:
     """A feed that says English may carry a French-only item (the Press Corner's does): file its text
     under the language it is plainly in, so that search stems it and the digests show it as such."""
-    other = plainly_other(lang, f"{titles.get(lang, '')} {summaries.get(lang, '')}") if lang in LANGS else None
+    other = plainly_other(lang, f"{titles.get(lang, '')} {summaries.get(lang, '')}")
     if other is None or titles.get(other) or summaries.get(other):
         return lang
     titles[other], summaries[other] = titles.pop(lang, ""), summaries.pop(lang, "")
