@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, exists, func
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from nlp.classify import text_since
+from nlp.classify import scoring_since
 from nlp.rules import LabelRules, Rule, RuleSet, act_numbers, active_rules, parse_rules, phrase_stems, stem_pattern
 from nlp.scoring import combine, load_model
 from nlp.text import parse_notice
@@ -103,7 +103,7 @@ def _thresholds_only(old: RuleSet, new: RuleSet) -> bool:
 
 def _current_rules_score(old: RuleSet, since: datetime) -> ColumnElement[bool]:
     """A stored row made by the rules in force, without a model, after the notice's last change and with
-    the text reading in force (``text_since``)."""
+    the text reading in force (``scoring_since``)."""
     return (
         (LabelScore.rules_version == old.version)
         & col(LabelScore.model_score).is_(None)
@@ -117,7 +117,7 @@ def _flips_from_stored_scores(engine: Engine, old: RuleSet, new: RuleSet, diffs:
     base = (
         select(LabelScore.notice_id)
         .join(Notice, col(Notice.id) == LabelScore.notice_id)
-        .where(_current_rules_score(old, text_since(engine)))
+        .where(_current_rules_score(old, scoring_since(engine)))
     )
     with session_scope(engine) as s:
         for label, was in old.labels.items():
@@ -134,7 +134,7 @@ def _flips_from_stored_scores(engine: Engine, old: RuleSet, new: RuleSet, diffs:
 def _unsettled(engine: Engine, old: RuleSet, with_model: bool) -> set[int]:
     """For a change of thresholds alone, the notices to re-score: neither a current stored rule score nor,
     with a model, a model score (combine() compares those to the model's thresholds, not the file's)."""
-    settles = _current_rules_score(old, text_since(engine))
+    settles = _current_rules_score(old, scoring_since(engine))
     if with_model:
         settles = settles | col(LabelScore.model_score).is_not(None)
     settled = exists().where(LabelScore.notice_id == Notice.id, settles)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
 from nlp.rules import active_rules
-from nlp.scoring import gc_paused, load_model, score_parsed
+from nlp.scoring import MIX_VERSION, gc_paused, load_model, score_parsed
 from nlp.text import TEXT_VERSION, parse_notice
 from nlp.tokencache import TokenCache
 from storage.db import session_scope
@@ -22,7 +22,7 @@ from storage.models import KeyValue, LabelScore, Notice
 from veille.config import Settings
 
 BATCH = 500
-TEXT_KEY = "nlp:text_version"
+SCORING_KEY = "nlp:text_version"  # the key predates MIX_VERSION; kept so that archives keep their moment
 
 
 @dataclass
@@ -40,7 +40,7 @@ def classify(engine: Engine, settings: Settings, notice_ids: list[int] | None = 
     model = load_model(settings)
     stats = ClassifyStats(rules_version=rules.version, model_version=model.version if model else None)
     cache = TokenCache.for_settings(settings)
-    text_since(engine)  # recorded before these scores are made, so that they count as current
+    scoring_since(engine)  # recorded before these scores are made, so that they count as current
     when = now_utc()
     with session_scope(engine, write=True) as s:
         todo = sorted(notice_ids) if notice_ids is not None else list(s.exec(select(Notice.id).order_by(Notice.id)))
@@ -105,27 +105,36 @@ def versions_in_force(settings: Settings) -> tuple[str, str | None]:
     return active_rules(settings).version, model.version if model else None
 
 
-def text_since(engine: Engine) -> datetime:
-    """Since when the archive is read with the current text normalisation (``nlp.text.TEXT_VERSION``):
-    scores made before then are outdated, since a new version may read a field's language or its stems
-    otherwise. Recorded (in ``kv``) the first time this version meets the archive."""
+def _scoring_version() -> dict[str, int]:
+    return {"version": TEXT_VERSION, "mix": MIX_VERSION}
+
+
+def _is_current(kv: KeyValue | None) -> bool:
+    return kv is not None and {k: kv.value.get(k) for k in ("version", "mix")} == _scoring_version()
+
+
+def scoring_since(engine: Engine) -> datetime:
+    """Since when the archive is read with the current text normalisation (``nlp.text.TEXT_VERSION``) and
+    scored with the current combination (``nlp.scoring.MIX_VERSION``): scores made before then are
+    outdated, since a new version may read a field's language or its stems, or weigh the model, otherwise.
+    Recorded (in ``kv``) the first time this version meets the archive."""
     with session_scope(engine) as s:
-        kv = s.get(KeyValue, TEXT_KEY)
-        if kv is not None and kv.value.get("version") == TEXT_VERSION:
+        kv = s.get(KeyValue, SCORING_KEY)
+        if _is_current(kv):
             return datetime.fromisoformat(kv.value["since"])
     now = now_utc()
     try:
         with session_scope(engine, write=True) as s:
-            kv = s.get(KeyValue, TEXT_KEY)
-            if kv is not None and kv.value.get("version") == TEXT_VERSION:  # another process was first
+            kv = s.get(KeyValue, SCORING_KEY)
+            if _is_current(kv):  # another process was first
                 return datetime.fromisoformat(kv.value["since"])
-            value = {"version": TEXT_VERSION, "since": now.isoformat()}
+            value = {**_scoring_version(), "since": now.isoformat()}
             if kv is None:
-                s.add(KeyValue(key=TEXT_KEY, value=value, updated_at=now))
+                s.add(KeyValue(key=SCORING_KEY, value=value, updated_at=now))
             else:
                 kv.value, kv.updated_at = value, now
     except IntegrityError:  # two processes inserted it at once: the first one's stands
-        return text_since(engine)
+        return scoring_since(engine)
     return now
 
 
@@ -133,7 +142,7 @@ def why_outdated(
     score: LabelScore, notice_updated_at: datetime, in_force: tuple[str, str | None], since: datetime
 ) -> str | None:
     """ "versions" when a stored score was made by other rules or another model than ``in_force``,
-    "reading" when it was made before the text normalisation in force (``text_since``), "changed" when it
+    "reading" when it was made before the text reading and combination in force (``scoring_since``), "changed" when it
     was made before the notice last changed, else None (``stale_ids`` is the SQL twin)."""
     if (score.rules_version, score.model_version) != in_force:
         return "versions"
@@ -144,7 +153,7 @@ def why_outdated(
 
 
 def _outdated(settings: Settings, since: datetime) -> ColumnElement[bool]:
-    """Notices whose stored scores are missing, older than the notice or the text normalisation in force,
+    """Notices whose stored scores are missing, older than the notice or the text reading and combination in force,
     or made by other rules or another model than those in force."""
     rules_version, version = versions_in_force(settings)
     current = exists().where(
@@ -159,7 +168,7 @@ def _outdated(settings: Settings, since: datetime) -> ColumnElement[bool]:
 
 def stale_ids(engine: Engine, settings: Settings, limit: int | None = None) -> list[int]:
     """The notices with outdated scores, most recently changed first (the ones digests and alerts show)."""
-    query = select(Notice.id).where(_outdated(settings, text_since(engine)))
+    query = select(Notice.id).where(_outdated(settings, scoring_since(engine)))
     query = query.order_by(col(Notice.updated_at).desc(), col(Notice.id).desc())
     with session_scope(engine) as s:
         return list(s.exec(query.limit(limit)))
@@ -167,7 +176,7 @@ def stale_ids(engine: Engine, settings: Settings, limit: int | None = None) -> l
 
 def count_stale(engine: Engine, settings: Settings) -> int:
     with session_scope(engine) as s:
-        return s.exec(select(func.count()).select_from(Notice).where(_outdated(settings, text_since(engine)))).one()
+        return s.exec(select(func.count()).select_from(Notice).where(_outdated(settings, scoring_since(engine)))).one()
 
 
 def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:
@@ -181,7 +190,7 @@ def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:
         stored = {r.label: r for r in s.exec(select(LabelScore).where(LabelScore.notice_id == notice_id))}
     row = score_parsed(rules, model, [parse_notice(notice)])[0]
     in_force = (rules.version, model.version if model else None)
-    since = text_since(engine)
+    since = scoring_since(engine)
     labels = {}
     for label, sc in row.items():
         old = stored.get(label)

@@ -202,7 +202,7 @@ def _print_stored(data: dict) -> None:
     first = next(iter(stored.values()))
     why = {
         "versions": f"made by rules {first['rules_version']}, model {first['model_version'] or 'none'}",
-        "reading": "made before this version's text reading",
+        "reading": "made before this version's text reading and scoring",
         "changed": "made before the notice last changed",
     }.get(first["outdated"])
     if why:

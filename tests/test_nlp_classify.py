@@ -245,20 +245,22 @@ def test_outdated_scores_are_found_newest_first_and_caught_up_by_the_cycles(engi
     assert len(stale_ids(engine, settings)) == count_stale(engine, settings) == len(ids)
 
 
-def test_a_new_text_reading_outdates_the_scores_made_before_it(engine, monkeypatch):
-    """An upgrade that reads text otherwise (nlp.text.TEXT_VERSION) outdates every stored score, as a rules
-    save does; scores made since are current. The moment is kept in the archive, once per version."""
+@pytest.mark.parametrize("version", ["TEXT_VERSION", "MIX_VERSION"])
+def test_a_new_text_reading_or_combination_outdates_the_scores_made_before_it(engine, monkeypatch, version):
+    """An upgrade that reads text otherwise (nlp.text.TEXT_VERSION) or combines rules and model otherwise
+    (nlp.scoring.MIX_VERSION) outdates every stored score, as a rules save does; scores made since are
+    current. The moment is kept in the archive, once per version."""
     from nlp import classify as classify_mod
 
     settings = load_settings()
     ids = _ids(engine)
     classify(engine, settings)
     assert stale_ids(engine, settings) == []
-    since = classify_mod.text_since(engine)
-    assert classify_mod.text_since(engine) == since  # recorded once, not moved by later calls
-    monkeypatch.setattr(classify_mod, "TEXT_VERSION", classify_mod.TEXT_VERSION + 1)
+    since = classify_mod.scoring_since(engine)
+    assert classify_mod.scoring_since(engine) == since  # recorded once, not moved by later calls
+    monkeypatch.setattr(classify_mod, version, getattr(classify_mod, version) + 1)
     assert len(stale_ids(engine, settings)) == count_stale(engine, settings) == len(ids)
-    assert classify_mod.text_since(engine) > since
+    assert classify_mod.scoring_since(engine) > since
     assert {d["stored"]["outdated"] for d in explain(engine, settings, ids["a"])["labels"].values()} == {"reading"}
     classify(engine, settings, stale_ids(engine, settings))
     assert stale_ids(engine, settings) == []

@@ -281,6 +281,27 @@ def test_negative_cues_lower_the_models_share_too(small_rules, tmp_path):
     assert combine(small_rules, model, "deai", clean.score, 0.8, clean.penalty)[0] == pytest.approx(0.85)
 
 
+def test_an_unsure_model_alone_is_no_evidence(small_rules, tmp_path):
+    """Without a rule for the label, the model's score counts only from MODEL_ALONE (0.95) up: a generic
+    title drifts to 0.2-0.9 and a low threshold (0.15 here, as daqss gets) would select it. With rule
+    evidence, an unsure model still adds its share."""
+    import spacy
+
+    from nlp.scoring import MODEL_ALONE, Model, combine
+
+    model = Model(spacy.blank("xx"), "m-test", tmp_path, {"deai": 0.2}, {"deai": 0.15}, {"deai": 0.5})
+    nothing = small_rules.evaluate(doc("Press release", "en"))["deai"]
+    assert (nothing.score, nothing.penalty) == (0.0, 1.0)
+    assert combine(small_rules, model, "deai", nothing.score, MODEL_ALONE - 0.01, nothing.penalty)[0] == 0.0
+    sure, threshold = combine(small_rules, model, "deai", nothing.score, MODEL_ALONE, nothing.penalty)
+    assert sure == pytest.approx(0.8 * MODEL_ALONE) and sure >= threshold
+    some = small_rules.evaluate(doc("Guidance", "en", "medical devices"))["deai"]
+    assert some.score > 0
+    assert combine(small_rules, model, "deai", some.score, 0.3, some.penalty)[0] == pytest.approx(
+        0.2 * some.score + 0.8 * 0.3, abs=1e-4
+    )
+
+
 @pytest.mark.parametrize(
     "title, lang, cue",
     [

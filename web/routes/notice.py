@@ -107,16 +107,16 @@ def _load(engine, notice_id: int) -> dict:  # noqa: ANN001
 def _outdated(request: Request, n: Notice, scores: list[ScoreView]) -> str | None:
     """Why the stored scores are outdated (made before the rules or model in force, before the text
     reading in force, or before the notice's last change), else None."""
-    from nlp.classify import text_since, versions_in_force, why_outdated
+    from nlp.classify import scoring_since, versions_in_force, why_outdated
 
     if not scores:
         return None
     rules, model = in_force = versions_in_force(request.app.state.settings)
-    why = why_outdated(scores[0].row, n.updated_at, in_force, text_since(request.app.state.engine))
+    why = why_outdated(scores[0].row, n.updated_at, in_force, scoring_since(request.app.state.engine))
     if why == "versions":
         return f"before the rules {rules}" + (f" and model {model}" if model else "") + " now in force"
     return {
-        "reading": "before this version of veille's text reading (an upgrade)",
+        "reading": "before this version of veille's text reading and scoring (an upgrade)",
         "changed": "before the notice last changed",
     }.get(why or "")
 
