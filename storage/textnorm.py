@@ -7,13 +7,13 @@ The same function feeds SQLite FTS5 and PostgreSQL ``tsvector``, so both backend
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from functools import lru_cache
 
 import snowballstemmer
 
-WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
+from veille.lang import WORD_RE
+
 _STEMMERS = {"fr": snowballstemmer.stemmer("french"), "en": snowballstemmer.stemmer("english")}
 LANGS = tuple(_STEMMERS)
 

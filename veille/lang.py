@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)  # a word: letters and digits; the search index and nlp split alike
 _FR = frozenset(
     [
         "le",
@@ -38,8 +38,8 @@ _EN = frozenset(
 
 def hints(text: str) -> tuple[int, int]:
     """(French, English) function words in the start of ``text``."""
-    ws = [w.lower() for w in _WORD.findall(text[:600])]
-    return sum(w in _FR for w in ws), sum(w in _EN for w in ws)
+    ws = WORD_RE.findall(text[:600].lower())
+    return sum(map(_FR.__contains__, ws)), sum(map(_EN.__contains__, ws))
 
 
 def guess_lang(text: str) -> str:
