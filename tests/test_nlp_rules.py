@@ -372,6 +372,14 @@ def test_shipped_rules_on_examples(has_rules):
     ):
         assert scores(has_rules, doc(title, lang))["deai"] >= 0.5, title
     assert max(scores(has_rules, doc("Regulation (EU) 2019/6 on veterinary medicinal products", "en")).values()) < 0.5
+    # An animal disease that infects people is a cross-border health threat (ECDC), not an animal-health near-miss.
+    for lang, title in (
+        ("en", "ECDC rapid risk assessment on avian influenza in humans"),
+        ("fr", "Influenza aviaire : l'ECDC évalue le risque de cas humains en Europe"),
+    ):
+        assert scores(has_rules, doc(title, lang))["sante_publique"] >= 0.5, title
+    poultry = "Implementing Regulation on emergency measures against avian influenza in poultry"
+    assert max(scores(has_rules, doc(poultry, "en")).values()) < 0.5
     # Likewise medicines made of GMOs are not a food near-miss; GM maize still is.
     gmo = "Regulation on clinical trials with medicinal products for human use containing genetically modified cells"
     assert scores(has_rules, doc(gmo, "en"))["deai"] >= 0.5
