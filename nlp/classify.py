@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
 from nlp.rules import active_rules
-from nlp.scoring import MIX_VERSION, gc_paused, load_model, score_parsed
+from nlp.scoring import MIX_VERSION, gc_paused, load_model, model_counts, score_parsed
 from nlp.text import TEXT_VERSION, parse_notice
 from nlp.tokencache import TokenCache
 from storage.db import session_scope
@@ -198,6 +198,7 @@ def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:
             "score": sc.score,
             "rule_score": sc.rule_score,
             "model_score": sc.model_score,
+            "model_counted": sc.model_score is not None and model_counts(sc.rule_score, sc.model_score),
             "threshold": sc.threshold,
             "selected": sc.selected,
             "fired": sc.fired,

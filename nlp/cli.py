@@ -165,6 +165,7 @@ def explain_cmd(notice_id: int = typer.Argument(...)) -> None:
     """Show, per label, the rules that fired (words, weights) and the model's score."""
     from nlp.classify import explain
     from nlp.rules import RulesError
+    from nlp.scoring import MODEL_ALONE
     from veille.cli import console, fail, state
 
     try:
@@ -180,6 +181,8 @@ def explain_cmd(notice_id: int = typer.Argument(...)) -> None:
     for label, d in sorted(data["labels"].items(), key=lambda kv: -kv[1]["score"]):
         mark = "[green]selected[/green]" if d["selected"] else "[dim]not selected[/dim]"
         ms = "-" if d["model_score"] is None else f"{d['model_score']:.2f}"
+        if d["model_score"] is not None and not d["model_counted"]:
+            ms += f" [dim](not counted: no rule, and below {MODEL_ALONE:.2f})[/dim]"
         console.print(
             f"{label}: {d['score']:.2f} (rules {d['rule_score']:.2f}, model {ms}, "
             f"threshold {d['threshold']:.2f}) {mark}"

@@ -97,6 +97,11 @@ def load_model(settings: Settings) -> Model | None:
     return _MODELS[path]
 
 
+def model_counts(rule_score: float, model_score: float) -> bool:
+    """Whether the model's score enters the combined score (``mix``): with rule evidence, or from 0.95."""
+    return rule_score > 0 or model_score >= MODEL_ALONE
+
+
 def mix(alpha: float, rule_score: float, model_score: float, penalty: float = 1.0) -> float:
     """The combined score. ``rule_score`` already carries the negative cues' ``penalty``; the model's share
     is lowered by it too, so that an analyst's veto vetoes the label whatever the model says.
@@ -107,7 +112,7 @@ def mix(alpha: float, rule_score: float, model_score: float, penalty: float = 1.
     release" 0.29 for daqss (threshold 0.15 at a = 0.2), "Call for expression of interest" 0.93 for
     deontologie, "Artificial intelligence in agriculture" 0.77 for numerique (docs/nlp.md). Out of fold
     over the train split the model never found a label that no rule had found."""
-    if rule_score == 0 and model_score < MODEL_ALONE:
+    if not model_counts(rule_score, model_score):
         model_score = 0.0
     return round(alpha * rule_score + (1 - alpha) * model_score * penalty, 4)
 

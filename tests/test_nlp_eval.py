@@ -165,6 +165,23 @@ def test_explain_command_says_when_the_archive_shows_older_scores():
     assert res.exit_code == 2 and "no notice with id 99" in res.output
 
 
+def test_explain_says_when_the_models_score_alone_does_not_count():
+    """A label no rule found keeps the model's score in the explanation, marked as not counted below 0.95."""
+    from storage.db import open_archive
+    from storage.ingest import ingest
+    from tests.nlp_support import make_tiny_model
+    from veille.records import NoticeRecord
+
+    settings = load_settings()
+    make_tiny_model(settings)
+    title = "Implementing Regulation on joint clinical assessments of medicinal products"
+    ingest(open_archive(settings.database_url), [NoticeRecord(source="s", external_id="1", title_en=title)])
+    out = CliRunner().invoke(app, ["explain", "1"]).output
+    lines = {ln.split(":")[0]: ln for ln in out.splitlines() if ln.split(":")[0] in ("deai", "diqasm")}
+    assert "not counted" not in lines["deai"]  # a rule found deai: the model's score counts
+    assert "rules 0.00" in lines["diqasm"] and "not counted: no rule, and below 0.95" in lines["diqasm"]
+
+
 def test_rule_phrases_become_examples_of_their_label_only():
     from nlp.rules import load_rules
     from nlp.text import normalise

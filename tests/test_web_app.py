@@ -382,6 +382,19 @@ def test_rules_page_shows_a_file_saved_in_another_encoding_and_why(archive):
     assert page.status_code == 200 and "rules.yaml:1: not UTF-8 (byte 0xe8)" in page.text
 
 
+def test_notice_page_says_when_the_models_score_alone_does_not_count(archive):
+    from nlp.classify import classify
+    from tests.nlp_support import make_tiny_model
+
+    engine, ids = archive
+    settings = load_settings()
+    make_tiny_model(settings)
+    classify(engine, settings, [ids["dev-0001"]])
+    page = login(client(engine, settings), "rita").get(f"/notice/{ids['dev-0001']}").text
+    row = re.search(r'<tr class="below" data-label="diqasm">(.*?)</tr>', page, re.S).group(1)
+    assert "no rule fired: the model's score counts alone only from 0.95" in row
+
+
 def test_rules_preview_says_when_the_models_thresholds_apply(archive):
     from nlp import rules
     from tests.nlp_support import make_tiny_model

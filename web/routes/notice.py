@@ -123,6 +123,8 @@ def _outdated(request: Request, n: Notice, scores: list[ScoreView]) -> str | Non
 
 @router.get("/notice/{notice_id}")
 def notice_page(notice_id: int, request: Request, user: WebUser = Depends(require_user)) -> Response:
+    from nlp.scoring import MODEL_ALONE
+
     data = _load(request.app.state.engine, notice_id)
     n = data["n"]
     words = [w for sv in data["scores"] for w in sv.words]
@@ -143,6 +145,7 @@ def notice_page(notice_id: int, request: Request, user: WebUser = Depends(requir
         user=user,
         texts=texts,
         outdated=_outdated(request, n, data["scores"]),
+        model_alone=MODEL_ALONE,
         eurlex=eurlex_url(n.celex) if n.celex else None,
         href=safe_href,
         **data,
