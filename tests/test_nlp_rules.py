@@ -339,6 +339,10 @@ def test_shipped_rules_on_examples(has_rules):
     assert max(s.values()) < 0.5
     # Taxonomy §4 topics named by an acronym or an act number only.
     assert scores(has_rules, doc("The GPAI Code of Practice is published", "en"))["numerique"] >= 0.5
+    # AI at the medicines agency is digital health; AI in agriculture is not.
+    for lang, title in (("en", "EMA reflection paper on artificial intelligence"), ("fr", "L'EMA et l'IA")):
+        assert scores(has_rules, doc(title, lang))["numerique"] >= 0.5, title
+    assert scores(has_rules, doc("Artificial intelligence in agriculture: conference", "en"))["numerique"] < 0.5
     assert scores(has_rules, doc("SAMIRA: plan d'action sur les applications médicales", "fr"))["daqss"] >= 0.5
     coi = doc("Implementing Regulation on procedural rules for experts", "en", celex="32024R2745")
     assert scores(has_rules, coi)["deontologie"] >= 0.5
