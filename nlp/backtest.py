@@ -112,12 +112,14 @@ def _current_rules_score(old: RuleSet, since: datetime) -> ColumnElement[bool]:
     )
 
 
-def _flips_from_stored_scores(engine: Engine, old: RuleSet, new: RuleSet, diffs: dict[str, LabelDiff]) -> None:
+def _flips_from_stored_scores(
+    engine: Engine, old: RuleSet, new: RuleSet, diffs: dict[str, LabelDiff], since: datetime
+) -> None:
     """For a change of thresholds alone: fill ``diffs`` for the notices with current stored rule scores."""
     base = (
         select(LabelScore.notice_id)
         .join(Notice, col(Notice.id) == LabelScore.notice_id)
-        .where(_current_rules_score(old, scoring_since(engine)))
+        .where(_current_rules_score(old, since))
     )
     with session_scope(engine) as s:
         for label, was in old.labels.items():
@@ -131,10 +133,10 @@ def _flips_from_stored_scores(engine: Engine, old: RuleSet, new: RuleSet, diffs:
             (diffs[label].gained if now < was else diffs[label].lost).extend(flipped)
 
 
-def _unsettled(engine: Engine, old: RuleSet, with_model: bool) -> set[int]:
+def _unsettled(engine: Engine, old: RuleSet, with_model: bool, since: datetime) -> set[int]:
     """For a change of thresholds alone, the notices to re-score: neither a current stored rule score nor,
     with a model, a model score (combine() compares those to the model's thresholds, not the file's)."""
-    settles = _current_rules_score(old, scoring_since(engine))
+    settles = _current_rules_score(old, since)
     if with_model:
         settles = settles | col(LabelScore.model_score).is_not(None)
     settled = exists().where(LabelScore.notice_id == Notice.id, settles)
@@ -226,8 +228,9 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
     diffs = {lb: LabelDiff() for lb in candidate.labels}
     note, todo = None, set()
     if same_rules:
-        _flips_from_stored_scores(engine, current, candidate, diffs)
-        todo = _unsettled(engine, current, model is not None)
+        since = scoring_since(engine)
+        _flips_from_stored_scores(engine, current, candidate, diffs, since)
+        todo = _unsettled(engine, current, model is not None, since)
         if model is not None:
             note = (
                 f"the rules file's thresholds apply only to notices scored without a model; model {model.version} "

@@ -110,7 +110,7 @@ def _scoring_version() -> dict[str, int]:
 
 
 def _is_current(kv: KeyValue | None) -> bool:
-    return kv is not None and {k: kv.value.get(k) for k in ("version", "mix")} == _scoring_version()
+    return kv is not None and all(kv.value.get(k) == v for k, v in _scoring_version().items())
 
 
 def scoring_since(engine: Engine) -> datetime:

@@ -123,7 +123,7 @@ def _outdated(request: Request, n: Notice, scores: list[ScoreView]) -> str | Non
 
 @router.get("/notice/{notice_id}")
 def notice_page(notice_id: int, request: Request, user: WebUser = Depends(require_user)) -> Response:
-    from nlp.scoring import MODEL_ALONE
+    from nlp.scoring import MODEL_ALONE, model_counts
 
     data = _load(request.app.state.engine, notice_id)
     n = data["n"]
@@ -146,6 +146,7 @@ def notice_page(notice_id: int, request: Request, user: WebUser = Depends(requir
         texts=texts,
         outdated=_outdated(request, n, data["scores"]),
         model_alone=MODEL_ALONE,
+        model_counts=model_counts,
         eurlex=eurlex_url(n.celex) if n.celex else None,
         href=safe_href,
         **data,
