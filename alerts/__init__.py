@@ -1,6 +1,19 @@
-"""alerts: routing, daily digests (e-mail + Slack), immediate alerts, delivered once through the outbox."""
+"""alerts: routing, daily digests (e-mail + Slack), immediate alerts, delivered once through the outbox.
 
-from alerts.jobs import send_alerts, send_digests
-from alerts.outbox import DeliveryStats
+The names below load on first use (PEP 562): ``import alerts`` must not pull Jinja2, SQLAlchemy and the
+transports into every ``veille`` command (``veille --help`` would take a second more).
+"""
 
-__all__ = ["DeliveryStats", "send_alerts", "send_digests"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_LAZY = {"send_alerts": "alerts.jobs", "send_digests": "alerts.jobs", "DeliveryStats": "alerts.outbox"}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'alerts' has no attribute {name!r}")
+    return getattr(import_module(_LAZY[name]), name)

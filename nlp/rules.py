@@ -27,6 +27,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from nlp.text import FIELDS, Meta, Parsed, blank_nlp, make_doc, normalise
 from veille.config import Settings
+from veille.errors import UserError
 from veille.records import CELEX_RE, base_celex
 from veille.textfile import read_text
 
@@ -42,7 +43,7 @@ DEFAULT_FIELD_WEIGHTS = {"title": 1.0, "summary": 0.8, "body": 0.5, "meta": 1.0}
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class RulesError(ValueError):
+class RulesError(UserError, ValueError):
     """A one-line ``file:line: what is wrong``."""
 
 

@@ -15,6 +15,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, create_engine
 
+from veille.errors import UserError
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -77,7 +79,7 @@ def display_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-class ArchiveUnavailable(Exception):
+class ArchiveUnavailable(UserError):
     """The archive's database cannot be opened: server down, wrong host or credentials, unreadable file."""
 
 

@@ -16,12 +16,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from storage.textnorm import index_text, stems_any, strip_accents, words
+from veille.errors import UserError
 
 EPOCH = date(1970, 1, 1)
 ID_BITS = 32
 
 
-class QueryError(ValueError):
+class QueryError(UserError, ValueError):
     """A query that cannot mean anything (e.g. only exclusions)."""
 
 

@@ -73,3 +73,48 @@ def test_a_broken_profile_file_names_its_line(veille_home):
     for read in (load_labels, profile_facts):
         with pytest.raises(ConfigError, match=rf"^{re.escape(str(edited))}:4: invalid TOML"):
             read(settings)
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (
+            '[schedule]\ntimezone = "Europe/Pariss"\n',
+            r"c\.toml:2: schedule\.timezone: unknown time zone 'Europe/Pariss'; did you mean 'Europe/Paris'\?",
+        ),
+        ('[schedule]\ndigest_time = "25:00"\n', r"c\.toml:2: schedule\.digest_time: not a time of day"),
+        ('profile = "hass"\n', r"c\.toml:1: profile: unknown profile 'hass' \(known: dns, has\); did you mean 'has'\?"),
+        (
+            '[[sources]]\nname = "x"\nkind = "sparqle"\nurl = "u"\n',
+            r"c\.toml:3: sources\.0\.kind: unknown source kind 'sparqle'",
+        ),
+    ],
+)
+def test_values_that_name_nothing_real_are_refused_at_their_line(tmp_path, veille_home, body, where):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(body)
+    with pytest.raises(ConfigError, match=where):
+        load_settings(cfg)
+
+
+def test_the_config_knows_every_spider_kind_and_no_other():
+    from crawlers.spiders import SPIDERS
+    from veille.config import SOURCE_KINDS
+
+    assert sorted(SOURCE_KINDS) == sorted(SPIDERS)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--profile", "nosuch", "rules", "check"], "error: --profile: unknown profile 'nosuch' (known: dns, has)"),
+        (["run", "--source", "ema"], "error: no source named 'ema' (known: cellar-acts,"),
+    ],
+)
+def test_what_a_person_types_wrong_is_one_line_never_a_traceback(veille_home, args, message):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "veille", *args], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [res.stderr.strip()] and res.stderr.startswith(message)

@@ -11,10 +11,23 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
-from veille.config import ConfigError, Settings, load_settings
+from veille.config import ConfigError, Settings, check_profile, load_settings
+from veille.errors import UserError
 
-app = typer.Typer(help="EU regulatory watch and alerting for HAS.", no_args_is_help=True)
+
+class VeilleGroup(TyperGroup):
+    """Every command's user errors (config, rules, archive, query) end as one line, never a traceback."""
+
+    def invoke(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            fail(str(exc))
+
+
+app = typer.Typer(help="EU regulatory watch and alerting for HAS.", no_args_is_help=True, cls=VeilleGroup)
 db_app = typer.Typer(help="The archive database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console()
@@ -35,6 +48,10 @@ class State:
             except ConfigError as exc:
                 fail(str(exc))
             if self.profile:
+                try:
+                    check_profile(self.profile, self._settings.profiles_dir)
+                except ValueError as exc:
+                    fail(f"--profile: {exc}")
                 self._settings.profile = self.profile
         return self._settings
 

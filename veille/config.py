@@ -14,17 +14,23 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
+from veille.errors import UserError
 from veille.textfile import read_text
 
 DEFAULT_HOME = Path("~/.local/share/veille").expanduser()
+SHIPPED_PROFILES = Path(__file__).parent / "profiles"
+# The source kinds crawlers/spiders registers (a test checks both lists agree): the config is read before,
+# and without, the crawler stage, so that a typo is refused by `veille config`, not mid-crawl.
+SOURCE_KINDS = ("rss", "sparql", "ep_odp", "oeil", "hys", "funding", "comitology", "delegated_acts")
 M = TypeVar("M", bound=BaseModel)
 DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A one-line error naming the file, line and key."""
 
 
@@ -61,6 +67,13 @@ class SourceConfig(Strict):
     @classmethod
     def _interval(cls, v: str) -> str:
         parse_duration(v)
+        return v
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        if v not in SOURCE_KINDS:
+            raise ValueError(f"unknown source kind {v!r} (known: {', '.join(SOURCE_KINDS)})")
         return v
 
     @property
@@ -111,6 +124,30 @@ class ScheduleConfig(Strict):
     digest_days: Literal["working", "every"] = "working"  # working: Mon-Fri without French public holidays
     misfire_grace: str = "1h"
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            near = difflib_close(v, available_timezones())
+            raise ValueError(f"unknown time zone {v!r}{near}") from None
+        return v
+
+    @field_validator("digest_time")
+    @classmethod
+    def _digest_time(cls, v: str) -> str:
+        h, m, sec = clock(v)
+        if h > 23 or m > 59 or sec > 59:
+            raise ValueError(f"not a time of day (HH:MM, 00:00 to 23:59): {v!r}")
+        return v
+
+    @field_validator("misfire_grace")
+    @classmethod
+    def _grace(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
 
 class WebConfig(Strict):
     host: str = "127.0.0.1"
@@ -121,6 +158,14 @@ class WebConfig(Strict):
     session_secret: SecretStr | None = None
 
 
+def difflib_close(value: str, choices: Any) -> str:
+    """``"; did you mean 'Europe/Paris'?"`` for a near miss, else nothing."""
+    import difflib
+
+    near = difflib.get_close_matches(value, list(choices), n=1)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
 def clock(value: str) -> tuple[int, int, int]:
     """``"08:00"`` or ``"08:00:30"`` -> (8, 0, 0) / (8, 0, 30)."""
     parts = [int(x) for x in value.split(":")]
@@ -128,8 +173,8 @@ def clock(value: str) -> tuple[int, int, int]:
 
 
 class Settings(Strict):
-    profile: str = "has"
     profiles_dir: str | None = None  # extra profiles; the shipped ones are in veille/profiles
+    profile: str = "has"  # after profiles_dir: its validator looks there
     outbox_dir: str | None = None  # default $VEILLE_HOME/outbox
     models_dir: str | None = None  # default $VEILLE_HOME/models
     storage: StorageConfig = StorageConfig()
@@ -159,11 +204,25 @@ class Settings(Strict):
     def models(self) -> Path:
         return Path(self.models_dir).expanduser() if self.models_dir else self.home / "models"
 
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, v: str, info: ValidationInfo) -> str:
+        check_profile(v, info.data.get("profiles_dir"))
+        return v
+
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
             if s.name == name:
                 return s
         raise ConfigError(f"no source named {name!r} (known: {', '.join(s.name for s in self.sources)})")
+
+
+def check_profile(name: str, profiles_dir: str | None = None) -> None:
+    """A profile is a folder with a ``profile.toml``: analysts' copies, ``profiles_dir``, or shipped."""
+    roots = [home() / "profiles", *([Path(profiles_dir).expanduser()] if profiles_dir else []), SHIPPED_PROFILES]
+    known = sorted({p.parent.name for root in roots for p in root.glob("*/profile.toml")})
+    if name not in known:
+        raise ValueError(f"unknown profile {name!r} (known: {', '.join(known)}){difflib_close(name, known)}")
 
 
 def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
@@ -206,7 +265,8 @@ def validate_toml(model: type[M], data: dict[str, Any], text: str, path: Path | 
         err = exc.errors()[0]
         loc = tuple(err["loc"])
         key = ".".join(str(p) for p in loc)
-        raise ConfigError(f"{path}:{_line_of(text, loc) or '?'}: {key}: {err['msg']}") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{path}:{_line_of(text, loc) or '?'}: {key}: {msg}") from None
 
 
 def _apply_env(data: dict[str, Any]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import os
+import shlex
+import shutil
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -23,12 +25,12 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - veille.pipeline.CycleSumm
     from veille.cli import console, safe
 
     table = Table(title="sources", expand=False)
-    for col in ("source", "status", "new", "updated", "unchanged", "304", "reason"):
-        table.add_column(col)
+    for col in ("source", "état", "nouv.", "màj", "inch.", "304", "raison"):
+        table.add_column(col, overflow="fold")
     for r in summary.sources:
         table.add_row(
             safe(r.source),
-            "[green]ok[/green]" if r.ok else "[red]failed[/red]",
+            "[green]ok[/green]" if r.ok else "[red]échec[/red]",
             str(r.new),
             str(r.updated),
             str(r.unchanged),
@@ -37,12 +39,26 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - veille.pipeline.CycleSumm
         )
     console.print(table)
     if summary.rescored:
-        console.print(f"re-scored {summary.rescored} notice(s) whose scores came from other rules or another model")
+        console.print(
+            f"{summary.rescored} notice(s) reclassée(s) (autres règles ou autre modèle)"
+        )
     if summary.labels:
-        console.print("notices per label: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())))
-    for name, stats in (("alerts", summary.alerts), ("digests", summary.digests)):
+        console.print("notices par unité : " + ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())))
+    for name, stats in (("alertes", summary.alerts), ("digests", summary.digests)):
         if stats is not None:
-            console.print(f"{name}: sent {stats.sent}, pending {stats.pending}, failed {stats.failed}")
+            console.print(delivery_line(name, stats))
+
+
+def delivery_line(name: str, stats) -> str:  # noqa: ANN001 - alerts.outbox.DeliveryStats
+    """Messages are what people receive; a message carries several notices for one recipient."""
+    return (
+        f"{name} : {plural(stats.messages, 'message')} ({plural(stats.sent, 'notice')} × destinataire), "
+        f"{stats.pending} en attente, {stats.failed} en échec"
+    )
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n > 1 else ''}"
 
 
 def _cycle(sources: list[str] | None):  # noqa: ANN202
@@ -134,7 +150,7 @@ def _demo_settings(base_url: str, home: Path, profile: str):  # noqa: ANN202 - S
 
 
 def _demo_calendar(engine, settings, home: Path) -> Path:  # noqa: ANN001
-    """The demo's deadlines: printed per recipient, and written as an iCalendar file."""
+    """The demo's deadlines, once per item with the recipients it goes to; written as an iCalendar file too."""
     from alerts.calendar import calendar_ics
     from alerts.config import load_routing
     from alerts.deadlines import deadline_items, open_candidates
@@ -143,13 +159,14 @@ def _demo_calendar(engine, settings, home: Path) -> Path:  # noqa: ANN001
 
     today = datetime.now(UTC).date()
     routing, cands = load_routing(settings), open_candidates(engine, today)
-    table = Table(title="deadlines (the digests' Échéances section)")
-    for col in ("recipient", "deadline", "left", "kind", "title"):
-        table.add_column(col, overflow="fold")
+    items: dict[int, tuple] = {}
     for r in recipients(routing):
         for e in deadline_items(cands, routing, r.labels, today):
-            table.add_row(escape(r.address), e.deadline_text, e.left_text, e.kind_name, safe(e.title, 90))
-    console.print(table)
+            items.setdefault(e.notice_id, (e, []))[1].append(r.address)
+    console.print("\n[bold]Échéances[/bold] (section des digests)")
+    for e, who in sorted(items.values(), key=lambda it: (it[0].deadline or today, it[0].notice_id)):
+        console.print(f"• {e.deadline_text} ({e.left_text}) · {e.kind_name} · {safe(e.title, 90)}")
+        console.print(f"  [dim]→ {escape(', '.join(who))}[/dim]")
     path = home / "calendar.ics"
     path.write_bytes(calendar_ics(engine, settings))
     return path
@@ -184,9 +201,25 @@ def demo_cmd(
         server.close()
     _print_summary(summary)
     ics = _demo_calendar(engine, settings, home)
-    cfg = home / "veille.toml"
-    env = f"VEILLE_HOME={home}" if os.environ.get("VEILLE_HOME") != str(home) else ""
-    console.print(f"\narchive: {settings.database_url}\noutbox (digests, alerts): {settings.outbox}")
-    console.print(f"calendar (deadlines, application dates): {ics}")
-    console.print(f"try:  {env} veille --config {cfg} search 'dispositifs médicaux'")
-    console.print(f"      {env} veille --config {cfg} serve   (the web workbench)")
+    console.print(f"\narchive : {settings.database_url}\nboîte d'envoi (digests, alertes) : {settings.outbox}")
+    console.print(f"calendrier (échéances, dates d'application) : {ics}")
+    console.print("\nPour continuer sur cette archive (à copier-coller) :")
+    veille = shlex.join(invoked_as())
+    for line in (
+        f"export VEILLE_HOME={shlex.quote(str(home))} VEILLE_CONFIG={shlex.quote(str(home / 'veille.toml'))}",
+        f"{veille} search 'dispositifs médicaux'",
+        f"{veille} serve    # l'atelier web",
+    ):
+        console.print(f"  {escape(line)}", soft_wrap=True, highlight=False)
+
+
+def invoked_as() -> list[str]:
+    """How the person started veille, so that a printed command works when pasted: ``veille`` when it is on
+    PATH, else the path typed (``.venv/bin/veille``), else ``python -m veille``."""
+    argv0 = sys.argv[0]
+    if argv0.endswith("__main__.py"):
+        return [sys.executable, "-m", "veille"]
+    on_path = shutil.which("veille")
+    if on_path and Path(on_path).resolve() == Path(argv0).resolve():
+        return ["veille"]
+    return [argv0]

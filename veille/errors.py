@@ -1,0 +1,8 @@
+"""The one base class of mistakes a person can fix (a config value, a rules file, an archive path).
+
+The CLI prints them as one line, never as a traceback; each stage's own error classes derive from it.
+"""
+
+
+class UserError(Exception):
+    """A one-line message that names what is wrong and where (``file:line`` when there is a file)."""
