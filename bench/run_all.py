@@ -43,6 +43,13 @@ def benches(tmp: Path) -> list[Bench]:
     db = str(tmp / "search.db")
     return [
         Bench(
+            "CLI start-up",
+            "Wall time of commands that need no model, each a new process as a person types it.",
+            "the interpreter's own start-up, `python -c pass`, in the same interleaved runs",
+            ["bench/cli.py", "--runs", "9"],
+            ["bench/cli.py", "--runs", "3"],
+        ),
+        Bench(
             "search",
             "Full-text search over a synthetic archive (vocabulary of the real development set, Zipf-distributed), "
             "p50/p95 per query class, with and without label + date filters, by relevance and by date.",

@@ -7,15 +7,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, create_engine
 
 from veille.errors import UserError
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -65,6 +67,8 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(url: str) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig  # Alembic loads only to migrate: `veille config` is quicker
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -88,6 +92,8 @@ def upgrade(url: str, revision: str = "head") -> None:
     # once, even different archives, tear them down under each other (KeyError: 'script').
     try:
         with _MIGRATING:
+            from alembic import command
+
             command.upgrade(alembic_config(url), revision)
     except (OperationalError, InterfaceError) as exc:
         reason = (str(exc.orig or exc).strip().splitlines() or ["?"])[0]

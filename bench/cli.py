@@ -1,0 +1,60 @@
+"""CLI start-up: how long a person waits for commands that need no model.
+
+    python bench/cli.py [--runs 9]
+
+Each command runs as a new process, like a person typing it; the median wall time of ``--runs`` runs is
+printed next to the interpreter's own start-up (``python -c pass``, the floor no command goes under) and the
+ratio to it, measured in the same run, interleaved, so that a noisy machine moves both alike. The target
+(docs/benchmarks.md): under 0.5 s for ``veille --help`` and the commands that do not load spaCy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+VEILLE = [sys.executable, "-m", "veille"]
+COMMANDS = {
+    "python -c pass (floor)": [sys.executable, "-c", "pass"],
+    "veille --help": [*VEILLE, "--help"],
+    "veille config": [*VEILLE, "config"],
+    "veille search --help": [*VEILLE, "search", "--help"],
+    "veille status": [*VEILLE, "status"],
+}
+
+
+def wall(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=9)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "VEILLE_HOME": home, "COLUMNS": "100"}
+        env.pop("VEILLE_CONFIG", None)
+        for cmd in COMMANDS.values():  # warm-up: first config write, archive creation, .pyc files
+            subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+        for _ in range(args.runs):
+            for name, cmd in COMMANDS.items():
+                times[name].append(wall(cmd, env))
+    floor = statistics.median(times["python -c pass (floor)"])
+    print(f"{'command':<26} {'median s':>9} {'min s':>7} {'max s':>7} {'x floor':>8}")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{name:<26} {med:9.3f} {min(ts):7.3f} {max(ts):7.3f} {med / floor:8.1f}")
+    print(f"runs: {args.runs} each, interleaved; python {sys.version.split()[0]}; {Path(sys.executable).name}")
+
+
+if __name__ == "__main__":
+    main()
