@@ -1,7 +1,7 @@
 """The deadline calendar as iCalendar (RFC 5545), built with the ``icalendar`` library.
 
-Events: the deadline of each open consultation and funding call, the feedback window of each draft
-act (opens -> deadline), application dates of watched acts found in notice metadata
+Events: the deadline of each open consultation and funding call, the feedback deadline of each draft
+act (its opening date in the description), application dates of watched acts found in notice metadata
 (``extra.entry_into_force`` / ``extra.application_dates``) and the dated facts of the profile
 (``[[dates]]`` in ``profile.toml``, e.g. the AI Act's staged application dates).
 
@@ -94,23 +94,10 @@ def notice_events(engine: Engine, routing: Routing, today: date) -> list[CalEven
         if c.kind in SIGNAL_KINDS and c.deadline:
             what = KIND_NAMES.get(c.kind, c.kind)
             desc = f"{what} — {c.source}" + (f"\nouverture : {c.opens.isoformat()}" if c.opens else "")
-            if c.kind == "draft_act" and c.opens and c.opens <= c.deadline:
-                events.append(
-                    CalEvent(
-                        f"window-{c.id}@veille",
-                        f"Retours sur projet d'acte : {title}",
-                        c.opens,
-                        c.deadline + timedelta(days=1),
-                        description=desc,
-                        **base,
-                    )
-                )
-            else:
-                events.append(
-                    CalEvent(
-                        f"deadline-{c.id}@veille", f"Échéance {what} : {title}", c.deadline, description=desc, **base
-                    )
-                )
+            # A deadline is one day: a months-long feedback window as an all-day event would fill the agenda.
+            events.append(
+                CalEvent(f"deadline-{c.id}@veille", f"Échéance {what} : {title}", c.deadline, description=desc, **base)
+            )
         for key, what in (("entry_into_force", "Entrée en vigueur"), ("application_date", "Application")):
             day = _iso(c.extra.get(key))
             if day:
