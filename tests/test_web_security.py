@@ -22,7 +22,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from alerts.models import create_token
-from storage.db import session_scope
+from storage.db import open_archive, session_scope
 from storage.models import Feedback
 from tests.conftest import ROOT
 from tests.web_helpers import PASSWORD, copy_archive, csrf_of, free_port, live_server, login, seeded_archive_file
@@ -146,6 +146,22 @@ def test_password_change_and_users_remove_end_sessions(cli_archive):
     r = cli("users", "remove", "nobody")
     assert r.exit_code == 2 and "error: no user 'nobody'" in r.output and "Traceback" not in r.output
     assert re.search(r"alice\s+analyst", cli("users", "list").output)
+
+
+def test_sessions_end_on_each_backend(db_url):
+    """The session stamp (row, creation time, version) reads back the same on SQLite and PostgreSQL."""
+    engine = open_archive(db_url)
+    add_user(engine, "alice", "analyst", PASSWORD)
+    app = create_app(load_settings(), engine)
+    alice = login(make_client(app), "alice")
+    copy = copy_of(alice, app)
+    assert copy.get("/dashboard").status_code == 200
+    assert alice.post("/logout", data={"csrf_token": csrf_of(alice.get("/dashboard").text)}).status_code == 303
+    assert copy.get("/dashboard").status_code == 303
+    again = login(make_client(app), "alice")
+    assert again.get("/dashboard").status_code == 200
+    add_user(engine, "alice", "analyst", "another password")
+    assert again.get("/dashboard").status_code == 303
 
 
 def test_cookie_is_secure_over_https_or_when_configured(archive):
@@ -427,3 +443,46 @@ def test_odd_ids_and_query_values_get_french_404_and_400_pages(archive):
     assert r.status_code == 200
     r = alice.get("/", params={"q": "", "year": "2025"})
     assert r.status_code == 200 and "une année AAAA" not in r.text
+
+
+# --- the CSP in a real browser ------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+RECORD_VIOLATIONS = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", e => window.__csp.push(e.violatedDirective + " " + e.blockedURI));
+"""
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (.ci/run does)")
+def test_pages_work_in_chromium_under_the_csp(archive):
+    from playwright.sync_api import sync_playwright
+
+    engine, ids = archive
+    with live_server(create_app(load_settings(), engine)) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.add_init_script(RECORD_VIOLATIONS)
+        page.goto(url + "/login")
+        page.fill("input[name=name]", "alice")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector(".flash")
+        for path in ("/?q=sant%C3%A9", f"/notice/{ids['impl']}", f"/notice/{ids['xss']}", "/dashboard", "/rules"):
+            page.goto(url + path)
+            assert page.evaluate("window.__csp") == [], path
+        # /static/app.js runs: the rules editor selects the faulty line of a broken file
+        page.fill("#rules-text", page.input_value("#rules-text").rstrip("\n") + "\n  - [unclosed\n")
+        page.click("#check")
+        page.wait_for_selector("#rules-error")
+        line = int(page.get_attribute("#rules-text", "data-error-line"))
+        start = page.evaluate("document.getElementById('rules-text').selectionStart")
+        assert line > 1 and page.input_value("#rules-text")[:start].count("\n") == line - 1
+        assert page.evaluate("window.__csp") == []
+        # and the browser enforces the policy: an injected inline script does not run
+        ran = page.evaluate("""() => { const s = document.createElement("script");
+            s.textContent = "window.__ran = 1"; document.body.appendChild(s); return window.__ran; }""")
+        assert ran is None
+        page.wait_for_function("window.__csp.length > 0")
+        assert page.evaluate("window.__csp")[0].startswith("script-src")
+        browser.close()

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from datetime import UTC
 from pathlib import Path
 
 from fastapi import HTTPException, Request
@@ -110,8 +111,10 @@ def end_sessions(engine: Engine, name: str) -> None:
 def session_stamp(user: WebUser) -> str:
     """What a session cookie must carry to name ``user``: the row (a re-created account is another) and
     its session version."""
-    created = user.created_at.replace(tzinfo=None).isoformat() if user.created_at else ""
-    return f"{user.id}:{created}:{user.session_version}"
+    created = user.created_at
+    if created is not None and created.tzinfo is not None:  # PostgreSQL: aware; SQLite: naive UTC
+        created = created.astimezone(UTC).replace(tzinfo=None)
+    return f"{user.id}:{created.isoformat() if created else ''}:{user.session_version}"
 
 
 def get_user(engine: Engine, name: str) -> WebUser | None:
