@@ -282,6 +282,11 @@ def test_bad_logins_per_address_are_throttled_but_other_addresses_log_in(archive
     # rita, from her own address, logs in at once
     rita = make_client(app, "10.2.0.2")
     assert bad_login(rita, "rita", PASSWORD).status_code == 303 and rita.get("/").status_code == 200
+    # an IPv6 host owns its whole /64: changing the last bits does not give it more tries
+    for i in range(20):
+        assert bad_login(make_client(app, f"2001:db8:1:2::{i:x}"), f"v6user{i}").status_code == 401
+    assert bad_login(make_client(app, "2001:db8:1:2:ffff::1"), "v6user99").status_code == 429
+    assert bad_login(make_client(app, "2001:db8:1:3::1"), "rita", PASSWORD).status_code == 303
     # good logins cost nothing: rita can log in many times from one address
     for _ in range(25):
         assert bad_login(make_client(app, "10.2.0.3"), "rita", PASSWORD).status_code == 303

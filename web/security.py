@@ -6,6 +6,7 @@ See docs/web.md ("Sessions, throttling, headers").
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import re
@@ -128,6 +129,15 @@ class TokenBuckets:
             self._buckets.popitem(last=False)
 
 
+def address_key(address: str) -> str:
+    """The throttled unit: an IPv4 address, or an IPv6 /64 (one host usually owns a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+
+
 class LoginThrottle:
     """Login attempts per name (guessing one account's password from many addresses) and per address
     (one client trying many names). An attempt takes a token from both buckets before the password is
@@ -145,7 +155,7 @@ class LoginThrottle:
 
     @staticmethod
     def _keys(name: str, address: str) -> tuple[str, str]:
-        return name.strip().casefold()[:200], address
+        return name.strip().casefold()[:200], address_key(address)
 
     def attempt(self, name: str, address: str) -> int:
         """0 if the attempt may go on (a token taken from each bucket), else whole seconds to wait."""
