@@ -156,6 +156,12 @@ class WebConfig(Strict):
     trusted_header: str | None = None
     # Cookie signing key; from VEILLE_WEB_SECRET, else generated once into $VEILLE_HOME/web_secret.
     session_secret: SecretStr | None = None
+    # Mark the session cookie Secure on every answer (TLS ended by a proxy that does not send X-Forwarded-Proto);
+    # without it, Secure is set when the request came over HTTPS.
+    secure_cookie: bool = False
+    # Believe the reverse proxy's X-Forwarded-Proto / X-Forwarded-For (scheme, client address for the login
+    # throttle). Only when the app is reachable through that proxy alone.
+    trust_proxy: bool = False
 
 
 def difflib_close(value: str, choices: Any) -> str:

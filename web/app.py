@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import quote
 
+import anyio
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -18,9 +24,22 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from veille.config import ConfigError, Settings
-from web.auth import CSRF_FIELD, LoginRequired, csrf_token, current_user, session_secret
+from web.auth import CSRF_FIELD, KDF_SLOTS, LoginRequired, csrf_token, current_user, session_secret
+from web.security import SECURITY_HEADERS, LoginThrottle, SecurityHeaders, redact_access_log
 
 HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
+
+# What an error page says when the code raising it gave no message of its own.
+ERRORS_FR = {
+    400: "Requête invalide.",
+    401: "Identification requise.",
+    403: "Accès refusé.",
+    404: "Page introuvable.",
+    405: "Méthode non permise pour cette adresse.",
+    429: "Trop de requêtes : réessayez plus tard.",
+    500: "Erreur interne : l'incident est consigné dans le journal du serveur.",
+}
 
 
 def _day(value: object) -> str:
@@ -99,22 +118,32 @@ def routers() -> list[APIRouter]:
     return [m.router for m in (account, search, notice, rules, dashboard, calendar)]
 
 
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    redact_access_log()  # after uvicorn has configured its loggers
+    yield
+
+
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     from storage.db import open_archive
 
-    app = FastAPI(title="veille workbench", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="veille workbench", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan)
     app.state.settings = settings
     app.state.engine = engine or open_archive(settings.database_url)
     app.state.templates = _templates()
     app.state.labels = _labels(settings)
+    app.state.login_throttle = LoginThrottle()
+    app.state.kdf_limiter = anyio.CapacityLimiter(KDF_SLOTS)
+    redact_access_log()
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings),
         session_cookie="veille_session",
         same_site="lax",
-        https_only=False,  # served on 127.0.0.1 or behind a TLS proxy; see docs/web.md
+        https_only=False,  # SecurityHeaders adds Secure over HTTPS or with [web] secure_cookie; see docs/web.md
         max_age=12 * 3600,
     )
+    app.add_middleware(SecurityHeaders, settings=settings)  # outermost: sees the session cookie
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in routers():
         app.include_router(router)
@@ -128,6 +157,39 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> HTMLResponse:
-        return render(request, "error.html", status_code=exc.status_code, message=str(exc.detail))
+        return error_page(request, exc.status_code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_parameter(request: Request, exc: RequestValidationError) -> HTMLResponse:
+        return error_page(request, *_invalid(exc))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> HTMLResponse:
+        # Sent by Starlette's outermost middleware, past SecurityHeaders: the headers are added here.
+        page = request.app.state.templates.TemplateResponse(
+            request, "error.html", {"user": None, "csrf": "", "flashes": [], "labels": {}, "message": ERRORS_FR[500]}
+        )
+        page.status_code = 500
+        page.headers.update(SECURITY_HEADERS)
+        return page
 
     return app
+
+
+def error_page(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> HTMLResponse:
+    """The error page, in French when the code that raised the error gave only the status phrase."""
+    if status in ERRORS_FR and message == HTTPStatus(status).phrase:
+        message = ERRORS_FR[status]
+    page = render(request, "error.html", status_code=status, message=message)
+    page.headers.update(headers or {})
+    return page
+
+
+def _invalid(exc: RequestValidationError) -> tuple[int, str]:
+    """A path that does not parse (``/notice/abc``, an id past 2^63) names no page: 404. A bad query
+    value: 400 naming the parameter."""
+    errors = exc.errors()
+    if any(e.get("loc", ("",))[0] == "path" for e in errors):
+        return 404, ERRORS_FR[404]
+    names = sorted({str(e["loc"][-1]) for e in errors if e.get("loc")})
+    return 400, f"Paramètre invalide : {', '.join(names)}." if names else ERRORS_FR[400]

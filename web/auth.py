@@ -1,9 +1,11 @@
 """Accounts, sessions and CSRF for the workbench.
 
 Passwords are stored as salted scrypt hashes (``hashlib.scrypt``, stdlib). A session is a signed
-cookie (Starlette's SessionMiddleware, itsdangerous) holding the user name and a per-session CSRF
-token; every POST must echo that token. With ``[web] trusted_header`` set, the reverse proxy names
-the user instead of the login form; the role still comes from the ``web_user`` table (reader if absent).
+cookie (Starlette's SessionMiddleware, itsdangerous) holding the user name, the account's session stamp
+and a per-session CSRF token; every POST must echo that token. The stamp includes the account's
+``session_version``, raised by logout and password changes: a cookie made before no longer names anyone.
+With ``[web] trusted_header`` set, the reverse proxy names the user instead of the login form; the role
+still comes from the ``web_user`` table (reader if absent).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import hashlib
 import hmac
 import os
 import secrets
+from datetime import UTC
 from pathlib import Path
 
 from fastapi import HTTPException, Request
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -25,6 +29,10 @@ from veille.config import Settings
 from web.models import ROLES, WebUser
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+# scrypt(n=2^14, r=8) takes 16 MiB and ~50 ms: the server hashes at most this many passwords at once.
+KDF_SLOTS = 2
+# Checked against when the name is unknown or has no password: the same one KDF call as for a known name.
+DUMMY_HASH = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${'A' * 22}==${'A' * 86}=="
 CSRF_FIELD = "csrf_token"
 
 
@@ -79,8 +87,34 @@ def add_user(engine: Engine, name: str, role: str, password: str | None) -> WebU
         user.role = role
         if password is not None:
             user.password_hash = hash_password(password)
+            user.session_version += 1  # a new password ends the sessions opened with the old one
         s.flush()
         return user
+
+
+def remove_user(engine: Engine, name: str) -> bool:
+    """Delete an account (its sessions end with it); False if there is none. Its feedback keeps its name."""
+    with session_scope(engine, write=True) as s:
+        user = s.exec(select(WebUser).where(WebUser.name == name)).first()
+        if user is None:
+            return False
+        s.delete(user)
+        return True
+
+
+def end_sessions(engine: Engine, name: str) -> None:
+    """Every session cookie of ``name`` made so far stops working (logout ends them all)."""
+    with session_scope(engine, write=True) as s:
+        s.exec(update(WebUser).where(WebUser.name == name).values(session_version=WebUser.session_version + 1))
+
+
+def session_stamp(user: WebUser) -> str:
+    """What a session cookie must carry to name ``user``: the row (a re-created account is another) and
+    its session version."""
+    created = user.created_at
+    if created is not None and created.tzinfo is not None:  # PostgreSQL: aware; SQLite: naive UTC
+        created = created.astimezone(UTC).replace(tzinfo=None)
+    return f"{user.id}:{created.isoformat() if created else ''}:{user.session_version}"
 
 
 def get_user(engine: Engine, name: str) -> WebUser | None:
@@ -95,10 +129,10 @@ def list_users(engine: Engine) -> list[WebUser]:
 
 def authenticate(engine: Engine, name: str, password: str) -> WebUser | None:
     user = get_user(engine, name.strip())
-    if user is None:
-        verify_password(password, hash_password("timing"))  # same cost whether or not the name exists
-        return None
-    if not verify_password(password, user.password_hash):
+    stored = user.password_hash if user is not None and user.password_hash else None
+    # One KDF call whether or not the name exists and has a password: the answer time tells nothing.
+    good = verify_password(password, stored or DUMMY_HASH)
+    if user is None or stored is None or not good:
         return None
     with session_scope(engine, write=True) as s:
         row = s.get(WebUser, user.id)
@@ -134,7 +168,22 @@ def current_user(request: Request) -> WebUser | None:
         user = get_user(app.state.engine, name)
         return user or WebUser(name=name, role="reader", created_at=now_utc())
     name = request.session.get("user")
-    return get_user(app.state.engine, name) if name else None
+    if not name:
+        return None
+    user = get_user(app.state.engine, name)
+    if user is None or request.session.get("stamp") != session_stamp(user):
+        # Logged out elsewhere, password changed, account removed: this cookie names no one any more.
+        request.session.pop("user", None)
+        request.session.pop("stamp", None)
+        return None
+    return user
+
+
+def start_session(request: Request, user: WebUser) -> None:
+    request.session.clear()  # a fresh session (and CSRF token) after login
+    request.session["user"] = user.name
+    request.session["stamp"] = session_stamp(user)
+    csrf_token(request)
 
 
 def require_user(request: Request) -> WebUser:

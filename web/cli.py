@@ -73,6 +73,17 @@ def users_add(
     console.print(f"user {user.name} is {user.role}" + ("" if password is not None else " (no password)"))
 
 
+@users_app.command("remove")
+def users_remove(name: str = typer.Argument(..., help="Login name.")) -> None:
+    """Delete an account: its sessions end at once (its feedback keeps its name)."""
+    from veille.cli import console, fail, state
+    from web.auth import remove_user
+
+    if not remove_user(state.engine(), name):
+        fail(f"no user {name!r}")
+    console.print(f"user {name} removed; their sessions are closed", markup=False, highlight=False)
+
+
 @users_app.command("list")
 def users_list() -> None:
     """List the accounts and their roles."""

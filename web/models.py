@@ -1,10 +1,11 @@
-"""The workbench's own table (created by migration 0003): who may log in, and with which role."""
+"""The workbench's own table (created by migration 0003, session version by 0005): who may log in, and with which
+role."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, DateTime
+from sqlalchemy import CheckConstraint, Column, DateTime, Integer
 from sqlmodel import Field, SQLModel
 
 ROLES = ("reader", "analyst")
@@ -19,6 +20,8 @@ class WebUser(SQLModel, table=True):
     password_hash: str | None = None  # None: only usable behind the trusted header
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     last_login: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    # Copied into the session cookie at login; raised by logout and password changes: older cookies stop working.
+    session_version: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
 
     @property
     def can_edit(self) -> bool:

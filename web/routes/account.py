@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from web.app import flash, render
-from web.auth import authenticate, checked_form, csrf_token
+from web.auth import authenticate, checked_form, current_user, end_sessions, start_session
+from web.security import client_address
 
 router = APIRouter()
 
@@ -26,19 +28,36 @@ def login_page(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login")
-def login(request: Request, form: dict = Depends(checked_form)) -> Response:
+async def login(request: Request, form: dict = Depends(checked_form)) -> Response:
+    state = request.app.state
     target = _safe_next(form.get("next"))
-    user = authenticate(request.app.state.engine, form.get("name", ""), form.get("password", ""))
+    name, password = form.get("name", ""), form.get("password", "")
+    address = client_address(request, state.settings)
+    wait = state.login_throttle.attempt(name, address)
+    if wait:
+        page = render(
+            request,
+            "login.html",
+            status_code=429,
+            next=target,
+            error=f"Trop de tentatives de connexion : réessayez dans {wait} s. (Too many attempts.)",
+        )
+        page.headers["Retry-After"] = str(wait)
+        return page
+    # The KDF runs in a worker thread (the event loop stays free), at most KDF_SLOTS at once (bounded memory).
+    user = await anyio.to_thread.run_sync(authenticate, state.engine, name, password, limiter=state.kdf_limiter)
     if user is None:
         return render(request, "login.html", status_code=401, next=target, error="Unknown user or wrong password.")
-    request.session.clear()  # a fresh session (and CSRF token) after login
-    request.session["user"] = user.name
-    csrf_token(request)
+    state.login_throttle.succeeded(name, address)
+    start_session(request, user)
     flash(request, f"Logged in as {user.name} ({user.role}).")
     return RedirectResponse(target, status_code=303)
 
 
 @router.post("/logout")
 def logout(request: Request, _form: dict = Depends(checked_form)) -> Response:
+    user = current_user(request)
+    if user is not None and not request.app.state.settings.web.trusted_header:
+        end_sessions(request.app.state.engine, user.name)  # every cookie of this account, copies included
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

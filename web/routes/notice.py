@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import String, cast, or_
 from sqlmodel import Session, select
@@ -22,6 +23,8 @@ from web.views import FieldChange, FiredRule, fired_rules, highlight, snapshot_c
 router = APIRouter()
 LABEL_RE = re.compile(r"^[a-z0-9_]{1,40}$")
 RELATED_LIMIT = 30
+# A notice id the database can hold (64-bit): past it, SQLite raises OverflowError; the app answers 404.
+NoticeId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @dataclass
@@ -80,7 +83,7 @@ def _load(engine, notice_id: int) -> dict:  # noqa: ANN001
     with session_scope(engine) as s:
         n = s.get(Notice, notice_id)
         if n is None:
-            raise HTTPException(404, f"no notice {notice_id}")
+            raise HTTPException(404, f"Aucune notice n° {notice_id}.")
         versions = list(
             s.exec(select(NoticeVersion).where(NoticeVersion.notice_id == n.id).order_by(NoticeVersion.version))
         )
@@ -122,7 +125,7 @@ def _outdated(request: Request, n: Notice, scores: list[ScoreView]) -> str | Non
 
 
 @router.get("/notice/{notice_id}")
-def notice_page(notice_id: int, request: Request, user: WebUser = Depends(require_user)) -> Response:
+def notice_page(notice_id: NoticeId, request: Request, user: WebUser = Depends(require_user)) -> Response:
     from nlp.scoring import MODEL_ALONE, model_counts
 
     data = _load(request.app.state.engine, notice_id)
@@ -155,7 +158,7 @@ def notice_page(notice_id: int, request: Request, user: WebUser = Depends(requir
 
 @router.post("/notice/{notice_id}/feedback")
 def give_feedback(
-    notice_id: int,
+    notice_id: NoticeId,
     request: Request,
     user: WebUser = Depends(require_analyst),
     form: dict = Depends(checked_form),
@@ -170,7 +173,7 @@ def give_feedback(
     comment = form.get("comment", "").strip()[:2000] or None
     with session_scope(request.app.state.engine, write=True) as s:
         if s.get(Notice, notice_id) is None:
-            raise HTTPException(404, f"no notice {notice_id}")
+            raise HTTPException(404, f"Aucune notice n° {notice_id}.")
         s.add(
             Feedback(
                 notice_id=notice_id, label=label, verdict=verdict, user=user.name, comment=comment, created_at=now_utc()

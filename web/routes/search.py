@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
@@ -16,6 +17,8 @@ from web.models import WebUser
 
 router = APIRouter()
 PAGE_SIZE = 20
+MAX_PAGE = 10**6
+YEAR_RE = re.compile(r"(?!0000)[0-9]{4}")  # what date() takes, in ASCII digits (not "²⁰²⁵")
 FACETS = (("label", "Label"), ("source", "Source"), ("doc_type", "Document type"), ("year", "Year"))
 
 
@@ -63,7 +66,9 @@ def _parse(params: list[tuple[str, str]]) -> tuple[Filters, list[str]]:
         date_to=day("date_to"),
     )
     year = get.get("year", "")
-    if year.isdigit() and len(year) == 4:
+    if year and not YEAR_RE.fullmatch(year):
+        problems.append(f"année : une année AAAA de 0001 à 9999 (year: YYYY), pas {year[:20]}")
+    elif year:
         f.date_from = max(f.date_from or date.min, date(int(year), 1, 1))
         f.date_to = min(f.date_to or date.max, date(int(year), 12, 31))
     raw_score = get.get("min_score", "").strip()
@@ -84,7 +89,8 @@ def search_page(request: Request, user: WebUser = Depends(require_user)) -> Resp
     get = dict(params)
     query = get.get("q", "")
     sort = "date" if get.get("sort") == "date" else "relevance"
-    page = max(1, int(get["page"])) if get.get("page", "").isdigit() else 1
+    # Past MAX_PAGE the SQL offset would overflow 64 bits; no archive has that many pages anyway.
+    page = min(max(1, int(get["page"])), MAX_PAGE) if get.get("page", "").isdecimal() else 1
     filters, problems = _parse(params)
     result, error = None, None
     try:
