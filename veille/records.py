@@ -83,6 +83,12 @@ class NoticeRecord(BaseModel):
     authors: list[str] = Field(default_factory=list)
     extra: dict = Field(default_factory=dict)  # source-specific metadata kept for display
 
+    @field_validator("title_en", "title_fr")
+    @classmethod
+    def _one_line(cls, v: str | None) -> str | None:
+        """A title is one line whatever the source sends (``certaines\nmarchandises``, tabs, runs of spaces)."""
+        return (" ".join(v.split()) or None) if v else None
+
     @field_validator("celex")
     @classmethod
     def _celex(cls, v: str | None) -> str | None:
