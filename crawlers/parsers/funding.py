@@ -97,8 +97,14 @@ def _abbr(value: object) -> list[str]:
 
 
 def _text_list(value: object) -> list[str]:
+    """Keywords and tags, in both modes: a list of strings, a JSON (or Python) list inside a string, or a
+    list holding such a string (the search API's ``keywords: ["[\\"Gender research\\", ...]"]``)."""
     value = _nested(value)
-    return [str(v) for v in value] if isinstance(value, list) else []
+    out: list[str] = []
+    for item in value if isinstance(value, list) else []:
+        inner = _nested(item) if isinstance(item, str) and item.lstrip().startswith("[") else None
+        out += [str(v).strip() for v in inner] if isinstance(inner, list) else [str(item).strip()]
+    return [v for v in out if v]
 
 
 def bulk_topic(rec: dict, source: str, wanted: TopicFilter, today: date) -> NoticeRecord | None:
@@ -242,7 +248,8 @@ def parse_search(body: bytes, source: str, wanted: TopicFilter, today: date, lan
     for ident, row in best.items():
         meta = row.get("metadata") or {}
         divisions = [str(d) for d in meta.get("programmeDivision") or []]
-        text = " ".join([_first(meta, "title") or "", _first(meta, "callTitle") or "", *meta.get("keywords", [])])
+        keywords = _text_list(meta.get("tags")) + _text_list(meta.get("keywords"))
+        text = " ".join([_first(meta, "title") or "", _first(meta, "callTitle") or "", *keywords])
         if not wanted.wants(ident, divisions, text):
             continue
         cutoffs = [ms_date(v) for v in meta.get("deadlineDate") or []]
@@ -263,7 +270,7 @@ def parse_search(body: bytes, source: str, wanted: TopicFilter, today: date, lan
                 deadline=deadline,
                 cutoffs=cutoffs,
                 status=_first(meta, "status"),
-                keywords=list(meta.get("keywords") or []),
+                keywords=keywords,
                 description=html_to_text(_first(meta, "descriptionByte")),
             )
         )
