@@ -190,3 +190,19 @@ def test_sparql_corrigendum_and_numbered_act_keep_their_celex_and_kind():
 
 
 RT = "http://publications.europa.eu/resource/authority/resource-type/"
+
+
+def test_demo_bundle_sparql_corrigendum_keeps_its_celex_kind_and_link():
+    """The demo bundle's SPARQL answers (crawlers/replay/bundle): 32024R1252R(01) comes typed REG."""
+    from crawlers.replay import BUNDLE
+
+    bodies = BUNDLE / "bodies"
+    found = {d.work: d for d in parse_discovery((bodies / "sparql-acts-page0.json").read_bytes())}
+    recs = []
+    for name in ("sparql-acts-details0.json", "sparql-acts-details1.json"):
+        recs += parse_details((bodies / name).read_bytes(), source="eurlex-sparql", discovered=found)
+    (corr,) = [r for r in recs if r.external_id == "32024R1252R(01)"]
+    assert corr.celex == "32024R1252R(01)" and corr.kind == "corrigendum" and corr.is_corrigendum
+    assert corr.url == "https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:32024R1252R(01)"
+    assert corr.title_fr.startswith("Rectificatif au règlement (UE) 2024/1252")
+    assert all(r.celex for r in recs)  # every work of the bundle has its CELEX
