@@ -78,8 +78,10 @@ def _lang_fields(entry_el: etree._Element | None) -> dict[str, dict[str, str]]:
 def _link(entry: Any, per_lang: dict[str, dict[str, str]], lang: str) -> str | None:
     """The item's page: its ``<link>``, else a per-language link, else a permalink ``<guid>``
     (RSS 2.0: a guid is a permalink unless ``isPermaLink="false"``), as Newsroom 'feed/full' sends."""
+    if (entry.get("link") or "").strip():
+        return canonical_url(entry.get("link"))
     langs = [lang, *(k for k in per_lang if k != lang)]
-    for url in [entry.get("link"), *(per_lang.get(k, {}).get(f) for k in langs for f in ("link", "url"))]:
+    for url in (per_lang.get(k, {}).get(f) for k in langs for f in ("link", "url")):
         if url and url.strip().startswith(("http://", "https://")):
             return canonical_url(url)
     guid = (entry.get("id") or "").strip()
