@@ -142,6 +142,23 @@ def _hys_routes() -> list[Route]:
     ]
 
 
+def _odd_funding_routes() -> list[Route]:
+    """The real answers with odd items ADDED (constructed): a bare string among the search results, and a
+    result and a bulk record whose cut-off list is a number. Each is skipped and counted, the rest kept."""
+    page = json.loads(fixture("funding_tenders_search/aarhusai_portal_search_page_EXCERPT.json"))
+    odd = json.loads(json.dumps(page["results"][3]))
+    odd["metadata"]["identifier"], odd["metadata"]["deadlineDate"] = ["HORIZON-CL5-2027-03-D5-99"], 5
+    page["results"] += ["stray-id-string", odd]
+    bulk = json.loads(fixture("funding_tenders/ft_grantsTenders_reference_sample7_2026-09.json"))
+    bulk["fundingData"]["GrantTenderObj"].append(
+        {"type": 1, "identifier": "HORIZON-HLTH-2026-ODD-01", "title": "odd", "deadlineDatesLong": 5}
+    )
+    return [
+        Route(path="/search", body=json.dumps(page).encode(), headers=JSON_HEADERS),
+        Route(path="/grantsTenders.json", body=json.dumps(bulk).encode(), headers=JSON_HEADERS),
+    ]
+
+
 ACTS = {"32024R1689": "ai_act_32024R1689_cellar.xhtml", "32022R1925": "dma_32022R1925_cellar.xhtml"}
 ACTS["32023R2854"] = "data_act_32023R2854_en_cellar.xhtml"
 CELLAR = "http://publications.europa.eu/resource/cellar/"
@@ -383,6 +400,26 @@ CASES = [
                 "eurovoc_has": ["foresight", "Computer sciences, information science and bioinformatics"],
             },
         },
+    ),
+    Case(
+        name="funding-search-odd-results",
+        kind="funding",
+        path="/search",
+        routes=_odd_funding_routes,
+        options={"mode": "search", "today": "2024-01-15", "topics": ["HORIZON-*"], "divisions": []},
+        count=4,
+        warnings=("2 search result(s) of 6 unreadable, skipped: 'stray-id-string' (AttributeError",),
+        expected={"HORIZON-CL5-2027-03-D5-05": {"deadline": date(2027, 4, 14)}},
+    ),
+    Case(
+        name="funding-bulk-odd-record",
+        kind="funding",
+        path="/grantsTenders.json",
+        routes=_odd_funding_routes,
+        options={"today": "2026-09-10"},
+        count=3,
+        warnings=("1 topic record(s) of 8 unreadable, skipped: 'HORIZON-HLTH-2026-ODD-01' (TypeError",),
+        expected={"HORIZON-MISS-2026-02-CANCER-05": {"deadline": date(2026, 9, 15)}},
     ),
     Case(
         name="comitology-cordisdata-documents",

@@ -15,7 +15,7 @@ import lxml.html
 from lxml import etree
 from pydantic import ValidationError
 
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, Skipped
 from crawlers.parsers.normalise import celex_from_text, clean_text, to_utc, without_controls
 from veille.records import NoticeRecord
 
@@ -47,15 +47,14 @@ def _events(proc: dict, warn: Callable[[str], None]) -> list[dict]:
     if not isinstance(raw, list):
         warn(f"consists_of is a {type(raw).__name__}, not a list of events: events skipped")
         return []
-    events, skipped = [], []
+    events, skipped = [], Skipped("event(s)")
     for e in raw:
         if isinstance(e, dict) and isinstance(e.get("activity_date"), str) and DATE_RE.match(e["activity_date"]):
             events.append(e)
         elif not (isinstance(e, dict) and e.get("activity_date") is None):  # an undated event is not an error
-            skipped.append(e.get("id") if isinstance(e, dict) else e)
-    if skipped:
-        shown = ", ".join(repr(x)[:80] for x in skipped[:3])
-        warn(f"{len(skipped)} event(s) of {len(raw)} unreadable, skipped: {shown}")
+            skipped.add(e.get("id") if isinstance(e, dict) else e)
+    if msg := skipped.message(len(raw)):
+        warn(msg)
     return sorted(events, key=lambda e: (e["activity_date"], str(e.get("activity_id", ""))))
 
 
