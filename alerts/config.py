@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from veille.celex import is_celex, normalise_celex
 from veille.config import ConfigError, Settings, Strict, _line_of, parse_duration, parse_toml, validate_toml
 from veille.profiles import load_labels, profile_file
 from veille.records import Kind
@@ -22,7 +23,6 @@ from veille.textfile import read_text
 Channel = Literal["email", "slack", "webhook"]
 EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 SLACK_RE = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{6,})$")
-CELEX_RE = re.compile(r"^[0-9CE]\d{4}[A-Z]{1,2}\d{4}$")
 
 
 class LabelRoute(Strict):
@@ -50,9 +50,9 @@ class LabelRoute(Strict):
 
 def check_celex(v: list[str]) -> list[str]:
     for celex in v:
-        if not CELEX_RE.match(celex):
+        if not is_celex(celex):
             raise ValueError(f"not a CELEX number like 32024R1689: {celex!r}")
-    return v
+    return [normalise_celex(c) or c for c in v]
 
 
 class Webhook(Strict):

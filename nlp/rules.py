@@ -229,7 +229,7 @@ def phrase_stems(lang: str, phrase: str) -> list[tuple[str, list[str]]]:
 def act_numbers(celex: str) -> list[str]:
     """``32021R2282`` -> "2021/2282" and "2282/2021" (the pre-2015 order)."""
     m = CELEX_RE.fullmatch(celex)
-    if not m:
+    if not m or not m.group(4):  # an OJ C reference (C2022/114A/01) has no act number
         return []
     year, num = m.group(2), str(int(m.group(4)))
     return [f"{year}/{num}", f"{num}/{year}"]

@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, field_validator
 
+from veille.celex import CELEX_RE, base_celex, is_corrigendum, normalise_celex
+
 # What a notice is, for grouping in digests and for routing rules.
 Kind = Literal[
     "act",  # adopted act (regulation, directive, decision...) incl. implementing/delegated acts
@@ -29,15 +31,7 @@ Kind = Literal[
     "other",
 ]
 
-CELEX_RE = re.compile(r"\b([0-9CE])(\d{4})([A-Z]{1,2})(\d{4})(R\(\d{2}\))?(?:-\d{8})?\b")
-CORRIGENDUM_RE = re.compile(r"R\((\d{2})\)$")
-
-
-def base_celex(celex: str | None) -> str | None:
-    """``32024R1689R(02)`` -> ``32024R1689``: a corrigendum belongs to its act."""
-    if not celex:
-        return None
-    return CORRIGENDUM_RE.sub("", celex.strip())
+__all__ = ["CELEX_RE", "Kind", "NoticeRecord", "as_utc", "base_celex", "canonical_url"]
 
 
 TRACKING_PARAMS = {"qid", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "pk_campaign"}
@@ -89,6 +83,17 @@ class NoticeRecord(BaseModel):
     authors: list[str] = Field(default_factory=list)
     extra: dict = Field(default_factory=dict)  # source-specific metadata kept for display
 
+    @field_validator("title_en", "title_fr")
+    @classmethod
+    def _one_line(cls, v: str | None) -> str | None:
+        """A title is one line whatever the source sends (``certaines\nmarchandises``, tabs, runs of spaces)."""
+        return (" ".join(v.split()) or None) if v else None
+
+    @field_validator("celex")
+    @classmethod
+    def _celex(cls, v: str | None) -> str | None:
+        return (normalise_celex(v) or v.strip() or None) if v else None
+
     @field_validator("published_at", "loaded_at")
     @classmethod
     def _utc(cls, v: datetime | None) -> datetime | None:
@@ -100,7 +105,7 @@ class NoticeRecord(BaseModel):
 
     @property
     def is_corrigendum(self) -> bool:
-        return bool(self.celex and CORRIGENDUM_RE.search(self.celex))
+        return is_corrigendum(self.celex)
 
     def content_hash(self) -> str:
         """Hash of what a reader sees: a change here is a new version, not an overwrite."""

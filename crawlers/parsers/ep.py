@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 
 import lxml.html
 from lxml import etree
 from pydantic import ValidationError
 
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, Skipped
 from crawlers.parsers.normalise import celex_from_text, clean_text, to_utc, without_controls
 from veille.records import NoticeRecord
 
 OEIL_URL = "https://oeil.secure.europarl.europa.eu/oeil/en/procedure-file?reference={ref}"
 PROCEDURE_RE = re.compile(r"\b(\d{4})[/-](\d{4})\(?([A-Z]{3})?\)?")
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_EVENTS = 60
 
 
@@ -27,12 +29,47 @@ def oeil_url(procedure: str) -> str:
     return OEIL_URL.format(ref=procedure)
 
 
-def _event_name(activity_type: str | None) -> str:
-    return (activity_type or "").rsplit("/", 1)[-1].replace("_", " ").lower()
+def _event_name(event: dict) -> str:
+    """``def/ep-activities/PLENARY_VOTE`` -> "plenary vote"; an event without an activity type is named
+    by its own type and the document it decided on ("decision TA-9-2024-0315"), never left empty."""
+    activity = event.get("had_activity_type")
+    if isinstance(activity, str) and activity.strip():
+        return activity.rsplit("/", 1)[-1].replace("_", " ").lower()
+    name = str(event.get("type") or "event").replace("_", " ").lower()
+    docs = event.get("decided_on_a_realization_of") or event.get("recorded_in_a_realization_of") or []
+    docs = [d.rsplit("/", 1)[-1] for d in (docs if isinstance(docs, list) else [docs]) if isinstance(d, str)]
+    return " ".join([name, *docs[:2]])
 
 
-def parse_ep_odp(body: bytes, *, source: str) -> list[NoticeRecord]:
-    """``/api/v2/procedures/{id}?format=application/ld+json`` -> one procedure record."""
+def _events(proc: dict, warn: Callable[[str], None]) -> list[dict]:
+    """The dated events of a procedure, oldest first; what cannot be read is skipped and reported."""
+    raw = proc.get("consists_of") or []
+    if not isinstance(raw, list):
+        warn(f"consists_of is a {type(raw).__name__}, not a list of events: events skipped")
+        return []
+    events, skipped = [], Skipped("event(s)")
+    for e in raw:
+        if isinstance(e, dict) and isinstance(e.get("activity_date"), str) and DATE_RE.match(e["activity_date"]):
+            events.append(e)
+        elif not (isinstance(e, dict) and e.get("activity_date") is None):  # an undated event is not an error
+            skipped.add(e.get("id") if isinstance(e, dict) else e)
+    if msg := skipped.message(len(raw)):
+        warn(msg)
+    return sorted(events, key=lambda e: (e["activity_date"], str(e.get("activity_id", ""))))
+
+
+def _lead_committees(proc: dict) -> list[str]:
+    out = []
+    for p in proc.get("had_participation") or []:
+        if isinstance(p, dict) and str(p.get("participation_role") or "").endswith("COMMITTEE_LEAD"):
+            orgs = p.get("had_participant_organization") or []
+            out += [o.rsplit("/", 1)[-1] for o in (orgs if isinstance(orgs, list) else [orgs]) if isinstance(o, str)]
+    return out
+
+
+def parse_ep_odp(body: bytes, *, source: str, warn: Callable[[str], None] | None = None) -> list[NoticeRecord]:
+    """``/api/v2/procedures/{id}?format=application/ld+json`` -> one procedure record. An event that
+    cannot be read is skipped and reported through ``warn``: one odd event never loses the procedure."""
     if not body.strip():
         raise ParseError("empty body where EP Open Data JSON was expected")
     try:
@@ -43,27 +80,18 @@ def parse_ep_odp(body: bytes, *, source: str) -> list[NoticeRecord]:
     if not isinstance(proc, dict):
         raise ParseError(f"EP Open Data: data[0] is a {type(proc).__name__}, not a procedure object")
     try:
-        return [_odp_record(proc, source)]
+        return [_odp_record(proc, source, warn or (lambda _msg: None))]
     except (AttributeError, TypeError, KeyError, ValidationError) as exc:  # a field of another type than documented
         raise ParseError(f"EP Open Data procedure of an unexpected shape ({type(exc).__name__}: {exc})") from None
 
 
-def _odp_record(proc: dict, source: str) -> NoticeRecord:
+def _odp_record(proc: dict, source: str, warn: Callable[[str], None]) -> NoticeRecord:
     label = proc.get("label") or proc.get("process_id")
     if not label:
         raise ParseError("EP Open Data procedure without label")
     titles = proc.get("process_title") or {}
-    events = sorted(
-        (e for e in proc.get("consists_of", []) if e.get("activity_date")),
-        key=lambda e: (e["activity_date"], e.get("activity_id", "")),
-    )
-    lines = [f"{e['activity_date']}: {_event_name(e.get('had_activity_type'))}" for e in events[-MAX_EVENTS:]]
-    lead = [
-        org.rsplit("/", 1)[-1]
-        for p in proc.get("had_participation", [])
-        if p.get("participation_role", "").endswith("COMMITTEE_LEAD")
-        for org in p.get("had_participant_organization", [])
-    ]
+    events = _events(proc, lambda msg: warn(f"procedure {label}: {msg}"))
+    lines = [f"{e['activity_date']}: {_event_name(e)}" for e in events[-MAX_EVENTS:]]
     latest = events[-1] if events else None
     return NoticeRecord(
         source=source,
@@ -73,14 +101,12 @@ def _odp_record(proc: dict, source: str) -> NoticeRecord:
         lang="en",
         title_en=clean_text(titles.get("en")) or None,
         title_fr=clean_text(titles.get("fr")) or None,
-        summary_en=f"Latest event {latest['activity_date']}: {_event_name(latest.get('had_activity_type'))}"
-        if latest
-        else None,
+        summary_en=f"Latest event {latest['activity_date']}: {_event_name(latest)}" if latest else None,
         body="\n".join(lines) or None,
         doc_type=(proc.get("process_type") or "").rsplit("/", 1)[-1] or None,
         kind="procedure",
         published_at=to_utc(latest["activity_date"]) if latest else None,
-        authors=lead,  # lead committee, e.g. ECON
+        authors=_lead_committees(proc),  # lead committee, e.g. ECON
         extra={"stage": (proc.get("current_stage") or "").rsplit("/", 1)[-1]},
     )
 

@@ -33,40 +33,61 @@ from veille.records import NoticeRecord, base_celex, canonical_url
 DOCTYPE_RE = re.compile(rb"<!DOCTYPE[^\[>]*(\[.*?\])?\s*>", re.S | re.I)
 ENTITY_RE = re.compile(rb"<!ENTITY[^>]*>", re.S | re.I)
 HTML_START_RE = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
+LEADING_RE = re.compile(rb"^(?:\s|\xef\xbb\xbf)+(?=<)")
 CELLAR_GUID_RE = re.compile(r"CELLAR:([0-9a-f-]{36})", re.I)
 WAF_MARKERS = (b"awsWafCookieDomainList", b"challenge.js", b"gokuProps")
 DEFAULT_MAX_BYTES = 20_000_000
 
 
 def sanitise(body: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """Refuse oversized bodies and drop DOCTYPE/ENTITY declarations (entity-expansion bombs)."""
+    """Refuse oversized bodies, drop DOCTYPE/ENTITY declarations (entity-expansion bombs) and what some
+    servers send before the XML declaration (a newline, spaces, a UTF-8 BOM): that is not malformed XML."""
     if len(body) > max_bytes:
         raise ParseError(f"feed body of {len(body)} bytes exceeds the {max_bytes}-byte cap")
-    return ENTITY_RE.sub(b"", DOCTYPE_RE.sub(b"", body))
+    return ENTITY_RE.sub(b"", DOCTYPE_RE.sub(b"", LEADING_RE.sub(b"", body)))
 
 
 def check_feed_body(body: bytes) -> None:
     """Raise ParseError when the body is not a feed at all (empty, WAF challenge, HTML page)."""
     if not body.strip():
         raise ParseError("empty body where a feed was expected")
-    head = body[:4096]
+    head = LEADING_RE.sub(b"", body[:4096])
     if any(m in body[:65536] for m in WAF_MARKERS):
         raise ParseError("WAF challenge page (awsWafCookieDomainList) where a feed was expected")
     if HTML_START_RE.match(head):
         raise ParseError("HTML page where a feed was expected")
 
 
+LANG_TAGS = {"title": "title", "description": "description", "link": "link", "FullContent": "body", "BasicUrl": "url"}
+
+
 def _lang_fields(entry_el: etree._Element | None) -> dict[str, dict[str, str]]:
-    """Newsroom 'feed/full' repeats title/description per language (``lang="EN"``)."""
+    """Newsroom 'feed/full' repeats title, description, link, ``infsonewsroom:FullContent`` and
+    ``BasicUrl`` per language (``lang="EN"``): {"en": {"title": ..., "body": ...}, "fr": {...}}."""
     out: dict[str, dict[str, str]] = {}
     if entry_el is None:
         return out
     for child in entry_el:
         lang = (child.get("lang") or "").lower()
-        tag = etree.QName(child).localname if isinstance(child.tag, str) else ""
-        if lang in ("en", "fr") and tag in ("title", "description") and (child.text or "").strip():
-            out.setdefault(lang, {}).setdefault(tag, child.text)
+        tag = LANG_TAGS.get(etree.QName(child).localname if isinstance(child.tag, str) else "")
+        if lang in ("en", "fr") and tag and (child.text or "").strip():
+            out.setdefault(lang, {}).setdefault(tag, child.text.strip())
     return out
+
+
+def _link(entry: Any, per_lang: dict[str, dict[str, str]], lang: str) -> str | None:
+    """The item's page: its ``<link>``, else a per-language link, else a permalink ``<guid>``
+    (RSS 2.0: a guid is a permalink unless ``isPermaLink="false"``), as Newsroom 'feed/full' sends."""
+    if (entry.get("link") or "").strip():
+        return canonical_url(entry.get("link"))
+    langs = [lang, *(k for k in per_lang if k != lang)]
+    for url in (per_lang.get(k, {}).get(f) for k in langs for f in ("link", "url")):
+        if url and url.strip().startswith(("http://", "https://")):
+            return canonical_url(url)
+    guid = (entry.get("id") or "").strip()
+    if entry.get("guidislink") and guid.startswith(("http://", "https://")):
+        return canonical_url(guid)
+    return None
 
 
 def _items_by_guid(body: bytes) -> dict[str, etree._Element]:
@@ -128,8 +149,8 @@ def _filed_lang(lang: str, titles: dict[str, str], summaries: dict[str, str]) ->
 
 def _record(entry: Any, raw: etree._Element | None, *, source: str, lang: str, options: dict) -> NoticeRecord | None:
     title = clean_text(html_to_text(entry.get("title") or ""))
-    link = canonical_url(entry.get("link"))
     per_lang = _lang_fields(raw)
+    link = _link(entry, per_lang, lang)
     celex = celex_from_text(title, entry.get("link"), entry.get("id"))
     titles = {lang: strip_celex_prefix(title) if title else ""}
     summaries = {lang: html_to_text(entry.get("summary") or "")}
@@ -142,7 +163,7 @@ def _record(entry: Any, raw: etree._Element | None, *, source: str, lang: str, o
     lang = _filed_lang(lang, titles, summaries)
     if not any(titles.values()) and not link:
         return None
-    full = entry.get("infsonewsroom_fullcontent")
+    full = per_lang.get(lang, {}).get("body") or entry.get("infsonewsroom_fullcontent")
     body = html_to_text(full if isinstance(full, str) else "") or None
     published = _published(entry)
     is_eurlex = bool(CELLAR_GUID_RE.search(entry.get("id") or "")) or title.upper().startswith("CELEX:")

@@ -22,7 +22,7 @@ from fnmatch import fnmatchcase
 
 import ijson
 
-from crawlers.parsers import ParseError
+from crawlers.parsers import UNREADABLE, ParseError, Skipped
 from crawlers.parsers.normalise import html_to_text
 from veille.records import NoticeRecord
 
@@ -97,8 +97,14 @@ def _abbr(value: object) -> list[str]:
 
 
 def _text_list(value: object) -> list[str]:
+    """Keywords and tags, in both modes: a list of strings, a JSON (or Python) list inside a string, or a
+    list holding such a string (the search API's ``keywords: ["[\\"Gender research\\", ...]"]``)."""
     value = _nested(value)
-    return [str(v) for v in value] if isinstance(value, list) else []
+    out: list[str] = []
+    for item in value if isinstance(value, list) else []:
+        inner = _nested(item) if isinstance(item, str) and item.lstrip().startswith("[") else None
+        out += [str(v).strip() for v in inner] if isinstance(inner, list) else [str(item).strip()]
+    return [v for v in out if v]
 
 
 def bulk_topic(rec: dict, source: str, wanted: TopicFilter, today: date) -> NoticeRecord | None:
@@ -171,13 +177,18 @@ class BulkStream:
     def __init__(self, source: str, wanted: TopicFilter, today: date):
         self.records: list[NoticeRecord] = []
         self.seen = 0
+        self.skipped = Skipped("topic record(s)")
         self._source, self._wanted, self._today = source, wanted, today
         self._ids: set[str] = set()
         self._coro = ijson.items_coro(self, BULK_PREFIX, use_float=True)
 
     def send(self, obj: dict) -> None:  # ijson's sink: one GrantTenderObj at a time
         self.seen += 1
-        rec = bulk_topic(obj, self._source, self._wanted, self._today) if isinstance(obj, dict) else None
+        try:
+            rec = bulk_topic(obj, self._source, self._wanted, self._today) if isinstance(obj, dict) else None
+        except UNREADABLE as exc:  # one odd record never fails the file
+            self.skipped.add(obj.get("identifier") if isinstance(obj, dict) else obj, exc)
+            return
         if rec and rec.external_id not in self._ids:
             self._ids.add(rec.external_id)
             self.records.append(rec)
@@ -220,6 +231,7 @@ class SearchPage:
     records: list[NoticeRecord]
     results: int
     total: int
+    skipped: Skipped = field(default_factory=lambda: Skipped("search result(s)"))
 
 
 def parse_search(body: bytes, source: str, wanted: TopicFilter, today: date, lang: str = "en") -> SearchPage:
@@ -231,43 +243,59 @@ def parse_search(body: bytes, source: str, wanted: TopicFilter, today: date, lan
     if not isinstance(data, dict) or "results" not in data:
         raise ParseError("SEDIA search: no results in the answer")
     best: dict[str, dict] = {}
+    skipped = Skipped("search result(s)")
     for row in data["results"] or []:
-        meta = row.get("metadata") or {}
-        ident = _first(meta, "identifier")
+        try:
+            meta = row.get("metadata") or {}
+            ident = _first(meta, "identifier")
+        except UNREADABLE as exc:  # one odd result never fails the page
+            skipped.add(row, exc)
+            continue
         if not ident or _first(meta, "type") not in ("1", "2", "8"):
             continue  # stubs and tenders
         if ident not in best or (row.get("language") == lang and best[ident].get("language") != lang):
             best[ident] = row
     records = []
     for ident, row in best.items():
-        meta = row.get("metadata") or {}
-        divisions = [str(d) for d in meta.get("programmeDivision") or []]
-        text = " ".join([_first(meta, "title") or "", _first(meta, "callTitle") or "", *meta.get("keywords", [])])
-        if not wanted.wants(ident, divisions, text):
+        try:
+            rec = _search_record(source, ident, row.get("metadata") or {}, row, wanted, today)
+        except UNREADABLE as exc:
+            skipped.add(ident, exc)
             continue
-        cutoffs = [ms_date(v) for v in meta.get("deadlineDate") or []]
-        deadline, closed = next_cutoff(cutoffs, today)
-        if closed:
-            continue
-        records.append(
-            _topic_record(
-                source,
-                ident,
-                title=_first(meta, "title") or row.get("summary") or ident,
-                call=_first(meta, "callIdentifier"),
-                call_title=_first(meta, "callTitle"),
-                programme=_first(meta, "frameworkProgramme"),
-                divisions=divisions,
-                opens=ms_date(_first(meta, "startDate")),
-                published=None,
-                deadline=deadline,
-                cutoffs=cutoffs,
-                status=_first(meta, "status"),
-                keywords=list(meta.get("keywords") or []),
-                description=html_to_text(_first(meta, "descriptionByte")),
-            )
-        )
-    return SearchPage(records, len(data["results"] or []), int(data.get("totalResults") or 0))
+        if rec is not None:
+            records.append(rec)
+    return SearchPage(records, len(data["results"] or []), int(data.get("totalResults") or 0), skipped)
+
+
+def _search_record(
+    source: str, ident: str, meta: dict, row: dict, wanted: TopicFilter, today: date
+) -> NoticeRecord | None:
+    """One search result -> a ``funding_call`` notice, or None (unwanted, closed)."""
+    divisions = [str(d) for d in meta.get("programmeDivision") or []]
+    keywords = _text_list(meta.get("tags")) + _text_list(meta.get("keywords"))
+    text = " ".join([_first(meta, "title") or "", _first(meta, "callTitle") or "", *keywords])
+    if not wanted.wants(ident, divisions, text):
+        return None
+    cutoffs = [ms_date(v) for v in meta.get("deadlineDate") or []]
+    deadline, closed = next_cutoff(cutoffs, today)
+    if closed:
+        return None
+    return _topic_record(
+        source,
+        ident,
+        title=_first(meta, "title") or row.get("summary") or ident,
+        call=_first(meta, "callIdentifier"),
+        call_title=_first(meta, "callTitle"),
+        programme=_first(meta, "frameworkProgramme"),
+        divisions=divisions,
+        opens=ms_date(_first(meta, "startDate")),
+        published=None,
+        deadline=deadline,
+        cutoffs=cutoffs,
+        status=_first(meta, "status"),
+        keywords=keywords,
+        description=html_to_text(_first(meta, "descriptionByte")),
+    )
 
 
 def multipart(fields: dict[str, object], boundary: str) -> bytes:

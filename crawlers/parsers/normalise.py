@@ -11,15 +11,13 @@ import html
 import re
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import unquote
 
 import lxml.html
 from lxml import etree
 
-from veille.records import CELEX_RE, Kind
+from veille.celex import celex_in_text, normalise_celex, parse_celex
+from veille.records import Kind
 
-# CELEX as EUR-Lex writes it in links (URL-encoded or not) and in RSS titles ("CELEX:32026L1472: ...").
-CELEX_IN_TEXT_RE = re.compile(r"CELEX(?::|%3A)\s*([0-9CE]\d{4}[A-Z]{1,2}\d{4}(?:R\(\d{2}\)|R%28\d{2}%29)?)", re.I)
 CELEX_TITLE_PREFIX_RE = re.compile(r"^\s*CELEX:\s*\S+?\s*:\s*")
 WS_RE = re.compile(r"[ \t\r\f\v\u00a0\u202f]+")
 NL_RE = re.compile(r"\s*\n\s*(?:\n\s*)+")
@@ -30,13 +28,11 @@ BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", 
 
 
 def celex_from_text(*texts: str | None) -> str | None:
-    """First CELEX in titles or links: ``CELEX:32024R1689R(02)`` or ``uri=CELEX%3A32021R2282``."""
+    """First CELEX in titles or links: ``CELEX:32024R1689R(02)``, ``uri=CELEX%3A32021D1227%2801%29``."""
     for text in texts:
-        if not text:
-            continue
-        m = CELEX_IN_TEXT_RE.search(text)
-        if m:
-            return unquote(m.group(1)).upper()
+        found = celex_in_text(text)
+        if found:
+            return found
     return None
 
 
@@ -65,11 +61,9 @@ def celex_from_ids(value: str | None) -> str | None:
     if not value:
         return None
     for part in re.split(r"[|,\s]+", value):
-        part = part.strip()
-        if part.lower().startswith("celex:"):
-            part = part[6:]
-        if CELEX_RE.fullmatch(part):
-            return part
+        found = normalise_celex(part)
+        if found:
+            return found
     return None
 
 
@@ -79,16 +73,19 @@ def strip_celex_prefix(title: str) -> str:
 
 
 def kind_for_celex(celex: str | None, default: Kind = "other") -> Kind:
-    """Sector 3 = legislation, 5 + PC = Commission proposal, corrigenda end in ``R(nn)``."""
-    if not celex:
+    """What a CELEX says a document is: corrigenda ``…R(nn)``; sectors 3 and 0 (consolidated) acts;
+    sector 5 PC/AP proposals, other preparatory documents (SC staff working documents, DC
+    communications, XC notices...) never acts; anything else the source's default, but never ``act``."""
+    parsed = parse_celex(celex)
+    if parsed is None:
         return default
-    if re.search(r"R\(\d{2}\)$", celex):
+    if parsed.is_corrigendum:
         return "corrigendum"
-    if celex.startswith("3"):
+    if parsed.sector in ("3", "0"):
         return "act"
-    if celex.startswith("5") and celex[5:7] in ("PC", "AP"):
+    if parsed.sector == "5" and parsed.descriptor in ("PC", "AP"):
         return "proposal"
-    return default
+    return default if default != "act" else "other"
 
 
 def to_utc(value: str | datetime | date | None) -> datetime | None:

@@ -23,7 +23,8 @@ from datetime import date
 
 from crawlers.parsers import ParseError
 from crawlers.parsers.normalise import to_date
-from veille.records import CELEX_RE, NoticeRecord
+from veille.celex import bare_celex_in_text, normalise_celex
+from veille.records import NoticeRecord
 
 DOC_URL = "https://ec.europa.eu/transparency/comitology-register/screen/documents/{ref}/{version}/consult?lang=en"
 REGDEL_URL = "https://webgate.ec.europa.eu/regdel/#/delegatedActs/{id}?lang=en"
@@ -119,7 +120,7 @@ def parse_regdel(body: bytes, source: str, watched: list[str]) -> list[NoticeRec
         if not any(k in status.lower() for k in REGDEL_KEEP) or row.get("id") is None:
             continue
         basic = str(row.get("basicLegislativeAct") or "")
-        basis = [m.group(0) for m in CELEX_RE.finditer(basic)] or [c for c in [_basic_celex(basic)] if c]
+        basis = bare_celex_in_text(basic) or [c for c in [_basic_celex(basic)] if c]
         if watched and not set(basis) & set(watched):
             continue
         celex = str(row.get("celexNumber") or "").strip() or None
@@ -130,7 +131,7 @@ def parse_regdel(body: bytes, source: str, watched: list[str]) -> list[NoticeRec
                 external_id=f"regdel-{row['id']}",
                 url=REGDEL_URL.format(id=row["id"]),
                 lang="en",
-                celex=celex if celex and CELEX_RE.fullmatch(celex) else None,
+                celex=normalise_celex(celex),
                 title_en=str(row.get("completeTitle") or row.get("title") or f"Delegated act {row['id']}"),
                 summary_en=f"Delegated act — {status}"
                 + (f"; planned adoption {planned.isoformat()}" if planned else ""),

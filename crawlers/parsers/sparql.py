@@ -16,7 +16,7 @@ from datetime import date
 
 from crawlers.parsers import ParseError
 from crawlers.parsers.normalise import celex_from_ids, kind_for_celex, to_date, to_utc
-from veille.records import CELEX_RE, NoticeRecord
+from veille.records import NoticeRecord
 
 CELLAR = "http://publications.europa.eu/resource/cellar/"
 RESOURCE_TYPE = "http://publications.europa.eu/resource/authority/resource-type/"
@@ -159,7 +159,7 @@ def parse_discovery(body: bytes) -> list[Discovered]:
         out.append(
             Discovered(
                 work=work,
-                celex=celex if celex and CELEX_RE.fullmatch(celex) else celex_from_ids(celex),
+                celex=celex_from_ids(celex),
                 oj_date=to_date(value(b, "ojDate")),
                 types=sorted({_type_code(t) for t in split_concat(value(b, "types"))}),
                 based_on=split_concat(value(b, "based_on")),
@@ -176,8 +176,6 @@ def _doc_type(types: list[str]) -> str | None:
 def _kind(celex: str | None, types: list[str]):  # noqa: ANN202 - a Kind literal
     if any(t.startswith("PROP_") for t in types):
         return "proposal"
-    if "CORRIGENDUM" in types and celex and "R(" in celex:
-        return "corrigendum"
     return kind_for_celex(celex, "act")
 
 
@@ -193,9 +191,7 @@ def parse_details(
     for b in load_results(body):
         work = value(b, "work")
         found = discovered.get(work or "") or Discovered(work=work or "", celex=None, oj_date=None)
-        celex = value(b, "celex") or found.celex
-        if celex and not CELEX_RE.fullmatch(celex):
-            celex = celex_from_ids(celex)
+        celex = celex_from_ids(value(b, "celex")) or found.celex
         title_en, title_fr = value(b, "title_en"), value(b, "title_fr")
         if not (title_en or title_fr or celex):
             continue

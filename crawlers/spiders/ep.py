@@ -12,7 +12,7 @@ from typing import Any
 from scrapy.http import Response
 
 from crawlers.parsers.ep import parse_ep_odp, parse_oeil
-from crawlers.spiders.base import VeilleSpider, guarded
+from crawlers.spiders.base import VeilleSpider, guarded, short_url
 
 
 class EpOdpSpider(VeilleSpider):
@@ -32,7 +32,8 @@ class EpOdpSpider(VeilleSpider):
 
     @guarded
     def parse(self, response: Response, **_: Any) -> Iterator[Any]:
-        for rec in parse_ep_odp(response.body, source=self.name):
+        where = short_url(response.url)
+        for rec in parse_ep_odp(response.body, source=self.name, warn=lambda msg: self.warn(f"{where}: {msg}")):
             yield self.item(rec)
 
 

@@ -24,7 +24,7 @@ from scrapy.http import Response
 from crawlers.parsers import ParseError, hys
 from crawlers.parsers import funding as ft
 from crawlers.parsers import registers as reg
-from crawlers.spiders.base import VeilleSpider, guarded
+from crawlers.spiders.base import VeilleSpider, guarded, short_url
 
 JSON = {"Accept": "application/json"}
 
@@ -168,6 +168,8 @@ class FundingSpider(SignalSpider):
             for i in range(0, len(response.body), 1 << 16):
                 stream.feed(response.body[i : i + (1 << 16)])
         records = stream.close()
+        if msg := stream.skipped.message(stream.seen):
+            self.warn(f"{short_url(response.url)}: {msg}")
         for rec in records:
             yield self.item(rec)
         etag, path = response.headers.get(b"ETag"), self.etag_file()
@@ -201,6 +203,8 @@ class FundingSpider(SignalSpider):
     @guarded
     def parse_search(self, response: Response, number: int, size: int) -> Iterator[Any]:
         page = ft.parse_search(response.body, self.name, self.wanted, self.today)
+        if msg := page.skipped.message(page.results):
+            self.warn(f"{short_url(response.url)}: {msg}")
         for rec in page.records:
             yield self.item(rec)
         max_pages = int(self.options.get("max_pages", 20))

@@ -136,6 +136,8 @@ class SparqlSpider(VeilleSpider):
             yield self.item(rec)
             return
         rec.body, rec.lang = act.text, "en"
+        if act.omitted:  # a long act is abridged: the notice says what was left out (the body's first lines too)
+            rec.extra["text_omitted"] = act.omitted
         if act.canonical and not rec.eli:
             rec.extra["eurlex_eli"] = act.canonical
         yield self.item(rec)
