@@ -14,7 +14,7 @@ import lxml.html
 from lxml import etree
 from pydantic import ValidationError
 
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, schemas
 from crawlers.parsers.normalise import celex_from_text, clean_text, to_utc, without_controls
 from veille.records import NoticeRecord
 
@@ -40,6 +40,7 @@ def parse_ep_odp(body: bytes, *, source: str) -> list[NoticeRecord]:
         proc = data["data"][0]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
         raise ParseError(f"not an EP Open Data procedure document ({type(exc).__name__})") from None
+    schemas.check(schemas.OdpAnswer, data, "EP Open Data procedure")
     if not isinstance(proc, dict):
         raise ParseError(f"EP Open Data: data[0] is a {type(proc).__name__}, not a procedure object")
     try:

@@ -21,7 +21,7 @@ import json
 import re
 from datetime import date
 
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, schemas
 from crawlers.parsers.normalise import to_date
 from veille.records import CELEX_RE, NoticeRecord
 
@@ -46,6 +46,7 @@ def parse_committees(body: bytes) -> dict[str, str]:
     rows = data.get("content") if isinstance(data, dict) else data
     if not isinstance(rows, list):
         raise ParseError("comitology committees: neither a list nor a page with content[]")
+    schemas.check_committees(rows)
     out = {}
     for c in rows:
         if not isinstance(c, dict) or not c.get("code"):
@@ -71,6 +72,7 @@ def parse_documents(body: bytes, source: str, acts: dict[str, str]) -> tuple[lis
     data = _json(body, "comitology documents")
     if not isinstance(data, dict) or not isinstance(data.get("content"), list):
         raise ParseError("comitology documents: no content[] in the answer")
+    schemas.check(schemas.ComitologyPage, data, "comitology documents")
     out = []
     for doc in data["content"]:
         dtype = doc.get("documentType") or {}
