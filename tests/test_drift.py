@@ -153,6 +153,25 @@ def test_funding_bulk_identifier_renamed_fails_the_source(veille_home, status):
     assert expected in _line(status(cfg), "funding")
 
 
+def test_regdel_id_renamed_fails_the_source(veille_home, status):
+    # No capture of the Register of delegated acts exists: the demo bundle's answer, CONSTRUCTED in the
+    # documented shape (crawlers/replay/README.md); renamed here: id -> actId in every row.
+    routes = {r.path: r for r in load_bundle(BUNDLE) if r.path.startswith("/regdel/")}
+    answer = json.loads(routes["/regdel/web/delegatedActs"].body)
+    for row in answer["list"]:
+        row["actId"] = row.pop("id")
+    with ReplayServer() as server:
+        server.add(routes["/regdel/"])
+        server.add(Route(path="/regdel/web/delegatedActs", body=json.dumps(answer).encode(), headers=JSON))
+        src = {"name": "regdel", "kind": "delegated_acts", "url": server.url("/regdel/"), "options": {"acts": []}}
+        cfg, settings, engine = _setup(veille_home, [src])
+        (res,) = crawl(settings, engine)
+    assert not res.ok and res.new == 0
+    expected = f"RegDel delegatedActs: list[].id: missing in all {len(answer['list'])} rows"
+    assert _row(engine, "regdel").error.endswith(expected)
+    assert expected in _line(status(cfg), "regdel")
+
+
 # --- expected item fields: counted on the run, the source degraded ----------------------------------------
 
 

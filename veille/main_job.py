@@ -28,12 +28,12 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - veille.pipeline.CycleSumm
     for r in summary.sources:
         table.add_row(
             safe(r.source),
-            "[green]ok[/green]" if r.ok else "[red]failed[/red]",
+            ("[yellow]ok[/yellow]" if r.warnings else "[green]ok[/green]") if r.ok else "[red]failed[/red]",
             str(r.new),
             str(r.updated),
             str(r.unchanged),
             str(r.not_modified),
-            safe(r.error or ""),
+            safe(r.error or (f"{len(r.warnings)} warning(s): {r.warnings[0]}" if r.warnings else "")),
         )
     console.print(table)
     if summary.rescored:

@@ -115,6 +115,7 @@ def parse_regdel(body: bytes, source: str, watched: list[str]) -> list[NoticeRec
     rows = data.get("list") if isinstance(data, dict) else None
     if not isinstance(rows, list):
         raise ParseError("RegDel delegatedActs: no list[] in the answer")
+    schemas.check(schemas.RegDelList, data, "RegDel delegatedActs")
     out = []
     for row in rows:
         status = str(row.get("delegatedActStatus") or row.get("status") or "")

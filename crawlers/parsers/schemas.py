@@ -302,6 +302,24 @@ class BulkRecord(Shape):
 # --- Comitology Register ------------------------------------------------------------------------------
 
 
+class RegDelRow(Shape):
+    WHAT: ClassVar[str] = "RegDel delegated acts"
+    EXPECTED = ("completeTitle", "delegatedActStatus")
+    id: int | str | None = None
+    completeTitle: str | None = None  # noqa: N815
+    delegatedActStatus: str | None = None  # noqa: N815
+
+
+class RegDelList(Shape):
+    rows: list[RegDelRow] = Field(alias="list")
+
+    @model_validator(mode="after")
+    def _identified(self) -> RegDelList:
+        if self.rows and all(r.id is None for r in self.rows):
+            raise ValueError(f"list[].id: missing in all {len(self.rows)} rows")
+        return self
+
+
 class ComitologyCommittee(Shape):
     code: str | int
     committeeTitles: list[dict] | None = None  # noqa: N815
