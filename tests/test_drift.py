@@ -31,7 +31,7 @@ from storage.models import CrawlRun, Notice, Sighting
 from tests.replay_server import ReplayServer, Route, fixture, write_config
 from tests.web_helpers import PASSWORD, client, login
 from veille import cli
-from veille.config import load_settings
+from veille.config import ConfigError, load_settings
 from web.auth import add_user
 
 BUNDLE = Path(__file__).resolve().parent.parent / "crawlers" / "replay" / "bundle"
@@ -393,3 +393,15 @@ def test_oj_acts_quiet_in_the_digest_footer(oj_archive):
     assert "cellar-acts : silencieuse — " + QUIET in text
     html = mail.get_body(preferencelist=("html",)).get_content()
     assert "Sources silencieuses ou dégradées" in html and "cellar-acts : silencieuse — " + QUIET in html
+
+
+def test_bad_expectation_override_is_a_config_error_with_its_line(tmp_path):
+    cfg = write_config(
+        tmp_path / "veille.toml",
+        [{"name": "dae", "kind": "rss", "url": "http://127.0.0.1:9/x.xml", "options": {"expect": {"empty_run": 2}}}],
+    )
+    line = next(n for n, text in enumerate(cfg.read_text().splitlines(), 1) if text.startswith("options"))
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg)
+    assert str(exc.value).startswith(f"{cfg}:{line}: sources.0.options: ")
+    assert "expect.empty_run: Extra inputs are not permitted" in str(exc.value)

@@ -120,13 +120,6 @@ class Cell(Shape):
     value: Any
 
 
-class SparqlAnswer(Shape):
-    class Results(Shape):
-        bindings: list[dict[str, Any]]
-
-    results: Results
-
-
 class DiscoveryRow(Shape):
     WHAT: ClassVar[str] = "SPARQL discovery rows"
     EXPECTED = ("celex", "ojDate")
