@@ -389,7 +389,8 @@ def test_oj_acts_quiet_for_three_working_days_in_status(oj_archive, status):
     with session_scope(engine) as s:
         dated = [n for n in s.exec(select(Notice).join(Sighting)).all() if n.published_at]
     newest = max(dated, key=lambda n: n.published_at)
-    assert newest.celex == "32025R2537" and newest.published_at.date() == date(2025, 12, 16)
+    day = newest.published_at if type(newest.published_at) is date else newest.published_at.date()
+    assert newest.celex == "32025R2537" and day == date(2025, 12, 16)
 
     line = _line(status(cfg), "cellar-acts")
     assert "silencieuse" in line and QUIET in line
@@ -430,6 +431,9 @@ def test_oj_acts_quiet_in_the_digest_footer(oj_archive):
     assert "cellar-acts : silencieuse — " + QUIET in text
     html = mail.get_body(preferencelist=("html",)).get_content()
     assert "Sources silencieuses ou dégradées" in html and "cellar-acts : silencieuse — " + QUIET in html
+    posts = [json.loads(p.read_text(encoding="utf-8")) for p in (cfg.parent / "outbox" / "slack").glob("*.json")]
+    footers = [b for post in posts for b in json.dumps(post, ensure_ascii=False).split("\\n") if "cellar-acts" in b]
+    assert any("silencieuse" in f and QUIET in f for f in footers), "the Slack digest says it too"
 
 
 def test_bad_expectation_override_is_a_config_error_with_its_line(tmp_path):
