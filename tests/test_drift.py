@@ -446,3 +446,18 @@ def test_bad_expectation_override_is_a_config_error_with_its_line(tmp_path):
         load_settings(cfg)
     assert str(exc.value).startswith(f"{cfg}:{line}: sources.0.options: ")
     assert "expect.empty_run: Extra inputs are not permitted" in str(exc.value)
+
+
+def test_a_hostile_date_quoted_in_a_warning_is_escaped_on_the_dashboard(veille_home, status):
+    # Same real feed; every date replaced here by markup (the warning quotes the first unreadable value).
+    body = re.sub(rb"<pubDate>[^<]+</pubDate>", b"<pubDate><![CDATA[<script>alert(1)</script>]]></pubDate>", NEWSROOM)
+    with ReplayServer() as server:
+        server.add(Route(path="/dae.xml", body=body, headers=RSS))
+        cfg, settings, engine = _setup(veille_home, [_rss_source(server)])
+        (res,) = crawl(settings, engine)
+    assert res.ok, res.error
+    assert "feed items: readable date (e.g. '<script>alert(1)</script>'): missing in 25 of 25" in res.warnings
+    add_user(engine, "alice", "analyst", PASSWORD)
+    page = login(client(engine, settings), "alice").get("/dashboard").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    assert "readable date (e.g. '<script>alert(1)</script>')" in _line(status(cfg), "dae")  # plain text, no markup
