@@ -106,6 +106,19 @@ class FailedSource:
 
 
 @dataclass
+class QuietSource:
+    """A source gone quiet or degraded (veille.health): ``state`` in French, reasons one line each."""
+
+    source: str
+    state: str
+    reasons: list[str]
+
+    @property
+    def text(self) -> str:
+        return f"{self.source} : {self.state}" + (f" — {' ; '.join(self.reasons)}" if self.reasons else "")
+
+
+@dataclass
 class Digest:
     purpose: str  # digest | alert
     recipient: str
@@ -114,6 +127,7 @@ class Digest:
     since: datetime | None
     sections: list[Section] = field(default_factory=list)
     failed: list[FailedSource] = field(default_factory=list)
+    unhealthy: list[QuietSource] = field(default_factory=list)  # quiet or degraded, not failed
     rule: str | None = None  # the critical rule, for an alert; "J-10 ouvrés" for a reminder
     nothing_new: bool = False
     deadlines: list = field(default_factory=list)  # alerts.deadlines.DeadlineItem, by deadline
@@ -208,6 +222,11 @@ def sections(items: list[Item], labels: dict[str, Label], order: tuple[str, ...]
                 groups.append(Group(key, title, chosen))
         out.append(Section(label, labels[label].name if label in labels else label, groups))
     return out
+
+
+def quiet_sources(states: list) -> list[QuietSource]:
+    """veille.health states -> the digest footer's lines (text cleaned: reasons quote what sources sent)."""
+    return [QuietSource(clean(st.name, 80), st.label, [clean(r, 200) for r in st.reasons]) for st in states]
 
 
 def failed_sources(runs: list[CrawlRun]) -> list[FailedSource]:

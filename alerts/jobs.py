@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from alerts.config import Routing, load_routing
 from alerts.deadlines import deadline_items, open_candidates
-from alerts.digest import Digest, Item, failed_sources, file_under, item_for, sections
+from alerts.digest import Digest, Item, failed_sources, file_under, item_for, quiet_sources, sections
 from alerts.email import SmtpTransport, build_message
 from alerts.outbox import (
     DeliveryStats,
@@ -40,6 +40,7 @@ from storage.fulltext import now_utc
 from storage.models import Delivery, KeyValue
 from storage.runs import failed_since
 from veille.config import Settings
+from veille.health import unhealthy
 from veille.profiles import Label, load_labels
 from veille.records import as_utc
 
@@ -150,6 +151,7 @@ class Renderer:
             )
             window = since or self.now - self.routing.duration("first_digest_lookback")
             d.failed = failed_sources(failed_since(self.engine, window))
+            d.unhealthy = quiet_sources(unhealthy(self.engine, self.settings, self.now))
             d.deadlines = deadline_items(open_candidates(self.engine, today), self.routing, rcpt.labels, today)
         items = [self._item(c, rcpt) for c in cands.values()]
         d.sections = sections(items, self.labels, tuple(self.routing.labels))

@@ -142,6 +142,9 @@ def blocks(d: Digest) -> list[dict]:
             for f in d.failed
         ]
         out.append(_context(":warning: *Sources en échec depuis le dernier envoi*\n" + "\n".join(lines)))
+    if d.unhealthy:
+        lines = [f"• {mrkdwn(q.text, 300)}" for q in d.unhealthy]
+        out.append(_context(":zzz: *Sources silencieuses ou dégradées*\n" + "\n".join(lines)))
     return out
 
 

@@ -69,7 +69,7 @@ class CollectPipeline:
             "source": name,
             "ok": not errors,
             "error": "; ".join(dict.fromkeys(errors))[:2000] or None,
-            "warnings": list(getattr(spider, "warnings", []))[:50],
+            "warnings": (list(getattr(spider, "gap_warnings", list)()) + list(getattr(spider, "warnings", [])))[:50],
             "records": len(self.records),
             "requests": stats.get_value("veille/requests", 0),
             "not_modified": stats.get_value("veille/not_modified", 0),

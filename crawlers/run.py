@@ -172,6 +172,7 @@ def store_source(
         ok=result.ok,
         error=result.error,
         watermark=started if result.ok else None,
+        warnings=result.warnings,
         n_seen=stats.seen,
         n_new=stats.new,
         n_updated=stats.updated,

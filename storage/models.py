@@ -41,6 +41,7 @@ class CrawlRun(SQLModel, table=True):
     n_not_modified: int = 0  # 304 answers: nothing downloaded
     bytes_downloaded: int = 0
     error: str | None = None
+    warnings: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))  # drift seen, one a line
 
 
 class Notice(SQLModel, table=True):

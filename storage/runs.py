@@ -34,12 +34,14 @@ def finish_run(
     ok: bool,
     error: str | None = None,
     watermark: datetime | None = None,
+    warnings: list[str] | None = None,
     **counts: int,
 ) -> None:
     with session_scope(engine, write=True) as s:
         run = s.get(CrawlRun, run_id)
         now = now_utc()
         run.finished_at, run.status, run.error = now, "ok" if ok else "failed", error
+        run.warnings = list(warnings) if warnings else None
         for name, value in counts.items():
             setattr(run, name, value)
         src = s.get(Source, run.source)

@@ -80,6 +80,20 @@ class SourceConfig(Strict):
     def interval_td(self) -> timedelta:
         return parse_duration(self.interval)
 
+    @field_validator("options")
+    @classmethod
+    def _expect(cls, v: dict[str, Any]) -> dict[str, Any]:
+        """``options.expect`` overrides the kind's healthy-run expectation (veille/health.py): checked here."""
+        if "expect" in v:
+            from veille.health import Expectation
+
+            try:
+                Expectation.model_validate(v["expect"])
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise ValueError(f"expect.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        return v
+
 
 class CrawlConfig(Strict):
     user_agent: str = "veille/0.1 (EU regulatory watch; +mailto:{contact})"

@@ -30,12 +30,12 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - veille.pipeline.CycleSumm
     for r in summary.sources:
         table.add_row(
             safe(r.source),
-            "[green]ok[/green]" if r.ok else "[red]échec[/red]",
+            ("[yellow]ok[/yellow]" if r.warnings else "[green]ok[/green]") if r.ok else "[red]échec[/red]",
             str(r.new),
             str(r.updated),
             str(r.unchanged),
             str(r.not_modified),
-            safe(r.error or ""),
+            safe(r.error or (f"{len(r.warnings)} warning(s): {r.warnings[0]}" if r.warnings else "")),
         )
     console.print(table)
     if summary.rescored:
@@ -112,14 +112,18 @@ def status_cmd() -> None:
     from storage.db import session_scope
     from storage.models import Delivery
     from veille.cli import console, safe, state
+    from veille.health import source_states
     from veille.pipeline import source_health
 
     engine = state.engine()
     table = Table(title="sources")
-    for col in ("source", "last success", "last failure", "reason"):
+    for col in ("source", "état / state", "last success", "last failure", "reason"):
         table.add_column(col)
+    states = {st.name: st for st in source_states(engine, state.settings)}
     for s in source_health(engine):
-        table.add_row(escape(s.name), _when(s.last_success), _when(s.last_failure), safe(s.last_error or ""))
+        st = states.get(s.name)
+        health = safe(st.text) if st and st.state in ("quiet", "degraded") else (st.label if st else "")
+        table.add_row(escape(s.name), health, _when(s.last_success), _when(s.last_failure), safe(s.last_error or ""))
     console.print(table)
     runs = scheduler.next_runs(state.settings)
     if runs:

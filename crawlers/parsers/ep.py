@@ -15,7 +15,7 @@ import lxml.html
 from lxml import etree
 from pydantic import ValidationError
 
-from crawlers.parsers import ParseError, Skipped
+from crawlers.parsers import ParseError, Skipped, schemas
 from crawlers.parsers.normalise import celex_from_text, clean_text, to_utc, without_controls
 from veille.records import NoticeRecord
 
@@ -77,6 +77,7 @@ def parse_ep_odp(body: bytes, *, source: str, warn: Callable[[str], None] | None
         proc = data["data"][0]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
         raise ParseError(f"not an EP Open Data procedure document ({type(exc).__name__})") from None
+    schemas.check(schemas.OdpAnswer, data, "EP Open Data procedure")
     if not isinstance(proc, dict):
         raise ParseError(f"EP Open Data: data[0] is a {type(proc).__name__}, not a procedure object")
     try:

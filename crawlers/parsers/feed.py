@@ -17,7 +17,7 @@ from xml.sax import SAXException
 import feedparser
 from lxml import etree
 
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, schemas
 from crawlers.parsers.normalise import (
     celex_from_text,
     cited_acts,
@@ -214,4 +214,18 @@ def parse_feed(
         rec = _record(entry, raw, source=source, lang=lang.lower(), options=options)
         if rec is not None:
             records.append(rec)
+    _note_gaps(parsed.entries)
     return records
+
+
+def _note_gaps(entries: list) -> None:
+    """Items without a title or a date are counted on the run; dates that no longer parse are named."""
+    undated = [e for e in entries if _published(e) is None]
+    unreadable = [raw for e in undated if (raw := str(e.get("published") or e.get("updated") or "").strip())]
+    schemas.note(schemas.Gap("feed items", "", 0, len(entries)))
+    schemas.note(schemas.Gap("feed items", "date", len(undated), len(entries)))
+    if unreadable:
+        field = f"readable date (e.g. {unreadable[0][:40]!r})"
+        schemas.note(schemas.Gap("feed items", field, len(unreadable), len(entries)))
+    untitled = sum(1 for e in entries if not clean_text(html_to_text(e.get("title") or "")))
+    schemas.note(schemas.Gap("feed items", "title", untitled, len(entries)))

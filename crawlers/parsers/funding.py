@@ -22,7 +22,7 @@ from fnmatch import fnmatchcase
 
 import ijson
 
-from crawlers.parsers import UNREADABLE, ParseError, Skipped
+from crawlers.parsers import UNREADABLE, ParseError, Skipped, schemas
 from crawlers.parsers.normalise import html_to_text
 from veille.records import NoticeRecord
 
@@ -181,9 +181,12 @@ class BulkStream:
         self._source, self._wanted, self._today = source, wanted, today
         self._ids: set[str] = set()
         self._coro = ijson.items_coro(self, BULK_PREFIX, use_float=True)
+        self.shapes = schemas.GapCounter(schemas.BulkRecord, "grantsTenders records")
 
     def send(self, obj: dict) -> None:  # ijson's sink: one GrantTenderObj at a time
         self.seen += 1
+        if isinstance(obj, dict):
+            self.shapes.add(obj)
         try:
             rec = bulk_topic(obj, self._source, self._wanted, self._today) if isinstance(obj, dict) else None
         except UNREADABLE as exc:  # one odd record never fails the file
@@ -206,6 +209,9 @@ class BulkStream:
             raise ParseError(f"grantsTenders.json: invalid JSON: {exc}") from None
         if self.seen == 0:
             raise ParseError(f"grantsTenders.json: no {BULK_PREFIX.replace('.item', '')} records in the answer")
+        if self.shapes.missing.get("identifier", 0) == self.seen:
+            raise ParseError(f"grantsTenders.json: {BULK_PREFIX}.identifier: missing in all {self.seen} records")
+        self.shapes.flush()
         return self.records
 
 
@@ -242,6 +248,7 @@ def parse_search(body: bytes, source: str, wanted: TopicFilter, today: date, lan
         raise ParseError("SEDIA search: not JSON") from None
     if not isinstance(data, dict) or "results" not in data:
         raise ParseError("SEDIA search: no results in the answer")
+    schemas.check(schemas.SediaSearch, data, "SEDIA search")
     best: dict[str, dict] = {}
     skipped = Skipped("search result(s)")
     for row in data["results"] or []:

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, schemas
 from crawlers.parsers.normalise import html_to_text
 from veille.records import NoticeRecord
 
@@ -87,6 +87,7 @@ class SearchPage:
 def parse_search(body: bytes) -> SearchPage:
     """One ``searchInitiatives`` page, in either envelope; anything else is a ParseError."""
     data = _json(body, "searchInitiatives")
+    schemas.check_hys_search(data)
     if "initiativeResultDtoPage" in data:
         page = data["initiativeResultDtoPage"] or {}
         items = page.get("content") or []
@@ -229,6 +230,7 @@ def initiative_records(source: str, item: dict, detail: dict | None, today: date
 def parse_detail(body: bytes) -> dict:
     """``groupInitiatives/{id}``: the detail object (with ``publications``), checked."""
     data = _json(body, "groupInitiatives")
+    schemas.check(schemas.HysDetail, data, "groupInitiatives")
     if "publications" not in data or "id" not in data:
         raise ParseError(f"groupInitiatives: no publications/id in the answer (keys: {sorted(data)[:6]})")
     hys_id(data["id"])

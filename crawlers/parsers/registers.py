@@ -21,7 +21,7 @@ import json
 import re
 from datetime import date
 
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, schemas
 from crawlers.parsers.normalise import to_date
 from veille.celex import bare_celex_in_text, normalise_celex
 from veille.records import NoticeRecord
@@ -47,6 +47,7 @@ def parse_committees(body: bytes) -> dict[str, str]:
     rows = data.get("content") if isinstance(data, dict) else data
     if not isinstance(rows, list):
         raise ParseError("comitology committees: neither a list nor a page with content[]")
+    schemas.check_committees(rows)
     out = {}
     for c in rows:
         if not isinstance(c, dict) or not c.get("code"):
@@ -72,6 +73,7 @@ def parse_documents(body: bytes, source: str, acts: dict[str, str]) -> tuple[lis
     data = _json(body, "comitology documents")
     if not isinstance(data, dict) or not isinstance(data.get("content"), list):
         raise ParseError("comitology documents: no content[] in the answer")
+    schemas.check(schemas.ComitologyPage, data, "comitology documents")
     out = []
     for doc in data["content"]:
         dtype = doc.get("documentType") or {}
@@ -114,6 +116,7 @@ def parse_regdel(body: bytes, source: str, watched: list[str]) -> list[NoticeRec
     rows = data.get("list") if isinstance(data, dict) else None
     if not isinstance(rows, list):
         raise ParseError("RegDel delegatedActs: no list[] in the answer")
+    schemas.check(schemas.RegDelList, data, "RegDel delegatedActs")
     out = []
     for row in rows:
         status = str(row.get("delegatedActStatus") or row.get("status") or "")

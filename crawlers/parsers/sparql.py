@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date
 
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, schemas
 from crawlers.parsers.normalise import celex_from_ids, kind_for_celex, to_date, to_utc
 from veille.records import NoticeRecord
 
@@ -150,8 +150,10 @@ def _type_code(uri: str) -> str:
 
 
 def parse_discovery(body: bytes) -> list[Discovered]:
+    rows = load_results(body)
+    schemas.check_rows(schemas.Discovery, rows, "SPARQL discovery")
     out = []
-    for b in load_results(body):
+    for b in rows:
         work = value(b, "work")
         if not work:
             continue
@@ -187,8 +189,10 @@ def parse_details(
     body: bytes, *, source: str, discovered: dict[str, Discovered], watched: list[str] | None = None
 ) -> list[NoticeRecord]:
     """Details answer -> one record per work, joined with what discovery said about it."""
+    rows = load_results(body)
+    schemas.check_rows(schemas.Details, rows, "SPARQL details")
     records = []
-    for b in load_results(body):
+    for b in rows:
         work = value(b, "work")
         found = discovered.get(work or "") or Discovered(work=work or "", celex=None, oj_date=None)
         celex = celex_from_ids(value(b, "celex")) or found.celex

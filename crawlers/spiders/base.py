@@ -18,7 +18,7 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, schemas
 from veille.config import SourceConfig
 from veille.records import NoticeRecord
 
@@ -55,8 +55,12 @@ def guarded(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]
 
     @functools.wraps(method)
     def wrapper(self: VeilleSpider, response: Response, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        schemas.drain()  # notes left by code outside a callback belong to no one
         try:
-            yield from method(self, response, *args, **kwargs)
+            for out in method(self, response, *args, **kwargs):
+                self.count_gaps(schemas.drain())  # the step that just ran is this source's
+                yield out
+            self.count_gaps(schemas.drain())
         except ParseError as exc:
             self.fail(f"{short_url(response.url)}: {exc}")
         except Exception as exc:  # a parser bug must fail the source, not vanish in a log
@@ -79,12 +83,25 @@ class VeilleSpider(scrapy.Spider):
         self.max_bytes = max_bytes
         self.errors: list[str] = []
         self.warnings: list[str] = []
+        self.gaps: dict[tuple[str, str], int] = {}  # (what, field) -> items without it, summed over answers
+        self.gap_totals: dict[str, int] = {}  # what -> items checked
 
     def fail(self, reason: str) -> None:
         self.errors.append(reason)
 
     def warn(self, reason: str) -> None:
         self.warnings.append(reason)
+
+    def count_gaps(self, gaps: list[schemas.Gap]) -> None:
+        for g in gaps:
+            if g.field:
+                self.gaps[(g.what, g.field)] = self.gaps.get((g.what, g.field), 0) + g.missing
+            else:
+                self.gap_totals[g.what] = self.gap_totals.get(g.what, 0) + g.total
+
+    def gap_warnings(self) -> list[str]:
+        """Items that came without an expected field, one line per field (issue 19: drift is loud)."""
+        return [schemas.Gap(w, f, n, self.gap_totals.get(w, n)).text() for (w, f), n in self.gaps.items()]
 
     def request(self, url: str, callback: Callable, *, expect: str, **kwargs: Any) -> scrapy.Request:
         meta = {"expect": expect, **kwargs.pop("meta", {})}

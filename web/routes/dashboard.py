@@ -73,9 +73,12 @@ def _relevance(request: Request) -> dict:
 @router.get("/dashboard")
 def dashboard(request: Request, weeks: int = 52, user: WebUser = Depends(require_user)) -> Response:
     weeks = min(max(weeks, 4), 156)
+    from veille.health import source_states
+
+    health = {st.name: st for st in source_states(request.app.state.engine, request.app.state.settings)}
     with session_scope(request.app.state.engine) as s:
         counts, week_list = _weekly(s, weeks)
-        sources = _sources(s)
+        sources = [{**row, "health": health.get(row["src"].name)} for row in _sources(s)]
         outbox = _outbox(s)
         n_notices = s.exec(select(func.count()).select_from(Notice)).one()
     return render(

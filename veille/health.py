@@ -1,0 +1,185 @@
+"""What a healthy run looks like, per source kind, and which sources have gone quiet or degraded.
+
+A source can fail loudly (its run says why) or drift silently: the OJ stops bringing acts, a feed that
+had items comes back empty, a register's items lose their deadlines. Each kind declares an
+:class:`Expectation` (the table below, overridable per source with ``options.expect``); :func:`source_states`
+compares the archive and the last runs with it. ``veille status``, the dashboard and the digest footer show
+the result. Reference: docs/sources-health.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from zoneinfo import ZoneInfo
+
+import holidays
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.engine import Engine
+from sqlmodel import func, select
+
+from storage.db import session_scope
+from storage.models import CrawlRun, Notice, Sighting, Source
+from veille.config import ConfigError, Settings, SourceConfig
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+SIGNAL_KINDS = ("consultation", "draft_act", "funding_call")
+
+
+class Expectation(BaseModel):
+    """A healthy run of one source (``options.expect`` in the config overrides the kind's defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+    per_working_day: int = Field(0, ge=0)  # items dated each working day (OJ): 0 = no such rule
+    working_days: int = Field(3, ge=1)  # ... quiet after this many working days without any
+    empty_runs: int = Field(0, ge=0)  # quiet after this many runs in a row without items (having had some)
+    deadlines: bool = False  # its items carry a deadline: all without one is degraded
+
+
+# Defaults per source kind; why each: docs/sources-health.md.
+EXPECTATIONS: dict[str, Expectation] = {
+    "sparql": Expectation(per_working_day=1, working_days=3),  # OJ L/C acts: every working day
+    "rss": Expectation(empty_runs=3),
+    "ep_odp": Expectation(empty_runs=2),
+    "oeil": Expectation(empty_runs=2),
+    "hys": Expectation(empty_runs=3, deadlines=True),
+    "funding": Expectation(empty_runs=3, deadlines=True),
+    "comitology": Expectation(empty_runs=6, deadlines=True),
+    "delegated_acts": Expectation(empty_runs=6),
+}
+
+
+def expectation_for(src: SourceConfig) -> Expectation:
+    base = EXPECTATIONS.get(src.kind, Expectation())
+    if src.kind == "sparql" and src.options.get("query") == "based_on":  # acts based on watched acts: rare
+        base = Expectation(empty_runs=0)
+    override = src.options.get("expect")
+    if not override:
+        return base
+    try:
+        return Expectation.model_validate({**base.model_dump(), **dict(override)})
+    except (ValidationError, TypeError, ValueError) as exc:
+        raise ConfigError(f"sources.{src.name}.options.expect: {exc}") from None
+
+
+@cache
+def _holidays(year: int) -> holidays.HolidayBase:
+    # The Publications Office (Luxembourg) publishes the OJ on working days: TARGET closing days
+    # (the EU institutions' common ones) and Luxembourg's public holidays are off.
+    return holidays.financial_holidays("XECB", years=year) + holidays.Luxembourg(years=year)
+
+
+def is_working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in _holidays(day.year)
+
+
+def working_days_back(today: date, n: int) -> date:
+    """The first day of the window made of the ``n`` latest working days up to ``today`` (included)."""
+    day, found = today, 0
+    while True:
+        if is_working_day(day):
+            found += 1
+            if found == n:
+                return day
+        day -= timedelta(days=1)
+
+
+@dataclass
+class SourceState:
+    name: str
+    kind: str
+    state: str  # ok | quiet | degraded | failed | never
+    reasons: list[str] = field(default_factory=list)  # French, one line each
+
+    @property
+    def label(self) -> str:
+        return {"ok": "ok", "quiet": "silencieuse", "degraded": "dégradée", "failed": "en échec"}.get(
+            self.state, "jamais relevée"
+        )
+
+    @property
+    def text(self) -> str:
+        return self.label + (" : " + " ; ".join(self.reasons) if self.reasons else "")
+
+
+def _brussels_day(value: date | datetime | None) -> date | None:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(BRUSSELS).date()
+    return value
+
+
+def _latest_dated(s, name: str) -> date | None:  # noqa: ANN001
+    q = select(func.max(Notice.published_at)).join(Sighting, Sighting.notice_id == Notice.id)
+    return _brussels_day(s.exec(q.where(Sighting.source == name)).one())
+
+
+def _quiet_reasons(s, src: SourceConfig, exp: Expectation, runs: list[CrawlRun], today: date) -> list[str]:  # noqa: ANN001
+    out = []
+    if exp.per_working_day:
+        start = working_days_back(today, exp.working_days)
+        latest = _latest_dated(s, src.name)
+        if latest is None or latest < start:
+            since = f" (dernier : {latest.strftime('%d/%m/%Y')})" if latest else ""
+            out.append(f"aucun élément daté des {exp.working_days} derniers jours ouvrés{since}")
+    if exp.empty_runs and len(runs) > exp.empty_runs:
+        recent, before = runs[: exp.empty_runs], runs[exp.empty_runs :]
+        empty = all(r.status == "ok" and not r.n_seen and not r.n_not_modified for r in recent)
+        if empty and any(r.n_seen for r in before):
+            out.append(f"aucun élément lors des {exp.empty_runs} derniers relevés (en avait auparavant)")
+    return out
+
+
+def _degraded_reasons(s, src: SourceConfig, exp: Expectation, last: CrawlRun | None) -> list[str]:  # noqa: ANN001
+    if last is None:
+        return []
+    out = [f"avertissement : {w}" for w in (last.warnings or [])[:3]]
+    if exp.deadlines and last.status == "ok":
+        q = (
+            select(Notice.deadline)
+            .join(Sighting, Sighting.notice_id == Notice.id)
+            .where(Sighting.source == src.name, Sighting.last_seen >= last.started_at, Notice.kind.in_(SIGNAL_KINDS))
+        )
+        deadlines = list(s.exec(q))
+        if deadlines and all(d is None for d in deadlines):
+            out.append(f"aucune échéance sur les {len(deadlines)} éléments du dernier relevé")
+    return out
+
+
+def source_states(engine: Engine, settings: Settings, now: datetime | None = None) -> list[SourceState]:
+    """Each configured source (and any other one in the archive) against its expectation."""
+    today = (now or datetime.now(UTC)).astimezone(BRUSSELS).date()
+    configured = {src.name: src for src in settings.sources}
+    out = []
+    with session_scope(engine) as s:
+        known = {src.name: src for src in s.exec(select(Source))}
+        for name in sorted(set(configured) | set(known)):
+            src = configured.get(name) or SourceConfig(name=name, kind=known[name].kind, url="-")
+            runs = list(
+                s.exec(
+                    select(CrawlRun)
+                    .where(CrawlRun.source == name, CrawlRun.status != "running")
+                    .order_by(CrawlRun.id.desc())
+                    .limit(50)
+                )
+            )
+            out.append(_state(s, src, runs, today))
+    return out
+
+
+def _state(s, src: SourceConfig, runs: list[CrawlRun], today: date) -> SourceState:  # noqa: ANN001
+    if not runs:
+        return SourceState(src.name, src.kind, "never")
+    if runs[0].status == "failed":
+        return SourceState(src.name, src.kind, "failed", [runs[0].error or "?"])
+    exp = expectation_for(src)
+    quiet = _quiet_reasons(s, src, exp, runs, today)
+    if quiet:
+        return SourceState(src.name, src.kind, "quiet", quiet)
+    degraded = _degraded_reasons(s, src, exp, runs[0])
+    return SourceState(src.name, src.kind, "degraded" if degraded else "ok", degraded)
+
+
+def unhealthy(engine: Engine, settings: Settings, now: datetime | None = None) -> list[SourceState]:
+    """Sources gone quiet or degraded (failed ones are listed apart, with their runs)."""
+    return [st for st in source_states(engine, settings, now) if st.state in ("quiet", "degraded")]
