@@ -99,18 +99,75 @@ def _where(loc: tuple, root: str) -> str:
 
 
 def check(model: type[M], data: object, what: str, root: str = "", strip: int = 0) -> M:
-    """``data`` as ``model``, or a ParseError ``what: field: problem``; expected-field gaps are noted."""
+    """``data`` as ``model``, or a ParseError ``what: field: problem``; expected-field gaps are noted.
+
+    An item of a list that does not fit (a bare id string among event objects) is one odd record: it is
+    counted and left to the parser, which skips it. A whole list of items that do not fit is drift: loud."""
     try:
         obj = model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        problem = str(err["msg"]).removeprefix("Value error, ")
-        problem = "missing" if err["type"] == "missing" else problem[:1].lower() + problem[1:]
-        where = _where(tuple(err["loc"])[strip:], root)
-        raise ParseError(f"{what}: {where}: {problem}" if where else f"{what}: {problem}") from None
+        errors = exc.errors(include_url=False)
+        odd = _odd_items(errors, data)
+        if odd is None:
+            raise ParseError(_problem(errors[0], what, root, strip)) from None
+        for (path, size), indexes in odd.items():
+            note(Gap(what, f"{_where(path[strip:], root) or 'items'}: unreadable", len(indexes), size))
+        obj = model.model_validate(_without(data, odd))
     for gap in count_gaps([obj], what):
         note(gap)
     return obj
+
+
+def _problem(err: dict, what: str, root: str, strip: int) -> str:
+    problem = str(err["msg"]).removeprefix("Value error, ")
+    problem = "missing" if err["type"] == "missing" else problem[:1].lower() + problem[1:]
+    where = _where(tuple(err["loc"])[strip:], root)
+    return f"{what}: {where}: {problem}" if where else f"{what}: {problem}"
+
+
+def _odd_items(errors: list[dict], data: object) -> dict[tuple[tuple, int], set[int]] | None:
+    """The failing items per list (path, length), or None when an error is not inside a list item, or when
+    every item of a list fails (then the items' shape changed: that is drift, not one odd record)."""
+    odd: dict[tuple[tuple, int], set[int]] = {}
+    for err in errors:
+        loc = tuple(err["loc"])
+        at = next((i for i, p in enumerate(loc) if isinstance(p, int)), None)
+        if at is None:
+            return None
+        items = _at(data, loc[:at])
+        if not isinstance(items, list):
+            return None
+        odd.setdefault((loc[:at], len(items)), set()).add(loc[at])
+    if any(len(indexes) >= size for (_, size), indexes in odd.items()):
+        return None
+    return odd
+
+
+def _at(data: object, path: tuple) -> object:
+    for key in path:
+        if (
+            isinstance(data, dict)
+            and key in data
+            or isinstance(data, list)
+            and isinstance(key, int)
+            and key < len(data)
+        ):
+            data = data[key]
+        else:
+            return None
+    return data
+
+
+def _without(data: object, odd: dict[tuple[tuple, int], set[int]]) -> object:
+    """A copy of ``data`` without the odd items (the parser reads the original and skips them itself)."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for (path, _), indexes in sorted(odd.items(), key=lambda kv: -len(kv[0][0])):
+        items = _at(out, path)
+        if isinstance(items, list):
+            items[:] = [v for i, v in enumerate(items) if i not in indexes]
+    return out
 
 
 # --- Cellar SPARQL JSON results (our queries' variables) --------------------------------------------
