@@ -39,9 +39,7 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - veille.pipeline.CycleSumm
         )
     console.print(table)
     if summary.rescored:
-        console.print(
-            f"{summary.rescored} notice(s) reclassée(s) (autres règles ou autre modèle)"
-        )
+        console.print(f"{summary.rescored} notice(s) reclassée(s) (autres règles ou autre modèle)")
     if summary.labels:
         console.print("notices par unité : " + ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())))
     for name, stats in (("alertes", summary.alerts), ("digests", summary.digests)):
