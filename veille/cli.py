@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -95,12 +96,15 @@ def search_cmd(
     until: str | None = typer.Option(None, "--until", help="YYYY-MM-DD"),
     sort: str = typer.Option("relevance", "--sort", help="relevance | date"),
     limit: int = typer.Option(20, "--limit", "-n", min=1),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json (csv and json: every field, stdout)."),
 ) -> None:
-    """Full-text search of the archive."""
-    from storage.search import Filters, QueryError, search
+    """Full-text search of the archive; also by CELEX, act number (2025/117), procedure or ELI."""
+    from storage.search import Filters, QueryError, export_csv, export_rows, search
 
     if sort not in ("relevance", "date"):
         fail("--sort must be 'relevance' or 'date'")
+    if fmt not in ("table", "csv", "json"):
+        fail(f"--format: {fmt!r} is not one of table, csv, json")
     check_labels(label)
     filters = Filters(
         labels=label,
@@ -114,6 +118,10 @@ def search_cmd(
         result = search(state.engine(), query, filters, sort=sort, limit=limit)
     except QueryError as exc:
         fail(str(exc))
+    if fmt != "table":  # plain stdout, no Rich: a file for the analysts' notes
+        rows = export_rows(result.hits)
+        typer.echo(export_csv(rows) if fmt == "csv" else json.dumps(rows, ensure_ascii=False, indent=1), nl=False)
+        return
     table = Table(show_lines=False, expand=True)
     for col in ("id", "date", "source", "title / snippet", "labels"):
         table.add_column(col, overflow="fold")
