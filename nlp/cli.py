@@ -178,6 +178,8 @@ def explain_cmd(
             raise KeyError(notice)
         data = explain(engine, state.settings, notice_id)
     except KeyError:
+        if notice.strip().isdigit():
+            fail(f"no notice with id {notice.strip()}")
         fail(f"no notice {notice!r} (an id, a CELEX such as 32025R0117, an ELI or a procedure reference)")
     except RulesError as exc:
         fail(str(exc))
