@@ -169,3 +169,15 @@ def test_date_sort_and_facets(archive):
     assert res.facets["year"]["2025"] == 2
     assert res.total == 4 and not res.total_is_lower_bound
     assert all(isinstance(h.published_at, datetime) for h in res.hits)  # typed on both backends
+
+
+def test_many_or_terms_and_exclusions_do_not_overflow_the_parser(archive):
+    """94+ OR-ed words or 96+ exclusions overflowed the FTS5 parser (nested expressions): a 500 on the web."""
+    engine, ids = archive
+    others = [f"zz{i}" for i in range(290)]
+    many_or = search(engine, "antimicrobials OR " + " OR ".join(others) + " OR 745")
+    assert found(many_or) == {ids["vet"], ids["mdr"]}
+    many_not = search(engine, "dispositifs " + " ".join(f"-{w}" for w in others))
+    assert found(many_not) == {ids["mdr"], ids["jsc"]}
+    with pytest.raises(QueryError, match="requête trop longue : 301 mots, 300 au plus"):
+        search(engine, "santé " + " ".join(f"-{w}" for w in [*others, *others[:10]]))

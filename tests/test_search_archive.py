@@ -184,3 +184,14 @@ def test_web_csv_download_of_a_search(web, demo_copy):
     assert rows[0]["labels"] == "deai" and rows[0]["title"].startswith(JSC_TITLE)
     bad = web.get("/search.csv", params={"q": "-santé"})
     assert bad.status_code == 400
+
+
+def test_web_and_cli_answer_an_overlong_query_in_one_line(web, veille):
+    many_or = "santé OR " + " OR ".join(f"zz{i}" for i in range(150))
+    assert web.get("/", params={"q": many_or}).status_code == 200  # was a 500: FTS5 parser stack overflow
+    too_long = "santé " + " ".join(f"-zz{i}" for i in range(310))
+    page = web.get("/", params={"q": too_long})
+    assert page.status_code == 200 and "requête trop longue : 311 mots, 300 au plus" in page.text
+    out = veille("search", too_long)
+    assert out.exit_code == 2 and out.output.startswith("error: requête trop longue")
+    assert len(out.output.strip().splitlines()) == 1
