@@ -8,7 +8,7 @@ a query never reaches the database as raw syntax.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 from sqlalchemy import event, text
@@ -127,6 +127,7 @@ class Clause:
     terms: tuple[tuple[str, ...], ...]  # one entry per word: its stems (fr, en)
     negated: bool = False
     or_next: bool = False  # joined to the next clause with OR
+    quoted: bool = False  # "as written": no cross-language expansion (storage/crosslang.py)
 
     @property
     def words_count(self) -> int:
@@ -139,7 +140,7 @@ def parse(query: str) -> list[Clause]:
         neg, phrase, bare = m.group(1), m.group(2), m.group(3)
         if bare is not None:
             if bare == "OR" and clauses and not clauses[-1].negated:
-                clauses[-1] = Clause(clauses[-1].terms, False, True)
+                clauses[-1] = replace(clauses[-1], or_next=True)
                 continue
             neg = "-" if bare.startswith("-") and len(bare) > 1 else ""
             for w in words(bare):  # "R&D", "AND", "NEAR(" ... become plain words
@@ -147,9 +148,9 @@ def parse(query: str) -> list[Clause]:
             continue
         ws = words(phrase)
         if ws:
-            clauses.append(Clause(tuple(stems_any(w) for w in ws), bool(neg)))
+            clauses.append(Clause(tuple(stems_any(w) for w in ws), bool(neg), quoted=True))
     if clauses and clauses[-1].or_next:
-        clauses[-1] = Clause(clauses[-1].terms, clauses[-1].negated, False)
+        clauses[-1] = replace(clauses[-1], or_next=False)
     if clauses and all(c.negated for c in clauses):
         raise QueryError("the query only excludes words: add at least one word to look for")
     n = sum(c.words_count for c in clauses)

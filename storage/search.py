@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Engine
 
+from storage.crosslang import Lexicon, expand
 from storage.fulltext import (
     ID_BITS,
     Clause,
@@ -181,14 +182,16 @@ def search(
     limit: int = 20,
     offset: int = 0,
     facets: bool = False,
+    lexicon: Lexicon | None = None,
 ) -> Result:
     """Search the archive. Raises :class:`QueryError` (one line, user-facing) for a query with no meaning.
 
     A query that is an identifier (CELEX, act number, procedure, ELI: ``storage.identifiers``) lists
-    the notices it names first, then those whose text cites it."""
+    the notices it names first, then those whose text cites it. With a ``lexicon``, each unquoted word
+    is also searched in the other language (``storage.crosslang``)."""
     f = filters or Filters()
     ident = parse_identifier(query or "")
-    clauses = _mention_clauses(ident) if ident else parse(query or "")
+    clauses = _mention_clauses(ident) if ident else expand(parse(query or ""), lexicon)
     ranked = sort == "relevance" and bool(clauses)
     with engine.connect() as conn:
         pinned = _pinned_keys(conn, engine, ident, f) if ident else []

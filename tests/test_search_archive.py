@@ -195,3 +195,69 @@ def test_web_and_cli_answer_an_overlong_query_in_one_line(web, veille):
     out = veille("search", too_long)
     assert out.exit_code == 2 and out.output.startswith("error: requête trop longue")
     assert len(out.output.strip().splitlines()) == 1
+
+
+# --- cross-language: French queries find English notices and the reverse ---------------------
+
+MDCG_CYBER = "MDCG 2019-16 Guidance on Cybersecurity for medical devices"  # sante-medical-devices, English only
+EHDS_PRESS = "La Commission européenne se félicite de l’adoption par le Parlement européen de l’espace européen"
+EXPERT_PANEL = "Independent Expert Panel on effective ways of investing in health publishes opinion"
+
+
+def _titles(rows: list[dict]) -> list[str]:
+    return [r["title"] for r in rows]
+
+
+def test_a_french_query_finds_english_notices(veille):
+    rows = _json(veille("search", "dispositifs médicaux", "--format", "json", "-n", "50"))
+    assert MDCG_CYBER in _titles(rows)
+    assert len([r for r in rows if r["title_en"] and not r["title_fr"]]) >= 10  # of the 15 English ones
+    exact = _json(veille("search", "dispositifs médicaux", "--exact", "--format", "json", "-n", "50"))
+    assert MDCG_CYBER not in _titles(exact) and all(r["title_fr"] for r in exact)
+    sante = _json(veille("search", "santé", "--format", "json", "-n", "50"))
+    assert any(t.startswith(EXPERT_PANEL) for t in _titles(sante)) and len(sante) >= 19
+    quoted = _json(veille("search", '"santé"', "--format", "json", "-n", "50"))  # quoted: as written
+    assert [r["title"] for r in quoted] == [r["title"] for r in sante if r["title_fr"]]
+
+
+def test_an_english_query_finds_french_notices(veille):
+    rows = _json(veille("search", "health data", "--format", "json"))
+    assert any(t.startswith(EHDS_PRESS) for t in _titles(rows))
+    exact = _json(veille("search", "health data", "--exact", "--format", "json"))
+    assert not any(t.startswith(EHDS_PRESS) for t in _titles(exact))
+
+
+def test_web_search_is_cross_language_and_marks_the_translated_words(web):
+    page = web.get("/", params={"q": "dispositifs médicaux"})
+    assert page.status_code == 200 and MDCG_CYBER in page.text
+    assert "<mark>medical</mark> <mark>devices</mark>" in page.text
+
+
+def test_the_run_stores_the_lexicon_learned_from_titles_and_rules(demo_copy):
+    from storage.crosslang import KEY, _fingerprint, archive_units, learn, lexicon, rules_units
+
+    settings = load_settings(demo_copy / "veille.toml")
+    engine = open_archive(settings.database_url)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT value FROM kv WHERE key = :k"), {"k": KEY}).scalar_one()
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    assert stored["fingerprint"] == _fingerprint(engine, settings)  # the demo's run left it current
+    assert stored["fr_en"]["sant"] == ["health"] and stored["en_fr"]["devic"] == ["disposit"]
+    assert learn([*archive_units(engine), *rules_units(settings)]) == lexicon(engine, settings)
+
+
+def test_learning_links_each_term_to_its_strongest_partner():
+    from storage.crosslang import learn
+
+    lex = learn(
+        [
+            ("dispositifs médicaux implantables", "implantable medical devices"),
+            ("sécurité des dispositifs", "safety of devices"),
+            ("santé publique", "public health"),
+            ("données de santé", "health data"),
+            ("sécurité des données", "data security"),
+        ]
+    )
+    assert lex.fr_en["disposit"] == ["devic"] and lex.en_fr["health"] == ["sant"]
+    assert lex.fr_en["don"] == ["data"] and lex.fr_en["medical"] == ["medic"]  # a cognate
+    assert "de|de" in lex.function_words and "the|the" in lex.function_words

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
+from storage.crosslang import lexicon
 from storage.search import CANDIDATES, Filters, QueryError, export_csv, export_rows, search
 from web.app import render
 from web.auth import require_user
@@ -96,6 +97,7 @@ def search_page(request: Request, user: WebUser = Depends(require_user)) -> Resp
             limit=PAGE_SIZE,
             offset=(page - 1) * PAGE_SIZE,
             facets=True,
+            lexicon=lexicon(request.app.state.engine, request.app.state.settings),
         )
     except QueryError as exc:
         error = str(exc)
@@ -147,7 +149,9 @@ def search_csv(request: Request, user: WebUser = Depends(require_user)) -> Respo
         raise HTTPException(400, "; ".join(problems))
     sort = "date" if get.get("sort") == "date" else "relevance"
     try:
-        result = search(request.app.state.engine, get.get("q", ""), filters, sort=sort, limit=CANDIDATES)
+        engine = request.app.state.engine
+        lex = lexicon(engine, request.app.state.settings)
+        result = search(engine, get.get("q", ""), filters, sort=sort, limit=CANDIDATES, lexicon=lex)
     except QueryError as exc:
         raise HTTPException(400, str(exc)) from None
     body = export_csv(export_rows(result.hits, str(request.base_url)))
