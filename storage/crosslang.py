@@ -9,10 +9,10 @@ pairs French and English stems learned from aligned text:
 - the rules file: each rule's French and English phrases name the same concept.
 
 Learning is co-occurrence over these aligned units (Dice coefficient) with competitive linking
-(Melamed 2000): each stem gets at most one non-cognate translation, the strongest one left, plus a
-cognate (``clinique``/``clinical``, same start) when one co-occurs. Function words are dropped first
-(spaCy's French and English stop lists). A query word is searched as itself OR its translations;
-a quoted word or phrase is searched as written (docs/decisions.md, *Search*).
+(Melamed 2000): a stem's translation is its cognate when one co-occurs (``clinique``/``clinical``,
+same start; at most two), else the strongest non-cognate partner left (``santé``/``health``).
+Function words are dropped first (spaCy's French and English stop lists). A query word is searched
+as itself OR its translations; a quoted word or phrase is searched as written (docs/decisions.md).
 
 The lexicon is stored in the archive (``kv`` row ``search.crosslang``) with the fingerprint of what
 it was learned from (the rules file, the archive's last change), and relearned when that changes.
@@ -35,7 +35,7 @@ from storage.textnorm import stem, stems_any, words
 
 log = logging.getLogger(__name__)
 KEY = "search.crosslang"
-FORMAT = 1  # bump when learning changes: stored lexicons are then relearned
+FORMAT = 2  # bump when learning changes: stored lexicons are then relearned
 MIN_COUNT = 2  # a non-cognate pair must co-occur in at least two aligned units ...
 MIN_DICE = 0.5  # ... and most of the time either term occurs
 MAX_TRANSLATIONS = 3  # per query word, both directions together
@@ -137,6 +137,8 @@ def learn(units: Iterable[tuple[str, str]]) -> Lexicon:
     linked: dict[tuple[str, str], tuple[float, int]] = {}
     for not_cognate, d, c, f, e in candidates:
         if not_cognate:
+            if f in fr_en and ("fr", f) not in linked or e in en_fr and ("en", e) not in linked:
+                continue  # it has its cognate (cognates come first): ``intelligence`` is not ``model``
             if any(linked.get(k, (d, c)) != (d, c) for k in (("fr", f), ("en", e))):
                 continue
             linked[("fr", f)] = linked[("en", e)] = (d, c)
