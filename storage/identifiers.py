@@ -81,7 +81,7 @@ def identifier_ids(conn: Connection, ident: Identifier) -> list[int]:
     shape = re.compile(rf"3{year}({ident.letters or '[A-Z]{1,2}'})0*{number}")
     rows = conn.execute(
         text("SELECT id, celex FROM notice WHERE celex >= :lo AND celex < :hi ORDER BY id"),
-        {"lo": f"3{year}", "hi": f"3{year}~"},
+        {"lo": f"3{year}", "hi": f"3{year + 1}"},  # bounds any collation orders alike
     )
     ids = [r.id for r in rows if shape.fullmatch(r.celex or "")]
     if ident.kind == "eli":

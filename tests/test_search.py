@@ -181,3 +181,26 @@ def test_many_or_terms_and_exclusions_do_not_overflow_the_parser(archive):
     assert found(many_not) == {ids["mdr"], ids["jsc"]}
     with pytest.raises(QueryError, match="requête trop longue : 301 mots, 300 au plus"):
         search(engine, "santé " + " ".join(f"-{w}" for w in [*others, *others[:10]]))
+
+
+def test_identifiers_on_both_backends(archive):
+    from storage.identifiers import resolve_notice
+
+    engine, ids = archive
+    assert [h.notice_id for h in search(engine, "CELEX:32025R0117").hits][:1] == [ids["jsc"]]
+    assert [h.notice_id for h in search(engine, "2017/745").hits][:1] == [ids["mdr"]]
+    assert [h.notice_id for h in search(engine, "eli/reg/2017/745").hits][:1] == [ids["mdr"]]
+    assert search(engine, "2017/745", Filters(labels=["international"])).hits == []  # filters apply
+    assert resolve_notice(engine, "32017R0745") == ids["mdr"] and resolve_notice(engine, str(ids["vet"])) == ids["vet"]
+    assert resolve_notice(engine, "32099R0001") is None and resolve_notice(engine, "9" * 25) is None
+
+
+def test_cross_language_expansion_on_both_backends(archive):
+    from storage.crosslang import Lexicon
+
+    engine, ids = archive
+    lex = Lexicon(fr_en={"veterinair": ["veterinari"]}, en_fr={"veterinari": ["veterinair"]}, units=1)
+    assert search(engine, "vétérinaires").hits == []
+    hits = search(engine, "vétérinaires", lexicon=lex).hits
+    assert [h.notice_id for h in hits] == [ids["vet"]] and "<mark>Veterinary</mark>" in hits[0].snippet_html
+    assert search(engine, '"vétérinaires"', lexicon=lex).hits == []  # quoted: as written
