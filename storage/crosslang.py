@@ -39,6 +39,9 @@ FORMAT = 2  # bump when learning changes: stored lexicons are then relearned
 MIN_COUNT = 2  # a non-cognate pair must co-occur in at least two aligned units ...
 MIN_DICE = 0.5  # ... and most of the time either term occurs
 MAX_TRANSLATIONS = 3  # per query word, both directions together
+# Learning costs about 0.35 ms per aligned unit (18,600 units: 6.6 s): the newest 20,000 notices with
+# both languages are plenty for the vocabulary of a watch and keep a run's relearning under 10 s.
+MAX_UNITS = 20_000
 _MEMO: dict[str, Lexicon] = {}
 
 
@@ -151,14 +154,15 @@ def learn(units: Iterable[tuple[str, str]]) -> Lexicon:
 
 
 def archive_units(engine: Engine) -> Iterable[tuple[str, str]]:
-    """The acts whose French and English titles (and summaries) the archive both holds."""
+    """The newest notices whose French and English titles (or summaries) the archive both holds."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT title_fr, title_en, summary_fr, summary_en FROM notice"
                 " WHERE (title_fr IS NOT NULL AND title_en IS NOT NULL)"
-                " OR (summary_fr IS NOT NULL AND summary_en IS NOT NULL)"
-            )
+                " OR (summary_fr IS NOT NULL AND summary_en IS NOT NULL) ORDER BY id DESC LIMIT :n"
+            ),
+            {"n": MAX_UNITS},
         )
         for r in rows:
             if r.title_fr and r.title_en:
