@@ -1,3 +1,5 @@
+import csv
+import io
 from datetime import UTC, date, datetime
 
 import pytest
@@ -204,3 +206,16 @@ def test_cross_language_expansion_on_both_backends(archive):
     hits = search(engine, "vétérinaires", lexicon=lex).hits
     assert [h.notice_id for h in hits] == [ids["vet"]] and "<mark>Veterinary</mark>" in hits[0].snippet_html
     assert search(engine, '"vétérinaires"', lexicon=lex).hits == []  # quoted: as written
+
+
+def test_csv_export_neutralises_spreadsheet_formulas(archive):
+    from storage.search import export_csv, export_rows
+
+    engine, ids = archive
+    hits = search(engine, "2017/745").hits
+    hits[0].title = '=HYPERLINK("http://evil.example","x")'
+    text_ = export_csv(export_rows(hits, "https://veille.example/"))
+    row = next(csv.DictReader(io.StringIO(text_)))
+    assert row["title"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert row["celex"] == "32017R0745" and row["notice_url"] == f"https://veille.example/notice/{ids['mdr']}"
+    assert row["published"] == "2017-05-05" and row["title_en"] == "Regulation (EU) 2017/745 on medical devices"
