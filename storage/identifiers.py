@@ -97,7 +97,7 @@ def resolve_notice(engine: Engine, ref: str) -> int | None:
     and a decision)."""
     ref = ref.strip()
     with engine.connect() as conn:
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit():
             if int(ref) > MAX_NOTICE_ID:
                 return None
             row = conn.execute(text("SELECT id FROM notice WHERE id = :i"), {"i": int(ref)}).first()

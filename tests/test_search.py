@@ -195,6 +195,7 @@ def test_identifiers_on_both_backends(archive):
     assert search(engine, "2017/745", Filters(labels=["international"])).hits == []  # filters apply
     assert resolve_notice(engine, "32017R0745") == ids["mdr"] and resolve_notice(engine, str(ids["vet"])) == ids["vet"]
     assert resolve_notice(engine, "32099R0001") is None and resolve_notice(engine, "9" * 25) is None
+    assert resolve_notice(engine, "²") is None and resolve_notice(engine, "") is None
 
 
 def test_cross_language_expansion_on_both_backends(archive):
