@@ -58,6 +58,17 @@ def benches(tmp: Path) -> list[Bench]:
             ["bench/search.py", "--notices", "50000", "--queries", "100", "--db", db],
         ),
         Bench(
+            "cross-language search",
+            "The 30 FR/EN query pairs of bench/data/crosslang_queries.json (written before measuring) on the demo "
+            "archive (`veille demo`: the shipped replay bundle through the whole pipeline). Targets of a French query: "
+            "the English-only notices its English pair finds as written (and the reverse). Recall: share of the "
+            "targets found; precision: share of a query's results that either query finds as written (1 for the "
+            "queries as written, by construction: the drop is what the expansion costs).",
+            "the same queries as written (`veille search --exact`)",
+            ["bench/search.py", "--crosslang"],
+            ["bench/search.py", "--crosslang"],
+        ),
+        Bench(
             "crawl",
             "Real Scrapy crawl (child process) of a local replay of RSS feeds and Cellar SPARQL answers built from "
             "real titles, stored through storage.ingest into SQLite.",

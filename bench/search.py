@@ -1,6 +1,15 @@
-"""Search benchmark: an archive of N synthetic notices, p50/p95 latency per query class.
+"""Search benchmark: an archive of N synthetic notices, p50/p95 latency per query class; and the
+cross-language measure on the demo archive.
 
     .venv/bin/python bench/search.py [--notices 1000000] [--queries 200] [--db PATH]
+    .venv/bin/python bench/search.py --crosslang [--demo DIR]
+
+``--crosslang`` builds the demo archive (``veille demo``: the shipped replay bundle through the whole
+pipeline) unless ``--demo`` names one, and runs the 30 FR/EN query pairs of
+``bench/data/crosslang_queries.json`` with and without the cross-language lexicon. For a pair, the
+notices each query finds as written in its own language are the judged set; the French query's
+targets are the English-only notices the English query finds (and the reverse). Recall: share of
+the targets a query finds; precision: share of a query's results that are in the judged set.
 
 Vocabulary comes from real EU titles and summaries (the shipped development set), drawn with a
 Zipf-like law so that the archive has very common, mid-frequency and rare words, as real text does.
@@ -234,13 +243,92 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
+def _demo_archive(folder: Path) -> Path:
+    import subprocess
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="veille-bench-home-"))
+    env = {**os.environ, "VEILLE_HOME": str(home)}
+    subprocess.run(
+        [sys.executable, "-m", "veille", "demo", "--home", str(folder)], env=env, check=True, capture_output=True
+    )
+    return folder
+
+
+def crosslang(demo: Path) -> None:
+    from sqlalchemy import text
+
+    from storage.crosslang import archive_units, learn, lexicon, rules_units
+    from storage.search import CANDIDATES
+    from veille.config import load_settings
+
+    settings = load_settings(demo / "veille.toml")
+    engine = open_archive(settings.database_url)
+    t0 = time.perf_counter()
+    lex = lexicon(engine, settings)  # stored by the demo's run
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    relearned = learn([*archive_units(engine), *rules_units(settings)])
+    learn_s = time.perf_counter() - t0
+    assert relearned == lex, "the stored lexicon is the one the archive and rules give"
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, title_fr, summary_fr, title_en, summary_en FROM notice")).all()
+    only = {
+        "en": {r.id for r in rows if (r.title_en or r.summary_en) and not (r.title_fr or r.summary_fr)},
+        "fr": {r.id for r in rows if (r.title_fr or r.summary_fr) and not (r.title_en or r.summary_en)},
+    }
+    pairs = json.loads((ROOT / "bench" / "data" / "crosslang_queries.json").read_text(encoding="utf-8"))["pairs"]
+
+    def ids(q: str, expanded: bool) -> set[int]:
+        hits = search(engine, q, limit=CANDIDATES, lexicon=lex if expanded else None).hits
+        return {h.notice_id for h in hits}
+
+    totals = {(d, m): [0, 0, 0, 0] for d in ("fr", "en") for m in ("as written", "expanded")}  # hit, target, ok, n
+    print(f"demo archive: {len(rows)} notices ({len(only['en'])} English-only, {len(only['fr'])} French-only)")
+    print(f"lexicon: {len(lex.fr_en)} French and {len(lex.en_fr)} English stems from {lex.units} aligned units,")
+    print(f"read from the archive in {load_s * 1000:.0f} ms; learning it again took {learn_s:.1f} s")
+    print(f"{'query (other language)':52} {'targets':>7} {'recall as written':>17} {'expanded':>9} {'results':>9}")
+    for p in pairs:
+        judged = ids(p["fr"], False) | ids(p["en"], False)
+        for lang, other in (("fr", "en"), ("en", "fr")):
+            targets = ids(p[other], False) & only[other]
+            line = []
+            for mode in ("as written", "expanded"):
+                got = ids(p[lang], mode == "expanded")
+                t = totals[(lang, mode)]
+                t[0] += len(got & targets)
+                t[1] += len(targets)
+                t[2] += len(got & judged)
+                t[3] += len(got)
+                line.append((len(got & targets), len(got)))
+            if targets:
+                print(
+                    f"{p[lang] + ' (' + p[other] + ')':52.52} {len(targets):>7} {line[0][0]:>17} {line[1][0]:>9}"
+                    f" {line[0][1]:>4}->{line[1][1]:<4}"
+                )
+    print("\ntotals over the 30 pairs (micro: summed over queries)")
+    print(f"{'direction':28} {'mode':11} {'recall of the other language':>30} {'precision':>16}")
+    for (lang, mode), (hit, target, ok, n) in totals.items():
+        direction = "French query, English notices" if lang == "fr" else "English query, French notices"
+        recall = f"{hit}/{target} = {hit / target:.2f}" if target else "-"
+        precision = f"{ok}/{n} = {ok / n:.2f}" if n else "-"
+        print(f"{direction:28} {mode:11} {recall:>30} {precision:>16}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--crosslang", action="store_true", help="the cross-language measure on the demo archive")
+    ap.add_argument("--demo", type=Path, help="an existing demo archive folder (default: build one)")
     ap.add_argument("--notices", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--db", type=Path, default=ROOT / "bench" / "out" / "search.db")
     ap.add_argument("--reuse", action="store_true", help="reuse an existing archive of the right size")
     args = ap.parse_args()
+    if args.crosslang:
+        import tempfile
+
+        crosslang(args.demo or _demo_archive(Path(tempfile.mkdtemp(prefix="veille-bench-demo-"))))
+        return
     args.db.parent.mkdir(parents=True, exist_ok=True)
     build_s = float("nan") if args.reuse and args.db.exists() else build(args.db, args.notices)
     size = sum(p.stat().st_size for p in args.db.parent.glob(args.db.name + "*"))

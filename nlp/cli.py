@@ -161,17 +161,26 @@ def _print_metrics(ev, labels: list[str]) -> None:  # noqa: ANN001
     console.print(table)
 
 
-def explain_cmd(notice_id: int = typer.Argument(...)) -> None:
+def explain_cmd(
+    notice: str = typer.Argument(..., metavar="ID", help="The notice's id, CELEX, ELI or procedure reference."),
+) -> None:
     """Show, per label, the rules that fired (words, weights) and the model's score."""
     from nlp.classify import explain
     from nlp.rules import RulesError
     from nlp.scoring import MODEL_ALONE
+    from storage.identifiers import resolve_notice
     from veille.cli import console, fail, state
 
+    engine = state.engine()
+    notice_id = resolve_notice(engine, notice)
     try:
-        data = explain(state.engine(), state.settings, notice_id)
+        if notice_id is None:
+            raise KeyError(notice)
+        data = explain(engine, state.settings, notice_id)
     except KeyError:
-        fail(f"no notice with id {notice_id}")
+        if notice.strip().isdigit():
+            fail(f"no notice with id {notice.strip()}")
+        fail(f"no notice {notice!r} (an id, a CELEX such as 32025R0117, an ELI or a procedure reference)")
     except RulesError as exc:
         fail(str(exc))
     console.print(

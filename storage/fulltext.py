@@ -8,7 +8,7 @@ a query never reaches the database as raw syntax.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 from sqlalchemy import event, text
@@ -128,6 +128,7 @@ class Clause:
     terms: tuple[tuple[str, ...], ...]  # one entry per word: its stems (fr, en)
     negated: bool = False
     or_next: bool = False  # joined to the next clause with OR
+    quoted: bool = False  # "as written": no cross-language expansion (storage/crosslang.py)
 
     @property
     def words_count(self) -> int:
@@ -140,7 +141,7 @@ def parse(query: str) -> list[Clause]:
         neg, phrase, bare = m.group(1), m.group(2), m.group(3)
         if bare is not None:
             if bare == "OR" and clauses and not clauses[-1].negated:
-                clauses[-1] = Clause(clauses[-1].terms, False, True)
+                clauses[-1] = replace(clauses[-1], or_next=True)
                 continue
             neg = "-" if bare.startswith("-") and len(bare) > 1 else ""
             for w in words(bare):  # "R&D", "AND", "NEAR(" ... become plain words
@@ -148,14 +149,17 @@ def parse(query: str) -> list[Clause]:
             continue
         ws = words(phrase)
         if ws:
-            clauses.append(Clause(tuple(stems_any(w) for w in ws), bool(neg)))
+            clauses.append(Clause(tuple(stems_any(w) for w in ws), bool(neg), quoted=True))
     if clauses and clauses[-1].or_next:
-        clauses[-1] = Clause(clauses[-1].terms, clauses[-1].negated, False)
+        clauses[-1] = replace(clauses[-1], or_next=False)
     if clauses and all(c.negated for c in clauses):
         raise QueryError("the query only excludes words: add at least one word to look for")
     n = sum(c.words_count for c in clauses)
     if n > MAX_WORDS:
-        raise QueryError(f"the query has {n} words, at most {MAX_WORDS}: keep the distinctive ones")
+        raise QueryError(
+            f"requête trop longue : {n} mots, {MAX_WORDS} au plus ; gardez les mots distinctifs"
+            f" (the query has {n} words, at most {MAX_WORDS})"
+        )
     return clauses
 
 
@@ -176,45 +180,46 @@ def to_fts5(clauses: list[Clause]) -> str:
     return _fts5_expr(clauses) if clauses else ""
 
 
-def _fts5_expr(clauses: list[Clause]) -> str:
-    positive, negative, pending_or = [], [], None
+def _groups(clauses: list[Clause]) -> tuple[list[list[Clause]], list[Clause]]:
+    """Positive clauses as AND-ed groups of OR-ed clauses, and the excluded clauses."""
+    groups: list[list[Clause]] = []
+    negative: list[Clause] = []
+    joined = False
     for c in clauses:
-        expr = "(" + " OR ".join('"' + " ".join(v) + '"' for v in _variants(c)) + ")"
         if c.negated:
-            negative.append(expr)
+            negative.append(c)
             continue
-        if pending_or is not None:
-            expr = f"({pending_or} OR {expr})"
-            pending_or = None
-        if c.or_next:
-            pending_or = expr
-            continue
-        positive.append(expr)
-    if pending_or is not None:
-        positive.append(pending_or)
-    out = " AND ".join(positive)
-    for neg in negative:
-        out = f"({out}) NOT {neg}"
+        if joined and groups:
+            groups[-1].append(c)
+        else:
+            groups.append([c])
+        joined = c.or_next
+    return groups, negative
+
+
+# The expressions are flat (``a OR b OR c``, ``x NOT (n1 OR n2)``): the FTS5 parser's stack overflows
+# on nesting (94 OR-ed words or 96 exclusions nested one level each), not on length.
+
+
+def _fts5_expr(clauses: list[Clause]) -> str:
+    def clause(c: Clause) -> str:
+        return " OR ".join('"' + " ".join(v) + '"' for v in _variants(c))
+
+    groups, negative = _groups(clauses)
+    out = " AND ".join("(" + " OR ".join(clause(c) for c in g) + ")" for g in groups)
+    if negative:
+        out = f"({out}) NOT (" + " OR ".join(clause(c) for c in negative) + ")"
     return out
 
 
 def to_tsquery(clauses: list[Clause]) -> str:
-    positive, pending_or = [], None
-    for c in clauses:
-        expr = "(" + " | ".join(" <-> ".join(v) for v in _variants(c)) + ")"
-        if c.negated:
-            positive.append("!" + expr)
-            continue
-        if pending_or is not None:
-            expr = f"({pending_or} | {expr})"
-            pending_or = None
-        if c.or_next:
-            pending_or = expr
-            continue
-        positive.append(expr)
-    if pending_or is not None:
-        positive.append(pending_or)
-    return " & ".join(positive)
+    def clause(c: Clause) -> str:
+        return " | ".join(" <-> ".join(v) for v in _variants(c))
+
+    groups, negative = _groups(clauses)
+    parts = ["(" + " | ".join(clause(c) for c in g) + ")" for g in groups]
+    parts += ["!(" + clause(c) + ")" for c in negative]
+    return " & ".join(parts)
 
 
 def now_utc() -> datetime:

@@ -8,19 +8,34 @@ For a query matching fewer notices than the cap (nearly all real queries), resul
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Engine
 
-from storage.fulltext import ID_BITS, QueryError, day_bound, meta_token, parse, query_stems, to_fts5, to_tsquery
+from storage.crosslang import Lexicon, expand
+from storage.fulltext import (
+    ID_BITS,
+    Clause,
+    QueryError,
+    day_bound,
+    meta_token,
+    parse,
+    query_stems,
+    to_fts5,
+    to_tsquery,
+)
+from storage.identifiers import Identifier, identifier_ids, parse_identifier
 from storage.models import Notice
-from storage.textnorm import LANGS, stem
+from storage.textnorm import LANGS, stem, stems_any
 from veille.records import as_utc
 
 CANDIDATES = 2000
@@ -30,7 +45,7 @@ PG_RANK = "-ts_rank(s.tsv, to_tsquery('veille', :q))"
 ID_MASK = (1 << ID_BITS) - 1
 SNIPPET_WORDS = 28
 
-__all__ = ["Filters", "Hit", "Result", "QueryError", "search"]
+__all__ = ["EXPORT_FIELDS", "Filters", "Hit", "Result", "QueryError", "export_csv", "export_rows", "search"]
 
 
 @dataclass
@@ -60,6 +75,11 @@ class Hit:
     snippet_html: str  # HTML-escaped, matched words in <mark>
     snippet_text: str  # plain, matched words in [brackets]
     labels: dict[str, float] = field(default_factory=dict)
+    eli: str | None = None
+    procedure: str | None = None
+    document_date: date | None = None
+    deadline: date | None = None
+    first_seen: datetime | None = None
 
 
 @dataclass
@@ -162,36 +182,75 @@ def search(
     limit: int = 20,
     offset: int = 0,
     facets: bool = False,
+    lexicon: Lexicon | None = None,
 ) -> Result:
-    """Search the archive. Raises :class:`QueryError` (one line, user-facing) for a query with no meaning."""
+    """Search the archive. Raises :class:`QueryError` (one line, user-facing) for a query with no meaning.
+
+    A query that is an identifier (CELEX, act number, procedure, ELI: ``storage.identifiers``) lists
+    the notices it names first, then those whose text cites it. With a ``lexicon``, each unquoted word
+    is also searched in the other language (``storage.crosslang``)."""
     f = filters or Filters()
-    clauses = parse(query or "")
+    ident = parse_identifier(query or "")
+    clauses = _mention_clauses(ident) if ident else expand(parse(query or ""), lexicon)
     ranked = sort == "relevance" and bool(clauses)
-    sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
-        # FTS5's bm25() first counts every match of each term (its IDF), a cost proportional to the
-        # term's frequency: match without it, then rank with bm25 when every term is rare, and score
-        # the newest matches in Python when one is frequent.
-        stmt, params = _statement(engine, clauses, f, ranked and not sqlite)
-        rows = conn.execute(stmt, params).all()
-        capped = len(rows) > CANDIDATES
-        keys = [key for key, _ in rows[:CANDIDATES]]
-        ranks: dict[int, float] = {}
-        if ranked and not sqlite:
-            ranks = dict(rows)
-        elif ranked and _terms_are_rare(conn, clauses):
-            stmt, params = _statement(engine, clauses, f, True)
-            ranks = dict(conn.execute(stmt, params).all())
-        elif ranked:
-            ranks = _rank_common(conn, keys[:RANKED_WHEN_CAPPED], clauses)
-        if ranked:
-            keys.sort(key=lambda k: (ranks.get(k, 0.0), -k))
+        pinned = _pinned_keys(conn, engine, ident, f) if ident else []
+        keys, ranks, capped = _text_keys(conn, engine, clauses, f, ranked) if clauses or not ident else ([], {}, False)
+        if pinned:
+            named = set(pinned)
+            keys = pinned + [k for k in keys if k not in named]
         page = keys[offset : offset + limit]
         hits = _load_hits(
             conn, [k & ID_MASK for k in page], query_stems(clauses), {k & ID_MASK: ranks.get(k) for k in page}
         )
         counts = _facets(conn, [k & ID_MASK for k in keys]) if facets else {}
     return Result(hits=hits, total=len(keys), total_is_lower_bound=capped, facets=counts)
+
+
+def _text_keys(conn, engine: Engine, clauses: list[Clause], f: Filters, ranked: bool):  # noqa: ANN001, ANN202
+    """(keys in result order, ranks by key, capped) of the full-text part."""
+    sqlite = engine.dialect.name == "sqlite"
+    # FTS5's bm25() first counts every match of each term (its IDF), a cost proportional to the
+    # term's frequency: match without it, then rank with bm25 when every term is rare, and score
+    # the newest matches in Python when one is frequent.
+    stmt, params = _statement(engine, clauses, f, ranked and not sqlite)
+    rows = conn.execute(stmt, params).all()
+    capped = len(rows) > CANDIDATES
+    keys = [key for key, _ in rows[:CANDIDATES]]
+    ranks: dict[int, float] = {}
+    if ranked and not sqlite:
+        ranks = dict(rows)
+    elif ranked and _terms_are_rare(conn, clauses):
+        stmt, params = _statement(engine, clauses, f, True)
+        ranks = dict(conn.execute(stmt, params).all())
+    elif ranked:
+        ranks = _rank_common(conn, keys[:RANKED_WHEN_CAPPED], clauses)
+    if ranked:
+        keys.sort(key=lambda k: (ranks.get(k, 0.0), -k))
+    return keys, ranks, capped
+
+
+def _mention_clauses(ident: Identifier) -> list[Clause]:
+    """The identifier as the phrase texts cite it with ("2025/117"), or nothing to search in text."""
+    words_ = ident.mention_words()
+    return [Clause(tuple(stems_any(w) for w in words_))] if words_ else []
+
+
+def _pinned_keys(conn, engine: Engine, ident: Identifier, f: Filters) -> list[int]:  # noqa: ANN001
+    """Search keys of the notices the identifier names that pass the filters, newest first."""
+    ids = identifier_ids(conn, ident)
+    if not ids:
+        return []
+    params: dict = {"ids": ids}
+    sql = (
+        "SELECT n.search_key FROM notice n WHERE n.id IN :ids AND n.search_key IS NOT NULL"
+        f"{_key_range(f, params, 'n.search_key')}{_filter_sql(f, params)} ORDER BY n.search_key DESC"
+    )
+    stmt = text(sql)
+    for name in ("ids", "labels", "sources", "doc_types", "kinds"):
+        if name in params:
+            stmt = stmt.bindparams(bindparam(name, expanding=True))
+    return [r[0] for r in conn.execute(stmt, params)]
 
 
 def _terms_are_rare(conn, clauses) -> bool:  # noqa: ANN001
@@ -264,6 +323,11 @@ def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -
                 snippet_html=snippet_html,
                 snippet_text=snippet_text,
                 labels=labels.get(i, {}),
+                eli=n.eli,
+                procedure=n.procedure,
+                document_date=n.document_date,
+                deadline=n.deadline,
+                first_seen=as_utc(n.first_seen),
             )
         )
     return hits
@@ -331,3 +395,74 @@ def make_snippet(n, stems: set[str], marks: _Marker | None = None) -> tuple[str,
             h_parts.append(piece if j % 2 == 0 else html.escape(piece))
             t_parts.append(piece)
     return pre + "".join(h_parts).strip() + post, pre + "".join(t_parts).strip() + post
+
+
+# --- export (CSV / JSON for the analysts' notes) -------------------------------------------------
+
+EXPORT_FIELDS = (
+    "id",
+    "celex",
+    "procedure",
+    "title",
+    "title_fr",
+    "title_en",
+    "source",
+    "doc_type",
+    "kind",
+    "labels",
+    "scores",
+    "relevance",
+    "published",
+    "document_date",
+    "deadline",
+    "first_seen",
+    "url",
+    "eurlex_url",
+    "notice_url",
+)
+BRUSSELS, PARIS = ZoneInfo("Europe/Brussels"), ZoneInfo("Europe/Paris")
+
+
+def export_rows(hits: list[Hit], base_url: str = "") -> list[dict]:
+    """One flat row per hit, in EXPORT_FIELDS order. The OJ publication is a Brussels calendar day;
+    first seen is a Paris time with its offset; ``notice_url`` is the workbench page under ``base_url``."""
+    rows = []
+    for h in hits:
+        selected = sorted(h.labels.items(), key=lambda kv: (-kv[1], kv[0]))
+        rows.append(
+            {
+                "id": h.notice_id,
+                "celex": h.celex or "",
+                "procedure": h.procedure or "",
+                "title": h.title,
+                "title_fr": h.title_fr or "",
+                "title_en": h.title_en or "",
+                "source": h.source,
+                "doc_type": h.doc_type or "",
+                "kind": h.kind,
+                "labels": ";".join(k for k, _ in selected),
+                "scores": ";".join(f"{k}={v:.2f}" for k, v in selected),
+                "relevance": "" if h.rank is None else round(-h.rank, 4),  # bm25 convention: lower was better
+                "published": h.published_at.astimezone(BRUSSELS).date().isoformat() if h.published_at else "",
+                "document_date": h.document_date.isoformat() if h.document_date else "",
+                "deadline": h.deadline.isoformat() if h.deadline else "",
+                "first_seen": h.first_seen.astimezone(PARIS).isoformat(timespec="seconds") if h.first_seen else "",
+                "url": h.url or "",
+                "eurlex_url": f"https://eur-lex.europa.eu/legal-content/FR/TXT/?uri=CELEX:{h.celex}" if h.celex else "",
+                "notice_url": f"{base_url.rstrip('/')}/notice/{h.notice_id}",
+            }
+        )
+    return rows
+
+
+def export_csv(rows: list[dict]) -> str:
+    """CSV (RFC 4180, comma, header row). A cell a spreadsheet would run as a formula (``=``, ``+``,
+    ``-``, ``@`` first: titles come from the web) is prefixed with a quote."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@\t\r" and v else v) for k, v in row.items()}
+        )
+    return out.getvalue()

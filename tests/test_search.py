@@ -1,3 +1,5 @@
+import csv
+import io
 from datetime import UTC, date, datetime
 
 import pytest
@@ -169,3 +171,52 @@ def test_date_sort_and_facets(archive):
     assert res.facets["year"]["2025"] == 2
     assert res.total == 4 and not res.total_is_lower_bound
     assert all(isinstance(h.published_at, datetime) for h in res.hits)  # typed on both backends
+
+
+def test_many_or_terms_and_exclusions_do_not_overflow_the_parser(archive):
+    """94+ OR-ed words or 96+ exclusions overflowed the FTS5 parser (nested expressions): a 500 on the web."""
+    engine, ids = archive
+    others = [f"zz{i}" for i in range(290)]
+    many_or = search(engine, "antimicrobials OR " + " OR ".join(others) + " OR 745")
+    assert found(many_or) == {ids["vet"], ids["mdr"]}
+    many_not = search(engine, "dispositifs " + " ".join(f"-{w}" for w in others))
+    assert found(many_not) == {ids["mdr"], ids["jsc"]}
+    with pytest.raises(QueryError, match="requête trop longue : 301 mots, 300 au plus"):
+        search(engine, "santé " + " ".join(f"-{w}" for w in [*others, *others[:10]]))
+
+
+def test_identifiers_on_both_backends(archive):
+    from storage.identifiers import resolve_notice
+
+    engine, ids = archive
+    assert [h.notice_id for h in search(engine, "CELEX:32025R0117").hits][:1] == [ids["jsc"]]
+    assert [h.notice_id for h in search(engine, "2017/745").hits][:1] == [ids["mdr"]]
+    assert [h.notice_id for h in search(engine, "eli/reg/2017/745").hits][:1] == [ids["mdr"]]
+    assert search(engine, "2017/745", Filters(labels=["international"])).hits == []  # filters apply
+    assert resolve_notice(engine, "32017R0745") == ids["mdr"] and resolve_notice(engine, str(ids["vet"])) == ids["vet"]
+    assert resolve_notice(engine, "32099R0001") is None and resolve_notice(engine, "9" * 25) is None
+    assert resolve_notice(engine, "²") is None and resolve_notice(engine, "") is None
+
+
+def test_cross_language_expansion_on_both_backends(archive):
+    from storage.crosslang import Lexicon
+
+    engine, ids = archive
+    lex = Lexicon(fr_en={"veterinair": ["veterinari"]}, en_fr={"veterinari": ["veterinair"]}, units=1)
+    assert search(engine, "vétérinaires").hits == []
+    hits = search(engine, "vétérinaires", lexicon=lex).hits
+    assert [h.notice_id for h in hits] == [ids["vet"]] and "<mark>Veterinary</mark>" in hits[0].snippet_html
+    assert search(engine, '"vétérinaires"', lexicon=lex).hits == []  # quoted: as written
+
+
+def test_csv_export_neutralises_spreadsheet_formulas(archive):
+    from storage.search import export_csv, export_rows
+
+    engine, ids = archive
+    hits = search(engine, "2017/745").hits
+    hits[0].title = '=HYPERLINK("http://evil.example","x")'
+    text_ = export_csv(export_rows(hits, "https://veille.example/"))
+    row = next(csv.DictReader(io.StringIO(text_)))
+    assert row["title"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert row["celex"] == "32017R0745" and row["notice_url"] == f"https://veille.example/notice/{ids['mdr']}"
+    assert row["published"] == "2017-05-05" and row["title_en"] == "Regulation (EU) 2017/745 on medical devices"

@@ -14,6 +14,7 @@ from sqlalchemy import func
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from storage.crosslang import lexicon
 from storage.db import open_archive, session_scope
 from storage.ingest import ingest
 from storage.models import Delivery, Feedback, LabelScore, Notice, Sighting
@@ -78,7 +79,8 @@ def test_search_shows_marked_snippets_facets_and_pages(archive):
     c = login(client(engine), "rita")
     r = c.get("/", params={"q": "dispositifs médicaux"})
     assert r.status_code == 200
-    want = search(engine, "dispositifs médicaux", Filters(), limit=20, facets=True)
+    lex = lexicon(engine, load_settings())  # the page searches in both languages
+    want = search(engine, "dispositifs médicaux", Filters(), limit=20, facets=True, lexicon=lex)
     assert want.total > 0
     assert f"{want.total} notices" in r.text
     assert "<mark>" in r.text

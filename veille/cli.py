@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -112,12 +113,16 @@ def search_cmd(
     until: str | None = typer.Option(None, "--until", help="YYYY-MM-DD"),
     sort: str = typer.Option("relevance", "--sort", help="relevance | date"),
     limit: int = typer.Option(20, "--limit", "-n", min=1),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json (csv and json: every field, stdout)."),
+    exact: bool = typer.Option(False, "--exact", help="Words as written: not also in the other language."),
 ) -> None:
-    """Full-text search of the archive."""
-    from storage.search import Filters, QueryError, search
+    """Full-text search of the archive; also by CELEX, act number (2025/117), procedure or ELI."""
+    from storage.search import Filters, QueryError, export_csv, export_rows, search
 
     if sort not in ("relevance", "date"):
         fail("--sort must be 'relevance' or 'date'")
+    if fmt not in ("table", "csv", "json"):
+        fail(f"--format: {fmt!r} is not one of table, csv, json")
     check_labels(label)
     filters = Filters(
         labels=label,
@@ -127,10 +132,15 @@ def search_cmd(
         date_from=_date(since, "--since"),
         date_to=_date(until, "--until"),
     )
+    engine = state.engine()
     try:
-        result = search(state.engine(), query, filters, sort=sort, limit=limit)
+        result = search(engine, query, filters, sort=sort, limit=limit, lexicon=None if exact else lexicon(engine))
     except QueryError as exc:
         fail(str(exc))
+    if fmt != "table":  # plain stdout, no Rich: a file for the analysts' notes
+        rows = export_rows(result.hits)
+        typer.echo(export_csv(rows) if fmt == "csv" else json.dumps(rows, ensure_ascii=False, indent=1), nl=False)
+        return
     table = Table(show_lines=False, expand=True)
     for col in ("id", "date", "source", "title / snippet", "labels"):
         table.add_column(col, overflow="fold")
@@ -143,6 +153,17 @@ def search_cmd(
     console.print(table)
     more = "+" if result.total_is_lower_bound else ""
     console.print(f"{result.total}{more} notices match; showing {len(result.hits)}.")
+
+
+def lexicon(engine):  # noqa: ANN001, ANN201 - storage.crosslang.Lexicon
+    """The cross-language lexicon of the archive (learned here only if no run has since it changed)."""
+    from nlp.rules import RulesError
+    from storage.crosslang import lexicon as learned
+
+    try:
+        return learned(engine, state.settings)
+    except RulesError as exc:
+        fail(str(exc))
 
 
 def check_labels(labels: list[str], option: str = "--label", alternative: str | None = None) -> None:

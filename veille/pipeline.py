@@ -95,6 +95,10 @@ def run_cycle(
         summary.classified = stats.notices
         summary.rescored = len(stale)
         summary.labels = {k: v for k, v in stats.selected.items() if v}
+    if changed:  # search's cross-language lexicon learns from the new bilingual titles, here, not in a search
+        from storage.crosslang import lexicon
+
+        lexicon(engine, settings)
     progress("sending immediate alerts")
     summary.alerts = send_alerts(engine, settings, now=now)
     progress("sending deadline reminders")

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from storage.db import session_scope
 from storage.fulltext import now_utc
+from storage.identifiers import resolve_notice
 from storage.models import Delivery, Feedback, LabelScore, Notice, NoticeVersion, Sighting
 from web.app import flash, render
 from web.auth import checked_form, require_analyst, require_user
@@ -124,10 +125,15 @@ def _outdated(request: Request, n: Notice, scores: list[ScoreView]) -> str | Non
     }.get(why or "")
 
 
-@router.get("/notice/{notice_id}")
-def notice_page(notice_id: NoticeId, request: Request, user: WebUser = Depends(require_user)) -> Response:
+@router.get("/notice/{ref}")
+def notice_page(ref: str, request: Request, user: WebUser = Depends(require_user)) -> Response:
     from nlp.scoring import MODEL_ALONE, model_counts
 
+    notice_id = resolve_notice(request.app.state.engine, ref)
+    if notice_id is None:
+        raise HTTPException(404, f"aucune notice {ref[:60]}")
+    if ref != str(notice_id):  # /notice/32025R0117: the page lives at its id (its forms post there)
+        return RedirectResponse(f"/notice/{notice_id}", status_code=307)
     data = _load(request.app.state.engine, notice_id)
     n = data["n"]
     words = [w for sv in data["scores"] for w in sv.words]

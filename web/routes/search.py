@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
-from storage.search import Filters, QueryError, search
+from storage.crosslang import lexicon
+from storage.search import CANDIDATES, Filters, QueryError, export_csv, export_rows, search
 from web.app import render
 from web.auth import require_user
 from web.models import WebUser
@@ -102,6 +103,7 @@ def search_page(request: Request, user: WebUser = Depends(require_user)) -> Resp
             limit=PAGE_SIZE,
             offset=(page - 1) * PAGE_SIZE,
             facets=True,
+            lexicon=lexicon(request.app.state.engine, request.app.state.settings),
         )
     except QueryError as exc:
         error = str(exc)
@@ -138,5 +140,29 @@ def search_page(request: Request, user: WebUser = Depends(require_user)) -> Resp
         pages=pages,
         page_url=lambda n: _url([*base, ("page", str(n))]),
         sort_url=lambda s: _url([*[(k, v) for k, v in base if k != "sort"], ("sort", s)]),
+        csv_url="/search.csv?" + urlencode(base),
         active=[(k, v, _toggle(params, k, v)) for k, v in params if k in dict(FACETS) and v],
+    )
+
+
+@router.get("/search.csv")
+def search_csv(request: Request, user: WebUser = Depends(require_user)) -> Response:
+    """The whole result of a search (up to its ranking cap) as CSV, same parameters as ``/``."""
+    params = list(request.query_params.multi_items())
+    get = dict(params)
+    filters, problems = _parse(params)
+    if problems:
+        raise HTTPException(400, "; ".join(problems))
+    sort = "date" if get.get("sort") == "date" else "relevance"
+    try:
+        engine = request.app.state.engine
+        lex = lexicon(engine, request.app.state.settings)
+        result = search(engine, get.get("q", ""), filters, sort=sort, limit=CANDIDATES, lexicon=lex)
+    except QueryError as exc:
+        raise HTTPException(400, str(exc)) from None
+    body = export_csv(export_rows(result.hits, str(request.base_url)))
+    return Response(
+        "\ufeff" + body,  # a BOM: spreadsheet programs then read the accents as UTF-8
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="veille-recherche.csv"'},
     )
