@@ -131,7 +131,7 @@ def notice_page(ref: str, request: Request, user: WebUser = Depends(require_user
 
     notice_id = resolve_notice(request.app.state.engine, ref)
     if notice_id is None:
-        raise HTTPException(404, f"aucune notice {ref[:60]}")
+        raise HTTPException(404, f"Aucune notice « {ref[:60]} ».")
     if ref != str(notice_id):  # /notice/32025R0117: the page lives at its id (its forms post there)
         return RedirectResponse(f"/notice/{notice_id}", status_code=307)
     data = _load(request.app.state.engine, notice_id)
