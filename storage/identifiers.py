@@ -15,10 +15,9 @@ from typing import Literal
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 
-from veille.records import base_celex
+from veille.celex import parse_celex
 
 MAX_NOTICE_ID = 2**63 - 1
-CELEX_Q = re.compile(r"(?:celex\s*:\s*)?([0-9CE]\d{4}[A-Z]{1,2}\d{4}(?:R\(\d{2}\))?)", re.I)
 # "2025/117", "(EU) 2025/117", "Regulation (EU) 2025/117", "règlement (UE) n° 2025/117"
 NUMBER_Q = re.compile(
     r"(?:(?:regulation|directive|decision|règlement|reglement|décision)\s+)?"
@@ -51,10 +50,9 @@ class Identifier:
 def parse_identifier(query: str) -> Identifier | None:
     """The identifier the whole query is, or None (then it is words)."""
     q = query.strip().strip("\"'“”«» ").strip()
-    if m := CELEX_Q.fullmatch(q):
-        celex = base_celex(m.group(1).upper()) or ""
-        sector3 = celex.startswith("3")
-        return Identifier("celex", celex, int(celex[1:5]), int(celex[-4:]) if sector3 else None)
+    if (c := parse_celex(q)) and c.oj_issue is None:  # the act a corrigendum corrects is the notice
+        number = int(c.number) if c.sector == "3" and c.number.isdigit() else None
+        return Identifier("celex", c.act, c.year, number)
     if m := PROCEDURE_Q.fullmatch(q):
         return Identifier("procedure", f"{m.group(1)}/{m.group(2)}({m.group(3).upper()})")
     if m := PROCEDURE_OLD_Q.fullmatch(q):
