@@ -12,7 +12,7 @@ import html
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from sqlalchemy import bindparam, select, text
@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from storage.fulltext import ID_BITS, QueryError, day_bound, meta_token, parse, query_stems, to_fts5, to_tsquery
 from storage.models import Notice
 from storage.textnorm import LANGS, stem
-from veille.records import as_utc
+from veille.dates import as_day
 
 CANDIDATES = 2000
 EXACT_RANK = 500  # query terms matching at most this many notices each: FTS5's bm25 ranks (its IDF is cheap)
@@ -55,7 +55,7 @@ class Hit:
     doc_type: str | None
     kind: str
     celex: str | None
-    published_at: datetime | None
+    published_at: date | None  # publication day (Brussels)
     rank: float | None
     snippet_html: str  # HTML-escaped, matched words in <mark>
     snippet_text: str  # plain, matched words in [brackets]
@@ -259,7 +259,7 @@ def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -
                 doc_type=n.doc_type,
                 kind=n.kind,
                 celex=n.celex,
-                published_at=as_utc(n.published_at),  # SQLite gives naive UTC
+                published_at=as_day(n.published_at),
                 rank=ranks.get(i),
                 snippet_html=snippet_html,
                 snippet_text=snippet_text,

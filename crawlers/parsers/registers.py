@@ -81,7 +81,9 @@ def parse_documents(body: bytes, source: str, acts: dict[str, str]) -> tuple[lis
         if not ref:
             continue
         code = str(doc.get("committeeCode") or "")
-        vote = to_date(doc.get("meetingStartDate"))
+        # Dates come as Brussels midnight in UTC (``…T22:00:00Z``): to_date gives the Brussels day. Most
+        # "meetings" are written procedures lasting days or weeks: the opinion is due at their end.
+        start, end = to_date(doc.get("meetingStartDate")), to_date(doc.get("meetingEndDate"))
         out.append(
             NoticeRecord(
                 source=source,
@@ -94,9 +96,14 @@ def parse_documents(body: bytes, source: str, acts: dict[str, str]) -> tuple[lis
                 kind="draft_act",
                 document_date=to_date(doc.get("creationDate")),
                 opens=to_date(doc.get("creationDate")),
-                deadline=vote,  # the committee meeting that gives its opinion
+                deadline=end or start,  # the end of the committee's meeting or written procedure
                 related_acts=[acts[code]] if code in acts else [],
-                extra={"committee": code, "version": version, "meeting": doc.get("meetingCode")},
+                extra={
+                    "committee": code,
+                    "version": version,
+                    "meeting": doc.get("meetingCode"),
+                    "meeting_start": start.isoformat() if start else None,
+                },
             )
         )
     return out, bool(data.get("last", True))
