@@ -51,7 +51,9 @@ DATE_RANK = {"official": 3, "source": 2, "listing": 1}
 RANKED_DATES = ("published_at", "document_date")
 # A generic kind never replaces a more specific one (a news feed carrying an MDCG guidance item).
 KIND_RANK = {"other": 0, "news": 1}
-# Kinds one page can only be once: a news item and a guidance document at one URL are the same item.
+# News items and guidance documents merge on their title (at one page, or from one publisher on one day):
+# a news feed and a guidance feed carrying the same item give one notice, whatever kind each says.
+NEWS = ("news", "guidance")
 PUBLICATIONS = ("news", "guidance", "other")
 
 
@@ -80,21 +82,30 @@ def _snapshot(n: Notice) -> dict:
 
 
 def _find(session: Session, rec: NoticeRecord, url: str | None) -> Notice | None:
-    """The notice this record is another sighting of: same act (CELEX, ELI), same page and kind, or the
-    same news item (title and day) from the same publisher."""
+    """The notice this record is another sighting of: same act (CELEX, ELI), same page and kind, or, for a
+    news item or guidance document, the same title at the same page or from the same publisher that day."""
     for column, value in ((Notice.celex, base_celex(rec.celex)), (Notice.eli, rec.eli)):
         if value:
             found = session.exec(select(Notice).where(column == value).order_by(Notice.id)).first()
             if found:
                 return found
+    if rec.kind in NEWS:  # a listing page can be the link of many items (DG SANTE's MDCG guidance page)
+        return _same_title(session, rec, url) or _same_news(session, rec, url)
     if url:  # one page can carry two items (a consultation and its draft-act window): kinds must agree
         query = select(Notice).where(Notice.url == url)
         if rec.kind != "other":
-            query = query.where(Notice.kind.in_(PUBLICATIONS if rec.kind in PUBLICATIONS else [rec.kind, "other"]))
-        found = session.exec(query.order_by(Notice.id)).first()
-        if found:
-            return found
-    return _same_news(session, rec, url)
+            query = query.where(Notice.kind.in_([rec.kind, "other"]))
+        return session.exec(query.order_by(Notice.id)).first()
+    return None
+
+
+def _same_title(session: Session, rec: NoticeRecord, url: str | None) -> Notice | None:
+    """A news item or guidance document at the same page with the same title."""
+    titles = {t for t in (rec.title_en, rec.title_fr) if t}
+    if not url or not titles:
+        return None
+    query = select(Notice).where(Notice.url == url, Notice.kind.in_(PUBLICATIONS)).order_by(Notice.id)
+    return next((n for n in session.exec(query) if titles & {n.title_en, n.title_fr}), None)
 
 
 def _publisher(url: str | None) -> str | None:
@@ -104,7 +115,7 @@ def _publisher(url: str | None) -> str | None:
 def _same_news(session: Session, rec: NoticeRecord, url: str | None) -> Notice | None:
     """A news item or guidance document the same publisher (URL host) put out the same day, same title."""
     titles = [t for t in (rec.title_en, rec.title_fr) if t]
-    if rec.kind not in PUBLICATIONS or not rec.published_at or not titles or not _publisher(url):
+    if not rec.published_at or not titles or not _publisher(url):
         return None
     query = select(Notice).where(
         Notice.published_at == rec.published_at,
