@@ -157,7 +157,6 @@ def test_cellar_oj_day_wins_over_the_eurlex_load_day(engine):
         eurlex_feed(eurlex_item("32025R0117", "constructed-32025R0117", HTA_117, "Tue, 28 Jan 2025 00:00:00 +0200")),
         source="eurlex-rss-oj-l",
     )
-    assert (cellar.published_at, feed.published_at) == (date(2025, 1, 27), date(2025, 1, 28))
     ingest(engine, [cellar])
     stats = ingest(engine, [feed])
     assert (stats.new, stats.updated, stats.unchanged) == (0, 0, 1)
@@ -167,6 +166,7 @@ def test_cellar_oj_day_wins_over_the_eurlex_load_day(engine):
         sightings = s.exec(select(Sighting.source).where(Sighting.notice_id == n.id)).all()
         assert (n.published_at, n.document_date, n.version) == (date(2025, 1, 27), date(2025, 1, 24), 1)
     assert [v.reason for v in versions] == ["new"] and sorted(sightings) == ["cellar-acts", "eurlex-rss-oj-l"]
+    assert (cellar.published_at, feed.published_at) == (date(2025, 1, 27), date(2025, 1, 28))
 
     # The other order: the feed first, then Cellar's day replaces the load day.
     ingest(engine, [feed.model_copy(update={"external_id": "cellar:other", "celex": "32025R0118"})])
@@ -208,17 +208,17 @@ def test_comitology_real_capture_deadline_is_the_written_procedure_end(engine, t
             ext: n
             for ext, n in s.exec(select(Sighting.external_id, Notice).join(Notice, Notice.id == Sighting.notice_id))
         }
+    # The deadline is the end of the written procedure (meetingEndDate), in Brussels.
+    assert drafts["108662"].deadline == date(2026, 9, 4)  # meetingEndDate 2026-09-03T22:00:00Z
+    assert drafts["115416"].deadline == date(2026, 9, 4)
+    assert drafts["116205"].deadline == date(2026, 6, 11)  # 2026-06-10T22:00:00Z
+    assert drafts["116362"].deadline == date(2026, 6, 18)  # a one-day meeting: start = end = 2026-06-17T22:00:00Z
     # Checked by hand: the attachment file names carry the Brussels day the procedure started on
     # ("HORIZON-CL3-2026-2027_07_28_2026.docx", "HORIZON-CL4-2026-2027_2026-07-28 final.docx",
     # "z20260609_C_2026_xxxx_on_6_STEP_w_ESM.docx"), one day after the UTC date of meetingStartDate.
     assert drafts["108662"].extra["meeting_start"] == "2026-07-28"  # meetingStartDate 2026-07-27T22:00:00Z
     assert drafts["115416"].extra["meeting_start"] == "2026-07-28"
     assert drafts["116205"].extra["meeting_start"] == "2026-06-09"  # 2026-06-08T22:00:00Z
-    # The deadline is the end of the written procedure (meetingEndDate), in Brussels.
-    assert drafts["108662"].deadline == date(2026, 9, 4)  # meetingEndDate 2026-09-03T22:00:00Z
-    assert drafts["115416"].deadline == date(2026, 9, 4)
-    assert drafts["116205"].deadline == date(2026, 6, 11)  # 2026-06-10T22:00:00Z
-    assert drafts["116362"].deadline == date(2026, 6, 18)  # a one-day meeting: start = end = 2026-06-17T22:00:00Z
     assert drafts["108662"].opens == date(2026, 8, 3) and drafts["108662"].title_en.startswith(
         "Commission Implementing Decision amending Implementing Decision C(2025)8493"
     )
