@@ -281,3 +281,11 @@ def test_migration_0005_converts_stored_instants_to_days(db_url):
         with engine.connect() as c:
             fts = sorted(r[0] for r in c.execute(text("SELECT rowid FROM notice_fts")))
         assert fts == sorted(k for _, k in got.values())
+
+
+def test_funding_epoch_milliseconds_are_brussels_days():
+    from crawlers.parsers.funding import ms_date
+
+    assert ms_date(1769900400000) == date(2026, 2, 1)  # 2026-01-31T23:00:00Z: Brussels midnight
+    assert ms_date(1727560740000) == date(2024, 9, 28)  # real F&T sample: 23:59 in Brussels
+    assert ms_date("2026-10-01T00:00:00.000+0000") == date(2026, 10, 1)

@@ -11,6 +11,8 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from veille.dates import paris_time
+
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run_cmd)
@@ -116,7 +118,7 @@ def status_cmd() -> None:
 
 
 def _when(t: datetime | None) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if t else "—"
+    return paris_time(t, short=True) or "—"
 
 
 def _demo_settings(base_url: str, home: Path, profile: str):  # noqa: ANN202 - Settings
