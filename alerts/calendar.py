@@ -30,6 +30,7 @@ from alerts.routing import load_candidates, routed_labels
 from storage.db import session_scope
 from storage.models import Notice
 from veille.config import ConfigError, Settings, parse_toml
+from veille.dates import today_brussels
 from veille.profiles import profile_file
 from veille.textfile import read_text
 
@@ -140,7 +141,7 @@ def fact_events(settings: Settings) -> list[CalEvent]:
 
 def events(engine: Engine, settings: Settings, label: str | None = None, today: date | None = None) -> list[CalEvent]:
     """Every event of the calendar (one label's, or all), by date then UID."""
-    today = today or datetime.now(UTC).date()
+    today = today or today_brussels()
     routing = load_routing(settings)
     out = notice_events(engine, routing, today) + fact_events(settings)
     if label:

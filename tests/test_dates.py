@@ -289,3 +289,10 @@ def test_funding_epoch_milliseconds_are_brussels_days():
     assert ms_date(1769900400000) == date(2026, 2, 1)  # 2026-01-31T23:00:00Z: Brussels midnight
     assert ms_date(1727560740000) == date(2024, 9, 28)  # real F&T sample: 23:59 in Brussels
     assert ms_date("2026-10-01T00:00:00.000+0000") == date(2026, 10, 1)
+
+
+def test_today_is_the_brussels_day():
+    from veille.dates import today_brussels
+
+    assert today_brussels(datetime(2026, 12, 7, 23, 30, tzinfo=UTC)) == date(2026, 12, 8)  # 00:30 in Brussels
+    assert today_brussels(datetime(2026, 7, 1, 21, 59, tzinfo=UTC)) == date(2026, 7, 1)

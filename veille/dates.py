@@ -103,6 +103,11 @@ def as_day(value: object) -> date | None:
     return brussels_day(str(value)[:10])
 
 
+def today_brussels(now: datetime | None = None) -> date:
+    """The current calendar day in Brussels (and Paris): deadlines are judged against it."""
+    return (now or datetime.now(UTC)).astimezone(BRUSSELS).date()
+
+
 def fr_date(day: date | None) -> str:
     """``5 décembre 2023``."""
     return f"{day.day} {MONTHS[day.month - 1]} {day.year}" if day else ""

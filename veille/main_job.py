@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import typer
@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from veille.dates import paris_time
+from veille.dates import paris_time, today_brussels
 
 
 def register(app: typer.Typer) -> None:
@@ -143,7 +143,7 @@ def _demo_calendar(engine, settings, home: Path) -> Path:  # noqa: ANN001
     from alerts.routing import recipients
     from veille.cli import console, safe
 
-    today = datetime.now(UTC).date()
+    today = today_brussels()
     routing, cands = load_routing(settings), open_candidates(engine, today)
     table = Table(title="deadlines (the digests' Échéances section)")
     for col in ("recipient", "deadline", "left", "kind", "title"):

@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from storage.db import session_scope
 from storage.models import CrawlRun, Delivery, LabelScore, Notice, Source
-from veille.dates import as_day
+from veille.dates import as_day, today_brussels
 from web.app import render
 from web.auth import require_user
 from web.models import WebUser
@@ -25,7 +25,7 @@ FAILURE_WINDOW = timedelta(days=7)
 
 def _weekly(s, weeks: int) -> tuple[dict[str, dict[date, int]], list[date]]:  # noqa: ANN001
     newest = s.exec(select(func.max(Notice.published_at))).one()
-    today = datetime.now(UTC).date()
+    today = today_brussels()
     end = week_start(min(today, as_day(newest)) if newest else today)
     start = end - timedelta(weeks=weeks - 1)
     rows = s.exec(
