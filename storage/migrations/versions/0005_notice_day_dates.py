@@ -11,11 +11,12 @@ midnight written at +02:00 or +01:00 and becomes the next day; any other instant
 Brussels. Search keys (``days << 32 | id``) follow the corrected days. The next crawl of each source
 rewrites the dates from the source anyway.
 """
+
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0005_dates"
 down_revision = "0004"
@@ -97,4 +98,6 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("UPDATE notice SET published_at = published_at || ' 00:00:00.000000' WHERE published_at IS NOT NULL")
         return
-    op.execute("ALTER TABLE notice ALTER COLUMN published_at TYPE timestamptz USING published_at::timestamp AT TIME ZONE 'UTC'")
+    op.execute(
+        "ALTER TABLE notice ALTER COLUMN published_at TYPE timestamptz USING published_at::timestamp AT TIME ZONE 'UTC'"
+    )
