@@ -30,7 +30,7 @@ from alerts.routing import load_candidates, routed_labels
 from storage.db import session_scope
 from storage.models import Notice
 from veille.config import ConfigError, Settings, parse_toml
-from veille.dates import today_brussels
+from veille.dates import fr_date, today_brussels
 from veille.profiles import profile_file
 from veille.textfile import read_text
 
@@ -94,7 +94,7 @@ def notice_events(engine: Engine, routing: Routing, today: date) -> list[CalEven
         base = {"url": safe_url(c.url), "sequence": version, "stamp": stamp, "labels": labels}
         if c.kind in SIGNAL_KINDS and c.deadline:
             what = KIND_NAMES.get(c.kind, c.kind)
-            desc = f"{what} — {c.source}" + (f"\nouverture : {c.opens.isoformat()}" if c.opens else "")
+            desc = f"{what} — {c.source}" + (f"\nouverture : {fr_date(c.opens)}" if c.opens else "")
             if c.kind == "draft_act" and c.opens and c.opens <= c.deadline:
                 events.append(
                     CalEvent(

@@ -296,3 +296,13 @@ def test_today_is_the_brussels_day():
 
     assert today_brussels(datetime(2026, 12, 7, 23, 30, tzinfo=UTC)) == date(2026, 12, 8)  # 00:30 in Brussels
     assert today_brussels(datetime(2026, 7, 1, 21, 59, tzinfo=UTC)) == date(2026, 7, 1)
+
+
+def test_digest_footer_and_web_show_paris_time():
+    from alerts.digest import FailedSource
+    from web.app import _day, _stamp
+
+    failed = FailedSource("ema-news", 2, "HTTP 503", datetime(2026, 12, 7, 16, 5, tzinfo=UTC))
+    assert failed.last_at_text == "7 décembre 2026 à 17:05 CET"
+    assert _stamp(datetime(2026, 7, 1, 6, 0)) == "2026-07-01 08:00 CEST"  # SQLite gives stored instants naive
+    assert _day(date(2023, 12, 5)) == "2023-12-05" and _day("2023-12-05") == "2023-12-05"
