@@ -30,6 +30,7 @@ from alerts.routing import load_candidates, routed_labels
 from storage.db import session_scope
 from storage.models import Notice
 from veille.config import ConfigError, Settings, parse_toml
+from veille.dates import fr_date, today_brussels
 from veille.profiles import profile_file
 from veille.textfile import read_text
 
@@ -93,7 +94,7 @@ def notice_events(engine: Engine, routing: Routing, today: date) -> list[CalEven
         base = {"url": safe_url(c.url), "sequence": version, "stamp": stamp, "labels": labels}
         if c.kind in SIGNAL_KINDS and c.deadline:
             what = KIND_NAMES.get(c.kind, c.kind)
-            desc = f"{what} — {c.source}" + (f"\nouverture : {c.opens.isoformat()}" if c.opens else "")
+            desc = f"{what} — {c.source}" + (f"\nouverture : {fr_date(c.opens)}" if c.opens else "")
             # A deadline is one day: a months-long feedback window as an all-day event would fill the agenda.
             events.append(
                 CalEvent(f"deadline-{c.id}@veille", f"Échéance {what} : {title}", c.deadline, description=desc, **base)
@@ -127,7 +128,7 @@ def fact_events(settings: Settings) -> list[CalEvent]:
 
 def events(engine: Engine, settings: Settings, label: str | None = None, today: date | None = None) -> list[CalEvent]:
     """Every event of the calendar (one label's, or all), by date then UID."""
-    today = today or datetime.now(UTC).date()
+    today = today or today_brussels()
     routing = load_routing(settings)
     out = notice_events(engine, routing, today) + fact_events(settings)
     if label:

@@ -6,6 +6,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from veille.dates import paris_time
+
 calendar_app = typer.Typer(help="The deadline calendar (iCalendar) and its feed tokens.", invoke_without_command=True)
 token_app = typer.Typer(help="Secret tokens of the workbench's calendar feeds.", no_args_is_help=True)
 calendar_app.add_typer(token_app, name="token")
@@ -113,8 +115,8 @@ def token_list() -> None:
     for col in ("id", "feed", "note", "created", "revoked"):
         table.add_column(col)
     for t in list_tokens(state.engine()):
-        revoked = t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else ""
-        table.add_row(str(t.id), escape(t.feed), escape(t.note or ""), t.created_at.strftime("%Y-%m-%d %H:%M"), revoked)
+        revoked = paris_time(t.revoked_at, short=True)
+        table.add_row(str(t.id), escape(t.feed), escape(t.note or ""), paris_time(t.created_at, short=True), revoked)
     console.print(table)
 
 
@@ -192,7 +194,7 @@ def deliveries_cmd(
             f"{r.channel} {r.purpose}",
             f"[{color}]{r.status}[/{color}]",
             str(r.attempts),
-            r.sent_at.strftime("%Y-%m-%d %H:%M") if r.sent_at and r.status == "sent" else "",
+            paris_time(r.sent_at, short=True) if r.status == "sent" else "",
             *([escape(r.batch or "")] if failed else []),
             safe(r.last_error or ""),
         ]

@@ -15,6 +15,7 @@ from alerts.config import Routing
 from alerts.escape import clean, safe_url
 from alerts.routing import Candidate, routed_labels
 from storage.models import CrawlRun
+from veille.dates import as_day, fr_date, paris_time
 from veille.profiles import Label
 from veille.records import as_utc
 
@@ -35,24 +36,6 @@ KIND_NAMES = {
     "funding_call": "appel à projets",
     "other": "autre",
 }
-MONTHS = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-]
-
-
-def fr_date(day: date | None) -> str:
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}" if day else ""
 
 
 @dataclass
@@ -103,6 +86,10 @@ class FailedSource:
     runs: int
     last_error: str
     last_at: datetime
+
+    @property
+    def last_at_text(self) -> str:
+        return paris_time(self.last_at)
 
 
 @dataclass
@@ -182,8 +169,7 @@ def _why(cand: Candidate, label: str, limit: int = 3) -> list[str]:
 
 def item_for(cand: Candidate, label: str, routing: Routing, labels: dict[str, Label]) -> Item:
     title_fr, title_en = clean(cand.title_fr, 400), clean(cand.title_en, 400)
-    when = cand.published_at or cand.document_date or cand.first_seen
-    day = when.date() if isinstance(when, datetime) else when
+    day = cand.published_at or cand.document_date or as_day(cand.first_seen)
     also = [labels[k].name if k in labels else k for k in routed_labels(routing, cand) if k != label]
     return Item(
         notice_id=cand.id,
@@ -209,8 +195,9 @@ def file_under(cand: Candidate, wanted: tuple[str, ...], routing: Routing) -> st
 
 
 def sections(items: list[Item], labels: dict[str, Label], order: tuple[str, ...]) -> list[Section]:
+    """Items by label, then kind group; one notice is listed once, under its first item's label."""
     by_label: dict[str, list[Item]] = defaultdict(list)
-    for item in items:
+    for item in {i.notice_id: i for i in reversed(items)}.values():
         by_label[item.label].append(item)
     out = []
     for label in sorted(by_label, key=lambda k: order.index(k) if k in order else len(order)):

@@ -8,7 +8,8 @@ from importlib.resources import files
 import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from alerts.digest import Digest, fr_date
+from alerts.digest import Digest
+from veille.dates import fr_date, paris_time
 
 
 @cache
@@ -29,7 +30,7 @@ def _css() -> str:
 
 
 def _context(d: Digest) -> dict:
-    return {"d": d, "day": fr_date(d.day), "since": fr_date(d.since.date()) if d.since else "", "css": _css()}
+    return {"d": d, "day": fr_date(d.day), "since": paris_time(d.since), "css": _css()}
 
 
 def text_body(d: Digest) -> str:

@@ -17,6 +17,7 @@ from sqlmodel import select
 from alerts.config import Channel, CriticalRule, Routing
 from storage.db import session_scope
 from storage.models import LabelScore, Notice
+from veille.dates import as_day
 from veille.records import as_utc, base_celex
 
 
@@ -52,7 +53,7 @@ class Candidate:
     kind: str
     doc_type: str | None
     celex: str | None
-    published_at: datetime | None
+    published_at: date | None  # publication day (Brussels)
     document_date: date | None
     first_seen: datetime
     legal_basis: list[str]
@@ -162,7 +163,7 @@ _CANDIDATE_COLUMNS = [f.name for f in fields(Candidate) if f.name != "scores"]
 def _candidate(row) -> Candidate:  # noqa: ANN001 - a result row with _CANDIDATE_COLUMNS
     n = dict(row._mapping)
     n.update(
-        published_at=as_utc(n["published_at"]),
+        published_at=as_day(n["published_at"]),
         first_seen=as_utc(n["first_seen"]),
         legal_basis=list(n["legal_basis"] or []),
         related_acts=list(n["related_acts"] or []),

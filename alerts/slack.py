@@ -23,9 +23,10 @@ from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetr
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
-from alerts.digest import Digest, Item, fr_date
+from alerts.digest import Digest, Item
 from alerts.escape import clean, mrkdwn, slack_link
 from alerts.outbox import Rejected
+from veille.dates import fr_date, paris_time
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -119,7 +120,7 @@ def blocks(d: Digest) -> list[dict]:
         head = f"Veille réglementaire UE — {fr_date(d.day)}"
     out: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": clean(head, MAX_HEADER)}}]
     if d.purpose == "digest":
-        since = f" depuis le {fr_date(d.since.date())}" if d.since else ""
+        since = f" depuis le {paris_time(d.since)}" if d.since else ""
         what = "Sources vérifiées, rien de nouveau" if d.nothing_new else f"{d.count} nouveauté{'s' * (d.count > 1)}"
         out.append(_context(f"{what}{since}"))
     if d.deadlines:
@@ -137,7 +138,7 @@ def blocks(d: Digest) -> list[dict]:
         out.append({"type": "divider"})
     if d.failed:
         lines = [
-            f"• {mrkdwn(f.source)} : {f.runs} échec{'s' * (f.runs > 1)}, dernier {f.last_at:%d/%m %H:%M} UTC — "
+            f"• {mrkdwn(f.source)} : {f.runs} échec{'s' * (f.runs > 1)}, dernier le {f.last_at_text} — "
             f"{mrkdwn(f.last_error, 200)}"
             for f in d.failed
         ]

@@ -116,7 +116,7 @@ def build(db: Path, n: int, seed: int = 7) -> float:
                 lang,
                 "bench",
                 "act",
-                day.isoformat() + " 00:00:00.000000",
+                day.isoformat(),  # a Brussels day (docs/decisions.md, "Dates")
                 "[]",
                 "[]",
                 "[]",

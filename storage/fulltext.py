@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from storage.textnorm import index_text, stems_any, strip_accents, words
+from veille.dates import as_day
 from veille.errors import UserError
 
 EPOCH = date(1970, 1, 1)
@@ -26,8 +27,8 @@ class QueryError(UserError, ValueError):
     """A query that cannot mean anything (e.g. only exclusions)."""
 
 
-def search_key(notice_id: int, when: datetime | date | None) -> int:
-    day = when.date() if isinstance(when, datetime) else when
+def search_key(notice_id: int, when: datetime | date | str | None) -> int:
+    day = as_day(when)  # an instant (first seen) counts on its Brussels day, like the day-valued dates
     days = (day - EPOCH).days if day else 0
     return (max(days, 0) << ID_BITS) | notice_id
 

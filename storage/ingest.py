@@ -15,9 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, or_, select
 
 from storage.db import session_scope
 from storage.fulltext import index_notice, now_utc
@@ -42,7 +43,18 @@ MERGED_FIELDS = (
     "deadline",
 )
 LIST_FIELDS = ("related_acts", "legal_basis", "eurovoc")
-HASHED = MERGED_FIELDS[3:] + LIST_FIELDS + ("celex", "kind")
+# What a reader sees. Not ``lang``: a feed saying "en" of a Cellar act whose language was unset is no change.
+HASHED = MERGED_FIELDS[4:] + LIST_FIELDS + ("celex", "kind")
+# Dates a better kind of source keeps against a worse one (docs/decisions.md, "Dates"): Cellar's OJ day
+# is not overwritten by the day EUR-Lex's RSS loaded the act. Equal ranks: the latest non-empty wins.
+DATE_RANK = {"official": 3, "source": 2, "listing": 1}
+RANKED_DATES = ("published_at", "document_date")
+# A generic kind never replaces a more specific one (a news feed carrying an MDCG guidance item).
+KIND_RANK = {"other": 0, "news": 1}
+# News items and guidance documents merge on their title (at one page, or from one publisher on one day):
+# a news feed and a guidance feed carrying the same item give one notice, whatever kind each says.
+NEWS = ("news", "guidance")
+PUBLICATIONS = ("news", "guidance", "other")
 
 
 @dataclass
@@ -70,23 +82,65 @@ def _snapshot(n: Notice) -> dict:
 
 
 def _find(session: Session, rec: NoticeRecord, url: str | None) -> Notice | None:
-    """The notice this record is another sighting of: same act (CELEX, ELI), or same page and kind."""
+    """The notice this record is another sighting of: same act (CELEX, ELI), same page and kind, or, for a
+    news item or guidance document, the same title at the same page or from the same publisher that day."""
     for column, value in ((Notice.celex, base_celex(rec.celex)), (Notice.eli, rec.eli)):
         if value:
             found = session.exec(select(Notice).where(column == value).order_by(Notice.id)).first()
             if found:
                 return found
+    if rec.kind in NEWS:  # a listing page can be the link of many items (DG SANTE's MDCG guidance page)
+        return _same_title(session, rec, url) or _same_news(session, rec, url)
     if url:  # one page can carry two items (a consultation and its draft-act window): kinds must agree
-        kinds = [rec.kind, "other"] if rec.kind != "other" else None
         query = select(Notice).where(Notice.url == url)
-        if kinds:
-            query = query.where(Notice.kind.in_(kinds))
+        if rec.kind != "other":
+            query = query.where(Notice.kind.in_([rec.kind, "other"]))
         return session.exec(query.order_by(Notice.id)).first()
     return None
 
 
+def _same_title(session: Session, rec: NoticeRecord, url: str | None) -> Notice | None:
+    """A news item or guidance document at the same page with the same title."""
+    titles = {t for t in (rec.title_en, rec.title_fr) if t}
+    if not url or not titles:
+        return None
+    query = select(Notice).where(Notice.url == url, Notice.kind.in_(PUBLICATIONS)).order_by(Notice.id)
+    return next((n for n in session.exec(query) if titles & {n.title_en, n.title_fr}), None)
+
+
+def _publisher(url: str | None) -> str | None:
+    return urlsplit(url).netloc.removeprefix("www.") or None if url else None
+
+
+def _same_news(session: Session, rec: NoticeRecord, url: str | None) -> Notice | None:
+    """A news item or guidance document the same publisher (URL host) put out the same day, same title."""
+    titles = [t for t in (rec.title_en, rec.title_fr) if t]
+    if not rec.published_at or not titles or not _publisher(url):
+        return None
+    query = select(Notice).where(
+        Notice.published_at == rec.published_at,
+        Notice.kind.in_(PUBLICATIONS),
+        or_(Notice.title_en.in_(titles), Notice.title_fr.in_(titles)),
+    )
+    return next((n for n in session.exec(query.order_by(Notice.id)) if _publisher(n.url) == _publisher(url)), None)
+
+
+def _set_dates(n: Notice, rec: NoticeRecord) -> None:
+    """Ranked dates: a record's value replaces the stored one unless a better kind of source gave that."""
+    origins = dict(n.extra.get("date_origin", {}))
+    for name in RANKED_DATES:
+        value = getattr(rec, name)
+        if value is None or DATE_RANK[rec.date_origin] < DATE_RANK.get(origins.get(name, ""), 0):
+            continue
+        setattr(n, name, value)
+        origins[name] = rec.date_origin
+    if origins:
+        n.extra = {**n.extra, "date_origin": origins}
+
+
 def _apply(n: Notice, rec: NoticeRecord, url: str | None) -> str | None:
     """Merge ``rec`` into ``n``; return why it is a new version (None if nothing changed)."""
+    before = notice_hash(n)  # not the stored hash: a change of what is hashed must not look like new content
     if rec.is_corrigendum:
         corr = sorted(set(n.extra.get("corrigenda", [])) | {rec.celex})
         n.extra = {**n.extra, "corrigenda": corr}
@@ -95,21 +149,19 @@ def _apply(n: Notice, rec: NoticeRecord, url: str | None) -> str | None:
         old_deadline = n.deadline
         for name in MERGED_FIELDS:
             value = url if name == "url" else getattr(rec, name)
-            if value not in (None, ""):
+            if value not in (None, "") and name not in RANKED_DATES:
                 setattr(n, name, value)
         for name in LIST_FIELDS:
             merged = list(dict.fromkeys([*getattr(n, name), *getattr(rec, name)]))
             setattr(n, name, merged)
-        if rec.kind != "other":
+        if KIND_RANK.get(rec.kind, 2) >= KIND_RANK.get(n.kind, 2) and rec.kind != "other":
             n.kind = rec.kind
         if rec.extra:
             n.extra = {**n.extra, **rec.extra}
+        _set_dates(n, rec)
         reason = "deadline moved" if old_deadline and n.deadline != old_deadline else "changed"
-    new_hash = notice_hash(n)
-    if new_hash == n.content_hash:
-        return None
-    n.content_hash = new_hash
-    return reason
+    n.content_hash = notice_hash(n)
+    return None if n.content_hash == before else reason
 
 
 def _new_notice(rec: NoticeRecord, url: str | None, now: datetime) -> Notice:
@@ -127,6 +179,9 @@ def _new_notice(rec: NoticeRecord, url: str | None, now: datetime) -> Notice:
     )
     if rec.is_corrigendum:
         n.kind, n.extra = "corrigendum", {**n.extra, "corrigenda": [rec.celex]}
+    origins = {name: rec.date_origin for name in RANKED_DATES if getattr(rec, name) is not None}
+    if origins:
+        n.extra = {**n.extra, "date_origin": origins}
     n.content_hash = notice_hash(n)
     return n
 

@@ -59,7 +59,8 @@ class Notice(SQLModel, table=True):
     doc_type: str | None = Field(default=None, index=True)
     kind: str = Field(default="other", index=True)
     source: str = Field(index=True)  # first source that saw it
-    published_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # Day-valued facts are Brussels calendar days (docs/decisions.md, "Dates"); instants are aware UTC.
+    published_at: date | None = Field(default=None, index=True)  # publication day (the name predates the type)
     document_date: date | None = None
     opens: date | None = None
     deadline: date | None = Field(default=None, index=True)

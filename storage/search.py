@@ -36,6 +36,7 @@ from storage.fulltext import (
 from storage.identifiers import Identifier, identifier_ids, parse_identifier
 from storage.models import Notice
 from storage.textnorm import LANGS, stem, stems_any
+from veille.dates import as_day
 from veille.records import as_utc
 
 CANDIDATES = 2000
@@ -70,7 +71,7 @@ class Hit:
     doc_type: str | None
     kind: str
     celex: str | None
-    published_at: datetime | None
+    published_at: date | None  # publication day (Brussels)
     rank: float | None
     snippet_html: str  # HTML-escaped, matched words in <mark>
     snippet_text: str  # plain, matched words in [brackets]
@@ -318,7 +319,7 @@ def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -
                 doc_type=n.doc_type,
                 kind=n.kind,
                 celex=n.celex,
-                published_at=as_utc(n.published_at),  # SQLite gives naive UTC
+                published_at=as_day(n.published_at),
                 rank=ranks.get(i),
                 snippet_html=snippet_html,
                 snippet_text=snippet_text,
@@ -420,7 +421,7 @@ EXPORT_FIELDS = (
     "eurlex_url",
     "notice_url",
 )
-BRUSSELS, PARIS = ZoneInfo("Europe/Brussels"), ZoneInfo("Europe/Paris")
+PARIS = ZoneInfo("Europe/Paris")
 
 
 def export_rows(hits: list[Hit], base_url: str = "") -> list[dict]:
@@ -443,7 +444,7 @@ def export_rows(hits: list[Hit], base_url: str = "") -> list[dict]:
                 "labels": ";".join(k for k, _ in selected),
                 "scores": ";".join(f"{k}={v:.2f}" for k, v in selected),
                 "relevance": "" if h.rank is None else round(-h.rank, 4),  # bm25 convention: lower was better
-                "published": h.published_at.astimezone(BRUSSELS).date().isoformat() if h.published_at else "",
+                "published": h.published_at.isoformat() if h.published_at else "",  # a Brussels day
                 "document_date": h.document_date.isoformat() if h.document_date else "",
                 "deadline": h.deadline.isoformat() if h.deadline else "",
                 "first_seen": h.first_seen.astimezone(PARIS).isoformat(timespec="seconds") if h.first_seen else "",

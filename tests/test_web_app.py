@@ -287,7 +287,7 @@ def test_dashboard_chart_sources_outbox(archive):
             .where(LabelScore.selected)
         ).all()
     start, end = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=7)
-    want = Counter(label for label, when in rows if when and start <= when.date() < end)
+    want = Counter(label for label, when in rows if when and start <= when < end)
     shown = {m[0]: int(m[1]) for m in re.findall(r'class="legend">(\w+) \((\d+)\)', r.text)}
     assert shown == dict(want) and sum(shown.values()) > 0
     assert "ema-news" in r.text and "WAF challenge" in r.text

@@ -145,7 +145,7 @@ def search_cmd(
     for col in ("id", "date", "source", "title / snippet", "labels"):
         table.add_column(col, overflow="fold")
     for h in result.hits:
-        when = h.published_at.date().isoformat() if h.published_at else ""
+        when = h.published_at.isoformat() if h.published_at else ""
         labels = ", ".join(f"{k} {v:.2f}" for k, v in sorted(h.labels.items(), key=lambda kv: -kv[1]))
         # Crawled text may contain Rich markup and terminal escapes: safe() neutralises both.
         text = f"{safe(h.title)}\n[dim]{safe(h.snippet_text)}[/dim]"

@@ -5,13 +5,15 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from veille.dates import paris_time, today_brussels
 
 
 def register(app: typer.Typer) -> None:
@@ -134,7 +136,7 @@ def status_cmd() -> None:
 
 
 def _when(t: datetime | None) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if t else "—"
+    return paris_time(t, short=True) or "—"
 
 
 def _demo_settings(base_url: str, home: Path, profile: str):  # noqa: ANN202 - Settings
@@ -159,7 +161,7 @@ def _demo_calendar(engine, settings, home: Path) -> Path:  # noqa: ANN001
     from alerts.routing import recipients
     from veille.cli import console, safe
 
-    today = datetime.now(UTC).date()
+    today = today_brussels()
     routing, cands = load_routing(settings), open_candidates(engine, today)
     items: dict[int, tuple] = {}
     for r in recipients(routing):

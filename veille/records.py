@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, Field, field_validator
 
 from veille.celex import CELEX_RE, base_celex, is_corrigendum, normalise_celex
+from veille.dates import brussels_day
 
 # What a notice is, for grouping in digests and for routing rules.
 Kind = Literal[
@@ -30,6 +31,10 @@ Kind = Literal[
     "funding_call",  # EU funding topic
     "other",
 ]
+# How far a record's dates can be trusted, by the kind of source that gave them (docs/decisions.md, "Dates"):
+# the Publications Office's own metadata (Cellar), the publisher or register that owns the item, or a list
+# that re-publishes items with dates of its own (EUR-Lex RSS: the day the document was loaded).
+DateOrigin = Literal["official", "source", "listing"]
 
 __all__ = ["CELEX_RE", "Kind", "NoticeRecord", "as_utc", "base_celex", "canonical_url"]
 
@@ -72,16 +77,17 @@ class NoticeRecord(BaseModel):
     body: str | None = None
     doc_type: str | None = None  # e.g. REG_IMPL, PROP_REG, press_release
     kind: Kind = "other"
-    published_at: datetime | None = None  # OJ / feed publication, UTC
-    document_date: date | None = None  # adoption / document date
+    published_at: date | None = None  # publication day in Brussels: OJ issue, or the publisher's item date
+    document_date: date | None = None  # the document's own date (adoption, signature, creation), Brussels
     loaded_at: datetime | None = None  # when the source says it was loaded (EUR-Lex RSS pubDate)
     opens: date | None = None  # consultation / call opening
-    deadline: date | None = None  # consultation / call closing
+    deadline: date | None = None  # last day to act: feedback / call closing, end of a committee's procedure
     related_acts: list[str] = Field(default_factory=list)  # CELEX of acts this one implements/cites
     legal_basis: list[str] = Field(default_factory=list)  # CELEX of the legal basis
     eurovoc: list[str] = Field(default_factory=list)  # EuroVoc labels
     authors: list[str] = Field(default_factory=list)
     extra: dict = Field(default_factory=dict)  # source-specific metadata kept for display
+    date_origin: DateOrigin = "source"
 
     @field_validator("title_en", "title_fr")
     @classmethod
@@ -94,10 +100,19 @@ class NoticeRecord(BaseModel):
     def _celex(cls, v: str | None) -> str | None:
         return (normalise_celex(v) or v.strip() or None) if v else None
 
-    @field_validator("published_at", "loaded_at")
+    @field_validator("loaded_at")
     @classmethod
     def _utc(cls, v: datetime | None) -> datetime | None:
         return as_utc(v)
+
+    @field_validator("published_at", "document_date", "opens", "deadline", mode="before")
+    @classmethod
+    def _brussels_day(cls, v: object) -> object:
+        """An instant or a source's date text is the calendar day it is in Brussels."""
+        if v is None or isinstance(v, date) and not isinstance(v, datetime):
+            return v
+        day = brussels_day(v) if isinstance(v, str | datetime) else None
+        return day if day is not None else v
 
     @property
     def title(self) -> str:

@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import quote
@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from veille.config import ConfigError, Settings
+from veille.dates import as_day, paris_time
 from web.auth import CSRF_FIELD, KDF_SLOTS, LoginRequired, csrf_token, current_user, session_secret
 from web.security import SECURITY_HEADERS, LoginThrottle, SecurityHeaders, redact_access_log
 
@@ -43,20 +44,18 @@ ERRORS_FR = {
 
 
 def _day(value: object) -> str:
-    """ISO date of a date/datetime (raw SQL rows on SQLite give strings)."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime | date):
-        return value.isoformat()[:10]
-    return str(value)[:10]
+    """ISO day of a date, or of an instant in Brussels (raw SQL rows on SQLite give strings)."""
+    day = as_day(value)
+    return day.isoformat() if day else ""
 
 
 def _stamp(value: object) -> str:
+    """An instant in Paris time with its zone (``2026-12-07 17:05 CET``); stored instants are UTC."""
     if value is None:
         return ""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    return str(value)[:16]
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return paris_time(value, short=True) if isinstance(value, datetime) else str(value)
 
 
 # Control characters (ANSI escapes, NUL...) and bidi overrides (text that reads other than it is).

@@ -8,6 +8,8 @@ import sys
 
 import typer
 
+from veille.dates import paris_time
+
 users_app = typer.Typer(help="Web workbench accounts.", no_args_is_help=True)
 
 
@@ -91,7 +93,7 @@ def users_list() -> None:
     from web.auth import list_users
 
     for u in list_users(state.engine()):
-        last = u.last_login.strftime("%Y-%m-%d %H:%M") if u.last_login else "never"
+        last = paris_time(u.last_login, short=True) or "never"
         console.print(f"{u.name}\t{u.role}\tlast login {last}", markup=False, highlight=False)
 
 

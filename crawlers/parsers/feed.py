@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from xml.sax import SAXException
 
@@ -25,6 +25,7 @@ from crawlers.parsers.normalise import (
     html_to_text,
     kind_for_celex,
     strip_celex_prefix,
+    to_date,
     to_utc,
 )
 from veille.lang import plainly_other
@@ -120,11 +121,13 @@ def _external_id(entry: Any, link: str | None, title: str) -> str:
     return "title:" + hashlib.sha256(title.encode()).hexdigest()[:24]
 
 
-def _published(entry: Any) -> datetime | None:
+def _published(entry: Any) -> date | datetime | None:
+    """The item's date as the feed wrote it: a Brussels day from the text (``00:00 +0200``, Drupal's
+    ``28/07/2014 - 12:18``), else feedparser's reading of it (a UTC instant)."""
     for key in ("published", "updated", "dc_date"):
-        value = to_utc(entry.get(key))
-        if value:
-            return value
+        raw = entry.get(key)
+        if to_date(raw):
+            return raw
     for key in ("published_parsed", "updated_parsed"):
         st = entry.get(key)
         if st:
@@ -181,8 +184,9 @@ def _record(entry: Any, raw: etree._Element | None, *, source: str, lang: str, o
         body=body,
         doc_type=options.get("doc_type"),
         kind=kind_for_celex(celex, options.get("doc_kind", "other" if is_eurlex else "news")),
-        published_at=published,
-        loaded_at=published if is_eurlex else None,  # EUR-Lex pubDate is the load date (§2)
+        published_at=to_date(published),
+        loaded_at=to_utc(published) if is_eurlex else None,  # EUR-Lex pubDate is the load date (§2)
+        date_origin="listing" if is_eurlex else "source",
         authors=_authors(entry),
         related_acts=[a for a in cited_acts(*titles.values()) if a != base_celex(celex)],
         extra={"categories": list(dict.fromkeys(tags))[:20]} if tags else {},

@@ -24,6 +24,7 @@ import ijson
 
 from crawlers.parsers import UNREADABLE, ParseError, Skipped, schemas
 from crawlers.parsers.normalise import html_to_text
+from veille.dates import brussels_day
 from veille.records import NoticeRecord
 
 TOPIC_URL = "https://ec.europa.eu/info/funding-tenders/opportunities/portal/screen/opportunities/topic-details/{id}"
@@ -56,17 +57,14 @@ class TopicFilter:
 
 
 def ms_date(value: object) -> date | None:
-    """Epoch milliseconds (number or string) or an ISO timestamp -> the UTC calendar day."""
+    """Epoch milliseconds (number or string) or an ISO timestamp -> its calendar day in Brussels."""
     if value in (None, ""):
         return None
     try:
-        return datetime.fromtimestamp(int(float(value)) / 1000, UTC).date()  # type: ignore[arg-type]
+        return brussels_day(datetime.fromtimestamp(int(float(value)) / 1000, UTC))  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):
         pass
-    try:
-        return datetime.fromisoformat(str(value).replace("+0000", "+00:00")).date()
-    except ValueError:
-        return None
+    return brussels_day(str(value).replace("+0000", "+00:00"))
 
 
 def next_cutoff(cutoffs: Iterable[date | None], today: date) -> tuple[date | None, bool]:

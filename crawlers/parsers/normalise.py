@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, date, datetime
-from email.utils import parsedate_to_datetime
+from datetime import date, datetime
 
 import lxml.html
 from lxml import etree
 
 from veille.celex import celex_in_text, normalise_celex, parse_celex
+from veille.dates import brussels_day, utc_instant
 from veille.records import Kind
 
 CELEX_TITLE_PREFIX_RE = re.compile(r"^\s*CELEX:\s*\S+?\s*:\s*")
@@ -89,32 +89,15 @@ def kind_for_celex(celex: str | None, default: Kind = "other") -> Kind:
 
 
 def to_utc(value: str | datetime | date | None) -> datetime | None:
-    """Any feed/API date (RFC 822, ISO 8601, date) as an aware UTC datetime; ``None`` if unreadable."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    text = value.strip()
-    try:
-        return to_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
-    except ValueError:
-        pass
-    try:
-        return to_utc(parsedate_to_datetime(text))
-    except (TypeError, ValueError, IndexError):
-        return None
+    """Any feed/API date (RFC 822, ISO 8601, Drupal ``28/07/2014 - 12:18``) as an aware UTC instant.
+
+    A time without a zone is Brussels time, a bare date its UTC midnight; ``None`` if unreadable."""
+    return utc_instant(value)
 
 
-def to_date(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value.strip()[:10])
-    except ValueError:
-        parsed = to_utc(value)
-        return parsed.date() if parsed else None
+def to_date(value: str | datetime | date | None) -> date | None:
+    """The calendar day in Brussels: ``2026-07-27T22:00:00Z`` (Brussels midnight) is the 28 July."""
+    return brussels_day(value)
 
 
 def without_controls(body: bytes) -> bytes:

@@ -1,11 +1,13 @@
 """Comitology Register (draft implementing acts) and Register of delegated acts (RegDel).
 
-No public capture of either API exists (research/signals.md §4, §6): these parsers follow the
-documented shapes, and the tests build answers in those shapes and say so.
+Comitology follows a real capture of ``documents/search`` items (tests/data/fixtures/comitology/); RegDel
+follows its documented shape (research/signals.md §4, §6: no public capture).
 
 Comitology: ``/core/api/front/committees`` (lookup: code, ``committeeTitles[{title}]``) and
 ``/core/api/front/documents/search`` (Spring page: ``content[]`` with ``documentReference, version,
-title, committeeCode, committeeTitle, creationDate, meetingStartDate, documentType{label,letter}``).
+title, committeeCode, committeeTitle, creationDate, meetingStartDate, meetingEndDate,
+documentType{label,letter}``). Its dates are Brussels midnights in UTC (``2026-07-27T22:00:00Z`` is the
+28 July); most meetings are written procedures, whose end is the deadline.
 A document is keyed on its reference; a new version is an update of the same notice. When the
 API is down it answers 200 with HTML: that is a ParseError, never an empty register.
 
@@ -84,7 +86,9 @@ def parse_documents(body: bytes, source: str, acts: dict[str, str]) -> tuple[lis
         if not ref:
             continue
         code = str(doc.get("committeeCode") or "")
-        vote = to_date(doc.get("meetingStartDate"))
+        # Dates come as Brussels midnight in UTC (``…T22:00:00Z``): to_date gives the Brussels day. Most
+        # "meetings" are written procedures lasting days or weeks: the opinion is due at their end.
+        start, end = to_date(doc.get("meetingStartDate")), to_date(doc.get("meetingEndDate"))
         out.append(
             NoticeRecord(
                 source=source,
@@ -97,9 +101,14 @@ def parse_documents(body: bytes, source: str, acts: dict[str, str]) -> tuple[lis
                 kind="draft_act",
                 document_date=to_date(doc.get("creationDate")),
                 opens=to_date(doc.get("creationDate")),
-                deadline=vote,  # the committee meeting that gives its opinion
+                deadline=end or start,  # the end of the committee's meeting or written procedure
                 related_acts=[acts[code]] if code in acts else [],
-                extra={"committee": code, "version": version, "meeting": doc.get("meetingCode")},
+                extra={
+                    "committee": code,
+                    "version": version,
+                    "meeting": doc.get("meetingCode"),
+                    "meeting_start": start.isoformat() if start else None,
+                },
             )
         )
     return out, bool(data.get("last", True))

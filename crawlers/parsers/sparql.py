@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from crawlers.parsers import ParseError, schemas
-from crawlers.parsers.normalise import celex_from_ids, kind_for_celex, to_date, to_utc
+from crawlers.parsers.normalise import celex_from_ids, kind_for_celex, to_date
 from veille.records import NoticeRecord
 
 CELLAR = "http://publications.europa.eu/resource/cellar/"
@@ -213,8 +213,9 @@ def parse_details(
                 title_fr=title_fr,
                 doc_type=_doc_type(found.types),
                 kind=_kind(celex, found.types),
-                published_at=to_utc(found.oj_date),
+                published_at=to_date(found.oj_date),
                 document_date=to_date(value(b, "docDate")),
+                date_origin="official",
                 related_acts=related,
                 legal_basis=list(dict.fromkeys(basis + found.based_on)),
                 eurovoc=eurovoc,

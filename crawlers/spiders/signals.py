@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +25,7 @@ from crawlers.parsers import ParseError, hys
 from crawlers.parsers import funding as ft
 from crawlers.parsers import registers as reg
 from crawlers.spiders.base import VeilleSpider, guarded, short_url
+from veille.dates import today_brussels
 
 JSON = {"Accept": "application/json"}
 
@@ -33,7 +34,7 @@ class SignalSpider(VeilleSpider):
     @property
     def today(self) -> date:
         pinned = self.options.get("today")
-        return date.fromisoformat(str(pinned)) if pinned else datetime.now(UTC).date()
+        return date.fromisoformat(str(pinned)) if pinned else today_brussels()
 
 
 # --- Have Your Say ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from storage.db import session_scope
 from storage.models import CrawlRun, Delivery, LabelScore, Notice, Source
+from veille.dates import as_day, today_brussels
 from web.app import render
 from web.auth import require_user
 from web.models import WebUser
@@ -24,17 +25,17 @@ FAILURE_WINDOW = timedelta(days=7)
 
 def _weekly(s, weeks: int) -> tuple[dict[str, dict[date, int]], list[date]]:  # noqa: ANN001
     newest = s.exec(select(func.max(Notice.published_at))).one()
-    today = datetime.now(UTC).date()
-    end = week_start(min(today, newest.date()) if newest else today)
+    today = today_brussels()
+    end = week_start(min(today, as_day(newest)) if newest else today)
     start = end - timedelta(weeks=weeks - 1)
     rows = s.exec(
         select(LabelScore.label, Notice.published_at)
         .join(Notice, Notice.id == LabelScore.notice_id)
-        .where(LabelScore.selected, Notice.published_at >= datetime.combine(start, datetime.min.time(), UTC))
+        .where(LabelScore.selected, Notice.published_at >= start)
     )
     counts: dict[str, dict[date, int]] = defaultdict(Counter)
     for label, when in rows:
-        wk = week_start(when.date())
+        wk = week_start(as_day(when))
         if wk <= end:
             counts[label][wk] += 1
     return dict(counts), [start + timedelta(weeks=i) for i in range(weeks)]
