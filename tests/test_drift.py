@@ -321,20 +321,21 @@ def test_rss_pubdate_renamed_is_counted(veille_home, status):
 
 
 def test_rss_dates_that_no_longer_parse_are_named(veille_home, status):
-    # Same real feed; the dates' format changed here to the Newsroom's `28/07/2014 - 12:18` page form.
-    def day_first(m: re.Match) -> bytes:
+    # Same real feed; the dates' format changed here to a French text form no reader of ours knows
+    # (the Drupal `28/07/2014 - 12:18` form is read: veille.dates).
+    def french(m: re.Match) -> bytes:
         when = datetime.strptime(m.group(1).decode(), "%a, %d %b %Y %H:%M:%S GMT")
-        return b"<pubDate>" + when.strftime("%d/%m/%Y - %H:%M").encode() + b"</pubDate>"
+        return f"<pubDate>{when.day} juillet {when.year} à {when:%Hh%M}</pubDate>".encode()
 
-    body = re.sub(rb"<pubDate>([^<]+)</pubDate>", day_first, NEWSROOM)
+    body = re.sub(rb"<pubDate>([^<]+)</pubDate>", french, NEWSROOM)
     with ReplayServer() as server:
         server.add(Route(path="/dae.xml", body=body, headers=RSS))
         cfg, settings, engine = _setup(veille_home, [_rss_source(server)])
         (res,) = crawl(settings, engine)
     assert res.ok, res.error
     warnings = _row(engine, "dae").warnings
-    assert "feed items: readable date (e.g. '28/07/2014 - 12:18'): missing in 25 of 25" in warnings
-    assert "readable date (e.g. '28/07/2014 - 12:18')" in _line(status(cfg), "dae")
+    assert "feed items: readable date (e.g. '28 juillet 2014 à 12h18'): missing in 25 of 25" in warnings
+    assert "readable date (e.g. '28 juillet 2014 à 12h18')" in _line(status(cfg), "dae")
 
 
 # --- healthy-run expectations -------------------------------------------------------------------------------

@@ -230,9 +230,11 @@ CASES = [
                 "published_day": date(2015, 6, 2),
                 "body_has": ["akakkkk"],
             },
+            # The feed carries this title twice on 2 June 2015 (items 23583 and 23578): same title, day and
+            # publisher is one notice with two sightings; the later item's link is the notice's.
             f"{DAE_ITEM}23583": {
                 "title_en": "Concertation meeting with creativity stakeholders",
-                "url": "http://ec.europa.eu/newsroom/sandbox/itemdetail.cfm?item_id=23583",
+                "url": "http://ec.europa.eu/newsroom/sandbox/itemdetail.cfm?item_id=23578",
                 "published_day": date(2015, 6, 2),
             },
             f"{DAE_ITEM}23579": {
