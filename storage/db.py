@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +14,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DatabaseError, InterfaceError
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -50,12 +52,73 @@ def _sqlite_connect(dbapi_conn, record) -> None:  # noqa: ANN001
     _sqlite_pragmas(dbapi_conn, record)
 
 
+class ArchiveUnavailable(Exception):
+    """The archive's database cannot be opened: server down, wrong host or credentials, unreadable file."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for PostgreSQL and in-memory databases."""
+    if not url.startswith("sqlite"):
+        return None
+    db = make_url(url).database
+    return Path(db) if db and db != ":memory:" and not db.startswith("file:") else None
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a file that is not a whole SQLite database (never "repair" it: that would overwrite it).
+
+    SQLite itself treats an empty file as a new database, and an unreadable one fails on first use
+    with a traceback; both are refused here, in one line naming the file.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+    except OSError as exc:
+        raise ArchiveUnavailable(f"archive {path}: cannot read: {exc.strerror}") from None
+    why = None
+    if size == 0:
+        why = "the file is empty (0 bytes)"
+    elif len(head) < 100 or not head.startswith(SQLITE_MAGIC):
+        why = "the file is not a SQLite database (garbage or truncated header)"
+    else:
+        page_size = int.from_bytes(head[16:18], "big") or 1  # 1 means 65536
+        page_size = 65536 if page_size == 1 else page_size
+        pages, counter, valid_for = (int.from_bytes(head[i : i + 4], "big") for i in (28, 24, 92))
+        if counter == valid_for and size < pages * page_size:  # the header's size is trustworthy then
+            why = f"the file is truncated ({size} bytes; its header says {pages * page_size})"
+    if why:
+        raise ArchiveUnavailable(f"archive {path}: {why}; refusing to open it (left untouched)")
+
+
+def _create_sqlite_file(path: Path) -> None:
+    """A new archive, readable by its owner only: the file (and so its -wal and -shm, which SQLite
+    creates with the same mode) 0600, a folder created for it 0700. Setting WAL writes the header,
+    so a second process never sees the empty file in between as a broken archive for long."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
 def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
-    path = url.split("///", 1)[-1]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    if path is not None:
+        if not path.exists():
+            _create_sqlite_file(path)
+        check_sqlite_file(path)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
@@ -77,17 +140,13 @@ def display_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-class ArchiveUnavailable(Exception):
-    """The archive's database cannot be opened: server down, wrong host or credentials, unreadable file."""
-
-
 def upgrade(url: str, revision: str = "head") -> None:
     # Alembic runs env.py through module-global proxies (alembic.context): two threads migrating at
     # once, even different archives, tear them down under each other (KeyError: 'script').
     try:
         with _MIGRATING:
             command.upgrade(alembic_config(url), revision)
-    except (OperationalError, InterfaceError) as exc:
+    except (DatabaseError, InterfaceError) as exc:  # also "file is not a database", "malformed"
         reason = (str(exc.orig or exc).strip().splitlines() or ["?"])[0]
         raise ArchiveUnavailable(f"archive {display_url(url)}: cannot open: {reason}") from None
 
