@@ -5,9 +5,11 @@ Protocol for one message (a *batch*: the rows with the same ``batch`` id):
 1. :func:`plan` inserts the due rows as ``pending`` in one transaction (existing keys untouched,
    so a (notice, recipient, channel, purpose) is planned once, ever).
 2. :func:`deliver` renders the message from the batch's rows and hands it to a transport. Just
-   before the point of no return (SMTP ``DATA``, the Slack POST, the file rename) the rows become
-   ``sending`` (committed). When the server accepted, the rows become ``sent`` in one transaction,
-   with whatever the caller must record alongside (the recipient's last digest).
+   before the point of no return (SMTP ``DATA``, the Slack POST, the file rename) the rows are
+   *claimed*: moved to ``sending`` by a compare-and-set that must change exactly the rows read, so of
+   two processes on the same batch only one sends it (:func:`_claim`). When the server accepted, the
+   rows become ``sent`` in one transaction, with whatever the caller must record alongside (the
+   recipient's last digest).
 3. A refusal or an outage (the server said no, or we never got to hand over) marks the rows
    ``failed`` with the error; ``pending`` and ``failed`` batches are retried on the next run.
 4. Rows still ``sending`` after ``STALE_AFTER`` belong to a process that died while handing over:
