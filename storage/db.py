@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -96,19 +97,23 @@ def check_sqlite_file(path: Path) -> None:
 
 def _create_sqlite_file(path: Path) -> None:
     """A new archive, readable by its owner only: the file (and so its -wal and -shm, which SQLite
-    creates with the same mode) 0600, a folder created for it 0700. Setting WAL writes the header,
-    so a second process never sees the empty file in between as a broken archive for long."""
+    creates with the same mode) 0600, a folder created for it 0700. It is made whole (header written
+    by switching to WAL) under a temporary name and linked into place, so another process starting at
+    the same moment sees no file or a valid one, never an empty file it must refuse."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    os.close(fd)
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        conn = sqlite3.connect(tmp)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+        with contextlib.suppress(FileExistsError):  # another process created it meanwhile: keep theirs
+            os.link(tmp, path)  # unlike a rename, never replaces an existing archive
     finally:
-        conn.close()
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            leftover.unlink(missing_ok=True)
 
 
 def make_engine(url: str) -> Engine:

@@ -198,3 +198,29 @@ def test_new_archive_lock_and_outbox_are_owner_only(tmp_path, replay):
         engine.dispose()
     finally:
         os.umask(old)
+
+
+def test_archives_created_at_the_same_moment_are_never_seen_half_made(tmp_path):
+    """Many openers of a new archive at once: each sees no file or a whole one, none refuses it as empty."""
+    import threading
+
+    from storage.db import make_engine
+
+    db = tmp_path / "new" / "veille.db"
+    barrier, errors = threading.Barrier(12), []
+
+    def open_it() -> None:
+        barrier.wait()
+        try:
+            make_engine(f"sqlite:///{db}").dispose()
+        except Exception as exc:  # noqa: BLE001 - collected and shown by the assertion
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=open_it) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(p.name for p in db.parent.iterdir()) == ["veille.db"]
+    assert mode(db) == 0o600 and db.read_bytes().startswith(b"SQLite format 3\x00")
