@@ -3,7 +3,10 @@
 - one interval job per source (its ``interval`` from config), one cron job for the digests
   (``schedule.digest_time``, Europe/Paris, Monday to Friday);
 - ``coalesce`` + ``misfire_grace_time``: a machine that was off runs a missed job once, not N times;
-- ``max_instances=1``: a job that overruns is not started twice;
+- ``max_instances=1``: a job that overruns is not started twice; one worker: the jobs of this process
+  queue for each other (each holds the archive's cycle lock while it runs);
+- a poll that finds the lock held by another process (a manual ``veille run``) skips its turn with a log
+  line (that run crawls the due sources); the daily digest job waits for it, up to ``misfire_grace``;
 - each crawl runs in a child process (``crawlers.run``), so a hung or crashing source cannot take the
   scheduler down (and Scrapy's reactor, which cannot restart, never lives in this process);
 - SIGTERM/SIGINT: stop taking new jobs and wait for the one in flight.
@@ -40,11 +43,18 @@ def _settings(config: str | None) -> Settings:
 def poll_source(name: str, config: str | None = None) -> None:
     """Job: crawl one source, classify what changed, send critical alerts."""
     from storage.db import open_archive
+    from storage.lock import RunInProgress
     from veille.pipeline import run_cycle
 
     settings = _settings(config)
     engine = open_archive(settings.database_url)
-    summary = run_cycle(engine, settings, sources=[name], digests=False)
+    try:
+        summary = run_cycle(engine, settings, sources=[name], digests=False)
+    except RunInProgress as exc:
+        log.warning("poll of %s skipped: %s", name, exc)
+        return
+    for source in summary.abandoned:
+        log.warning("source %s: a run left unfinished by a stopped process was closed as failed", source)
     for r in summary.sources:
         log.info("source %s: ok=%s new=%s updated=%s error=%s", r.source, r.ok, r.new, r.updated, r.error)
     if summary.classified:
@@ -55,9 +65,19 @@ def send_digests_job(config: str | None = None) -> None:
     """Job: the daily digests (the alerts stage skips non-working days and recipients already served)."""
     from alerts import send_digests
     from storage.db import open_archive
+    from storage.lock import RunInProgress
+    from veille.pipeline import exclusive
 
     settings = _settings(config)
-    stats = send_digests(open_archive(settings.database_url), settings)
+    engine = open_archive(settings.database_url)
+    # Once a day: wait for a manual run or crawl to finish (up to the misfire grace) rather than skip it.
+    wait = parse_duration(settings.schedule.misfire_grace).total_seconds()
+    try:
+        with exclusive(engine, wait=wait):
+            stats = send_digests(engine, settings)
+    except RunInProgress as exc:
+        log.warning("digests skipped after waiting %.0f s: %s", wait, exc)
+        return
     log.info("digests: %s", stats)
 
 
@@ -65,7 +85,7 @@ def build_scheduler(settings: Settings, config: str | None = None) -> Background
     grace = int(parse_duration(settings.schedule.misfire_grace).total_seconds())
     sched = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(url=settings.database_url, tablename=JOBS_TABLE)},
-        executors={"default": ThreadPoolExecutor(max_workers=2)},
+        executors={"default": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace},
         timezone=settings.schedule.timezone,
     )

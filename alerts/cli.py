@@ -23,13 +23,20 @@ def register(app: typer.Typer) -> None:
 def reminders_cmd() -> None:
     """Send the deadline reminders due today (N working days before each deadline)."""
     from alerts.reminders import send_reminders
+    from storage.lock import RunInProgress
     from veille.cli import console, fail, state
     from veille.config import ConfigError
+    from veille.main_job import in_progress
+    from veille.pipeline import exclusive
 
+    engine = state.engine()
     try:
-        stats = send_reminders(state.engine(), state.settings)
+        with exclusive(engine):  # one sender per archive at a time (storage.lock)
+            stats = send_reminders(engine, state.settings)
     except ConfigError as exc:
         fail(str(exc))
+    except RunInProgress as exc:
+        in_progress(exc)
     for note in stats.notes:
         console.print(escape(note), style="dim", highlight=False)
     for e in stats.errors:
@@ -126,17 +133,24 @@ def digest_cmd(
     send: bool = typer.Option(False, "--send/--dry-run", help="Send (default: show what would be sent)."),
 ) -> None:
     """Build the daily digests; show them (--dry-run, the default) or send them (--send)."""
+    from contextlib import nullcontext
+
     from alerts import send_digests
+    from storage.lock import RunInProgress
     from veille.cli import _date, check_labels, console, fail, state
     from veille.config import ConfigError
+    from veille.main_job import in_progress
+    from veille.pipeline import exclusive
 
     check_labels([label] if label else [])
+    engine = state.engine()
     try:
-        stats = send_digests(
-            state.engine(), state.settings, label=label, since=_date(since, "--since"), dry_run=not send
-        )
+        with exclusive(engine) if send else nullcontext():  # a dry run writes nothing: no lock
+            stats = send_digests(engine, state.settings, label=label, since=_date(since, "--since"), dry_run=not send)
     except ConfigError as exc:
         fail(str(exc))
+    except RunInProgress as exc:
+        in_progress(exc)
     for p in stats.previews:
         console.rule(f"{escape(p.channel)} → {escape(p.recipient)} ({p.items} items)")
         console.print(escape(p.subject), style="bold", highlight=False)

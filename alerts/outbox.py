@@ -5,9 +5,11 @@ Protocol for one message (a *batch*: the rows with the same ``batch`` id):
 1. :func:`plan` inserts the due rows as ``pending`` in one transaction (existing keys untouched,
    so a (notice, recipient, channel, purpose) is planned once, ever).
 2. :func:`deliver` renders the message from the batch's rows and hands it to a transport. Just
-   before the point of no return (SMTP ``DATA``, the Slack POST, the file rename) the rows become
-   ``sending`` (committed). When the server accepted, the rows become ``sent`` in one transaction,
-   with whatever the caller must record alongside (the recipient's last digest).
+   before the point of no return (SMTP ``DATA``, the Slack POST, the file rename) the rows are
+   *claimed*: moved to ``sending`` by a compare-and-set that must change exactly the rows read, so of
+   two processes on the same batch only one sends it (:func:`_claim`). When the server accepted, the
+   rows become ``sent`` in one transaction, with whatever the caller must record alongside (the
+   recipient's last digest).
 3. A refusal or an outage (the server said no, or we never got to hand over) marks the rows
    ``failed`` with the error; ``pending`` and ``failed`` batches are retried on the next run.
 4. Rows still ``sending`` after ``STALE_AFTER`` belong to a process that died while handing over:
@@ -211,6 +213,28 @@ def retry(engine: Engine, batch: str) -> int:
         return _set_status(s, batch, ("uncertain", "failed"), status="pending")
 
 
+class ClaimLost(Exception):
+    """Another process claimed the batch first (or it changed since it was read): do not send it."""
+
+
+def _claim(engine: Engine, batch: str, rows: list[Delivery], start: int, i: int, now: datetime) -> None:
+    """Compare-and-set before part ``i`` leaves; :class:`ClaimLost` (nothing written) unless it holds.
+
+    The first hand-over moves every row of the batch from pending/failed to ``sending``: it must
+    change exactly the rows this process read and rendered, or another process got there first (its
+    rows are ``sending`` or ``sent``) or added to the batch. Later parts go only while the rows are
+    still ``sending`` (a ``reconcile`` elsewhere may have settled a batch it took for abandoned).
+    The update is one transaction: on a mismatch it is rolled back.
+    """
+    old = OPEN if i == start else ("sending",)
+    with session_scope(engine, write=True) as s:
+        n = _set_status(s, batch, old, status="sending", sent_at=now, attempts=rows[0].attempts + 1)
+        if n != len(rows):
+            raise ClaimLost(f"{batch}: claimed by another process ({n} of {len(rows)} rows free)")
+        if i > start:  # part i-1 was accepted: never post it again
+            _set_progress(s, batch, i, now)
+
+
 def deliver(
     engine: Engine,
     batch: str,
@@ -227,23 +251,31 @@ def deliver(
     channel = rows[0].channel
     with session_scope(engine) as s:
         start = _progress(s, batch)
+    claimed = False
 
     def handing_over(i: int) -> None:
-        with session_scope(engine, write=True) as s:
-            if i > start:  # part i-1 was accepted: never post it again
-                _set_progress(s, batch, i, now)
-            _set_status(s, batch, (*OPEN, "sending"), status="sending", sent_at=now, attempts=rows[0].attempts + 1)
+        nonlocal claimed
+        _claim(engine, batch, rows, start, i, now)
+        claimed = True
 
     try:
         transport.send(rows[0].recipient, batch, render(rows), start, handing_over)
+    except ClaimLost as exc:  # someone else sends it: leave its rows alone
+        stats.notes.append(str(exc))
+        return stats
     except Exception as exc:  # noqa: BLE001 - any failure is recorded on the rows, never lost
         error = f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+        # Rejected, or failed before our hand-over: safe to retry. Otherwise the server may have it.
+        status = "uncertain" if claimed and not isinstance(exc, Rejected) else "failed"
         with session_scope(engine, write=True) as s:
-            # Rejected, or failed before the hand-over: safe to retry. Otherwise the server may have it.
-            handed = s.exec(select(Delivery.status).where(Delivery.batch == batch)).first() == "sending"
-            status = "uncertain" if handed and not isinstance(exc, Rejected) else "failed"
+            # Only rows this process owns: "sending" once it claimed them; else the still-open ones.
             n = _set_status(
-                s, batch, (*OPEN, "sending"), status=status, last_error=error, attempts=rows[0].attempts + 1
+                s,
+                batch,
+                ("sending",) if claimed else OPEN,
+                status=status,
+                last_error=error,
+                attempts=rows[0].attempts + 1,
             )
         stats.add(channel, status, n)
         stats.errors.append(f"{batch}: {error}")

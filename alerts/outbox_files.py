@@ -44,15 +44,22 @@ class FileTransport:
     def send(
         self, recipient: str, batch: str, parts: list[Any], start: int, handing_over: Callable[[int], None]
     ) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        # Messages name people and units: readable by the owner only (folders 0700, files 0600).
+        self.folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, exist_ok=True)
         for i in range(start, len(parts)):
             final = self.path(batch, i)
             tmp = final.with_suffix(final.suffix + ".tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(self._bytes(recipient, parts[i]))
-                fh.flush()
-                os.fsync(fh.fileno())
-            handing_over(i)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                with open(fd, "wb") as fh:
+                    fh.write(self._bytes(recipient, parts[i]))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                handing_over(i)
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # not handed over (claim lost, disk full): leave nothing
+                raise
             os.replace(tmp, final)  # atomic: the message is there whole, or not at all
 
     def confirm(self, batch: str, part: int) -> bool | None:

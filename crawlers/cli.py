@@ -30,10 +30,18 @@ def crawl_cmd(
             start = date.fromisoformat(since)
         except ValueError:
             fail(f"--since: not a date YYYY-MM-DD: {since!r}")
+    from storage.lock import RunInProgress
+    from veille.main_job import in_progress
+    from veille.pipeline import exclusive
+
+    engine = state.engine()
     try:
-        results = crawl(state.settings, state.engine(), names=source or None, since=start, record_dir=record)
+        with exclusive(engine):  # one crawl per archive at a time; closes runs a dead process left open
+            results = crawl(state.settings, engine, names=source or None, since=start, record_dir=record)
     except ConfigError as exc:
         fail(str(exc))
+    except RunInProgress as exc:
+        in_progress(exc)
     table = Table(title="crawl", expand=True)
     for col in ("source", "status", "new", "updated", "unchanged", "requests", "304", "bytes"):
         table.add_column(col, overflow="fold")

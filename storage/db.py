@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DatabaseError, InterfaceError
 from sqlmodel import Session, create_engine
 
 from veille.errors import UserError
@@ -54,12 +57,77 @@ def _sqlite_connect(dbapi_conn, record) -> None:  # noqa: ANN001
     _sqlite_pragmas(dbapi_conn, record)
 
 
+class ArchiveUnavailable(UserError):
+    """The archive's database cannot be opened: server down, wrong host or credentials, unreadable file."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for PostgreSQL and in-memory databases."""
+    if not url.startswith("sqlite"):
+        return None
+    db = make_url(url).database
+    return Path(db) if db and db != ":memory:" and not db.startswith("file:") else None
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a file that is not a whole SQLite database (never "repair" it: that would overwrite it).
+
+    SQLite itself treats an empty file as a new database, and an unreadable one fails on first use
+    with a traceback; both are refused here, in one line naming the file.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+    except OSError as exc:
+        raise ArchiveUnavailable(f"archive {path}: cannot read: {exc.strerror}") from None
+    why = None
+    if size == 0:
+        why = "the file is empty (0 bytes)"
+    elif len(head) < 100 or not head.startswith(SQLITE_MAGIC):
+        why = "the file is not a SQLite database (garbage or truncated header)"
+    else:
+        page_size = int.from_bytes(head[16:18], "big") or 1  # 1 means 65536
+        page_size = 65536 if page_size == 1 else page_size
+        pages, counter, valid_for = (int.from_bytes(head[i : i + 4], "big") for i in (28, 24, 92))
+        if counter == valid_for and size < pages * page_size:  # the header's size is trustworthy then
+            why = f"the file is truncated ({size} bytes; its header says {pages * page_size})"
+    if why:
+        raise ArchiveUnavailable(f"archive {path}: {why}; refusing to open it (left untouched)")
+
+
+def _create_sqlite_file(path: Path) -> None:
+    """A new archive, readable by its owner only: the file (and so its -wal and -shm, which SQLite
+    creates with the same mode) 0600, a folder created for it 0700. It is made whole (header written
+    by switching to WAL) under a temporary name and linked into place, so another process starting at
+    the same moment sees no file or a valid one, never an empty file it must refuse."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        conn = sqlite3.connect(tmp)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+        with contextlib.suppress(FileExistsError):  # another process created it meanwhile: keep theirs
+            os.link(tmp, path)  # unlike a rename, never replaces an existing archive
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
 def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
-    path = url.split("///", 1)[-1]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    if path is not None:
+        if not path.exists():
+            _create_sqlite_file(path)
+        check_sqlite_file(path)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
@@ -83,10 +151,6 @@ def display_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-class ArchiveUnavailable(UserError):
-    """The archive's database cannot be opened: server down, wrong host or credentials, unreadable file."""
-
-
 def upgrade(url: str, revision: str = "head") -> None:
     # Alembic runs env.py through module-global proxies (alembic.context): two threads migrating at
     # once, even different archives, tear them down under each other (KeyError: 'script').
@@ -95,7 +159,7 @@ def upgrade(url: str, revision: str = "head") -> None:
             from alembic import command
 
             command.upgrade(alembic_config(url), revision)
-    except (OperationalError, InterfaceError) as exc:
+    except (DatabaseError, InterfaceError) as exc:  # also "file is not a database", "malformed"
         reason = (str(exc.orig or exc).strip().splitlines() or ["?"])[0]
         raise ArchiveUnavailable(f"archive {display_url(url)}: cannot open: {reason}") from None
 

@@ -15,6 +15,7 @@ from sqlmodel import select
 from storage.db import session_scope
 from storage.fulltext import now_utc
 from storage.models import CrawlRun, Source
+from veille.records import as_utc
 
 
 def start_run(engine: Engine, source: str, kind: str) -> int:
@@ -71,3 +72,26 @@ def failed_since(engine: Engine, since: datetime) -> list[CrawlRun]:
     with session_scope(engine) as s:
         q = select(CrawlRun).where(CrawlRun.status == "failed", CrawlRun.started_at >= since)
         return list(s.exec(q.order_by(CrawlRun.started_at)))
+
+
+ABANDONED = (
+    "interrompu : le processus s'est arrêté avant la fin de la collecte (interrupted: the process stopped mid-run)"
+)
+
+
+def close_abandoned(engine: Engine) -> list[str]:
+    """Close as failed the runs left ``running`` by a process that died (killed, disk full, power cut).
+
+    Only the holder of the archive's lock (storage.lock) may call this: the lock proves that no other
+    process is crawling, so every ``running`` row is a dead one. Returns the sources concerned.
+    """
+    with session_scope(engine, write=True) as s:
+        runs = list(s.exec(select(CrawlRun).where(CrawlRun.status == "running")))
+        now = now_utc()  # finished_at: when the run was found dead and closed
+        for run in runs:
+            run.finished_at, run.status, run.error = now, "failed", ABANDONED
+            src = s.get(Source, run.source)
+            # The failure happened some time after the start; the start is the one time known for sure.
+            if src is not None and (src.last_failure is None or as_utc(src.last_failure) < as_utc(run.started_at)):
+                src.last_failure, src.last_error = run.started_at, ABANDONED
+        return [r.source for r in runs]

@@ -36,7 +36,7 @@ class ConfigError(UserError, ValueError):
 
 def home() -> Path:
     path = Path(os.environ.get("VEILLE_HOME") or DEFAULT_HOME).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # the archive, outbox, secrets' neighbours: owner only
     return path
 
 

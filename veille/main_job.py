@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
 def _print_summary(summary) -> None:  # noqa: ANN001 - veille.pipeline.CycleSummary
     from veille.cli import console, safe
 
+    for source in summary.abandoned:
+        console.print(f"source {safe(source)}: a run left unfinished by a stopped process was closed as failed")
     table = Table(title="sources", expand=False)
     for col in ("source", "état", "nouv.", "màj", "inch.", "304", "raison"):
         table.add_column(col, overflow="fold")
@@ -61,7 +63,17 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n > 1 else ''}"
 
 
-def _cycle(sources: list[str] | None):  # noqa: ANN202
+def in_progress(exc: Exception) -> None:
+    """Another process holds the archive's lock: say so in one line and exit 75 (EX_TEMPFAIL), having
+    done nothing. Not an error of the user's: a scheduled cycle or another command is running."""
+    from storage.lock import EXIT_IN_PROGRESS
+    from veille.cli import err
+
+    err.print(f"{escape(str(exc))} ; rien n'a été fait (nothing done)", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_IN_PROGRESS)
+
+
+def _cycle(sources: list[str] | None, wait: float):  # noqa: ANN202
     from veille.cli import console, state
     from veille.pipeline import run_cycle
 
@@ -70,19 +82,32 @@ def _cycle(sources: list[str] | None):  # noqa: ANN202
     ) as bar:
         task = bar.add_task("starting", total=None)
         return run_cycle(
-            state.engine(), state.settings, sources=sources, progress=lambda msg: bar.update(task, description=msg)
+            state.engine(),
+            state.settings,
+            sources=sources,
+            progress=lambda msg: bar.update(task, description=msg),
+            wait=wait,
         )
 
 
 def run_cmd(
     source: list[str] = typer.Option([], "--source", "-s", help="Only these sources (default: every due source)."),
     all_sources: bool = typer.Option(False, "--all", help="Crawl every enabled source, due or not."),
+    wait: float = typer.Option(
+        0.0, "--wait", min=0.0, help="Seconds to wait for a run in progress to end (default: exit 75 at once)."
+    ),
 ) -> None:
-    """One full cycle: crawl due sources, store, classify, send alerts and due digests."""
+    """One full cycle: crawl due sources, store, classify, send alerts and due digests.
+
+    Exit 0: done; 1: a source or a delivery failed; 75: another run holds the archive, nothing done."""
+    from storage.lock import RunInProgress
     from veille.cli import err, safe, state
 
     names = list(source) or ([s.name for s in state.settings.sources if s.enabled] if all_sources else None)
-    summary = _cycle(names)
+    try:
+        summary = _cycle(names, wait)
+    except RunInProgress as exc:
+        in_progress(exc)
     _print_summary(summary)
     if not summary.ok:
         for r in summary.failed_sources:
@@ -182,6 +207,7 @@ def demo_cmd(
     """Replay the recorded sources shipped with veille through the whole pipeline, offline."""
     from crawlers.replay import serve
     from storage.db import open_archive
+    from storage.lock import RunInProgress
     from veille.cli import console, state
     from veille.pipeline import run_cycle
 
@@ -201,6 +227,8 @@ def demo_cmd(
                 digest_since=date(2000, 1, 1),
                 progress=lambda m: bar.update(task, description=m),
             )
+    except RunInProgress as exc:  # another demo on the same folder
+        in_progress(exc)
     finally:
         server.close()
     _print_summary(summary)

@@ -6,7 +6,8 @@ sequences them and collects a summary. ``veille run``, ``veille demo`` and the s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from storage.db import session_scope
+from storage.lock import archive_lock
 from storage.models import CrawlRun, Source
 from veille.config import Settings, clock
 
@@ -28,6 +30,7 @@ class CycleSummary:
     sources: list = field(default_factory=list)  # crawlers.run.SourceResult
     classified: int = 0
     rescored: int = 0  # of which: notices whose scores were outdated, not changed by this crawl
+    abandoned: list[str] = field(default_factory=list)  # sources whose run a dead process left "running"
     labels: dict[str, int] = field(default_factory=dict)
     alerts: object | None = None  # alerts.DeliveryStats
     reminders: object | None = None
@@ -64,6 +67,19 @@ def due_sources(engine: Engine, settings: Settings, now: datetime | None = None)
     return out
 
 
+@contextmanager
+def exclusive(engine: Engine, wait: float = 0.0) -> Iterator[list[str]]:
+    """Hold the archive's cycle lock (storage.lock; RunInProgress if busy past ``wait`` seconds).
+
+    Holding it proves no other process is crawling or sending: crawl runs still ``running`` were left
+    by a dead process and are closed as failed first (their sources are yielded).
+    """
+    from storage.runs import close_abandoned
+
+    with archive_lock(engine, wait):
+        yield close_abandoned(engine)
+
+
 def run_cycle(
     engine: Engine,
     settings: Settings,
@@ -73,6 +89,23 @@ def run_cycle(
     digest_since: date | None = None,
     now: datetime | None = None,
     progress: Progress = lambda _msg: None,
+    wait: float = 0.0,
+) -> CycleSummary:
+    """One cycle under the archive's lock (RunInProgress when another holds it past ``wait`` seconds)."""
+    with exclusive(engine, wait) as abandoned:
+        summary = _cycle(engine, settings, sources, digests, digest_since, now, progress)
+    summary.abandoned = abandoned
+    return summary
+
+
+def _cycle(
+    engine: Engine,
+    settings: Settings,
+    sources: list[str] | None,
+    digests: bool,
+    digest_since: date | None,
+    now: datetime | None,
+    progress: Progress,
 ) -> CycleSummary:
     from alerts import send_alerts, send_digests
     from alerts.reminders import send_reminders
