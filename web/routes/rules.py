@@ -61,7 +61,7 @@ def _page(request: Request, user: WebUser, text: str | None = None, status_code:
         current = read_text(path, rules.RulesError) if path.exists() else ""
     except rules.RulesError as exc:  # saved in another encoding: shown as best it reads, with why
         current = path.read_bytes().decode("utf-8", "replace")
-        ctx.setdefault("error", str(exc))
+        ctx.setdefault("error", str(exc).replace(str(path), path.name))
     if text is None and "error" not in ctx:
         ctx["error"] = _refused(settings)
     ctx.setdefault("error", None)
@@ -84,11 +84,15 @@ def _refused(settings: object) -> str | None:
     """Why the file in place is refused, when the last good rules are in force instead."""
     from nlp import rules
 
+    path = rules.rules_path(settings)
     try:
         refused = rules.active_rules(settings).refused
     except rules.RulesError as exc:
-        return str(exc)
-    return f"{refused} (fichier refusé : les dernières bonnes règles restent en vigueur)" if refused else None
+        return str(exc).replace(str(path), path.name)
+    if not refused:
+        return None
+    # The file's name, not its server path (readers see this line too).
+    return f"{refused.replace(str(path), path.name)} (fichier refusé : les dernières bonnes règles restent en vigueur)"
 
 
 @router.get("/rules")
