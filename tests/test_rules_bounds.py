@@ -15,6 +15,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -29,11 +32,10 @@ from nlp.rules import RulesError, active_rules, parse_rules, rules_path
 from tests.conftest import ROOT
 from tests.hardening_support import run_measured, veille_env
 from tests.rules_support import FUZZ_FILE, hog, spin
-from tests.web_helpers import PASSWORD, client, copy_archive, csrf_of, live_server, login, seeded_archive_file
+from tests.web_helpers import PASSWORD, client, copy_archive, csrf_of, free_port, login, seeded_archive_file
 from veille.config import load_settings
 from veille.profiles import SHIPPED
 from web import rules_worker
-from web.app import create_app
 
 LABELS = {"deai", "sante_publique", "daqss", "diqasm", "numerique", "international", "deontologie"}
 SECONDS, GROWTH_MB = 10.0, 400  # per fuzzed file: time to load and match, memory the loader may add
@@ -438,6 +440,33 @@ def archive(seeded, tmp_path):
     return engine, ids
 
 
+@contextmanager
+def veille_serve(home: Path, database_url: str) -> Iterator[str]:
+    """``veille serve`` in its own process (a frozen server must not freeze the test's clients too)."""
+    port = free_port()
+    env = veille_env(home, VEILLE_DATABASE_URL=database_url)
+    cmd = [sys.executable, "-m", "veille", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, "veille serve did not start"
+            try:
+                httpx.get(f"{url}/login", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def test_web_check_of_a_hanging_regex_answers_in_time_while_login_answers(archive):
     engine, _ = archive
     settings = load_settings()
@@ -449,8 +478,9 @@ def test_web_check_of_a_hanging_regex_answers_in_time_while_login_answers(archiv
         1,
     )
     bad_line = hostile.splitlines().index(next(ln for ln in hostile.splitlines() if "REGEX" in ln)) + 1
-    app = create_app(settings, engine)
-    with live_server(app) as url, httpx.Client(base_url=url, timeout=90) as c:
+    database_url = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    with veille_serve(settings.home, database_url) as url, httpx.Client(base_url=url, timeout=90) as c:
         page = c.get("/login")
         c.post("/login", data={"name": "alice", "password": PASSWORD, "csrf_token": csrf_of(page.text), "next": "/"})
         token = csrf_of(c.get("/rules").text)
