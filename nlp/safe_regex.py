@@ -133,7 +133,7 @@ def pattern_problem(pattern: list[dict]) -> tuple[int, str] | None:
             if name == "_":
                 return i, "custom attributes ('_') are not available in rules"
             if name == "OP":
-                problem = op_problem(value)
+                problem = op_problem(value) or _wildcard_problem(value, spec)
             elif isinstance(value, dict):
                 problem = _value_problem(name, value)
             else:
@@ -141,6 +141,21 @@ def pattern_problem(pattern: list[dict]) -> tuple[int, str] | None:
             if problem:
                 return i, problem
     return None
+
+
+WORD_ATTRS = ("ORTH", "TEXT", "LOWER", "NORM", "LEMMA")
+
+
+def _wildcard_problem(op: str, spec: dict) -> str | None:
+    """An unbounded repeat of a token that is not a given word makes every span of a notice a match
+    (quadratic in its length): refused."""
+    if op not in ("+", "*") and not op.endswith(",}"):
+        return None
+    for key, value in spec.items():
+        words = isinstance(value, str) or (isinstance(value, dict) and any(str(k).upper() == "IN" for k in value))
+        if isinstance(key, str) and key.upper() in WORD_ATTRS and words:
+            return None
+    return f"OP {op!r} repeats any token: give it a word or words ({{LOWER: word}} or {{LOWER: {{IN: [...]}}}})"
 
 
 def _value_problem(attr: object, value: dict) -> str | None:

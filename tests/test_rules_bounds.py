@@ -300,6 +300,16 @@ def test_catastrophic_or_unsupported_regexes_are_refused_at_their_line(regex, wh
         parse_rules(text, "r.yaml", LABELS)
 
 
+@pytest.mark.parametrize("spec", ["{OP: '*'}", "{IS_ALPHA: true, OP: '+'}", "{LOWER: {REGEX: a}, OP: '{2,}'}"])
+def test_a_repeated_wildcard_token_is_refused(spec):
+    """Every span of a notice would match: quadratic in its length (0.5 s per 2,000-word notice)."""
+    text = RULE + f"        en: [x]\n        patterns:\n          - [{spec}, {{LOWER: agency}}]\n"
+    with pytest.raises(RulesError, match=r"^r\.yaml:8: invalid token pattern: OP .* repeats any token"):
+        parse_rules(text, "r.yaml", LABELS)
+    ok = RULE + "        patterns:\n          - [{LOWER: very, OP: '+'}, {LOWER: {IN: [important, urgent]}, OP: '*'}]\n"
+    assert parse_rules(ok, "r.yaml", LABELS).rules[0].patterns
+
+
 def test_accepted_regexes_match_with_re2_on_the_stems_in_linear_time():
     from nlp.text import Meta, parse_fields
 
