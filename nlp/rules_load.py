@@ -18,15 +18,15 @@ from yaml.resolver import Resolver
 try:  # libyaml's parser: 10x faster than the pure-Python one on the HAS rules (a backtest parses two files)
     from yaml._yaml import CParser as _Parser
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml.parser import Parser as _Parser
+    from yaml.parser import Parser
     from yaml.reader import Reader
     from yaml.scanner import Scanner
 
-    class _Parser(Reader, Scanner, _Parser):  # type: ignore[no-redef]
+    class _Parser(Reader, Scanner, Parser):  # type: ignore[no-redef]
         def __init__(self, stream: str) -> None:
             Reader.__init__(self, stream)
             Scanner.__init__(self)
-            _Parser.__init__(self)
+            Parser.__init__(self)
 
 
 MAX_BYTES = 512 * 1024  # the HAS rules are 33 KB
