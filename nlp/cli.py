@@ -281,14 +281,11 @@ def rules_save(
     by: str | None = typer.Option(None, "--by", help="Who saves it, for the history (default: the login name)."),
 ) -> None:
     """Put NEW_RULES in force (after `veille rules diff`), keeping the previous version in the history."""
-    from nlp.rules import RulesError, save_rules
+    from nlp.rules import RulesError, read_rules, save_rules
     from veille.cli import console, fail, state
-    from veille.textfile import read_text
 
     try:
-        text = read_text(new_rules, RulesError)
-    except OSError as exc:
-        fail(f"{new_rules}: cannot read: {exc.strerror}")
+        text = read_rules(new_rules)
     except RulesError as exc:
         fail(str(exc))
     try:  # a failure to write names the history or the rules file, never NEW_RULES
@@ -310,14 +307,11 @@ def rules_diff(
 ) -> None:
     """Backtest: which notices would gain or lose each label with NEW_RULES (nothing is saved)."""
     from nlp.backtest import backtest
-    from nlp.rules import RulesError
+    from nlp.rules import RulesError, read_rules
     from veille.cli import console, fail, state
-    from veille.textfile import read_text
 
     try:
-        text = read_text(new_rules, RulesError)
-    except OSError as exc:
-        fail(f"{new_rules}: cannot read: {exc.strerror}")
+        text = read_rules(new_rules)
     except RulesError as exc:
         fail(str(exc))
     try:

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import stat
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -482,15 +483,22 @@ def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) 
         raise RulesError(f"{filename}:?: {' '.join(str(exc).split())[:200]}") from None
 
 
-def load_rules(path: str | Path, known_labels: set[str] | None = None) -> RuleSet:
-    path = Path(path)
+def read_rules(path: Path) -> str:
+    """The text of a rules file; a RulesError (never a hang) for a file too large, a device, a pipe."""
     try:
-        if path.stat().st_size > MAX_BYTES:  # not read at all: a rules file is never that large
-            raise RulesError(f"{path}:1: rules file too large ({path.stat().st_size:,} bytes, at most {MAX_BYTES:,})")
-        text = read_text(path, RulesError)
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # /dev/zero, a FIFO: would be read forever
+            raise RulesError(f"{path}:0: not a regular file")
+        if st.st_size > MAX_BYTES:  # not read at all: a rules file is never that large
+            raise RulesError(f"{path}:1: rules file too large ({st.st_size:,} bytes, at most {MAX_BYTES:,})")
+        return read_text(path, RulesError)
     except OSError as exc:
         raise RulesError(f"{path}:0: cannot read: {exc.strerror}") from None
-    return parse_rules(text, str(path), known_labels)
+
+
+def load_rules(path: str | Path, known_labels: set[str] | None = None) -> RuleSet:
+    path = Path(path)
+    return parse_rules(read_rules(path), str(path), known_labels)
 
 
 # -- where the rules live, saving with history, last good rules -------------------------------------
