@@ -32,7 +32,7 @@ def classify_cmd(
     another model than those in force (the scheduled cycles also catch these up, a few thousand at a time).
     """
     from nlp.classify import classify, stale_ids
-    from nlp.rules import RulesError
+    from nlp.rules import RulesError, active_rules
     from veille.cli import console, fail, state
 
     engine = state.engine()
@@ -40,11 +40,26 @@ def classify_cmd(
         stats = classify(engine, state.settings, None if all_ else stale_ids(engine, state.settings))
     except RulesError as exc:
         fail(str(exc))
+    _say_if_refused(active_rules(state.settings))
     sel = ", ".join(f"{k} {v}" for k, v in stats.selected.items())
     console.print(
         f"classified {stats.notices} notices ({stats.rows} scores; rules {stats.rules_version}, "
         f"model {stats.model_version or 'none'}); selected: {sel or '-'}"
     )
+
+
+def _say_if_refused(rules) -> None:  # noqa: ANN001 - nlp.rules.RuleSet
+    """One line when the rules file in place was refused and the last good rules were used instead."""
+    from veille.cli import console
+
+    if rules.refused:
+        console.print(
+            f"règles refusées, les dernières bonnes règles (version {rules.version}) restent en vigueur "
+            f"(rules file refused, last good rules in force): {rules.refused}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def train_cmd(
@@ -275,15 +290,15 @@ def rules_save(
     by: str | None = typer.Option(None, "--by", help="Who saves it, for the history (default: the login name)."),
 ) -> None:
     """Put NEW_RULES in force (after `veille rules diff`), keeping the previous version in the history."""
-    from nlp.rules import RulesError, save_rules
+    from nlp.rules import RulesError, read_rules, save_rules
     from veille.cli import console, fail, state
-    from veille.textfile import read_text
 
     try:
-        text = read_text(new_rules, RulesError)
+        text = read_rules(new_rules)
+    except RulesError as exc:
+        fail(str(exc))
+    try:  # a failure to write names the history or the rules file, never NEW_RULES
         version = save_rules(state.settings, text, by, filename=str(new_rules))
-    except OSError as exc:
-        fail(f"{new_rules}: cannot read: {exc.strerror}")
     except RulesError as exc:
         fail(str(exc))
     console.print(
@@ -301,14 +316,11 @@ def rules_diff(
 ) -> None:
     """Backtest: which notices would gain or lose each label with NEW_RULES (nothing is saved)."""
     from nlp.backtest import backtest
-    from nlp.rules import RulesError
+    from nlp.rules import RulesError, read_rules
     from veille.cli import console, fail, state
-    from veille.textfile import read_text
 
     try:
-        text = read_text(new_rules, RulesError)
-    except OSError as exc:
-        fail(f"{new_rules}: cannot read: {exc.strerror}")
+        text = read_rules(new_rules)
     except RulesError as exc:
         fail(str(exc))
     try:

@@ -7,12 +7,14 @@ The format is documented in docs/nlp.md. A broken file is refused as a whole wit
 from __future__ import annotations
 
 import difflib
+import errno
 import getpass
 import hashlib
 import json
 import logging
 import os
 import re
+import stat
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,11 +22,11 @@ from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path
 
-import yaml
 from spacy.matcher import Matcher, PhraseMatcher
-from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from nlp.rules_load import MAX_BYTES, LoadError, compose_yaml, construct
+from nlp.safe_regex import linear_regex, pattern_problem
 from nlp.text import FIELDS, Meta, Parsed, blank_nlp, make_doc, normalise
 from veille.config import Settings
 from veille.errors import UserError
@@ -39,12 +41,14 @@ WHEN_KEYS = ("source", "kind", "doc_type", "celex")
 TEXT_ATTRS = ("ORTH", "TEXT", "LOWER", "NORM", "LEMMA")
 ALSO, UNLESS = "@also", "@unless"  # markers of the phrases that only condition a rule
 DEFAULT_FIELD_WEIGHTS = {"title": 1.0, "summary": 0.8, "body": 0.5, "meta": 1.0}
-# libyaml's parser when installed: 10x faster on the HAS rules (a backtest parses two files), same marks.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class RulesError(UserError, ValueError):
     """A one-line ``file:line: what is wrong``."""
+
+
+class RulesSaveError(RulesError):
+    """Saving failed: names what could not be written; the rules in force are unchanged."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class RuleSet:
     rules: list[Rule]
     field_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
     rules_weight: float = 0.5  # share of the rules in the combined score when a model is present
+    refused: str | None = None  # set on the last good rules in force: why the file in place was refused
 
     @cached_property
     def version(self) -> str:  # a hash of the whole text: computed once
@@ -244,7 +249,7 @@ def stem_pattern(pattern: list[dict]) -> list[dict]:
             if attr in spec:
                 spec["ORTH"] = _stem_value(spec.pop(attr))
         out.append(spec)
-    return out
+    return linear_regex(out)  # regexes run on RE2, never on spaCy's backtracking re (nlp/safe_regex.py)
 
 
 def _stems_of(word: str) -> list[str]:
@@ -285,7 +290,10 @@ class _Y:
         return RulesError(f"{self.filename}:{self.line}: {msg}")
 
     def value(self) -> object:
-        return SafeConstructor().construct_document(self.node)
+        try:
+            return construct(self.node)
+        except LoadError as exc:
+            raise RulesError(f"{self.filename}:{exc}") from None
 
     def mapping(self, what: str) -> dict[str, _Y]:
         if not isinstance(self.node, MappingNode):
@@ -410,12 +418,14 @@ def _parse_pattern(y: _Y) -> str:
     for s, p in zip(specs, pattern, strict=True):
         if not isinstance(p, dict) or not p:
             raise s.fail("each token of a pattern must be a mapping like {LOWER: word}")
+    if bad := pattern_problem(pattern):  # what could hang the matcher: catastrophic regexes, huge repeats
+        raise specs[bad[0]].fail(f"invalid token pattern: {bad[1]}")
     try:  # let spaCy's own validator judge the pattern
         Matcher(blank_nlp().vocab, validate=True).add("check", [stem_pattern(pattern)])
-    except (ValueError, TypeError, KeyError) as exc:
+        return json.dumps(pattern, sort_keys=True, ensure_ascii=False)
+    except Exception as exc:  # noqa: BLE001 - whatever spaCy raises on analyst input is a rule error
         msg = " ".join(str(exc).split())
         raise y.fail(f"invalid token pattern: {msg[:200]}") from None
-    return json.dumps(pattern, sort_keys=True, ensure_ascii=False)
 
 
 def _parse_act(y: _Y) -> str:
@@ -426,16 +436,10 @@ def _parse_act(y: _Y) -> str:
 
 
 def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) -> RuleSet:
-    try:
-        root = yaml.compose(text, Loader=_LOADER)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise RulesError(f"{filename}:{mark.line + 1 if mark else '?'}: invalid YAML: {exc.problem or exc}") from None
-    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (control characters...)
-        line = text[: exc.position].count("\n") + 1
-        raise RulesError(f"{filename}:{line}: invalid YAML: character {exc.character!r} not allowed") from None
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{filename}:?: invalid YAML: {' '.join(str(exc).split())}") from None
+    try:  # bounded: size, nodes, aliases, depth, safe tags only (nlp/rules_load.py)
+        root = compose_yaml(text)
+    except LoadError as exc:
+        raise RulesError(f"{filename}:{exc}") from None
     if root is None:
         raise RulesError(f"{filename}:1: empty rules file")
     top = _Y(root, filename).mapping("the rules file")
@@ -476,17 +480,26 @@ def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) 
     rs = RuleSet(text, filename, labels, rules, field_weights, rules_weight)
     try:
         return rs.compile()
-    except (ValueError, KeyError) as exc:  # defensive: the per-pattern check should have caught it
-        raise RulesError(f"{filename}:?: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - defensive: the per-pattern check should have caught it
+        raise RulesError(f"{filename}:?: {' '.join(str(exc).split())[:200]}") from None
+
+
+def read_rules(path: Path) -> str:
+    """The text of a rules file; a RulesError (never a hang) for a file too large, a device, a pipe."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # /dev/zero, a FIFO: would be read forever
+            raise RulesError(f"{path}:0: not a regular file")
+        if st.st_size > MAX_BYTES:  # not read at all: a rules file is never that large
+            raise RulesError(f"{path}:1: rules file too large ({st.st_size:,} bytes, at most {MAX_BYTES:,})")
+        return read_text(path, RulesError)
+    except OSError as exc:
+        raise RulesError(f"{path}:0: cannot read: {exc.strerror}") from None
 
 
 def load_rules(path: str | Path, known_labels: set[str] | None = None) -> RuleSet:
     path = Path(path)
-    try:
-        text = read_text(path, RulesError)
-    except OSError as exc:
-        raise RulesError(f"{path}:0: cannot read: {exc.strerror}") from None
-    return parse_rules(text, str(path), known_labels)
+    return parse_rules(read_rules(path), str(path), known_labels)
 
 
 # -- where the rules live, saving with history, last good rules -------------------------------------
@@ -525,7 +538,8 @@ def _file_version(path: Path) -> tuple:
 
 
 def active_rules(settings: Settings) -> RuleSet:
-    """The rules in force. A broken file leaves the last good rules in force (logged)."""
+    """The rules in force. A file in place that is refused leaves the last good rules in force (logged, and
+    their ``refused`` says why): never an exception while good rules exist."""
     from veille.profiles import profile_file
 
     path = rules_path(settings)
@@ -540,42 +554,65 @@ def active_rules(settings: Settings) -> RuleSet:
     try:
         rs = load_rules(path, labels)
     except RulesError as exc:
-        if not last_good.exists():
-            raise
-        log.error("rules file refused, keeping the last good rules: %s", exc)
-        return parse_rules(last_good.read_text(encoding="utf-8"), str(last_good))
-    if not last_good.exists() or last_good.read_text(encoding="utf-8") != rs.text:
-        _write_atomic(last_good, rs.text)
+        rs = _last_good(settings, path, exc)
+    else:
+        try:
+            if not last_good.exists() or last_good.read_text(encoding="utf-8") != rs.text:
+                _write_atomic(last_good, rs.text)
+        except OSError as exc:  # the rules are good and in force; only the fallback copy is stale
+            log.warning("cannot keep a copy of the rules in force in %s: %s", last_good, exc.strerror)
     if key is not None:
         _ACTIVE.clear()  # one version per process is enough
         _ACTIVE[key] = rs
     return rs
 
 
+def _last_good(settings: Settings, path: Path, error: RulesError) -> RuleSet:
+    """The last good rules (saved or in force before), else the profile's shipped ones; ``error`` if none loads."""
+    from veille.profiles import SHIPPED
+
+    for candidate in (history_dir(settings) / "last_good.yaml", SHIPPED / settings.profile / RULES_FILE):
+        if candidate == path or not candidate.exists():
+            continue
+        try:
+            rs = load_rules(candidate)
+        except RulesError as exc:
+            log.error("the fallback rules are refused too: %s", exc)
+            continue
+        log.error("rules file refused, keeping the last good rules (%s, version %s): %s", candidate, rs.version, error)
+        rs.refused = str(error)
+        return rs
+    raise error
+
+
 def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed over it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_rules(settings: Settings, text: str, user: str | None = None, filename: str | None = None) -> str:
     """Validate and install ``text`` as the profile's edited rules; returns the new version id.
 
-    Errors name ``filename`` (the file the text came from) or else the edited rules file."""
+    Errors name ``filename`` (the file the text came from) or else the edited rules file. The history is
+    written first (the replaced text, then the line in history.jsonl), then the rules file by an atomic
+    rename: a failure leaves the rules in force unchanged and raises RulesSaveError naming what failed."""
     target = _edit_dir(settings) / RULES_FILE
     new = parse_rules(text, filename or str(target), _labels(settings))  # refuse before touching anything
     history = history_dir(settings)
-    history.mkdir(parents=True, exist_ok=True)
     old_path = rules_path(settings)
     # The file in place may be one refused for its encoding: kept byte for byte, diffed as best it reads.
     old_raw = old_path.read_bytes() if old_path.exists() else b""
     old_text = old_raw.decode("utf-8-sig", "replace")
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    if old_raw:
-        (history / f"{stamp}-{rules_version(old_text)}.yaml").write_bytes(old_raw)
-    _write_atomic(target, text)
-    _write_atomic(history / "last_good.yaml", text)
     diff = list(difflib.unified_diff(old_text.splitlines(), text.splitlines(), lineterm="", n=0))
     entry = {
         "at": datetime.now(UTC).isoformat(),
@@ -585,6 +622,42 @@ def save_rules(settings: Settings, text: str, user: str | None = None, filename:
         "added": [d[1:] for d in diff if d.startswith("+") and not d.startswith("+++")][:200],
         "removed": [d[1:] for d in diff if d.startswith("-") and not d.startswith("---")][:200],
     }
-    with (history / "history.jsonl").open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    _append_history(history, old_raw, old_text, entry)
+    try:
+        _write_atomic(target, text)
+    except OSError as exc:
+        raise RulesSaveError(
+            f"{target}: cannot write the rules file ({exc.strerror}): the rules in force are unchanged"
+        ) from None
+    try:
+        _write_atomic(history / "last_good.yaml", text)
+    except OSError as exc:  # the new rules are in force; active_rules writes this copy again
+        log.warning("cannot keep a copy of the saved rules in %s: %s", history, exc.strerror)
     return new.version
+
+
+def _append_history(history: Path, old_raw: bytes, old_text: str, entry: dict) -> None:
+    """Keep the replaced text and append the entry to history.jsonl, or raise RulesSaveError (nothing changed)."""
+    log_file = history / "history.jsonl"
+    line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+    try:
+        history.mkdir(parents=True, exist_ok=True)
+        if old_raw:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            (history / f"{stamp}-{rules_version(old_text)}.yaml").write_bytes(old_raw)
+        fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                if os.write(fd, line) != len(line):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            except OSError:
+                os.ftruncate(fd, size)  # no half line left behind (a full disk)
+                raise
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise RulesSaveError(
+            f"{log_file}: cannot write the rules history ({exc.strerror}): nothing saved, "
+            "the rules in force are unchanged"
+        ) from None

@@ -38,9 +38,11 @@ def _load_nlp(settings) -> None:  # noqa: ANN001 - veille.config.Settings
     """Load the rules and the model now, not on the first notice or dashboard page (about 3 s)."""
     from nlp.classify import versions_in_force
     from nlp.rules import RulesError
+    from web.rules_worker import warm
 
     with contextlib.suppress(RulesError):  # no good rules at all: the rules page shows why
         versions_in_force(settings)
+    warm()  # the worker that runs rule checks and previews (web/rules_worker.py)
 
 
 @users_app.command("add")
