@@ -12,6 +12,7 @@ import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
@@ -155,7 +156,8 @@ def test_run_killed_mid_crawl_is_closed_as_failed_by_the_next_run(tmp_path, repl
     status = veille(cfg, home, "status", COLUMNS="250")
     assert status.returncode == 0, status.stderr
     line = next(row for row in status.stdout.splitlines() if "│ slow" in row)
-    assert "interrompu : le processus s'est arrêté" in line and slow.last_failure.strftime("%Y-%m-%d %H:%M") in line
+    shown = slow.last_failure.replace(tzinfo=UTC).astimezone(ZoneInfo("Europe/Paris"))  # times shown in Paris
+    assert "interrompu : le processus s'est arrêté" in line and shown.strftime("%Y-%m-%d %H:%M") in line
     engine.dispose()
 
 
