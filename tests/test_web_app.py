@@ -393,7 +393,7 @@ def test_notice_page_says_when_the_models_score_alone_does_not_count(archive):
     classify(engine, settings, [ids["dev-0001"]])
     page = login(client(engine, settings), "rita").get(f"/notice/{ids['dev-0001']}").text
     row = re.search(r'<tr class="below" data-label="diqasm">(.*?)</tr>', page, re.S).group(1)
-    assert "no rule fired: the model's score counts alone only from 0.95" in row
+    assert "aucune règle déclenchée : le score du modèle ne compte seul qu'à partir de 0.95" in row
 
 
 def test_rules_preview_says_when_the_models_thresholds_apply(archive):
