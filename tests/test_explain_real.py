@@ -257,3 +257,51 @@ def test_a_verdict_sticks_across_train_and_classify_and_undo_restores(site, page
     assert stored().selected and ("daqss" in routed()) == by_score()
     res = invoke("feedback", "undo", str(nid), "daqss")
     assert res.exit_code == 2 and f"notice {nid} has no verdict on daqss" in res.output
+
+
+# --- the rules file's descriptions; rows stored by earlier versions -----------------------------------
+
+
+def test_every_shipped_rule_has_a_french_and_english_description():
+    from nlp.rules import RulesError, load_rules, parse_rules
+    from veille.profiles import SHIPPED
+
+    rules = load_rules(SHIPPED / "has" / "rules.yaml")
+    assert len(rules.rules) == 58
+    assert all({lg for lg, text in r.description if text} == {"fr", "en"} for r in rules.rules)
+    medical = next(r for r in rules.rules if r.key == "deai/medical-devices")
+    assert dict(medical.description)["fr"] == "Dispositifs médicaux et de diagnostic in vitro (MDR, IVDR)"
+    head = "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        en: [a]\n"
+    assert parse_rules(head + '        description: "Un texte"\n', "r.yaml").rules[0].description == (
+        ("fr", "Un texte"),
+    )
+    for bad, msg in (
+        ("        description: {de: Text}\n", "r.yaml:7: description: unknown key 'de' (allowed: en, fr)"),
+        ("        description: {fr: ''}\n", "r.yaml:7: description fr must be a non-empty text"),
+        ("        description: [a]\n", "r.yaml:7: description must be a mapping"),
+    ):
+        with pytest.raises(RulesError, match=re.escape(msg)):
+            parse_rules(head + bad, "r.yaml")
+
+
+def test_a_row_stored_before_reads_as_phrases_and_highlights_whole_words(archive):
+    """Rows stored before this version kept the matched words as one string of tokens joined by spaces:
+    on this notice ``"substances d origine humaine"`` and no description (the shape in the demo archive
+    of 2026-12-07). They are rewritten here in that shape, then read by the notice page."""
+    from tests.web_helpers import PASSWORD, client, login
+    from web.auth import add_user
+
+    engine, settings, nid = archive
+    with session_scope(engine, write=True) as s:
+        row = s.exec(select(LabelScore).where(LabelScore.notice_id == nid, LabelScore.label == "daqss")).one()
+        fired = {"rule": "daqss/soho-organs", "label": "daqss", "words": "substances d origine humaine"}
+        row.explanation = {**row.explanation, "fired": [{**fired, "weight": 0.85, "field": "title"}]}
+        s.add(row)
+    add_user(engine, "rita", "reader", PASSWORD)
+    html = login(client(engine, settings), "rita").get(f"/notice/{nid}").text
+    cell = re.search(r'data-label="daqss">.*?<td class="why">(.*?)</td>', html, re.S).group(1)
+    assert re.findall(r"<mark>(.*?)</mark>", cell) == ["substances d origine humaine"]
+    assert "Soho organs" in cell and "daqss/" not in cell
+    title = re.search(r"<h3>Title \(FR\)</h3><p class=\"text\">(.*?)</p>", html, re.S).group(1)
+    assert "<mark>substances d’origine humaine</mark>" in title
+    assert all(len(m) > 3 for m in re.findall(r"<mark>(.*?)</mark>", title))
