@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete as sa_delete
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from storage.fulltext import now_utc
@@ -30,6 +31,17 @@ class Verdict:
 
     def as_dict(self) -> dict:
         return {"applies": self.applies, "user": self.user, "at": as_utc(self.at).isoformat(), "id": self.feedback_id}
+
+
+_LOCK = 0x76657264  # "verd": PostgreSQL advisory lock between verdict writes and re-scoring
+
+
+def serialise(s: Session) -> None:
+    """On PostgreSQL, a verdict being written and a batch being re-scored wait for each other (till commit):
+    otherwise ``classify`` could read the verdicts just before one is committed and store its batch after,
+    dropping the override. SQLite writers are serialised already."""
+    if s.connection().dialect.name == "postgresql":
+        s.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK))
 
 
 def latest(s: Session, notice_ids: list[int]) -> dict[tuple[int, str], Verdict]:
@@ -56,6 +68,7 @@ def overridden(explanation: dict, selected: bool, verdict: Verdict | None) -> tu
 
 def apply_to_rows(s: Session, rows: list[dict]) -> None:
     """Apply the verdicts in force to freshly scored rows (dicts with notice_id, label, selected, explanation)."""
+    serialise(s)
     verdicts = latest(s, sorted({r["notice_id"] for r in rows}))
     if not verdicts:
         return
@@ -67,6 +80,7 @@ def apply_to_rows(s: Session, rows: list[dict]) -> None:
 
 def sync(s: Session, notice_id: int, label: str) -> Verdict | None:
     """Bring the stored score row of (notice, label) in line with the verdict in force; returns it."""
+    serialise(s)
     s.flush()
     verdict = latest(s, [notice_id]).get((notice_id, label))
     row = s.exec(select(LabelScore).where(LabelScore.notice_id == notice_id, LabelScore.label == label)).first()

@@ -305,3 +305,37 @@ def test_a_row_stored_before_reads_as_phrases_and_highlights_whole_words(archive
     title = re.search(r"<h3>Title \(FR\)</h3><p class=\"text\">(.*?)</p>", html, re.S).group(1)
     assert "<mark>substances d’origine humaine</mark>" in title
     assert all(len(m) > 3 for m in re.findall(r"<mark>(.*?)</mark>", title))
+
+
+def test_a_verdict_written_while_the_notice_is_rescored_stands_on_both_backends(engine):
+    """A verdict and re-scorings of the same notice at once: no error, and whichever commits first the stored
+    row ends with the verdict (on PostgreSQL through the advisory lock of nlp.verdicts.serialise; the race
+    it closes is timing-dependent, so this test shows the outcome, not the race)."""
+    import threading
+
+    from nlp import verdicts
+    from nlp.classify import classify
+    from tests.test_nlp_classify import _ids
+
+    settings = load_settings()
+    nid = _ids(engine)["a"]  # the HTA implementing act: deai selected
+    classify(engine, settings)
+    errors: list[BaseException] = []
+
+    def rescore() -> None:
+        try:
+            for _ in range(3):
+                classify(engine, settings, [nid])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=rescore)
+    worker.start()
+    with session_scope(engine, write=True) as s:
+        verdicts.record(s, nid, "deai", False, "alice")
+    worker.join(60)
+    assert not worker.is_alive() and errors == []
+    with session_scope(engine) as s:
+        row = s.exec(select(LabelScore).where(LabelScore.notice_id == nid, LabelScore.label == "deai")).one()
+    assert not row.selected and row.explanation["verdict"]["user"] == "alice" and row.explanation["score_selected"]
+    assert nid not in {h.notice_id for h in search(engine, "", Filters(labels=["deai"]), limit=50).hits}
