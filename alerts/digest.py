@@ -153,18 +153,16 @@ def _one_line(text: str | None, limit: int = 260) -> str:
 
 
 def _why(cand: Candidate, label: str, limit: int = 3) -> list[str]:
+    """The rules that fired, in words: their description and the phrases as written (``nlp.explain``)."""
+    from nlp.explain import sentence
+
     score = cand.scores.get(label)
     if not score:
         return []
     fired = [f for f in score.fired if f.get("label") in (None, label)]
     fired.sort(key=lambda f: -float(f.get("weight") or 0))
-    out = []
-    for f in fired[:limit]:
-        words = f.get("words") or []
-        words = [words] if isinstance(words, str) else list(words)
-        quoted = ", ".join(f"« {clean(w, 60)} »" for w in words[:3])
-        out.append(clean(f"{f.get('rule', '?')}" + (f" : {quoted}" if quoted else ""), 160))
-    return out
+    out = ["retenu par un analyste"] if score.verdict else []
+    return out + [clean(sentence(f), 300) for f in fired[:limit]]
 
 
 def item_for(cand: Candidate, label: str, routing: Routing, labels: dict[str, Label]) -> Item:

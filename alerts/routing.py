@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from alerts.config import Channel, CriticalRule, Routing
+from nlp.explain import read_fired
 from storage.db import session_scope
 from storage.models import LabelScore, Notice
 from veille.dates import as_day
@@ -37,6 +38,7 @@ class Score:
     score: float
     selected: bool
     fired: tuple[dict, ...] = ()
+    verdict: bool | None = None  # an analyst's verdict on this notice (nlp.verdicts): final
 
 
 @dataclass
@@ -94,7 +96,10 @@ def routed_labels(routing: Routing, cand: Candidate) -> dict[str, float]:
     out = {}
     for label, s in cand.scores.items():
         threshold = routing.label_threshold(label)
-        if (s.score >= threshold) if threshold is not None else s.selected:
+        if s.verdict is not None:  # an analyst's verdict is final for this notice, whatever the thresholds
+            if s.verdict:
+                out[label] = s.score
+        elif (s.score >= threshold) if threshold is not None else s.selected:
             out[label] = s.score
     for rule in routing.always:  # e.g. funding calls always reach `international`
         if (not rule.kinds or cand.kind in rule.kinds) and (not rule.acts or _acts(cand) & set(rule.acts)):
@@ -188,6 +193,8 @@ def load_candidates(
         scores = select(LabelScore.notice_id, LabelScore.label, LabelScore.score, LabelScore.selected,
                         LabelScore.explanation).where(LabelScore.notice_id.in_(list(cands)))  # fmt: skip
         for notice_id, label, score, selected, explanation in s.exec(scores):
-            fired = tuple(f for f in (explanation or {}).get("fired", []) if isinstance(f, dict))
-            cands[notice_id].scores[label] = Score(score, selected, fired)
+            fired = tuple(read_fired(explanation))
+            verdict = (explanation or {}).get("verdict")
+            applies = verdict.get("applies") if isinstance(verdict, dict) else None
+            cands[notice_id].scores[label] = Score(score, selected, fired, applies)
     return cands

@@ -16,6 +16,7 @@ from nlp.rules import active_rules
 from nlp.scoring import MIX_VERSION, gc_paused, load_model, model_counts, score_parsed
 from nlp.text import TEXT_VERSION, parse_notice
 from nlp.tokencache import TokenCache
+from nlp.verdicts import apply_to_rows, latest
 from storage.db import session_scope
 from storage.fulltext import now_utc, refresh_labels
 from storage.models import KeyValue, LabelScore, Notice
@@ -73,6 +74,7 @@ def classify(engine: Engine, settings: Settings, notice_ids: list[int] | None = 
             ]
             # Core statements, not ORM objects: building 7 ORM objects per notice took three quarters of
             # `classify --all`. They bypass the session's flush hook, so the search filter is refreshed here.
+            apply_to_rows(s, rows)  # an analyst's verdict overrides the score's selection (nlp.verdicts)
             conn = s.connection()
             other_labels = col(LabelScore.label).not_in(list(rules.labels))  # a label the profile dropped
             conn.execute(delete(LabelScore).where(col(LabelScore.notice_id).in_(ids), other_labels))
@@ -188,19 +190,23 @@ def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:
         if notice is None:
             raise KeyError(f"no notice with id {notice_id}")
         stored = {r.label: r for r in s.exec(select(LabelScore).where(LabelScore.notice_id == notice_id))}
+        verdicts = latest(s, [notice_id])
     row = score_parsed(rules, model, [parse_notice(notice)])[0]
     in_force = (rules.version, model.version if model else None)
     since = scoring_since(engine)
     labels = {}
     for label, sc in row.items():
         old = stored.get(label)
+        verdict = verdicts.get((notice_id, label))
         labels[label] = {
             "score": sc.score,
             "rule_score": sc.rule_score,
             "model_score": sc.model_score,
             "model_counted": sc.model_score is not None and model_counts(sc.rule_score, sc.model_score),
             "threshold": sc.threshold,
-            "selected": sc.selected,
+            "selected": sc.selected if verdict is None else verdict.applies,
+            "score_selected": sc.selected,
+            "verdict": verdict.as_dict() if verdict else None,
             "fired": sc.fired,
             "stored": None
             if old is None

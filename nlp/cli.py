@@ -178,8 +178,10 @@ def _print_metrics(ev, labels: list[str]) -> None:  # noqa: ANN001
 
 def explain_cmd(
     notice: str = typer.Argument(..., metavar="ID", help="The notice's id, CELEX, ELI or procedure reference."),
+    ids: bool = typer.Option(False, "--ids", help="Also show the rule ids and weights (for analysts)."),
 ) -> None:
-    """Show, per label, the rules that fired (words, weights) and the model's score."""
+    """Show, per label, why it was chosen: the rules that fired (their words as written), the model's
+    score, and an analyst's verdict."""
     from nlp.classify import explain
     from nlp.rules import RulesError
     from nlp.scoring import MODEL_ALONE
@@ -211,11 +213,23 @@ def explain_cmd(
             f"{label}: {d['score']:.2f} (rules {d['rule_score']:.2f}, model {ms}, "
             f"threshold {d['threshold']:.2f}) {mark}"
         )
-        for f in d["fired"]:
-            console.print(
-                f"   {f['weight']:+.2f}  {escape(f['rule'])}  {escape('[' + f['field'] + ']')} «{escape(f['words'])}»"
-            )
+        _print_why(d, ids)
     _print_stored(data)
+
+
+def _print_why(d: dict, ids: bool) -> None:
+    """The verdict in force, then each rule that fired: its description and the words as written."""
+    from nlp.explain import field_name, sentence
+    from nlp.verdicts import describe
+    from veille.cli import console
+
+    if d.get("verdict"):
+        own = "sélectionné" if d["score_selected"] else "non sélectionné"
+        console.print(f"   verdict : {describe(d['verdict'])} (le score seul : {own})", markup=False, highlight=False)
+    for f in d["fired"]:
+        weight = f"{f['weight']:+.2f}  " if ids else ""
+        where = f" (dans le {field_name(f)})" if f["field"] in ("title", "summary", "body") else ""
+        console.print(f"   {weight}{sentence(f, ids=ids)}{where}", markup=False, highlight=False)
 
 
 def _print_stored(data: dict) -> None:

@@ -67,6 +67,7 @@ class Rule:
     applies_to: tuple[str, ...] = ()  # profile-wide negatives: the labels they lower (empty = all)
     also: tuple[tuple[str, str], ...] = ()  # the rule fires only if one of these phrases occurs too
     unless: tuple[tuple[str, str], ...] = ()  # ... and only if none of these occurs (anywhere in the notice)
+    description: tuple[tuple[str, str], ...] = ()  # (fr|en, what the rule looks for, for people)
 
     def holds(self, meta: Meta) -> bool:
         for key, globs in self.when:
@@ -164,7 +165,7 @@ class RuleSet:
                         seen[what].add(rule.key)
                     elif f.name in fields and rule.holds(parsed.meta):
                         s0 = starts[fi]
-                        hits.append(Hit(rule, " ".join(f.surface[start - s0 : end - s0]), f.name, what))
+                        hits.append(Hit(rule, f.written(start - s0, end - s0), f.name, what))
         meta = parsed.meta
         celex = base_celex(meta.celex) or ""
         for rule in self.rules:
@@ -338,7 +339,7 @@ def _unknown(m: dict[str, _Y], allowed: tuple[str, ...], what: str) -> None:
 
 
 RULE_KEYS = ("name", "weight", "penalty", "en", "fr", "any", "patterns", "acts", "fields", "when", "labels")
-RULE_KEYS += ("also", "unless")
+RULE_KEYS += ("also", "unless", "description")
 
 
 def _parse_rule(y: _Y, label: str, negative: bool, index: int, labels: set[str]) -> Rule:
@@ -393,7 +394,20 @@ def _parse_rule(y: _Y, label: str, negative: bool, index: int, labels: set[str])
         applies_to,
         _conditions(m, "also"),
         _conditions(m, "unless"),
+        _description(m),
     )
+
+
+def _description(m: dict[str, _Y]) -> tuple[tuple[str, str], ...]:
+    """``description: {fr: "...", en: "..."}`` (a plain text is taken as French)."""
+    if "description" not in m:
+        return ()
+    y = m["description"]
+    if isinstance(y.node, ScalarNode):
+        return (("fr", y.text("description")),)
+    dm = y.mapping("description")
+    _unknown(dm, LANGS, "description")
+    return tuple((lang, dm[lang].text(f"description {lang}")) for lang in LANGS if lang in dm)
 
 
 def _conditions(m: dict[str, _Y], key: str) -> tuple[tuple[str, str], ...]:

@@ -20,6 +20,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from nlp.explain import evidence
 from nlp.rules import RuleSet
 from nlp.text import SEP, Parsed
 from veille.config import Settings
@@ -53,7 +54,7 @@ class Score:
     rule_score: float
     model_score: float | None
     threshold: float
-    fired: list[dict]
+    fired: list[dict]  # nlp.explain.evidence: one entry per rule, its phrases as written
 
     @property
     def selected(self) -> bool:
@@ -141,7 +142,7 @@ def score_parsed(rules: RuleSet, model: Model | None, parsed: list[Parsed]) -> l
         for label, lr in by_label.items():
             ms = round(float(cats[label]), 4) if label in cats else None
             s, t = combine(rules, model, label, lr.score, ms, lr.penalty)
-            row[label] = Score(s, lr.score, ms, t, lr.fired)
+            row[label] = Score(s, lr.score, ms, t, evidence(lr.fired, rules))
         out.append(row)
     return out
 

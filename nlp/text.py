@@ -75,6 +75,17 @@ class FieldText:
     lang: str
     surface: list[str]
     stems: list[str]
+    text: str = ""  # the field as written (empty when rebuilt from cached stems)
+    _spans: list[tuple[int, int]] | None = field(default=None, repr=False, compare=False)
+
+    def written(self, start: int, end: int) -> str:
+        """Tokens ``start:end`` as written in the notice, punctuation and case included (``d'origine``,
+        ``2017/745``), for explanations; found only for the few spans that fired."""
+        if not self.text:
+            return " ".join(self.surface[start:end])
+        if self._spans is None:
+            self._spans = [m.span() for m in WORD_RE.finditer(self.text)]
+        return self.text[self._spans[start][0] : self._spans[end - 1][1]]
 
 
 @dataclass
@@ -138,7 +149,7 @@ def parse_fields(parts: list[tuple[str, str | None, str | None]], meta: Meta) ->
         lg = _lang(lang, text)
         surface, stems = normalise(text, lg)
         if stems:
-            fields.append(FieldText(name, lg, surface, stems))
+            fields.append(FieldText(name, lg, surface, stems, text))
     return Parsed(fields, meta)
 
 

@@ -121,8 +121,9 @@ def seed(engine):
         {
             "deai": [
                 {
-                    "rule": "hta.jca",
+                    "rule": "deai/hta.jca",
                     "label": "deai",
+                    "description": {"fr": "Évaluations cliniques communes (règlement HTA)", "en": "Joint assessments"},
                     "words": ["évaluation clinique commune"],
                     "weight": 2.0,
                     "field": "title",
@@ -149,7 +150,8 @@ def test_multipart_digest_over_starttls_and_login(engine, settings, smtp):
     html = msg.get_body(("html",)).get_content()
     for body in (text, html):
         assert "Règlement d'exécution sur l'évaluation clinique commune" in body.replace("&#39;", "'")
-        assert "hta.jca" in body and "EHDS: first implementing acts consulted" in body
+        assert "Évaluations cliniques communes (règlement HTA) : « évaluation clinique commune »" in body
+        assert "hta.jca" not in body and "EHDS: first implementing acts consulted" in body
         assert "Actes adoptés" in body and "Orientations et actualités" in body
     assert "Implementing Regulation on joint clinical assessment" in text  # the EN title second
     assert 'style="' in html and "<style>" not in html  # CSS inlined

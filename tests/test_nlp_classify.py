@@ -73,7 +73,7 @@ def test_classify_stores_one_row_per_notice_and_label(engine):
     assert hta.selected and hta.score == hta.rule_score >= 0.9 and hta.rules_version == stats.rules_version
     assert hta.explanation["threshold"] == 0.5 and hta.explanation["model"] is None
     assert {"rule", "label", "words", "weight", "field"} <= set(hta.explanation["fired"][0])
-    assert any(f["field"] == "meta" and "32021R2282" in f["words"] for f in hta.explanation["fired"])
+    assert any(f["rule"] == "deai/hta-regulation" and "32021R2282" in f["words"] for f in hta.explanation["fired"])
     assert by[(ids["b"], "sante_publique")].selected
     assert not any(by[(ids["c"], lb)].selected for lb in ("deai", "sante_publique", "daqss"))
     assert by[(ids["d"], "diqasm")].selected

@@ -159,8 +159,8 @@ def test_explain_command_says_when_the_archive_shows_older_scores():
     text = rules_path(settings).read_text(encoding="utf-8")
     veto = "\nnegatives:\n  - name: no-jca\n    penalty: 1.0\n    en: [joint clinical assessments]\n"
     save_rules(settings, text.replace("\nnegatives:\n", veto, 1))
-    out = " ".join(CliRunner().invoke(app, ["explain", "1"]).output.split())
-    assert "no-jca" in out and "stored scores are outdated" in out and "the archive shows deai until" in out
+    out = " ".join(CliRunner().invoke(app, ["explain", "1", "--ids"]).output.split())
+    assert "[*/no-jca]" in out and "stored scores are outdated" in out and "the archive shows deai until" in out
     res = CliRunner().invoke(app, ["explain", "99"])
     assert res.exit_code == 2 and "no notice with id 99" in res.output
 

@@ -124,7 +124,8 @@ def test_notice_page_shows_versions_labels_related_and_deliveries(archive, monke
     assert 'href="https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:32025R0117"' in text
     assert "Versions (2)" in text and "<ins>Corrected on publication in the Official Journal.</ins>" in text
     assert 'data-label="deai"' in text and "<mark>dispositifs médicaux</mark>" in text
-    assert "deai/seed:dispositifs médicaux" in text
+    assert "deai/seed:dispositifs médicaux" not in text  # rule ids are for analysts
+    assert "deai/seed:dispositifs médicaux" in login(client(engine), "alice").get(f"/notice/{ids['dev-0001']}").text
     # Related notices of the same act: the implementing act cites the HTA Regulation.
     r = c.get(f"/notice/{ids['hta']}")
     assert f'href="/notice/{ids["impl"]}"' in r.text and "cites 32021R2282" in r.text
@@ -394,7 +395,7 @@ def test_notice_page_says_when_the_models_score_alone_does_not_count(archive):
     classify(engine, settings, [ids["dev-0001"]])
     page = login(client(engine, settings), "rita").get(f"/notice/{ids['dev-0001']}").text
     row = re.search(r'<tr class="below" data-label="diqasm">(.*?)</tr>', page, re.S).group(1)
-    assert "no rule fired: the model's score counts alone only from 0.95" in row
+    assert "aucune règle déclenchée : le score du modèle ne compte seul qu'à partir de 0.95" in row
 
 
 def test_rules_preview_says_when_the_models_thresholds_apply(archive):

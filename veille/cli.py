@@ -202,5 +202,5 @@ def config_cmd() -> None:
 
 
 # Each stage adds its own commands (its heavy imports stay inside the commands).
-for _stage in ("crawlers.cli", "nlp.cli", "alerts.cli", "veille.main_job", "web.cli"):
+for _stage in ("crawlers.cli", "nlp.cli", "nlp.feedback_cli", "alerts.cli", "veille.main_job", "web.cli"):
     importlib.import_module(_stage).register(app)

@@ -20,27 +20,37 @@ from markupsafe import Markup, escape
 
 @dataclass
 class FiredRule:
-    name: str
+    name: str  # the rule id (shown to analysts only)
     weight: float | None = None
-    words: list[str] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)  # the phrases as written in the notice, each once
     field: str | None = None
+    title: str = ""  # the rule's description from the rules file (French first)
+
+    @property
+    def against(self) -> bool:
+        return (self.weight or 0) < 0
+
+    @property
+    def where(self) -> str:
+        from nlp.explain import FIELD_NAMES
+
+        return FIELD_NAMES["fr"].get(self.field or "", "")
 
 
 def fired_rules(explanation: dict | None) -> list[FiredRule]:
-    """The rules that fired, from a LabelScore.explanation as nlp writes it:
-    ``{"fired": [{"rule", "label", "words", "weight", "field"}], "model": float, "threshold": float}``."""
+    """The rules that fired, from a LabelScore.explanation as nlp writes it (``nlp.explain``); rows stored
+    by older versions (``words`` as a string, no description) read the same."""
+    from nlp.explain import read_fired, rule_title
+
     return [
-        FiredRule(
-            name=str(r.get("rule", "rule")),
-            weight=r.get("weight"),
-            words=list(dict.fromkeys(r.get("words", []))),
-            field=r.get("field"),
-        )
-        for r in (explanation or {}).get("fired", [])
+        FiredRule(name=f["rule"] or "rule", weight=f["weight"], words=f["words"], field=f["field"], title=rule_title(f))
+        for f in read_fired(explanation)
     ]
 
 
 # --- highlighting ---------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W_]+")  # a word as nlp and the search index split them (veille.lang.WORD_RE)
 
 
 def _fold(text: str) -> str:
@@ -48,13 +58,21 @@ def _fold(text: str) -> str:
     return "".join(unicodedata.normalize("NFD", c.lower())[0] for c in text)
 
 
+def _phrase_pattern(phrase: str) -> str | None:
+    """A phrase's words in order, whatever separates them in the text (``d'origine``, ``d origine``,
+    ``2017/745``): old rows stored the matched words joined by spaces."""
+    words = _WORD.findall(_fold(phrase))
+    return r"[^\w]+".join(re.escape(w) for w in words) if words else None
+
+
 def highlight(text: str | None, words: Iterable[str]) -> Markup:
-    """``text`` escaped, with each occurrence of ``words`` (case/accent-insensitive) in <mark>."""
+    """``text`` escaped, with each occurrence of the phrases ``words`` (case/accent-insensitive, whole
+    words only) in <mark>."""
     text = text or ""
-    phrases = sorted({_fold(w.strip()) for w in words if w and w.strip()}, key=len, reverse=True)
-    if not phrases:
+    pats = {p for w in words if isinstance(w, str) for p in [_phrase_pattern(w)] if p}
+    if not pats:
         return escape(text)
-    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p) for p in phrases) + r")(?!\w)")
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(sorted(pats, key=len, reverse=True)) + r")(?!\w)")
     folded, parts, pos = _fold(text), [], 0
     for m in pattern.finditer(folded):
         parts.append(escape(text[pos : m.start()]))

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import String, cast, or_
 from sqlmodel import Session, select
 
+from nlp import verdicts
 from storage.db import session_scope
 from storage.fulltext import now_utc
 from storage.identifiers import resolve_notice
@@ -39,6 +40,13 @@ class ScoreView:
     row: LabelScore
     rules: list[FiredRule]
     words: list[str] = field(default_factory=list)
+    verdict: dict | None = None  # an analyst's verdict in force (nlp.verdicts), with who and when
+
+    @property
+    def verdict_text(self) -> str:
+        from nlp.verdicts import describe
+
+        return describe(self.verdict) if self.verdict else ""
 
 
 def eurlex_url(celex: str) -> str:
@@ -96,7 +104,7 @@ def _load(engine, notice_id: int) -> dict:  # noqa: ANN001
         for row in s.exec(select(LabelScore).where(LabelScore.notice_id == n.id).order_by(LabelScore.score.desc())):
             rules = fired_rules(row.explanation)
             words = list(dict.fromkeys(w for r in rules for w in r.words))
-            scores.append(ScoreView(row, rules, words))
+            scores.append(ScoreView(row, rules, words, verdicts.of(row.explanation)))
         return {
             "n": n,
             "sightings": list(s.exec(select(Sighting).where(Sighting.notice_id == n.id).order_by(Sighting.first_seen))),
@@ -185,5 +193,29 @@ def give_feedback(
                 notice_id=notice_id, label=label, verdict=verdict, user=user.name, comment=comment, created_at=now_utc()
             )
         )
+        verdicts.sync(s, notice_id, label)  # final for this notice: the selection follows at once
     flash(request, f"Recorded: {label} is {'right' if verdict else 'wrong'} for this notice.")
     return RedirectResponse(f"/notice/{notice_id}#feedback", status_code=303)
+
+
+@router.post("/notice/{notice_id}/feedback/undo")
+def undo_feedback(
+    notice_id: NoticeId,
+    request: Request,
+    user: WebUser = Depends(require_analyst),
+    form: dict = Depends(checked_form),
+) -> Response:
+    """Withdraw the verdict in force on a label: the score decides again (or the verdict before it)."""
+    label = form.get("label", "").strip()
+    if not LABEL_RE.match(label):
+        raise HTTPException(400, f"unknown label: {label[:40]!r}")
+    with session_scope(request.app.state.engine, write=True) as s:
+        if s.get(Notice, notice_id) is None:
+            raise HTTPException(404, f"Aucune notice n° {notice_id}.")
+        gone, now = verdicts.undo(s, notice_id, label)
+    if gone is None:
+        flash(request, f"Aucun verdict sur {label} pour cette notice.")
+    else:
+        then = f"verdict en vigueur : {verdicts.describe(now.as_dict())}" if now else "le score décide de nouveau"
+        flash(request, f"Verdict retiré sur {label} ; {then}.")
+    return RedirectResponse(f"/notice/{notice_id}#labels", status_code=303)
