@@ -78,7 +78,7 @@ def test_dns_demo_end_to_end(tmp_path, veille_home):
     result = CliRunner().invoke(app, ["--profile", "dns", "demo", "--home", str(tmp_path / "demo")])
     state._settings, state.profile = None, None
     assert result.exit_code == 0, result.output
-    assert "deadlines" in result.output and (tmp_path / "demo" / "calendar.ics").exists()
+    assert "Échéances" in result.output and (tmp_path / "demo" / "calendar.ics").exists()
     events = Calendar.from_ical((tmp_path / "demo" / "calendar.ics").read_bytes()).walk("VEVENT")
     assert any(str(e["UID"]).startswith("fact-32024R1689-") for e in events)
     europe = [p for p in (tmp_path / "demo" / "outbox" / "email").rglob("*.eml") if "dns-europe" in p.name]
