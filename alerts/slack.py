@@ -106,6 +106,8 @@ def item_block(i: Item) -> dict:
         lines.append(mrkdwn(i.summary, 600))
     if i.why:
         lines.append("_Pourquoi :_ " + mrkdwn(" ; ".join(i.why), 600))
+    if i.links:
+        lines.append(" · ".join(slack_link(url, name) for name, url in i.links))
     return _section("\n".join(lines))
 
 
@@ -121,7 +123,7 @@ def blocks(d: Digest) -> list[dict]:
     if d.purpose == "digest":
         since = f" depuis le {fr_date(d.since.date())}" if d.since else ""
         what = "Sources vérifiées, rien de nouveau" if d.nothing_new else f"{d.count} nouveauté{'s' * (d.count > 1)}"
-        out.append(_context(f"{what}{since}"))
+        out.append(_context(f"{what}{since}" + (f"\n{d.archived_text}" if d.archived_text else "")))
     if d.deadlines:
         lines = [
             f"• *{mrkdwn(e.left_text)}* {mrkdwn(e.deadline_text)} · {mrkdwn(e.kind_name)} — "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -22,10 +23,9 @@ router = APIRouter()
 FAILURE_WINDOW = timedelta(days=7)
 
 
-def _weekly(s, weeks: int) -> tuple[dict[str, dict[date, int]], list[date]]:  # noqa: ANN001
-    newest = s.exec(select(func.max(Notice.published_at))).one()
-    today = datetime.now(UTC).date()
-    end = week_start(min(today, newest.date()) if newest else today)
+def _weekly(s, weeks: int, tz: str) -> tuple[dict[str, dict[date, int]], list[date]]:  # noqa: ANN001
+    """Counts per label per week; the weeks end at the current one (local time), quiet weeks count zero."""
+    end = week_start(datetime.now(ZoneInfo(tz)).date())
     start = end - timedelta(weeks=weeks - 1)
     rows = s.exec(
         select(LabelScore.label, Notice.published_at)
@@ -74,7 +74,7 @@ def _relevance(request: Request) -> dict:
 def dashboard(request: Request, weeks: int = 52, user: WebUser = Depends(require_user)) -> Response:
     weeks = min(max(weeks, 4), 156)
     with session_scope(request.app.state.engine) as s:
-        counts, week_list = _weekly(s, weeks)
+        counts, week_list = _weekly(s, weeks, request.app.state.settings.schedule.timezone)
         sources = _sources(s)
         outbox = _outbox(s)
         n_notices = s.exec(select(func.count()).select_from(Notice)).one()

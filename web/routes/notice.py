@@ -13,6 +13,7 @@ from sqlalchemy import String, cast, or_
 from sqlmodel import Session, select
 
 from storage.db import session_scope
+from storage.feedback import record_feedback
 from storage.fulltext import now_utc
 from storage.models import Delivery, Feedback, LabelScore, Notice, NoticeVersion, Sighting
 from web.app import flash, render
@@ -174,10 +175,6 @@ def give_feedback(
     with session_scope(request.app.state.engine, write=True) as s:
         if s.get(Notice, notice_id) is None:
             raise HTTPException(404, f"Aucune notice n° {notice_id}.")
-        s.add(
-            Feedback(
-                notice_id=notice_id, label=label, verdict=verdict, user=user.name, comment=comment, created_at=now_utc()
-            )
-        )
+        record_feedback(s, notice_id, label, verdict, user.name, comment, now_utc())
     flash(request, f"Recorded: {label} is {'right' if verdict else 'wrong'} for this notice.")
     return RedirectResponse(f"/notice/{notice_id}#feedback", status_code=303)
