@@ -57,7 +57,8 @@ MONTHS = [
 
 
 def fr_date(day: date | None) -> str:
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}" if day else ""
+    """``1er janvier 2026``, ``22 décembre 2025``."""
+    return f"{'1er' if day.day == 1 else day.day} {MONTHS[day.month - 1]} {day.year}" if day else ""
 
 
 @dataclass
@@ -84,6 +85,11 @@ class Item:
     @property
     def date_text(self) -> str:
         return fr_date(self.day)
+
+    @property
+    def score_text(self) -> str:
+        """The score as a French reader writes it: ``0,92``."""
+        return f"{self.score:.2f}".replace(".", ",")
 
     @property
     def links(self) -> list[tuple[str, str]]:

@@ -96,7 +96,7 @@ def _context(text: str) -> dict:
 
 def item_block(i: Item) -> dict:
     meta = " · ".join(
-        x for x in (mrkdwn(i.date_text), mrkdwn(i.source), mrkdwn(i.kind_name), f"score {i.score:.2f}") if x
+        x for x in (mrkdwn(i.date_text), mrkdwn(i.source), mrkdwn(i.kind_name), f"score {i.score_text}") if x
     )
     lines = [f"*{slack_link(i.url, i.title, 600)}*" if i.url else f"*{mrkdwn(i.title, 600)}*"]
     if i.title_other:

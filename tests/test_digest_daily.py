@@ -143,6 +143,7 @@ def test_digest_items_link_to_the_workbench_and_to_eurlex_in_the_titles_language
     stats = send_digests(engine, settings, now=NOW, since=date(2000, 1, 1))  # as the demo does
     assert stats.messages >= 7 and not stats.errors
     [(_subject, text, html)] = eml(settings.outbox, DEAI)
+    assert "nouveautés depuis le 1er janvier 2000\n" in text  # the asked start, a local day, written the French way
     links = Links()
     links.feed(html)
     ids = {title: notice_id(engine, title) for title in (EN_ACT[1], FR_ACT[1], RECENT[0])}
@@ -150,6 +151,7 @@ def test_digest_items_link_to_the_workbench_and_to_eurlex_in_the_titles_language
         assert title in text and title in html
         assert (f"{PUBLIC}/notice/{ids[title]}", "Fiche veille") in links.links
         assert f"  Fiche veille : {PUBLIC}/notice/{ids[title]}\n" in text
+    assert re.search(r"· score 0,\d\d", text) and not re.search(r"score \d\.\d", text + html)  # French decimals
     # French title: the French EUR-Lex page; English-only title: the English one.
     assert (eurlex(FR_ACT[0], "FR"), "EUR-Lex (FR)") in links.links
     assert f"  EUR-Lex (FR) : {eurlex(FR_ACT[0], 'FR')}\n" in text
