@@ -82,7 +82,7 @@ def test_search_cli_reads_plain_words_and_reports_bad_queries_in_one_line(veille
     cfg = write_config(veille_home, replay)
     veille("--config", str(cfg), "run", "--source", "oj")
     ok = veille("--config", str(cfg), "search", '"joint clinical assessment')  # unbalanced quote
-    assert ok.exit_code == 0 and "1 notices match" in ok.output
+    assert ok.exit_code == 0 and "1 notice matches" in ok.output
     bad = veille("--config", str(cfg), "search", "--", "-santé")
     assert bad.exit_code == 2
     assert bad.output.strip().startswith("error:") and "Traceback" not in bad.output
