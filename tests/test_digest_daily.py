@@ -206,8 +206,13 @@ def test_first_run_archives_the_backlog_unsent_and_says_so_in_one_line(pipeline,
         ["skipped"],
         ["skipped", "skipped"],
     ]
+    # The first pipeline run alerted none of the bundle's critical acts, all older than the window: the HTA
+    # implementing act 2025/117 (January 2025) is archived and counted with the rest.
+    with session_scope(engine) as s:
+        assert s.exec(select(Delivery).where(Delivery.purpose == "alert")).all() == []
+    assert status[notice_id(engine, "Règlement d'exécution (UE) 2025/117 de la Commission")] == "skipped"
     n_old = sum(st == "skipped" for st in status.values())
-    assert n_old == 33  # the deai items of the bundle (35 less the alerted 32025R0117) dated before 8 Dec 2025
+    assert n_old == 34  # the deai items of the bundle dated before 8 Dec 2025
     line = f"{n_old} notices plus anciennes que 14 jours ont été archivées sans envoi."
     assert text.count(line) == 1 and html.count(line) == 1
     assert subject == "Veille UE du 22 décembre 2025 — 2 nouveautés (DEAI)"
@@ -271,7 +276,7 @@ def test_preview_of_a_sent_day_shows_what_was_sent_and_sends_nothing(pipeline, t
     state._settings = None
     assert res.exit_code == 0, res.output
     assert f"email → {DEAI} (2 items)" in res.output and subject in res.output
-    assert "33 notices plus anciennes que 14 jours ont été archivées sans envoi." in res.output
+    assert "34 notices plus anciennes que 14 jours ont été archivées sans envoi." in res.output
     # The backlog-only message of that day too.
     assert "Veille UE du 22 décembre 2025 — sources vérifiées, rien de nouveau ; 2 notices anciennes" in res.output
     assert sorted(p.name for p in settings.outbox.rglob("*") if p.is_file()) == sent_files
