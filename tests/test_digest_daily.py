@@ -216,6 +216,8 @@ def test_first_run_archives_the_backlog_unsent_and_says_so_in_one_line(pipeline,
     line = f"{n_old} notices plus anciennes que 14 jours ont été archivées sans envoi."
     assert text.count(line) == 1 and html.count(line) == 1
     assert subject == "Veille UE du 22 décembre 2025 — 2 nouveautés (DEAI)"
+    [post] = [json.loads(p.read_text()) for p in (settings.outbox / "slack").glob("digest_*_slack_veille-deai-*.json")]
+    assert json.dumps(post, ensure_ascii=False).count(line) == 1
 
     # Déontologie has only old items: one short message says so, and nothing else goes out.
     [(subject, text, _)] = eml(settings.outbox, "deontologie@has-sante.fr")
