@@ -225,17 +225,20 @@ def _settled(engine: Engine, batch: str) -> bool:
     )
 
 
-def send_alerts(engine: Engine, settings: Settings, now: datetime | None = None) -> DeliveryStats:
+def send_alerts(
+    engine: Engine, settings: Settings, now: datetime | None = None, since: date | None = None
+) -> DeliveryStats:
     """Immediate alerts for critical items first seen within ``alert_window``, each once per recipient.
 
     Items dated before the profile's digest window (a first run's two years of Cellar acts) are not alerted:
-    the digest archives and counts them."""
+    the digest archives and counts them. ``since``: an explicit period (the demo, a catch-up) replaces the window.
+    """
     now = _now(now)
     routing = load_routing(settings)
     transport_for = transport_factory(settings, routing)
     stats = reconcile(engine, transport_for, now)
     cands = load_candidates(engine, since=now - routing.duration("alert_window"))
-    oldest = local_day(settings, now) - timedelta(days=load_digest_settings(settings).digest_window_days)
+    oldest = since or local_day(settings, now) - timedelta(days=load_digest_settings(settings).digest_window_days)
     due = [d for d in alert_due(routing, list(cands.values())) if (item_day(cands[d.notice_id]) or oldest) >= oldest]
     planned = []
     for rcpt in {d.recipient for d in due}:
