@@ -314,7 +314,13 @@ def test_dashboard_chart_ends_at_the_current_week(pipeline, tmp_path):
     this_week = today - timedelta(days=today.weekday())
     first = this_week - timedelta(weeks=51)
     assert f"52 weeks from {first.isoformat()} to {this_week.isoformat()}" in page.text
-    assert "179 notices in the archive" in page.text
+    assert "179 notices in the archive" in page.text and "179 of 179 notices scored" in page.text
+    # One delivery waiting (an alert planned, not sent yet): singular.
+    from alerts.outbox import Planned, plan
+
+    nid = notice_id(engine, FR_ACT[1])
+    plan(engine, [Planned(nid, DEAI, "email", "alert", f"alert:{nid}:email:{DEAI}")], NOW)  # as send_alerts plans
+    assert "<strong>1</strong> delivery waiting" in c.get("/dashboard").text
 
 
 def test_a_double_click_on_feedback_stores_one_verdict_per_analyst(pipeline, tmp_path):
