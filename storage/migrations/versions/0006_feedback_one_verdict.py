@@ -8,6 +8,7 @@ A double click on the workbench stored the same verdict twice. An analyst's verd
 label) is now one row, updated in place (web/routes/notice.py upserts). The duplicates already
 stored are reduced to the newest row of each (notice, label, user) before the constraint is added.
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,10 +21,7 @@ depends_on = None
 def upgrade() -> None:
     # Keep the newest verdict of each analyst (highest id: rows are only ever appended before this).
     op.execute(
-        sa.text(
-            "DELETE FROM feedback WHERE id NOT IN "
-            '(SELECT MAX(id) FROM feedback GROUP BY notice_id, label, "user")'
-        )
+        sa.text('DELETE FROM feedback WHERE id NOT IN (SELECT MAX(id) FROM feedback GROUP BY notice_id, label, "user")')
     )
     with op.batch_alter_table("feedback") as batch_op:
         batch_op.create_unique_constraint("uq_feedback_notice_label_user", ["notice_id", "label", "user"])
