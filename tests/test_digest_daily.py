@@ -407,3 +407,22 @@ def test_search_counts_agree_and_unknown_facets_name_the_known_values(pipeline, 
     engine = open_archive(settings.database_url)
     c = web_client(engine, settings)
     assert '<span class="total">1 notice</span>' in c.get("/", params={"q": "survivor"}).text
+
+
+def test_one_verdict_per_analyst_on_each_backend(engine):
+    """The upsert and migration 0006 on SQLite and PostgreSQL (a fresh archive: every migration ran)."""
+    from storage.ingest import ingest
+    from tests.web_helpers import csrf_of
+    from veille.records import NoticeRecord
+
+    rec = NoticeRecord(source="cellar-acts", external_id="32021R2078", celex=FR_ACT[0], kind="act", title_fr=FR_ACT[1])
+    [nid] = ingest(engine, [rec]).changed_ids
+    c = web_client(engine, load_settings())
+    token = csrf_of(c.get(f"/notice/{nid}").text)
+    for verdict in ("right", "right", "wrong"):
+        form = {"csrf_token": token, "label": "deai", "verdict": verdict}
+        assert c.post(f"/notice/{nid}/feedback", data=form).status_code == 303
+    with session_scope(engine) as s:
+        assert [(f.notice_id, f.label, f.verdict, f.user) for f in s.exec(select(Feedback))] == [
+            (nid, "deai", False, "alice")
+        ]
