@@ -66,7 +66,7 @@ def calendar_cmd(
                     fh.write(data)
             except OSError as exc:
                 fail(f"--ics: cannot write {ics}: {exc.strerror}")
-            console.print(f"{data.count(b'BEGIN:VEVENT')} events written to {escape(ics)}")
+            console.print(f"{_n(data.count(b'BEGIN:VEVENT'), 'event')} written to {escape(ics)}")
             return
         evs = events(state.engine(), state.settings, label)
     except ConfigError as exc:
@@ -78,7 +78,7 @@ def calendar_cmd(
         until = (e.end.fromordinal(e.end.toordinal() - 1)).isoformat() if e.end else ""
         table.add_row(e.start.isoformat(), until, safe(e.summary), escape(", ".join(e.labels)))
     console.print(table)
-    console.print(f"{len(evs)} events")
+    console.print(_n(len(evs), "event"))
 
 
 @token_app.command("create")
@@ -127,15 +127,33 @@ def token_list() -> None:
     console.print(table)
 
 
+def _n(n: int, word: str, many: str | None = None) -> str:
+    """``1 message``, ``2 messages``, ``0 messages``."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
 def digest_cmd(
     label: str | None = typer.Option(None, "--label", "-l", help="Only this label (an extra digest)."),
-    since: str | None = typer.Option(None, "--since", help="Cover items since YYYY-MM-DD instead of the last digest."),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Cover the items first seen by the watch since YYYY-MM-DD (not their publication date), "
+        "instead of those since each recipient's last digest.",
+    ),
+    preview: str | None = typer.Option(
+        None,
+        "--preview",
+        metavar="DATE",
+        help="Show what the digests of YYYY-MM-DD held (from the outbox, even once sent) or, for today, "
+        "would hold. Never sends.",
+    ),
     send: bool = typer.Option(False, "--send/--dry-run", help="Send (default: show what would be sent)."),
 ) -> None:
     """Build the daily digests; show them (--dry-run, the default) or send them (--send)."""
     from contextlib import nullcontext
 
     from alerts import send_digests
+    from alerts.jobs import preview_digests
     from storage.lock import RunInProgress
     from veille.cli import _date, check_labels, console, fail, state
     from veille.config import ConfigError
@@ -143,26 +161,40 @@ def digest_cmd(
     from veille.pipeline import exclusive
 
     check_labels([label] if label else [])
+    if preview and (send or since):
+        fail("--preview shows a day's digests as they are: it takes neither --send nor --since")
     engine = state.engine()
     try:
-        with exclusive(engine) if send else nullcontext():  # a dry run writes nothing: no lock
-            stats = send_digests(engine, state.settings, label=label, since=_date(since, "--since"), dry_run=not send)
+        if preview:
+            stats = preview_digests(engine, state.settings, _date(preview, "--preview"), label)
+        else:
+            with exclusive(engine) if send else nullcontext():  # a dry run writes nothing: no lock
+                stats = send_digests(
+                    engine, state.settings, label=label, since=_date(since, "--since"), dry_run=not send
+                )
     except ConfigError as exc:
         fail(str(exc))
     except RunInProgress as exc:
         in_progress(exc)
     for p in stats.previews:
-        console.rule(f"{escape(p.channel)} → {escape(p.recipient)} ({p.items} items)")
+        console.rule(f"{escape(p.channel)} → {escape(p.recipient)} ({_n(p.items, 'item')})")
         console.print(escape(p.subject), style="bold", highlight=False)
         console.print(escape(p.text), highlight=False)
     for note in stats.notes:
         console.print(escape(note), style="dim", highlight=False)
     for e in stats.errors:
         console.print(f"[red]failed:[/red] {escape(e)}", highlight=False)
+    if preview:
+        console.print(
+            f"{_n(len(stats.previews), 'message')}: {_n(stats.sent, 'item delivery', 'item deliveries')} sent, "
+            f"{stats.pending} pending, failed {stats.failed}, uncertain {stats.uncertain}"
+        )
+        return
     what = "would send" if not send else "sent"
     count = stats.pending if not send else stats.sent
+    messages = len(stats.previews) if not send else stats.messages
     console.print(
-        f"{what} {count} item deliveries in {len(stats.previews) if not send else stats.messages} messages; "
+        f"{what} {_n(count, 'item delivery', 'item deliveries')} in {_n(messages, 'message')}; "
         f"failed {stats.failed}, uncertain {stats.uncertain}"
     )
 
@@ -187,7 +219,7 @@ def deliveries_cmd(
         n = retry_batch(engine, retry)
         if not n:
             fail(f"--retry: nothing to queue again in batch {retry!r} (no such batch, or none of it failed)")
-        console.print(f"{n} deliveries of {escape(retry)} queued again")
+        console.print(f"{_n(n, 'delivery', 'deliveries')} of {escape(retry)} queued again")
         return
     with session_scope(engine) as s:
         q = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
@@ -214,4 +246,4 @@ def deliveries_cmd(
         ]
         table.add_row(*cells)
     console.print(table)
-    console.print(f"{len(rows)} deliveries shown")
+    console.print(f"{_n(len(rows), 'delivery', 'deliveries')} shown")

@@ -7,17 +7,22 @@ renderer for its own output.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from urllib.parse import quote
 
 from alerts.config import Routing
 from alerts.escape import clean, safe_url
 from alerts.routing import Candidate, routed_labels
 from storage.models import CrawlRun
 from veille.dates import as_day, fr_date, paris_time
+from veille.lang import plainly_other
 from veille.profiles import Label
 from veille.records import as_utc
+
+CELEX_RE = re.compile(r"^[0-9CE][0-9]{4}[A-Z]{1,2}[0-9A-Z()_.-]{1,20}$")
 
 KIND_GROUPS = (
     ("acts", "Actes adoptés", {"act", "corrigendum"}),
@@ -52,6 +57,8 @@ class Item:
     score: float
     also: list[str]  # other labels' names this item also concerns
     why: list[str]  # the rules that fired, with their words
+    page_url: str | None = None  # its workbench page ([web] public_url), None when unset
+    eurlex_url: str | None = None  # its EUR-Lex page, in the language of the title shown
 
     @property
     def kind_name(self) -> str:
@@ -60,6 +67,19 @@ class Item:
     @property
     def date_text(self) -> str:
         return fr_date(self.day)
+
+    @property
+    def score_text(self) -> str:
+        """The score as a French reader writes it: ``0,92``."""
+        return f"{self.score:.2f}".replace(".", ",")
+
+    @property
+    def links(self) -> list[tuple[str, str]]:
+        """(label, URL) of the item's workbench page and EUR-Lex page, for every renderer."""
+        out = [("Fiche veille", self.page_url)] if self.page_url else []
+        if self.eurlex_url:
+            out.append((f"EUR-Lex ({'FR' if '/FR/' in self.eurlex_url else 'EN'})", self.eurlex_url))
+        return out
 
 
 @dataclass
@@ -118,6 +138,18 @@ class Digest:
     rule: str | None = None  # the critical rule, for an alert; "J-10 ouvrés" for a reminder
     nothing_new: bool = False
     deadlines: list = field(default_factory=list)  # alerts.deadlines.DeadlineItem, by deadline
+    archived: int = 0  # items older than the profile's window, archived without being sent
+    window_days: int = 14
+
+    @property
+    def archived_text(self) -> str:
+        """The one line saying old items were archived unsent; empty when none were."""
+        n, days = self.archived, self.window_days
+        if not n:
+            return ""
+        if n == 1:
+            return f"1 notice plus ancienne que {days} jours a été archivée sans envoi."
+        return f"{n} notices plus anciennes que {days} jours ont été archivées sans envoi."
 
     @property
     def count(self) -> int:
@@ -137,7 +169,9 @@ class Digest:
             when = f"échéance {first.deadline_text}" if first else ""
             return clean(f"[Rappel veille UE] {when} ({self.rule}) — {first.title if first else ''}", 180)
         if self.nothing_new:
-            return f"Veille UE du {fr_date(self.day)} — sources vérifiées, rien de nouveau"
+            n = self.archived
+            old = f" ; {n} notice{'s' * (n > 1)} ancienne{'s' * (n > 1)} archivée{'s' * (n > 1)}" if n else ""
+            return f"Veille UE du {fr_date(self.day)} — sources vérifiées, rien de nouveau{old}"
         names = ", ".join(s.name.split(" — ")[0] for s in self.sections)
         n = self.count
         return clean(f"Veille UE du {fr_date(self.day)} — {n} nouveauté{'s' if n > 1 else ''} ({names})", 180)
@@ -165,9 +199,30 @@ def _why(cand: Candidate, label: str, limit: int = 3) -> list[str]:
     return out + [clean(sentence(f), 300) for f in fired[:limit]]
 
 
-def item_for(cand: Candidate, label: str, routing: Routing, labels: dict[str, Label]) -> Item:
+def eurlex_url(celex: str | None, french: bool) -> str | None:
+    """The act's EUR-Lex page, French or English; None without a well-formed CELEX number."""
+    if not celex or not CELEX_RE.match(celex):
+        return None
+    return f"https://eur-lex.europa.eu/legal-content/{'FR' if french else 'EN'}/TXT/?uri=CELEX:{quote(celex, safe='')}"
+
+
+def page_url(public_url: str | None, notice_id: int) -> str | None:
+    return f"{public_url}/notice/{notice_id}" if public_url else None
+
+
+def item_day(cand: Candidate) -> date | None:
+    """The item's date: publication, else the document's own date, else when the watch first saw it."""
+    return cand.published_at or cand.document_date or as_day(cand.first_seen)
+
+
+def item_for(
+    cand: Candidate, label: str, routing: Routing, labels: dict[str, Label], public_url: str | None = None
+) -> Item:
     title_fr, title_en = clean(cand.title_fr, 400), clean(cand.title_en, 400)
-    day = cand.published_at or cand.document_date or as_day(cand.first_seen)
+    # "French" is the title shown: the French one, unless that field plainly holds English.
+    french = bool(title_fr) and plainly_other("fr", title_fr) is None
+    eurlex = eurlex_url(cand.celex, french)
+    day = item_day(cand)
     also = [labels[k].name if k in labels else k for k in routed_labels(routing, cand) if k != label]
     return Item(
         notice_id=cand.id,
@@ -182,6 +237,8 @@ def item_for(cand: Candidate, label: str, routing: Routing, labels: dict[str, La
         score=cand.scores[label].score if label in cand.scores else 0.0,
         also=also,
         why=_why(cand, label),
+        page_url=page_url(public_url, cand.id),
+        eurlex_url=eurlex if eurlex != safe_url(cand.url) else None,  # not twice when it is the source link
     )
 
 

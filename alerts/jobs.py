@@ -7,7 +7,8 @@ Batches (one message each) are named ``<purpose>:<day or notice>:<channel>:<addr
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,7 @@ from sqlmodel import Session
 
 from alerts.config import Routing, load_routing
 from alerts.deadlines import deadline_items, open_candidates
-from alerts.digest import Digest, Item, failed_sources, file_under, item_for, quiet_sources, sections
+from alerts.digest import Digest, Item, failed_sources, file_under, item_day, item_for, quiet_sources, sections
 from alerts.email import SmtpTransport, build_message
 from alerts.outbox import (
     DeliveryStats,
@@ -41,8 +42,10 @@ from storage.models import Delivery, KeyValue
 from storage.runs import failed_since
 from veille.config import Settings
 from veille.health import unhealthy
-from veille.profiles import Label, load_labels
+from veille.profiles import Label, load_digest_settings, load_labels
 from veille.records import as_utc
+
+STORED = object()  # Renderer.digest: "as recorded in the outbox"
 
 
 def local_day(settings: Settings, now: datetime) -> date:
@@ -125,7 +128,16 @@ class Renderer:
         self.labels: dict[str, Label] = load_labels(settings)
         self.by_key = {r.key: r for r in recipients(routing)}
 
-    def digest(self, batch: str, notice_ids: list[int], nothing_new: bool = False) -> Digest:
+    def digest(
+        self,
+        batch: str,
+        notice_ids: list[int],
+        nothing_new: bool = False,
+        archived: int | None = None,
+        since: datetime | None | object = STORED,
+    ) -> Digest:
+        """The message of ``batch`` holding ``notice_ids``. A digest's ``archived`` (old items not sent) and
+        ``since`` (its "depuis le …") default to what the outbox recorded when it was planned."""
         purpose, key, channel, address = parse_batch(batch)
         rcpt = self.by_key.get((address, channel)) or Recipient(address, channel, tuple(self.routing.labels))  # type: ignore[arg-type]
         cands = load_candidates(self.engine, ids=notice_ids)
@@ -144,18 +156,36 @@ class Renderer:
                 rule=rule.name if rule else "Alerte",
             )
         else:
-            last = last_digest(self.engine, channel, address)
-            since = as_utc(datetime.fromisoformat(last["at"])) if last else None
+            if since is STORED:
+                since = self._stored_since(batch, channel, address)
+            if since is not None:  # "depuis le …" is a local day
+                since = since.astimezone(ZoneInfo(self.settings.schedule.timezone))
             d = Digest(
                 "digest", address, channel, date.fromisoformat(key.split("+")[0]), since, nothing_new=nothing_new
             )
+            d.archived = self._archived(batch) if archived is None else archived
+            d.window_days = load_digest_settings(self.settings).digest_window_days
             window = since or self.now - self.routing.duration("first_digest_lookback")
-            d.failed = failed_sources(failed_since(self.engine, window))
+            # Runs up to the message's time: a preview of a past day shows the footer that day's message had.
+            d.failed = failed_sources(
+                [r for r in failed_since(self.engine, window) if as_utc(r.started_at) <= self.now]
+            )
             d.unhealthy = quiet_sources(unhealthy(self.engine, self.settings, self.now))
             d.deadlines = deadline_items(open_candidates(self.engine, today), self.routing, rcpt.labels, today)
         items = [self._item(c, rcpt) for c in cands.values()]
         d.sections = sections(items, self.labels, tuple(self.routing.labels))
         return d
+
+    def _stored_since(self, batch: str, channel: str, address: str) -> datetime | None:
+        with session_scope(self.engine) as s:
+            kv = s.get(KeyValue, _since_key(batch))
+        if kv is not None:
+            return as_utc(datetime.fromisoformat(kv.value["since"])) if kv.value.get("since") else None
+        last = last_digest(self.engine, channel, address)
+        return as_utc(datetime.fromisoformat(last["at"])) if last else None
+
+    def _archived(self, batch: str) -> int:
+        return sum(r.status == "skipped" for r in batch_rows(self.engine, batch))
 
     def _reminder(
         self, purpose: str, address: str, channel: str, rcpt: Recipient, cands: list[Candidate], today: date
@@ -168,7 +198,8 @@ class Renderer:
         return d
 
     def _item(self, cand: Candidate, rcpt: Recipient) -> Item:
-        return item_for(cand, file_under(cand, rcpt.labels, self.routing), self.routing, self.labels)
+        label = file_under(cand, rcpt.labels, self.routing)
+        return item_for(cand, label, self.routing, self.labels, self.settings.web.public_url)
 
     def parts(self, batch: str, d: Digest) -> list:
         if d.channel == "email":
@@ -177,7 +208,7 @@ class Renderer:
 
     def __call__(self, rows: list[Delivery]) -> list:
         batch = rows[0].batch
-        return self.parts(batch, self.digest(batch, [r.notice_id for r in rows]))
+        return self.parts(batch, self.digest(batch, [r.notice_id for r in rows if r.status != "skipped"]))
 
 
 # --- the jobs --------------------------------------------------------------------------------------
@@ -191,17 +222,26 @@ def _settled(engine: Engine, batch: str) -> bool:
     """A batch already (partly) handed over: add nothing to it, or its message would change."""
     with session_scope(engine) as s:
         progress = s.get(KeyValue, f"outbox:{batch}")
-    return progress is not None or any(r.status not in ("pending", "failed") for r in batch_rows(engine, batch))
+    return progress is not None or any(
+        r.status not in ("pending", "failed", "skipped") for r in batch_rows(engine, batch)
+    )
 
 
-def send_alerts(engine: Engine, settings: Settings, now: datetime | None = None) -> DeliveryStats:
-    """Immediate alerts for critical items first seen within ``alert_window``, each once per recipient."""
+def send_alerts(
+    engine: Engine, settings: Settings, now: datetime | None = None, since: date | None = None
+) -> DeliveryStats:
+    """Immediate alerts for critical items first seen within ``alert_window``, each once per recipient.
+
+    Items dated before the profile's digest window (a first run's two years of Cellar acts) are not alerted:
+    the digest archives and counts them. ``since``: an explicit period (the demo, a catch-up) replaces the window.
+    """
     now = _now(now)
     routing = load_routing(settings)
     transport_for = transport_factory(settings, routing)
     stats = reconcile(engine, transport_for, now)
     cands = load_candidates(engine, since=now - routing.duration("alert_window"))
-    due = alert_due(routing, list(cands.values()))
+    oldest = since or local_day(settings, now) - timedelta(days=load_digest_settings(settings).digest_window_days)
+    due = [d for d in alert_due(routing, list(cands.values())) if (item_day(cands[d.notice_id]) or oldest) >= oldest]
     planned = []
     for rcpt in {d.recipient for d in due}:
         mine = [d for d in due if d.recipient == rcpt]
@@ -217,6 +257,71 @@ def send_alerts(engine: Engine, settings: Settings, now: datetime | None = None)
         _, _, channel, address = parse_batch(batch)
         stats.merge(deliver(engine, batch, transport_for(channel, address), render, now))
     return stats
+
+
+@dataclass
+class RecipientPlan:
+    """One recipient's digest of the day: what goes out, what is archived unsent, from when."""
+
+    rcpt: Recipient
+    batch: str
+    ids: list[int]  # notices to send
+    old: list[int]  # notices dated before the profile's window: archived as "skipped", never sent
+    shown_since: datetime | None  # "depuis le …" of the message (its previous digest, or --since)
+    quiet: bool = False  # nothing to send: the "nothing new" / "backlog archived" message instead
+
+
+@dataclass
+class DigestPlan:
+    day: date
+    key: str  # the day, "+label" for an extra digest of one label
+    recipients: list[RecipientPlan] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_digests(
+    engine: Engine,
+    settings: Settings,
+    routing: Routing,
+    now: datetime,
+    label: str | None = None,
+    since: datetime | date | None = None,
+) -> DigestPlan:
+    """Who gets which notices in today's digest. Reads the archive and the outbox; writes nothing."""
+    day = local_day(settings, now)
+    out = DigestPlan(day, f"{day.isoformat()}+{label}" if label else day.isoformat())
+    scheduled = label is None and since is None
+    if scheduled and settings.schedule.digest_days == "working" and not working_day(day):
+        out.notes.append(f"{day.isoformat()} is not a working day: no digest (--since DATE forces one)")
+        return out
+    start = _local_start(settings, since)
+    # An explicit --since is a person asking for that period: the profile's window does not apply.
+    oldest = None if start else day - timedelta(days=load_digest_settings(settings).digest_window_days)
+    rcpts = [r for r in recipients(routing) if routing.options(r.address).digest and (not label or label in r.labels)]
+    last = {r.key: last_digest(engine, r.channel, r.address) for r in rcpts}
+    window = {r.key: _window(routing, last[r.key], start, now) for r in rcpts}
+    cands = load_candidates(engine, since=min(window.values())) if rcpts else {}
+    due = digest_due(routing, list(cands.values()), label)
+    for r in rcpts:
+        batch = batch_id("digest", out.key, r.channel, r.address)
+        if (scheduled and (last[r.key] or {}).get("day") == day.isoformat()) or _settled(engine, batch):
+            out.notes.append(f"{r.channel} {r.address}: today's digest already went out")
+            continue
+        ids = [d.notice_id for d in due if d.recipient.key == r.key and cands[d.notice_id].first_seen >= window[r.key]]
+        done = existing(engine, r.address, r.channel, ids, ("digest", "alert"))
+        ids = [i for i in ids if i not in done]
+        old = [i for i in ids if oldest and (item_day(cands[i]) or day) < oldest]
+        ids = [i for i in ids if i not in old]
+        shown = start or (as_utc(datetime.fromisoformat(last[r.key]["at"])) if last[r.key] else None)
+        plan_ = RecipientPlan(r, batch, ids, old, shown)
+        plan_.quiet = (
+            not ids
+            and not batch_rows(engine, batch)
+            and scheduled
+            and (bool(old) or routing.options(r.address).nothing_new)
+        )
+        out.recipients.append(plan_)
+    return out
 
 
 def send_digests(
@@ -236,46 +341,59 @@ def send_digests(
     routing = load_routing(settings)
     transport_for = transport_factory(settings, routing)
     stats = DeliveryStats() if dry_run else reconcile(engine, transport_for, now)
-    day = local_day(settings, now)
-    scheduled = label is None and since is None
-    if scheduled and settings.schedule.digest_days == "working" and not working_day(day):
-        stats.notes.append(f"{day.isoformat()} is not a working day: no digest (--since DATE forces one)")
-        return stats
-    if isinstance(since, date) and not isinstance(since, datetime):
-        since = datetime(since.year, since.month, since.day, tzinfo=ZoneInfo(settings.schedule.timezone))
-    rcpts = [r for r in recipients(routing) if routing.options(r.address).digest and (not label or label in r.labels)]
-    last = {r.key: last_digest(engine, r.channel, r.address) for r in rcpts}
-    window = {r.key: _window(routing, last[r.key], since, now) for r in rcpts}
-    cands = load_candidates(engine, since=min(window.values())) if rcpts else {}
-    due = digest_due(routing, list(cands.values()), label)
+    p = plan_digests(engine, settings, routing, now, label, since)
+    stats.notes += p.notes
     render = Renderer(engine, settings, routing, now)
-    key = f"{day.isoformat()}+{label}" if label else day.isoformat()
-    planned: list[Planned] = []
-    quiet: list[Recipient] = []
-    for r in rcpts:
-        batch = batch_id("digest", key, r.channel, r.address)
-        if (scheduled and (last[r.key] or {}).get("day") == day.isoformat()) or _settled(engine, batch):
-            stats.notes.append(f"{r.channel} {r.address}: today's digest already went out")
-            continue
-        ids = [d.notice_id for d in due if d.recipient.key == r.key and cands[d.notice_id].first_seen >= window[r.key]]
-        ids = [i for i in ids if i not in existing(engine, r.address, r.channel, ids, ("digest", "alert"))]
-        planned += [Planned(i, r.address, r.channel, "digest", batch) for i in ids]
-        if not ids and not batch_rows(engine, batch) and scheduled and routing.options(r.address).nothing_new:
-            quiet.append(r)
-        if dry_run and ids:
-            d = render.digest(batch, ids)
-            stats.previews.append(Preview(r.address, r.channel, batch, d.subject, text_body(d), len(ids)))
-            stats.add(r.channel, "pending", len(ids))
     if dry_run:
+        stats.merge(_previews(render, p))
         return stats
-    plan(engine, planned, now)
+    _store(engine, p, now)
     for batch in open_batches(engine, "digest"):
         _, bkey, channel, address = parse_batch(batch)
         on_sent = None if "+" in bkey else _on_sent(channel, address, bkey, batch, now)
         stats.merge(deliver(engine, batch, transport_for(channel, address), render, now, on_sent))
-    for r in quiet:
-        stats.merge(_nothing_new(engine, render, transport_for, r, day, now))
+    for rp in p.recipients:
+        if rp.quiet:
+            stats.merge(_nothing_new(engine, render, transport_for, rp, p.day, now))
     return stats
+
+
+def _previews(render: Renderer, p: DigestPlan) -> DeliveryStats:
+    """The dry run: each planned digest rendered, nothing written."""
+    stats = DeliveryStats()
+    for rp in p.recipients:
+        if rp.ids or rp.old:
+            d = render.digest(rp.batch, rp.ids, not rp.ids, archived=len(rp.old), since=rp.shown_since)
+            preview = Preview(rp.rcpt.address, rp.rcpt.channel, rp.batch, d.subject, text_body(d), len(rp.ids))
+            stats.previews.append(preview)
+            stats.add(rp.rcpt.channel, "pending", len(rp.ids))
+    return stats
+
+
+def _store(engine: Engine, p: DigestPlan, now: datetime) -> None:
+    """The plan into the outbox: rows to send ``pending``, old ones ``skipped``; each message's "since"."""
+    plan(
+        engine,
+        [Planned(i, rp.rcpt.address, rp.rcpt.channel, "digest", rp.batch) for rp in p.recipients for i in rp.ids],
+        now,
+    )
+    skipped = [Planned(i, rp.rcpt.address, rp.rcpt.channel, "digest", rp.batch) for rp in p.recipients for i in rp.old]
+    plan(engine, skipped, now, status="skipped")
+    with session_scope(engine, write=True) as s:
+        for rp in p.recipients:
+            if (rp.ids or rp.old) and s.get(KeyValue, _since_key(rp.batch)) is None:  # a retry keeps its message
+                since = rp.shown_since.isoformat() if rp.shown_since else None
+                s.add(KeyValue(key=_since_key(rp.batch), value={"since": since}, updated_at=now))
+
+
+def _since_key(batch: str) -> str:
+    return f"digest:since:{batch}"
+
+
+def _local_start(settings: Settings, since: datetime | date | None) -> datetime | None:
+    if isinstance(since, date) and not isinstance(since, datetime):
+        return datetime(since.year, since.month, since.day, tzinfo=ZoneInfo(settings.schedule.timezone))
+    return since
 
 
 def _window(routing: Routing, last: dict | None, since: datetime | None, now: datetime) -> datetime:
@@ -294,14 +412,16 @@ def _nothing_new(
     engine: Engine,
     render: Renderer,
     transport_for: Callable[[str, str], Transport],
-    r: Recipient,
+    rp: RecipientPlan,
     day: date,
     now: datetime,
 ) -> DeliveryStats:
-    """The optional "sources checked, nothing new" message (no notice, so no outbox row)."""
+    """The "sources checked, nothing new" message (optional; always when old items were archived unsent).
+
+    It holds no notice, so it has no outbox row."""
     stats = DeliveryStats()
-    batch = batch_id("digest", f"{day.isoformat()}", r.channel, r.address)
-    d = render.digest(batch, [], nothing_new=True)
+    r, batch = rp.rcpt, rp.batch
+    d = render.digest(batch, [], nothing_new=True, archived=len(rp.old), since=rp.shown_since)
     try:
         transport_for(r.channel, r.address).send(r.address, batch, render.parts(batch, d), 0, lambda i: None)
     except Exception as exc:  # noqa: BLE001 - reported; tomorrow's digest tries again
@@ -311,3 +431,48 @@ def _nothing_new(
         _record_last(s, r.channel, r.address, day.isoformat(), None, now)
     stats.messages += 1
     return stats
+
+
+# --- previewing a day's digests (never sends) -------------------------------------------------------
+
+
+def preview_digests(
+    engine: Engine, settings: Settings, day: date, label: str | None = None, now: datetime | None = None
+) -> DeliveryStats:
+    """What the digests of ``day`` held (their outbox rows, whatever their status), rendered as they were
+    sent; for today's recipients without a digest yet, what the next run would send. Writes nothing."""
+    now = _now(now)
+    routing = load_routing(settings)
+    stats = DeliveryStats()
+    key = f"{day.isoformat()}+{label}" if label else day.isoformat()
+    done: set[tuple[str, str]] = set()
+    for batch, rows in _day_batches(engine, key).items():
+        kept = [r for r in rows if r.status != "skipped"]
+        sent_at = [as_utc(r.sent_at) for r in kept if r.sent_at]
+        # Rendered at the time it went out: same "days left" to deadlines, same failed sources.
+        render = Renderer(engine, settings, routing, min(sent_at) if sent_at else now)
+        d = render.digest(batch, [r.notice_id for r in kept], nothing_new=not kept)  # a backlog-only message
+        _, _, channel, address = parse_batch(batch)
+        stats.previews.append(Preview(address, channel, batch, d.subject, text_body(d), len(kept)))
+        for r in kept:
+            stats.add(channel, r.status if r.status in ("sent", "pending", "failed", "uncertain") else "pending", 1)
+        done.add((address, channel))
+    if day == local_day(settings, now):
+        plan_ = send_digests(engine, settings, now=now, label=label, dry_run=True)
+        stats.previews += [p for p in plan_.previews if (p.recipient, p.channel) not in done]
+        stats.pending += sum(p.items for p in plan_.previews if (p.recipient, p.channel) not in done)
+    elif not stats.previews:
+        stats.notes.append(f"no digest in the outbox for {day.isoformat()}")
+    return stats
+
+
+def _day_batches(engine: Engine, key: str) -> dict[str, list[Delivery]]:
+    """The digest batches of one day (``digest:<key>:…``) with all their rows, in planning order."""
+    from sqlmodel import select
+
+    out: dict[str, list[Delivery]] = {}
+    with session_scope(engine) as s:
+        q = select(Delivery).where(Delivery.purpose == "digest", Delivery.batch.startswith(f"digest:{key}:"))
+        for r in s.exec(q.order_by(Delivery.id)):
+            out.setdefault(r.batch, []).append(r)
+    return out

@@ -114,9 +114,11 @@ class DeliveryStats:
         self.notes += other.notes
 
 
-def plan(engine: Engine, rows: Iterable[Planned], now: datetime) -> int:
-    """Insert the rows that do not exist yet, in one transaction; return how many were new."""
-    values = [{**r.__dict__, "status": "pending", "attempts": 0, "created_at": now} for r in rows]
+def plan(engine: Engine, rows: Iterable[Planned], now: datetime, status: str = "pending") -> int:
+    """Insert the rows that do not exist yet, in one transaction; return how many were new.
+
+    ``status="skipped"``: the notice is recorded as handled for that recipient, never sent."""
+    values = [{**r.__dict__, "status": status, "attempts": 0, "created_at": now} for r in rows]
     if not values:
         return 0
     insert = sqlite_insert if is_sqlite(engine) else pg_insert

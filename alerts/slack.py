@@ -97,7 +97,7 @@ def _context(text: str) -> dict:
 
 def item_block(i: Item) -> dict:
     meta = " · ".join(
-        x for x in (mrkdwn(i.date_text), mrkdwn(i.source), mrkdwn(i.kind_name), f"score {i.score:.2f}") if x
+        x for x in (mrkdwn(i.date_text), mrkdwn(i.source), mrkdwn(i.kind_name), f"score {i.score_text}") if x
     )
     lines = [f"*{slack_link(i.url, i.title, 600)}*" if i.url else f"*{mrkdwn(i.title, 600)}*"]
     if i.title_other:
@@ -107,6 +107,8 @@ def item_block(i: Item) -> dict:
         lines.append(mrkdwn(i.summary, 600))
     if i.why:
         lines.append("_Pourquoi :_ " + mrkdwn(" ; ".join(i.why), 600))
+    if i.links:
+        lines.append(" · ".join(slack_link(url, name) for name, url in i.links))
     return _section("\n".join(lines))
 
 
@@ -122,7 +124,7 @@ def blocks(d: Digest) -> list[dict]:
     if d.purpose == "digest":
         since = f" depuis le {paris_time(d.since)}" if d.since else ""
         what = "Sources vérifiées, rien de nouveau" if d.nothing_new else f"{d.count} nouveauté{'s' * (d.count > 1)}"
-        out.append(_context(f"{what}{since}"))
+        out.append(_context(f"{what}{since}" + (f"\n{d.archived_text}" if d.archived_text else "")))
     if d.deadlines:
         lines = [
             f"• *{mrkdwn(e.left_text)}* {mrkdwn(e.deadline_text)} · {mrkdwn(e.kind_name)} — "

@@ -17,6 +17,7 @@ from sqlalchemy import delete as sa_delete
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
+from storage.feedback import record_feedback
 from storage.fulltext import now_utc
 from storage.models import Feedback, LabelScore
 from veille.records import as_utc
@@ -92,8 +93,8 @@ def sync(s: Session, notice_id: int, label: str) -> Verdict | None:
 
 
 def record(s: Session, notice_id: int, label: str, applies: bool, user: str, comment: str | None = None) -> Verdict:
-    """Store a verdict and apply it."""
-    s.add(Feedback(notice_id=notice_id, label=label, verdict=applies, user=user, comment=comment, created_at=now_utc()))
+    """Store a verdict (this analyst's earlier one on the same label is replaced) and apply it."""
+    record_feedback(s, notice_id, label, applies, user, comment, now_utc())
     verdict = sync(s, notice_id, label)
     assert verdict is not None
     return verdict

@@ -127,6 +127,9 @@ class LabelScore(SQLModel, table=True):
 
 
 class Feedback(SQLModel, table=True):
+    """One analyst's verdict on (notice, label): one row, updated when they change their mind."""
+
+    __table_args__ = (UniqueConstraint("notice_id", "label", "user"),)
     id: int | None = Field(default=None, primary_key=True)
     notice_id: int = Field(foreign_key="notice.id", index=True)
     label: str

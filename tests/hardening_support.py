@@ -159,6 +159,15 @@ def peers(authenticator=None, smtp_delay: float = 0.0, **controller_kw):  # noqa
         ctl.stop()
 
 
+def _wide_digest_window(home: Path) -> None:
+    """The corpus's acts and news are a few years old: a profile copy whose digest window takes them all in, so
+    that the digests carry them (the shipped 14 days would archive them unsent, which other tests cover)."""
+    shipped = (ROOT / "veille" / "profiles" / "has" / "profile.toml").read_text(encoding="utf-8")
+    copy = home / "profiles" / "has" / "profile.toml"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(shipped.replace("digest_window_days = 14", "digest_window_days = 3660"), encoding="utf-8")
+
+
 def write_run_config(
     home: Path,
     base_url: str,
@@ -171,6 +180,7 @@ def write_run_config(
     """A config whose sources point at the replay server, e-mail to the SMTP peer, Slack to the Slack peer;
     digests due at every run by default (digest time 00:00, every day)."""
     home.mkdir(parents=True, exist_ok=True)
+    _wide_digest_window(home)
     cfg = home / "veille.toml"
     lines = [
         'profile = "has"',
@@ -254,7 +264,8 @@ def delivery_keys(engine, batch: str | None = None) -> dict[tuple[str, str, str,
 
 
 ITEM_URL_RE = re.compile(r"^  (https?://\S+)\r?$", re.M)  # an item's link, on its own line (digest.txt)
-SLACK_LINK_RE = re.compile(r"<(https?://[^|>]+)\|")  # <url|title> (alerts.escape.slack_link)
+# <url|title> (alerts.escape.slack_link); not the item's "Fiche veille" and "EUR-Lex (FR)" links under it
+SLACK_LINK_RE = re.compile(r"<(https?://[^|>]+)\|(?!Fiche veille>|EUR-Lex \((?:FR|EN)\)>)")
 
 
 def received(p: Peers) -> Counter:

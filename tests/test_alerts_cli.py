@@ -35,20 +35,20 @@ def test_digest_dry_run_then_send_then_deliveries(veille_home, monkeypatch):
     out = runner.invoke(app, ["digest", "--since", since])
     assert out.exit_code == 0, out.output
     assert "Évaluation clinique commune : [bold]calendrier[/bold]" in out.output  # Rich markup shown as text
-    assert "would send 1 item deliveries in 1 messages" in out.output
+    assert "would send 1 item delivery in 1 message" in out.output
     with session_scope(engine) as s:
         assert s.exec(select(Delivery)).all() == []
     out = runner.invoke(app, ["digest", "--since", since, "--send"])
-    assert out.exit_code == 0 and "sent 1 item deliveries in 1 messages" in out.output, out.output
+    assert out.exit_code == 0 and "sent 1 item delivery in 1 message" in out.output, out.output
     out = runner.invoke(app, ["deliveries"])
     assert "deai@has.fr" in out.output and "sent" in out.output
     with session_scope(engine, write=True) as s:
         row = s.exec(select(Delivery)).one()
         row.status, row.last_error = "failed", "SMTPServerDisconnected: boom"
     out = runner.invoke(app, ["deliveries", "--failed"])
-    assert "boom" in out.output and "1 deliveries shown" in out.output
+    assert "boom" in out.output and "1 delivery shown" in out.output
     out = runner.invoke(app, ["deliveries", "--retry", row.batch])
-    assert "1 deliveries of" in out.output
+    assert "1 delivery of" in out.output
     out = runner.invoke(app, ["deliveries", "--retry", "no-such-batch"])
     assert out.exit_code == 2 and "nothing to queue again in batch 'no-such-batch'" in out.output
     with session_scope(engine) as s:

@@ -95,7 +95,9 @@ def ingest_while_searching(tmp_path, home, db_url: str) -> None:
     assert during_ingest >= 2, "searches did not overlap the ingest and classification"
     with session_scope(engine) as s:
         assert s.exec(select(func.count()).select_from(Notice)).one() >= 750
-        assert s.exec(select(func.count()).select_from(Feedback)).one() == 2 * rounds  # every write kept
+        # One analyst's verdict on (notice, label) is one row, updated by each write: the last round's is kept.
+        [kept] = s.exec(select(Feedback)).all()
+        assert kept.comment in {f"round {2 * (rounds - 1) + k}" for k in range(2)}, kept.comment
     print(f"\nconcurrency ({engine.dialect.name}): {rounds} rounds of 20 searches + 2 feedback writes, "
           f"{during_ingest} while the run was storing or classifying; no error")  # fmt: skip
 

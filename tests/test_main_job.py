@@ -82,7 +82,7 @@ def test_search_cli_reads_plain_words_and_reports_bad_queries_in_one_line(veille
     cfg = write_config(veille_home, replay)
     veille("--config", str(cfg), "run", "--source", "oj")
     ok = veille("--config", str(cfg), "search", '"joint clinical assessment')  # unbalanced quote
-    assert ok.exit_code == 0 and "1 notices match" in ok.output
+    assert ok.exit_code == 0 and "1 notice matches" in ok.output
     bad = veille("--config", str(cfg), "search", "--", "-santé")
     assert bad.exit_code == 2
     assert bad.output.strip().startswith("error:") and "Traceback" not in bad.output
@@ -112,6 +112,8 @@ def test_demo_replays_the_shipped_sources_offline_and_its_hint_works_when_pasted
     assert "échec" not in res.stdout.split("notices par unité")[0]  # every recorded source replayed
     # Counts are of messages people receive; item deliveries come second.
     assert re.search(r"^digests : \d+ messages \(\d+ notices × destinataire\)", res.stdout, re.M)
+    # Its period is explicit (since 2000): the recorded critical acts are alerted, not held back as backlog.
+    assert re.search(r"^alertes : [1-9]\d* messages", res.stdout, re.M), res.stdout
     hint = res.stdout.split("(à copier-coller) :\n", 1)[1].splitlines()
     export, search = hint[0].strip(), hint[1].strip()
     assert export.startswith("export VEILLE_HOME=") and search.startswith(f"{script} search ")

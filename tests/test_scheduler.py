@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -36,7 +37,9 @@ LATE_ITEM = (
 
 
 def feed(items: list[tuple[str, str]]) -> bytes:
-    """An EUR-Lex predefined feed, in the documented item shape (research/sources.md §2)."""
+    """An EUR-Lex predefined feed, in the documented item shape (research/sources.md §2), published today: new acts
+    that the digests send (older ones would be archived unsent, alerts/jobs.py plan_digests)."""
+    today = format_datetime(datetime.now(ZoneInfo("Europe/Paris")).replace(hour=0, minute=0, second=0, microsecond=0))
     out = [
         '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>',
         "<title>5 - Acts of the Official Journal L</title><link>https://eur-lex.europa.eu</link>",
@@ -46,7 +49,7 @@ def feed(items: list[tuple[str, str]]) -> bytes:
             f"<item><title>CELEX:{celex}: {title}</title><description/>"
             f"<link>https://eur-lex.europa.eu/./legal-content/AUTO/?uri=CELEX:{celex}</link>"
             f"<guid>https://eur-lex.europa.eu/./legal-content/AUTO/?uri=CELLAR:{celex}</guid>"
-            "<pubDate>Mon, 16 Nov 2026 00:00:00 +0100</pubDate></item>"
+            f"<pubDate>{today}</pubDate></item>"
         )
     out.append("</channel></rss>")
     return "".join(out).encode()

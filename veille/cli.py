@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from veille.config import ConfigError, Settings, check_profile, load_settings
+from veille.config import ConfigError, Settings, check_profile, difflib_close, load_settings
 from veille.errors import UserError
 
 
@@ -124,6 +124,7 @@ def search_cmd(
     if fmt not in ("table", "csv", "json"):
         fail(f"--format: {fmt!r} is not one of table, csv, json")
     check_labels(label)
+    check_facets(source, doc_type)
     filters = Filters(
         labels=label,
         min_score=min_score,
@@ -152,7 +153,8 @@ def search_cmd(
         table.add_row(str(h.notice_id), when, safe(h.source), text, labels)
     console.print(table)
     more = "+" if result.total_is_lower_bound else ""
-    console.print(f"{result.total}{more} notices match; showing {len(result.hits)}.")
+    plural = "s" if result.total != 1 or more else ""
+    console.print(f"{result.total}{more} notice{plural} match{'es' if not plural else ''}; showing {len(result.hits)}.")
 
 
 def lexicon(engine):  # noqa: ANN001, ANN201 - storage.crosslang.Lexicon
@@ -180,6 +182,25 @@ def check_labels(labels: list[str], option: str = "--label", alternative: str | 
         if label not in known and label != alternative:
             also = f", or {alternative!r}" if alternative else ""
             fail(f"{option}: unknown label {label!r} (profile {state.settings.profile}: {', '.join(known)}{also})")
+
+
+def check_facets(sources: list[str], doc_types: list[str]) -> None:
+    """An unknown --source or --type would match nothing and look like an empty archive: name the values that exist."""
+    from sqlmodel import select
+
+    from storage.db import session_scope
+    from storage.models import Notice
+
+    if not sources and not doc_types:
+        return
+    with session_scope(state.engine()) as s:
+        stored = {c: set(s.exec(select(getattr(Notice, c)).distinct())) - {None, ""} for c in ("source", "doc_type")}
+    known = {"--source": stored["source"] | {src.name for src in state.settings.sources}, "--type": stored["doc_type"]}
+    for option, given in (("--source", sources), ("--type", doc_types)):
+        for value in given:
+            if value not in known[option]:
+                names = ", ".join(sorted(known[option])) or "none yet"
+                fail(f"{option}: unknown value {value!r} (known: {names}){difflib_close(value, known[option])}")
 
 
 def _date(value: str | None, option: str) -> date | None:

@@ -14,6 +14,7 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -176,6 +177,19 @@ class WebConfig(Strict):
     # Believe the reverse proxy's X-Forwarded-Proto / X-Forwarded-For (scheme, client address for the login
     # throttle). Only when the app is reachable through that proxy alone.
     trust_proxy: bool = False
+    # The workbench's address as users reach it ("https://veille.has-sante.fr"): digests link each item to
+    # its page there. Unset: no workbench links.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        url = urlsplit(v.strip())
+        if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment or "@" in url.netloc:
+            raise ValueError("must be an http(s) address such as https://veille.example.org (no query or login)")
+        return v.strip().rstrip("/")
 
 
 def difflib_close(value: str, choices: Any) -> str:

@@ -109,8 +109,8 @@ def today_brussels(now: datetime | None = None) -> date:
 
 
 def fr_date(day: date | None) -> str:
-    """``5 décembre 2023``."""
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}" if day else ""
+    """``5 décembre 2023``, ``1er janvier 2026``."""
+    return f"{'1er' if day.day == 1 else day.day} {MONTHS[day.month - 1]} {day.year}" if day else ""
 
 
 def paris_time(value: datetime | None, *, short: bool = False) -> str:

@@ -133,7 +133,7 @@ def _cycle(
 
         lexicon(engine, settings)
     progress("sending immediate alerts")
-    summary.alerts = send_alerts(engine, settings, now=now)
+    summary.alerts = send_alerts(engine, settings, now=now, since=digest_since)
     progress("sending deadline reminders")
     summary.reminders = send_reminders(engine, settings, now=now)
     if digests and digest_since is not None:  # an explicit window (the demo, a catch-up)

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from veille.config import ConfigError, Settings, parse_toml
+from pydantic import BaseModel, ConfigDict, Field
+
+from veille.config import ConfigError, Settings, parse_toml, validate_toml
 from veille.textfile import read_text
 
 SHIPPED = Path(__file__).parent
@@ -46,3 +48,18 @@ def load_labels(settings: Settings, name: str | None = None) -> dict[str, Label]
     path = profile_file(settings, "profile.toml", name)
     data = parse_toml(read_text(path, ConfigError), path)
     return {k: Label(id=k, name=v.get("name", k), remit=v.get("remit", "")) for k, v in data.get("labels", {}).items()}
+
+
+class DigestSettings(BaseModel):
+    """The profile's digest policy (top-level keys of ``profile.toml``; the rest of the file is labels)."""
+
+    model_config = ConfigDict(extra="ignore")
+    # Items dated (publication, else document date) more than this many days before the digest day are
+    # archived without being mailed: a first run on an empty archive must not send years of backlog.
+    digest_window_days: int = Field(14, ge=1, le=3660)
+
+
+def load_digest_settings(settings: Settings, name: str | None = None) -> DigestSettings:
+    path = profile_file(settings, "profile.toml", name)
+    text = read_text(path, ConfigError)
+    return validate_toml(DigestSettings, parse_toml(text, path), text, path)

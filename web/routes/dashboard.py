@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -13,7 +14,7 @@ from sqlmodel import select
 
 from storage.db import session_scope
 from storage.models import CrawlRun, Delivery, LabelScore, Notice, Source
-from veille.dates import as_day, today_brussels
+from veille.dates import as_day
 from web.app import render
 from web.auth import require_user
 from web.models import WebUser
@@ -23,10 +24,9 @@ router = APIRouter()
 FAILURE_WINDOW = timedelta(days=7)
 
 
-def _weekly(s, weeks: int) -> tuple[dict[str, dict[date, int]], list[date]]:  # noqa: ANN001
-    newest = s.exec(select(func.max(Notice.published_at))).one()
-    today = today_brussels()
-    end = week_start(min(today, as_day(newest)) if newest else today)
+def _weekly(s, weeks: int, tz: str) -> tuple[dict[str, dict[date, int]], list[date]]:  # noqa: ANN001
+    """Counts per label per week; the weeks end at the current one (local time), quiet weeks count zero."""
+    end = week_start(datetime.now(ZoneInfo(tz)).date())
     start = end - timedelta(weeks=weeks - 1)
     rows = s.exec(
         select(LabelScore.label, Notice.published_at)
@@ -78,7 +78,7 @@ def dashboard(request: Request, weeks: int = 52, user: WebUser = Depends(require
 
     health = {st.name: st for st in source_states(request.app.state.engine, request.app.state.settings)}
     with session_scope(request.app.state.engine) as s:
-        counts, week_list = _weekly(s, weeks)
+        counts, week_list = _weekly(s, weeks, request.app.state.settings.schedule.timezone)
         sources = [{**row, "health": health.get(row["src"].name)} for row in _sources(s)]
         outbox = _outbox(s)
         n_notices = s.exec(select(func.count()).select_from(Notice)).one()

@@ -14,7 +14,6 @@ from sqlmodel import Session, select
 
 from nlp import verdicts
 from storage.db import session_scope
-from storage.fulltext import now_utc
 from storage.identifiers import resolve_notice
 from storage.models import Delivery, Feedback, LabelScore, Notice, NoticeVersion, Sighting
 from web.app import flash, render
@@ -188,12 +187,7 @@ def give_feedback(
     with session_scope(request.app.state.engine, write=True) as s:
         if s.get(Notice, notice_id) is None:
             raise HTTPException(404, f"Aucune notice n° {notice_id}.")
-        s.add(
-            Feedback(
-                notice_id=notice_id, label=label, verdict=verdict, user=user.name, comment=comment, created_at=now_utc()
-            )
-        )
-        verdicts.sync(s, notice_id, label)  # final for this notice: the selection follows at once
+        verdicts.record(s, notice_id, label, verdict, user.name, comment)  # final for the notice: applied at once
     flash(request, f"Recorded: {label} is {'right' if verdict else 'wrong'} for this notice.")
     return RedirectResponse(f"/notice/{notice_id}#feedback", status_code=303)
 
