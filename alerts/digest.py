@@ -8,7 +8,7 @@ renderer for its own output.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from urllib.parse import quote
@@ -254,6 +254,8 @@ def sections(items: list[Item], labels: dict[str, Label], order: tuple[str, ...]
     by_label: dict[str, list[Item]] = defaultdict(list)
     for item in {i.notice_id: i for i in reversed(items)}.values():
         by_label[item.label].append(item)
+    for chosen in by_label.values():
+        point_into_shared_pages(chosen)
     out = []
     for label in sorted(by_label, key=lambda k: order.index(k) if k in order else len(order)):
         groups = []
@@ -264,6 +266,17 @@ def sections(items: list[Item], labels: dict[str, Label], order: tuple[str, ...]
                 groups.append(Group(key, title, chosen))
         out.append(Section(label, labels[label].name if label in labels else label, groups))
     return out
+
+
+def point_into_shared_pages(items: list[Item]) -> None:
+    """A listing page can be the only link two different items have (DG SANTE links every MDCG document to
+    its MDCG guidance page): each then links to its own entry with a text fragment (``#:~:text=``, which
+    browsers scroll to and highlight), so that no message lists one link for two items."""
+    shared = Counter(i.url for i in items if i.url)
+    for i in items:
+        if i.url and shared[i.url] > 1 and "#" not in i.url:
+            words = " ".join(i.title.split()[:8])
+            i.url = f"{i.url}#:~:text={quote(words, safe='')}"
 
 
 def quiet_sources(states: list) -> list[QuietSource]:
