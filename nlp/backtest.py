@@ -74,9 +74,14 @@ def _core(r: Rule) -> tuple:
     return (r.weight, r.negative, r.fields, r.when, r.applies_to, r.also, r.unless, r.patterns, r.acts)
 
 
+def _scoring(rs: RuleSet) -> tuple:
+    """The file-wide settings every rule score depends on."""
+    return rs.field_weights, rs.rules_weight, rs.body_count
+
+
 def _changed(old: RuleSet, new: RuleSet) -> tuple[bool, list[Rule], list[tuple[str, str]]]:
     """(touches everything?, rules changed as a whole, phrases added/removed in otherwise equal rules)."""
-    if old.labels != new.labels or old.field_weights != new.field_weights or old.rules_weight != new.rules_weight:
+    if old.labels != new.labels or _scoring(old) != _scoring(new):
         return True, [], []
     a, b = {r.key: r for r in old.rules}, {r.key: r for r in new.rules}
     whole, phrases = [], []
@@ -96,7 +101,7 @@ def _thresholds_only(old: RuleSet, new: RuleSet) -> bool:
     return (
         old.labels != new.labels
         and old.labels.keys() == new.labels.keys()
-        and (old.field_weights, old.rules_weight) == (new.field_weights, new.rules_weight)
+        and _scoring(old) == _scoring(new)
         and rules(old) == rules(new)
     )
 

@@ -43,6 +43,7 @@ class Item:
     rationale: str = ""
     legal_basis: tuple[str, ...] = ()
     related_acts: tuple[str, ...] = ()
+    eurovoc: tuple[str, ...] = ()  # EuroVoc descriptors (the notice's ``subject`` field)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -85,6 +86,7 @@ def parse_item(data: dict, where: str) -> Item:
         rationale=str(data.get("rationale") or ""),
         legal_basis=_str_list(data.get("legal_basis")),
         related_acts=_str_list(data.get("related_acts")),
+        eurovoc=_str_list(data.get("eurovoc")),
     )
 
 
