@@ -192,13 +192,14 @@ def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:
     in_force = (rules.version, model.version if model else None)
     since = scoring_since(engine)
     labels = {}
+    evidence = any(sc.rule_score > 0 for sc in row.values())
     for label, sc in row.items():
         old = stored.get(label)
         labels[label] = {
             "score": sc.score,
             "rule_score": sc.rule_score,
             "model_score": sc.model_score,
-            "model_counted": sc.model_score is not None and model_counts(sc.rule_score, sc.model_score),
+            "model_counted": sc.model_score is not None and model_counts(sc.rule_score, sc.model_score, evidence),
             "threshold": sc.threshold,
             "selected": sc.selected,
             "fired": sc.fired,

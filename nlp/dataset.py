@@ -120,6 +120,15 @@ def load_dataset(path: str | Path) -> list[Item]:
     return items
 
 
+def is_dev_set(path: str | Path) -> bool:
+    """Whether ``path`` is the shipped development set (the same file, or a copy of it)."""
+    path = Path(path)
+    try:
+        return path.resolve() == DEV_SET.resolve() or path.read_bytes() == DEV_SET.read_bytes()
+    except OSError:
+        return False
+
+
 def is_test(item: Item) -> bool:
     digest = hashlib.sha256(item.group.encode()).digest()
     return int.from_bytes(digest[:8], "big") % 100 < TEST_PERCENT
