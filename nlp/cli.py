@@ -269,7 +269,8 @@ def explain_cmd(notice_id: int = typer.Argument(...)) -> None:
         mark = "[green]selected[/green]" if d["selected"] else "[dim]not selected[/dim]"
         ms = "-" if d["model_score"] is None else f"{d['model_score']:.2f}"
         if d["model_score"] is not None and not d["model_counted"]:
-            ms += f" [dim](not counted: no rule, and below {MODEL_ALONE:.2f})[/dim]"
+            why = f"below {MODEL_ALONE:.2f}" if d["model_score"] < MODEL_ALONE else "no rule found anything here"
+            ms += f" [dim](not counted: no rule, and {why})[/dim]"
         console.print(
             f"{label}: {d['score']:.2f} (rules {d['rule_score']:.2f}, model {ms}, "
             f"threshold {d['threshold']:.2f}) {mark}"

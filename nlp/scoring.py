@@ -44,10 +44,13 @@ class Model:
 
     def predict(self, parsed: list[Parsed]) -> list[dict[str, float]]:
         """Calibrated probabilities from the notices' docs: the same tokens the model was trained on."""
+        return [calibrate(cats, self.platt) for cats in self.predict_raw(parsed)]
+
+    def predict_raw(self, parsed: list[Parsed]) -> list[dict[str, float]]:
         # The notice's matcher doc is reused: BOW features are string hashes, the same in any vocab.
         docs = [p.doc() if p.fields else Doc(self.nlp.vocab, words=[SEP]) for p in parsed]
         textcat = self.nlp.get_pipe("textcat_multilabel")
-        return [calibrate(doc.cats, self.platt) for doc in textcat.pipe(docs, batch_size=256)]
+        return [dict(doc.cats) for doc in textcat.pipe(docs, batch_size=256)]
 
 
 def logit(p: float) -> float:

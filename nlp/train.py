@@ -31,7 +31,7 @@ from spacy.tokens import DocBin
 from nlp.dataset import DEV_SET, Item, fold_of, is_test, load_dataset, split
 from nlp.evaluate import metrics
 from nlp.rules import LabelRules, RuleSet, active_rules, phrase_stems
-from nlp.scoring import CURRENT, calibrate, gate_features, gate_value, gated, logit, mix
+from nlp.scoring import CURRENT, Model, calibrate, gate_features, gate_value, gated, logit, mix
 from nlp.text import Parsed, make_doc, parse_item, parse_notice
 from veille.config import Settings
 
@@ -267,6 +267,16 @@ def fold_report(rest: list[Example], val: list[Example], labels: list[str]) -> d
     return {mode: metrics(items, p, labels).summary() for mode, p in preds.items()}
 
 
+def variant_predictions(
+    model: Model, items: list[Item], rules: RuleSet, labels: list[str]
+) -> dict[str, list[set[str]]]:
+    """Labels per item under each combination of ``VARIANTS`` (bench/nlp.py), from the model's raw scores."""
+    exs = dataset_examples(items, labels, rules)
+    for e, raw in zip(exs, model.predict_raw([parse_item(i) for i in items]), strict=True):
+        e.raw = raw
+    return {name: predict_examples(exs, labels, params) for name, params in model.meta.get("variants", {}).items()}
+
+
 def fit_platt(examples: list[Example], labels: list[str]) -> dict[str, tuple[float, float]]:
     """Per label, Platt scaling of the out-of-fold scores: a logistic regression on their logit."""
     from sklearn.linear_model import LogisticRegression
@@ -334,8 +344,8 @@ def train(
     tmp = settings.models / f".tmp-{version}"
     phrases = rule_examples(rules, labels)
     cv = cross_validate(examples, labels, tmp, progress, k_folds, epochs, always=phrases)
-    params = fit_params(examples, labels)
-    params.pop("calibrated")
+    variants = {name: fit_params(examples, labels, cal, gate) for name, (cal, gate) in VARIANTS.items()}
+    params = {k: v for k, v in variants["combined"].items() if k != "calibrated"}
     progress(f"final model: training on {len(examples)} examples and {len(phrases)} rule phrases")
     fit(examples + phrases, labels, out / "pipeline", epochs=epochs)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -349,6 +359,7 @@ def train(
         "n_feedback": sum(e.item is None for e in examples),
         "n_rule_phrases": len(phrases),
         "cv": cv,
+        "variants": variants,  # the combinations compared in bench/nlp.py, each fitted like the one in force
         **params,
     }
     (out / "veille_meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
