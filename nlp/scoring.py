@@ -53,8 +53,11 @@ class Model:
         return [dict(doc.cats) for doc in textcat.pipe(docs, batch_size=256)]
 
 
+LOGIT_EPS = 1e-3  # raw scores are clipped to [0.001, 0.999] before calibration (chosen in CV, docs/nlp.md)
+
+
 def logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
+    p = min(max(p, LOGIT_EPS), 1 - LOGIT_EPS)
     return math.log(p / (1 - p))
 
 

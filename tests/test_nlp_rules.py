@@ -508,3 +508,18 @@ def test_body_count_and_subject_weight_are_read_from_the_rules_file():
     assert scores(rules, subj)["deai"] == pytest.approx(0.9 * 0.7)
     with pytest.raises(RulesError, match=r"small.yaml:2: body_count must be a number between 1 and 20"):
         parse_rules(SMALL.replace("labels:\n", "defaults:\n  body_count: 0\nlabels:\n", 1), "small.yaml", LABELS)
+
+
+def test_the_disability_card_is_a_near_miss_only_when_it_is_the_topic(has_rules):
+    """Dataset convention: the European Disability Card (free movement) is a near-miss; a text on the rights
+    of persons with disabilities that names it in its summary keeps `diqasm`."""
+    card = doc(
+        "European disability card: travelling across the EU to become easier for persons with disabilities", "en"
+    )  # noqa: E501
+    assert scores(has_rules, card)["diqasm"] < 0.5
+    wider = doc(
+        "Résolution sur la protection des personnes handicapées",
+        "fr",
+        "Accès aux services, vie autonome et carte européenne du handicap.",
+    )
+    assert scores(has_rules, wider)["diqasm"] >= 0.5
