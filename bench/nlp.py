@@ -381,6 +381,7 @@ def main() -> None:
     ap.add_argument("--notices", type=int, default=None)
     ap.add_argument("--skip", nargs="*", default=[], choices=["quality", "throughput", "backtest", "memory"])
     ap.add_argument("--config", type=Path, default=None, help="another spaCy training config (bench/data/...)")
+    ap.add_argument("--vectors", type=Path, default=None, help="a static vectors pipeline (bench/stem_vectors.py)")
     a = ap.parse_args()
     print(f"VEILLE_HOME={os.environ['VEILLE_HOME']}")
     if a.config:
@@ -388,6 +389,19 @@ def main() -> None:
 
         nlp.train.CONFIG = a.config.resolve()
         print(f"model config: {a.config}")
+    if a.vectors:  # static vectors: in the training config, and in the vocab every doc is built in
+        from spacy.vectors import Vectors
+
+        import nlp.train
+        from nlp.text import blank_nlp
+
+        cfg = Path(os.environ["VEILLE_HOME"]) / "config_vectors.cfg"
+        cfg.parent.mkdir(parents=True, exist_ok=True)
+        text = nlp.train.CONFIG.read_text(encoding="utf-8")
+        cfg.write_text(text.replace("vectors = null", f'vectors = "{a.vectors.resolve()}"', 1), encoding="utf-8")
+        nlp.train.CONFIG = cfg
+        blank_nlp().vocab.vectors = Vectors().from_disk(a.vectors / "vocab")
+        print(f"static vectors: {a.vectors}")
     if "quality" not in a.skip:
         quality(a.quick)
     if "throughput" not in a.skip:

@@ -235,3 +235,23 @@ def test_production_training_learns_from_every_shipped_label(monkeypatch):
     assert honest.isdisjoint({i.id for i in test})
     with session_scope(open_archive(load_settings().database_url)) as s:
         assert not list(s.exec(select(Notice)))  # nothing else read
+
+
+def test_eval_on_the_shipped_set_says_when_the_model_saw_the_held_out_split():
+    import json
+
+    from tests.nlp_support import make_tiny_model
+
+    settings = load_settings()
+    make_tiny_model(settings)
+    meta_path = settings.models / "m-tiny" / "veille_meta.json"
+    res = CliRunner().invoke(app, ["eval", str(DEV_SET)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0 and "not an honest evaluation" not in res.output
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps(meta | {"holdout": False}))  # as `veille train` (production) writes it
+    from nlp import scoring
+
+    scoring._MODELS.clear()
+    res = CliRunner().invoke(app, ["eval", str(DEV_SET)], env={"COLUMNS": "200"})
+    out = " ".join(res.output.split())
+    assert res.exit_code == 0 and "these figures are not an honest evaluation" in out and "--holdout" in out
