@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from itertools import compress
 
 import spacy
@@ -129,17 +129,24 @@ def _lang(value: str | None, text: str) -> str:
 
 
 def parse_fields(parts: list[tuple[str, str | None, str | None]], meta: Meta) -> Parsed:
-    """``parts``: (field name, language or None, text); empty texts are skipped."""
+    """``parts``: (field name, language or None, text); empty texts are skipped.
+
+    Subject descriptors are kept in the languages of the notice's other fields when it has any: Cellar gives
+    them in both, and a descriptor in a language no other field has would run that language's phrase
+    matcher over the whole notice for one or two words (a quarter of classification time)."""
     fields = []
     for name, lang, text in parts:
-        if not text:
-            continue
-        if name == "body":
-            text = text[:BODY_CHARS]
-        lg = lang if name == "subject" else _lang(lang, text)
-        surface, stems = normalise(text, lg)
-        if stems:
-            fields.append(FieldText(name, lg, surface, stems))
+        if text and name != "subject":
+            lg = _lang(lang, text[:BODY_CHARS] if name == "body" else text)
+            surface, stems = normalise(text[:BODY_CHARS] if name == "body" else text, lg)
+            if stems:
+                fields.append(FieldText(name, lg, surface, stems))
+    langs = {f.lang for f in fields}
+    for name, lang, text in parts:
+        if text and name == "subject" and (not langs or lang in langs):
+            surface, stems = _descriptor(text, lang)  # a controlled vocabulary: each descriptor read once
+            if stems:
+                fields.append(FieldText(name, lang, surface, stems))
     return Parsed(fields, meta)
 
 
@@ -151,10 +158,19 @@ def subject_parts(descriptors: list[str] | tuple[str, ...]) -> list[tuple[str, s
     out: list[tuple[str, str | None, str]] = []
     for d in dict.fromkeys(str(d).strip() for d in descriptors):  # one field each: no phrase runs across two
         if d:
-            fr, en = hints(d)
-            langs = ("fr",) if fr > en or FR_LETTERS.search(d) else ("en",) if en > fr else ("en", "fr")
-            out += [("subject", lg, d) for lg in langs]
+            out += [("subject", lg, d) for lg in _descriptor_langs(d)]
     return out
+
+
+@lru_cache(maxsize=50_000)
+def _descriptor_langs(d: str) -> tuple[str, ...]:
+    fr, en = hints(d)
+    return ("fr",) if fr > en or FR_LETTERS.search(d) else ("en",) if en > fr else ("en", "fr")
+
+
+@lru_cache(maxsize=50_000)
+def _descriptor(d: str, lang: str) -> tuple[list[str], list[str]]:
+    return normalise(d, lang)  # shared lists: FieldText's are never modified
 
 
 def parse_item(item) -> Parsed:  # noqa: ANN001 - nlp.dataset.Item

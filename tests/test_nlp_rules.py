@@ -504,8 +504,15 @@ def test_body_count_and_subject_weight_are_read_from_the_rules_file():
     assert scores(rules, twice)["deai"] == pytest.approx(0.9 * 0.5)
     from nlp.text import subject_parts
 
-    subj = parse_fields([("title", "en", "Annual report"), *subject_parts(["dispositif médical"])], Meta())
+    descriptors = subject_parts(["dispositif médical", "medical device"])  # Cellar gives both languages
+    subj = parse_fields([("title", "fr", "Rapport annuel"), *descriptors], Meta())
     assert scores(rules, subj)["deai"] == pytest.approx(0.9 * 0.7)
+    # Only in the notice's language: "medical device" (no French sign) is read as French too, not as English.
+    assert [(f.name, f.lang, " ".join(f.surface)) for f in subj.fields] == [
+        ("title", "fr", "Rapport annuel"),
+        ("subject", "fr", "dispositif médical"),
+        ("subject", "fr", "medical device"),
+    ]
     with pytest.raises(RulesError, match=r"small.yaml:2: body_count must be a number between 1 and 20"):
         parse_rules(SMALL.replace("labels:\n", "defaults:\n  body_count: 0\nlabels:\n", 1), "small.yaml", LABELS)
 
