@@ -2,7 +2,7 @@
 
     python bench/crawl.py [--feeds 8] [--per-feed 500] [--acts 1500] [--db sqlite|URL]
 
-The archive is generated from real titles (tests/data/fixtures/datasets/has_dev_notices.jsonl):
+The archive is generated from real titles (nlp/data/has_dev_notices.jsonl):
 RSS feeds of ``--per-feed`` items each, and Cellar SPARQL answers in our query shape (discovery
 pages of 500, details batches of 25) for ``--acts`` works. It is served by the replay server on
 127.0.0.1, crawled by the real pipeline (Scrapy child process -> storage.ingest), then crawled
@@ -32,7 +32,7 @@ RT = "http://publications.europa.eu/resource/authority/resource-type/REG_IMPL"
 
 
 def titles() -> list[dict]:
-    path = ROOT / "tests" / "data" / "fixtures" / "datasets" / "has_dev_notices.jsonl"
+    path = ROOT / "nlp" / "data" / "has_dev_notices.jsonl"
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # before bench/, whose nlp.py would shadow the package
 
-from nlp.dataset import load_dataset, split  # noqa: E402
+from nlp.dataset import DEV_SET, load_dataset, split  # noqa: E402
 
 FIX = ROOT / "tests" / "data" / "fixtures"
 OUT = ROOT / "crawlers" / "replay" / "bundle"
@@ -63,7 +63,7 @@ DATA_ACT = (
 def dev_items() -> list[dict]:
     """The development set's train split only: the demo archive is read while writing rules, and the
     held-out items must never be."""
-    path = FIX / "datasets" / "has_dev_notices.jsonl"
+    path = DEV_SET
     held_out = {it.id for it in split(load_dataset(path))[1]}
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [r for r in rows if r["id"] not in held_out]

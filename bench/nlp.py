@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("VEILLE_HOME", tempfile.mkdtemp(prefix="veille-bench-"))
 
-from nlp.dataset import DEV_SET, Item, load_dataset, split  # noqa: E402
+from nlp.dataset import DEV_SET, Item, folds, load_dataset, split  # noqa: E402
 from nlp.evaluate import evaluate, metrics, spread  # noqa: E402
 from storage.textnorm import strip_accents  # noqa: E402
 
@@ -88,55 +88,69 @@ def wilson(k: int, n: int, z: float = 1.96) -> str:
     return f"[{max(0.0, mid - half):.3f}, {min(1.0, mid + half):.3f}]"
 
 
+def _row(name: str, items: list[Item], preds: list[set[str]], labels: list[str]) -> str:
+    m = metrics(items, preds, labels)
+    near = [i for i, it in enumerate(items) if it.near_miss]
+    k = sum(bool(preds[i]) for i in near)
+    per = " ".join(f"{m.per_label[lb].f1:5.2f}" for lb in labels)
+    return (
+        f"{name:44s} {m.micro_f1:6.3f} {bootstrap(items, preds, labels):16s} {m.macro_f1:6.3f} "
+        f"{m.relevant_accuracy:7.3f} {k:2d}/{len(near)} {wilson(k, len(near)):16s} {m.false_alerts_per_100:6.1f}  {per}"
+    )
+
+
 def quality(quick: bool) -> None:
     from nlp.rules import active_rules
     from nlp.scoring import load_model
-    from nlp.train import train
+    from nlp.train import VARIANTS, train, variant_predictions
     from veille.config import load_settings
 
     settings = load_settings()
     items = load_dataset(DEV_SET)
     tr, te = split(items)
     labels = list(SEEDS["seeds"])
-    print(f"\n== quality on the held-out split: {len(te)} test items (trained/tuned on {len(tr)} train items)")
+    k_folds = 2 if quick else 5
     t = time.perf_counter()
-    model_dir = train(settings, k_folds=2 if quick else 5, progress=lambda m: None)
-    print(f"training (CV + final model): {time.perf_counter() - t:.1f} s -> {model_dir.name}")
+    model_dir = train(settings, k_folds=k_folds, progress=lambda m: None, holdout=True)
+    print(f"\ntraining on the train split ({len(tr)} items; CV + final model): {time.perf_counter() - t:.1f} s")
     rules, model = active_rules(settings), load_model(settings)
     ev = evaluate(te, rules, model)
-    rows = {
-        "seed phrases (baseline)": metrics(te, seed_baseline(te), labels),
-        "TF-IDF + LR (baseline)": metrics(te, tfidf_baseline(tr, te, labels), labels),
-        "rules alone": ev.results["rules"],
-        "model alone": ev.results["model"],
-        "rules + model": ev.results["combined"],
-    }
-    head = f"{'method':26s} {'micro':>6s} {'macro':>6s} {'rel.acc':>7s} {'NM-FP':>6s} {'FA/100':>6s}  " + " ".join(
-        f"{lb[:8]:>8s}" for lb in labels
-    )
+    variants = variant_predictions(model, te, rules, labels)
+    if variants["combined"] != ev.predictions["combined"]:
+        print("!! the scoring path and the bench's combination disagree")
+    print(f"\n== held-out split: {len(te)} items, {sum(i.near_miss for i in te)} near-misses; nothing tuned on them")
+    head = f"{'method':44s} {'micro':>6s} {'95% bootstrap':16s} {'macro':>6s} {'rel.acc':>7s} {'NM-FP':>5s} "
+    head += f"{'95% Wilson':16s} {'FA/100':>6s}  " + " ".join(f"{lb[:5]:>5s}" for lb in labels)
     print(head)
-    for name, m in rows.items():
-        nm = "-" if m.near_miss_fp_rate is None else f"{m.near_miss_fp_rate:.3f}"
-        per = " ".join(f"{m.per_label[lb].f1:8.3f}" for lb in labels)
-        print(
-            f"{name:26s} {m.micro_f1:6.3f} {m.macro_f1:6.3f} {m.relevant_accuracy:7.3f} {nm:>6s} "
-            f"{m.false_alerts_per_100:6.1f}  {per}"
-        )
-    print(f"95% bootstrap intervals over the {len(te)} test items (1,000 resamples): the split is small")
-    for name, preds in (("rules alone", ev.predictions["rules"]), ("rules + model", ev.predictions["combined"])):
-        print(f"  {name:24s} micro-F1 {bootstrap(te, preds, labels)}")
-    near = [i for i, it in enumerate(te) if it.near_miss]
-    print(f"near-miss false positives over the {len(near)} held-out near-misses (95% Wilson intervals):")
-    for mode, preds in ev.predictions.items():
-        k = sum(bool(preds[i]) for i in near)
-        print(f"  {mode:24s} {k}/{len(near)} = {k / len(near):.3f} {wilson(k, len(near))}")
+    rows = {
+        "seed phrases (baseline)": seed_baseline(te),
+        "TF-IDF + LR (baseline)": tfidf_baseline(tr, te, labels),
+        "rules alone": ev.predictions["rules"],
+        "model alone (calibrated)": ev.predictions["model"],
+        **{("rules + model: " + n if n != "combined" else "rules + model (in force)"): p for n, p in variants.items()},
+    }
+    for name, preds in rows.items():
+        print(_row(name, te, preds, labels))
+    print("  (uncalibrated, no gate = the combination before; + calibration includes the rule-evidence requirement)")
     meta = json.loads((model_dir / "veille_meta.json").read_text())
-    print(f"\n{len(meta['cv'])}-fold CV over the train split (thresholds chosen on the other folds):")
-    for mode in ("rules", "model", "combined"):
-        mi = [f[mode]["micro_f1"] for f in meta["cv"]]
-        ma = [f[mode]["macro_f1"] for f in meta["cv"]]
-        nm = [f[mode]["near_miss_fp_rate"] for f in meta["cv"] if f[mode]["near_miss_fp_rate"] is not None]
-        print(f"  {mode:9s} micro-F1 {spread(mi)}  macro-F1 {spread(ma)}  near-miss FP {spread(nm)}")
+    print(f"gate in force: {meta['gate']}")
+    print(f"\n== {k_folds}-fold CV over the train split (by act group; thresholds chosen on the other folds)")
+    print(f"{'method':44s} {'micro mean ± sd (min, max)':40s} {'NM-FP mean':>10s} {'FA/100 mean':>11s}")
+    cv_rows: dict[str, list[dict]] = {}
+    for fit_items, val in folds(tr, k_folds):
+        for name, preds in (
+            ("seed phrases (baseline)", seed_baseline(val)),
+            ("TF-IDF + LR (baseline)", tfidf_baseline(fit_items, val, labels)),
+        ):
+            cv_rows.setdefault(name, []).append(metrics(val, preds, labels).summary())
+    modes = ["rules", "model", *VARIANTS]
+    for mode in modes:
+        cv_rows["rules + model: " + mode if mode in VARIANTS else mode] = [f[mode] for f in meta["cv"]]
+    for name, fs in cv_rows.items():
+        nm = [f["near_miss_fp_rate"] for f in fs if f["near_miss_fp_rate"] is not None]
+        fa = [f["false_alerts_per_100"] for f in fs]
+        mi = [f["micro_f1"] for f in fs]
+        print(f"{name:44s} {spread(mi):40s} {sum(nm) / len(nm):10.3f} {sum(fa) / len(fa):11.1f}")
     print("  (the rules were written while reading the train split, so their CV figures are optimistic)")
 
 
@@ -149,6 +163,14 @@ def vocabulary() -> tuple[list[str], list[str]]:
         words = re.findall(r"[^\W_]+", f"{it.title} {it.summary}")
         (fr if it.lang == "fr" else en).extend(words)
     return en, fr
+
+
+# Real EuroVoc descriptors (Cellar gives 3-10 per act, in English and French): the subject field.
+EUROVOC = [
+    "public health", "medical device", "financial services", "financial legislation", "data protection",
+    "artificial intelligence", "santé publique", "dispositif médical", "services financiers", "marché intérieur",
+    "consumer protection", "pharmaceutical product", "produit pharmaceutique", "internal market", "competition",
+]  # fmt: skip
 
 
 def synthetic(n: int, seed: int = 7) -> list[SimpleNamespace]:
@@ -171,6 +193,7 @@ def synthetic(n: int, seed: int = 7) -> list[SimpleNamespace]:
                 lang=lang,
                 legal_basis=[],
                 related_acts=[],
+                eurovoc=rnd.sample(EUROVOC, rnd.randint(3, 8)),
                 body=body,
                 content_hash=f"h{i}",
                 title_en=title if lang == "en" else None,
@@ -199,10 +222,13 @@ def throughput(n: int) -> None:
     print(f"\n== classify throughput ({n} synthetic notices: title + summary + 2,000 chars of body, one process)")
     print(f"model {model.version if model else '-'}; warm: median of 3 passes over the same words [min, max]")
 
+    cpu: dict[str, list[float]] = {"rules only": [], "rules + model": []}
+
     def rate(m: Model | None) -> float:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         with gc_paused():  # as classify() runs its batches
             score_parsed(rules, m, [parse_notice(x) for x in notices])
+        cpu["rules + model" if m else "rules only"].append(n / (time.process_time() - c))
         return n / (time.perf_counter() - t)
 
     cold = {"rules only": rate(None), "rules + model": rate(model)}  # first pass: new words to stem
@@ -211,8 +237,12 @@ def throughput(n: int) -> None:
         warm["rules only"].append(rate(None))
         warm["rules + model"].append(rate(model))
     for what in cold:
-        w = sorted(warm[what])
-        print(f"{what}: cold {cold[what]:,.0f} notices/s; warm {w[1]:,.0f} [{w[0]:,.0f}, {w[2]:,.0f}] notices/s")
+        w, c = sorted(warm[what]), sorted(cpu[what][1:])
+        print(
+            f"{what}: cold {cold[what]:,.0f} notices/s; warm {w[1]:,.0f} [{w[0]:,.0f}, {w[2]:,.0f}] notices/s "
+            f"(per CPU second, warm: {c[1]:,.0f}; the figure to compare when the host is busy)"
+        )
+    print(f"(load average {os.getloadavg()[0]:.1f})")
 
 
 def backtest_bench(n: int) -> None:
@@ -252,7 +282,7 @@ def backtest_bench(n: int) -> None:
                 "related_acts",
             )
         }
-        rows.append(d | {"eurovoc": [], "extra": {}, "version": 1, "first_seen": now, "updated_at": now})
+        rows.append(d | {"eurovoc": x.eurovoc, "extra": {}, "version": 1, "first_seen": now, "updated_at": now})
     with engine.begin() as conn:
         for i in range(0, len(rows), 5000):
             conn.execute(insert(Notice), rows[i : i + 5000])
@@ -350,8 +380,28 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2-fold CV, 20k notices for the backtest")
     ap.add_argument("--notices", type=int, default=None)
     ap.add_argument("--skip", nargs="*", default=[], choices=["quality", "throughput", "backtest", "memory"])
+    ap.add_argument("--config", type=Path, default=None, help="another spaCy training config (bench/data/...)")
+    ap.add_argument("--vectors", type=Path, default=None, help="a static vectors pipeline (bench/stem_vectors.py)")
     a = ap.parse_args()
     print(f"VEILLE_HOME={os.environ['VEILLE_HOME']}")
+    if a.config:
+        import nlp.train
+
+        nlp.train.CONFIG = a.config.resolve()
+        print(f"model config: {a.config}")
+    if a.vectors:  # static vectors: in the training config, and in the vocab every doc is built in
+        from spacy.vectors import Vectors
+
+        import nlp.train
+        from nlp.text import blank_nlp
+
+        cfg = Path(os.environ["VEILLE_HOME"]) / "config_vectors.cfg"
+        cfg.parent.mkdir(parents=True, exist_ok=True)
+        text = nlp.train.CONFIG.read_text(encoding="utf-8")
+        cfg.write_text(text.replace("vectors = null", f'vectors = "{a.vectors.resolve()}"', 1), encoding="utf-8")
+        nlp.train.CONFIG = cfg
+        blank_nlp().vocab.vectors = Vectors().from_disk(a.vectors / "vocab")
+        print(f"static vectors: {a.vectors}")
     if "quality" not in a.skip:
         quality(a.quick)
     if "throughput" not in a.skip:

@@ -23,8 +23,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from nlp.classify import scoring_since
-from nlp.rules import LabelRules, Rule, RuleSet, act_numbers, active_rules, parse_rules, phrase_stems, stem_pattern
-from nlp.scoring import combine, load_model
+from nlp.rules import Rule, RuleSet, act_numbers, active_rules, parse_rules, phrase_stems, stem_pattern
+from nlp.scoring import load_model, score_labels
 from nlp.text import parse_notice
 from nlp.tokencache import TokenArchive, TokenCache
 from storage.db import session_scope
@@ -74,9 +74,14 @@ def _core(r: Rule) -> tuple:
     return (r.weight, r.negative, r.fields, r.when, r.applies_to, r.also, r.unless, r.patterns, r.acts)
 
 
+def _scoring(rs: RuleSet) -> tuple:
+    """The file-wide settings every rule score depends on."""
+    return rs.field_weights, rs.rules_weight, rs.body_count
+
+
 def _changed(old: RuleSet, new: RuleSet) -> tuple[bool, list[Rule], list[tuple[str, str]]]:
     """(touches everything?, rules changed as a whole, phrases added/removed in otherwise equal rules)."""
-    if old.labels != new.labels or old.field_weights != new.field_weights or old.rules_weight != new.rules_weight:
+    if old.labels != new.labels or _scoring(old) != _scoring(new):
         return True, [], []
     a, b = {r.key: r for r in old.rules}, {r.key: r for r in new.rules}
     whole, phrases = [], []
@@ -96,7 +101,7 @@ def _thresholds_only(old: RuleSet, new: RuleSet) -> bool:
     return (
         old.labels != new.labels
         and old.labels.keys() == new.labels.keys()
-        and (old.field_weights, old.rules_weight) == (new.field_weights, new.rules_weight)
+        and _scoring(old) == _scoring(new)
         and rules(old) == rules(new)
     )
 
@@ -248,10 +253,11 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
         p = arch.parsed(i)
         before = current.evaluate(p)
         after = before if same_rules else candidate.evaluate(p)
+        cats = {lb: mscores[(nid, lb)] for lb in candidate.labels if mscores.get((nid, lb)) is not None}
+        old_row, new_row = score_labels(current, model, before, cats), score_labels(candidate, model, after, cats)
         for lb in diffs:
-            ms = mscores.get((nid, lb))
-            was = lb in before and _selected(current, model, lb, before[lb], ms)
-            now = _selected(candidate, model, lb, after[lb], ms)
+            was = lb in old_row and old_row[lb].selected
+            now = new_row[lb].selected
             if now and not was:
                 diffs[lb].gained.append(nid)
             elif was and not now:
@@ -261,8 +267,3 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
         d.lost.sort()
     seconds = time.perf_counter() - t0
     return BacktestResult(current.version, candidate.version, n_live, len(ids), seconds, diffs, note)
-
-
-def _selected(rules: RuleSet, model, label: str, lr: LabelRules, model_score: float | None) -> bool:  # noqa: ANN001
-    score, threshold = combine(rules, model, label, lr.score, model_score, lr.penalty)
-    return score >= threshold

@@ -195,6 +195,7 @@ def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:
     in_force = (rules.version, model.version if model else None)
     since = scoring_since(engine)
     labels = {}
+    evidence = any(sc.rule_score > 0 for sc in row.values())
     for label, sc in row.items():
         old = stored.get(label)
         verdict = verdicts.get((notice_id, label))
@@ -202,7 +203,7 @@ def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:
             "score": sc.score,
             "rule_score": sc.rule_score,
             "model_score": sc.model_score,
-            "model_counted": sc.model_score is not None and model_counts(sc.rule_score, sc.model_score),
+            "model_counted": sc.model_score is not None and model_counts(sc.rule_score, sc.model_score, evidence),
             "threshold": sc.threshold,
             "selected": sc.selected if verdict is None else verdict.applies,
             "score_selected": sc.selected,

@@ -1,4 +1,4 @@
-"""``veille classify | train | eval | explain | rules check | rules diff``."""
+"""``veille classify | train | eval | explain | review | rules check | rules diff``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train_cmd)
     app.command("eval")(eval_cmd)
     app.command("explain")(explain_cmd)
+    app.command("review")(review_cmd)
     app.add_typer(rules_app, name="rules")
 
 
@@ -64,8 +65,11 @@ def _say_if_refused(rules) -> None:  # noqa: ANN001 - nlp.rules.RuleSet
 
 def train_cmd(
     extra: Path | None = typer.Option(None, "--extra", help="Another labelled dataset (same schema) to train on."),
+    holdout: bool = typer.Option(
+        False, "--holdout", help="Keep the shipped set's held-out split out of training (for `veille eval`)."
+    ),
 ) -> None:
-    """Train the relevance model on the shipped TRAIN split + analysts' feedback; becomes current."""
+    """Train the relevance model on the whole shipped set + analysts' feedback; becomes current."""
     from nlp.dataset import DatasetError, load_dataset
     from nlp.train import train
     from storage.db import ArchiveUnavailable
@@ -76,7 +80,9 @@ def train_cmd(
         items = load_dataset(extra) if extra else []
         if items:
             _warn_unknown_labels(extra, items, load_labels(state.settings))
-        path = train(state.settings, items, progress=lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
+        path = train(
+            state.settings, items, progress=lambda m: console.print(f"[dim]{escape(m)}[/dim]"), holdout=holdout
+        )
     except (DatasetError, ValueError, ArchiveUnavailable) as exc:
         fail(str(exc))
     meta = json.loads((path / "veille_meta.json").read_text(encoding="utf-8"))
@@ -111,17 +117,31 @@ def _print_cv(cv: list[dict]) -> None:
 
 
 def eval_cmd(
-    dataset: Path = typer.Argument(..., help="JSONL dataset (id, title, labels required)."),
+    dataset: Path | None = typer.Argument(None, help="JSONL dataset (id, title, labels required)."),
+    feedback: bool = typer.Option(
+        False, "--feedback", help="Agreement with the analysts' verdicts in the archive, by month (no DATASET)."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Write one JSON line of predictions per item."),
-    split_: str = typer.Option("test", "--split", help="test (the held-out 25 %) | all"),
+    split_: str | None = typer.Option(
+        None, "--split", help="test (the held-out 25 %) | all; default: test for the shipped set, all for any other"
+    ),
 ) -> None:
     """Evaluate rules alone, model alone and combined on a labelled dataset."""
-    from nlp.dataset import DatasetError, load_dataset, split
+    from nlp.dataset import DatasetError, is_dev_set, load_dataset, split
     from nlp.evaluate import evaluate, write_predictions
     from nlp.rules import RulesError, active_rules
     from nlp.scoring import load_model
     from veille.cli import console, fail, state
 
+    if feedback:
+        if dataset is not None:
+            fail("--feedback takes no DATASET: it reads the analysts' verdicts in the archive")
+        _print_feedback()
+        return
+    if dataset is None:
+        fail("give a DATASET.jsonl, or --feedback")
+    if split_ is None:
+        split_ = "test" if is_dev_set(dataset) else "all"
     if split_ not in ("test", "all"):
         fail("--split must be 'test' or 'all'")
     try:
@@ -140,10 +160,77 @@ def eval_cmd(
         f"{dataset}: {len(items)} item{'s' if len(items) != 1 else ''} (split {split_}); rules {rules.version}; "
         f"model {model.version if model else 'none (rules alone)'}"
     )
+    if model is not None and is_dev_set(dataset) and not model.meta.get("holdout", True):
+        console.print(
+            f"warning: model {model.version} was trained on the whole shipped set, held-out split included: "
+            "these figures are not an honest evaluation (train with `veille train --holdout` for one)",
+            markup=False,
+        )
     _print_metrics(ev, list(rules.labels))
     if out:
         write_predictions(ev, out, "combined" if model else "rules")
         console.print(f"predictions written to {out}")
+
+
+def _print_feedback() -> None:
+    from nlp.review import feedback_agreement
+    from nlp.rules import RulesError
+    from nlp.scoring import load_model
+    from veille.cli import console, fail, state
+
+    try:
+        months = feedback_agreement(state.engine(), state.settings)
+    except RulesError as exc:
+        fail(str(exc))
+    if not months:
+        console.print("aucun avis d'analyste dans l'archive (no analyst verdicts yet)", markup=False)
+        return
+    table = Table(
+        "mois", "avis", "accord", "fausses alertes", "manqués", title="accord avec les avis des analystes (by month)"
+    )
+    for m in months:
+        table.add_row(m.month, str(m.verdicts), f"{m.rate:.0%}", str(m.false_alerts), str(m.missed))
+    total = sum(m.verdicts for m in months)
+    table.add_row("total", str(total), f"{sum(m.agree for m in months) / total:.0%}", "", "")
+    console.print(table)
+    model = load_model(state.settings)
+    if model is not None and model.meta.get("n_feedback"):
+        console.print(
+            f"note: model {model.version} learnt from {model.meta['n_feedback']} of these verdicts, so its "
+            "agreement on them is optimistic; the months after it was trained are the honest ones",
+            markup=False,
+        )
+
+
+def review_cmd(
+    label: str | None = typer.Option(None, "--label", help="Only this label."),
+    n: int = typer.Option(20, "-n", help="How many decisions to list."),
+) -> None:
+    """Notices to label next: the decisions least certain, or where rules and model disagree, newest first."""
+    from nlp.review import review
+    from nlp.rules import RulesError
+    from veille.cli import console, fail, state
+
+    try:
+        items = review(state.engine(), state.settings, label, n)
+    except (ValueError, RulesError) as exc:
+        fail(str(exc))
+    if not items:
+        console.print("rien à revoir (nothing to review)", markup=False)
+        return
+    table = Table("date", "notice", "label", "score / seuil", "règles", "modèle", "pourquoi", "titre")
+    for it in items:
+        table.add_row(
+            str(it.day or "-"),
+            str(it.notice_id),
+            it.label,
+            f"{it.score:.2f} / {it.threshold:.2f}" + (" ✓" if it.selected else ""),
+            "-" if it.rule_score is None else f"{it.rule_score:.2f}",
+            "-" if it.model_score is None else f"{it.model_score:.2f}",
+            escape(", ".join(it.reasons)),
+            escape(it.title[:90]),
+        )
+    console.print(table)
 
 
 def _print_metrics(ev, labels: list[str]) -> None:  # noqa: ANN001
@@ -208,7 +295,8 @@ def explain_cmd(
         mark = "[green]selected[/green]" if d["selected"] else "[dim]not selected[/dim]"
         ms = "-" if d["model_score"] is None else f"{d['model_score']:.2f}"
         if d["model_score"] is not None and not d["model_counted"]:
-            ms += f" [dim](not counted: no rule, and below {MODEL_ALONE:.2f})[/dim]"
+            why = f"below {MODEL_ALONE:.2f}" if d["model_score"] < MODEL_ALONE else "no rule found anything here"
+            ms += f" [dim](not counted: no rule, and {why})[/dim]"
         console.print(
             f"{label}: {d['score']:.2f} (rules {d['rule_score']:.2f}, model {ms}, "
             f"threshold {d['threshold']:.2f}) {mark}"

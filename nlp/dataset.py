@@ -43,6 +43,7 @@ class Item:
     rationale: str = ""
     legal_basis: tuple[str, ...] = ()
     related_acts: tuple[str, ...] = ()
+    eurovoc: tuple[str, ...] = ()  # EuroVoc descriptors (the notice's ``subject`` field)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -85,6 +86,7 @@ def parse_item(data: dict, where: str) -> Item:
         rationale=str(data.get("rationale") or ""),
         legal_basis=_str_list(data.get("legal_basis")),
         related_acts=_str_list(data.get("related_acts")),
+        eurovoc=_str_list(data.get("eurovoc")),
     )
 
 
@@ -116,6 +118,15 @@ def load_dataset(path: str | Path) -> list[Item]:
         seen.add(item.id)
         items.append(item)
     return items
+
+
+def is_dev_set(path: str | Path) -> bool:
+    """Whether ``path`` is the shipped development set (the same file, or a copy of it)."""
+    path = Path(path)
+    try:
+        return path.resolve() == DEV_SET.resolve() or path.read_bytes() == DEV_SET.read_bytes()
+    except OSError:
+        return False
 
 
 def is_test(item: Item) -> bool:

@@ -40,7 +40,7 @@ LANGS = ("en", "fr")
 WHEN_KEYS = ("source", "kind", "doc_type", "celex")
 TEXT_ATTRS = ("ORTH", "TEXT", "LOWER", "NORM", "LEMMA")
 ALSO, UNLESS = "@also", "@unless"  # markers of the phrases that only condition a rule
-DEFAULT_FIELD_WEIGHTS = {"title": 1.0, "summary": 0.8, "body": 0.5, "meta": 1.0}
+DEFAULT_FIELD_WEIGHTS = {"title": 1.0, "summary": 0.8, "body": 0.5, "subject": 1.0, "meta": 1.0}
 
 
 class RulesError(UserError, ValueError):
@@ -86,6 +86,7 @@ class Hit:
     words: str
     field: str
     what: str  # which phrase / pattern / act fired (one contribution per distinct ``what``)
+    span: tuple[int, int] = (0, 0)  # token offsets in the notice's doc (body mentions are counted on them)
 
 
 @dataclass
@@ -104,6 +105,7 @@ class RuleSet:
     field_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
     rules_weight: float = 0.5  # share of the rules in the combined score when a model is present
     refused: str | None = None  # set on the last good rules in force: why the file in place was refused
+    body_count: int = 1  # a rule found only in the body counts fully from this many body matches
 
     @cached_property
     def version(self) -> str:  # a hash of the whole text: computed once
@@ -165,7 +167,7 @@ class RuleSet:
                         seen[what].add(rule.key)
                     elif f.name in fields and rule.holds(parsed.meta):
                         s0 = starts[fi]
-                        hits.append(Hit(rule, f.written(start - s0, end - s0), f.name, what))
+                        hits.append(Hit(rule, f.written(start - s0, end - s0), f.name, what, (start, end)))
         meta = parsed.meta
         celex = base_celex(meta.celex) or ""
         for rule in self.rules:
@@ -188,8 +190,13 @@ class RuleSet:
     def score(self, hits: list[Hit]) -> dict[str, LabelRules]:
         bests: dict[str, dict[tuple[str, str], tuple[float, Hit]]] = {lb: {} for lb in self.labels}
         targets, fw = self._targets, self.field_weights
+        in_body = _body_mentions(hits)
         for h in hits:
             w = h.rule.weight * fw.get(h.field, 1.0)
+            if h.field == "body" and in_body[h.rule.key] < self.body_count:
+                # One generic phrase in 2,000 characters of body is weak evidence: "medical devices" named
+                # in a cybersecurity act. It counts in proportion to its matches up to ``body_count``.
+                w *= in_body[h.rule.key] / self.body_count
             k = (h.rule.key, h.what)
             for label in targets[h.rule.key]:
                 best = bests[label]
@@ -220,6 +227,24 @@ class RuleSet:
 
     def evaluate(self, parsed: Parsed) -> dict[str, LabelRules]:
         return self.score(self.match(parsed))
+
+
+def _body_mentions(hits: list[Hit]) -> dict[str, int]:
+    """Per rule, its mentions in the body: overlapping matches are one mention ("medical device" and
+    "medical devices" phrases of one rule on the same words)."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for h in hits:
+        if h.field == "body":
+            spans.setdefault(h.rule.key, []).append(h.span)
+    out = {}
+    for key, ss in spans.items():
+        n, end = 0, -1
+        for s, e in sorted(ss):
+            if s >= end:
+                n += 1
+            end = max(end, e)
+        out[key] = n
+    return out
 
 
 def rules_version(text: str) -> str:
@@ -460,10 +485,12 @@ def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) 
     _unknown(top, ("version", "defaults", "labels", "negatives"), "top level")
     if "labels" not in top:
         raise RulesError(f"{filename}:1: missing 'labels'")
-    field_weights, default_threshold, rules_weight = dict(DEFAULT_FIELD_WEIGHTS), 0.5, 0.5
+    field_weights, default_threshold, rules_weight, body_count = dict(DEFAULT_FIELD_WEIGHTS), 0.5, 0.5, 1
     if "defaults" in top:
         d = top["defaults"].mapping("defaults")
-        _unknown(d, ("threshold", "field_weights", "rules_weight"), "defaults")
+        _unknown(d, ("threshold", "field_weights", "rules_weight", "body_count"), "defaults")
+        if "body_count" in d:
+            body_count = round(d["body_count"].number("body_count", 1, 20))
         if "threshold" in d:
             default_threshold = d["threshold"].number("threshold", 0.0, 1.0)
         if "rules_weight" in d:
@@ -491,7 +518,7 @@ def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) 
         if r.key in seen:
             raise RulesError(f"{filename}:{r.line}: duplicate rule name {r.key!r} (first at line {seen[r.key].line})")
         seen[r.key] = r
-    rs = RuleSet(text, filename, labels, rules, field_weights, rules_weight)
+    rs = RuleSet(text, filename, labels, rules, field_weights, rules_weight, body_count)
     try:
         return rs.compile()
     except Exception as exc:  # noqa: BLE001 - defensive: the per-pattern check should have caught it

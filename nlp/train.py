@@ -31,7 +31,7 @@ from spacy.tokens import DocBin
 from nlp.dataset import DEV_SET, Item, fold_of, is_test, load_dataset, split
 from nlp.evaluate import metrics
 from nlp.rules import LabelRules, RuleSet, active_rules, phrase_stems
-from nlp.scoring import CURRENT, mix
+from nlp.scoring import CURRENT, Model, calibrate, gate_features, gate_value, gated, logit, mix
 from nlp.text import Parsed, make_doc, parse_item, parse_notice
 from veille.config import Settings
 
@@ -50,11 +50,13 @@ class Example:
     cats: dict[str, float]  # known labels only (feedback may cover a few)
     rules: dict[str, LabelRules]
     item: Item | None = None  # for metrics (None for feedback examples)
-    oof: dict[str, float] = field(default_factory=dict)  # out-of-fold model scores
+    oof: dict[str, float] = field(default_factory=dict)  # out-of-fold model scores (calibrated or raw)
+    raw: dict[str, float] = field(default_factory=dict)  # out-of-fold model scores as the model gives them
 
-    def combined(self, label: str, alpha: float) -> float:
+    def combined(self, label: str, alpha: float, evidence_rule: bool = True) -> float:
         r = self.rules[label]
-        return mix(alpha, r.score, self.oof[label], r.penalty)
+        evidence = not evidence_rule or any(lr.score > 0 for lr in self.rules.values())
+        return mix(alpha, r.score, self.oof[label], r.penalty, evidence)
 
 
 def _example(
@@ -106,8 +108,14 @@ def rule_examples(rules: RuleSet, labels: list[str]) -> list[Example]:
     return list(out.values())
 
 
-def training_items(extra: Sequence[Item]) -> list[Item]:
-    """TRAIN split of the shipped set + the extra items minus anything sharing a held-out group."""
+def training_items(extra: Sequence[Item], holdout: bool = True) -> list[Item]:
+    """``holdout``: the TRAIN split of the shipped set + the extra items minus anything sharing a held-out
+    group (for an honest evaluation). Otherwise every shipped and extra item: the production model learns
+    from every label."""
+    if not holdout:
+        shipped = load_dataset(DEV_SET)
+        ids = {i.id for i in shipped}
+        return [*shipped, *(i for i in extra if i.id not in ids)]
     train, test = split(load_dataset(DEV_SET))
     held_out = {i.group for i in test}
     return [*train, *(i for i in extra if i.group not in held_out and not is_test(i))]
@@ -162,7 +170,7 @@ def choose(pairs: list[tuple[float, bool]]) -> float:
     return max(THRESHOLDS, key=lambda t: (round(_f1(pairs, t), 6), -abs(t - 0.5)))
 
 
-def choose_params(examples: list[Example], labels: list[str]) -> dict:
+def choose_params(examples: list[Example], labels: list[str], evidence_rule: bool = True) -> dict:
     """Per label: the rules' share ``alpha`` and the thresholds, from out-of-fold scores."""
     alpha, thr, mthr = {}, {}, {}
     for lb in labels:
@@ -171,7 +179,7 @@ def choose_params(examples: list[Example], labels: list[str]) -> dict:
         mthr[lb] = choose([(e.oof[lb], t) for e, t in zip(known, y, strict=True)])
         best = None
         for a in ALPHAS:
-            pairs = [(e.combined(lb, a), t) for e, t in zip(known, y, strict=True)]
+            pairs = [(e.combined(lb, a, evidence_rule), t) for e, t in zip(known, y, strict=True)]
             t = choose(pairs)
             key = (round(_f1(pairs, t), 6), -abs(a - 0.5))
             if best is None or key > best[0]:
@@ -200,27 +208,115 @@ def cross_validate(
         for ex, cats in zip(
             [by_id[i] for i in val_ids], _predict(model_dir, [by_id[i].text for i in val_ids]), strict=True
         ):
-            ex.oof = cats
+            ex.raw = dict(cats)
         shutil.rmtree(model_dir, ignore_errors=True)
     reports = []
     for val_ids in fold_ids:
         rest = [e for e in examples if e.id not in set(val_ids)]
-        params = choose_params(rest, labels)
         val = [by_id[i] for i in val_ids if by_id[i].item is not None]
-        reports.append(fold_report(val, labels, params))
+        reports.append(fold_report(rest, val, labels))
     return reports
 
 
-def fold_report(val: list[Example], labels: list[str], params: dict) -> dict:
+# The combinations compared in CV and bench/nlp.py: (calibrated scores + evidence rule, relevance gate).
+VARIANTS = {
+    "combined (uncalibrated, no gate)": (False, False),
+    "+ calibration": (True, False),
+    "+ gate": (False, True),
+    "combined": (True, True),  # the one in force
+}
+
+
+def fit_params(rest: list[Example], labels: list[str], calibrated: bool = True, gate: bool = True) -> dict:
+    """Calibration, per-label alpha and thresholds, then the gate, all from ``rest``'s out-of-fold scores."""
+    platt = fit_platt(rest, labels) if calibrated else {}
+    for e in rest:
+        e.oof = calibrate(e.raw, platt)
+    params = {**choose_params(rest, labels, calibrated), "platt": platt, "gate": None, "calibrated": calibrated}
+    if gate:
+        params["gate"] = fit_gate(rest, labels, params)
+    return params
+
+
+def predict_examples(val: list[Example], labels: list[str], params: dict) -> list[set[str]]:
+    out = []
+    for e in val:
+        e.oof = calibrate(e.raw, params["platt"])
+        g = None
+        if params["gate"]:
+            g = gate_value(params["gate"], gate_features(e.rules, {lb: e.oof[lb] for lb in labels}))
+        thr = params["gate"]["threshold"] if params["gate"] else None
+        out.append(
+            {
+                lb
+                for lb in labels
+                if gated(e.combined(lb, params["alpha"][lb], params["calibrated"]), g, thr) >= params["thresholds"][lb]
+            }
+        )
+    return out
+
+
+def fold_report(rest: list[Example], val: list[Example], labels: list[str]) -> dict:
     items = [e.item for e in val]
-    preds = {
-        "rules": [{lb for lb in labels if e.rules[lb].score >= 0.5} for e in val],
-        "model": [{lb for lb in labels if e.oof[lb] >= params["model_thresholds"][lb]} for e in val],
-        "combined": [
-            {lb for lb in labels if e.combined(lb, params["alpha"][lb]) >= params["thresholds"][lb]} for e in val
-        ],
-    }
+    preds = {"rules": [{lb for lb in labels if e.rules[lb].score >= 0.5} for e in val]}
+    for name, (calibrated, gate) in VARIANTS.items():
+        params = fit_params(rest, labels, calibrated, gate)
+        preds[name] = predict_examples(val, labels, params)
+        if name == "combined":
+            preds["model"] = [{lb for lb in labels if e.oof[lb] >= params["model_thresholds"][lb]} for e in val]
     return {mode: metrics(items, p, labels).summary() for mode, p in preds.items()}
+
+
+def variant_predictions(
+    model: Model, items: list[Item], rules: RuleSet, labels: list[str]
+) -> dict[str, list[set[str]]]:
+    """Labels per item under each combination of ``VARIANTS`` (bench/nlp.py), from the model's raw scores."""
+    exs = dataset_examples(items, labels, rules)
+    for e, raw in zip(exs, model.predict_raw([parse_item(i) for i in items]), strict=True):
+        e.raw = raw
+    return {name: predict_examples(exs, labels, params) for name, params in model.meta.get("variants", {}).items()}
+
+
+def fit_platt(examples: list[Example], labels: list[str]) -> dict[str, tuple[float, float]]:
+    """Per label, Platt scaling of the out-of-fold scores: a logistic regression on their logit."""
+    from sklearn.linear_model import LogisticRegression
+
+    out = {}
+    for lb in labels:
+        known = [e for e in examples if lb in e.cats and lb in e.raw]
+        y = [e.cats[lb] >= 0.5 for e in known]
+        if len(set(y)) < 2:
+            continue
+        lr = LogisticRegression().fit([[logit(e.raw[lb])] for e in known], y)
+        out[lb] = (round(float(lr.coef_[0][0]), 6), round(float(lr.intercept_[0]), 6))
+    return out
+
+
+GATE_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(19))  # 0 (no gate) .. 0.9
+GATE_TOLERANCE = 0.01  # the strictest gate whose micro-F1 is within this of the best (chosen in CV, docs/nlp.md)
+
+
+def fit_gate(examples: list[Example], labels: list[str], params: dict) -> dict | None:
+    """Relevant (any label) vs not, trained on every labelled item, the near-misses included, from what the
+    rules and the calibrated model say (``nlp.scoring.gate_features``). Its threshold is the highest whose
+    micro-F1 on ``examples`` is within ``GATE_TOLERANCE`` of the best: no threshold raises F1 here, and the
+    strictest that keeps it cuts false alerts."""
+    from sklearn.linear_model import LogisticRegression
+
+    known = [e for e in examples if e.item is not None]
+    y = [bool(set(e.item.labels) & set(labels)) for e in known]
+    if len(set(y)) < 2:
+        return None
+    x = [gate_features(e.rules, {lb: e.oof[lb] for lb in labels}) for e in known]
+    lr = LogisticRegression().fit(x, y)
+    gate = {"coef": [round(float(c), 6) for c in lr.coef_[0]], "intercept": round(float(lr.intercept_[0]), 6)}
+    items = [e.item for e in known]
+    f1 = {}
+    for t in GATE_THRESHOLDS:
+        preds = predict_examples(known, labels, {**params, "gate": {**gate, "threshold": t}})
+        f1[t] = metrics(items, preds, labels).micro_f1
+    best = max(f1.values())
+    return {**gate, "threshold": max(t for t, f in f1.items() if f >= best - GATE_TOLERANCE)}
 
 
 def train(
@@ -229,12 +325,16 @@ def train(
     progress: Callable[[str], None] = log.info,
     k_folds: int = K,
     epochs: int | None = None,
+    holdout: bool = False,
 ) -> Path:
+    """Train and install a model. ``holdout=False`` (production) learns from the whole shipped set, the extra
+    items and the feedback; ``holdout=True`` keeps the held-out split out, so that `veille eval` on the
+    shipped set and bench/nlp.py measure it honestly."""
     from veille.profiles import load_labels
 
     labels = list(load_labels(settings))
     rules = active_rules(settings)
-    items = training_items(extra)
+    items = training_items(extra, holdout)
     examples = dataset_examples(items, labels, rules) + feedback_examples(settings, labels, rules)
     if len({e.id for e in examples}) < 10:
         raise ValueError("not enough training examples")
@@ -245,7 +345,8 @@ def train(
     tmp = settings.models / f".tmp-{version}"
     phrases = rule_examples(rules, labels)
     cv = cross_validate(examples, labels, tmp, progress, k_folds, epochs, always=phrases)
-    params = choose_params(examples, labels)
+    variants = {name: fit_params(examples, labels, cal, gate) for name, (cal, gate) in VARIANTS.items()}
+    params = {k: v for k, v in variants["combined"].items() if k != "calibrated"}
     progress(f"final model: training on {len(examples)} examples and {len(phrases)} rule phrases")
     fit(examples + phrases, labels, out / "pipeline", epochs=epochs)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -254,10 +355,12 @@ def train(
         "created": datetime.now(UTC).isoformat(),
         "labels": labels,
         "rules_version": rules.version,
+        "holdout": holdout,
         "train_ids": sorted(e.id for e in examples),
         "n_feedback": sum(e.item is None for e in examples),
         "n_rule_phrases": len(phrases),
         "cv": cv,
+        "variants": variants,  # the combinations compared in bench/nlp.py, each fitted like the one in force
         **params,
     }
     (out / "veille_meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")

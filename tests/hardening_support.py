@@ -1,7 +1,7 @@
 """Helpers for the hardening tests: a realistic replay corpus, real SMTP and Slack peers, ``veille run``
 as a real subprocess, and the checks "each notice once, each delivery once" against the peers.
 
-The corpus is built from real titles of the development set (tests/data/has_dev_notices.jsonl): an
+The corpus is built from real titles of the development set (nlp/data/has_dev_notices.jsonl): an
 EUR-Lex feed in the documented item shape (research/sources.md §2, as tests/test_scheduler.py builds
 it), two news feeds, and a few constructed implementing acts of the HTA Regulation and the AI Act so
 that the critical-alert path (immediate alerts by e-mail and Slack) runs too.
@@ -26,12 +26,12 @@ from aiosmtpd.controller import Controller
 from sqlmodel import select
 
 from crawlers.replay.server import Route
+from nlp.dataset import DEV_SET
 from storage.db import session_scope
 from storage.models import Delivery, Notice, Sighting
 from tests.alerts_support import Inbox, SlackServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_SET = Path(__file__).parent / "data" / "has_dev_notices.jsonl"
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 
 # Constructed critical acts (titles in the shape of the real HTA / AI Act implementing acts).

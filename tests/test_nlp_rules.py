@@ -453,3 +453,80 @@ def test_rules_file_encodings(tmp_path):
     line = SMALL.encode().split(b"\n").index("        fr: [dispositif médical]".encode()) + 1
     with pytest.raises(RulesError, match=rf"latin.yaml:{line}: not UTF-8 \(byte 0xe9\)"):
         load_rules(latin, LABELS)
+
+
+def _ai_act_recital_on_devices() -> tuple[str, str]:
+    """The AI Act's title and its recital on products under other Union law, "for example, machinery or medical
+    devices products incorporating an AI system" (real EUR-Lex text, tests/data/fixtures/eurlex)."""
+    from pathlib import Path
+
+    from crawlers.parsers.cellar import parse_act_xhtml
+
+    path = Path(__file__).parent / "data" / "fixtures" / "eurlex" / "ai_act_32024R1689_en_TXT_HTML.html"
+    act = parse_act_xhtml(path.read_bytes(), max_chars=10**7)
+    recital = next(p for p in act.text.split("\n\n") if "machinery or medical devices products incorporating" in p)
+    return act.title, recital
+
+
+def test_where_a_phrase_appears_matters(has_rules):
+    """A phrase in the title or the EuroVoc subject is strong evidence; named once or twice in the body of a
+    horizontal act it is weak (body weight 0.4, and a third of it per match below `body_count: 3`)."""
+    title, recital = _ai_act_recital_on_devices()
+    assert title.startswith("REGULATION (EU) 2024/1689") and "(Artificial Intelligence Act)" in title
+    ai_act = parse_fields([("title", "en", title), ("body", "en", recital)], Meta())
+    deai = has_rules.evaluate(ai_act)["deai"]
+    body = [f for f in deai.fired if f["field"] == "body"]
+    assert [f["words"] for f in body] == ["medical devices"] and len(recital) > 1500  # once in 1,500 characters
+    assert deai.score == pytest.approx(0.9 * 0.4 / 3, abs=1e-3)
+    # The same recital three times over: the phrase is what the text is about, full body weight.
+    short = recital[recital.index("For example") :][:650]
+    assert short.count("medical devices") == 1
+    thrice = parse_fields([("title", "en", title), ("body", "en", " ".join([short] * 3))], Meta())
+    assert has_rules.evaluate(thrice)["deai"].score == pytest.approx(0.9 * 0.4)
+    # In the title, or as the act's EuroVoc descriptor, the same words select the label.
+    assert has_rules.evaluate(doc("Medical devices: common specifications", "en"))["deai"].score >= 0.5
+    from nlp.text import subject_parts
+
+    parts = [("title", "en", "Commission Implementing Regulation laying down rules on common specifications")]
+    tagged = parse_fields(parts + subject_parts(["medical device", "dispositif médical", "public health"]), Meta())
+    scored = has_rules.evaluate(tagged)
+    assert scored["deai"].score >= 0.5 and {f["field"] for f in scored["deai"].fired} == {"subject"}
+
+
+def test_body_count_and_subject_weight_are_read_from_the_rules_file():
+    defaults = "defaults:\n  body_count: 2\n  field_weights: {body: 0.5, subject: 0.7}\n"
+    text = SMALL.replace("labels:\n", defaults + "labels:\n", 1)
+    rules = parse_rules(text, "small.yaml", LABELS)
+    assert rules.body_count == 2 and rules.field_weights["subject"] == 0.7
+    once = parse_fields([("title", "en", "Annual report"), ("body", "en", "one medical device")], Meta())
+    twice = parse_fields([("title", "en", "Annual report"), ("body", "en", "medical device, medical device")], Meta())
+    assert scores(rules, once)["deai"] == pytest.approx(0.9 * 0.5 / 2)
+    assert scores(rules, twice)["deai"] == pytest.approx(0.9 * 0.5)
+    from nlp.text import subject_parts
+
+    descriptors = subject_parts(["dispositif médical", "medical device"])  # Cellar gives both languages
+    subj = parse_fields([("title", "fr", "Rapport annuel"), *descriptors], Meta())
+    assert scores(rules, subj)["deai"] == pytest.approx(0.9 * 0.7)
+    # Only in the notice's language: "medical device" (no French sign) is read as French too, not as English.
+    assert [(f.name, f.lang, " ".join(f.surface)) for f in subj.fields] == [
+        ("title", "fr", "Rapport annuel"),
+        ("subject", "fr", "dispositif médical"),
+        ("subject", "fr", "medical device"),
+    ]
+    with pytest.raises(RulesError, match=r"small.yaml:2: body_count must be a number between 1 and 20"):
+        parse_rules(SMALL.replace("labels:\n", "defaults:\n  body_count: 0\nlabels:\n", 1), "small.yaml", LABELS)
+
+
+def test_the_disability_card_is_a_near_miss_only_when_it_is_the_topic(has_rules):
+    """Dataset convention: the European Disability Card (free movement) is a near-miss; a text on the rights
+    of persons with disabilities that names it in its summary keeps `diqasm`."""
+    card = doc(
+        "European disability card: travelling across the EU to become easier for persons with disabilities", "en"
+    )  # noqa: E501
+    assert scores(has_rules, card)["diqasm"] < 0.5
+    wider = doc(
+        "Résolution sur la protection des personnes handicapées",
+        "fr",
+        "Accès aux services, vie autonome et carte européenne du handicap.",
+    )
+    assert scores(has_rules, wider)["diqasm"] >= 0.5

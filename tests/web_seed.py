@@ -8,17 +8,17 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlmodel import select
 
+from nlp.dataset import DEV_SET
 from storage.db import session_scope
 from storage.ingest import ingest
 from storage.models import Delivery, LabelScore, Notice, Sighting
 from storage.runs import finish_run, start_run
 from veille.records import NoticeRecord
 
-DATASET = Path(__file__).parent / "data" / "has_dev_notices.jsonl"
+DATASET = DEV_SET  # the one copy of the development set, shipped with nlp/
 SOURCES = {
     "eurlex": "eurlex-rss",
     "commission": "sante-news",

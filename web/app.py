@@ -112,9 +112,9 @@ def flash(request: Request, message: str, kind: str = "ok") -> None:
 
 def routers() -> list[APIRouter]:
     """Every page's router (the tests walk these to check that each POST demands a CSRF token)."""
-    from web.routes import account, calendar, dashboard, notice, rules, search
+    from web.routes import account, calendar, dashboard, notice, review, rules, search
 
-    return [m.router for m in (account, search, notice, rules, dashboard, calendar)]
+    return [m.router for m in (account, search, notice, rules, dashboard, calendar, review)]
 
 
 @asynccontextmanager
