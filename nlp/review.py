@@ -22,6 +22,7 @@ from nlp.text import parse_notice
 from storage.db import session_scope
 from storage.models import Feedback, LabelScore, Notice
 from veille.config import Settings
+from veille.dates import as_day
 
 PARIS = ZoneInfo("Europe/Paris")
 MARGIN = 0.15  # a score this close to its threshold is an uncertain decision
@@ -88,13 +89,13 @@ def review(
                 reasons.append("incertain")
             if ls.model_score is not None and ((ls.rule_score or 0) >= rt) != (ls.model_score >= mt):
                 reasons.append("règles ≠ modèle")
-            when = notice.published_at or notice.first_seen
+            when = as_day(notice.published_at) or as_day(notice.first_seen)  # a Brussels day either way
             out.append(
                 ReviewItem(
                     notice.id,
                     ls.label,
                     notice.title,
-                    when.astimezone(PARIS).date() if when else None,
+                    when,
                     ls.score,
                     t,
                     ls.rule_score,

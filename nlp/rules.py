@@ -518,7 +518,7 @@ def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) 
         if r.key in seen:
             raise RulesError(f"{filename}:{r.line}: duplicate rule name {r.key!r} (first at line {seen[r.key].line})")
         seen[r.key] = r
-    rs = RuleSet(text, filename, labels, rules, field_weights, rules_weight, body_count)
+    rs = RuleSet(text, filename, labels, rules, field_weights, rules_weight, body_count=body_count)
     try:
         return rs.compile()
     except Exception as exc:  # noqa: BLE001 - defensive: the per-pattern check should have caught it

@@ -267,7 +267,7 @@ def test_every_shipped_rule_has_a_french_and_english_description():
     from veille.profiles import SHIPPED
 
     rules = load_rules(SHIPPED / "has" / "rules.yaml")
-    assert len(rules.rules) == 58
+    assert len(rules.rules) >= 58
     assert all({lg for lg, text in r.description if text} == {"fr", "en"} for r in rules.rules)
     medical = next(r for r in rules.rules if r.key == "deai/medical-devices")
     assert dict(medical.description)["fr"] == "Dispositifs médicaux et de diagnostic in vitro (MDR, IVDR)"

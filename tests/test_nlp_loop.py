@@ -110,18 +110,16 @@ def test_review_shows_where_rules_and_model_disagree():
 
 def test_eval_feedback_reports_agreement_by_month():
     settings, engine, ids = _archive()
-    verdicts = [  # (notice, label, verdict, when): rules alone select deai on "sure" only
-        ("sure", "deai", True, "2026-01-10T09:00:00+00:00"),
-        ("old", "deai", True, "2026-01-20T09:00:00+00:00"),  # missed
-        ("generic", "deai", False, "2026-02-03T09:00:00+00:00"),
-        ("new", "deai", False, "2026-02-28T23:30:00+00:00"),  # 1 March in Paris
-        ("new", "deai", False, "2026-01-05T09:00:00+00:00"),  # an older verdict on the same pair: superseded
+    verdicts = [  # (notice, label, verdict, when, analyst): rules alone select deai on "sure" only
+        ("sure", "deai", True, "2026-01-10T09:00:00+00:00", "ana"),
+        ("old", "deai", True, "2026-01-20T09:00:00+00:00", "ana"),  # missed
+        ("generic", "deai", False, "2026-02-03T09:00:00+00:00", "ana"),
+        ("new", "deai", False, "2026-02-28T23:30:00+00:00", "ana"),  # 1 March in Paris
+        ("new", "deai", False, "2026-01-05T09:00:00+00:00", "bob"),  # an older verdict on the same pair: superseded
     ]
     with session_scope(engine, write=True) as s:
-        for ext, lb, v, when in verdicts:
-            s.add(
-                Feedback(notice_id=ids[ext], label=lb, verdict=v, user="ana", created_at=datetime.fromisoformat(when))
-            )
+        for ext, lb, v, when, user in verdicts:
+            s.add(Feedback(notice_id=ids[ext], label=lb, verdict=v, user=user, created_at=datetime.fromisoformat(when)))
     from nlp.review import feedback_agreement
 
     months = feedback_agreement(engine, settings)
