@@ -190,7 +190,7 @@ def test_ics_parsed_back_stable_uids_and_moved_dates(sqlite_url, settings):
     # A draft act's feedback window is one event on its last day, not months of all-day events.
     draft = ev[f"deadline-{ids['later']}@veille"]
     assert (draft["DTSTART"].dt, draft["DTEND"].dt) == (date(2026, 12, 18), date(2026, 12, 19))
-    assert "ouverture : 2026-10-01" in str(draft["DESCRIPTION"]) and not any(u.startswith("window-") for u in ev)
+    assert "ouverture : 1er octobre 2026" in str(draft["DESCRIPTION"]) and not any(u.startswith("window-") for u in ev)
     ai = [str(e["SUMMARY"]) for uid, e in ev.items() if uid.startswith("fact-32024R1689-")]
     assert len(ai) == 4 and {uid[-17:-7] for uid in ev if uid.startswith("fact-")} == {
         "2025-02-02",
