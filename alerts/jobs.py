@@ -304,7 +304,7 @@ def _nothing_new(
     d = render.digest(batch, [], nothing_new=True)
     try:
         transport_for(r.channel, r.address).send(r.address, batch, render.parts(batch, d), 0, lambda i: None)
-    except Exception as exc:  # noqa: BLE001 - reported; tomorrow's digest tries again
+    except Exception as exc:  # reported; tomorrow's digest tries again
         stats.errors.append(f"{batch} (nothing new): {type(exc).__name__}: {exc}"[:500])
         return stats
     with session_scope(engine, write=True) as s:

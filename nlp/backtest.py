@@ -263,6 +263,6 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
     return BacktestResult(current.version, candidate.version, n_live, len(ids), seconds, diffs, note)
 
 
-def _selected(rules: RuleSet, model, label: str, lr: LabelRules, model_score: float | None) -> bool:  # noqa: ANN001
+def _selected(rules: RuleSet, model, label: str, lr: LabelRules, model_score: float | None) -> bool:
     score, threshold = combine(rules, model, label, lr.score, model_score, lr.penalty)
     return score >= threshold

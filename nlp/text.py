@@ -153,14 +153,14 @@ def parse_fields(parts: list[tuple[str, str | None, str | None]], meta: Meta) ->
     return Parsed(fields, meta)
 
 
-def parse_item(item) -> Parsed:  # noqa: ANN001 - nlp.dataset.Item
+def parse_item(item) -> Parsed:  # nlp.dataset.Item
     lang = item.lang or guess_lang(item.title + " " + item.summary)
     acts = frozenset(a.strip().upper() for a in (*item.legal_basis, *item.related_acts))
     meta = Meta(item.source or "", item.kind or "", item.doc_type or "", (item.celex or "").upper(), acts)
     return parse_fields([("title", lang, item.title), ("summary", lang, item.summary), ("body", None, item.body)], meta)
 
 
-def parse_notice(n) -> Parsed:  # noqa: ANN001 - storage.models.Notice (or a row with its columns)
+def parse_notice(n) -> Parsed:  # storage.models.Notice (or a row with its columns)
     acts = frozenset(a.strip().upper() for a in (*(n.legal_basis or []), *(n.related_acts or [])))
     meta = Meta(n.source or "", n.kind or "", n.doc_type or "", (n.celex or "").upper(), acts)
     parts = [

@@ -267,7 +267,7 @@ def upsert(
     return notice.id
 
 
-def batched(items: Iterable, n: int):  # noqa: ANN201 - itertools.batched is Python 3.12+
+def batched(items: Iterable, n: int):  # itertools.batched is Python 3.12+
     it = iter(items)
     while chunk := list(islice(it, n)):
         yield chunk

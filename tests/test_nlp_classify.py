@@ -149,7 +149,7 @@ def test_backtest_shows_gained_and_lost_notices(engine):
     assert rules_path(settings).read_text(encoding="utf-8") == text
 
 
-def _diffs(res) -> dict:  # noqa: ANN001
+def _diffs(res) -> dict:
     return {lb: (d.gained, d.lost) for lb, d in res.labels.items()}
 
 
@@ -289,7 +289,7 @@ def test_a_classification_racing_another_writer_of_the_same_scores_succeeds(engi
     def run() -> None:
         try:
             classify(engine, settings)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     # Another cycle is half-way through replacing notice a's scores when this classification starts.

@@ -21,7 +21,7 @@ from veille.errors import UserError
 class VeilleGroup(TyperGroup):
     """Every command's user errors (config, rules, archive, query) end as one line, never a traceback."""
 
-    def invoke(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+    def invoke(self, ctx):  # click's signature
         try:
             return super().invoke(ctx)
         except UserError as exc:
@@ -56,7 +56,7 @@ class State:
                 self._settings.profile = self.profile
         return self._settings
 
-    def engine(self):  # noqa: ANN201 - sqlalchemy Engine, imported lazily
+    def engine(self):  # sqlalchemy Engine, imported lazily
         from storage.db import ArchiveUnavailable, open_archive
 
         try:
@@ -155,7 +155,7 @@ def search_cmd(
     console.print(f"{result.total}{more} notices match; showing {len(result.hits)}.")
 
 
-def lexicon(engine):  # noqa: ANN001, ANN201 - storage.crosslang.Lexicon
+def lexicon(engine):  # storage.crosslang.Lexicon
     """The cross-language lexicon of the archive (learned here only if no run has since it changed)."""
     from nlp.rules import RulesError
     from storage.crosslang import lexicon as learned

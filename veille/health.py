@@ -109,12 +109,12 @@ def _brussels_day(value: date | datetime | None) -> date | None:
     return value
 
 
-def _latest_dated(s, name: str) -> date | None:  # noqa: ANN001
+def _latest_dated(s, name: str) -> date | None:
     q = select(func.max(Notice.published_at)).join(Sighting, Sighting.notice_id == Notice.id)
     return _brussels_day(s.exec(q.where(Sighting.source == name)).one())
 
 
-def _quiet_reasons(s, src: SourceConfig, exp: Expectation, runs: list[CrawlRun], today: date) -> list[str]:  # noqa: ANN001
+def _quiet_reasons(s, src: SourceConfig, exp: Expectation, runs: list[CrawlRun], today: date) -> list[str]:
     out = []
     if exp.per_working_day:
         start = working_days_back(today, exp.working_days)
@@ -130,7 +130,7 @@ def _quiet_reasons(s, src: SourceConfig, exp: Expectation, runs: list[CrawlRun],
     return out
 
 
-def _degraded_reasons(s, src: SourceConfig, exp: Expectation, last: CrawlRun | None) -> list[str]:  # noqa: ANN001
+def _degraded_reasons(s, src: SourceConfig, exp: Expectation, last: CrawlRun | None) -> list[str]:
     if last is None:
         return []
     out = [f"avertissement : {w}" for w in (last.warnings or [])[:3]]
@@ -167,7 +167,7 @@ def source_states(engine: Engine, settings: Settings, now: datetime | None = Non
     return out
 
 
-def _state(s, src: SourceConfig, runs: list[CrawlRun], today: date) -> SourceState:  # noqa: ANN001
+def _state(s, src: SourceConfig, runs: list[CrawlRun], today: date) -> SourceState:
     if not runs:
         return SourceState(src.name, src.kind, "never")
     if runs[0].status == "failed":

@@ -175,7 +175,7 @@ def _doc_type(types: list[str]) -> str | None:
     return main[0] if main else (types[0] if types else None)
 
 
-def _kind(celex: str | None, types: list[str]):  # noqa: ANN202 - a Kind literal
+def _kind(celex: str | None, types: list[str]):  # a Kind literal
     if any(t.startswith("PROP_") for t in types):
         return "proposal"
     return kind_for_celex(celex, "act")
