@@ -31,8 +31,21 @@ class VeilleGroup(TyperGroup):
 app = typer.Typer(help="EU regulatory watch and alerting for HAS.", no_args_is_help=True, cls=VeilleGroup)
 db_app = typer.Typer(help="The archive database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-console = Console()
-err = Console(stderr=True)
+
+
+class MessageConsole(Console):
+    """A message (plain text) is printed on one line whatever the terminal width: a path, an id or a URL in it is
+    never cut, and what scripts and tests read does not depend on COLUMNS. Tables and other renderables still fit
+    the width."""
+
+    def print(self, *objects: object, soft_wrap: bool | None = None, **kwargs: object) -> None:  # type: ignore[override]
+        if soft_wrap is None and all(isinstance(o, str) for o in objects):
+            soft_wrap = True
+        super().print(*objects, soft_wrap=soft_wrap, **kwargs)
+
+
+console = MessageConsole()
+err = MessageConsole(stderr=True)
 
 
 @dataclass
