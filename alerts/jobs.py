@@ -50,12 +50,13 @@ def local_day(settings: Settings, now: datetime) -> date:
 
 
 @cache
-def _french_holidays(year: int) -> holidays.HolidayBase:
-    return holidays.France(years=year)
+def french_calendar(first_year: int, last_year: int) -> holidays.HolidayBase:
+    """French public holidays (weekends off) of those years: the working days of the units' reminders and digests."""
+    return holidays.France(years=range(first_year, last_year + 1))
 
 
 def working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in _french_holidays(day.year)
+    return french_calendar(day.year, day.year).is_working_day(day)
 
 
 def batch_id(purpose: str, key: object, channel: str, address: str) -> str:

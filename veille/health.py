@@ -71,18 +71,13 @@ def _holidays(year: int) -> holidays.HolidayBase:
 
 
 def is_working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in _holidays(day.year)
+    return _holidays(day.year).is_working_day(day)
 
 
 def working_days_back(today: date, n: int) -> date:
     """The first day of the window made of the ``n`` latest working days up to ``today`` (included)."""
-    day, found = today, 0
-    while True:
-        if is_working_day(day):
-            found += 1
-            if found == n:
-                return day
-        day -= timedelta(days=1)
+    # The n-th working day before tomorrow, counting today when it is one (the library expands to earlier years).
+    return _holidays(today.year).get_nth_working_day(today + timedelta(days=1), -n)
 
 
 @dataclass
