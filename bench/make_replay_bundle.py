@@ -33,7 +33,7 @@ WATCHED = {
     "2017/745": "32017R0745",
     "2017/746": "32017R0746",
 }
-# Real Cellar work ids (research/sources.md §8); every other work id in the bundle is constructed.
+# Real Cellar work ids (docs/research/sources.md §8); every other work id in the bundle is constructed.
 REAL_WORKS = {
     "32024R1689": "dc8116a1-3fe6-11ef-865a-01aa75ed71a1",
     "32025R0327": "531b8c37-f962-11ef-b7db-01aa75ed71a1",

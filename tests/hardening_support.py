@@ -2,7 +2,7 @@
 as a real subprocess, and the checks "each notice once, each delivery once" against the peers.
 
 The corpus is built from real titles of the development set (tests/data/has_dev_notices.jsonl): an
-EUR-Lex feed in the documented item shape (research/sources.md §2, as tests/test_scheduler.py builds
+EUR-Lex feed in the documented item shape (docs/research/sources.md §2, as tests/test_scheduler.py builds
 it), two news feeds, and a few constructed implementing acts of the HTA Regulation and the AI Act so
 that the critical-alert path (immediate alerts by e-mail and Slack) runs too.
 """

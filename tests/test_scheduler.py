@@ -41,7 +41,7 @@ LATE_ITEM = (
 
 
 def feed(items: list[tuple[str, str]]) -> bytes:
-    """An EUR-Lex predefined feed, in the documented item shape (research/sources.md §2)."""
+    """An EUR-Lex predefined feed, in the documented item shape (docs/research/sources.md §2)."""
     out = [
         '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>',
         "<title>5 - Acts of the Official Journal L</title><link>https://eur-lex.europa.eu</link>",
