@@ -25,24 +25,12 @@ from storage.fulltext import index_notice, now_utc
 from storage.models import Notice, NoticeVersion, Sighting
 from veille.records import READER_FIELDS, NoticeRecord, base_celex, canonical_url
 
-# Fields a source may fill in; a later source's non-empty value wins, an empty one never erases.
-MERGED_FIELDS = (
-    "eli",
-    "url",
-    "procedure",
-    "lang",
-    "title_en",
-    "title_fr",
-    "summary_en",
-    "summary_fr",
-    "body",
-    "doc_type",
-    "published_at",
-    "document_date",
-    "opens",
-    "deadline",
+LIST_FIELDS = ("related_acts", "legal_basis", "eurovoc")  # merged as unions
+# Fields a source may fill in; a later source's non-empty value wins, an empty one never erases: the
+# identifiers and language, then every scalar field a reader sees (celex and kind have rules of their own).
+MERGED_FIELDS = ("eli", "url", "procedure", "lang") + tuple(
+    f for f in READER_FIELDS if f not in LIST_FIELDS and f not in ("celex", "kind")
 )
-LIST_FIELDS = ("related_acts", "legal_basis", "eurovoc")
 HASHED = READER_FIELDS  # what a reader sees (veille.records)
 # Dates a better kind of source keeps against a worse one (docs/decisions.md, "Dates"): Cellar's OJ day
 # is not overwritten by the day EUR-Lex's RSS loaded the act. Equal ranks: the latest non-empty wins.
