@@ -13,6 +13,8 @@ import pytest
 
 from tests.pgserver import PgServer
 
+pytest_plugins = ["pytester"]  # tests/test_tiers.py runs pytest on a sample suite
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"  # copies of ../shared fixtures the tests use
 _db_counter = itertools.count()
