@@ -22,7 +22,6 @@ import logging
 import signal
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -167,12 +166,17 @@ def next_runs(settings: Settings) -> list[tuple[str, datetime | None]]:
     try:
         store.start(None, "default")  # type: ignore[arg-type]
         return [(j.id, j.next_run_time) for j in store.get_all_jobs()]
-    except Exception:  # noqa: BLE001 - no job store yet: the scheduler never ran
+    except Exception:
         return []
     finally:
         store.shutdown()
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """``python scheduler.py``: the config is ``VEILLE_CONFIG`` if set, else ``$VEILLE_HOME/veille.toml``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_forever(str(Path(__import__("os").environ.get("VEILLE_CONFIG", ""))) or None)
+    run_forever(None)  # config_path() reads VEILLE_CONFIG, then falls back to the home folder
+
+
+if __name__ == "__main__":
+    main()

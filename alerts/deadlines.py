@@ -2,7 +2,7 @@
 
 A notice is *open* while its deadline is today or later; an announced window with no dates yet
 (Have Your Say UPCOMING draft act) is listed after the dated ones. Closed ones are never listed.
-Working days are counted in Europe/Paris with French public holidays off (``alerts.jobs.working_day``).
+Working days are counted in Europe/Paris with French public holidays off (``alerts.jobs.french_calendar``).
 """
 
 from __future__ import annotations
@@ -54,13 +54,11 @@ class DeadlineItem:
 
 def working_days_left(today: date, deadline: date) -> int:
     """Working days after ``today`` up to and including ``deadline`` (0 on the deadline itself)."""
-    from alerts.jobs import working_day
+    from alerts.jobs import french_calendar
 
-    n, day = 0, today
-    while day < deadline:
-        day += timedelta(days=1)
-        n += working_day(day)
-    return n
+    if deadline <= today:  # the library counts a reversed interval too
+        return 0
+    return french_calendar(today.year, deadline.year).get_working_days_count(today + timedelta(days=1), deadline)
 
 
 def open_candidates(engine: Engine, today: date) -> list[Candidate]:

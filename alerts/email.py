@@ -26,7 +26,7 @@ def message_id(batch: str, domain: str) -> str:
     return f"<{hashlib.sha256(batch.encode()).hexdigest()[:24]}.veille@{domain}>"
 
 
-def build_message(d: Digest, sender: str, batch: str, when) -> EmailMessage:  # noqa: ANN001 - datetime
+def build_message(d: Digest, sender: str, batch: str, when) -> EmailMessage:  # datetime
     msg = EmailMessage()
     msg["Subject"] = d.subject
     msg["From"] = sender

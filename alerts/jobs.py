@@ -53,12 +53,13 @@ def local_day(settings: Settings, now: datetime) -> date:
 
 
 @cache
-def _french_holidays(year: int) -> holidays.HolidayBase:
-    return holidays.France(years=year)
+def french_calendar(first_year: int, last_year: int) -> holidays.HolidayBase:
+    """French public holidays (weekends off) of those years: the working days of the units' reminders and digests."""
+    return holidays.France(years=range(first_year, last_year + 1))
 
 
 def working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in _french_holidays(day.year)
+    return french_calendar(day.year, day.year).is_working_day(day)
 
 
 def batch_id(purpose: str, key: object, channel: str, address: str) -> str:
@@ -424,7 +425,7 @@ def _nothing_new(
     d = render.digest(batch, [], nothing_new=True, archived=len(rp.old), since=rp.shown_since)
     try:
         transport_for(r.channel, r.address).send(r.address, batch, render.parts(batch, d), 0, lambda i: None)
-    except Exception as exc:  # noqa: BLE001 - reported; tomorrow's digest tries again
+    except Exception as exc:  # reported; tomorrow's digest tries again
         stats.errors.append(f"{batch} (nothing new): {type(exc).__name__}: {exc}"[:500])
         return stats
     with session_scope(engine, write=True) as s:

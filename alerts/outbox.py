@@ -265,7 +265,7 @@ def deliver(
     except ClaimLost as exc:  # someone else sends it: leave its rows alone
         stats.notes.append(str(exc))
         return stats
-    except Exception as exc:  # noqa: BLE001 - any failure is recorded on the rows, never lost
+    except Exception as exc:  # any failure is recorded on the rows, never lost
         error = f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
         # Rejected, or failed before our hand-over: safe to retry. Otherwise the server may have it.
         status = "uncertain" if claimed and not isinstance(exc, Rejected) else "failed"

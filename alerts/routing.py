@@ -165,7 +165,7 @@ def alert_due(routing: Routing, cands: list[Candidate]) -> list[Due]:
 _CANDIDATE_COLUMNS = [f.name for f in fields(Candidate) if f.name != "scores"]
 
 
-def _candidate(row) -> Candidate:  # noqa: ANN001 - a result row with _CANDIDATE_COLUMNS
+def _candidate(row) -> Candidate:  # a result row with _CANDIDATE_COLUMNS
     n = dict(row._mapping)
     n.update(
         published_at=as_day(n["published_at"]),

@@ -60,13 +60,13 @@ class RetryAfterHandler(RateLimitErrorRetryHandler):
                 return retry_after_seconds(v[0] if isinstance(v, list) else v)
         return None
 
-    def _can_retry(self, *, state, request, response=None, error=None) -> bool:  # noqa: ANN001
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
         if response is None or response.status_code != 429:
             return False
         wait = self._wait(response)
         return wait is None or wait <= MAX_WAIT
 
-    def prepare_for_next_attempt(self, *, state, request, response=None, error=None) -> None:  # noqa: ANN001
+    def prepare_for_next_attempt(self, *, state, request, response=None, error=None) -> None:
         wait = self._wait(response)
         state.next_attempt_requested = True
         time.sleep((1.0 if wait is None else wait) + random.random())

@@ -14,6 +14,7 @@ import re
 import shutil
 import sys
 from email.utils import format_datetime
+from functools import cache
 from html import escape
 from pathlib import Path
 
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # before bench/, whose nlp.py would shadow the package
 
 from nlp.dataset import DEV_SET, load_dataset, split  # noqa: E402
+from tests.replay_server import IN_BUNDLE, fixture  # noqa: E402
 
 FIX = ROOT / "tests" / "data" / "fixtures"
 OUT = ROOT / "crawlers" / "replay" / "bundle"
@@ -33,7 +35,7 @@ WATCHED = {
     "2017/745": "32017R0745",
     "2017/746": "32017R0746",
 }
-# Real Cellar work ids (research/sources.md §8); every other work id in the bundle is constructed.
+# Real Cellar work ids (docs/research/sources.md §8); every other work id in the bundle is constructed.
 REAL_WORKS = {
     "32024R1689": "dc8116a1-3fe6-11ef-865a-01aa75ed71a1",
     "32025R0327": "531b8c37-f962-11ef-b7db-01aa75ed71a1",
@@ -78,6 +80,12 @@ def rfc822(day: str, hour: int = 0) -> str:
 
 def work_uri(celex: str) -> str:
     return CELLAR + REAL_WORKS.get(celex, f"constructed-{celex.lower()}")
+
+
+@cache
+def recorded() -> dict[str, bytes]:
+    """The real recordings kept only in the bundle (tests/replay_server.IN_BUNDLE), read before it is rebuilt."""
+    return {rel: fixture(rel) for rel in IN_BUNDLE}
 
 
 class Bundle:
@@ -243,8 +251,7 @@ def hys_detail_from_listing(item: dict) -> dict:
 
 def signal_routes(b: Bundle) -> None:
     """Have Your Say and Funding & Tenders: real recordings; Comitology and RegDel: documented shapes."""
-    hys = FIX / "have_your_say"
-    listing = (hys / "hys_searchInitiatives_nofilter_size3_2026-09-01.json").read_bytes()
+    listing = recorded()["have_your_say/hys_searchInitiatives_nofilter_size3_2026-09-01.json"]
     b.add(
         "/hys/brpapi/searchInitiatives",
         listing,
@@ -254,7 +261,7 @@ def signal_routes(b: Bundle) -> None:
     )
     b.add(
         "/hys/brpapi/groupInitiatives/18805",
-        (hys / "hys_groupInitiatives_18805_2026-09-01.json").read_bytes(),
+        recorded()["have_your_say/hys_groupInitiatives_18805_2026-09-01.json"],
         "REAL-hys_groupInitiatives_18805.json",
         "application/json",
     )
@@ -264,7 +271,7 @@ def signal_routes(b: Bundle) -> None:
         b.add(f"/hys/brpapi/groupInitiatives/{iid}", body, f"hys-groupInitiatives-{iid}.json", "application/json")
     b.add(
         "/ft/data/referenceData/grantsTenders.json",
-        (FIX / "funding_tenders" / "ft_grantsTenders_reference_sample7_2026-09.json").read_bytes(),
+        recorded()["funding_tenders/ft_grantsTenders_reference_sample7_2026-09.json"],
         "REAL-ft_grantsTenders_sample7.json",
         "application/json",
     )
@@ -331,6 +338,7 @@ def signal_routes(b: Bundle) -> None:
 
 
 def build() -> None:
+    recorded()  # read now: Bundle() empties the folder they live in
     b = Bundle(OUT)
     items = dev_items()
     feeds = (
@@ -380,13 +388,13 @@ def build() -> None:
     )
     b.add(
         "/digital-strategy/en/rss.xml",
-        (FIX / "commission" / "commission_newsroom-dae-fullrss-2014-07.xml").read_bytes(),
+        recorded()["commission/commission_newsroom-dae-fullrss-2014-07.xml"],
         "digital-strategy-REAL-newsroom-dae-2014.xml",
         "application/rss+xml",
     )
     b.add(
         "/ep/api/v2/procedures/2025-0581",
-        (FIX / "ep_odp" / "odp_procedure_2025-0581.json").read_bytes(),
+        recorded()["ep_odp/odp_procedure_2025-0581.json"],
         "REAL-odp_procedure_2025-0581.json",
         "application/ld+json",
     )
@@ -396,14 +404,14 @@ def build() -> None:
     ):
         b.add(
             "/oeil/en/procedure-file",
-            (FIX / "oeil" / name).read_bytes(),
+            recorded()[f"oeil/{name}"],
             f"REAL-{name}",
             "text/html; charset=utf-8",
             contains=[f"reference={ref}"],
         )
     b.add(
         "/cellar/resource/celex/32023R2854",
-        (FIX / "cellar" / "data_act_32023R2854_en_cellar.xhtml").read_bytes(),
+        recorded()["cellar/data_act_32023R2854_en_cellar.xhtml"],
         "REAL-data_act_32023R2854_en_cellar.xhtml",
         "application/xhtml+xml;charset=UTF-8",
         contains=["language=eng"],

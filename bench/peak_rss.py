@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 
-def measure(cmd: list[str], timeout: float | None = None, **popen) -> tuple[int, float]:  # noqa: ANN003
+def measure(cmd: list[str], timeout: float | None = None, **popen) -> tuple[int, float]:
     """(exit code, peak RSS in MiB) of ``cmd`` run through this launcher; ``popen``: cwd, env, stdout...
     Past ``timeout`` the launcher and the command are killed: (-9, 0.0)."""
     with tempfile.TemporaryDirectory() as tmp:

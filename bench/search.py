@@ -34,10 +34,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.db import open_archive  # noqa: E402
-from storage.fulltext import META_PREFIX, meta_token, search_key  # noqa: E402
-from storage.search import Filters, search  # noqa: E402
-from storage.textnorm import index_text  # noqa: E402
+from storage.db import open_archive
+from storage.fulltext import META_PREFIX, meta_token, search_key
+from storage.search import Filters, search
+from storage.textnorm import index_text
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = ["deai", "sante_publique", "daqss", "diqasm", "numerique", "international", "deontologie"]

@@ -19,7 +19,7 @@ from spacy.vectors import Vectors
 from spacy.vocab import Vocab
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from nlp.text import normalise  # noqa: E402
+from nlp.text import normalise
 
 
 def main(model_dir: str, out: str, keep: int = 50_000) -> None:

@@ -1,6 +1,6 @@
 """The crawl child process: ``python -m crawlers.child JOB.json``.
 
-Scrapy's reactor cannot restart (research/stack_probe.md §3), so every crawl runs in a fresh
+Scrapy's reactor cannot restart (docs/research/stack_probe.md §3), so every crawl runs in a fresh
 process. All sources of a job run in one reactor, concurrently, each as its own crawler (own
 stats, own failures). Results go to files in the job's ``out_dir`` (see crawlers.pipelines).
 """

@@ -3,7 +3,7 @@
 Politeness and incrementality are set here once for every source: robots.txt, AutoThrottle, one
 request per second per host by default, retries with backoff on 429/5xx, an honest User-Agent, a
 body-size cap, and an RFC 2616 HTTP cache that revalidates every URL on every run (conditional GET
-with ETag / Last-Modified; research/stack_probe.md §3 explains the two settings that make it work).
+with ETag / Last-Modified; docs/research/stack_probe.md §3 explains the two settings that make it work).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def classify_cmd(
     )
 
 
-def _say_if_refused(rules) -> None:  # noqa: ANN001 - nlp.rules.RuleSet
+def _say_if_refused(rules) -> None:  # nlp.rules.RuleSet
     """One line when the rules file in place was refused and the last good rules were used instead."""
     from veille.cli import console
 
@@ -233,7 +233,7 @@ def review_cmd(
     console.print(table)
 
 
-def _print_metrics(ev, labels: list[str]) -> None:  # noqa: ANN001
+def _print_metrics(ev, labels: list[str]) -> None:
     from veille.cli import console
 
     table = Table(title="per-label precision / recall / F1")

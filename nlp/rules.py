@@ -462,7 +462,7 @@ def _parse_pattern(y: _Y) -> str:
     try:  # let spaCy's own validator judge the pattern
         Matcher(blank_nlp().vocab, validate=True).add("check", [stem_pattern(pattern)])
         return json.dumps(pattern, sort_keys=True, ensure_ascii=False)
-    except Exception as exc:  # noqa: BLE001 - whatever spaCy raises on analyst input is a rule error
+    except Exception as exc:  # whatever spaCy raises on analyst input is a rule error
         msg = " ".join(str(exc).split())
         raise y.fail(f"invalid token pattern: {msg[:200]}") from None
 
@@ -521,7 +521,7 @@ def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) 
     rs = RuleSet(text, filename, labels, rules, field_weights, rules_weight, body_count=body_count)
     try:
         return rs.compile()
-    except Exception as exc:  # noqa: BLE001 - defensive: the per-pattern check should have caught it
+    except Exception as exc:  # defensive: the per-pattern check should have caught it
         raise RulesError(f"{filename}:?: {' '.join(str(exc).split())[:200]}") from None
 
 

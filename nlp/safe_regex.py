@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from re import _constants as C  # noqa: N812 - the opcodes of Python's own regex parser
+from re import _constants as C  # the opcodes of Python's own regex parser
 from re import _parser
 
 import re2

@@ -185,7 +185,7 @@ def _descriptor(d: str, lang: str) -> tuple[list[str], list[str]]:
     return normalise(d, lang)  # shared lists: FieldText's are never modified
 
 
-def parse_item(item) -> Parsed:  # noqa: ANN001 - nlp.dataset.Item
+def parse_item(item) -> Parsed:  # nlp.dataset.Item
     lang = item.lang or guess_lang(item.title + " " + item.summary)
     acts = frozenset(a.strip().upper() for a in (*item.legal_basis, *item.related_acts))
     meta = Meta(item.source or "", item.kind or "", item.doc_type or "", (item.celex or "").upper(), acts)
@@ -193,7 +193,7 @@ def parse_item(item) -> Parsed:  # noqa: ANN001 - nlp.dataset.Item
     return parse_fields(parts + subject_parts(item.eurovoc), meta)
 
 
-def parse_notice(n) -> Parsed:  # noqa: ANN001 - storage.models.Notice (or a row with its columns)
+def parse_notice(n) -> Parsed:  # storage.models.Notice (or a row with its columns)
     acts = frozenset(a.strip().upper() for a in (*(n.legal_basis or []), *(n.related_acts or [])))
     meta = Meta(n.source or "", n.kind or "", n.doc_type or "", (n.celex or "").upper(), acts)
     parts = [

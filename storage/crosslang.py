@@ -171,7 +171,7 @@ def archive_units(engine: Engine) -> Iterable[tuple[str, str]]:
                 yield r.summary_fr, r.summary_en
 
 
-def rules_units(settings) -> list[tuple[str, str]]:  # noqa: ANN001 - veille.config.Settings
+def rules_units(settings) -> list[tuple[str, str]]:  # veille.config.Settings
     """Each rule's French and English phrases (the rules in force), one aligned unit per rule."""
     from nlp.rules import RulesError, active_rules
 
@@ -192,7 +192,7 @@ def rules_units(settings) -> list[tuple[str, str]]:  # noqa: ANN001 - veille.con
 # --- stored lexicon --------------------------------------------------------------------------
 
 
-def _fingerprint(engine: Engine, settings) -> str:  # noqa: ANN001
+def _fingerprint(engine: Engine, settings) -> str:
     from veille.profiles import profile_file
 
     try:
@@ -204,7 +204,7 @@ def _fingerprint(engine: Engine, settings) -> str:  # noqa: ANN001
     return hashlib.sha256(f"{FORMAT}|{last}|".encode() + rules).hexdigest()[:16]
 
 
-def lexicon(engine: Engine, settings) -> Lexicon:  # noqa: ANN001
+def lexicon(engine: Engine, settings) -> Lexicon:
     """The lexicon for the archive and rules as they are now (relearned and stored when they changed)."""
     from sqlmodel import select
 
@@ -228,7 +228,7 @@ def lexicon(engine: Engine, settings) -> Lexicon:  # noqa: ANN001
                 row = s.get(KeyValue, KEY) or KeyValue(key=KEY, updated_at=now_utc())
                 row.value, row.updated_at = value, now_utc()
                 s.add(row)
-        except Exception as exc:  # noqa: BLE001 - a read-only archive still searches, relearning next time
+        except Exception as exc:  # a read-only archive still searches, relearning next time
             log.warning("cross-language lexicon not stored: %s", exc)
     _MEMO.clear()
     _MEMO[fp] = lex

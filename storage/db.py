@@ -44,7 +44,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def _sqlite_begin(conn) -> None:  # noqa: ANN001
+def _sqlite_begin(conn) -> None:
     # pysqlite's own transaction handling is off (isolation_level=None); begin explicitly, as the
     # SQLAlchemy docs recommend. Writers take the lock up front (BEGIN IMMEDIATE) so that they wait
     # on busy_timeout instead of failing mid-batch; readers stay deferred and never block in WAL.
@@ -52,7 +52,7 @@ def _sqlite_begin(conn) -> None:  # noqa: ANN001
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def _sqlite_connect(dbapi_conn, record) -> None:  # noqa: ANN001
+def _sqlite_connect(dbapi_conn, record) -> None:
     dbapi_conn.isolation_level = None
     _sqlite_pragmas(dbapi_conn, record)
 

@@ -39,14 +39,14 @@ def day_bound(day: date | None, upper: bool) -> int | None:
     return search_key((1 << ID_BITS) - 1 if upper else 0, day)
 
 
-def notice_sort_date(n) -> datetime | date | None:  # noqa: ANN001 - Notice or row
+def notice_sort_date(n) -> datetime | date | None:  # Notice or row
     return n.published_at or n.document_date or n.first_seen
 
 
 # --- writing the index ---------------------------------------------------------------------
 
 
-def _fields(n) -> tuple[str, str, str]:  # noqa: ANN001
+def _fields(n) -> tuple[str, str, str]:
     title = " ".join(filter(None, [index_text(n.title_en, "en"), index_text(n.title_fr, "fr")]))
     summary = " ".join(filter(None, [index_text(n.summary_en, "en"), index_text(n.summary_fr, "fr")]))
     return title, summary, index_text(n.body, n.lang)
@@ -60,7 +60,7 @@ def meta_token(kind: str, value: str) -> str:
     return META_PREFIX[kind] + re.sub(r"[^0-9a-z]", "", strip_accents(value.lower()))
 
 
-def meta_text(n, labels: list[str]) -> str:  # noqa: ANN001
+def meta_text(n, labels: list[str]) -> str:
     tokens = [meta_token("labels", lb) for lb in labels]
     tokens += [meta_token("sources", n.source), meta_token("kinds", n.kind or "other")]
     if n.doc_type:
@@ -75,7 +75,7 @@ def _selected_labels(conn: Connection, notice_id: int) -> list[str]:
     return [r.label for r in rows]
 
 
-def index_notice(conn: Connection, n, old_key: int | None) -> int:  # noqa: ANN001
+def index_notice(conn: Connection, n, old_key: int | None) -> int:
     """(Re)index notice ``n`` inside the caller's transaction; returns its new search key."""
     key = search_key(n.id, notice_sort_date(n))
     title, summary, body = _fields(n)
@@ -228,7 +228,7 @@ def now_utc() -> datetime:
 
 
 @event.listens_for(Session, "after_flush")
-def _label_scores_flushed(session: Session, _ctx) -> None:  # noqa: ANN001
+def _label_scores_flushed(session: Session, _ctx) -> None:
     """Keep the FTS filter tokens in step with label scores, whoever writes them (classify, feedback...)."""
     from storage.models import LabelScore
 

@@ -23,28 +23,15 @@ from sqlmodel import Session, or_, select
 from storage.db import session_scope
 from storage.fulltext import index_notice, now_utc
 from storage.models import Notice, NoticeVersion, Sighting
-from veille.records import NoticeRecord, base_celex, canonical_url
+from veille.records import READER_FIELDS, NoticeRecord, base_celex, canonical_url
 
-# Fields a source may fill in; a later source's non-empty value wins, an empty one never erases.
-MERGED_FIELDS = (
-    "eli",
-    "url",
-    "procedure",
-    "lang",
-    "title_en",
-    "title_fr",
-    "summary_en",
-    "summary_fr",
-    "body",
-    "doc_type",
-    "published_at",
-    "document_date",
-    "opens",
-    "deadline",
+LIST_FIELDS = ("related_acts", "legal_basis", "eurovoc")  # merged as unions
+# Fields a source may fill in; a later source's non-empty value wins, an empty one never erases: the
+# identifiers and language, then every scalar field a reader sees (celex and kind have rules of their own).
+MERGED_FIELDS = ("eli", "url", "procedure", "lang") + tuple(
+    f for f in READER_FIELDS if f not in LIST_FIELDS and f not in ("celex", "kind")
 )
-LIST_FIELDS = ("related_acts", "legal_basis", "eurovoc")
-# What a reader sees. Not ``lang``: a feed saying "en" of a Cellar act whose language was unset is no change.
-HASHED = MERGED_FIELDS[4:] + LIST_FIELDS + ("celex", "kind")
+HASHED = READER_FIELDS  # what a reader sees (veille.records)
 # Dates a better kind of source keeps against a worse one (docs/decisions.md, "Dates"): Cellar's OJ day
 # is not overwritten by the day EUR-Lex's RSS loaded the act. Equal ranks: the latest non-empty wins.
 DATE_RANK = {"official": 3, "source": 2, "listing": 1}
@@ -267,7 +254,7 @@ def upsert(
     return notice.id
 
 
-def batched(items: Iterable, n: int):  # noqa: ANN201 - itertools.batched is Python 3.12+
+def batched(items: Iterable, n: int):  # itertools.batched is Python 3.12+
     it = iter(items)
     while chunk := list(islice(it, n)):
         yield chunk

@@ -49,7 +49,7 @@ def _busy(engine: Engine) -> RunInProgress:
     return RunInProgress(f"une exécution est déjà en cours sur l'archive {where} (a run is in progress)")
 
 
-def _retry(try_once, wait: float) -> bool:  # noqa: ANN001 - () -> bool
+def _retry(try_once, wait: float) -> bool:  # () -> bool
     deadline = time.monotonic() + max(wait, 0.0)
     while not try_once():
         if time.monotonic() >= deadline:

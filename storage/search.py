@@ -165,7 +165,7 @@ def _candidates_sql(engine: Engine, clauses, f: Filters, params: dict, ranked: b
     )
 
 
-def _statement(engine: Engine, clauses, f: Filters, ranked: bool):  # noqa: ANN001, ANN202
+def _statement(engine: Engine, clauses, f: Filters, ranked: bool):
     params: dict = {"cap": CANDIDATES + 1, "mask": ID_MASK}
     stmt = text(_candidates_sql(engine, clauses, f, params, ranked))
     for name in ("labels", "sources", "doc_types", "kinds"):
@@ -208,7 +208,7 @@ def search(
     return Result(hits=hits, total=len(keys), total_is_lower_bound=capped, facets=counts)
 
 
-def _text_keys(conn, engine: Engine, clauses: list[Clause], f: Filters, ranked: bool):  # noqa: ANN001, ANN202
+def _text_keys(conn, engine: Engine, clauses: list[Clause], f: Filters, ranked: bool):
     """(keys in result order, ranks by key, capped) of the full-text part."""
     sqlite = engine.dialect.name == "sqlite"
     # FTS5's bm25() first counts every match of each term (its IDF), a cost proportional to the
@@ -237,7 +237,7 @@ def _mention_clauses(ident: Identifier) -> list[Clause]:
     return [Clause(tuple(stems_any(w) for w in words_))] if words_ else []
 
 
-def _pinned_keys(conn, engine: Engine, ident: Identifier, f: Filters) -> list[int]:  # noqa: ANN001
+def _pinned_keys(conn, engine: Engine, ident: Identifier, f: Filters) -> list[int]:
     """Search keys of the notices the identifier names that pass the filters, newest first."""
     ids = identifier_ids(conn, ident)
     if not ids:
@@ -254,7 +254,7 @@ def _pinned_keys(conn, engine: Engine, ident: Identifier, f: Filters) -> list[in
     return [r[0] for r in conn.execute(stmt, params)]
 
 
-def _terms_are_rare(conn, clauses) -> bool:  # noqa: ANN001
+def _terms_are_rare(conn, clauses) -> bool:
     """Whether every query term matches at most EXACT_RANK notices (a probe streams that many, cheaply).
 
     bm25() computes each term's IDF by counting all its matches, filters or not: affordable only then.
@@ -266,7 +266,7 @@ def _terms_are_rare(conn, clauses) -> bool:  # noqa: ANN001
     return True
 
 
-def _rank_common(conn, keys: list[int], clauses) -> dict[int, float]:  # noqa: ANN001
+def _rank_common(conn, keys: list[int], clauses) -> dict[int, float]:
     """BM25-like score, in Python, of the newest matches of a very common query.
 
     Past the cap every query term is frequent, so IDF barely separates documents; what ranks them
@@ -290,12 +290,12 @@ def _rank_common(conn, keys: list[int], clauses) -> dict[int, float]:  # noqa: A
     return scores
 
 
-def _in(conn, sql: str, ids: list[int]):  # noqa: ANN001
+def _in(conn, sql: str, ids: list[int]):
     stmt = text(sql).bindparams(bindparam("ids", expanding=True))
     return conn.execute(stmt, {"ids": ids}).all()
 
 
-def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -> list[Hit]:  # noqa: ANN001
+def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -> list[Hit]:
     if not ids:
         return []
     # A Core select on the table, not raw SQL, so that dates come back typed on SQLite too.
@@ -334,7 +334,7 @@ def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -
     return hits
 
 
-def _facets(conn, ids: list[int]) -> dict[str, Counter]:  # noqa: ANN001
+def _facets(conn, ids: list[int]) -> dict[str, Counter]:
     out: dict[str, Counter] = {"label": Counter(), "source": Counter(), "doc_type": Counter(), "year": Counter()}
     for chunk in (ids[i : i + 900] for i in range(0, len(ids), 900)):
         for r in _in(conn, "SELECT label FROM label_score WHERE selected AND notice_id IN :ids", chunk):
@@ -364,7 +364,7 @@ class _Marker:
         return hit
 
 
-def make_snippet(n, stems: set[str], marks: _Marker | None = None) -> tuple[str, str]:  # noqa: ANN001
+def make_snippet(n, stems: set[str], marks: _Marker | None = None) -> tuple[str, str]:
     """A window of the first field that matches, with the matched words marked.
 
     ``WORD_SPLIT.split`` alternates separators (even indexes) and words (odd indexes); words need no

@@ -126,7 +126,7 @@ class Inbox:
         self.envelopes: list = []
         self.down = False
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook name
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook name
         if self.down:
             return "451 4.3.0 try again later"
         self.envelopes.append(envelope)
@@ -150,7 +150,7 @@ class SlackServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 server.attempts.append((self.path, time.monotonic()))
                 queue = next((q for p, q in server.scripts.items() if self.path.startswith(p)), server.script)

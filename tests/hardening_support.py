@@ -2,7 +2,7 @@
 as a real subprocess, and the checks "each notice once, each delivery once" against the peers.
 
 The corpus is built from real titles of the development set (nlp/data/has_dev_notices.jsonl): an
-EUR-Lex feed in the documented item shape (research/sources.md §2, as tests/test_scheduler.py builds
+EUR-Lex feed in the documented item shape (docs/research/sources.md §2, as tests/test_scheduler.py builds
 it), two news feeds, and a few constructed implementing acts of the HTA Regulation and the AI Act so
 that the critical-alert path (immediate alerts by e-mail and Slack) runs too.
 """
@@ -138,7 +138,7 @@ class SlowInbox(Inbox):
         super().__init__()
         self.delay = delay
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802 - aiosmtpd hook
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook
         import asyncio
 
         await asyncio.sleep(self.delay)
@@ -146,7 +146,7 @@ class SlowInbox(Inbox):
 
 
 @contextmanager
-def peers(authenticator=None, smtp_delay: float = 0.0, **controller_kw):  # noqa: ANN001, ANN201
+def peers(authenticator=None, smtp_delay: float = 0.0, **controller_kw):
     inbox = SlowInbox(smtp_delay) if smtp_delay else Inbox()
     port = free_port()
     kw = {"authenticator": authenticator, "auth_require_tls": False} if authenticator else {}
@@ -239,7 +239,7 @@ def run_veille(cfg: Path, home: Path, *args: str, timeout: float = 240, **env: s
 # --- what the archive and the peers hold ---------------------------------------------------------------------
 
 
-def notice_identities(engine) -> tuple[Counter, Counter]:  # noqa: ANN001
+def notice_identities(engine) -> tuple[Counter, Counter]:
     """How many notices per CELEX, and how many sightings per (source, external id)."""
     with session_scope(engine) as s:
         celex = Counter(c for c in s.exec(select(Notice.celex)) if c)
@@ -247,12 +247,12 @@ def notice_identities(engine) -> tuple[Counter, Counter]:  # noqa: ANN001
     return celex, sightings
 
 
-def deliveries(engine) -> list[Delivery]:  # noqa: ANN001
+def deliveries(engine) -> list[Delivery]:
     with session_scope(engine) as s:
         return list(s.exec(select(Delivery).order_by(Delivery.id)))
 
 
-def delivery_keys(engine, batch: str | None = None) -> dict[tuple[str, str, str, str], str]:  # noqa: ANN001
+def delivery_keys(engine, batch: str | None = None) -> dict[tuple[str, str, str, str], str]:
     """(notice URL, recipient, channel, purpose) -> status: comparable across archives (ids differ)."""
     query = select(Notice.url, Delivery.recipient, Delivery.channel, Delivery.purpose, Delivery.status).join(
         Notice, Notice.id == Delivery.notice_id
@@ -291,7 +291,7 @@ def received(p: Peers) -> Counter:
     return got
 
 
-def age_sending_rows(engine, by: timedelta) -> int:  # noqa: ANN001
+def age_sending_rows(engine, by: timedelta) -> int:
     """Time passes: rows a killed run left ``sending`` become stale, so the next run settles them."""
     from sqlalchemy import update
 

@@ -16,11 +16,39 @@ from typing import Any
 from crawlers.replay.server import ReplayServer, Route, load_bundle
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "fixtures"
+BUNDLE_BODIES = Path(__file__).resolve().parent.parent / "crawlers" / "replay" / "bundle" / "bodies"
+# Real recordings the replay bundle ships are kept once, in the bundle (package data the demo needs); tests
+# read them under their fixture names. bench/make_replay_bundle.py reads them the same way.
+IN_BUNDLE = {
+    "cellar/data_act_32023R2854_en_cellar.xhtml": "REAL-data_act_32023R2854_en_cellar.xhtml",
+    "commission/commission_newsroom-dae-fullrss-2014-07.xml": "digital-strategy-REAL-newsroom-dae-2014.xml",
+    "ep_odp/odp_procedure_2025-0581.json": "REAL-odp_procedure_2025-0581.json",
+    "funding_tenders/ft_grantsTenders_reference_sample7_2026-09.json": "REAL-ft_grantsTenders_sample7.json",
+    "have_your_say/hys_groupInitiatives_18805_2026-09-01.json": "REAL-hys_groupInitiatives_18805.json",
+    "have_your_say/hys_searchInitiatives_nofilter_size3_2026-09-01.json": (
+        "REAL-hys_searchInitiatives_nofilter_size3.json"
+    ),
+    "oeil/oeil_procedure_file_2024-0258-COD.html": "REAL-oeil_procedure_file_2024-0258-COD.html",
+    "oeil/oeil_procedure_file_2025-0229-NLE.html": "REAL-oeil_procedure_file_2025-0229-NLE.html",
+}
 
-__all__ = ["FIXTURES", "ReplayServer", "Route", "fixture", "load_bundle", "route_from_http_txt", "write_config"]
+__all__ = [
+    "BUNDLE_BODIES",
+    "FIXTURES",
+    "IN_BUNDLE",
+    "ReplayServer",
+    "Route",
+    "fixture",
+    "load_bundle",
+    "route_from_http_txt",
+    "write_config",
+]
 
 
 def fixture(rel: str) -> bytes:
+    """A recorded payload by its path under tests/data/fixtures (same sub-folders as ../shared/fixtures)."""
+    if rel in IN_BUNDLE:
+        return (BUNDLE_BODIES / IN_BUNDLE[rel]).read_bytes()
     return (FIXTURES / rel).read_bytes()
 
 

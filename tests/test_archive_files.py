@@ -215,7 +215,7 @@ def test_archives_created_at_the_same_moment_are_never_seen_half_made(tmp_path):
         barrier.wait()
         try:
             make_engine(f"sqlite:///{db}").dispose()
-        except Exception as exc:  # noqa: BLE001 - collected and shown by the assertion
+        except Exception as exc:  # collected and shown by the assertion
             errors.append(repr(exc))
 
     threads = [threading.Thread(target=open_it) for _ in range(12)]

@@ -102,7 +102,7 @@ def ingest_while_searching(tmp_path, home, db_url: str) -> None:
           f"{during_ingest} while the run was storing or classifying; no error")  # fmt: skip
 
 
-def _count(engine) -> int:  # noqa: ANN001
+def _count(engine) -> int:
     with session_scope(engine) as s:
         return s.exec(select(func.count()).select_from(Notice)).one()
 

@@ -193,7 +193,7 @@ def test_not_a_feed_is_an_error_never_an_empty_feed(body, reason):
 
 
 def test_entity_declarations_are_stripped_before_feedparser():
-    # The quadratic-blowup shape of research/stack_probe.md §4, scaled down: never expanded.
+    # The quadratic-blowup shape of docs/research/stack_probe.md §4, scaled down: never expanded.
     entity = "A" * 5000
     body = (
         f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "{entity}">]><rss version="2.0"><channel>'

@@ -3,7 +3,7 @@
 - EUR-Lex RSS writes the day it means as ``00:00:00 +0200`` (winter too): that day, through the real RSS
   spider on the replay server into the archive, the search hits and the digest items. No capture of
   EUR-Lex RSS exists (crawlers/replay/README.md): the feeds below are CONSTRUCTED in the item shape of
-  research/sources.md §2, with real CELEX, titles and CELLAR ids.
+  docs/research/sources.md §2, with real CELEX, titles and CELLAR ids.
 - Cellar's OJ day wins over the EUR-Lex feed's load day: no new version.
 - The real Comitology capture (tests/data/fixtures/comitology/): Brussels midnight sent as ``…T22:00:00Z``,
   deadline = the end of the written procedure.
@@ -43,7 +43,7 @@ from veille.profiles import load_labels
     ("text", "day"),
     [
         ("Mon, 27 Jan 2025 00:00:00 +0200", date(2025, 1, 27)),  # EUR-Lex: +0200 in winter too
-        ("Tue, 30 Jun 2026 00:00:00 +0200", date(2026, 6, 30)),  # research/sources.md §2's item
+        ("Tue, 30 Jun 2026 00:00:00 +0200", date(2026, 6, 30)),  # docs/research/sources.md §2's item
         ("Fri, 28 Nov 2025 10:00:00 +0200", date(2025, 11, 28)),  # Drupal feeds (DG SANTE)
         ("2026-07-27T22:00:00Z", date(2026, 7, 28)),  # Comitology: Brussels midnight in summer
         ("2026-01-14T23:00:00Z", date(2026, 1, 15)),  # ... and in winter
@@ -152,7 +152,7 @@ def cellar_record():
 
 def test_cellar_oj_day_wins_over_the_eurlex_load_day(engine):
     cellar = cellar_record()
-    # EUR-Lex loaded the act the day after its OJ issue (research/sources.md §2: "can be days after").
+    # EUR-Lex loaded the act the day after its OJ issue (docs/research/sources.md §2: "can be days after").
     (feed,) = parse_feed(
         eurlex_feed(eurlex_item("32025R0117", "constructed-32025R0117", HTA_117, "Tue, 28 Jan 2025 00:00:00 +0200")),
         source="eurlex-rss-oj-l",

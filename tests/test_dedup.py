@@ -112,7 +112,7 @@ def _drupal_feed(*items: tuple[str, str, str, str]) -> bytes:
 
 
 EU4H = "Commission adopts EU4Health 2024 Work Programme with a €752.4 million funding to strengthen the European Health Union"  # noqa: E501
-EU4H_URL = "https://health.ec.europa.eu/latest-updates/commission-adopts-eu4health-2024-work-programme-eu7524-million-funding-strengthen-european-health-2023-12-05_en"  # noqa: E501
+EU4H_URL = "https://health.ec.europa.eu/latest-updates/commission-adopts-eu4health-2024-work-programme-eu7524-million-funding-strengthen-european-health-2023-12-05_en"
 
 
 def test_same_title_same_day_same_publisher_is_one_notice(engine, tmp_path):

@@ -37,7 +37,7 @@ RECENT = ["MDCG 2025-9 Guidance on Breakthrough Devices (BtX)", "Draft Commissio
 OLD = [EN_ACT[1], "Health Technology Assessment: 2026 Work Programme adopted"]
 
 
-def notice_ids(engine, title: str) -> list[int]:  # noqa: ANN001
+def notice_ids(engine, title: str) -> list[int]:
     """The ids of the notices whose title starts with ``title`` (French or English)."""
     from sqlalchemy import or_
 
@@ -48,7 +48,7 @@ def notice_ids(engine, title: str) -> list[int]:  # noqa: ANN001
         return sorted(s.exec(q).all())
 
 
-def notice_id(engine, title: str) -> int:  # noqa: ANN001
+def notice_id(engine, title: str) -> int:
     [nid] = notice_ids(engine, title)
     return nid
 
@@ -77,7 +77,7 @@ def pipeline(tmp_path_factory) -> tuple[Path, str]:
     return home / "veille.db", (home / "veille.toml").read_text(encoding="utf-8")
 
 
-def archive(pipeline, folder: Path, extra: str = ""):  # noqa: ANN201 - (Engine, Settings, config path)
+def archive(pipeline, folder: Path, extra: str = ""):
     """A copy of the pipeline's archive with its own outbox and config (``extra`` TOML appended)."""
     db, text = pipeline
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,15 +98,15 @@ class Links(HTMLParser):
         self.links: list[tuple[str, str]] = []
         self._href: str | None = None
 
-    def handle_starttag(self, tag, attrs):  # noqa: ANN001, ANN201
+    def handle_starttag(self, tag, attrs):
         if tag == "a":
             self._href, self._text = dict(attrs).get("href"), ""
 
-    def handle_data(self, data):  # noqa: ANN001, ANN201
+    def handle_data(self, data):
         if self._href is not None:
             self._text += data
 
-    def handle_endtag(self, tag):  # noqa: ANN001, ANN201
+    def handle_endtag(self, tag):
         if tag == "a" and self._href is not None:
             self.links.append((self._href, self._text.strip()))
             self._href = None
@@ -123,7 +123,7 @@ def eml(outbox: Path, address: str) -> list[tuple[str, str, str]]:
     return out
 
 
-def rows(engine, recipient: str) -> dict[int, str]:  # noqa: ANN001
+def rows(engine, recipient: str) -> dict[int, str]:
     with session_scope(engine) as s:
         q = select(Delivery).where(Delivery.recipient == recipient, Delivery.purpose == "digest")
         return {r.notice_id: r.status for r in s.exec(q)}
@@ -298,7 +298,7 @@ def test_preview_of_a_sent_day_shows_what_was_sent_and_sends_nothing(pipeline, t
 # --- 4, 5. dashboard and feedback ------------------------------------------------------------------------
 
 
-def web_client(engine, settings):  # noqa: ANN001, ANN201
+def web_client(engine, settings):
     from tests.web_helpers import client, login
     from web.auth import add_user
 
@@ -386,7 +386,7 @@ def test_search_counts_agree_and_unknown_facets_name_the_known_values(pipeline, 
     _, settings, cfg = archive(pipeline, tmp_path / "a")
     monkeypatch.setattr(console, "width", 200)
 
-    def veille(*args: str):  # noqa: ANN202
+    def veille(*args: str):
         state._settings = None
         res = CliRunner().invoke(app, ["--config", str(cfg), *args])
         state._settings = None

@@ -56,14 +56,14 @@ def status(veille_home, monkeypatch):
     return run
 
 
-def _setup(home: Path, sources: list[dict]):  # noqa: ANN202 - (config path, settings, engine)
+def _setup(home: Path, sources: list[dict]):  # config path, settings, engine
     home.mkdir(parents=True, exist_ok=True)
     cfg = write_config(home / "veille.toml", sources)
     settings = load_settings(cfg)
     return cfg, settings, open_archive(settings.database_url)
 
 
-def _row(engine, source: str) -> CrawlRun:  # noqa: ANN001
+def _row(engine, source: str) -> CrawlRun:
     with session_scope(engine) as s:
         return s.exec(select(CrawlRun).where(CrawlRun.source == source).order_by(CrawlRun.id.desc())).first()
 
@@ -359,7 +359,7 @@ def test_feed_that_had_items_then_none_three_runs_is_quiet(veille_home, status):
 
 
 @pytest.fixture(scope="module")
-def oj_archive(tmp_path_factory):  # noqa: ANN201 - (config path, settings, engine, crawl result)
+def oj_archive(tmp_path_factory):  # config path, settings, engine, crawl result
     """The bundle's SPARQL answers (constructed in our queries' shape from real acts, newest OJ date
     2025-12-16: crawlers/replay/README.md) through the real spider into a real archive, once for the
     three views below. Today is long after 16/12/2025: no act for 3 working days."""

@@ -51,7 +51,7 @@ class GateInbox(Inbox):
         self.gate = threading.Event()
         self.held = 0  # sessions that reached RCPT TO while the gate was closed
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001, ANN201, N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if not self.gate.is_set():
             self.held += 1
             await asyncio.get_running_loop().run_in_executor(None, self.gate.wait, DEADLINE)
@@ -60,7 +60,7 @@ class GateInbox(Inbox):
 
 
 @contextmanager
-def gated_peers():  # noqa: ANN201
+def gated_peers():
     inbox, port = GateInbox(), free_port()
     ctl = Controller(inbox, hostname="127.0.0.1", port=port)
     ctl.start()
@@ -72,7 +72,7 @@ def gated_peers():  # noqa: ANN201
         ctl.stop()
 
 
-def wait_for(cond, what: str, timeout: float = DEADLINE) -> None:  # noqa: ANN001
+def wait_for(cond, what: str, timeout: float = DEADLINE) -> None:
     end = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > end:
@@ -114,7 +114,7 @@ def second_process_done(proc: subprocess.Popen, inbox: GateInbox, held_before: i
     return proc.poll() is not None or inbox.held > held_before
 
 
-def assert_each_once(engine, p: Peers) -> None:  # noqa: ANN001
+def assert_each_once(engine, p: Peers) -> None:
     rows = deliveries(engine)
     assert rows and {r.status for r in rows} == {"sent"}, [(r.batch, r.status, r.last_error) for r in rows]
     keys, got = delivery_keys(engine), received(p)
@@ -131,7 +131,7 @@ def assert_each_once(engine, p: Peers) -> None:  # noqa: ANN001
     assert set(ids) == {message_id(b, SENDER_DOMAIN) for b in batches}
 
 
-def critical_alerts(engine, p: Peers) -> Counter:  # noqa: ANN001
+def critical_alerts(engine, p: Peers) -> Counter:
     """(To, CELEX of the notice) of the alert e-mails the peer received."""
     from storage.models import Notice
 

@@ -36,7 +36,7 @@ SOHO_RULE = "Sang, tissus, cellules, organes, vigilances"
 CHROMIUM = "/usr/bin/chromium"
 
 
-def invoke(*args: str):  # noqa: ANN201
+def invoke(*args: str):
     state._settings, state.config, state.profile = None, None, None
     try:
         return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
@@ -75,7 +75,7 @@ def archive(demo, tmp_path, monkeypatch):
     return engine, settings, nid
 
 
-def _rule_ids(settings) -> set[str]:  # noqa: ANN001
+def _rule_ids(settings) -> set[str]:
     from nlp.rules import active_rules
 
     return {r.key for r in active_rules(settings).rules}
@@ -157,7 +157,7 @@ def site(archive):
         yield url, engine, settings, nid
 
 
-def _log_in(page, url: str, name: str) -> None:  # noqa: ANN001
+def _log_in(page, url: str, name: str) -> None:
     from tests.test_web_browser import log_in
 
     log_in(page, url, name)
@@ -326,7 +326,7 @@ def test_a_verdict_written_while_the_notice_is_rescored_stands_on_both_backends(
         try:
             for _ in range(3):
                 classify(engine, settings, [nid])
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     worker = threading.Thread(target=rescore)

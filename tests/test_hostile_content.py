@@ -36,7 +36,7 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e]")
 
 
-def survives(call, *errors: type[Exception]) -> None:  # noqa: ANN001
+def survives(call, *errors: type[Exception]) -> None:
     """``call()`` returns or raises one of ``errors`` with a non-empty message; anything else fails."""
     try:
         call()
@@ -220,7 +220,7 @@ def test_html_parsers_raise_only_parse_errors(bits):
     survives(lambda: parse_act_xhtml(body), ParseError)
     survives(
         lambda: parse_multiple_choices(body, "https://publications.europa.eu/resource/celex/32024R1689"), ParseError
-    )  # noqa: E501
+    )
     survives(lambda: parse_oeil(body, source="fuzz"), ParseError)
 
 
@@ -241,7 +241,7 @@ def test_rules_loader_raises_only_one_line_rules_errors_with_file_and_line(bits)
 
 @FUZZ
 @cache
-def has_rules():  # noqa: ANN201 - nlp.rules.RuleSet, loaded once
+def has_rules():  # nlp.rules.RuleSet, loaded once
     from nlp.rules import load_rules
 
     return load_rules(ROOT / "veille" / "profiles" / "has" / "rules.yaml")

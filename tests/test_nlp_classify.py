@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import delete, insert, text
+from sqlalchemy import delete, event, insert, text
 from sqlmodel import select
 
 from nlp.backtest import backtest
@@ -149,7 +149,7 @@ def test_backtest_shows_gained_and_lost_notices(engine):
     assert rules_path(settings).read_text(encoding="utf-8") == text
 
 
-def _diffs(res) -> dict:  # noqa: ANN001
+def _diffs(res) -> dict:
     return {lb: (d.gained, d.lost) for lb, d in res.labels.items()}
 
 
@@ -267,13 +267,28 @@ def test_a_new_text_reading_or_combination_outdates_the_scores_made_before_it(en
     assert {d["stored"]["outdated"] for d in explain(engine, settings, ids["a"])["labels"].values()} == {None}
 
 
-def _waiting_on_a_lock(engine) -> bool:
+def _waiting_on_a_lock(engine, writing: threading.Event) -> bool:
     if engine.dialect.name != "postgresql":
-        time.sleep(0.5)  # SQLite: the other writer waits for the database lock, which cannot be observed
-        return True
+        # SQLite shows no lock waits: the other writer has issued its first write, which waits for our lock.
+        return writing.is_set()
     with engine.connect() as conn:
         q = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         return conn.execute(text(q)).scalar() > 0
+
+
+def _first_write_of(engine, thread_name: str) -> threading.Event:
+    """Set when the thread named ``thread_name`` asks for the write lock (SQLite writers BEGIN IMMEDIATE) or writes."""
+    writing = threading.Event()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _seen(conn, cursor, statement, *args) -> None:
+        if threading.current_thread().name == thread_name and statement.lstrip().upper().startswith(WRITES):
+            writing.set()
+
+    return writing
+
+
+WRITES = ("BEGIN IMMEDIATE", "INSERT", "UPDATE", "DELETE")
 
 
 def test_a_classification_racing_another_writer_of_the_same_scores_succeeds(engine):
@@ -289,17 +304,18 @@ def test_a_classification_racing_another_writer_of_the_same_scores_succeeds(engi
     def run() -> None:
         try:
             classify(engine, settings)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     # Another cycle is half-way through replacing notice a's scores when this classification starts.
     with engine.begin() as other:
         other.execute(delete(LabelScore).where(LabelScore.notice_id == ids["a"]))
         other.execute(insert(LabelScore), rows)
-        thread = threading.Thread(target=run)
+        thread = threading.Thread(target=run, name="racing-classify")
+        writing = _first_write_of(engine, thread.name)
         thread.start()
         deadline = time.monotonic() + 30
-        while not _waiting_on_a_lock(engine) and time.monotonic() < deadline:
+        while not _waiting_on_a_lock(engine, writing) and time.monotonic() < deadline:
             time.sleep(0.05)
     thread.join()
     assert errors == []

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+from typing import Literal
 
 import pytest
+import yaml
+from pydantic import BaseModel, ConfigDict
 
 from nlp.rules import RulesError, active_rules, load_rules, parse_rules, rules_path, save_rules
 from nlp.text import Meta, parse_fields
@@ -302,100 +305,40 @@ def test_an_unsure_model_alone_is_no_evidence(small_rules, tmp_path):
     )
 
 
-@pytest.mark.parametrize(
-    "title, lang, cue",
-    [
-        ("Type-approval of motor vehicles: accessibility for persons with disabilities", "en", "*/other-sectors"),
-        ("Aéronefs sans équipage à bord pour le transport de dispositifs médicaux", "fr", "*/other-sectors"),
-        ("Galileo space programme services for health emergencies and pandemic preparedness", "en", "*/other-sectors"),
-        ("Taux de taxe sur la valeur ajoutée applicables aux dispositifs médicaux", "fr", "*/other-sectors"),
-        ("Redevances et droits dus à l'Agence pour les médicaments à usage humain", "fr", "deai/ema-fees-budget"),
-        ("Produits biocides utilisés pour désinfecter les dispositifs médicaux", "fr", "*/cosmetics-chemicals"),
-        ("Digital Green Certificate: proof of COVID-19 vaccination for free movement", "en", "*/travel-certificate"),
-        ("Tobacco taxation: revision of the Tobacco Excise Directive", "en", "*/trade-fisheries-finance"),
-        ("Fiscalité du tabac : révision de la directive sur les accises", "fr", "*/trade-fisheries-finance"),
-        ("Interinstitutional Ethics Body: standards on conflicts of interest", "en", "deontologie/institution-ethics"),
-        ("Registre de transparence : déclaration des conflits d'intérêts", "fr", "deontologie/institution-ethics"),
-        ("Cyber Resilience Act: cybersecurity requirements for AI systems", "en", "numerique/horizontal-data-acts"),
-        (
-            "Règlement sur la cybersécurité : certification des systèmes d'IA à haut risque",
-            "fr",
-            "numerique/horizontal-data-acts",
-        ),
-    ],
-)
-def test_shipped_rules_veto_near_miss_families(has_rules, title, lang, cue):
-    """Each title has a strong positive phrase (0.7 or more); the cue of its near-miss family vetoes it."""
-    fired = [f for r in has_rules.evaluate(doc(title, lang)).values() for f in r.fired]
-    assert max(f["weight"] for f in fired) >= 0.7
-    assert any(f["rule"] == cue for f in fired)
-    assert max(scores(has_rules, doc(title, lang)).values()) < 0.5
+class RuleCase(BaseModel):
+    """One line of veille/profiles/has/rules_cases.yaml (its header says what each key asks)."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str
+    lang: Literal["en", "fr"]
+    celex: str | None = None
+    labels: dict[str, bool] = {}
+    none: bool = False
+    vetoed_by: str | None = None
+    fires: dict[str, str] = {}
 
 
-def test_shipped_rules_on_examples(has_rules):
-    s = scores(has_rules, doc("Règlement d'exécution relatif aux évaluations cliniques communes des médicaments", "fr"))
-    assert s["deai"] >= 0.5
-    s = scores(has_rules, doc("Commission Regulation on maximum residue levels of pesticides in food", "en"))
-    assert max(s.values()) < 0.5
-    # Taxonomy §4 topics named by an acronym or an act number only.
-    assert scores(has_rules, doc("The GPAI Code of Practice is published", "en"))["numerique"] >= 0.5
-    # AI at the medicines agency is digital health; AI in agriculture is not.
-    for lang, title in (("en", "EMA reflection paper on artificial intelligence"), ("fr", "L'EMA et l'IA")):
-        assert scores(has_rules, doc(title, lang))["numerique"] >= 0.5, title
-    assert scores(has_rules, doc("Artificial intelligence in agriculture: conference", "en"))["numerique"] < 0.5
-    assert scores(has_rules, doc("SAMIRA: plan d'action sur les applications médicales", "fr"))["daqss"] >= 0.5
-    coi = doc("Implementing Regulation on procedural rules for experts", "en", celex="32024R2745")
-    assert scores(has_rules, coi)["deontologie"] >= 0.5
-    ema = doc("EMA policy on the handling of competing interests of scientific committee members and experts", "en")
-    assert scores(has_rules, ema)["deontologie"] >= 0.5  # not the EU institutions' own ethics
-    # Words that share a stem with a phrase but not its meaning: "aide(s)" (aid) is not "aidants" (carers),
-    # "immunities" (legal) is not "immunization"; and competition cases are near-misses whatever the sector.
-    for lang, title in (
-        ("fr", "Aide humanitaire de l'Union et aides d'urgence au Soudan"),
-        ("en", "Protocol on the privileges and immunities of the European Union: tax on salaries"),
-        ("en", "Prior notification of a concentration (Case M.11432 – Novo Holdings / Catalent) – medical devices"),
-        ("fr", "Aides d'État : régime de soutien à la production de médicaments critiques"),
-    ):
-        assert max(scores(has_rules, doc(title, lang)).values()) < 0.5, title
-    assert scores(has_rules, doc("Soutien aux proches aidants de personnes âgées", "fr"))["diqasm"] >= 0.5
-    # "independent" (an expert panel's name) is not "independence" of experts, "integrated" is not "integrity",
-    # and "guidelines" alone are every kind of EU guidelines, not clinical ones.
-    for title, label in (
-        ("Independent Expert Panel on effective ways of investing in health: opinion on workforce", "deontologie"),
-        ("Expert group on integrated care and integration of services", "deontologie"),
-        ("Guidelines on the protection of minors online under the Digital Services Act", "daqss"),
-    ):
-        assert scores(has_rules, doc(title, "en"))[label] < 0.5, title
-    assert scores(has_rules, doc("EMA policy on the independence of experts", "en"))["deontologie"] >= 0.5
-    assert scores(has_rules, doc("Clinical guidelines on breast cancer care", "en"))["daqss"] >= 0.5
-    assert scores(has_rules, doc("Routine immunization programmes in Europe", "en"))["sante_publique"] >= 0.5
-    # The EMA Regulation covers medicines "for human and veterinary use": a deai act, not a veterinary near-miss.
-    for lang, title in (
-        ("en", "Regulation amending Regulation (EC) No 726/2004 on medicinal products for human and veterinary use"),
-        ("fr", "Règlement modifiant le règlement (CE) n° 726/2004 : médicaments à usage humain et à usage vétérinaire"),
-    ):
-        assert scores(has_rules, doc(title, lang))["deai"] >= 0.5, title
-    assert max(scores(has_rules, doc("Regulation (EU) 2019/6 on veterinary medicinal products", "en")).values()) < 0.5
-    # An animal disease that infects people is a cross-border health threat (ECDC), not an animal-health near-miss.
-    for lang, title in (
-        ("en", "ECDC rapid risk assessment on avian influenza in humans"),
-        ("fr", "Influenza aviaire : l'ECDC évalue le risque de cas humains en Europe"),
-    ):
-        assert scores(has_rules, doc(title, lang))["sante_publique"] >= 0.5, title
-    poultry = "Implementing Regulation on emergency measures against avian influenza in poultry"
-    assert max(scores(has_rules, doc(poultry, "en")).values()) < 0.5
-    # Likewise medicines made of GMOs are not a food near-miss; GM maize still is.
-    gmo = "Regulation on clinical trials with medicinal products for human use containing genetically modified cells"
-    assert scores(has_rules, doc(gmo, "en"))["deai"] >= 0.5
-    maize = doc("Decision authorising products containing genetically modified maize for food and feed uses", "en")
-    assert any(f["rule"] == "*/food" for f in has_rules.evaluate(maize)["deai"].fired)
-    # Horizontal data acts are near-misses unless health-specific (taxonomy §4): the cue's `unless` lets these through.
-    for lang, title in (
-        ("en", "Commission guidance on the interplay between the EHDS and the Data Act"),
-        ("fr", "RGPD et recherche en santé : utilisation secondaire des données de santé"),
-        ("en", "European Digital Identity Wallets to carry ePrescriptions and patient summaries"),
-    ):
-        assert scores(has_rules, doc(title, lang))["numerique"] >= 0.5, title
+def shipped_cases() -> list:
+    path = SHIPPED / "has" / "rules_cases.yaml"
+    cases = [RuleCase.model_validate(c) for c in yaml.safe_load(path.read_text(encoding="utf-8"))]
+    return [pytest.param(c, id=f"{c.lang}:{c.title[:60]}") for c in cases]
+
+
+@pytest.mark.parametrize("case", shipped_cases())
+def test_shipped_rules_on_cases(has_rules, case):
+    d = doc(case.title, case.lang, celex=case.celex) if case.celex else doc(case.title, case.lang)
+    s = scores(has_rules, d)
+    for label, above in case.labels.items():
+        assert (s[label] >= 0.5) is above, (label, s[label])
+    if case.none or case.vetoed_by:
+        assert max(s.values()) < 0.5, s
+    evaluated = has_rules.evaluate(d)
+    if case.vetoed_by:
+        fired = [f for r in evaluated.values() for f in r.fired]
+        assert max(f["weight"] for f in fired) >= 0.7
+        assert any(f["rule"] == case.vetoed_by for f in fired), fired
+    for label, rule in case.fires.items():
+        assert any(f["rule"] == rule for f in evaluated[label].fired), evaluated[label].fired
 
 
 def test_active_rules_are_loaded_once_per_file_version(caplog):
@@ -522,7 +465,7 @@ def test_the_disability_card_is_a_near_miss_only_when_it_is_the_topic(has_rules)
     of persons with disabilities that names it in its summary keeps `diqasm`."""
     card = doc(
         "European disability card: travelling across the EU to become easier for persons with disabilities", "en"
-    )  # noqa: E501
+    )
     assert scores(has_rules, card)["diqasm"] < 0.5
     wider = doc(
         "Résolution sur la protection des personnes handicapées",

@@ -3,6 +3,10 @@ server, real SQLite job store, and a local server speaking the Slack Web API."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,6 +24,7 @@ from crawlers.replay.server import ReplayServer, Route
 from storage.db import open_archive, session_scope
 from storage.models import CrawlRun, Delivery, Notice
 from tests.alerts_support import SlackServer
+from tests.conftest import ROOT
 from veille.config import load_settings
 from veille.pipeline import run_cycle
 
@@ -37,7 +42,7 @@ LATE_ITEM = (
 
 
 def feed(items: list[tuple[str, str]]) -> bytes:
-    """An EUR-Lex predefined feed, in the documented item shape (research/sources.md §2), published today: new acts
+    """An EUR-Lex predefined feed, in the documented item shape (docs/research/sources.md §2), published today: new acts
     that the digests send (older ones would be archived unsent, alerts/jobs.py plan_digests)."""
     today = format_datetime(datetime.now(ZoneInfo("Europe/Paris")).replace(hour=0, minute=0, second=0, microsecond=0))
     out = [
@@ -65,7 +70,7 @@ def write_config(home: Path, replay: ReplayServer, slack: SlackServer, sources: 
 download_delay = 0
 retries = 0
 timeout = 5
-max_run_seconds = 8
+max_run_seconds = 120
 [slack]
 base_url = "{slack.base}/api/"
 [schedule]
@@ -136,7 +141,8 @@ def test_two_cycles_incremental_and_each_alert_and_digest_delivered_once(veille_
         with capsys.disabled():
             print(f"\nfreshness: new critical act -> Slack alert in {latency:.1f} s (poll interval 3 s)")
         wait_for(lambda: _digests_sent(engine) > 0, 60, "the digest")
-        time.sleep(4)  # one more poll after the digest
+        polls = len(runs(engine, "oj"))
+        wait_for(lambda: _finished(runs(engine, "oj")) > polls, 60, "one more poll after the digest")
     finally:
         stop.set()
         thread.join(60)
@@ -169,6 +175,16 @@ def test_two_cycles_incremental_and_each_alert_and_digest_delivered_once(veille_
     summary = run_cycle(engine, settings, sources=["oj"], digests=False)
     assert summary.alerts.sent == 0 and send_digests(engine, settings).sent == 0
     assert len(slack.posts) == before
+
+
+def _finished(rows: list[CrawlRun]) -> int:
+    return sum(r.status != "running" for r in rows)
+
+
+def _idle(engine, settings, name: str) -> bool:
+    nxt = dict(scheduler.next_runs(settings)).get(f"poll:{name}")
+    rows = runs(engine, name)
+    return nxt is not None and nxt > datetime.now(UTC) and _finished(rows) == len(rows)
 
 
 def _digests_sent(engine) -> int:
@@ -234,10 +250,36 @@ def test_catch_up_after_downtime_runs_once(veille_home, peers):
     thread, stop = start(cfg)
     try:
         wait_for(lambda: len(runs(engine, "oj")) >= 2, 60, "the catch-up poll")
-        time.sleep(5)  # room for wrongly queued extra runs
+        # Nothing is due any more once the catch-up run ended and the job's next run is in the future:
+        # a wrongly queued extra run would have started by then.
+        wait_for(lambda: _idle(engine, settings, "oj"), 60, "the scheduler to have nothing due")
     finally:
         stop.set()
         thread.join(60)
     assert len(runs(engine, "oj")) == 2  # once, not four times
     nxt = dict(scheduler.next_runs(settings))["poll:oj"]
     assert nxt > datetime.now(UTC)  # the missed runs are not queued up
+
+
+def test_python_scheduler_without_veille_config_reads_the_home_config(veille_home):
+    """``python scheduler.py`` with no VEILLE_CONFIG uses $VEILLE_HOME/veille.toml (it once passed "." as the path)."""
+    veille_home.mkdir(parents=True)
+    (veille_home / "veille.toml").write_text('profile = "has"\nsources = []\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "VEILLE_CONFIG"}
+    env.update(VEILLE_HOME=str(veille_home), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "scheduler.py"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, encoding="utf-8"
+    )
+    lines: list[str] = []
+    try:
+        for line in proc.stderr:  # ends when the process exits (an error) or once it logs its start
+            lines.append(line)
+            if "scheduler started with" in line:
+                break
+        assert any("scheduler started with 1 jobs" in line for line in lines), "".join(lines)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -27,7 +27,7 @@ JSC_TITLE = (
 EXCISE_TITLE = "Amending Directive (EU) 2020/262 as regards the general arrangements for excise duty"
 
 
-def _invoke(args: list[str], env: dict[str, str]):  # noqa: ANN202 - click Result
+def _invoke(args: list[str], env: dict[str, str]):  # click Result
     state._settings, state.config, state.profile = None, None, None
     try:
         return CliRunner().invoke(app, args, env={**env, "COLUMNS": "200"})
@@ -63,7 +63,7 @@ def demo_copy(demo_home, tmp_path):
 def veille(demo_copy, veille_home):
     cfg = demo_copy / "veille.toml"
 
-    def run(*args: str):  # noqa: ANN202
+    def run(*args: str):
         return _invoke(["--config", str(cfg), *args], {"VEILLE_HOME": str(veille_home)})
 
     return run
@@ -77,7 +77,7 @@ def _id_of(home, column: str, value: str) -> int:
     return row.id
 
 
-def _json(result) -> list[dict]:  # noqa: ANN001
+def _json(result) -> list[dict]:
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 

@@ -49,7 +49,7 @@ def forms(secret: str) -> list[bytes]:
     return [raw, base64.b64encode(raw), plain, login]
 
 
-def authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001
+def authenticator(server, session, envelope, mechanism, auth_data):
     ok = auth_data.login == b"veille" and auth_data.password == PASSWORD.encode()
     return AuthResult(success=ok, handled=False)
 

@@ -22,6 +22,7 @@ from storage.ingest import ingest
 from storage.models import Delivery, Notice, NoticeVersion
 from tests.alerts_support import add_notice, add_scores, write_config
 from veille.config import load_settings
+from veille.health import working_days_back
 from veille.records import NoticeRecord
 
 MON_9_NOV = datetime(2026, 11, 9, 9, 0, tzinfo=UTC)  # Wednesday 11 November 2026 is a public holiday
@@ -120,6 +121,17 @@ def test_working_days_skip_weekends_and_french_holidays():
     assert reminder_due(date(2026, 11, 9), date(2026, 11, 13), [10, 3]) == 3
     assert reminder_due(date(2026, 11, 6), date(2026, 11, 13), [3]) is None  # 4 working days left
     assert reminder_due(date(2026, 11, 14), date(2026, 11, 13), [10, 3]) is None  # passed
+
+
+def test_working_days_across_the_new_year_and_on_or_after_the_deadline():
+    # Wed 23 Dec 2026 -> Mon 4 Jan 2027: Thu 24, (Fri 25 Noël), Mon 28 .. Thu 31, (Fri 1 Jan), Mon 4.
+    assert working_days_left(date(2026, 12, 23), date(2027, 1, 4)) == 6
+    assert working_days_left(date(2026, 12, 24), date(2026, 12, 24)) == 0
+    assert working_days_left(date(2026, 12, 28), date(2026, 12, 24)) == 0  # passed: never negative, never counted
+    # The OJ's working days (TARGET closing days + Luxembourg): the 3 latest up to Mon 4 Jan 2027 start on Wed 30 Dec.
+    assert working_days_back(date(2027, 1, 4), 3) == date(2026, 12, 30)
+    assert working_days_back(date(2027, 1, 2), 1) == date(2026, 12, 31)  # a Saturday: the last working day before
+    assert working_days_back(date(2026, 12, 28), 2) == date(2026, 12, 24)  # Fri 25 and Sat 26 Dec are off
 
 
 def _reminders(engine) -> list[Delivery]:

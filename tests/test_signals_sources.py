@@ -1,9 +1,9 @@
 """Have Your Say, Funding & Tenders, Comitology, RegDel: parsers against the recorded answers and
-each documented pitfall (research/signals.md), then real Scrapy crawls against the replay server.
+each documented pitfall (docs/research/signals.md), then real Scrapy crawls against the replay server.
 
 Recorded: tests/data/fixtures/have_your_say/*.json and funding_tenders/*.json (copies of
 ../shared/fixtures). Comitology and RegDel have no public capture: those tests build answers in the
-documented shape (research/signals.md §1, §4) and say so.
+documented shape (docs/research/signals.md §1, §4) and say so.
 """
 
 from __future__ import annotations

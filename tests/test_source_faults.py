@@ -55,11 +55,11 @@ def sparql_bodies(title: str, tag: str) -> tuple[dict, dict]:
     return discovery, details
 
 
-def as_json(encoding: str = "utf-8"):  # noqa: ANN201
+def as_json(encoding: str = "utf-8"):
     return lambda d: json.dumps(d, ensure_ascii=False).encode(encoding)
 
 
-def sparql_routes(path: str, title: str, encode=as_json()) -> list[Route]:  # noqa: ANN001
+def sparql_routes(path: str, title: str, encode=as_json()) -> list[Route]:
     discovery, details = sparql_bodies(title, path.strip("/"))
     return [
         Route(path=path, contains=["FILTER(?oj >="], body=encode(discovery)),

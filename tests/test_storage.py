@@ -8,7 +8,7 @@ from sqlmodel import func, select
 from storage.db import make_engine, session_scope, upgrade
 from storage.ingest import ingest
 from storage.models import Notice, NoticeVersion, Sighting
-from veille.records import NoticeRecord
+from veille.records import READER_FIELDS, NoticeRecord
 
 
 def rec(**kw) -> NoticeRecord:
@@ -86,6 +86,31 @@ def test_changed_text_is_a_new_version(engine):
     assert n.version == 2 and n.summary_en == "second text"
     assert [v.reason for v in versions] == ["new", "changed"]
     assert versions[0].snapshot["summary_en"] == "first text"
+
+
+def test_changed_eurovoc_of_the_same_record_reaches_the_notice(engine):
+    """The record hash covers every field a reader sees: it once left out EuroVoc and kind, so such a change was
+    taken for an unchanged sighting and never reached the notice."""
+    ingest(engine, [rec(eurovoc=["health technology"])])
+    stats = ingest(engine, [rec(eurovoc=["health technology", "medical device"])])
+    assert stats.updated == 1 and stats.unchanged == 0
+    with session_scope(engine) as s:
+        n = s.exec(select(Notice)).one()
+        versions = s.exec(select(NoticeVersion).order_by(NoticeVersion.version)).all()
+    assert n.version == 2 and n.eurovoc == ["health technology", "medical device"]
+    assert versions[0].snapshot["eurovoc"] == ["health technology"]
+
+
+def test_what_a_reader_sees_is_declared_once_and_every_copy_agrees():
+    from storage import ingest as ingest_module
+
+    assert ingest_module.HASHED is READER_FIELDS
+    assert set(READER_FIELDS) <= set(NoticeRecord.model_fields) & set(Notice.model_fields)
+    # Ingest merges each of them into the notice (else the hash would cover a field that never changes there).
+    merged = set(ingest_module.MERGED_FIELDS) | set(ingest_module.LIST_FIELDS) | {"celex", "kind"}
+    assert set(READER_FIELDS) <= merged and "lang" not in READER_FIELDS
+    a, b = rec(), rec(eurovoc=["x"])
+    assert a.content_hash() != b.content_hash() and a.content_hash() == rec(lang="en").content_hash()
 
 
 def test_corrigendum_is_a_version_of_its_act(engine):

@@ -46,7 +46,7 @@ def archive(seeded_file, tmp_path):
     return copy_archive(seeded_file, tmp_path)
 
 
-def n_feedback(engine) -> int:  # noqa: ANN001
+def n_feedback(engine) -> int:
     with session_scope(engine) as s:
         return s.exec(select(func.count()).select_from(Feedback)).one()
 

@@ -56,13 +56,13 @@ def page():
         browser.close()
 
 
-def shot(page, name: str, full_page: bool = False) -> None:  # noqa: ANN001
+def shot(page, name: str, full_page: bool = False) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / name), **({"full_page": True} if full_page else {}))  # or a locator
 
 
-def log_in(page, url: str, name: str) -> None:  # noqa: ANN001
+def log_in(page, url: str, name: str) -> None:
     page.goto(url + "/")
     assert "/login" in page.url
     page.fill("input[name=name]", name)

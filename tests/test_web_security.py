@@ -49,18 +49,18 @@ def archive(seeded_file, tmp_path):
     return copy_archive(seeded_file, tmp_path)
 
 
-def make_client(app, address: str = "10.0.0.1", **kw) -> TestClient:  # noqa: ANN001
+def make_client(app, address: str = "10.0.0.1", **kw) -> TestClient:
     return TestClient(app, follow_redirects=False, client=(address, 40000), **kw)
 
 
-def copy_of(c: TestClient, app, address: str = "10.0.0.99") -> TestClient:  # noqa: ANN001
+def copy_of(c: TestClient, app, address: str = "10.0.0.99") -> TestClient:
     """Another browser holding a copy of ``c``'s session cookie (captured, stolen, or a second tab)."""
     other = make_client(app, address)
     other.cookies.set("veille_session", c.cookies["veille_session"])
     return other
 
 
-def n_feedback(engine) -> int:  # noqa: ANN001
+def n_feedback(engine) -> int:
     with session_scope(engine) as s:
         return s.exec(select(func.count()).select_from(Feedback)).one()
 
@@ -73,7 +73,7 @@ def bad_login(c: TestClient, name: str, password: str = "wrong password") -> htt
     return c.post("/login", data={"name": name, "password": password, "csrf_token": csrf_of(c.get("/login").text)})
 
 
-def cli(*args: str, stdin: str | None = None):  # noqa: ANN201
+def cli(*args: str, stdin: str | None = None):
     from veille.cli import app
 
     return CliRunner().invoke(app, list(args), input=stdin)
@@ -167,7 +167,7 @@ def test_sessions_end_on_each_backend(db_url):
 def test_cookie_is_secure_over_https_or_when_configured(archive):
     engine, _ = archive
 
-    def cookie(settings, base_url: str = "http://testserver", **headers: str) -> str:  # noqa: ANN001
+    def cookie(settings, base_url: str = "http://testserver", **headers: str) -> str:
         c = TestClient(create_app(settings, engine), base_url=base_url, follow_redirects=False)
         r = c.get("/login", headers=headers)
         assert r.status_code == 200
@@ -315,7 +315,7 @@ def kdf_calls(monkeypatch):
     """Counts (and otherwise runs) every scrypt call: the KDF the passwords go through."""
     real, calls = hashlib.scrypt, []
 
-    def counting(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+    def counting(*args, **kw):
         calls.append(kw.get("n"))
         return real(*args, **kw)
 
@@ -344,7 +344,7 @@ def test_hashing_concurrency_is_bounded_and_the_loop_stays_free(archive, monkeyp
     real, lock, gate = hashlib.scrypt, threading.Lock(), threading.Event()
     now, peak = [0], [0]
 
-    def held(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+    def held(*args, **kw):
         with lock:
             now[0] += 1
             peak[0] = max(peak[0], now[0])
@@ -416,7 +416,7 @@ def _answers(url: str) -> bool:
         return False
 
 
-def wait_for(condition, server: subprocess.Popen, log: Path, timeout: float = 60) -> None:  # noqa: ANN001
+def wait_for(condition, server: subprocess.Popen, log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert server.poll() is None, log.read_text()[-3000:]

@@ -61,7 +61,7 @@ EXTRA = [
 ]
 
 
-def seed_small(engine, limit: int = 80) -> dict[str, int]:  # noqa: ANN001
+def seed_small(engine, limit: int = 80) -> dict[str, int]:
     from tests.web_seed import seed
 
     ids = seed(engine, limit)
@@ -95,7 +95,7 @@ def seeded_archive_file(folder: Path, limit: int | None = 80) -> tuple[Path, dic
     return path, ids
 
 
-def copy_archive(seeded: tuple[Path, dict[str, int]], folder: Path):  # noqa: ANN201 - (Engine, ids)
+def copy_archive(seeded: tuple[Path, dict[str, int]], folder: Path):  # Engine, ids
     path, ids = seeded
     copy = folder / "archive.db"
     shutil.copyfile(path, copy)
@@ -108,7 +108,7 @@ def csrf_of(html: str) -> str:
     return m.group(1)
 
 
-def client(engine, settings=None) -> TestClient:  # noqa: ANN001
+def client(engine, settings=None) -> TestClient:
     return TestClient(create_app(settings or load_settings(), engine), follow_redirects=False)
 
 
@@ -126,7 +126,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(app) -> Iterator[str]:  # noqa: ANN001
+def live_server(app) -> Iterator[str]:
     """uvicorn in a background thread on 127.0.0.1 and a free port; yields the base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -145,7 +145,7 @@ def _explanation(label: str, text: str) -> dict:
     return {"fired": rules}
 
 
-def seed(engine, limit: int | None = None) -> dict[str, int]:  # noqa: ANN001
+def seed(engine, limit: int | None = None) -> dict[str, int]:
     """Ingest the dev set, then score, version, crawl-run and deliver some of it. Returns dev id -> notice id."""
     rows = load_rows(limit)
     ids: dict[str, int] = {}

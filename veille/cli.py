@@ -21,7 +21,7 @@ from veille.errors import UserError
 class VeilleGroup(TyperGroup):
     """Every command's user errors (config, rules, archive, query) end as one line, never a traceback."""
 
-    def invoke(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+    def invoke(self, ctx):  # click's signature
         try:
             return super().invoke(ctx)
         except UserError as exc:
@@ -31,8 +31,21 @@ class VeilleGroup(TyperGroup):
 app = typer.Typer(help="EU regulatory watch and alerting for HAS.", no_args_is_help=True, cls=VeilleGroup)
 db_app = typer.Typer(help="The archive database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-console = Console()
-err = Console(stderr=True)
+
+
+class MessageConsole(Console):
+    """A message (plain text) is printed on one line whatever the terminal width: a path, an id or a URL in it is
+    never cut, and what scripts and tests read does not depend on COLUMNS. Tables and other renderables still fit
+    the width."""
+
+    def print(self, *objects: object, soft_wrap: bool | None = None, **kwargs: object) -> None:  # type: ignore[override]
+        if soft_wrap is None and all(isinstance(o, str) for o in objects):
+            soft_wrap = True
+        super().print(*objects, soft_wrap=soft_wrap, **kwargs)
+
+
+console = MessageConsole()
+err = MessageConsole(stderr=True)
 
 
 @dataclass
@@ -56,7 +69,7 @@ class State:
                 self._settings.profile = self.profile
         return self._settings
 
-    def engine(self):  # noqa: ANN201 - sqlalchemy Engine, imported lazily
+    def engine(self):  # sqlalchemy Engine, imported lazily
         from storage.db import ArchiveUnavailable, open_archive
 
         try:
@@ -157,7 +170,7 @@ def search_cmd(
     console.print(f"{result.total}{more} notice{plural} match{'es' if not plural else ''}; showing {len(result.hits)}.")
 
 
-def lexicon(engine):  # noqa: ANN001, ANN201 - storage.crosslang.Lexicon
+def lexicon(engine):  # storage.crosslang.Lexicon
     """The cross-language lexicon of the archive (learned here only if no run has since it changed)."""
     from nlp.rules import RulesError
     from storage.crosslang import lexicon as learned

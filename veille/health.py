@@ -71,18 +71,13 @@ def _holidays(year: int) -> holidays.HolidayBase:
 
 
 def is_working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in _holidays(day.year)
+    return _holidays(day.year).is_working_day(day)
 
 
 def working_days_back(today: date, n: int) -> date:
     """The first day of the window made of the ``n`` latest working days up to ``today`` (included)."""
-    day, found = today, 0
-    while True:
-        if is_working_day(day):
-            found += 1
-            if found == n:
-                return day
-        day -= timedelta(days=1)
+    # The n-th working day before tomorrow, counting today when it is one (the library expands to earlier years).
+    return _holidays(today.year).get_nth_working_day(today + timedelta(days=1), -n)
 
 
 @dataclass
@@ -109,12 +104,12 @@ def _brussels_day(value: date | datetime | None) -> date | None:
     return value
 
 
-def _latest_dated(s, name: str) -> date | None:  # noqa: ANN001
+def _latest_dated(s, name: str) -> date | None:
     q = select(func.max(Notice.published_at)).join(Sighting, Sighting.notice_id == Notice.id)
     return _brussels_day(s.exec(q.where(Sighting.source == name)).one())
 
 
-def _quiet_reasons(s, src: SourceConfig, exp: Expectation, runs: list[CrawlRun], today: date) -> list[str]:  # noqa: ANN001
+def _quiet_reasons(s, src: SourceConfig, exp: Expectation, runs: list[CrawlRun], today: date) -> list[str]:
     out = []
     if exp.per_working_day:
         start = working_days_back(today, exp.working_days)
@@ -130,7 +125,7 @@ def _quiet_reasons(s, src: SourceConfig, exp: Expectation, runs: list[CrawlRun],
     return out
 
 
-def _degraded_reasons(s, src: SourceConfig, exp: Expectation, last: CrawlRun | None) -> list[str]:  # noqa: ANN001
+def _degraded_reasons(s, src: SourceConfig, exp: Expectation, last: CrawlRun | None) -> list[str]:
     if last is None:
         return []
     out = [f"avertissement : {w}" for w in (last.warnings or [])[:3]]
@@ -167,7 +162,7 @@ def source_states(engine: Engine, settings: Settings, now: datetime | None = Non
     return out
 
 
-def _state(s, src: SourceConfig, runs: list[CrawlRun], today: date) -> SourceState:  # noqa: ANN001
+def _state(s, src: SourceConfig, runs: list[CrawlRun], today: date) -> SourceState:
     if not runs:
         return SourceState(src.name, src.kind, "never")
     if runs[0].status == "failed":

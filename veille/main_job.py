@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status_cmd)
 
 
-def _print_summary(summary) -> None:  # noqa: ANN001 - veille.pipeline.CycleSummary
+def _print_summary(summary) -> None:  # veille.pipeline.CycleSummary
     from veille.cli import console, safe
 
     for source in summary.abandoned:
@@ -51,7 +51,7 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - veille.pipeline.CycleSumm
             console.print(delivery_line(name, stats))
 
 
-def delivery_line(name: str, stats) -> str:  # noqa: ANN001 - alerts.outbox.DeliveryStats
+def delivery_line(name: str, stats) -> str:  # alerts.outbox.DeliveryStats
     """Messages are what people receive; a message carries several notices for one recipient."""
     return (
         f"{name} : {plural(stats.messages, 'message')} ({plural(stats.sent, 'notice')} × destinataire), "
@@ -73,7 +73,7 @@ def in_progress(exc: Exception) -> None:
     raise typer.Exit(EXIT_IN_PROGRESS)
 
 
-def _cycle(sources: list[str] | None, wait: float):  # noqa: ANN202
+def _cycle(sources: list[str] | None, wait: float):
     from veille.cli import console, state
     from veille.pipeline import run_cycle
 
@@ -164,7 +164,7 @@ def _when(t: datetime | None) -> str:
     return paris_time(t, short=True) or "—"
 
 
-def _demo_settings(base_url: str, home: Path, profile: str):  # noqa: ANN202 - Settings
+def _demo_settings(base_url: str, home: Path, profile: str):  # Settings
     """The replay config, with the archive and outbox in the demo folder (kept for later commands)."""
     from crawlers.replay import config_text
     from veille.config import load_settings
@@ -178,7 +178,7 @@ def _demo_settings(base_url: str, home: Path, profile: str):  # noqa: ANN202 - S
     return load_settings(cfg)
 
 
-def _demo_calendar(engine, settings, home: Path) -> Path:  # noqa: ANN001
+def _demo_calendar(engine, settings, home: Path) -> Path:
     """The demo's deadlines, once per item with the recipients it goes to; written as an iCalendar file too."""
     from alerts.calendar import calendar_ics
     from alerts.config import load_routing

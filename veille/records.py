@@ -60,6 +60,28 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+# What a reader sees of a notice, declared once: a change in one of these fields is a new version of the notice
+# (storage.ingest hashes and snapshots the notice on them) and makes a sighting's record look changed
+# (NoticeRecord.content_hash). Not ``lang``: a feed saying "en" of an act whose language was unset is no change.
+READER_FIELDS = (
+    "celex",
+    "kind",
+    "title_en",
+    "title_fr",
+    "summary_en",
+    "summary_fr",
+    "body",
+    "doc_type",
+    "published_at",
+    "document_date",
+    "opens",
+    "deadline",
+    "related_acts",
+    "legal_basis",
+    "eurovoc",
+)
+
+
 class NoticeRecord(BaseModel):
     """One item as a source saw it. Only ``source``, ``external_id`` and a title are required."""
 
@@ -124,22 +146,5 @@ class NoticeRecord(BaseModel):
 
     def content_hash(self) -> str:
         """Hash of what a reader sees: a change here is a new version, not an overwrite."""
-        payload = self.model_dump(
-            mode="json",
-            include={
-                "celex",
-                "title_en",
-                "title_fr",
-                "summary_en",
-                "summary_fr",
-                "body",
-                "doc_type",
-                "published_at",
-                "document_date",
-                "opens",
-                "deadline",
-                "legal_basis",
-                "related_acts",
-            },
-        )
+        payload = self.model_dump(mode="json", include=set(READER_FIELDS))
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]

@@ -34,7 +34,7 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 
-def _load_nlp(settings) -> None:  # noqa: ANN001 - veille.config.Settings
+def _load_nlp(settings) -> None:  # veille.config.Settings
     """Load the rules and the model now, not on the first notice or dashboard page (about 3 s)."""
     from nlp.classify import versions_in_force
     from nlp.rules import RulesError

@@ -32,7 +32,7 @@ class CheckFailed(Exception):
     """A one-line French message for the page: the check was stopped or failed."""
 
 
-def _context() -> Any:  # noqa: ANN401 - multiprocessing.context.ForkServerContext
+def _context() -> Any:  # multiprocessing.context.ForkServerContext
     global _ctx
     with _ctx_lock:
         if _ctx is None:
@@ -101,7 +101,7 @@ def warm() -> None:
         _idle.put(worker)
 
 
-def run_limited(fn: Callable[..., Any], *args: Any, seconds: float, memory_mb: int) -> Any:  # noqa: ANN401
+def run_limited(fn: Callable[..., Any], *args: Any, seconds: float, memory_mb: int) -> Any:
     """``fn(*args)`` in a worker process; CheckFailed if it overruns ``seconds`` or ``memory_mb``, or fails.
 
     ``fn`` and its arguments and result are pickled: module-level functions and plain data."""
@@ -134,7 +134,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             result = (True, fn(*args))
         except MemoryError:
             result = (False, "memory")
-        except Exception as exc:  # noqa: BLE001 - reported to the server in one line
+        except Exception as exc:  # reported to the server in one line
             result = (False, f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
         try:
             conn.send(result)

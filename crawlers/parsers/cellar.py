@@ -1,4 +1,4 @@
-"""Cellar REST / EUR-Lex XHTML of an act -> title and clean text (research/sources.md §5-6).
+"""Cellar REST / EUR-Lex XHTML of an act -> title and clean text (docs/research/sources.md §5-6).
 
 Post-2014 acts carry ``oj-*`` classes (title = the ``p.oj-doc-ti`` paragraphs; the ``<title>`` is a
 Formex file name, never the act's title); older acts are legacy HTML (title in the first

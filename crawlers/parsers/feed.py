@@ -1,6 +1,6 @@
 """RSS/Atom bytes -> NoticeRecords, with feedparser, defensively.
 
-feedparser's ``bozo`` is not a health check (research/stack_probe.md §4): an HTML error page parses
+feedparser's ``bozo`` is not a health check (docs/research/stack_probe.md §4): an HTML error page parses
 as ``bozo=0`` with no entries, and a 110 KB "safe entity" feed expands to 1 GB in its loose parser.
 So: cap the size, strip DOCTYPE/ENTITY declarations, reject HTML and empty bodies, and treat a
 well-formedness error as a failure unless the source is configured ``lenient_xml``.

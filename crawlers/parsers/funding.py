@@ -1,6 +1,6 @@
 """Funding & Tenders: grant topics from the bulk file ``grantsTenders.json`` or the SEDIA search API.
 
-Pitfalls handled here (research/signals.md §3):
+Pitfalls handled here (docs/research/signals.md §3):
 - the bulk file is ~130 MB: :class:`BulkStream` parses it incrementally with ijson (fed chunk by
   chunk as they arrive), keeping only the wanted topics, never the whole document;
 - one notice per topic identifier, whatever the number of languages the search API indexes it in;

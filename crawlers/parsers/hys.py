@@ -1,6 +1,6 @@
 """Have Your Say (``brpapi``): calls for evidence, public consultations, draft-act feedback windows.
 
-Pitfalls handled here (research/signals.md §2):
+Pitfalls handled here (docs/research/signals.md §2):
 1. two list envelopes: ``initiativeResultDtoPage.content`` (current) and HAL ``_embedded.initiativeResultDtoes``;
 2. the wrong path answers 200 with the HTML app shell: no envelope means a ParseError, never "no news";
 3. ids are floats in the list (``18805.0``) and ints in the detail: always ``int(float(x))``;

@@ -1,6 +1,6 @@
 """Normalisation shared by every parser: URLs, CELEX, dates, clean text.
 
-Pure functions, no I/O. What the sources get wrong (research/sources.md §10): EUR-Lex links with a
+Pure functions, no I/O. What the sources get wrong (docs/research/sources.md §10): EUR-Lex links with a
 stray ``/./`` and ``qid`` tracking parameters, CELEX hidden in titles and links, corrigenda as
 ``R(nn)``, RFC-822 dates with local offsets, HTML escaped once or twice inside feed text.
 """

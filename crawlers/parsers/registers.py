@@ -1,7 +1,7 @@
 """Comitology Register (draft implementing acts) and Register of delegated acts (RegDel).
 
 Comitology follows a real capture of ``documents/search`` items (tests/data/fixtures/comitology/); RegDel
-follows its documented shape (research/signals.md §4, §6: no public capture).
+follows its documented shape (docs/research/signals.md §4, §6: no public capture).
 
 Comitology: ``/core/api/front/committees`` (lookup: code, ``committeeTitles[{title}]``) and
 ``/core/api/front/documents/search`` (Spring page: ``content[]`` with ``documentReference, version,

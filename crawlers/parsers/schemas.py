@@ -182,7 +182,7 @@ class DiscoveryRow(Shape):
     EXPECTED = ("celex", "ojDate")
     work: Cell
     celex: Cell | None = None
-    ojDate: Cell | None = None  # noqa: N815 - the query's variable
+    ojDate: Cell | None = None  # the query's variable
 
 
 class DetailsRow(Shape):
@@ -191,7 +191,7 @@ class DetailsRow(Shape):
     work: Cell
     title_en: Cell | None = None
     title_fr: Cell | None = None
-    docDate: Cell | None = None  # noqa: N815
+    docDate: Cell | None = None
 
     def gaps(self) -> list[str]:
         out = [] if (self.title_en or self.title_fr) else ["title (title_en, title_fr)"]
@@ -216,9 +216,9 @@ def check_rows(model: type[Discovery] | type[Details], bindings: list[dict], wha
 
 class HysStatus(Shape):
     WHAT: ClassVar[str] = "HYS currentStatuses"
-    frontEndStage: str | None = None  # noqa: N815
-    receivingFeedbackStatus: str | None = None  # noqa: N815
-    feedbackEndDate: str | None = None  # noqa: N815
+    frontEndStage: str | None = None
+    receivingFeedbackStatus: str | None = None
+    feedbackEndDate: str | None = None
 
     def gaps(self) -> list[str]:  # an open or closed feedback window has an end
         status = (self.receivingFeedbackStatus or "").upper()
@@ -228,9 +228,9 @@ class HysStatus(Shape):
 class HysItem(Shape):
     WHAT: ClassVar[str] = "HYS initiatives"
     id: int | float | str
-    shortTitle: str | None = None  # noqa: N815
-    initiativeTranslations: list[dict] | None = None  # noqa: N815
-    currentStatuses: list[HysStatus] | None = None  # noqa: N815  (real items may lack it: see the page)
+    shortTitle: str | None = None
+    initiativeTranslations: list[dict] | None = None
+    currentStatuses: list[HysStatus] | None = None  # real items may lack it: see the page
 
     def gaps(self) -> list[str]:
         return [] if (self.shortTitle or self.initiativeTranslations) else ["title (shortTitle)"]
@@ -245,12 +245,12 @@ class HysSearch(Shape):
             lost = self.content and all(i.currentStatuses is None for i in self.content)
             return ["content[].currentStatuses (in every initiative)"] if lost else []
 
-    initiativeResultDtoPage: Page  # noqa: N815
+    initiativeResultDtoPage: Page
 
 
 class HysHalSearch(Shape):
     class Embedded(Shape):
-        initiativeResultDtoes: list[HysItem] = Field(default_factory=list)  # noqa: N815
+        initiativeResultDtoes: list[HysItem] = Field(default_factory=list)
 
     embedded: Embedded | None = Field(None, alias="_embedded")
 
@@ -258,8 +258,8 @@ class HysHalSearch(Shape):
 class HysPublication(Shape):
     WHAT: ClassVar[str] = "HYS publications"
     type: str | None = None
-    receivingFeedbackStatus: str | None = None  # noqa: N815
-    endDate: str | None = None  # noqa: N815
+    receivingFeedbackStatus: str | None = None
+    endDate: str | None = None
 
     def gaps(self) -> list[str]:
         status = (self.receivingFeedbackStatus or "").upper()
@@ -313,7 +313,7 @@ class OdpAnswer(Shape):
 class SediaMeta(Shape):
     identifier: list[str] | str | None = None
     title: list[str] | str | None = None
-    deadlineDate: list[str] | str | None = None  # noqa: N815
+    deadlineDate: list[str] | str | None = None
     type: list[str] | str | None = None
 
 
@@ -359,8 +359,8 @@ class RegDelRow(Shape):
     WHAT: ClassVar[str] = "RegDel delegated acts"
     EXPECTED = ("completeTitle", "delegatedActStatus")
     id: int | str | None = None
-    completeTitle: str | None = None  # noqa: N815
-    delegatedActStatus: str | None = None  # noqa: N815
+    completeTitle: str | None = None
+    delegatedActStatus: str | None = None
 
 
 class RegDelList(Shape):
@@ -375,16 +375,16 @@ class RegDelList(Shape):
 
 class ComitologyCommittee(Shape):
     code: str | int
-    committeeTitles: list[dict] | None = None  # noqa: N815
+    committeeTitles: list[dict] | None = None
 
 
 class ComitologyDoc(Shape):
     WHAT: ClassVar[str] = "Comitology documents"
-    documentReference: str | int  # noqa: N815
+    documentReference: str | int
     title: str | None = None
-    documentType: dict | None = None  # noqa: N815
-    meetingStartDate: str | None = None  # noqa: N815
-    creationDate: str | None = None  # noqa: N815
+    documentType: dict | None = None
+    meetingStartDate: str | None = None
+    creationDate: str | None = None
 
     def gaps(self) -> list[str]:
         out = [f for f in ("title", "documentType", "creationDate") if not getattr(self, f)]

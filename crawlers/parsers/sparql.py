@@ -1,6 +1,6 @@
 """Cellar SPARQL: the queries we send and the parsing of their JSON answers.
 
-Two steps, as research/sources.md §4 recommends to stay under the endpoint's cost limits:
+Two steps, as docs/research/sources.md §4 recommends to stay under the endpoint's cost limits:
 1. discovery, paged with LIMIT/OFFSET: works with an OJ date in a window (both OJ date properties:
    act-by-act since Oct 2023 and legacy issues), or works whose legal basis is a watched act;
 2. details for a batch of works (``VALUES``): FR+EN titles, document date, ELI, EuroVoc labels,
@@ -175,7 +175,7 @@ def _doc_type(types: list[str]) -> str | None:
     return main[0] if main else (types[0] if types else None)
 
 
-def _kind(celex: str | None, types: list[str]):  # noqa: ANN202 - a Kind literal
+def _kind(celex: str | None, types: list[str]):  # a Kind literal
     if any(t.startswith("PROP_") for t in types):
         return "proposal"
     return kind_for_celex(celex, "act")

@@ -24,7 +24,7 @@ router = APIRouter()
 FAILURE_WINDOW = timedelta(days=7)
 
 
-def _weekly(s, weeks: int, tz: str) -> tuple[dict[str, dict[date, int]], list[date]]:  # noqa: ANN001
+def _weekly(s, weeks: int, tz: str) -> tuple[dict[str, dict[date, int]], list[date]]:
     """Counts per label per week; the weeks end at the current one (local time), quiet weeks count zero."""
     end = week_start(datetime.now(ZoneInfo(tz)).date())
     start = end - timedelta(weeks=weeks - 1)
@@ -41,7 +41,7 @@ def _weekly(s, weeks: int, tz: str) -> tuple[dict[str, dict[date, int]], list[da
     return dict(counts), [start + timedelta(weeks=i) for i in range(weeks)]
 
 
-def _sources(s) -> list[dict]:  # noqa: ANN001
+def _sources(s) -> list[dict]:
     since = datetime.now(UTC) - FAILURE_WINDOW
     failures = dict(
         s.exec(
@@ -57,7 +57,7 @@ def _sources(s) -> list[dict]:  # noqa: ANN001
     return out
 
 
-def _outbox(s) -> dict:  # noqa: ANN001
+def _outbox(s) -> dict:
     rows = s.exec(select(Delivery.status, Delivery.channel, func.count()).group_by(Delivery.status, Delivery.channel))
     by = [(status, channel, n) for status, channel, n in rows]
     oldest = s.exec(select(func.min(Delivery.created_at)).where(Delivery.status != "sent")).one()

@@ -87,7 +87,7 @@ def _related(s: Session, n: Notice) -> list[tuple[Notice, str]]:
     return out
 
 
-def _load(engine, notice_id: int) -> dict:  # noqa: ANN001
+def _load(engine, notice_id: int) -> dict:
     with session_scope(engine) as s:
         n = s.get(Notice, notice_id)
         if n is None:
