@@ -219,6 +219,9 @@ def review_cmd(
         console.print("rien à revoir (nothing to review)", markup=False)
         return
     table = Table("date", "notice", "label", "score / seuil", "règles", "modèle", "pourquoi", "titre")
+    for col in table.columns[:4]:  # a day, an id, a label and a score are never cut; the title folds
+        col.no_wrap, col.min_width = True, len(str(col.header))
+    table.columns[0].min_width, table.columns[-1].overflow = 10, "fold"
     for it in items:
         table.add_row(
             str(it.day or "-"),

@@ -37,6 +37,9 @@ RECENT = ["MDCG 2025-9 Guidance on Breakthrough Devices (BtX)", "Draft Commissio
 OLD = [EN_ACT[1], "Health Technology Assessment: 2026 Work Programme adopted"]
 
 
+pytestmark = pytest.mark.slow  # builds the demo archive through the replay server
+
+
 def notice_ids(engine, title: str) -> list[int]:
     """The ids of the notices whose title starts with ``title`` (French or English)."""
     from sqlalchemy import or_
