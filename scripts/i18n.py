@@ -33,8 +33,8 @@ def languages() -> list[str]:
 
 
 def extract() -> None:
-    args = ["pybabel", "-q", "extract", "-F", str(ROOT / "web" / "babel.cfg"), "-k", "N_", "--no-location"]
-    args += ["--sort-output", "--project", "veille", "-o", str(POT), str(ROOT)]
+    args = ["pybabel", "-q", "extract", "-F", str(ROOT / "web" / "babel.cfg"), "-k", "N_", "-k", "gettext_"]
+    args += ["--no-location", "--sort-output", "--project", "veille", "-o", str(POT), str(ROOT)]
     CommandLineInterface().run(args)
 
 

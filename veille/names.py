@@ -64,6 +64,7 @@ SOURCE_KINDS = {
     "sparql": N_("Cellar (SPARQL)"),
     "rss": N_("RSS feed"),
     "ep_odp": N_("European Parliament open data"),
+    "oeil": N_("Legislative Observatory (OEIL)"),
     "hys": N_("Have Your Say"),
     "funding": N_("Funding & Tenders portal"),
     "comitology": N_("Comitology register"),

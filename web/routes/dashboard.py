@@ -71,6 +71,11 @@ def _relevance(request: Request) -> dict:
     return status(request.app.state.engine, request.app.state.settings)
 
 
+def short_name(request: Request, label: str) -> str:
+    """A label in the chart's legend: its profile name, up to " — " (``DEAI — Évaluation…`` -> ``DEAI``)."""
+    return request.app.state.labels.get(label, label).split(" — ", 1)[0]
+
+
 @router.get("/dashboard")
 def dashboard(request: Request, weeks: int = 52, user: WebUser = Depends(require_user)) -> Response:
     weeks = min(max(weeks, 4), 156)
@@ -86,7 +91,7 @@ def dashboard(request: Request, weeks: int = 52, user: WebUser = Depends(require
         request,
         "dashboard.html",
         user=user,
-        chart=weekly_chart(counts, week_list),
+        chart=weekly_chart({short_name(request, k): v for k, v in counts.items()}, week_list),
         weeks=weeks,
         first_week=week_list[0],
         last_week=week_list[-1],
