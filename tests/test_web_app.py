@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -288,8 +289,11 @@ def test_dashboard_chart_sources_outbox(archive):
             .where(LabelScore.selected)
         ).all()
     start, end = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=7)
-    want = Counter(label for label, when in rows if when and start <= when < end)
-    shown = {m[0]: int(m[1]) for m in re.findall(r'class="legend">(\w+) \((\d+)\)', r.text)}
+    from veille.profiles import load_labels
+
+    short = {k: v.name.split(" — ")[0] for k, v in load_labels(load_settings()).items()}  # the legend's names
+    want = Counter(short[label] for label, when in rows if when and start <= when < end)
+    shown = {html.unescape(m[0]): int(m[1]) for m in re.findall(r'class="legend">([^<]+?) \((\d+)\)', r.text)}
     assert shown == dict(want) and sum(shown.values()) > 0
     assert "ema-news" in r.text and "WAF challenge" in r.text
     with session_scope(engine) as s:
