@@ -290,9 +290,10 @@ def test_dashboard_chart_sources_outbox(archive):
         ).all()
     start, end = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=7)
     from veille.profiles import load_labels
+    from web.routes.dashboard import short_name
 
-    short = {k: v.name.split(" — ")[0] for k, v in load_labels(load_settings()).items()}  # the legend's names
-    want = Counter(short[label] for label, when in rows if when and start <= when < end)
+    names = {k: v.name for k, v in load_labels(load_settings()).items()}
+    want = Counter(short_name(names, label) for label, when in rows if when and start <= when < end)
     shown = {html.unescape(m[0]): int(m[1]) for m in re.findall(r'class="legend">([^<]+?) \((\d+)\)', r.text)}
     assert shown == dict(want) and sum(shown.values()) > 0
     assert "ema-news" in r.text and "WAF challenge" in r.text

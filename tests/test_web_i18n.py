@@ -185,14 +185,15 @@ def test_types_and_facets_have_readable_names(demo):
     assert "<span>—</span>" not in page
 
     # What each hit is: from the source's type, else from its CELEX number, else its kind.
-    def type_of(query: str) -> str:
-        found = c.get("/", params={"q": query}).text
+    def type_of(query: str, **filters: str) -> str:
+        found = c.get("/", params={"q": query, **filters}).text
         return html.unescape(re.search(r'<span class="type"[^>]*>([^<]+)</span>', found).group(1))
 
     assert type_of("CELEX:32025R0117") == "Règlement d'exécution"
     assert type_of("CELEX:32024R1392") == "Règlement"  # EUR-Lex RSS: no type, a CELEX
     assert type_of("CELEX:52023PC0203") == "Proposition de la Commission"
     assert type_of("Health-EU newsletter 240") == "Actualité"  # no type, no CELEX: its kind
+    assert type_of("", source="comitology-register") == "Projet d'acte d'exécution"  # not "Projet d'acte · Projet…"
     hit_types = re.findall(r'<span class="type"[^>]*>([^<]+)</span>', page)
     assert len(hit_types) == 20 and "—" not in hit_types
 
@@ -252,11 +253,12 @@ def test_the_workbench_is_french_in_a_french_browser(site, page_fr):
     terms, values = page.locator("dl.facts dt").all_inner_texts(), page.locator("dl.facts dd").all_inner_texts()
     facts = dict(zip(terms, values, strict=True))
     assert facts["Nature"] == "Règlement d'exécution" and facts["Publiée le"] == "2025-01-24"
-    assert STAMP.fullmatch(facts["Vue pour la première fois"])
+    assert STAMP.fullmatch(facts["Premier repérage"])
     assert page.locator("#labels th").all_inner_texts()[:4] == ["Thématique", "Score", "Règles / modèle",
                                                                 "Pourquoi (règles déclenchées)"]  # fmt: skip
     assert page.inner_text("#labels tr[data-label=deai] td strong") == DEAI_NAME
     assert page.locator("#labels tr[data-label=deai] td.fb button").all_inner_texts() == ["✓ juste", "✗ faux"]
+    assert page.locator("#versions details[open] th").all_inner_texts() == ["Base juridique", "Actes liés"]
     _shot(page, "web-notice.png")
 
     with engine.connect() as conn:
@@ -281,6 +283,7 @@ def test_the_workbench_is_french_in_a_french_browser(site, page_fr):
     assert success and all(STAMP.fullmatch(t) for t in success)
     chart = page.text_content("svg.chart")
     assert "DEAI (" in chart and "deai" not in chart and "semaine du " in chart
+    assert "Mission numérique en… (" in chart  # a long name is cut to fit the legend
     _shot(page, "web-dashboard.png")
 
 

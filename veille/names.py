@@ -117,3 +117,25 @@ PURPOSES = {
     "alert": N_("alert"),
     "digest": N_("digest"),
 }
+
+# A notice's fields as the version history names them (NoticeVersion.snapshot keys).
+FIELDS = {
+    "title_fr": N_("Title (FR)"),
+    "title_en": N_("Title (EN)"),
+    "summary_fr": N_("Summary (FR)"),
+    "summary_en": N_("Summary (EN)"),
+    "body": N_("Text"),
+    "celex": "CELEX",
+    "corrigendum": N_("Corrigendum"),
+    "deadline": N_("Deadline"),
+    "doc_type": N_("Document type"),
+    "document_date": N_("Document date"),
+    "eurovoc": "EuroVoc",
+    "kind": N_("Kind"),
+    "legal_basis": N_("Legal basis"),
+    "opens": N_("Opens"),
+    "published_at": N_("Published"),
+    "related_acts": N_("Related acts"),
+    "procedure": N_("Procedure"),
+    "url": N_("Page"),
+}

@@ -25,7 +25,16 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from veille.config import ConfigError, Settings
 from veille.dates import as_day, paris_time
-from veille.names import NOTICE_KINDS, PURPOSES, SOURCE_KINDS, STATUSES, VERSION_REASONS, celex_type_name, doc_type_name
+from veille.names import (
+    FIELDS,
+    NOTICE_KINDS,
+    PURPOSES,
+    SOURCE_KINDS,
+    STATUSES,
+    VERSION_REASONS,
+    celex_type_name,
+    doc_type_name,
+)
 from web.auth import CSRF_FIELD, KDF_SLOTS, LoginRequired, csrf_token, current_user, session_secret
 from web.i18n import LANGUAGES, N_, Language, _, current, gettext_, ngettext_
 from web.security import SECURITY_HEADERS, LoginThrottle, SecurityHeaders, redact_access_log
@@ -82,8 +91,11 @@ def notice_type(kind: str | None, doc_type: str | None, celex: str | None = None
     else its kind's; a corrigendum or draft says so first. Never a bare code or "—"."""
     kind_name = _named(NOTICE_KINDS)(kind)
     name = doc_type_name(doc_type) or celex_type_name(celex)
+    says_draft = "DRAFT" in (doc_type or "")  # "Draft implementing act" needs no "Draft act ·" before it
+    if name and (kind == "corrigendum" or (kind == "draft_act" and not says_draft)):
+        return f"{kind_name} · {gettext_(name)}"
     if name:
-        return f"{kind_name} · {gettext_(name)}" if kind in ("corrigendum", "draft_act") else gettext_(name)
+        return gettext_(name)
     if doc_type:  # a code nobody named yet: the kind says what it is, the code which
         return f"{kind_name} ({doc_type})"
     return kind_name
@@ -108,6 +120,7 @@ def _templates() -> Jinja2Templates:
     env.globals["run_status"] = env.globals["delivery_status"] = _named(STATUSES)
     env.globals["version_reason"] = _named(VERSION_REASONS)
     env.globals["purpose_name"] = _named(PURPOSES)
+    env.globals["field_name"] = _named(FIELDS)
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     env.filters["day"] = _day
     env.filters["stamp"] = _stamp
