@@ -259,6 +259,7 @@ def test_the_workbench_is_french_in_a_french_browser(site, page_fr):
     assert page.inner_text("#labels tr[data-label=deai] td strong") == DEAI_NAME
     assert page.locator("#labels tr[data-label=deai] td.fb button").all_inner_texts() == ["✓ juste", "✗ faux"]
     assert page.locator("#versions details[open] th").all_inner_texts() == ["Base juridique", "Actes liés"]
+    assert page.locator("#versions details[open] td").all_inner_texts() == ["∅", "32021R2282"] * 2
     _shot(page, "web-notice.png")
 
     with engine.connect() as conn:
@@ -283,7 +284,7 @@ def test_the_workbench_is_french_in_a_french_browser(site, page_fr):
     assert success and all(STAMP.fullmatch(t) for t in success)
     chart = page.text_content("svg.chart")
     assert "DEAI (" in chart and "deai" not in chart and "semaine du " in chart
-    assert "Mission numérique en… (" in chart  # a long name is cut to fit the legend
+    assert "Mission numérique… (" in chart  # a long name is cut to fit the legend
     _shot(page, "web-dashboard.png")
 
 

@@ -81,6 +81,13 @@ def _finalize(value: object) -> object:
     return value
 
 
+def _shown(value: object) -> object:
+    """A snapshot value for people: a list as its items, nothing as ∅ (not ``[]`` or ``['32021R2282']``)."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "∅"
+    return ", ".join(str(v) for v in value) if isinstance(value, list) else value
+
+
 def _named(table: dict[str, str]) -> Callable[[str | None], str]:
     """A template function: a stored code's readable name in the request's language (the code if unnamed)."""
     return lambda code: gettext_(table[code]) if code in table else (code or "")
@@ -124,6 +131,7 @@ def _templates() -> Jinja2Templates:
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     env.filters["day"] = _day
     env.filters["stamp"] = _stamp
+    env.filters["shown"] = _shown
     return Jinja2Templates(env=env)
 
 

@@ -141,7 +141,7 @@ def _ticks(peak: int) -> list[int]:
 
 def weekly_chart(counts: dict[str, dict[date, int]], weeks: list[date], width: int = 880, height: int = 280) -> Markup:
     """A stacked bar chart (inline SVG) of notices per week, one colour per label; no JavaScript."""
-    left, right, top, bottom = 36, 170, 12, 30
+    left, right, top, bottom = 36, 190, 12, 30  # right: the legend (names up to 18 characters)
     plot_w, plot_h = width - left - right, height - top - bottom
     labels = sorted(counts)
     totals = [sum(counts[lab].get(wk, 0) for lab in labels) for wk in weeks]

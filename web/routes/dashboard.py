@@ -22,7 +22,7 @@ from web.views import week_start, weekly_chart
 
 router = APIRouter()
 FAILURE_WINDOW = timedelta(days=7)
-LEGEND_CHARS = 22
+LEGEND_CHARS = 18
 
 
 def _weekly(s, weeks: int) -> tuple[dict[str, dict[date, int]], list[date]]:  # noqa: ANN001
@@ -76,7 +76,7 @@ def _relevance(request: Request) -> dict:
 def short_name(labels: dict[str, str], label: str) -> str:
     """A label in the chart's legend: its profile name, up to " — " (``DEAI — Évaluation…`` -> ``DEAI``)."""
     name = labels.get(label, label).split(" — ", 1)[0]
-    return textwrap.shorten(name, LEGEND_CHARS, placeholder="…")  # the legend is 170 px wide
+    return textwrap.shorten(name, LEGEND_CHARS, placeholder="…")  # the legend is 190 px wide
 
 
 @router.get("/dashboard")
