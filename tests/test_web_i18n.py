@@ -165,6 +165,8 @@ def test_route_messages_speak_the_request_language(demo):
     assert "Aucune notice « 999999 »." in fr.get("/notice/999999").text
     assert "No notice « 999999 »." in en.get("/notice/999999").text
     assert "année : une année AAAA de 0001 à 9999, pas 20x5" in fr.get("/", params={"year": "20x5"}).text
+    assert "la requête ne fait qu&#39;exclure des mots" in fr.get("/", params={"q": "-santé"}).text
+    assert "the query only excludes words" in en.get("/", params={"q": "-santé"}).text
     nid = _id(engine, "celex = '32025R0117'")
     token = csrf_of(fr.get(f"/notice/{nid}").text)
     fr.post(f"/notice/{nid}/feedback", data={"csrf_token": token, "label": "deai", "verdict": "right"})

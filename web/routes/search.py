@@ -21,6 +21,8 @@ from web.models import WebUser
 router = APIRouter()
 PAGE_SIZE = 20
 MAX_PAGE = 10**6
+# storage.fulltext's fixed-text query errors, translated when shown (the others already speak French first).
+QUERY_ERRORS = (N_("the query only excludes words: add at least one word to look for"),)
 DATE_FIELDS = {"date_from": N_("from"), "date_to": N_("to")}
 YEAR_RE = re.compile(r"(?!0000)[0-9]{4}")  # what date() takes, in ASCII digits (not "²⁰²⁵")
 FACETS = (
@@ -129,7 +131,7 @@ def search_page(request: Request, user: WebUser = Depends(require_user)) -> Resp
             lexicon=lexicon(request.app.state.engine, request.app.state.settings),
         )
     except QueryError as exc:
-        error = str(exc)
+        error = _(str(exc))
     facets = {}
     if result:
         for key, _title in FACETS:
@@ -187,7 +189,7 @@ def search_csv(request: Request, user: WebUser = Depends(require_user)) -> Respo
         lex = lexicon(engine, request.app.state.settings)
         result = search(engine, get.get("q", ""), filters, sort=sort, limit=CANDIDATES, lexicon=lex)
     except QueryError as exc:
-        raise HTTPException(400, str(exc)) from None
+        raise HTTPException(400, _(str(exc))) from None
     body = export_csv(export_rows(result.hits, str(request.base_url)))
     return Response(
         "\ufeff" + body,  # a BOM: spreadsheet programs then read the accents as UTF-8
