@@ -303,6 +303,9 @@ def test_the_header_switch_turns_the_workbench_english_and_back(site, page_fr):
     page.goto(f"{url}/notice/{nid}")  # the choice sticks
     assert page.inner_text("#labels h2") == "Labels"
     assert page.inner_text("dl.facts dd >> nth=0") == "Implementing regulation"
+    descriptions = page.locator("#labels tr[data-label=deai] .desc").all_inner_texts()
+    assert "Health technology assessment (HTA Regulation, joint clinical assessments)" in descriptions
+    assert "(title)" in page.inner_text("#labels tr[data-label=deai] td.why")
     page.goto(url + "/?q=")
     assert page.inner_text("[data-facet=kind] a[data-value=news]") == "News"
     page.click("#langs a[hreflang=fr]")

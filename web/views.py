@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 from markupsafe import Markup, escape
 
-from web.i18n import gettext_
+from web.i18n import current, gettext_
 
 # --- explanations ---------------------------------------------------------------------------
 
@@ -36,16 +36,22 @@ class FiredRule:
     def where(self) -> str:
         from nlp.explain import FIELD_NAMES
 
-        return FIELD_NAMES["fr"].get(self.field or "", "")
+        return FIELD_NAMES[current()].get(self.field or "", "")
 
 
 def fired_rules(explanation: dict | None) -> list[FiredRule]:
-    """The rules that fired, from a LabelScore.explanation as nlp writes it (``nlp.explain``); rows stored
-    by older versions (``words`` as a string, no description) read the same."""
+    """The rules that fired, from a LabelScore.explanation as nlp writes it (``nlp.explain``), described in
+    the request's language; rows stored by older versions (``words`` as a string, no description) read the same."""
     from nlp.explain import read_fired, rule_title
 
     return [
-        FiredRule(name=f["rule"] or "rule", weight=f["weight"], words=f["words"], field=f["field"], title=rule_title(f))
+        FiredRule(
+            name=f["rule"] or "rule",
+            weight=f["weight"],
+            words=f["words"],
+            field=f["field"],
+            title=rule_title(f, current()),
+        )
         for f in read_fired(explanation)
     ]
 

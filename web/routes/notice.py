@@ -19,7 +19,7 @@ from storage.identifiers import resolve_notice
 from storage.models import Delivery, Feedback, LabelScore, Notice, NoticeVersion, Sighting
 from web.app import flash, render
 from web.auth import checked_form, require_analyst, require_user
-from web.i18n import N_, _
+from web.i18n import N_, _, current
 from web.models import WebUser
 from web.views import FieldChange, FiredRule, fired_rules, highlight, snapshot_changes
 
@@ -47,7 +47,7 @@ class ScoreView:
     def verdict_text(self) -> str:
         from nlp.verdicts import describe
 
-        return describe(self.verdict) if self.verdict else ""
+        return describe(self.verdict, current()) if self.verdict else ""
 
 
 def eurlex_url(celex: str) -> str:
@@ -224,7 +224,7 @@ def undo_feedback(
     if gone is None:
         flash(request, _("No verdict on %(label)s for this notice.", label=label))
     elif now:
-        then = verdicts.describe(now.as_dict())
+        then = verdicts.describe(now.as_dict(), current())
         flash(request, _("Verdict withdrawn on %(label)s; verdict in force: %(then)s.", label=label, then=then))
     else:
         flash(request, _("Verdict withdrawn on %(label)s; the score decides again.", label=label))
