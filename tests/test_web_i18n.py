@@ -311,3 +311,15 @@ def test_the_header_switch_turns_the_workbench_english_and_back(site, page_fr):
     page.click("#langs a[hreflang=fr]")
     page.wait_for_selector("html[lang=fr]")
     assert page.inner_text("[data-facet=kind] a[data-value=news]") == "Actualité"
+
+
+def test_dashboard_times_are_paris_times_with_their_zone(demo):
+    """Who saved the rules in force, and when: a Paris time with its zone (it read ``… UTC`` before)."""
+    from nlp.rules import rules_path, save_rules
+
+    settings, engine = demo
+    save_rules(settings, rules_path(settings).read_text(encoding="utf-8"), "alice")
+    page = _logged_in(engine, settings, None).get("/dashboard").text
+    saved = re.search(r'<p id="rules-in-force">(.*?)</p>', page, re.S).group(1)
+    assert re.search(r", enregistrée par alice le 20\d\d-\d\d-\d\d \d\d:\d\d CES?T\.$", saved), saved
+    assert "UTC" not in re.sub(r"<[^>]+>", "", page)
