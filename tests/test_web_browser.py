@@ -84,7 +84,7 @@ def test_search_open_notice_and_give_feedback(site, page):
     # Narrow with the label facet, then open the first result.
     page.click("[data-facet=label] a[data-value=deai]")
     page.wait_for_selector(".chip")
-    assert "Label : DEAI — Évaluation et accès à l'innovation" in page.inner_text(".facets .chip")
+    assert "Label: DEAI — Évaluation et accès à l'innovation" in page.inner_text(".facets .chip")
     assert int(page.inner_text(".summary .total").split()[0]) <= int(total.split()[0])
     first = page.locator("article.hit h2 a").first
     title = first.inner_text()
