@@ -280,6 +280,7 @@ def test_the_workbench_is_french_in_a_french_browser(site, page_fr):
     assert page.inner_text("h1") == "Tableau de bord"
     body = page.inner_text("main")
     assert "Notices par semaine et par thématique" in body and "UTC" not in body
+    assert page.inner_text("#sources tr[data-health=quiet] td.health strong") == "silencieuse"
     kinds = page.locator("#sources tbody td:nth-child(2)").all_inner_texts()
     assert "Flux RSS" in kinds and "Cellar (SPARQL)" in kinds and "rss" not in kinds
     success = page.locator("#sources tbody td:nth-child(4)").all_inner_texts()
@@ -299,6 +300,7 @@ def test_the_header_switch_turns_the_workbench_english_and_back(site, page_fr):
     page.click("#langs a[hreflang=en]")
     page.wait_for_url(url + "/dashboard")
     assert page.locator("html").get_attribute("lang") == "en" and page.inner_text("h1") == "Dashboard"
+    assert page.inner_text("#sources tr[data-health=quiet] td.health strong") == "quiet"
     nid = _id(engine, "celex = '32025R0117'")
     page.goto(f"{url}/notice/{nid}")  # the choice sticks
     assert page.inner_text("#labels h2") == "Labels"

@@ -139,3 +139,12 @@ FIELDS = {
     "procedure": N_("Procedure"),
     "url": N_("Page"),
 }
+
+# A source's health (veille.health.SourceHealth.state); its reasons stay in French (the CLI's too).
+HEALTH_STATES = {
+    "ok": N_("ok"),
+    "quiet": N_("quiet"),
+    "degraded": N_("degraded"),
+    "failed": N_("failing"),
+    "never": N_("never collected"),
+}

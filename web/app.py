@@ -27,6 +27,7 @@ from veille.config import ConfigError, Settings
 from veille.dates import as_day, paris_time
 from veille.names import (
     FIELDS,
+    HEALTH_STATES,
     NOTICE_KINDS,
     PURPOSES,
     SOURCE_KINDS,
@@ -128,6 +129,7 @@ def _templates() -> Jinja2Templates:
     env.globals["version_reason"] = _named(VERSION_REASONS)
     env.globals["purpose_name"] = _named(PURPOSES)
     env.globals["field_name"] = _named(FIELDS)
+    env.globals["health_name"] = _named(HEALTH_STATES)
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     env.filters["day"] = _day
     env.filters["stamp"] = _stamp
