@@ -335,13 +335,18 @@ def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -
 
 
 def _facets(conn, ids: list[int]) -> dict[str, Counter]:
-    out: dict[str, Counter] = {"label": Counter(), "source": Counter(), "doc_type": Counter(), "year": Counter()}
+    # Every notice has a kind; a document type only when its source gives one (no "none" bucket).
+    kinds = ("label", "kind", "source", "doc_type", "year")
+    out: dict[str, Counter] = {k: Counter() for k in kinds}
     for chunk in (ids[i : i + 900] for i in range(0, len(ids), 900)):
         for r in _in(conn, "SELECT label FROM label_score WHERE selected AND notice_id IN :ids", chunk):
             out["label"][r.label] += 1
-        for r in _in(conn, "SELECT source, doc_type, published_at, document_date FROM notice WHERE id IN :ids", chunk):
+        sql = "SELECT source, kind, doc_type, published_at, document_date FROM notice WHERE id IN :ids"
+        for r in _in(conn, sql, chunk):
             out["source"][r.source] += 1
-            out["doc_type"][r.doc_type or "—"] += 1
+            out["kind"][r.kind] += 1
+            if r.doc_type:
+                out["doc_type"][r.doc_type] += 1
             when = r.published_at or r.document_date
             out["year"][str(when)[:4] if when else "—"] += 1
     return out

@@ -411,7 +411,7 @@ def test_oj_acts_quiet_for_three_working_days_in_status(oj_archive, status):
 def test_oj_acts_quiet_on_the_dashboard(oj_archive):
     _, settings, engine, _ = oj_archive
     add_user(engine, "alice", "analyst", PASSWORD)
-    page = login(client(engine, settings), "alice").get("/dashboard")
+    page = login(client(engine, settings, lang="fr"), "alice").get("/dashboard")
     assert page.status_code == 200
     row = re.search(r'<tr class="warn" data-health="quiet">.*?</tr>', page.text, re.S)
     assert row and "cellar-acts" in row.group(0) and "silencieuse" in row.group(0) and QUIET in row.group(0)

@@ -139,7 +139,7 @@ def page():
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        pg = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR").new_page()
         yield pg
         browser.close()
 
@@ -206,7 +206,7 @@ def test_a_verdict_sticks_across_train_and_classify_and_undo_restores(site, page
     assert stored().selected and "daqss" in routed() and found_under_daqss()
     _log_in(page, url, "alice")
     page.goto(f"{url}/notice/{nid}")
-    page.click("#labels tr[data-label=daqss] button:has-text('wrong')")
+    page.click("#labels tr[data-label=daqss] button:has-text('faux')")
     page.wait_for_selector("#labels tr[data-label=daqss] .verdict")
     row = page.locator("#labels tr[data-label=daqss]")
     assert "« ne s'applique pas » selon alice, le " in row.inner_text()

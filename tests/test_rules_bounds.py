@@ -574,7 +574,7 @@ def test_label_typo_bad_file_on_disk_and_readers_get_one_line_and_no_server_path
     edited = settings.home / "profiles" / settings.profile / "rules.yaml"
     edited.parent.mkdir(parents=True, exist_ok=True)
     edited.write_text(original.replace("weight: 0.95", "weight: !important 0.95", 1), encoding="utf-8")
-    reader = login(client(engine, settings), "rita")
+    reader = login(client(engine, settings, lang="fr"), "rita")  # the page in French
     for path in ("/dashboard", f"/notice/{ids['hta']}", "/rules"):
         assert reader.get(path).status_code == 200, path
     page = reader.get("/rules").text

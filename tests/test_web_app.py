@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -88,7 +89,7 @@ def test_search_shows_marked_snippets_facets_and_pages(archive):
         assert f'href="/notice/{h.notice_id}"' in r.text
     # Facet counts are the storage facets.
     label, count = want.facets["label"].most_common(1)[0]
-    assert re.search(rf'>{label}</a>\s*<span class="count">{count}</span>', r.text)
+    assert re.search(rf'data-value="{label}"[^>]*>[^<]+</a>\s*<span class="count">{count}</span>', r.text)
     # Following the label facet filters the results.
     r2 = c.get("/", params={"q": "dispositifs médicaux", "label": label})
     assert f"{count} notices" in r2.text
@@ -214,7 +215,7 @@ def test_analyst_feedback_is_recorded(archive):
         ("numerique", False, "alice", None),
     ]
     page = c.get(f"/notice/{nid}").text
-    assert "Recorded: numerique is wrong" in page and "<q>HTA</q>" in page
+    assert "Recorded: “Mission numérique en santé” does not apply to this notice." in page and "<q>HTA</q>" in page
     r = c.post(f"/notice/{nid}/feedback", data={"csrf_token": token, "label": "nope", "verdict": "right"})
     assert r.status_code == 400 and n_feedback(engine) == 2
 
@@ -288,8 +289,12 @@ def test_dashboard_chart_sources_outbox(archive):
             .where(LabelScore.selected)
         ).all()
     start, end = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=7)
-    want = Counter(label for label, when in rows if when and start <= when < end)
-    shown = {m[0]: int(m[1]) for m in re.findall(r'class="legend">(\w+) \((\d+)\)', r.text)}
+    from veille.profiles import load_labels
+    from web.routes.dashboard import short_name
+
+    names = {k: v.name for k, v in load_labels(load_settings()).items()}
+    want = Counter(short_name(names, label) for label, when in rows if when and start <= when < end)
+    shown = {html.unescape(m[0]): int(m[1]) for m in re.findall(r'class="legend">([^<]+?) \((\d+)\)', r.text)}
     assert shown == dict(want) and sum(shown.values()) > 0
     assert "ema-news" in r.text and "WAF challenge" in r.text
     with session_scope(engine) as s:
@@ -393,7 +398,7 @@ def test_notice_page_says_when_the_models_score_alone_does_not_count(archive):
     settings = load_settings()
     make_tiny_model(settings)
     classify(engine, settings, [ids["dev-0001"]])
-    page = login(client(engine, settings), "rita").get(f"/notice/{ids['dev-0001']}").text
+    page = login(client(engine, settings, lang="fr"), "rita").get(f"/notice/{ids['dev-0001']}").text
     row = re.search(r'<tr class="below" data-label="diqasm">(.*?)</tr>', page, re.S).group(1)
     assert "aucune règle déclenchée : le score du modèle ne compte seul qu'à partir de 0.95" in row
 

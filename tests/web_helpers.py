@@ -108,8 +108,10 @@ def csrf_of(html: str) -> str:
     return m.group(1)
 
 
-def client(engine, settings=None) -> TestClient:
-    return TestClient(create_app(settings or load_settings(), engine), follow_redirects=False)
+def client(engine, settings=None, lang: str = "en") -> TestClient:
+    """A client of the app; these tests read the English catalogue unless ``lang`` says otherwise."""
+    headers = {"Accept-Language": lang} if lang else {}
+    return TestClient(create_app(settings or load_settings(), engine), follow_redirects=False, headers=headers)
 
 
 def login(c: TestClient, name: str) -> TestClient:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from http import HTTPStatus
@@ -25,21 +25,33 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from veille.config import ConfigError, Settings
 from veille.dates import as_day, paris_time
+from veille.names import (
+    FIELDS,
+    HEALTH_STATES,
+    NOTICE_KINDS,
+    PURPOSES,
+    SOURCE_KINDS,
+    STATUSES,
+    VERSION_REASONS,
+    celex_type_name,
+    doc_type_name,
+)
 from web.auth import CSRF_FIELD, KDF_SLOTS, LoginRequired, csrf_token, current_user, session_secret
+from web.i18n import LANGUAGES, N_, Language, _, current, gettext_, ngettext_
 from web.security import SECURITY_HEADERS, LoginThrottle, SecurityHeaders, redact_access_log
 
 HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
 
-# What an error page says when the code raising it gave no message of its own.
-ERRORS_FR = {
-    400: "Requête invalide.",
-    401: "Identification requise.",
-    403: "Accès refusé.",
-    404: "Page introuvable.",
-    405: "Méthode non permise pour cette adresse.",
-    429: "Trop de requêtes : réessayez plus tard.",
-    500: "Erreur interne : l'incident est consigné dans le journal du serveur.",
+# What an error page says when the code raising it gave no message of its own (translated at render).
+ERRORS = {
+    400: N_("Bad request."),
+    401: N_("Identification required."),
+    403: N_("Access denied."),
+    404: N_("Page not found."),
+    405: N_("Method not allowed for this address."),
+    429: N_("Too many requests: try again later."),
+    500: N_("Internal error: the incident is logged in the server's log."),
 }
 
 
@@ -70,6 +82,33 @@ def _finalize(value: object) -> object:
     return value
 
 
+def _shown(value: object) -> object:
+    """A snapshot value for people: a list as its items, nothing as ∅ (not ``[]`` or ``['32021R2282']``)."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "∅"
+    return ", ".join(str(v) for v in value) if isinstance(value, list) else value
+
+
+def _named(table: dict[str, str]) -> Callable[[str | None], str]:
+    """A template function: a stored code's readable name in the request's language (the code if unnamed)."""
+    return lambda code: gettext_(table[code]) if code in table else (code or "")
+
+
+def notice_type(kind: str | None, doc_type: str | None, celex: str | None = None) -> str:
+    """What a notice is, readable: its document type's name (from the source, else from its CELEX number),
+    else its kind's; a corrigendum or draft says so first. Never a bare code or "—"."""
+    kind_name = _named(NOTICE_KINDS)(kind)
+    name = doc_type_name(doc_type) or celex_type_name(celex)
+    says_draft = "DRAFT" in (doc_type or "")  # "Draft implementing act" needs no "Draft act ·" before it
+    if name and (kind == "corrigendum" or (kind == "draft_act" and not says_draft)):
+        return f"{kind_name} · {gettext_(name)}"
+    if name:
+        return gettext_(name)
+    if doc_type:  # a code nobody named yet: the kind says what it is, the code which
+        return f"{kind_name} ({doc_type})"
+    return kind_name
+
+
 def _templates() -> Jinja2Templates:
     # Autoescape everything: crawled text is never trusted.
     env = Environment(
@@ -78,10 +117,23 @@ def _templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
         finalize=_finalize,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_callables(gettext_, ngettext_, newstyle=True)  # the request's language (web.i18n)
+    env.globals["LANGUAGES"] = LANGUAGES
+    env.globals["lang"] = current
+    env.globals["notice_type"] = notice_type
+    env.globals["kind_name"] = _named(NOTICE_KINDS)
+    env.globals["source_kind"] = _named(SOURCE_KINDS)
+    env.globals["run_status"] = env.globals["delivery_status"] = _named(STATUSES)
+    env.globals["version_reason"] = _named(VERSION_REASONS)
+    env.globals["purpose_name"] = _named(PURPOSES)
+    env.globals["field_name"] = _named(FIELDS)
+    env.globals["health_name"] = _named(HEALTH_STATES)
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     env.filters["day"] = _day
     env.filters["stamp"] = _stamp
+    env.filters["shown"] = _shown
     return Jinja2Templates(env=env)
 
 
@@ -112,9 +164,10 @@ def flash(request: Request, message: str, kind: str = "ok") -> None:
 
 def routers() -> list[APIRouter]:
     """Every page's router (the tests walk these to check that each POST demands a CSRF token)."""
+    from web import i18n
     from web.routes import account, calendar, dashboard, notice, review, rules, search
 
-    return [m.router for m in (account, search, notice, rules, dashboard, calendar, review)]
+    return [m.router for m in (account, search, notice, rules, dashboard, calendar, review, i18n)]
 
 
 @asynccontextmanager
@@ -142,7 +195,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         https_only=False,  # SecurityHeaders adds Secure over HTTPS or with [web] secure_cookie; see docs/web.md
         max_age=12 * 3600,
     )
-    app.add_middleware(SecurityHeaders, settings=settings)  # outermost: sees the session cookie
+    app.add_middleware(SecurityHeaders, settings=settings)  # sees the session cookie
+    app.add_middleware(Language)  # outermost: every route, handler and template speaks the request's language
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in routers():
         app.include_router(router)
@@ -150,7 +204,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _exc: LoginRequired) -> Response:
         if settings.web.trusted_header:  # the proxy should have named the user: no login form to offer
-            return render(request, "error.html", status_code=401, message="Not authenticated by the reverse proxy.")
+            return render(request, "error.html", status_code=401, message=_("Not authenticated by the reverse proxy."))
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
@@ -166,7 +220,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     async def _crash(request: Request, exc: Exception) -> HTMLResponse:
         # Sent by Starlette's outermost middleware, past SecurityHeaders: the headers are added here.
         page = request.app.state.templates.TemplateResponse(
-            request, "error.html", {"user": None, "csrf": "", "flashes": [], "labels": {}, "message": ERRORS_FR[500]}
+            request, "error.html", {"user": None, "csrf": "", "flashes": [], "labels": {}, "message": _(ERRORS[500])}
         )
         page.status_code = 500
         page.headers.update(SECURITY_HEADERS)
@@ -177,8 +231,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
 def error_page(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> HTMLResponse:
     """The error page, in French when the code that raised the error gave only the status phrase."""
-    if status in ERRORS_FR and message == HTTPStatus(status).phrase:
-        message = ERRORS_FR[status]
+    if status in ERRORS and message == HTTPStatus(status).phrase:
+        message = _(ERRORS[status])
     page = render(request, "error.html", status_code=status, message=message)
     page.headers.update(headers or {})
     return page
@@ -189,6 +243,6 @@ def _invalid(exc: RequestValidationError) -> tuple[int, str]:
     value: 400 naming the parameter."""
     errors = exc.errors()
     if any(e.get("loc", ("",))[0] == "path" for e in errors):
-        return 404, ERRORS_FR[404]
+        return 404, _(ERRORS[404])
     names = sorted({str(e["loc"][-1]) for e in errors if e.get("loc")})
-    return 400, f"Paramètre invalide : {', '.join(names)}." if names else ERRORS_FR[400]
+    return 400, _("Invalid parameter: %(names)s.", names=", ".join(names)) if names else _(ERRORS[400])

@@ -26,6 +26,7 @@ from sqlmodel import select
 from storage.db import session_scope
 from storage.fulltext import now_utc
 from veille.config import Settings
+from web.i18n import _
 from web.models import ROLES, WebUser
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -196,7 +197,7 @@ def require_user(request: Request) -> WebUser:
 def require_analyst(request: Request) -> WebUser:
     user = require_user(request)
     if not user.can_edit:
-        raise HTTPException(403, "analysts only: your account is read-only")
+        raise HTTPException(403, _("Analysts only: your account is read-only."))
     return user
 
 
@@ -213,5 +214,5 @@ async def checked_form(request: Request) -> dict[str, str]:
     sent = form.get(CSRF_FIELD)
     want = request.session.get("csrf")
     if not want or not isinstance(sent, str) or not hmac.compare_digest(sent, want):
-        raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
+        raise HTTPException(403, _("Missing or wrong CSRF token: reload the page and try again."))
     return {k: v for k, v in form.items() if isinstance(v, str)}

@@ -68,20 +68,25 @@ class _Worker:
         self.proc = self.conn = None
 
     def run(self, fn: Callable[..., Any], args: tuple, seconds: float, memory_mb: int) -> tuple[bool, Any]:
+        from web.i18n import _  # in the server only: the worker process stays free of the web stack
+
         self.start(memory_mb)
         try:
             self.conn.send((fn, args))
             if not self.conn.poll(seconds):
                 self.stop()  # a thread cannot be stopped; a process can
                 raise CheckFailed(
-                    f"Vérification arrêtée : elle dépassait la limite de {seconds:g} s. Simplifiez les motifs "
-                    "(expressions régulières, répétitions) et réessayez."
+                    _(
+                        "Check stopped: it went past the %(seconds)s s limit. Simplify the patterns "
+                        "(regular expressions, repetitions) and try again.",
+                        seconds=format(seconds, "g"),
+                    )
                 )
             ok, value = self.conn.recv()
         except (EOFError, OSError):  # died before answering (a C library out of memory, a signal)
             code = self.proc.exitcode if self.proc is not None else None
             self.stop()
-            return False, f"processus arrêté, code {code}"
+            return False, _("process stopped, code %(code)s", code=code)
         if not ok and value == "memory":
             self.stop()  # a fresh worker for the next check
         return ok, value
@@ -105,11 +110,13 @@ def run_limited(fn: Callable[..., Any], *args: Any, seconds: float, memory_mb: i
     """``fn(*args)`` in a worker process; CheckFailed if it overruns ``seconds`` or ``memory_mb``, or fails.
 
     ``fn`` and its arguments and result are pickled: module-level functions and plain data."""
+    from web.i18n import _
+
     try:
         worker = _idle.get(timeout=seconds)
     except queue.Empty:
         raise CheckFailed(
-            f"Trop de vérifications en cours : réessayez dans un instant (attente de {seconds:g} s)."
+            _("Too many checks under way: try again in a moment (waited %(seconds)s s).", seconds=format(seconds, "g"))
         ) from None
     try:
         ok, value = worker.run(fn, args, seconds, memory_mb)
@@ -118,8 +125,8 @@ def run_limited(fn: Callable[..., Any], *args: Any, seconds: float, memory_mb: i
     if ok:
         return value
     if value == "memory":
-        raise CheckFailed(f"Vérification arrêtée : elle dépassait la limite de mémoire ({memory_mb} Mo).")
-    raise CheckFailed(f"La vérification a échoué ({value}) : réessayez ; le journal du serveur en dit plus.")
+        raise CheckFailed(_("Check stopped: it went past the memory limit (%(mb)s MB).", mb=memory_mb))
+    raise CheckFailed(_("The check failed (%(why)s): try again; the server's log says more.", why=value))
 
 
 def _serve(conn: Connection, memory_mb: int) -> None:

@@ -15,6 +15,8 @@ from datetime import date, timedelta
 
 from markupsafe import Markup, escape
 
+from web.i18n import current, gettext_
+
 # --- explanations ---------------------------------------------------------------------------
 
 
@@ -34,16 +36,22 @@ class FiredRule:
     def where(self) -> str:
         from nlp.explain import FIELD_NAMES
 
-        return FIELD_NAMES["fr"].get(self.field or "", "")
+        return FIELD_NAMES[current()].get(self.field or "", "")
 
 
 def fired_rules(explanation: dict | None) -> list[FiredRule]:
-    """The rules that fired, from a LabelScore.explanation as nlp writes it (``nlp.explain``); rows stored
-    by older versions (``words`` as a string, no description) read the same."""
+    """The rules that fired, from a LabelScore.explanation as nlp writes it (``nlp.explain``), described in
+    the request's language; rows stored by older versions (``words`` as a string, no description) read the same."""
     from nlp.explain import read_fired, rule_title
 
     return [
-        FiredRule(name=f["rule"] or "rule", weight=f["weight"], words=f["words"], field=f["field"], title=rule_title(f))
+        FiredRule(
+            name=f["rule"] or "rule",
+            weight=f["weight"],
+            words=f["words"],
+            field=f["field"],
+            title=rule_title(f, current()),
+        )
         for f in read_fired(explanation)
     ]
 
@@ -139,7 +147,7 @@ def _ticks(peak: int) -> list[int]:
 
 def weekly_chart(counts: dict[str, dict[date, int]], weeks: list[date], width: int = 880, height: int = 280) -> Markup:
     """A stacked bar chart (inline SVG) of notices per week, one colour per label; no JavaScript."""
-    left, right, top, bottom = 36, 170, 12, 30
+    left, right, top, bottom = 36, 190, 12, 30  # right: the legend (names up to 18 characters)
     plot_w, plot_h = width - left - right, height - top - bottom
     labels = sorted(counts)
     totals = [sum(counts[lab].get(wk, 0) for lab in labels) for wk in weeks]
@@ -151,12 +159,13 @@ def weekly_chart(counts: dict[str, dict[date, int]], weeks: list[date], width: i
     svg = [
         Markup('<svg class="chart" role="img" viewBox="0 0 %d %d" width="%d" height="%d">')
         % (width, height, width, height),
-        Markup("<title>Notices per week per label</title>"),
+        Markup("<title>%s</title>") % gettext_("Notices per week per label"),
     ]
     for t in ticks:
         y = top + plot_h - t / peak * plot_h
         svg.append(Markup('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/>') % (left, left + plot_w, y, y))
         svg.append(Markup('<text x="%d" y="%.1f" class="axis" text-anchor="end">%d</text>') % (left - 4, y + 4, t))
+    tip = gettext_("week of %(day)s: %(label)s %(n)s")
     for i, wk in enumerate(weeks):
         x = left + i * slot + (slot - bar) / 2
         base = top + plot_h
@@ -168,15 +177,14 @@ def weekly_chart(counts: dict[str, dict[date, int]], weeks: list[date], width: i
             base -= h
             svg.append(
                 Markup(
-                    '<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s">'
-                    "<title>week of %s: %s %d</title></rect>"
+                    '<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>'
                 )
-                % (x, base, bar, h, colours[lab], wk.isoformat(), lab, n)
+                % (x, base, bar, h, colours[lab], tip % {"day": wk.isoformat(), "label": lab, "n": n})
             )
         if i % max(1, len(weeks) // 8) == 0:
             svg.append(
                 Markup('<text x="%.1f" y="%d" class="axis" text-anchor="start">%s</text>')
-                % (left + i * slot, height - 8, wk.strftime("%d %b %y"))
+                % (left + i * slot, height - 8, wk.strftime("%d/%m/%y"))  # no month names: they would be English
             )
     for k, lab in enumerate(labels):
         ly = top + 14 + k * 18

@@ -8,7 +8,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from web.app import flash, render
 from web.auth import authenticate, checked_form, current_user, end_sessions, start_session
+from web.i18n import N_, _
 from web.security import client_address
+
+ROLE_NAMES = {"reader": N_("reader"), "analyst": N_("analyst")}
 
 router = APIRouter()
 
@@ -40,17 +43,17 @@ async def login(request: Request, form: dict = Depends(checked_form)) -> Respons
             "login.html",
             status_code=429,
             next=target,
-            error=f"Trop de tentatives de connexion : réessayez dans {wait} s. (Too many attempts.)",
+            error=_("Too many login attempts: try again in %(seconds)s s.", seconds=wait),
         )
         page.headers["Retry-After"] = str(wait)
         return page
     # The KDF runs in a worker thread (the event loop stays free), at most KDF_SLOTS at once (bounded memory).
     user = await anyio.to_thread.run_sync(authenticate, state.engine, name, password, limiter=state.kdf_limiter)
     if user is None:
-        return render(request, "login.html", status_code=401, next=target, error="Unknown user or wrong password.")
+        return render(request, "login.html", status_code=401, next=target, error=_("Unknown user or wrong password."))
     state.login_throttle.succeeded(name, address)
     start_session(request, user)
-    flash(request, f"Logged in as {user.name} ({user.role}).")
+    flash(request, _("Logged in as %(name)s (%(role)s).", name=user.name, role=_(ROLE_NAMES.get(user.role, user.role))))
     return RedirectResponse(target, status_code=303)
 
 

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from alerts.calendar import calendar_ics
 from alerts.models import ALL, check_token
+from web.i18n import _
 
 router = APIRouter()
 
@@ -23,7 +24,7 @@ async def calendar_feed(request: Request, feed: str, token: str | None = None) -
     engine, settings = request.app.state.engine, request.app.state.settings
     known = feed == ALL or feed in request.app.state.labels
     if not known or not await run_in_threadpool(check_token, engine, feed, token):
-        raise HTTPException(status_code=404, detail="No such calendar.")
+        raise HTTPException(status_code=404, detail=_("No such calendar."))
     body = await run_in_threadpool(calendar_ics, engine, settings, None if feed == ALL else feed)
     headers = {"Cache-Control": "private, max-age=300", "X-Robots-Tag": "noindex"}
     return Response(body, media_type="text/calendar; charset=utf-8", headers=headers)

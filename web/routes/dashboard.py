@@ -3,6 +3,7 @@ outdated scores), outbox backlog."""
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from web.views import week_start, weekly_chart
 
 router = APIRouter()
 FAILURE_WINDOW = timedelta(days=7)
+LEGEND_CHARS = 18
 
 
 def _weekly(s, weeks: int, tz: str) -> tuple[dict[str, dict[date, int]], list[date]]:
@@ -71,6 +73,12 @@ def _relevance(request: Request) -> dict:
     return status(request.app.state.engine, request.app.state.settings)
 
 
+def short_name(labels: dict[str, str], label: str) -> str:
+    """A label in the chart's legend: its profile name, up to " — " (``DEAI — Évaluation…`` -> ``DEAI``)."""
+    name = labels.get(label, label).split(" — ", 1)[0]
+    return textwrap.shorten(name, LEGEND_CHARS, placeholder="…")  # the legend is 190 px wide
+
+
 @router.get("/dashboard")
 def dashboard(request: Request, weeks: int = 52, user: WebUser = Depends(require_user)) -> Response:
     weeks = min(max(weeks, 4), 156)
@@ -86,7 +94,7 @@ def dashboard(request: Request, weeks: int = 52, user: WebUser = Depends(require
         request,
         "dashboard.html",
         user=user,
-        chart=weekly_chart(counts, week_list),
+        chart=weekly_chart({short_name(request.app.state.labels, k): v for k, v in counts.items()}, week_list),
         weeks=weeks,
         first_week=week_list[0],
         last_week=week_list[-1],

@@ -18,6 +18,7 @@ from storage.identifiers import resolve_notice
 from storage.models import Delivery, Feedback, LabelScore, Notice, NoticeVersion, Sighting
 from web.app import flash, render
 from web.auth import checked_form, require_analyst, require_user
+from web.i18n import N_, _, current
 from web.models import WebUser
 from web.views import FieldChange, FiredRule, fired_rules, highlight, snapshot_changes
 
@@ -45,7 +46,7 @@ class ScoreView:
     def verdict_text(self) -> str:
         from nlp.verdicts import describe
 
-        return describe(self.verdict) if self.verdict else ""
+        return describe(self.verdict, current()) if self.verdict else ""
 
 
 def eurlex_url(celex: str) -> str:
@@ -76,13 +77,13 @@ def _related(s: Session, n: Notice) -> list[tuple[Notice, str]]:
     out = []
     for r in rows:
         if n.procedure and r.procedure == n.procedure:
-            why[r.id] = f"same procedure {n.procedure}"
+            why[r.id] = _("same procedure %(ref)s", ref=n.procedure)
         elif r.celex and r.celex in acts:
-            why[r.id] = f"this notice cites {r.celex}"
+            why[r.id] = _("this notice cites %(ref)s", ref=r.celex)
         elif n.celex and r.celex == n.celex:
-            why[r.id] = f"same act {n.celex}"
+            why[r.id] = _("same act %(ref)s", ref=n.celex)
         else:
-            why[r.id] = f"cites {n.celex}"
+            why[r.id] = _("cites %(ref)s", ref=n.celex)
         out.append((r, why[r.id]))
     return out
 
@@ -91,7 +92,7 @@ def _load(engine, notice_id: int) -> dict:
     with session_scope(engine) as s:
         n = s.get(Notice, notice_id)
         if n is None:
-            raise HTTPException(404, f"Aucune notice n° {notice_id}.")
+            raise HTTPException(404, _("No notice no. %(id)s.", id=notice_id))
         versions = list(
             s.exec(select(NoticeVersion).where(NoticeVersion.notice_id == n.id).order_by(NoticeVersion.version))
         )
@@ -124,12 +125,15 @@ def _outdated(request: Request, n: Notice, scores: list[ScoreView]) -> str | Non
         return None
     rules, model = in_force = versions_in_force(request.app.state.settings)
     why = why_outdated(scores[0].row, n.updated_at, in_force, scoring_since(request.app.state.engine))
+    if why == "versions" and model:
+        return _("before the rules %(rules)s and model %(model)s now in force", rules=rules, model=model)
     if why == "versions":
-        return f"before the rules {rules}" + (f" and model {model}" if model else "") + " now in force"
-    return {
-        "reading": "before this version of veille's text reading and scoring (an upgrade)",
-        "changed": "before the notice last changed",
-    }.get(why or "")
+        return _("before the rules %(rules)s now in force", rules=rules)
+    reasons = {
+        "reading": N_("before this version of veille's text reading and scoring (an upgrade)"),
+        "changed": N_("before the notice last changed"),
+    }
+    return _(reasons[why]) if why in reasons else None
 
 
 @router.get("/notice/{ref}")
@@ -138,7 +142,7 @@ def notice_page(ref: str, request: Request, user: WebUser = Depends(require_user
 
     notice_id = resolve_notice(request.app.state.engine, ref)
     if notice_id is None:
-        raise HTTPException(404, f"Aucune notice « {ref[:60]} ».")
+        raise HTTPException(404, _("No notice « %(ref)s ».", ref=ref[:60]))
     if ref != str(notice_id):  # /notice/32025R0117: the page lives at its id (its forms post there)
         return RedirectResponse(f"/notice/{notice_id}", status_code=307)
     data = _load(request.app.state.engine, notice_id)
@@ -147,11 +151,11 @@ def notice_page(ref: str, request: Request, user: WebUser = Depends(require_user
     texts = [
         (name, highlight(getattr(n, attr), words))
         for name, attr in (
-            ("Title (FR)", "title_fr"),
-            ("Title (EN)", "title_en"),
-            ("Summary (FR)", "summary_fr"),
-            ("Summary (EN)", "summary_en"),
-            ("Text", "body"),
+            (N_("Title (FR)"), "title_fr"),
+            (N_("Title (EN)"), "title_en"),
+            (N_("Summary (FR)"), "summary_fr"),
+            (N_("Summary (EN)"), "summary_en"),
+            (N_("Text"), "body"),
         )
         if getattr(n, attr)
     ]
@@ -179,16 +183,20 @@ def give_feedback(
     label = form.get("label", "").strip()
     known = request.app.state.labels
     if (known and label not in known) or not LABEL_RE.match(label):
-        raise HTTPException(400, f"unknown label: {label[:40]!r}")
+        raise HTTPException(400, _("Unknown label: %(label)s.", label=repr(label[:40])))
     verdict = {"right": True, "wrong": False}.get(form.get("verdict", ""))
     if verdict is None:
-        raise HTTPException(400, "verdict must be 'right' or 'wrong'")
+        raise HTTPException(400, _("The verdict must be 'right' or 'wrong'."))
     comment = form.get("comment", "").strip()[:2000] or None
     with session_scope(request.app.state.engine, write=True) as s:
         if s.get(Notice, notice_id) is None:
-            raise HTTPException(404, f"Aucune notice n° {notice_id}.")
+            raise HTTPException(404, _("No notice no. %(id)s.", id=notice_id))
         verdicts.record(s, notice_id, label, verdict, user.name, comment)  # final for the notice: applied at once
-    flash(request, f"Recorded: {label} is {'right' if verdict else 'wrong'} for this notice.")
+    name = known.get(label, label)
+    if verdict:
+        flash(request, _("Recorded: “%(label)s” applies to this notice.", label=name))
+    else:
+        flash(request, _("Recorded: “%(label)s” does not apply to this notice.", label=name))
     return RedirectResponse(f"/notice/{notice_id}#feedback", status_code=303)
 
 
@@ -202,14 +210,16 @@ def undo_feedback(
     """Withdraw the verdict in force on a label: the score decides again (or the verdict before it)."""
     label = form.get("label", "").strip()
     if not LABEL_RE.match(label):
-        raise HTTPException(400, f"unknown label: {label[:40]!r}")
+        raise HTTPException(400, _("Unknown label: %(label)s.", label=repr(label[:40])))
     with session_scope(request.app.state.engine, write=True) as s:
         if s.get(Notice, notice_id) is None:
-            raise HTTPException(404, f"Aucune notice n° {notice_id}.")
+            raise HTTPException(404, _("No notice no. %(id)s.", id=notice_id))
         gone, now = verdicts.undo(s, notice_id, label)
     if gone is None:
-        flash(request, f"Aucun verdict sur {label} pour cette notice.")
+        flash(request, _("No verdict on %(label)s for this notice.", label=label))
+    elif now:
+        then = verdicts.describe(now.as_dict(), current())
+        flash(request, _("Verdict withdrawn on %(label)s; verdict in force: %(then)s.", label=label, then=then))
     else:
-        then = f"verdict en vigueur : {verdicts.describe(now.as_dict())}" if now else "le score décide de nouveau"
-        flash(request, f"Verdict retiré sur {label} ; {then}.")
+        flash(request, _("Verdict withdrawn on %(label)s; the score decides again.", label=label))
     return RedirectResponse(f"/notice/{notice_id}#labels", status_code=303)

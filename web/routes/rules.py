@@ -25,6 +25,7 @@ from veille.textfile import read_text
 from web import rules_worker
 from web.app import flash, render
 from web.auth import checked_form, require_analyst, require_user
+from web.i18n import _
 from web.models import WebUser
 
 router = APIRouter()
@@ -92,7 +93,7 @@ def _refused(settings: object) -> str | None:
     if not refused:
         return None
     # The file's name, not its server path (readers see this line too).
-    return f"{refused.replace(str(path), path.name)} (fichier refusé : les dernières bonnes règles restent en vigueur)"
+    return _("%(why)s (file refused: the last good rules stay in force)", why=refused.replace(str(path), path.name))
 
 
 @router.get("/rules")
@@ -154,7 +155,7 @@ def _titles(request: Request, ids: list[int]) -> dict[int, str]:
         return {}
     with session_scope(request.app.state.engine) as s:
         rows = s.exec(select(Notice.id, Notice.title_fr, Notice.title_en).where(Notice.id.in_(ids)))
-        return {i: fr or en or f"notice {i}" for i, fr, en in rows}
+        return {i: fr or en or _("notice %(id)s", id=i) for i, fr, en in rows}
 
 
 def _preview(request: Request, labels: dict[str, tuple[list[int], list[int]]], note: str | None) -> dict:
@@ -165,8 +166,8 @@ def _preview(request: Request, labels: dict[str, tuple[list[int], list[int]]], n
         changes.append(
             LabelChange(
                 label=label,
-                gained=[(i, titles.get(i, f"notice {i}")) for i in gained[:SHOWN_PER_LIST]],
-                lost=[(i, titles.get(i, f"notice {i}")) for i in lost[:SHOWN_PER_LIST]],
+                gained=[(i, titles.get(i, _("notice %(id)s", id=i))) for i in gained[:SHOWN_PER_LIST]],
+                lost=[(i, titles.get(i, _("notice %(id)s", id=i))) for i in lost[:SHOWN_PER_LIST]],
                 n_gained=len(gained),
                 n_lost=len(lost),
             )
@@ -216,7 +217,7 @@ def save_rules(
         if "error" in result:
             return _page(request, user, text=text, status_code=422, **result)
         _remember(request, user, digest)
-        notice = "The text changed since the last preview: check this preview, then save again."
+        notice = _("The text changed since the last preview: check this preview, then save again.")
         return _page(request, user, text=text, status_code=409, previewed=digest, notice=notice, **result)
     try:  # checked within limits by the preview: parsing it here again is bounded
         version = rules.save_rules(
@@ -226,7 +227,11 @@ def save_rules(
         return _page(request, user, text=text, status_code=422, error=str(exc))
     flash(
         request,
-        f"Rules saved as version {version} by {user.name}; the previous version is kept. The archive is "
-        "re-scored with them by the next cycles, newest notices first (or now: veille classify).",
+        _(
+            "Rules saved as version %(version)s by %(user)s; the previous version is kept. The archive is "
+            "re-scored with them by the next cycles, newest notices first (or now: veille classify).",
+            version=version,
+            user=user.name,
+        ),
     )
     return RedirectResponse("/rules", status_code=303)

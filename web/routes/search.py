@@ -12,15 +12,26 @@ from fastapi.responses import Response
 
 from storage.crosslang import lexicon
 from storage.search import CANDIDATES, Filters, QueryError, export_csv, export_rows, search
+from veille.names import NOTICE_KINDS, doc_type_name
 from web.app import render
 from web.auth import require_user
+from web.i18n import N_, _
 from web.models import WebUser
 
 router = APIRouter()
 PAGE_SIZE = 20
 MAX_PAGE = 10**6
+# storage.fulltext's fixed-text query errors, translated when shown (the others already speak French first).
+QUERY_ERRORS = (N_("the query only excludes words: add at least one word to look for"),)
+DATE_FIELDS = {"date_from": N_("from"), "date_to": N_("to")}
 YEAR_RE = re.compile(r"(?!0000)[0-9]{4}")  # what date() takes, in ASCII digits (not "²⁰²⁵")
-FACETS = (("label", "Label"), ("source", "Source"), ("doc_type", "Document type"), ("year", "Year"))
+FACETS = (
+    ("label", N_("Label")),
+    ("kind", N_("Kind")),
+    ("source", N_("Source")),
+    ("doc_type", N_("Document type")),
+    ("year", N_("Year")),
+)
 
 
 @dataclass
@@ -28,7 +39,20 @@ class FacetValue:
     value: str
     count: int
     active: bool
-    url: str | None  # None: cannot be used as a filter (e.g. "no type")
+    url: str | None  # None: cannot be used as a filter (e.g. "no date")
+    name: str = ""  # what people read: the label's profile name, a kind's or document type's readable name
+
+
+def facet_name(key: str, value: str, labels: dict[str, str]) -> str:
+    """A facet value as people read it, in the request's language (codes only when nothing names them)."""
+    if key == "label":
+        return labels.get(value, value)
+    if key == "kind":
+        return _(NOTICE_KINDS[value]) if value in NOTICE_KINDS else value
+    if key == "doc_type":
+        name = doc_type_name(value)
+        return _(name) if name else value
+    return _("no date") if value == "—" else value
 
 
 def _url(params: list[tuple[str, str]]) -> str:
@@ -56,19 +80,20 @@ def _parse(params: list[tuple[str, str]]) -> tuple[Filters, list[str]]:
         try:
             return date.fromisoformat(raw)
         except ValueError:
-            problems.append(f"{name.replace('_', ' ')}: not a date YYYY-MM-DD: {raw}")
+            problems.append(_("%(field)s: not a date YYYY-MM-DD: %(raw)s", field=_(DATE_FIELDS[name]), raw=raw))
             return None
 
     f = Filters(
         labels=[v for k, v in params if k == "label" and v],
         sources=[v for k, v in params if k == "source" and v],
         doc_types=[v for k, v in params if k == "doc_type" and v],
+        kinds=[v for k, v in params if k == "kind" and v],
         date_from=day("date_from"),
         date_to=day("date_to"),
     )
     year = get.get("year", "")
     if year and not YEAR_RE.fullmatch(year):
-        problems.append(f"année : une année AAAA de 0001 à 9999 (year: YYYY), pas {year[:20]}")
+        problems.append(_("year: a year YYYY from 0001 to 9999, not %(raw)s", raw=year[:20]))
     elif year:
         f.date_from = max(f.date_from or date.min, date(int(year), 1, 1))
         f.date_to = min(f.date_to or date.max, date(int(year), 12, 31))
@@ -79,7 +104,7 @@ def _parse(params: list[tuple[str, str]]) -> tuple[Filters, list[str]]:
             if not 0 <= f.min_score <= 1:
                 raise ValueError
         except ValueError:
-            problems.append(f"score threshold: a number between 0 and 1, not {raw_score}")
+            problems.append(_("score threshold: a number between 0 and 1, not %(raw)s", raw=raw_score))
             f.min_score = None
     return f, problems
 
@@ -106,7 +131,7 @@ def search_page(request: Request, user: WebUser = Depends(require_user)) -> Resp
             lexicon=lexicon(request.app.state.engine, request.app.state.settings),
         )
     except QueryError as exc:
-        error = str(exc)
+        error = _(str(exc))
     facets = {}
     if result:
         for key, _title in FACETS:
@@ -117,11 +142,12 @@ def search_page(request: Request, user: WebUser = Depends(require_user)) -> Resp
                     n,
                     (key, value) in params,
                     None if value == "—" else _toggle(params, key, value),
+                    facet_name(key, value, request.app.state.labels),
                 )
                 for value, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
             ]
             if key == "year":
-                facets[key].sort(key=lambda fv: fv.value, reverse=True)
+                facets[key].sort(key=lambda fv: (fv.value != "—", fv.value), reverse=True)  # "no date" last
     pages = 0 if not result else (result.total + PAGE_SIZE - 1) // PAGE_SIZE
     base = [(k, v) for k, v in params if k != "page"]
     return render(
@@ -141,7 +167,11 @@ def search_page(request: Request, user: WebUser = Depends(require_user)) -> Resp
         page_url=lambda n: _url([*base, ("page", str(n))]),
         sort_url=lambda s: _url([*[(k, v) for k, v in base if k != "sort"], ("sort", s)]),
         csv_url="/search.csv?" + urlencode(base),
-        active=[(k, v, _toggle(params, k, v)) for k, v in params if k in dict(FACETS) and v],
+        active=[
+            (k, v, _toggle(params, k, v), facet_name(k, v, request.app.state.labels))
+            for k, v in params
+            if k in dict(FACETS) and v
+        ],
     )
 
 
@@ -159,7 +189,7 @@ def search_csv(request: Request, user: WebUser = Depends(require_user)) -> Respo
         lex = lexicon(engine, request.app.state.settings)
         result = search(engine, get.get("q", ""), filters, sort=sort, limit=CANDIDATES, lexicon=lex)
     except QueryError as exc:
-        raise HTTPException(400, str(exc)) from None
+        raise HTTPException(400, _(str(exc))) from None
     body = export_csv(export_rows(result.hits, str(request.base_url)))
     return Response(
         "\ufeff" + body,  # a BOM: spreadsheet programs then read the accents as UTF-8
