@@ -66,11 +66,15 @@ def _kind(row: dict) -> str:
     return "news"
 
 
-def load_dev_notices(engine, limit: int | None = None) -> list[int]:
-    """The realistic notices copied from the development set, with plausible scores and fired rules."""
+def load_dev_notices(engine, limit: int | None = None, settings=None) -> list[int]:  # noqa: ANN001
+    """The realistic notices copied from the development set, ingested, then scored by the real classifier
+    (``nlp.classify``, the shipped rules of ``settings``' home, no model): real scores and explanations."""
+    from nlp.classify import classify
+    from veille.config import load_settings
+
     rows = [json.loads(line) for line in (DATA / "notices.jsonl").read_text(encoding="utf-8").splitlines()]
     ids = []
-    for k, row in enumerate(rows[:limit]):
+    for row in rows[:limit]:
         lang = row.get("lang", "en")
         rec = NoticeRecord(
             source={"eurlex": "cellar-acts", "commission": "sante-public-health", "ema": "ema-news"}.get(
@@ -83,24 +87,8 @@ def load_dev_notices(engine, limit: int | None = None) -> list[int]:
             published_at=datetime.fromisoformat(row["date"]).replace(tzinfo=UTC),
             **{f"title_{lang}": row["title"], f"summary_{lang}": row.get("summary")},
         )
-        nid = ingest(engine, [rec]).changed_ids[0]
-        words = [w for w in row["title"].split() if len(w) > 6][:2]
-        scores = {label: round(0.95 - 0.04 * ((k + j) % 8), 2) for j, label in enumerate(row["labels"])}
-        fired = {
-            label: [
-                {
-                    "rule": f"{label}.{w.lower().strip(',.()')}",
-                    "label": label,
-                    "words": [w],
-                    "weight": 1.2,
-                    "field": "title",
-                }
-                for w in words
-            ]
-            for label in scores
-        }
-        add_scores(engine, nid, scores, fired)
-        ids.append(nid)
+        ids.append(ingest(engine, [rec]).changed_ids[0])
+    classify(engine, settings or load_settings(), ids)
     return ids
 
 
@@ -212,7 +200,7 @@ def dev_digest_html(engine, settings, recipient: str = "veille-deai@has-sante.fr
     from alerts.routing import digest_due, load_candidates
     from storage.runs import finish_run, start_run
 
-    ids = load_dev_notices(engine)
+    ids = load_dev_notices(engine, settings=settings)
     run = start_run(engine, "ema-news", "rss")
     finish_run(engine, run, ok=False, error="HTTP 503 Service Unavailable (3 attempts)")
     now = datetime.now(UTC)
