@@ -12,6 +12,8 @@ from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from sqlmodel import select
+
 from storage.db import session_scope
 from storage.ingest import ingest
 from storage.models import LabelScore
@@ -33,25 +35,19 @@ def add_notice(engine, external_id: str, **kw) -> int:
     return stats.changed_ids[0]
 
 
-def add_scores(engine, notice_id: int, scores: dict[str, float], fired: dict[str, list[dict]] | None = None) -> None:
-    """Write LabelScore rows exactly as nlp's classify() does."""
-    with session_scope(engine, write=True) as s:
-        for label, score in scores.items():
-            rules = (fired or {}).get(label) or [
-                {"rule": f"{label}_seed", "label": label, "words": ["mot-clé"], "weight": score, "field": "title"}
-            ]
-            s.add(
-                LabelScore(
-                    notice_id=notice_id,
-                    label=label,
-                    score=score,
-                    rule_score=score,
-                    selected=score >= 0.5,
-                    explanation={"fired": rules},
-                    rules_version="test-1",
-                    scored_at=datetime.now(UTC),
-                )
-            )
+def classify_as(engine, notice_id: int, *labels: str, settings=None) -> dict[str, float]:  # noqa: ANN001
+    """Score a notice by the real classifier (``nlp.classify``, the rules of ``settings``' home, the shipped
+    HAS ones by default) and check that it selects ``labels``: a test's notice must carry the words a unit's
+    rules look for, as real notices do. Returns the selected labels' scores."""
+    from nlp.classify import classify
+    from veille.config import load_settings
+
+    classify(engine, settings or load_settings(), [notice_id])
+    with session_scope(engine) as s:
+        rows = s.exec(select(LabelScore).where(LabelScore.notice_id == notice_id, LabelScore.selected))
+        got = {r.label: r.score for r in rows}
+    assert set(labels) <= set(got), f"notice {notice_id}: the rules select {got}, not {labels}"
+    return got
 
 
 def _kind(row: dict) -> str:
