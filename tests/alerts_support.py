@@ -12,6 +12,8 @@ from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from sqlmodel import select
+
 from storage.db import session_scope
 from storage.ingest import ingest
 from storage.models import LabelScore
@@ -33,25 +35,19 @@ def add_notice(engine, external_id: str, **kw) -> int:
     return stats.changed_ids[0]
 
 
-def add_scores(engine, notice_id: int, scores: dict[str, float], fired: dict[str, list[dict]] | None = None) -> None:
-    """Write LabelScore rows exactly as nlp's classify() does."""
-    with session_scope(engine, write=True) as s:
-        for label, score in scores.items():
-            rules = (fired or {}).get(label) or [
-                {"rule": f"{label}_seed", "label": label, "words": ["mot-clé"], "weight": score, "field": "title"}
-            ]
-            s.add(
-                LabelScore(
-                    notice_id=notice_id,
-                    label=label,
-                    score=score,
-                    rule_score=score,
-                    selected=score >= 0.5,
-                    explanation={"fired": rules},
-                    rules_version="test-1",
-                    scored_at=datetime.now(UTC),
-                )
-            )
+def classify_as(engine, notice_id: int, *labels: str, settings=None) -> dict[str, float]:
+    """Score a notice by the real classifier (``nlp.classify``, the rules of ``settings``' home, the shipped
+    HAS ones by default) and check that it selects ``labels``: a test's notice must carry the words a unit's
+    rules look for, as real notices do. Returns the selected labels' scores."""
+    from nlp.classify import classify
+    from veille.config import load_settings
+
+    classify(engine, settings or load_settings(), [notice_id])
+    with session_scope(engine) as s:
+        rows = s.exec(select(LabelScore).where(LabelScore.notice_id == notice_id, LabelScore.selected))
+        got = {r.label: r.score for r in rows}
+    assert set(labels) <= set(got), f"notice {notice_id}: the rules select {got}, not {labels}"
+    return got
 
 
 def _kind(row: dict) -> str:
@@ -66,11 +62,15 @@ def _kind(row: dict) -> str:
     return "news"
 
 
-def load_dev_notices(engine, limit: int | None = None) -> list[int]:
-    """The realistic notices copied from the development set, with plausible scores and fired rules."""
+def load_dev_notices(engine, limit: int | None = None, settings=None) -> list[int]:
+    """The realistic notices copied from the development set, ingested, then scored by the real classifier
+    (``nlp.classify``, the shipped rules of ``settings``' home, no model): real scores and explanations."""
+    from nlp.classify import classify
+    from veille.config import load_settings
+
     rows = [json.loads(line) for line in (DATA / "notices.jsonl").read_text(encoding="utf-8").splitlines()]
     ids = []
-    for k, row in enumerate(rows[:limit]):
+    for row in rows[:limit]:
         lang = row.get("lang", "en")
         rec = NoticeRecord(
             source={"eurlex": "cellar-acts", "commission": "sante-public-health", "ema": "ema-news"}.get(
@@ -83,24 +83,8 @@ def load_dev_notices(engine, limit: int | None = None) -> list[int]:
             published_at=datetime.fromisoformat(row["date"]).replace(tzinfo=UTC),
             **{f"title_{lang}": row["title"], f"summary_{lang}": row.get("summary")},
         )
-        nid = ingest(engine, [rec]).changed_ids[0]
-        words = [w for w in row["title"].split() if len(w) > 6][:2]
-        scores = {label: round(0.95 - 0.04 * ((k + j) % 8), 2) for j, label in enumerate(row["labels"])}
-        fired = {
-            label: [
-                {
-                    "rule": f"{label}.{w.lower().strip(',.()')}",
-                    "label": label,
-                    "words": [w],
-                    "weight": 1.2,
-                    "field": "title",
-                }
-                for w in words
-            ]
-            for label in scores
-        }
-        add_scores(engine, nid, scores, fired)
-        ids.append(nid)
+        ids.append(ingest(engine, [rec]).changed_ids[0])
+    classify(engine, settings or load_settings(), ids)
     return ids
 
 
@@ -212,7 +196,7 @@ def dev_digest_html(engine, settings, recipient: str = "veille-deai@has-sante.fr
     from alerts.routing import digest_due, load_candidates
     from storage.runs import finish_run, start_run
 
-    ids = load_dev_notices(engine)
+    ids = load_dev_notices(engine, settings=settings)
     run = start_run(engine, "ema-news", "rss")
     finish_run(engine, run, ok=False, error="HTTP 503 Service Unavailable (3 attempts)")
     now = datetime.now(UTC)

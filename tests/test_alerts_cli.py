@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from storage.db import open_archive, session_scope
 from storage.models import Delivery
-from tests.alerts_support import add_notice, add_scores, write_config, write_routing
+from tests.alerts_support import add_notice, classify_as, write_config, write_routing
 from veille.cli import app, state
 from veille.config import load_settings
 
@@ -21,7 +21,7 @@ def setup(veille_home):
     settings = load_settings()
     engine = open_archive(settings.database_url)
     nid = add_notice(engine, "n1", title_fr="Évaluation clinique commune : [bold]calendrier[/bold]")
-    add_scores(engine, nid, {"deai": 0.9})
+    classify_as(engine, nid, "deai")
     return engine, nid
 
 

@@ -22,7 +22,7 @@ from sqlmodel import select
 import alerts
 from storage.db import session_scope
 from storage.models import Delivery
-from tests.alerts_support import Inbox, add_notice, add_scores, free_port, write_config, write_routing
+from tests.alerts_support import Inbox, add_notice, classify_as, free_port, write_config, write_routing
 from veille.config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,25 +113,11 @@ def seed(engine):
         summary_fr="Précise les délais de l'évaluation clinique commune. Deuxième phrase.",
         url="https://eur-lex.europa.eu/legal-content/FR/TXT/?uri=CELEX:32026R0042",
     )
-    b = add_notice(engine, "ehds-news", title_en="EHDS: first implementing acts consulted", kind="news")
-    add_scores(
-        engine,
-        a,
-        {"deai": 0.92},
-        {
-            "deai": [
-                {
-                    "rule": "deai/hta.jca",
-                    "label": "deai",
-                    "description": {"fr": "Évaluations cliniques communes (règlement HTA)", "en": "Joint assessments"},
-                    "words": ["évaluation clinique commune"],
-                    "weight": 2.0,
-                    "field": "title",
-                }
-            ]
-        },
+    b = add_notice(
+        engine, "ehds-news", title_en="EHDS: first implementing acts consulted on medical devices", kind="news"
     )
-    add_scores(engine, b, {"numerique": 0.8, "deai": 0.55})
+    classify_as(engine, a, "deai")
+    classify_as(engine, b, "numerique", "deai")
     return a, b
 
 
@@ -150,8 +136,10 @@ def test_multipart_digest_over_starttls_and_login(engine, settings, smtp):
     html = msg.get_body(("html",)).get_content()
     for body in (text, html):
         assert "Règlement d'exécution sur l'évaluation clinique commune" in body.replace("&#39;", "'")
-        assert "Évaluations cliniques communes (règlement HTA) : « évaluation clinique commune »" in body
-        assert "hta.jca" not in body and "EHDS: first implementing acts consulted" in body
+        # The shipped rules' explanation (checked by hand): descriptions and words as written, no rule id.
+        assert "Évaluation des technologies de santé (règlement HTA, évaluations cliniques communes)" in body
+        assert "« évaluation clinique commune »" in body and "« joint clinical assessment »" in body
+        assert "deai/hta-regulation" not in body and "EHDS: first implementing acts consulted" in body
         assert "Actes adoptés" in body and "Orientations et actualités" in body
     assert "Implementing Regulation on joint clinical assessment" in text  # the EN title second
     assert 'style="' in html and "<style>" not in html  # CSS inlined

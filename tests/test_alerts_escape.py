@@ -7,13 +7,23 @@ from email.policy import default as default_policy
 
 import pytest
 from lxml import html as lxml_html
+from sqlmodel import select
 
 import alerts
 from alerts.escape import clean, mrkdwn, safe_url, slack_link
-from tests.alerts_support import add_notice, add_scores, write_config, write_routing
+from nlp.rules import rules_path, save_rules
+from storage.db import session_scope
+from storage.models import LabelScore
+from tests.alerts_support import add_notice, classify_as, write_config, write_routing
 from veille.config import load_settings
 
 MONDAY = dt.datetime(2026, 11, 23, 7, tzinfo=dt.UTC)
+HOSTILE_RULE = """\
+      - name: hostile
+        description: {fr: "<b>r</b> <!everyone> <@U123> *gras*", en: "<b>r</b> <!everyone>"}
+        weight: 0.9
+        fr: [channel here http evil example click]
+"""
 HOSTILE = (
     "<script>alert(1)</script> <!channel> <!here> <http://evil.example|click> & Co\x07\x1b[31m\nBcc: x@evil.example"
 )
@@ -35,17 +45,17 @@ def outbox(veille_home, sqlite_url):
         kind="news",
         source="press-corner",
     )
-    add_scores(
-        engine,
-        nid,
-        {"numerique": 0.9},
-        {
-            "numerique": [
-                {"rule": "<b>r</b>", "label": "numerique", "words": ["<!everyone>"], "weight": 1, "field": "title"}
-            ]
-        },
-    )
+    # An analyst's rule with markup in its description, and a phrase running through the hostile title: the
+    # real classifier stores the words as written, « channel> <!here> <http://evil.example|click ».
     settings = load_settings()
+    anchor = "      - name: ehds\n"
+    shipped = rules_path(settings).read_text(encoding="utf-8")
+    assert anchor in shipped
+    save_rules(settings, shipped.replace(anchor, HOSTILE_RULE + anchor), "alice")
+    classify_as(engine, nid, "numerique", settings=settings)
+    with session_scope(engine) as s:
+        row = s.exec(select(LabelScore).where(LabelScore.notice_id == nid, LabelScore.label == "numerique")).one()
+    assert [f["words"] for f in row.explanation["fired"]] == [["channel> <!here> <http://evil.example|click"]]
     stats = alerts.send_digests(engine, settings, now=MONDAY)
     assert stats.sent == 2
     return settings.outbox
@@ -59,6 +69,7 @@ def test_html_part_has_no_markup_from_the_web(outbox):
     assert doc.xpath("//script") == [] and doc.xpath("//img") == [] and doc.xpath("//b") == []
     assert not [a for a in doc.xpath("//a/@href") if "javascript" in a]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "&amp; Co" in body
+    assert "&lt;b&gt;r&lt;/b&gt; &lt;!everyone&gt;" in body  # the rule's description, as text
     assert "\x07" not in body and "\x1b" not in body
     # the text a reader sees is the title, verbatim but for control characters
     assert clean(HOSTILE) in doc.text_content()
@@ -82,6 +93,7 @@ def test_slack_mrkdwn_cannot_ping_or_link(outbox):
         assert bad not in dumped, bad
     texts = " ".join(b["text"]["text"] for b in payload["blocks"] if b["type"] == "section")
     assert "&lt;!channel&gt;" in texts and "&lt;http://evil.example|click&gt;" in texts and "&amp; Co" in texts
+    assert "&lt;b&gt;r&lt;/b&gt; &lt;!everyone&gt; &lt;@U123&gt;" in texts  # the rule's description, shown inert
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import alerts
 import alerts.outbox as outbox
 from storage.db import open_archive, session_scope
 from storage.models import Delivery
-from tests.alerts_support import add_notice, add_scores, write_config
+from tests.alerts_support import add_notice, classify_as, write_config
 from veille.config import load_settings
 
 
@@ -34,7 +34,7 @@ def critical(engine, now):
         legal_basis=["32025R0327"],
         published_at=now,
     )
-    add_scores(engine, nid, {"numerique": 0.97})
+    classify_as(engine, nid, "numerique")
     return nid
 
 

@@ -9,7 +9,7 @@ import alerts
 from alerts.config import load_routing
 from storage.db import session_scope
 from storage.models import Delivery
-from tests.alerts_support import add_notice, add_scores, write_config, write_routing
+from tests.alerts_support import add_notice, classify_as, write_config, write_routing
 from veille.config import ConfigError, load_settings
 
 MONDAY = datetime(2026, 11, 23, 7, tzinfo=UTC)  # 08:00 in Paris, a working day
@@ -23,14 +23,14 @@ slack = ["#veille-deai"]
 email = ["num@has.fr", "deai@has.fr"]
 [labels.deontologie]
 email = ["deonto@has.fr"]
-threshold = 0.8
+threshold = 0.95
 [recipients."deonto@has.fr"]
 nothing_new = true
 [[critical]]
 name = "Acte fondé sur le règlement IA"
 kinds = ["act", "corrigendum"]
 acts = ["32024R1689"]
-notify = ["numerique"]
+notify = ["deai"]
 """
 
 
@@ -80,12 +80,15 @@ def test_shipped_routing_is_valid():
 
 
 def test_several_labels_reach_every_unit_once_each(engine, settings):
-    both = add_notice(engine, "n1", title_fr="Espace européen des données de santé et ETS")
+    both = add_notice(
+        engine, "n1", title_fr="Espace européen des données de santé et évaluation des technologies de la santé"
+    )
     only_deai = add_notice(engine, "n2", title_fr="Évaluation des technologies de la santé")
     below = add_notice(engine, "n3", title_fr="Déclarations d'intérêts", kind="news")
-    add_scores(engine, both, {"deai": 0.7, "numerique": 0.9})
-    add_scores(engine, only_deai, {"deai": 0.6, "numerique": 0.2})
-    add_scores(engine, below, {"deontologie": 0.7})  # under the label's own threshold 0.8
+    classify_as(engine, both, "deai", "numerique")
+    assert set(classify_as(engine, only_deai, "deai")) == {"deai"}
+    # Selected by the shipped rules (« Déclarations d'intérêts », 0.9), under the label's own threshold 0.95.
+    assert classify_as(engine, below, "deontologie") == {"deontologie": 0.9}
     stats = alerts.send_digests(engine, settings, now=MONDAY)
     got = rows(engine)
     # deai@has.fr is subscribed to deai and numerique: `both` once; num@ gets it too; Slack too.
@@ -108,15 +111,15 @@ def test_several_labels_reach_every_unit_once_each(engine, settings):
     # Same day again: nothing more; the next working day: only what is new since.
     assert alerts.send_digests(engine, settings, now=MONDAY + timedelta(hours=3)).messages == 0
     later = add_notice(engine, "n4", title_fr="Règlement sur l'IA: lignes directrices", kind="guidance")
-    add_scores(engine, later, {"numerique": 0.9})
+    classify_as(engine, later, "numerique")
     stats = alerts.send_digests(engine, settings, now=MONDAY + timedelta(days=1))
     assert sorted(r for n, r, *_ in rows(engine) if n == later) == ["deai@has.fr", "num@has.fr"]
     assert len(rows(engine)) == 7
 
 
 def test_no_digest_on_weekend_or_holiday(engine, settings):
-    n = add_notice(engine, "n1", title_fr="x")
-    add_scores(engine, n, {"deai": 0.9})
+    n = add_notice(engine, "n1", title_fr="Évaluation clinique commune")
+    classify_as(engine, n, "deai")
     saturday = datetime(2026, 11, 28, 7, tzinfo=UTC)
     christmas = datetime(2026, 12, 25, 7, tzinfo=UTC)
     assert alerts.send_digests(engine, settings, now=saturday).messages == 0
@@ -132,9 +135,10 @@ def test_critical_act_is_alerted_once_and_not_repeated_in_digest(engine, setting
         title_fr="Règlement d'exécution relatif aux systèmes d'IA à haut risque",
         legal_basis=["32024R1689"],
     )
-    add_scores(engine, act, {"deai": 0.55})  # not selected for numerique: `notify` still reaches it
+    # Selected for numerique (the AI Act is its legal basis), not for deai: `notify` still reaches deai's units.
+    assert set(classify_as(engine, act, "numerique")) == {"numerique"}
     news = add_notice(engine, "news-1", title_fr="AI Office news", kind="news", related_acts=["32024R1689"])
-    add_scores(engine, news, {"numerique": 0.9})
+    classify_as(engine, news, "numerique")
     now = datetime.now(UTC)
     first = alerts.send_alerts(engine, settings, now=now)
     got = rows(engine, "alert")
@@ -152,7 +156,7 @@ def test_critical_act_is_alerted_once_and_not_repeated_in_digest(engine, setting
 
 def test_dry_run_writes_nothing(engine, settings):
     n = add_notice(engine, "n1", title_fr="Évaluation clinique commune")
-    add_scores(engine, n, {"deai": 0.9})
+    classify_as(engine, n, "deai")
     stats = alerts.send_digests(engine, settings, now=MONDAY, dry_run=True)
     assert stats.pending == 2 and rows(engine) == []
     assert any("Évaluation clinique commune" in p.text for p in stats.previews)

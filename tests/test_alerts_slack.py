@@ -12,7 +12,7 @@ from alerts.digest import Digest, Group, Item, Section
 from alerts.slack import MAX_BLOCKS, MAX_SECTION, payloads, retry_after_seconds
 from storage.db import session_scope
 from storage.models import Delivery
-from tests.alerts_support import SlackServer, add_notice, add_scores, write_config, write_routing
+from tests.alerts_support import SlackServer, add_notice, classify_as, write_config, write_routing
 from veille.config import load_settings
 
 MONDAY = dt.datetime(2026, 11, 23, 7, tzinfo=dt.UTC)
@@ -53,11 +53,11 @@ def seed(engine, n=1):
         nid = add_notice(
             engine,
             f"ai-{k}",
-            title_fr=f"Lignes directrices IA n°{k}",
+            title_fr=f"Lignes directrices sur l'intelligence artificielle en santé n°{k}",
             kind="guidance",
             url=f"https://digital-strategy.ec.europa.eu/{k}",
         )
-        add_scores(engine, nid, {"numerique": 0.9 - k / 1000})
+        classify_as(engine, nid, "numerique")
         ids.append(nid)
     return ids
 
@@ -84,7 +84,10 @@ def test_429_with_retry_after_and_500_before_200(engine, settings, slack):
     assert len(api) == 1 and len(hooks) == 1  # one accepted post each, despite four refusals
     assert len(slack.attempts) == 6
     assert api[0]["auth"] == "Bearer xoxb-test-token" and api[0]["channel"] == "#veille-numerique"
-    assert "Lignes directrices IA n°0" in json.dumps(api[0]["blocks"], ensure_ascii=False)
+    blocks = json.dumps(api[0]["blocks"], ensure_ascii=False)
+    assert "Lignes directrices sur l'intelligence artificielle en santé n°0" in blocks
+    # The real explanation: the rule's French description and the words as written in the title.
+    assert "_Pourquoi :_ Intelligence artificielle appliquée à la santé : « intelligence artificielle »" in blocks
     assert "channel" not in hooks[0] and hooks[0]["blocks"] == api[0]["blocks"]
     first_429, after = slack.attempts[0][1], slack.attempts[1][1]
     assert after - first_429 >= 1.0  # Retry-After was honoured

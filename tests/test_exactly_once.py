@@ -278,7 +278,7 @@ print(f"alerts sent {a.sent} failed {a.failed} uncertain {a.uncertain}; "
 
 def test_two_senders_racing_on_the_same_rows_send_each_once(tmp_path):
     from storage.ingest import ingest
-    from tests.alerts_support import add_notice, add_scores
+    from tests.alerts_support import add_notice, classify_as
     from veille.records import NoticeRecord
 
     home = tmp_path / "home"
@@ -294,7 +294,7 @@ def test_two_senders_racing_on_the_same_rows_send_each_once(tmp_path):
             legal_basis=["32025R0327"],
             published_at=now - timedelta(hours=2),
         )
-        add_scores(engine, ehds, {"numerique": 0.97})
+        classify_as(engine, ehds, "numerique")
         hys = NoticeRecord(
             source="hys",
             external_id="14567",
@@ -305,7 +305,7 @@ def test_two_senders_racing_on_the_same_rows_send_each_once(tmp_path):
             deadline=date(2026, 12, 9),
         )
         consult = ingest(engine, [hys]).changed_ids[0]
-        add_scores(engine, consult, {"numerique": 0.9})
+        classify_as(engine, consult, "numerique")
         # The two senders never take the archive lock: only the compare-and-set claim separates them.
         procs = [start([sys.executable, "-c", RACE, str(cfg), now.isoformat()], home) for _ in range(2)]
         wait_for(lambda: p.inbox.held >= 2, "both senders at RCPT TO of the same first message")

@@ -29,7 +29,7 @@ from crawlers.parsers.ep import parse_ep_odp, parse_oeil
 from crawlers.parsers.feed import parse_feed
 from crawlers.parsers.sparql import parse_details, parse_discovery
 from nlp.rules import RulesError, parse_rules
-from tests.alerts_support import add_notice, add_scores, write_config, write_routing
+from tests.alerts_support import add_notice, classify_as, write_config, write_routing
 from tests.conftest import ROOT
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -283,18 +283,41 @@ HOSTILE = {
 ROUTING = '[labels.deai]\nemail = ["deai@has-sante.fr"]\nslack = ["#deai"]\n'
 
 
+# An analyst's rule whose description holds markup and whose phrases run into the hostile part of the titles:
+# the real classifier then stores the words as written, « Medical devices <script>alert » and the like.
+HOSTILE_RULE = """\
+      - name: hostile
+        description: {fr: "<b>r</b> <!everyone> <@U024BE7LH> [bold red]rouge[/] *gras*", en: "<b>r</b> <!channel>"}
+        weight: 0.9
+        en: [medical devices script alert, medical devices channel here, medical devices 2j,
+             medical devices bold red red]
+"""
+
+
 @pytest.fixture
 def hostile_archive(veille_home, sqlite_url):
-    from storage.db import open_archive
+    from sqlmodel import select
+
+    from nlp.rules import rules_path, save_rules
+    from storage.db import open_archive, session_scope
+    from storage.models import LabelScore
+    from veille.config import load_settings
 
     write_config(veille_home, f'[storage]\nurl = "{sqlite_url}"\n[schedule]\ndigest_days = "every"\n')
     write_routing(veille_home, ROUTING)
+    conf = load_settings()
+    anchor = "      - name: medical-devices\n"
+    shipped = rules_path(conf).read_text(encoding="utf-8")
+    assert anchor in shipped
+    save_rules(conf, shipped.replace(anchor, HOSTILE_RULE + anchor), "alice")
     engine = open_archive(sqlite_url)
     ids = {}
     for k, title in HOSTILE.items():
         ids[k] = add_notice(engine, f"hostile-{k}", title_en=title, summary_en=title, kind="news", source="press")
-        add_scores(engine, ids[k], {"deai": 0.9}, {"deai": [{"rule": title, "label": "deai", "words": [title],
-                                                               "weight": 1, "field": "title"}]})  # fmt: skip
+        classify_as(engine, ids[k], "deai", settings=conf)
+    with session_scope(engine) as s:  # what the outputs below must escape, as the classifier stored it
+        row = s.exec(select(LabelScore).where(LabelScore.notice_id == ids["html"], LabelScore.label == "deai")).one()
+    assert ["Medical devices <script>alert"] in [f["words"] for f in row.explanation["fired"]]
     return engine, ids
 
 

@@ -20,7 +20,7 @@ from alerts.reminders import reminder_due, send_reminders
 from storage.db import open_archive, session_scope
 from storage.ingest import ingest
 from storage.models import Delivery, Notice, NoticeVersion
-from tests.alerts_support import add_notice, add_scores, write_config
+from tests.alerts_support import add_notice, classify_as, write_config
 from veille.config import load_settings
 from veille.health import working_days_back
 from veille.records import NoticeRecord
@@ -56,7 +56,7 @@ def seed(engine) -> dict[str, int]:
         "announced": consultation("103-draft", None, kind="draft_act", extra={"feedback_status": "UPCOMING"}),
     }.items():
         ids[key] = ingest(engine, [rec]).changed_ids[0]
-        add_scores(engine, ids[key], {"numerique": 0.9})
+        classify_as(engine, ids[key], "numerique")
     ids["call"] = ingest(
         engine,
         [
@@ -71,7 +71,7 @@ def seed(engine) -> dict[str, int]:
         ],
     ).changed_ids[0]  # no label score: the routing's [[always]] rule sends it to `international`
     ids["act"] = add_notice(engine, "act-1", title_en="Implementing act on EHDS", celex="32026R0001")
-    add_scores(engine, ids["act"], {"numerique": 0.8})
+    classify_as(engine, ids["act"], "numerique")
     return ids
 
 

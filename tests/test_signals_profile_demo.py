@@ -17,7 +17,7 @@ from alerts.calendar import calendar_ics
 from crawlers.replay import config_text, serve
 from crawlers.run import crawl
 from storage.db import open_archive
-from tests.alerts_support import add_scores
+from tests.alerts_support import classify_as
 from veille.config import load_settings
 from veille.profiles import load_labels
 
@@ -60,7 +60,7 @@ def test_dns_profile_routes_deadlines_and_calendar(tmp_path, bundle_server, monk
 
     with session_scope(engine) as s:
         regdel = s.exec(select(Notice).where(Notice.source == "delegated-acts-register")).one()
-    add_scores(engine, regdel.id, {"ehds": 0.9})  # as the nlp stage would (the EHDS is in its title)
+    classify_as(engine, regdel.id, "ehds", settings=settings)  # the EHDS is in its title
     now = datetime(2026, 11, 23, 9, tzinfo=UTC)
     stats = send_digests(engine, settings, now=now, since=date(2000, 1, 1), dry_run=True)
     text = {p.recipient: p.text for p in stats.previews}

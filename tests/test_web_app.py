@@ -124,9 +124,22 @@ def test_notice_page_shows_versions_labels_related_and_deliveries(archive, monke
     assert "Règlement d&#39;exécution (UE) 2025/117" in text
     assert 'href="https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:32025R0117"' in text
     assert "Versions (2)" in text and "<ins>Corrected on publication in the Official Journal.</ins>" in text
-    assert 'data-label="deai"' in text and "<mark>dispositifs médicaux</mark>" in text
-    assert "deai/seed:dispositifs médicaux" not in text  # rule ids are for analysts
-    assert "deai/seed:dispositifs médicaux" in login(client(engine), "alice").get(f"/notice/{ids['dev-0001']}").text
+    # The shipped rules' explanation, checked by hand: two deai rules fired on the French title, shown with
+    # their descriptions and the words as written, each phrase one <mark> (no single-letter marks).
+    why = re.search(r'<tr class="selected" data-label="deai">.*?<td class="why">(.*?)</td>', text, re.S).group(1)
+    assert re.search(
+        r'<span class="desc">Dispositifs médicaux et de diagnostic in vitro \(MDR, IVDR\)</span> : '
+        r"<mark>dispositifs médicaux de diagnostic in vitro</mark>",
+        why,
+    )
+    assert re.search(
+        r'<span class="desc">Évaluation des technologies de santé \(règlement HTA, évaluations cliniques communes\)'
+        r"</span> : <mark>2021/2282</mark>, <mark>consultations scientifiques communes</mark>",
+        why,
+    )
+    assert all(len(m) > 2 for m in re.findall(r"<mark>(.*?)</mark>", why))
+    assert "deai/medical-devices" not in text  # rule ids are for analysts
+    assert "<code>deai/medical-devices</code>" in login(client(engine), "alice").get(f"/notice/{ids['dev-0001']}").text
     # Related notices of the same act: the implementing act cites the HTA Regulation.
     r = c.get(f"/notice/{ids['hta']}")
     assert f'href="/notice/{ids["impl"]}"' in r.text and "cites 32021R2282" in r.text
@@ -140,13 +153,10 @@ def test_notice_page_shows_versions_labels_related_and_deliveries(archive, monke
     assert c.get("/notice/999999").status_code == 404
     # Read-only: no feedback form for a reader.
     assert "/feedback" not in r.text
-    # The seeded scores were not made by the rules in force: the page says so until the notice is re-scored.
+    # The archive was scored by the rules in force: nothing outdated.
     from nlp.classify import classify
 
-    assert 'id="scores-outdated"' in c.get(f"/notice/{ids['dev-0001']}").text
-    classify(engine, load_settings(), [ids["dev-0001"]])
-    page = c.get(f"/notice/{ids['dev-0001']}").text
-    assert 'id="scores-outdated"' not in page and 'data-label="deai"' in page
+    assert 'id="scores-outdated"' not in c.get(f"/notice/{ids['dev-0001']}").text
     # The notice changes (a new version crawled): its scores are outdated again, and the page says why.
     with session_scope(engine) as s:
         sighting = s.exec(select(Sighting).where(Sighting.notice_id == ids["dev-0001"])).first()
@@ -191,8 +201,21 @@ def test_crawled_markup_is_escaped(archive):
         assert "<img src=x" not in r.text and 'onerror="alert' not in r.text
     r = c.get(f"/notice/{ids['xss']}")
     assert 'href="javascript:' not in r.text  # crawled URLs are linked only when http(s)
-    assert "<code>&lt;b&gt;r&lt;/b&gt;</code>" in r.text  # explanations are escaped too
-    assert "<mark>&lt;img</mark>" in r.text
+    assert "<mark>Medical devices</mark>" in r.text  # the words as written in the hostile summary
+    # Explanations are escaped too: an analyst saves rules whose description holds markup, the notice is
+    # re-scored by the real classifier, and the page shows the markup as text.
+    from nlp.classify import classify
+    from nlp.rules import rules_path, save_rules
+
+    settings = load_settings()
+    shipped = rules_path(settings).read_text(encoding="utf-8")
+    desc = '{fr: "Dispositifs médicaux et de diagnostic in vitro (MDR, IVDR)", en:'
+    assert desc in shipped
+    save_rules(settings, shipped.replace(desc, '{fr: "<b>r</b> <img src=y onerror=alert(4)>", en:'), "alice")
+    classify(engine, settings, [ids["xss"]])
+    r = c.get(f"/notice/{ids['xss']}")
+    assert '<span class="desc">&lt;b&gt;r&lt;/b&gt; &lt;img src=y onerror=alert(4)&gt;</span>' in r.text
+    assert "<b>r</b>" not in r.text and "<img src=y" not in r.text
 
 
 # --- feedback and access control -----------------------------------------------------------------
@@ -313,10 +336,11 @@ def test_dashboard_shows_rules_model_cross_validation_and_outdated_scores(archiv
     c = login(client(engine), "rita")
     with session_scope(engine) as s:
         n = s.exec(select(func.count()).select_from(Notice)).one()
-    # As shipped, no model, and the seeded scores were not made by these rules: all outdated.
+    # As shipped, no model, and the archive was scored by these rules: none outdated.
     page = c.get("/dashboard").text
     assert f"version <code>{active_rules(settings).version}</code> (as shipped)" in page
-    assert "No model yet" in page and f"0 of {n} notices scored" in page and f"<strong>{n}</strong> outdated" in page
+    assert "No model yet" in page and f"{n} of {n} notices scored by the rules and model in force" in page
+    assert "outdated" not in page.split('id="scores"')[1].split("</p>")[0]
     # A model directory with a minimal meta (made by hand, or by an older version) still renders.
     make_tiny_model(settings)
     r = c.get("/dashboard")

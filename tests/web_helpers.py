@@ -12,12 +12,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from storage.db import open_archive, session_scope
-from storage.ingest import ingest
-from storage.models import LabelScore
+from storage.db import open_archive
 from veille.config import load_settings
 from veille.records import NoticeRecord
 from web.app import create_app
@@ -61,24 +60,11 @@ EXTRA = [
 ]
 
 
-def seed_small(engine, limit: int = 80) -> dict[str, int]:
+def seed_small(engine, limit: int = 80, settings=None) -> dict[str, int]:
     from tests.web_seed import seed
 
-    ids = seed(engine, limit)
-    stats = ingest(engine, EXTRA)
-    ids.update(dict(zip(["xss", "impl", "hta"], stats.changed_ids, strict=True)))
-    with session_scope(engine, write=True) as s:
-        s.add(
-            LabelScore(
-                notice_id=ids["xss"],
-                label="deai",
-                score=0.7,
-                selected=True,
-                explanation={"fired": [{"rule": "<b>r</b>", "label": "deai", "weight": 0.5, "words": ["<img"]}]},
-                rules_version="seed",
-                scored_at=datetime.now(UTC),
-            )
-        )
+    ids = seed(engine, limit, extra=EXTRA, settings=settings)
+    ids.update({"xss": ids["xss-1"], "impl": ids["impl-hta-1"], "hta": ids["hta-reg"]})
     add_user(engine, "alice", "analyst", PASSWORD)
     add_user(engine, "rita", "reader", PASSWORD)
     return ids
@@ -88,7 +74,11 @@ def seeded_archive_file(folder: Path, limit: int | None = 80) -> tuple[Path, dic
     """Seed a SQLite archive file once (for a module); tests take copies with :func:`copy_archive`."""
     path = folder / "archive.db"
     engine = open_archive(f"sqlite:///{path}")
-    ids = seed_small(engine, limit)
+    with pytest.MonkeyPatch.context() as mp:  # a module fixture runs before the per-test home is set
+        mp.setenv("VEILLE_HOME", str(folder / "seed-home"))
+        for var in ("VEILLE_CONFIG", "VEILLE_DATABASE_URL", "VEILLE_PROFILE"):
+            mp.delenv(var, raising=False)
+        ids = seed_small(engine, limit, load_settings())
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()

@@ -1,21 +1,23 @@
-"""A realistic archive for the web tests: the labelled dev set (titles, summaries, CELEX, dates of
-real EU items), ingested through storage.ingest, with label scores, versions, crawl runs and
-deliveries. The scores are synthetic (the gold labels with a deterministic score and an explanation
-naming the words that a seed rule would match); nlp writes the real ones."""
+"""A realistic archive for the web tests, built by the real pipeline's stages: the labelled dev set (titles,
+summaries, CELEX, dates of real EU items) ingested through ``storage.ingest`` inside crawl runs
+(``storage.runs``), scored by the real classifier (``nlp.classify``, the shipped HAS rules, no model), and
+delivered by the real alerts code (``alerts.jobs``: alerts and one digest per unit, to the file outbox).
+No row here is written by hand: the stored scores, explanations and deliveries have the shape users see."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 
 from sqlmodel import select
 
 from nlp.dataset import DEV_SET
 from storage.db import session_scope
 from storage.ingest import ingest
-from storage.models import Delivery, LabelScore, Notice, Sighting
+from storage.models import Sighting
 from storage.runs import finish_run, start_run
+from veille.config import Settings, load_settings
 from veille.records import NoticeRecord
 
 DATASET = DEV_SET  # the one copy of the development set, shipped with nlp/
@@ -29,78 +31,6 @@ SOURCES = {
     "other": "other",
 }
 DOC_TYPES = {"R": "REG", "L": "DIR", "D": "DEC", "H": "RECO", "P": "PROP", "C": "COM", "X": "OTHER"}
-KEYWORDS = {
-    "deai": [
-        "évaluation des technologies de la santé",
-        "health technology assessment",
-        "HTA",
-        "dispositifs médicaux",
-        "medical devices",
-        "joint clinical assessment",
-        "évaluations cliniques communes",
-        "medicinal products",
-        "diagnostic in vitro",
-        "consultations scientifiques communes",
-        "vaccine",
-    ],
-    "sante_publique": [
-        "santé publique",
-        "public health",
-        "cancer",
-        "vaccination",
-        "antimicrobial",
-        "prevention",
-        "mental health",
-        "tobacco",
-        "health threats",
-    ],
-    "daqss": [
-        "patient safety",
-        "sécurité des patients",
-        "quality of care",
-        "substances of human origin",
-        "SoHO",
-        "soins transfrontaliers",
-        "cross-border healthcare",
-        "antimicrobial",
-    ],
-    "diqasm": [
-        "disability",
-        "handicap",
-        "persons with disabilities",
-        "long-term care",
-        "older persons",
-        "personnes handicapées",
-        "social inclusion",
-        "child guarantee",
-    ],
-    "numerique": [
-        "European Health Data Space",
-        "espace européen des données de santé",
-        "artificial intelligence",
-        "intelligence artificielle",
-        "health data",
-        "données de santé",
-        "AI Act",
-        "interoperability",
-    ],
-    "international": [
-        "Council conclusions",
-        "conclusions du Conseil",
-        "WHO",
-        "EU4Health",
-        "cooperation",
-        "global health",
-    ],
-    "deontologie": [
-        "conflicts of interest",
-        "conflits d'intérêts",
-        "transparency",
-        "declarations of interests",
-        "whistleblowers",
-        "ethics",
-    ],
-}
 
 
 def load_rows(limit: int | None = None) -> list[dict]:
@@ -125,40 +55,32 @@ def record(row: dict) -> NoticeRecord:
     )
 
 
-def _unit(*parts: str) -> float:
-    return int(hashlib.sha256("|".join(parts).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+def seed(
+    engine,
+    limit: int | None = None,
+    extra: Iterable[NoticeRecord] = (),
+    settings: Settings | None = None,
+) -> dict[str, int]:
+    """Crawl-run, ingest (two versions of the first items), classify and deliver the dev set and ``extra``.
 
+    Returns external id -> notice id. ``settings``: the home whose rules score and whose outbox receives."""
+    from alerts import send_alerts, send_digests
+    from nlp.classify import classify
 
-def _explanation(label: str, text: str) -> dict:
-    low = text.lower()
-    hits = [k for k in KEYWORDS[label] if k.lower() in low]
-    rules = [
-        {
-            "rule": f"{label}/seed:{k}",
-            "label": label,
-            "weight": round(0.3 + 0.4 * _unit(label, k), 2),
-            "words": [k],
-            "field": "title",
-        }
-        for k in hits
-    ]
-    return {"fired": rules}
-
-
-def seed(engine, limit: int | None = None) -> dict[str, int]:
-    """Ingest the dev set, then score, version, crawl-run and deliver some of it. Returns dev id -> notice id."""
+    settings = settings or load_settings()
     rows = load_rows(limit)
-    ids: dict[str, int] = {}
     for source in sorted({SOURCES.get(r["source"], "other") for r in rows}):
         batch = [r for r in rows if SOURCES.get(r["source"], "other") == source]
         run = start_run(engine, source, "rss")
         stats = ingest(engine, [record(r) for r in batch])
         finish_run(engine, run, ok=True, n_seen=stats.seen, n_new=stats.new, n_updated=stats.updated)
+    extra = list(extra)
+    if extra:
+        run = start_run(engine, "other", "rss")
+        stats = ingest(engine, extra)
+        finish_run(engine, run, ok=True, n_seen=stats.seen, n_new=stats.new, n_updated=stats.updated)
     # A failing source, for the dashboard.
     finish_run(engine, start_run(engine, "ema-news", "rss"), ok=False, error="202 with empty body (WAF challenge)")
-    with session_scope(engine) as s:
-        for sid, nid in s.exec(select(Sighting.external_id, Sighting.notice_id)):
-            ids[sid] = nid
     # A second version of the first items: a summary that was later corrected.
     changed = []
     for r in rows[:3]:
@@ -167,47 +89,10 @@ def seed(engine, limit: int | None = None) -> dict[str, int]:
         setattr(rec, field, (getattr(rec, field) or "") + " Corrected on publication in the Official Journal.")
         changed.append(rec)
     ingest(engine, changed)
-    now = datetime.now(UTC)
-    scored: set[tuple[int, str]] = set()
-    with session_scope(engine, write=True) as s:
-        for r in rows:
-            nid = ids[r["id"]]
-            n = s.get(Notice, nid)
-            text = " ".join(filter(None, [n.title_fr, n.title_en, n.summary_fr, n.summary_en]))
-            gold = set(r.get("labels", []))
-            for label in KEYWORDS:
-                if label in gold:
-                    score = round(0.55 + 0.42 * _unit(r["id"], label), 3)
-                elif _unit("neg", r["id"], label) < 0.12:
-                    score = round(0.05 + 0.35 * _unit(r["id"], label), 3)
-                else:
-                    continue
-                if (nid, label) in scored:  # both languages of one act are one notice
-                    continue
-                scored.add((nid, label))
-                s.add(
-                    LabelScore(
-                        notice_id=nid,
-                        label=label,
-                        score=score,
-                        rule_score=score,
-                        selected=score >= 0.5,
-                        explanation=_explanation(label, text),
-                        rules_version="seed",
-                        scored_at=now,
-                    )
-                )
-            if gold and _unit("deliver", r["id"]) < 0.3:
-                status = "sent" if _unit("st", r["id"]) < 0.8 else "pending"
-                s.add(
-                    Delivery(
-                        notice_id=nid,
-                        recipient=f"{sorted(gold)[0]}@has-sante.fr",
-                        channel="email",
-                        purpose="digest",
-                        status=status,
-                        created_at=now - timedelta(days=1),
-                        sent_at=now if status == "sent" else None,
-                    )
-                )
-    return ids
+    classify(engine, settings)  # the shipped rules, no model: real scores and explanations
+    # An explicit period, as the demo does, so that the dev set's old dates are delivered rather than archived.
+    since = date(2000, 1, 1)
+    send_alerts(engine, settings, since=since)
+    send_digests(engine, settings, since=since)
+    with session_scope(engine) as s:
+        return dict(s.exec(select(Sighting.external_id, Sighting.notice_id)).all())
