@@ -128,12 +128,12 @@ def test_notice_page_shows_versions_labels_related_and_deliveries(archive, monke
     # their descriptions and the words as written, each phrase one <mark> (no single-letter marks).
     why = re.search(r'<tr class="selected" data-label="deai">.*?<td class="why">(.*?)</td>', text, re.S).group(1)
     assert re.search(
-        r'<span class="desc">Dispositifs médicaux et de diagnostic in vitro \(MDR, IVDR\)</span> : '
+        r'<span class="desc">Medical and in vitro diagnostic devices \(MDR, IVDR\)</span> : '
         r"<mark>dispositifs médicaux de diagnostic in vitro</mark>",
         why,
     )
     assert re.search(
-        r'<span class="desc">Évaluation des technologies de santé \(règlement HTA, évaluations cliniques communes\)'
+        r'<span class="desc">Health technology assessment \(HTA Regulation, joint clinical assessments\)'
         r"</span> : <mark>2021/2282</mark>, <mark>consultations scientifiques communes</mark>",
         why,
     )
@@ -213,7 +213,7 @@ def test_crawled_markup_is_escaped(archive):
     assert desc in shipped
     save_rules(settings, shipped.replace(desc, '{fr: "<b>r</b> <img src=y onerror=alert(4)>", en:'), "alice")
     classify(engine, settings, [ids["xss"]])
-    r = c.get(f"/notice/{ids['xss']}")
+    r = login(client(engine, lang="fr"), "alice").get(f"/notice/{ids['xss']}")  # the French description
     assert '<span class="desc">&lt;b&gt;r&lt;/b&gt; &lt;img src=y onerror=alert(4)&gt;</span>' in r.text
     assert "<b>r</b>" not in r.text and "<img src=y" not in r.text
 
