@@ -209,7 +209,7 @@ def review_cmd(
     """Notices to label next: the decisions least certain, or where rules and model disagree, newest first."""
     from nlp.review import review
     from nlp.rules import RulesError
-    from veille.cli import console, fail, state
+    from veille.cli import console, fail, safe, state
 
     try:
         items = review(state.engine(), state.settings, label, n)
@@ -218,22 +218,14 @@ def review_cmd(
     if not items:
         console.print("rien à revoir (nothing to review)", markup=False)
         return
-    table = Table("date", "notice", "label", "score / seuil", "règles", "modèle", "pourquoi", "titre")
-    for col in table.columns[:4]:  # a day, an id, a label and a score are never cut; the title folds
-        col.no_wrap, col.min_width = True, len(str(col.header))
-    table.columns[0].min_width, table.columns[-1].overflow = 10, "fold"
+    # One item, two lines (its facts, then its title): readable at 80 columns, and never cut.
     for it in items:
-        table.add_row(
-            str(it.day or "-"),
-            str(it.notice_id),
-            it.label,
-            f"{it.score:.2f} / {it.threshold:.2f}" + (" ✓" if it.selected else ""),
-            "-" if it.rule_score is None else f"{it.rule_score:.2f}",
-            "-" if it.model_score is None else f"{it.model_score:.2f}",
-            escape(", ".join(it.reasons)),
-            escape(it.title[:90]),
-        )
-    console.print(table)
+        ms = "-" if it.model_score is None else f"{it.model_score:.2f}"
+        rs = "-" if it.rule_score is None else f"{it.rule_score:.2f}"
+        mark = " ✓" if it.selected else ""
+        facts = f"{it.day or '-'} · notice {it.notice_id} · {it.label} · {it.score:.2f} / {it.threshold:.2f}{mark}"
+        console.print(f"{facts} · règles {rs} · modèle {ms} · {', '.join(it.reasons)}", markup=False)
+        console.print(f"  {safe(it.title, 160)}", style="dim", highlight=False)  # crawled text: no escapes
 
 
 def _print_metrics(ev, labels: list[str]) -> None:

@@ -78,9 +78,10 @@ def test_review_lists_uncertain_decisions_newest_first_without_judged_ones():
         review(engine, settings, "nope")
     res = CliRunner().invoke(app, ["review", "--label", "deai", "-n", "5"], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
-    lines = [ln for ln in res.output.splitlines() if "deai" in ln]
-    assert [ln.split("│")[1].strip() for ln in lines] == ["2025-05-02", "2025-03-03"]
-    assert "Guidelines on product safety" in lines[0] and "incertain" in lines[0]
+    out = res.output.splitlines()
+    facts = [i for i, ln in enumerate(out) if " · deai · " in ln]
+    assert [out[i].split(" · ")[0] for i in facts] == ["2025-05-02", "2025-03-03"]
+    assert "incertain" in out[facts[0]] and out[facts[0] + 1].strip().startswith("Guidelines on product safety")
 
 
 def test_review_shows_where_rules_and_model_disagree():
