@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError
 from sqlmodel import Session, create_engine
 
+from storage.urls import display_url
 from veille.errors import UserError
 
 if TYPE_CHECKING:
@@ -144,11 +145,6 @@ def alembic_config(url: str) -> AlembicConfig:
 
 
 _MIGRATING = threading.Lock()
-
-
-def display_url(url: str) -> str:
-    """The database URL as it may be printed or logged: the password replaced by ***."""
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def upgrade(url: str, revision: str = "head") -> None:

@@ -164,3 +164,22 @@ def test_unreachable_database_is_one_line_without_its_password(tmp_path):
         assert res.returncode == 2, (args, out[-2000:])
         assert "error: archive postgresql+psycopg://veille:***@127.0.0.1" in out and "cannot open" in out
         assert "Traceback" not in out and db_password not in out
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////var/lib/veille/veille.db",
+        "postgresql+psycopg://veille:s3cr%40t@db.example:5432/veille",
+        "postgresql+psycopg://veille@db.example/veille",
+        "postgresql+psycopg://veille:pw@db.example/veille?sslmode=require",
+    ],
+)
+def test_the_printed_database_url_hides_the_password_as_sqlalchemy_does(url):
+    """`veille config` prints the URL without loading SQLAlchemy: its rendering must agree with SQLAlchemy's."""
+    from sqlalchemy.engine import make_url
+
+    from storage.urls import display_url
+
+    assert display_url(url) == make_url(url).render_as_string(hide_password=True)
+    assert "s3cr" not in display_url(url) and ":pw@" not in display_url(url)

@@ -228,7 +228,7 @@ def _date(value: str | None, option: str) -> date | None:
 @app.command("config")
 def config_cmd() -> None:
     """Validate the config file and print where things live."""
-    from storage.db import display_url
+    from storage.urls import display_url
 
     s = state.settings
     console.print(f"profile: {s.profile}\nhome: {s.home}\ndatabase: {display_url(s.database_url)}")
