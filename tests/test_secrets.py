@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from aiosmtpd.smtp import AuthResult
 
 from crawlers.replay.server import ReplayServer
