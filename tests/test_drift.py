@@ -462,3 +462,25 @@ def test_a_hostile_date_quoted_in_a_warning_is_escaped_on_the_dashboard(veille_h
     page = login(client(engine, settings), "alice").get("/dashboard").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
     assert "readable date (e.g. '<script>alert(1)</script>')" in _line(status(cfg), "dae")  # plain text, no markup
+
+
+def test_oeil_key_events_table_renamed_is_counted(veille_home, status):
+    # Real OEIL procedure-file page of 2022/2201(INI); renamed here: the key-events section's id.
+    page = fixture("oeil/oeil-procedure-file_2022-2201-ini.html").replace(b'id="section3"', b'id="key-events"')
+    with ReplayServer() as server:
+        server.add(Route(path="/oeil/en/procedure-file", body=page, headers={"Content-Type": "text/html"}))
+        src = {
+            "name": "oeil",
+            "kind": "oeil",
+            "url": server.url("/oeil/en/procedure-file?reference={ref}"),
+            "options": {"procedures": ["2022/2201(INI)"]},
+        }
+        cfg, settings, engine = _setup(veille_home, [src])
+        (res,) = crawl(settings, engine)
+    assert res.ok and res.new == 1, res.error
+    assert "OEIL procedure pages: key events (#section3 table): missing in 1 of 1" in _row(engine, "oeil").warnings
+    with session_scope(engine) as s:
+        (notice,) = s.exec(select(Notice)).all()
+    assert notice.procedure == "2022/2201(INI)" and notice.published_at is None  # stored, and said to be undated
+    line = _line(status(cfg), "oeil")
+    assert "dégradée" in line and "key events (#section3 table): missing in 1 of 1" in line

@@ -122,6 +122,15 @@ def _oeil_events(doc: lxml.html.HtmlElement) -> list[tuple[datetime | None, str,
     return events
 
 
+def _note_oeil_gaps(events: list, title: list) -> None:
+    """An HTML page has no declared answer model: a key-events table or a title heading that is no longer
+    where we read it is counted on the run (docs/sources-health.md), never a silent procedure without them."""
+    what = "OEIL procedure pages"
+    schemas.note(schemas.Gap(what, "", 0, 1))
+    schemas.note(schemas.Gap(what, "key events (#section3 table)", 0 if events else 1, 1))
+    schemas.note(schemas.Gap(what, "title (h2.es_title-h2)", 0 if title else 1, 1))
+
+
 def parse_oeil(body: bytes, *, source: str) -> list[NoticeRecord]:
     """OEIL procedure-file page -> one procedure record (title, key events, final act CELEX)."""
     if not body.strip():
@@ -136,6 +145,7 @@ def parse_oeil(body: bytes, *, source: str) -> list[NoticeRecord]:
         raise ParseError("not an OEIL procedure page (no procedure reference heading)")
     label = clean_text(ref[0].text_content())
     events = _oeil_events(doc)
+    _note_oeil_gaps(events, title)
     hrefs = doc.xpath("//a/@href")
     final_celex = next((c for c in (celex_from_text(h.replace("numdoc=", "CELEX:")) for h in hrefs) if c), None)
     lines = [f"{when.date().isoformat() if when else '?'}: {what} {ref_}".strip() for when, what, ref_ in events]
