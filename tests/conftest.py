@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 import sys
@@ -167,6 +168,11 @@ def _audit(event: str, args: tuple) -> None:
     if _watched and event in ("subprocess.Popen", "socket.bind", "os.fork", "os.posix_spawn"):
         _offences.append(f"{event} {args[0] if args else ''}")
 
+
+# urllib3 (pulled in by spaCy through requests) probes IPv6 by binding a socket when first imported: done
+# here, before any test is watched, so that the probe is never taken for a server.
+with contextlib.suppress(ImportError):
+    import urllib3.util.connection  # noqa: F401
 
 sys.addaudithook(_audit)
 

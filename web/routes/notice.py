@@ -173,6 +173,20 @@ def notice_page(ref: str, request: Request, user: WebUser = Depends(require_user
     )
 
 
+def _form_label(request: Request, form: dict) -> str:
+    """The label a feedback form names: one of the profile's, else a 400."""
+    label = form.get("label", "").strip()
+    known = request.app.state.labels
+    if (known and label not in known) or not LABEL_RE.match(label):
+        raise HTTPException(400, _("Unknown label: %(label)s.", label=repr(label[:40])))
+    return label
+
+
+def _must_exist(s, notice_id: int) -> None:
+    if s.get(Notice, notice_id) is None:
+        raise HTTPException(404, _("No notice no. %(id)s.", id=notice_id))
+
+
 @router.post("/notice/{notice_id}/feedback")
 def give_feedback(
     notice_id: NoticeId,
@@ -180,17 +194,13 @@ def give_feedback(
     user: WebUser = Depends(require_analyst),
     form: dict = Depends(checked_form),
 ) -> Response:
-    label = form.get("label", "").strip()
-    known = request.app.state.labels
-    if (known and label not in known) or not LABEL_RE.match(label):
-        raise HTTPException(400, _("Unknown label: %(label)s.", label=repr(label[:40])))
+    label, known = _form_label(request, form), request.app.state.labels
     verdict = {"right": True, "wrong": False}.get(form.get("verdict", ""))
     if verdict is None:
         raise HTTPException(400, _("The verdict must be 'right' or 'wrong'."))
     comment = form.get("comment", "").strip()[:2000] or None
     with session_scope(request.app.state.engine, write=True) as s:
-        if s.get(Notice, notice_id) is None:
-            raise HTTPException(404, _("No notice no. %(id)s.", id=notice_id))
+        _must_exist(s, notice_id)
         verdicts.record(s, notice_id, label, verdict, user.name, comment)  # final for the notice: applied at once
     name = known.get(label, label)
     if verdict:
@@ -208,12 +218,9 @@ def undo_feedback(
     form: dict = Depends(checked_form),
 ) -> Response:
     """Withdraw the verdict in force on a label: the score decides again (or the verdict before it)."""
-    label = form.get("label", "").strip()
-    if not LABEL_RE.match(label):
-        raise HTTPException(400, _("Unknown label: %(label)s.", label=repr(label[:40])))
+    label = _form_label(request, form)
     with session_scope(request.app.state.engine, write=True) as s:
-        if s.get(Notice, notice_id) is None:
-            raise HTTPException(404, _("No notice no. %(id)s.", id=notice_id))
+        _must_exist(s, notice_id)
         gone, now = verdicts.undo(s, notice_id, label)
     if gone is None:
         flash(request, _("No verdict on %(label)s for this notice.", label=label))
