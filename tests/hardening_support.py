@@ -268,13 +268,18 @@ ITEM_URL_RE = re.compile(r"^  (https?://\S+)\r?$", re.M)  # an item's link, on i
 SLACK_LINK_RE = re.compile(r"<(https?://[^|>]+)\|(?!Fiche veille>|EUR-Lex \((?:FR|EN)\)>)")
 
 
+def _page(url: str) -> str:
+    """The notice's URL of a link: items that share one listing page point into it (``#:~:text=``)."""
+    return url.split("#:~:text=", 1)[0]
+
+
 def received(p: Peers) -> Counter:
     """(notice URL, recipient, channel, purpose) -> how many messages the peers received carrying it."""
     got: Counter = Counter()
     for env, msg in zip(p.inbox.envelopes, p.inbox.messages(), strict=True):
         purpose = msg["X-Veille-Batch"].split(":", 1)[0]
         text = msg.get_body(("plain",)).get_content()
-        for url in set(ITEM_URL_RE.findall(text)):
+        for url in {_page(u) for u in ITEM_URL_RE.findall(text)}:
             for rcpt in env.rcpt_tos:
                 got[(url, rcpt, "email", purpose)] += 1
     for post in p.slack.posts:
@@ -285,7 +290,7 @@ def received(p: Peers) -> Counter:
         header = next((b["text"]["text"] for b in blocks if b["type"] == "header"), "")
         purpose = "alert" if "Alerte" in header else "reminder" if "Rappel" in header else "digest"
         texts = [b["text"]["text"] for b in blocks if b["type"] == "section"]
-        urls = {u.replace("&amp;", "&") for t in texts for u in SLACK_LINK_RE.findall(t)}
+        urls = {_page(u.replace("&amp;", "&")) for t in texts for u in SLACK_LINK_RE.findall(t)}
         for url in urls:
             got[(url, post["channel"], "slack", purpose)] += 1
     return got

@@ -427,11 +427,17 @@ def test_notice_page_says_when_the_models_score_alone_does_not_count(archive):
     assert "aucune règle déclenchée : le score du modèle ne compte seul qu'à partir de 0.95" in row
 
 
-def test_rules_preview_says_when_the_models_thresholds_apply(archive):
+def test_rules_preview_says_when_the_models_thresholds_apply(archive, tmp_path):
     from nlp import rules
     from tests.nlp_support import make_tiny_model
+    from web import rules_worker
 
     engine, _ = archive
+    # The check worker outlives requests: started (with its fork server) under another home, it must still read
+    # the profile and the model in force of the server's home.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VEILLE_HOME", str(tmp_path / "elsewhere"))
+        rules_worker.warm()
     settings = load_settings()
     make_tiny_model(settings)
     c = login(client(engine, settings), "alice")

@@ -163,8 +163,14 @@ def _cap_memory(memory_mb: int) -> None:
 # -- the job: validate, then backtest ------------------------------------------------------------------
 
 
-def check_and_preview(settings: Settings, database_url: str, text: str, filename: str) -> dict:
-    """In the worker: ``{"error": "file:line: ..."}`` or ``{"labels": {label: (gained, lost)}, "note": ...}``."""
+def check_and_preview(settings: Settings, home: str, database_url: str, text: str, filename: str) -> dict:
+    """In the worker: ``{"error": "file:line: ..."}`` or ``{"labels": {label: (gained, lost)}, "note": ...}``.
+
+    ``home``: the server's data folder. The worker outlives a request and was started with the environment of
+    its time; the profile files and the model in force are looked up in the server's home of now."""
+    import os
+
+    os.environ["VEILLE_HOME"] = home
     from nlp.backtest import backtest
     from nlp.rules import RulesError, parse_rules
     from storage.db import open_archive

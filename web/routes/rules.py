@@ -112,6 +112,7 @@ def _check(request: Request, text: str) -> dict:
         out = rules_worker.run_limited(
             rules_worker.check_and_preview,
             settings,
+            str(settings.home),
             url,
             text,
             name,
