@@ -60,8 +60,8 @@ KILL_POINTS = [
     ("runs_done>=2", 0.0),
     ("runs_done>=1", 0.02),
     ("runs_done>=3", 0.0),  # classification: every source stored, scoring in progress
-    ("runs_done>=3", 0.15),
-    ("runs_done>=3", 0.35),
+    ("runs_done>=3", 0.03),
+    ("runs_done>=3", 0.07),
     ("scored", 0.0),  # classification committed, alerts not planned yet
     ("planned", 0.0),  # delivery: first outbox rows written
     ("sending", 0.0),  # a message is being handed over
