@@ -22,6 +22,7 @@ from sqlmodel import func, select
 from storage.db import session_scope
 from storage.models import CrawlRun, Notice, Sighting, Source
 from veille.config import ConfigError, Settings, SourceConfig
+from veille.dates import as_day
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 SIGNAL_KINDS = ("consultation", "draft_act", "funding_call")
@@ -98,15 +99,9 @@ class SourceState:
         return self.label + (" : " + " ; ".join(self.reasons) if self.reasons else "")
 
 
-def _brussels_day(value: date | datetime | None) -> date | None:
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(BRUSSELS).date()
-    return value
-
-
 def _latest_dated(s, name: str) -> date | None:
     q = select(func.max(Notice.published_at)).join(Sighting, Sighting.notice_id == Notice.id)
-    return _brussels_day(s.exec(q.where(Sighting.source == name)).one())
+    return as_day(s.exec(q.where(Sighting.source == name)).one())
 
 
 def _quiet_reasons(s, src: SourceConfig, exp: Expectation, runs: list[CrawlRun], today: date) -> list[str]:
