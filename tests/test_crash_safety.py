@@ -4,9 +4,11 @@ holds every notice once and every (notice, recipient, channel) delivery reached 
 the Slack API server exactly once.
 
 Kill points are chosen from what the run is doing, observed from outside (no hook in the product): the
-crawl child process (``crawlers.child``) being alive, crawl runs being finished in the archive, label
-scores being written, outbox rows being planned, ``sending`` or ``sent``; some with a short extra delay to
-land inside a phase. SIGKILL goes to the whole process group (the crawl child dies too, as on a power cut).
+crawl child process (``crawlers.child``) being alive, its sources' status files, crawl runs being finished
+in the archive, label scores being written, outbox rows being planned, ``sending`` or ``sent``; some a
+little further into a phase, measured in CPU time the process spent since the trigger (work done, so the
+point does not move when the machine is loaded, as a wall-clock delay would). SIGKILL goes to the whole
+process group (the crawl child dies too, as on a power cut).
 
 Before the rerun, rows left ``sending`` are aged past ``alerts.outbox.STALE_AFTER``: the rerun stands for
 the next scheduled run, which settles them (``reconcile``). SMTP and the Slack API cannot say whether an
@@ -49,12 +51,13 @@ from tests.hardening_support import (
 
 pytestmark = pytest.mark.slow
 
-# (trigger, extra delay in seconds): 20 points, in the order a run reaches them.
+# (trigger, CPU seconds the process spends after it): 20 points, in the order a run reaches them. The
+# CPU is the crawl child's for ``child`` (about 1.1 s for the whole crawl here), else the run's own.
 KILL_POINTS = [
     ("child", 0.0),  # crawl: Scrapy child just started
-    ("child", 0.5),
-    ("child", 1.0),
-    ("child", 1.6),
+    ("child", 0.2),
+    ("child", 0.4),
+    ("sources_done>=1", 0.0),  # the first source's records written
     ("child_exited", 0.0),  # storage: records read back, first batch being ingested
     ("runs_done>=1", 0.0),
     ("runs_done>=2", 0.0),
@@ -87,20 +90,27 @@ class Probe:
     db: Path
     child_seen: bool = False
     child_gone: bool = False
+    work: Path | None = None  # the crawl child's work folder
     _conn: sqlite3.Connection | None = None
 
-    def child_alive(self) -> bool:
+    def child_pid(self) -> int | None:
         try:
             kids = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
         except OSError:
-            return False
+            return None
         for kid in kids:
             try:
-                if b"crawlers.child" in Path(f"/proc/{kid}/cmdline").read_bytes():
-                    return True
+                cmdline = Path(f"/proc/{kid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-        return False
+            if b"crawlers.child" in cmdline:
+                self.work = Path(cmdline[-2].decode()).parent  # ``-m crawlers.child WORK/job.json``
+                return int(kid)
+        return None
+
+    def sources_done(self) -> int:
+        """Status files the crawl child has written (one per source, when the source's spider closes)."""
+        return len(list(self.work.glob("*.status.json"))) if self.work else 0
 
     def query(self, sql: str) -> int:
         if self._conn is None:
@@ -113,13 +123,14 @@ class Probe:
             return 0
 
     def state(self) -> dict[str, int]:
-        alive = self.child_alive()
+        alive = self.child_pid() is not None
         self.child_seen |= alive
         self.child_gone |= self.child_seen and not alive
         q = self.query
         return {
             "child": int(alive),
             "child_exited": int(self.child_gone),
+            "sources_done": self.sources_done(),
             "runs_done": q("SELECT count(*) FROM crawl_run WHERE status != 'running'"),
             "scored": q("SELECT count(*) FROM label_score"),
             "planned": q("SELECT count(*) FROM delivery"),
@@ -131,6 +142,15 @@ class Probe:
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of one process (``/proc/PID/stat``), None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def reached(trigger: str, st: dict[str, int], seen_sending: int) -> bool:
@@ -151,8 +171,9 @@ def phase_of(st: dict[str, int], n_sources: int) -> str:
     return "storage"
 
 
-def run_and_kill(cfg: Path, home: Path, trigger: str, delay: float, n_sources: int) -> tuple[str | None, dict]:
-    """Start ``veille run --all``; SIGKILL its process group at the trigger (+ delay). Returns the phase
+def run_and_kill(cfg: Path, home: Path, trigger: str, cpu_after: float, n_sources: int) -> tuple[str | None, dict]:
+    """Start ``veille run --all``; SIGKILL its process group once the trigger is reached and the process
+    (the crawl child for ``child``, else the run) has spent ``cpu_after`` more CPU seconds. Returns the phase
     the kill landed in (None if the run finished first) and the state at the kill."""
     proc = subprocess.Popen(
         veille_cmd(cfg, "run", "--all"),
@@ -163,7 +184,7 @@ def run_and_kill(cfg: Path, home: Path, trigger: str, delay: float, n_sources: i
         start_new_session=True,
     )
     probe = Probe(proc.pid, home / "veille.db")
-    sending_seen, last_sending, fire_at = 0, 0, None
+    sending_seen, last_sending, cpu_pid, fire_at = 0, 0, None, None
     try:
         while proc.poll() is None:
             st = probe.state()
@@ -171,8 +192,11 @@ def run_and_kill(cfg: Path, home: Path, trigger: str, delay: float, n_sources: i
                 sending_seen += 1
             last_sending = st["sending"]
             if fire_at is None and reached(trigger, st, sending_seen):
-                fire_at = time.monotonic() + delay
-            if fire_at is not None and time.monotonic() >= fire_at:
+                cpu_pid = probe.child_pid() if trigger == "child" else proc.pid
+                fire_at = (cpu_seconds(cpu_pid) or 0.0) + cpu_after
+            spent = cpu_seconds(cpu_pid) if fire_at is not None else None
+            # The child gone before its CPU mark: kill now (the point then lands in the storage phase).
+            if fire_at is not None and (spent is None or spent >= fire_at):
                 st = probe.state()  # what the run had reached at the moment of the kill
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(30)
