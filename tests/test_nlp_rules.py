@@ -358,7 +358,9 @@ def test_active_rules_are_loaded_once_per_file_version(caplog):
     # refuses the rules that use it, and the last good rules stay in force.
     profile = settings.home / "profiles" / settings.profile / "profile.toml"
     shipped = (SHIPPED / settings.profile / "profile.toml").read_text(encoding="utf-8")
-    profile.write_text(shipped.replace("[labels.deontologie]", "[dropped.deontologie]"), encoding="utf-8")
+    dropped = re.sub(r"\[labels\.deontologie\]\nname = .*\nremit = .*\n", "", shipped)
+    assert "deontologie" not in dropped
+    profile.write_text(dropped, encoding="utf-8")
     with caplog.at_level(logging.ERROR, logger="nlp.rules"):
         assert active_rules(settings).labels["deai"] == 0.65
     assert re.search(r"rules file refused.*rules\.yaml:\d+: .*deontologie", caplog.text)
