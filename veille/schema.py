@@ -51,10 +51,16 @@ def validate(
 
 def error_line(exc: ValidationError, model: type[BaseModel], path: Path | str, lines: Lines) -> str:
     """The one line naming the first (smallest line) of ``exc``'s problems."""
-    found = []
-    for err in exc.errors(include_url=False, include_input=False):
-        loc = tuple(p for p in err["loc"] if p != "[key]")  # a dict key's own error: the key is the place
-        found.append((lines(loc) or 0, loc, _problem(err, model, loc)))
+    errors = exc.errors(include_url=False, include_input=False)
+    for err in errors:
+        err["loc"] = tuple(p for p in err["loc"] if p != "[key]")  # a dict key's own error: the key is the place
+    # A key missing where an unknown one stands is most likely that key misspelt: the unknown one is named.
+    misspelt = {e["loc"][:-1] for e in errors if e["type"] == "extra_forbidden"}
+    found = [
+        (lines(e["loc"]) or 0, e["loc"], _problem(e, model, e["loc"]))
+        for e in errors
+        if not (e["type"] == "missing" and e["loc"][:-1] in misspelt)
+    ]
     line, loc, problem = min(found, key=lambda f: (f[0] or 10**9, len(f[1])))
     return at(path, line, loc, problem)
 
@@ -115,28 +121,47 @@ def _unwrap(t: Any) -> Any:
 
 
 def toml_lines(text: str) -> Lines:
-    """Lines of key paths in TOML text: the key's ``key =`` line, else its ``[table]`` header, else the nearest
-    enclosing one found (TOML parsers keep no positions; this reads the text as people write it)."""
+    """Lines of key paths in TOML text (TOML parsers keep no positions: the text is read as people write it).
+
+    Each part of the path is a table header (``[a.b]``, ``[[a]]``, or the first ``[a.x]`` under it), else a
+    ``key =`` line inside the current table; a path that goes further than the text (a missing key) stops
+    at the deepest table or key found."""
     lines = text.splitlines()
+    any_header = re.compile(r"^\s*\[")
+
+    def name(part: str) -> str:
+        return rf"(?:\"{re.escape(part)}\"|'{re.escape(part)}'|{re.escape(part)})"
+
+    def find(pattern: re.Pattern[str], start: int, stop_at_header: bool) -> int | None:
+        for i in range(start, len(lines)):
+            if pattern.match(lines[i]):
+                return i
+            if stop_at_header and i > start and any_header.match(lines[i]):
+                return None
+        return None
+
+    def path(table: list[str]) -> str:
+        return r"\s*\.\s*".join(name(t) for t in table)
 
     def line_of(loc: Loc) -> int | None:
         start, table = 0, []
         for part in loc:
             if isinstance(part, int):  # n-th [[table]] of the current array
-                header = re.compile(rf"^\s*\[\[\s*{re.escape('.'.join(table))}\s*\]\]")
+                header = re.compile(rf"^\s*\[\[\s*{path(table)}\s*\]\]")
                 hits = [i for i, ln in enumerate(lines) if header.match(ln)]
                 if part < len(hits):
                     start = hits[part]
                 continue
             table.append(str(part))
-            key = re.compile(rf"^\s*(\"{re.escape(str(part))}\"|{re.escape(str(part))})\s*=")
-            dotted = "\\.".join(rf"(\"{re.escape(t)}\"|{re.escape(t)})" for t in table)
-            header = re.compile(rf"^\s*\[\[?\s*{dotted}\s*\]\]?\s*(#.*)?$")
-            for i in range(start, len(lines)):
-                if header.match(lines[i]) or key.match(lines[i]):
-                    start = i
-                    break
-        return start + 1 if loc else 1
+            header = re.compile(rf"^\s*\[\[?\s*{path(table)}\s*(\]|\.)")
+            key = re.compile(rf"^\s*{name(str(part))}\s*=")
+            found = find(header, start, False)
+            if found is None:
+                found = find(key, start, True)
+            if found is None:
+                break
+            start = found
+        return start + 1
 
     return line_of
 
