@@ -1,9 +1,11 @@
-"""Reading a rules file within bounds: size, YAML nodes, aliases, depth and tags.
+"""Reading a rules file: within bounds (size, YAML nodes, aliases, depth and tags), then its schema.
 
 A rules file is analyst input that every cycle and every page reads, so reading it must neither hang
 nor run anything: libyaml's event parser (C, iterative) feeds a composer that counts as it builds,
 refusing a file past the bounds below with ``file:line: ...`` before anything expands its aliases;
 only the safe YAML types are constructed. The bounds are documented in docs/nlp.md (The rules file).
+The constructed data is then validated by the pydantic models below (:func:`read_rules_file`), whose
+errors are ``file:line: key.path: problem`` lines (veille/schema.py); nlp.rules compiles the result.
 """
 
 from __future__ import annotations
@@ -215,12 +217,12 @@ def _pattern(v: list[dict], info: ValidationInfo) -> str:
     if bad := pattern_problem(v):
         raise ValueError(f"invalid token pattern: token {bad[0] + 1}: {bad[1]}")
     check = (info.context or {}).get("check_pattern")
-    if check is not None:
-        try:
+    try:
+        if check is not None:
             check(v)
-        except Exception as exc:  # whatever spaCy raises on analyst input is a rule error
-            raise ValueError(f"invalid token pattern: {' '.join(str(exc).split())[:200]}") from None
-    return json.dumps(v, sort_keys=True, ensure_ascii=False)
+        return json.dumps(v, sort_keys=True, ensure_ascii=False)
+    except Exception as exc:  # whatever spaCy (or JSON) raises on analyst input is a rule error
+        raise ValueError(f"invalid token pattern: {' '.join(str(exc).split())[:200]}") from None
 
 
 def _known_label(v: str, info: ValidationInfo) -> str:
