@@ -29,10 +29,9 @@ from alerts.escape import clean, safe_url
 from alerts.routing import load_candidates, routed_labels
 from storage.db import session_scope
 from storage.models import Notice
-from veille.config import ConfigError, Settings, parse_toml
+from veille.config import Settings
 from veille.dates import fr_date, today_brussels
-from veille.profiles import profile_file
-from veille.textfile import read_text
+from veille.profiles import load_profile
 
 PRODID = "-//veille//EU regulatory watch//FR"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)  # DTSTAMP of the profile's facts (they have no update time)
@@ -61,15 +60,8 @@ class Fact:
 
 
 def profile_facts(settings: Settings) -> list[Fact]:
-    """``[[dates]]`` of the profile: ``name``, ``date`` (a TOML date), ``act`` (CELEX), ``labels``."""
-    path = profile_file(settings, "profile.toml")
-    data = parse_toml(read_text(path, ConfigError), path)
-    out = []
-    for i, d in enumerate(data.get("dates", [])):
-        if not isinstance(d.get("date"), date) or not d.get("name"):
-            raise ConfigError(f"{path}: dates[{i}]: needs name and date = YYYY-MM-DD (a TOML date, unquoted)")
-        out.append(Fact(str(d["name"]), d["date"], str(d.get("act", "")), tuple(d.get("labels", []))))
-    return out
+    """``[[dates]]`` of the profile (veille.profiles.DatedFact)."""
+    return [Fact(d.name, d.date, d.act, tuple(d.labels)) for d in load_profile(settings).dates]
 
 
 def _slug(text: str) -> str:

@@ -15,9 +15,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from veille.celex import is_celex, normalise_celex
-from veille.config import ConfigError, Settings, Strict, _line_of, parse_duration, parse_toml, validate_toml
-from veille.profiles import load_labels, profile_file
+from veille.config import ConfigError, Settings, Strict, parse_duration, parse_toml, validate_toml
+from veille.profiles import load_profile
 from veille.records import Kind
+from veille.schema import at, toml_lines
 from veille.textfile import read_text
 
 Channel = Literal["email", "slack", "webhook"]
@@ -179,12 +180,11 @@ def parse_routing(text: str, path: Path | str, known_labels: set[str]) -> Routin
     problem = _check_names(routing, known_labels)
     if problem:
         loc, msg = problem
-        key = ".".join(str(p) for p in loc)
-        raise ConfigError(f"{path}:{_line_of(text, loc) or '?'}: {key}: {msg}")
+        raise ConfigError(at(path, toml_lines(text)(loc), loc, msg))
     return routing
 
 
 def load_routing(settings: Settings) -> Routing:
-    path = profile_file(settings, "routing.toml")
-    known = set(load_labels(settings))
-    return parse_routing(read_text(path, ConfigError), path, known)
+    profile = load_profile(settings)
+    path = profile.file("routing.toml")
+    return parse_routing(read_text(path, ConfigError), path, set(profile.labels))

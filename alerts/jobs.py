@@ -42,7 +42,7 @@ from storage.models import Delivery, KeyValue
 from storage.runs import failed_since
 from veille.config import Settings
 from veille.health import unhealthy
-from veille.profiles import Label, load_digest_settings, load_labels
+from veille.profiles import Label, load_labels, load_profile
 from veille.records import as_utc
 
 STORED = object()  # Renderer.digest: "as recorded in the outbox"
@@ -165,7 +165,7 @@ class Renderer:
                 "digest", address, channel, date.fromisoformat(key.split("+")[0]), since, nothing_new=nothing_new
             )
             d.archived = self._archived(batch) if archived is None else archived
-            d.window_days = load_digest_settings(self.settings).digest_window_days
+            d.window_days = load_profile(self.settings).digest_window_days
             window = since or self.now - self.routing.duration("first_digest_lookback")
             # Runs up to the message's time: a preview of a past day shows the footer that day's message had.
             d.failed = failed_sources(
@@ -241,7 +241,7 @@ def send_alerts(
     transport_for = transport_factory(settings, routing)
     stats = reconcile(engine, transport_for, now)
     cands = load_candidates(engine, since=now - routing.duration("alert_window"))
-    oldest = since or local_day(settings, now) - timedelta(days=load_digest_settings(settings).digest_window_days)
+    oldest = since or local_day(settings, now) - timedelta(days=load_profile(settings).digest_window_days)
     due = [d for d in alert_due(routing, list(cands.values())) if (item_day(cands[d.notice_id]) or oldest) >= oldest]
     planned = []
     for rcpt in {d.recipient for d in due}:
@@ -297,7 +297,7 @@ def plan_digests(
         return out
     start = _local_start(settings, since)
     # An explicit --since is a person asking for that period: the profile's window does not apply.
-    oldest = None if start else day - timedelta(days=load_digest_settings(settings).digest_window_days)
+    oldest = None if start else day - timedelta(days=load_profile(settings).digest_window_days)
     rcpts = [r for r in recipients(routing) if routing.options(r.address).digest and (not label or label in r.labels)]
     last = {r.key: last_digest(engine, r.channel, r.address) for r in rcpts}
     window = {r.key: _window(routing, last[r.key], start, now) for r in rcpts}

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import stat
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -23,21 +22,21 @@ from functools import cached_property
 from pathlib import Path
 
 from spacy.matcher import Matcher, PhraseMatcher
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from nlp.rules_load import MAX_BYTES, LoadError, compose_yaml, construct
-from nlp.safe_regex import linear_regex, pattern_problem
+from nlp.rules_load import MAX_BYTES, PositiveRule, WideNegative, read_rules_file
+from nlp.rules_load import _Rule as _RuleSpec
+from nlp.safe_regex import linear_regex
 from nlp.text import FIELDS, Meta, Parsed, blank_nlp, make_doc, normalise
 from veille.config import Settings
 from veille.errors import UserError
 from veille.records import CELEX_RE, base_celex
+from veille.schema import at
 from veille.textfile import read_text
 
 log = logging.getLogger(__name__)
 RULES_FILE = "rules.yaml"
 LANG_KEYS = ("en", "fr", "any")
 LANGS = ("en", "fr")
-WHEN_KEYS = ("source", "kind", "doc_type", "celex")
 TEXT_ATTRS = ("ORTH", "TEXT", "LOWER", "NORM", "LEMMA")
 ALSO, UNLESS = "@also", "@unless"  # markers of the phrases that only condition a rule
 DEFAULT_FIELD_WEIGHTS = {"title": 1.0, "summary": 0.8, "body": 0.5, "subject": 1.0, "meta": 1.0}
@@ -295,230 +294,56 @@ def _stem_value(value: object) -> object:
     return value
 
 
-# -- parsing with line numbers --------------------------------------------------------------------
+# -- parsing: the schema is nlp/rules_load.py ------------------------------------------------------------------
 
 
-class _Y:
-    """A YAML node with its line, for ``file:line`` errors."""
-
-    def __init__(self, node: Node, filename: str) -> None:
-        self.node, self.filename = node, filename
-        self.key_line = self.line
-
-    def fail_key(self, msg: str) -> RulesError:
-        return RulesError(f"{self.filename}:{self.key_line}: {msg}")
-
-    @property
-    def line(self) -> int:
-        return self.node.start_mark.line + 1
-
-    def fail(self, msg: str) -> RulesError:
-        return RulesError(f"{self.filename}:{self.line}: {msg}")
-
-    def value(self) -> object:
-        try:
-            return construct(self.node)
-        except LoadError as exc:
-            raise RulesError(f"{self.filename}:{exc}") from None
-
-    def mapping(self, what: str) -> dict[str, _Y]:
-        if not isinstance(self.node, MappingNode):
-            raise self.fail(f"{what} must be a mapping")
-        out: dict[str, _Y] = {}
-        for k, v in self.node.value:
-            if not isinstance(k, ScalarNode):
-                raise _Y(k, self.filename).fail(f"{what}: keys must be plain words")
-            if k.value in out:
-                raise _Y(k, self.filename).fail(f"{what}: duplicate key {k.value!r}")
-            out[k.value] = y = _Y(v, self.filename)
-            y.key_line = k.start_mark.line + 1
-        return out
-
-    def seq(self, what: str) -> list[_Y]:
-        if not isinstance(self.node, SequenceNode):
-            raise self.fail(f"{what} must be a list")
-        return [_Y(n, self.filename) for n in self.node.value]
-
-    def text(self, what: str) -> str:
-        v = self.value() if isinstance(self.node, ScalarNode) else None
-        if not isinstance(v, str | int) or isinstance(v, bool) or not str(v).strip():
-            raise self.fail(f"{what} must be a non-empty text")
-        return str(v).strip()
-
-    def number(self, what: str, lo: float, hi: float) -> float:
-        v = self.value() if isinstance(self.node, ScalarNode) else None
-        if not isinstance(v, int | float) or isinstance(v, bool) or not lo <= v <= hi:
-            raise self.fail(f"{what} must be a number between {lo} and {hi}")
-        return float(v)
-
-    def texts(self, what: str) -> list[str]:
-        if isinstance(self.node, ScalarNode):
-            return [self.text(what)]
-        return [y.text(f"{what} item") for y in self.seq(what)]
+def _check_pattern(pattern: list[dict]) -> None:
+    """spaCy's own validator judges what the schema let through."""
+    Matcher(blank_nlp().vocab, validate=True).add("check", [stem_pattern(pattern)])
 
 
-def _unknown(m: dict[str, _Y], allowed: tuple[str, ...], what: str) -> None:
-    for k, y in m.items():
-        if k not in allowed:
-            raise y.fail_key(f"{what}: unknown key {k!r} (allowed: {', '.join(allowed)})")
-
-
-RULE_KEYS = ("name", "weight", "penalty", "en", "fr", "any", "patterns", "acts", "fields", "when", "labels")
-RULE_KEYS += ("also", "unless", "description")
-
-
-def _parse_rule(y: _Y, label: str, negative: bool, index: int, labels: set[str]) -> Rule:
-    m = y.mapping("a rule")
-    _unknown(m, RULE_KEYS, f"rule {index + 1} of {label}")
-    name = m["name"].text("name") if "name" in m else f"{'neg' if negative else 'rule'}{index + 1}"
-    if not re.fullmatch(r"[\w.-]+", name):
-        raise m["name"].fail(f"rule name {name!r}: use letters, digits, '-', '_' or '.'")
-    wkey = "penalty" if negative else "weight"
-    if wkey not in m:
-        raise y.fail(f"rule {name!r}: missing {wkey!r}")
-    weight = m[wkey].number(wkey, 0.0, 1.0)
-    other = "weight" if negative else "penalty"
-    if other in m:
-        raise m[other].fail(f"rule {name!r}: {other!r} is only for {'positive rules' if negative else 'negatives'}")
-    phrases = _phrases(m)
-    patterns = tuple(_parse_pattern(p) for p in m["patterns"].seq("patterns")) if "patterns" in m else ()
-    acts = tuple(_parse_act(a) for a in m["acts"].seq("acts")) if "acts" in m else ()
-    fields = FIELDS
-    if "fields" in m:
-        fields = tuple(m["fields"].texts("fields"))
-        for f in fields:
-            if f not in FIELDS:
-                raise m["fields"].fail(f"unknown field {f!r} (allowed: {', '.join(FIELDS)})")
-    when = ()
-    if "when" in m:
-        wm = m["when"].mapping("when")
-        _unknown(wm, WHEN_KEYS, "when")
-        when = tuple((k, tuple(v.texts(k))) for k, v in wm.items())
-    applies_to: tuple[str, ...] = ()
-    if "labels" in m:
-        if label != "*":
-            raise m["labels"].fail("'labels' is only for profile-wide negatives")
-        applies_to = tuple(m["labels"].texts("labels"))
-        for lb in applies_to:
-            if lb not in labels:
-                raise m["labels"].fail(f"unknown label {lb!r}")
-    if not (phrases or patterns or acts or when):
-        raise y.fail(f"rule {name!r}: needs phrases (en/fr/any), patterns, acts or a 'when' condition")
+def _rule(spec: _RuleSpec, label: str, index: int, line: int) -> Rule:
+    negative = not isinstance(spec, PositiveRule)
+    name = spec.name or f"{'neg' if negative else 'rule'}{index + 1}"
+    desc = tuple((lang, getattr(spec.description, lang)) for lang in LANGS if getattr(spec.description, lang))
     return Rule(
         f"{label}/{name}",
         label,
         name,
-        weight,
+        spec.penalty if negative else spec.weight,
         negative,
-        y.line,
-        phrases,
-        patterns,
-        acts,
-        fields,
-        when,
-        applies_to,
-        _conditions(m, "also"),
-        _conditions(m, "unless"),
-        _description(m),
+        line,
+        spec.phrases(),
+        tuple(spec.patterns),
+        tuple(spec.acts),
+        tuple(spec.fields),
+        tuple((k, tuple(v)) for k, v in spec.when.items()),
+        tuple(spec.labels) if isinstance(spec, WideNegative) else (),
+        spec.also.phrases(),
+        spec.unless.phrases(),
+        desc,
     )
 
 
-def _description(m: dict[str, _Y]) -> tuple[tuple[str, str], ...]:
-    """``description: {fr: "...", en: "..."}`` (a plain text is taken as French)."""
-    if "description" not in m:
-        return ()
-    y = m["description"]
-    if isinstance(y.node, ScalarNode):
-        return (("fr", y.text("description")),)
-    dm = y.mapping("description")
-    _unknown(dm, LANGS, "description")
-    return tuple((lang, dm[lang].text(f"description {lang}")) for lang in LANGS if lang in dm)
-
-
-def _conditions(m: dict[str, _Y], key: str) -> tuple[tuple[str, str], ...]:
-    """The ``also``/``unless`` phrases of a rule: {en: [...], fr: [...], any: [...]}."""
-    if key not in m:
-        return ()
-    cm = m[key].mapping(key)
-    _unknown(cm, LANG_KEYS, key)
-    return _phrases(cm)
-
-
-def _phrases(m: dict[str, _Y]) -> tuple[tuple[str, str], ...]:
-    """(en|fr|any, phrase) for the language keys of ``m``."""
-    return tuple((lang, p) for lang in LANG_KEYS if lang in m for p in m[lang].texts(lang))
-
-
-def _parse_pattern(y: _Y) -> str:
-    specs = y.seq("a token pattern")
-    if not specs:
-        raise y.fail("a token pattern needs at least one token")
-    pattern = [s.value() for s in specs]
-    for s, p in zip(specs, pattern, strict=True):
-        if not isinstance(p, dict) or not p:
-            raise s.fail("each token of a pattern must be a mapping like {LOWER: word}")
-    if bad := pattern_problem(pattern):  # what could hang the matcher: catastrophic regexes, huge repeats
-        raise specs[bad[0]].fail(f"invalid token pattern: {bad[1]}")
-    try:  # let spaCy's own validator judge the pattern
-        Matcher(blank_nlp().vocab, validate=True).add("check", [stem_pattern(pattern)])
-        return json.dumps(pattern, sort_keys=True, ensure_ascii=False)
-    except Exception as exc:  # whatever spaCy raises on analyst input is a rule error
-        msg = " ".join(str(exc).split())
-        raise y.fail(f"invalid token pattern: {msg[:200]}") from None
-
-
-def _parse_act(y: _Y) -> str:
-    celex = y.text("act").upper()
-    if not CELEX_RE.fullmatch(celex):
-        raise y.fail(f"act {celex!r} is not a CELEX number like 32021R2282")
-    return base_celex(celex) or celex
-
-
 def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) -> RuleSet:
-    try:  # bounded: size, nodes, aliases, depth, safe tags only (nlp/rules_load.py)
-        root = compose_yaml(text)
-    except LoadError as exc:
-        raise RulesError(f"{filename}:{exc}") from None
-    if root is None:
-        raise RulesError(f"{filename}:1: empty rules file")
-    top = _Y(root, filename).mapping("the rules file")
-    _unknown(top, ("version", "defaults", "labels", "negatives"), "top level")
-    if "labels" not in top:
-        raise RulesError(f"{filename}:1: missing 'labels'")
-    field_weights, default_threshold, rules_weight, body_count = dict(DEFAULT_FIELD_WEIGHTS), 0.5, 0.5, 1
-    if "defaults" in top:
-        d = top["defaults"].mapping("defaults")
-        _unknown(d, ("threshold", "field_weights", "rules_weight", "body_count"), "defaults")
-        if "body_count" in d:
-            body_count = round(d["body_count"].number("body_count", 1, 20))
-        if "threshold" in d:
-            default_threshold = d["threshold"].number("threshold", 0.0, 1.0)
-        if "rules_weight" in d:
-            rules_weight = d["rules_weight"].number("rules_weight", 0.0, 1.0)
-        if "field_weights" in d:
-            for k, v in d["field_weights"].mapping("field_weights").items():
-                if k not in (*FIELDS, "meta"):
-                    raise v.fail(f"field_weights: unknown field {k!r}")
-                field_weights[k] = v.number(k, 0.0, 1.0)
-    label_nodes = top["labels"].mapping("labels")
-    labels, rules = {}, []
-    for label, ly in label_nodes.items():
-        if known_labels is not None and label not in known_labels:
-            raise ly.fail_key(f"unknown label {label!r} (the profile has: {', '.join(sorted(known_labels))})")
-        lm = ly.mapping(f"label {label}")
-        _unknown(lm, ("threshold", "rules", "negatives"), f"label {label}")
-        labels[label] = lm["threshold"].number("threshold", 0.0, 1.0) if "threshold" in lm else default_threshold
-        for kind, negative in (("rules", False), ("negatives", True)):
-            if kind in lm:
-                rules += [_parse_rule(r, label, negative, i, set()) for i, r in enumerate(lm[kind].seq(kind))]
-    if "negatives" in top:
-        rules += [_parse_rule(r, "*", True, i, set(labels)) for i, r in enumerate(top["negatives"].seq("negatives"))]
-    seen: dict[str, Rule] = {}
-    for r in rules:
-        if r.key in seen:
-            raise RulesError(f"{filename}:{r.line}: duplicate rule name {r.key!r} (first at line {seen[r.key].line})")
-        seen[r.key] = r
-    rs = RuleSet(text, filename, labels, rules, field_weights, rules_weight, body_count=body_count)
+    spec, lines = read_rules_file(text, filename, known_labels, _check_pattern, RulesError)
+    placed: list[tuple[tuple, Rule]] = []  # (key path, rule)
+    for label, ls in spec.labels.items():
+        for kind, specs in (("rules", ls.rules), ("negatives", ls.negatives)):
+            placed += [(("labels", label, kind, i), r) for i, r in enumerate(specs)]
+    placed += [(("negatives", i), r) for i, r in enumerate(spec.negatives)]
+    rules, seen = [], {}
+    for loc, r in placed:
+        rule = _rule(r, str(loc[1]) if loc[0] == "labels" else "*", int(loc[-1]), lines(loc) or 0)
+        if rule.key in seen:
+            first = f"first at line {seen[rule.key].line}"
+            raise RulesError(at(filename, rule.line, (*loc, "name"), f"duplicate rule name {rule.key!r} ({first})"))
+        seen[rule.key] = rule
+        rules.append(rule)
+    d = spec.defaults
+    labels = {label: ls.threshold if ls.threshold is not None else d.threshold for label, ls in spec.labels.items()}
+    weights = {**DEFAULT_FIELD_WEIGHTS, **d.field_weights}
+    rs = RuleSet(text, filename, labels, rules, weights, d.rules_weight, body_count=round(d.body_count))
     try:
         return rs.compile()
     except Exception as exc:  # defensive: the per-pattern check should have caught it

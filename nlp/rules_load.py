@@ -1,19 +1,41 @@
-"""Reading a rules file within bounds: size, YAML nodes, aliases, depth and tags.
+"""Reading a rules file: within bounds (size, YAML nodes, aliases, depth and tags), then its schema.
 
 A rules file is analyst input that every cycle and every page reads, so reading it must neither hang
 nor run anything: libyaml's event parser (C, iterative) feeds a composer that counts as it builds,
 refusing a file past the bounds below with ``file:line: ...`` before anything expands its aliases;
 only the safe YAML types are constructed. The bounds are documented in docs/nlp.md (The rules file).
+The constructed data is then validated by the pydantic models below (:func:`read_rules_file`), whose
+errors are ``file:line: key.path: problem`` lines (veille/schema.py); nlp.rules compiles the result.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable
+from typing import Annotated, Literal
+
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
 from yaml.nodes import Node
 from yaml.resolver import Resolver
+
+from nlp.safe_regex import pattern_problem
+from nlp.text import FIELDS
+from veille.celex import CELEX_RE, base_celex
+from veille.schema import Lines, at, validate, yaml_key_problem, yaml_lines
 
 try:  # libyaml's parser: 10x faster than the pure-Python one on the HAS rules (a backtest parses two files)
     from yaml._yaml import CParser as _Parser
@@ -134,3 +156,236 @@ def construct(node: Node) -> object:
         mark = getattr(exc, "problem_mark", None) or node.start_mark
         problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
         raise LoadError(mark.line + 1, f"invalid value: {problem[:200]}") from None
+
+
+# -- the rules file's schema ------------------------------------------------------------------------------------
+# Every check is a pydantic type or validator, so a mistake is one ``file:line: key.path: problem`` line
+# (veille.schema). What depends on the file or the profile comes through the validation context:
+# ``known_labels`` (the profile's labels, or None), ``file_labels`` (the labels this file scores) and
+# ``check_pattern`` (spaCy's own validator of a token pattern, from nlp.rules).
+
+WHEN_KEYS = ("source", "kind", "doc_type", "celex")
+WEIGHTED_FIELDS = (*FIELDS, "meta")
+
+
+def _text(v: object) -> str:
+    if not isinstance(v, str | int) or isinstance(v, bool) or not str(v).strip():
+        raise ValueError("must be a non-empty text")
+    return str(v).strip()
+
+
+def _as_list(v: object) -> object:
+    """A text stands for a list of one."""
+    if isinstance(v, dict):
+        raise ValueError("must be a text or a list of texts")
+    return v if isinstance(v, list) else [v]
+
+
+def _between(lo: float, hi: float) -> BeforeValidator:
+    def check(v: object) -> float:
+        if not isinstance(v, int | float) or isinstance(v, bool) or not lo <= v <= hi:
+            raise ValueError(f"must be a number between {lo} and {hi}")
+        return float(v)
+
+    return BeforeValidator(check)
+
+
+def _celex(v: str) -> str:
+    celex = v.upper()
+    if not CELEX_RE.fullmatch(celex):
+        raise ValueError(f"act {celex!r} is not a CELEX number like 32021R2282")
+    return base_celex(celex) or celex
+
+
+def _fields(v: list[str]) -> list[str]:
+    for f in v:
+        if f not in FIELDS:
+            raise ValueError(f"unknown field {f!r} (allowed: {', '.join(FIELDS)})")
+    return v
+
+
+def _token(v: object) -> object:
+    if not isinstance(v, dict) or not v:
+        raise ValueError("each token of a pattern must be a mapping like {LOWER: word}")
+    return v
+
+
+def _pattern(v: list[dict], info: ValidationInfo) -> str:
+    """A token pattern that cannot hang the matcher (nlp/safe_regex.py) and that spaCy accepts, as JSON."""
+    if not v:
+        raise ValueError("a token pattern needs at least one token")
+    if bad := pattern_problem(v):
+        raise ValueError(f"invalid token pattern: token {bad[0] + 1}: {bad[1]}")
+    check = (info.context or {}).get("check_pattern")
+    try:
+        if check is not None:
+            check(v)
+        return json.dumps(v, sort_keys=True, ensure_ascii=False)
+    except Exception as exc:  # whatever spaCy (or JSON) raises on analyst input is a rule error
+        raise ValueError(f"invalid token pattern: {' '.join(str(exc).split())[:200]}") from None
+
+
+def _known_label(v: str, info: ValidationInfo) -> str:
+    known = (info.context or {}).get("known_labels")
+    if known is not None and v not in known:
+        raise ValueError(f"unknown label {v!r} (the profile has: {', '.join(sorted(known))})")
+    return v
+
+
+def _scored_labels(v: list[str], info: ValidationInfo) -> list[str]:
+    scored = (info.context or {}).get("file_labels", set())
+    for lb in v:
+        if lb not in scored:
+            raise ValueError(f"unknown label {lb!r} (this file scores: {', '.join(sorted(scored))})")
+    return v
+
+
+def _description(v: object) -> object:
+    return {"fr": v} if isinstance(v, str | int) and not isinstance(v, bool) else v  # a plain text is French
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+Texts = Annotated[list[Text], BeforeValidator(_as_list)]
+Unit = Annotated[float, _between(0.0, 1.0)]
+Pattern = Annotated[list[Annotated[dict, BeforeValidator(_token)]], AfterValidator(_pattern)]
+Act = Annotated[Text, AfterValidator(_celex)]
+LabelId = Annotated[str, AfterValidator(_known_label)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _phrases(spec: BaseModel) -> tuple[tuple[str, str], ...]:
+    """(en|fr|any, phrase) of a rule or of its ``also``/``unless`` conditions."""
+    return tuple((lang, p) for lang in ("en", "fr", "any") for p in getattr(spec, lang))
+
+
+class Conditions(_Strict):
+    """A rule's ``also``/``unless``: phrases per language."""
+
+    en: Texts = []
+    fr: Texts = []
+    any: Texts = []
+
+    def phrases(self) -> tuple[tuple[str, str], ...]:
+        return _phrases(self)
+
+
+class Description(_Strict):
+    en: Text | None = None
+    fr: Text | None = None
+
+
+class _Rule(_Strict):
+    name: Text | None = None  # default: rule<n> / neg<n>, its place in its list
+    en: Texts = []
+    fr: Texts = []
+    any: Texts = []
+    patterns: list[Pattern] = []
+    acts: list[Act] = []
+    fields: Annotated[Texts, AfterValidator(_fields)] = list(FIELDS)
+    when: dict[Literal[WHEN_KEYS], Texts] = {}  # type: ignore[valid-type]  # file order kept: it is the shown order
+    also: Conditions = Conditions()
+    unless: Conditions = Conditions()
+    description: Annotated[Description, BeforeValidator(_description)] = Description()
+
+    def phrases(self) -> tuple[tuple[str, str], ...]:
+        return _phrases(self)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[\w.-]+", v):
+            raise ValueError(f"rule name {v!r}: use letters, digits, '-', '_' or '.'")
+        return v
+
+    @model_validator(mode="after")
+    def _finds_something(self) -> _Rule:
+        if not (self.phrases() or self.patterns or self.acts or self.when):
+            raise ValueError("a rule needs phrases (en/fr/any), patterns, acts or a 'when' condition")
+        return self
+
+
+def _only(what: str) -> object:
+    """A key of another kind of rule: refused with where it belongs (``exclude``: not listed as allowed here)."""
+
+    def refuse(v: object) -> object:
+        raise ValueError(f"only for {what}")
+
+    return Annotated[object, AfterValidator(refuse), Field(exclude=True)]
+
+
+_WIDE_ONLY = _only("profile-wide negatives (top-level 'negatives:')")
+_NEGATIVE_ONLY = _only("negatives")
+_POSITIVE_ONLY = _only("positive rules")
+
+
+class PositiveRule(_Rule):
+    weight: Unit  # contribution in (0, 1]
+    penalty: _NEGATIVE_ONLY = None  # type: ignore[valid-type]
+    labels: _WIDE_ONLY = None  # type: ignore[valid-type]
+
+
+class LabelNegative(_Rule):
+    penalty: Unit  # 1 = veto
+    weight: _POSITIVE_ONLY = None  # type: ignore[valid-type]
+    labels: _WIDE_ONLY = None  # type: ignore[valid-type]
+
+
+class WideNegative(_Rule):
+    """A top-level negative cue: lowers every label, or the ``labels`` it names."""
+
+    penalty: Unit
+    weight: _POSITIVE_ONLY = None  # type: ignore[valid-type]
+    labels: Annotated[Texts, AfterValidator(_scored_labels)] = []
+
+
+class LabelRulesSpec(_Strict):
+    threshold: Unit | None = None  # default: defaults.threshold
+    rules: list[PositiveRule] = []
+    negatives: list[LabelNegative] = []
+
+
+class Defaults(_Strict):
+    threshold: Unit = 0.5
+    field_weights: dict[Literal[WEIGHTED_FIELDS], Unit] = {}  # type: ignore[valid-type]
+    rules_weight: Unit = 0.5  # share of the rules in the combined score when a model is present
+    body_count: Annotated[float, _between(1, 20)] = 1
+
+
+class RulesFile(_Strict):
+    version: object = None
+    defaults: Defaults = Defaults()
+    labels: dict[LabelId, LabelRulesSpec]
+    negatives: list[WideNegative] = []
+
+
+def read_rules_file(
+    text: str,
+    filename: str,
+    known_labels: set[str] | None,
+    check_pattern: Callable[[list[dict]], object] | None,
+    error: type[Exception],
+) -> tuple[RulesFile, Lines]:
+    """The validated rules file and the lines of its key paths, or ``error("file:line: key.path: problem")``."""
+    try:  # bounded: size, nodes, aliases, depth, safe tags only
+        root = compose_yaml(text)
+    except LoadError as exc:
+        raise error(f"{filename}:{exc}") from None
+    if root is None:
+        raise error(f"{filename}:1: empty rules file")
+    if bad := yaml_key_problem(root):
+        raise error(at(filename, *bad))
+    try:
+        data = construct(root)
+    except LoadError as exc:
+        raise error(f"{filename}:{exc}") from None
+    lines = yaml_lines(root)
+    labels = data.get("labels") if isinstance(data, dict) else None
+    context = {
+        "known_labels": known_labels,
+        "file_labels": set(labels) if isinstance(labels, dict) else set(),
+        "check_pattern": check_pattern,
+    }
+    return validate(RulesFile, data, filename, lines, error, context), lines

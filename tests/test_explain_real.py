@@ -276,9 +276,12 @@ def test_every_shipped_rule_has_a_french_and_english_description():
         ("fr", "Un texte"),
     )
     for bad, msg in (
-        ("        description: {de: Text}\n", "r.yaml:7: description: unknown key 'de' (allowed: en, fr)"),
-        ("        description: {fr: ''}\n", "r.yaml:7: description fr must be a non-empty text"),
-        ("        description: [a]\n", "r.yaml:7: description must be a mapping"),
+        (
+            "        description: {de: Text}\n",
+            "r.yaml:7: labels.deai.rules.0.description.de: unknown key 'de' (allowed: en, fr)",
+        ),
+        ("        description: {fr: ''}\n", "r.yaml:7: labels.deai.rules.0.description.fr: must be a non-empty text"),
+        ("        description: [a]\n", "r.yaml:7: labels.deai.rules.0.description: must be a mapping"),
     ):
         with pytest.raises(RulesError, match=re.escape(msg)):
             parse_rules(head + bad, "r.yaml")

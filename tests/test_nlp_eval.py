@@ -106,7 +106,7 @@ def test_rules_check_command(tmp_path):
     bad = tmp_path / "r.yaml"
     bad.write_text("labels:\n  deai:\n    rules:\n      - name: x\n        weight: 7\n        en: [a]\n")
     res = CliRunner().invoke(app, ["rules", "check", str(bad)])
-    assert res.exit_code == 2 and f"{bad}:5: weight must be" in res.output.replace("\n", "")
+    assert res.exit_code == 2 and f"{bad}:5: labels.deai.rules.0.weight: must be" in res.output.replace("\n", "")
     res = CliRunner().invoke(app, ["rules", "check"])
     assert res.exit_code == 0 and "ok" in res.output
 

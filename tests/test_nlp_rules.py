@@ -85,28 +85,31 @@ def scores(rules, parsed) -> dict[str, float]:
     [
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 2\n        en: [a]\n",
-            "small.yaml:5: weight must be a number between 0.0 and 1.0",
+            "small.yaml:5: labels.deai.rules.0.weight: must be a number between 0.0 and 1.0",
         ),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        colour: [a]\n",
-            "small.yaml:6: rule 1 of deai: unknown key 'colour'",
+            "small.yaml:6: labels.deai.rules.0.colour: unknown key 'colour' (allowed: name, en, fr, any, patterns,",
         ),
-        ("labels:\n  nope:\n    rules: []\n", "small.yaml:2: unknown label 'nope'"),
+        (
+            "labels:\n  nope:\n    rules: []\n",
+            "small.yaml:2: labels.nope: unknown label 'nope' (the profile has: daqss, deai,",
+        ),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        en: [a]\n",
-            "small.yaml:4: rule 'x': missing 'weight'",
+            "small.yaml:4: labels.deai.rules.0.weight: missing (required)",
         ),
         (
             "labels:\n  deai:\n    rules:\n      - {name: x, weight: 0.5, en: [a]}\n      - {name: x, weight: 0.5, en: [b]}\n",  # noqa: E501
-            "small.yaml:5: duplicate rule name 'deai/x' (first at line 4)",
+            "small.yaml:5: labels.deai.rules.1.name: duplicate rule name 'deai/x' (first at line 4)",
         ),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        acts: [2021/2282]\n",
-            "small.yaml:6: act '2021/2282' is not a CELEX number",
+            "small.yaml:6: labels.deai.rules.0.acts.0: act '2021/2282' is not a CELEX number",
         ),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        patterns:\n          - [{LOWER: a, OP: '~~'}]\n",  # noqa: E501
-            "small.yaml:7: invalid token pattern",
+            "small.yaml:7: labels.deai.rules.0.patterns.0: invalid token pattern: token 1: OP '~~'",
         ),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        en: [a\n",
@@ -114,12 +117,12 @@ def scores(rules, parsed) -> dict[str, float]:
         ),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n",
-            "small.yaml:4: rule 'x': needs phrases",
+            "small.yaml:4: labels.deai.rules.0: a rule needs phrases",
         ),
         ("", "small.yaml:1: empty rules file"),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        en: [a]\n        unless: {de: [b]}\n",  # noqa: E501
-            "small.yaml:7: unless: unknown key 'de'",
+            "small.yaml:7: labels.deai.rules.0.unless.de: unknown key 'de' (allowed: en, fr, any)",
         ),
     ],
 )
@@ -355,7 +358,9 @@ def test_active_rules_are_loaded_once_per_file_version(caplog):
     # refuses the rules that use it, and the last good rules stay in force.
     profile = settings.home / "profiles" / settings.profile / "profile.toml"
     shipped = (SHIPPED / settings.profile / "profile.toml").read_text(encoding="utf-8")
-    profile.write_text(shipped.replace("[labels.deontologie]", "[dropped.deontologie]"), encoding="utf-8")
+    dropped = re.sub(r"\[labels\.deontologie\]\nname = .*\nremit = .*\n", "", shipped)
+    assert "deontologie" not in dropped
+    profile.write_text(dropped, encoding="utf-8")
     with caplog.at_level(logging.ERROR, logger="nlp.rules"):
         assert active_rules(settings).labels["deai"] == 0.65
     assert re.search(r"rules file refused.*rules\.yaml:\d+: .*deontologie", caplog.text)
@@ -456,7 +461,7 @@ def test_body_count_and_subject_weight_are_read_from_the_rules_file():
         ("subject", "fr", "dispositif médical"),
         ("subject", "fr", "medical device"),
     ]
-    with pytest.raises(RulesError, match=r"small.yaml:2: body_count must be a number between 1 and 20"):
+    with pytest.raises(RulesError, match=r"small.yaml:2: defaults.body_count: must be a number between 1 and 20"):
         parse_rules(SMALL.replace("labels:\n", "defaults:\n  body_count: 0\nlabels:\n", 1), "small.yaml", LABELS)
 
 

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from veille.errors import UserError
+from veille.schema import toml_lines, validate
 from veille.textfile import read_text
 
 DEFAULT_HOME = Path("~/.local/share/veille").expanduser()
@@ -259,27 +260,6 @@ def check_profile(name: str, profiles_dir: str | None = None) -> None:
         raise ValueError(f"unknown profile {name!r} (known: {', '.join(known)}){difflib_close(name, known)}")
 
 
-def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
-    """Best-effort line number of a pydantic error location in TOML text."""
-    lines = text.splitlines()
-    start, table = 0, []
-    for part in loc:
-        if isinstance(part, int):  # n-th [[table]] of the current array
-            header = re.compile(rf"^\s*\[\[\s*{re.escape('.'.join(table))}\s*\]\]")
-            hits = [i for i, ln in enumerate(lines) if header.match(ln)]
-            if part < len(hits):
-                start = hits[part]
-            continue
-        table.append(str(part))
-        key = re.compile(rf"^\s*{re.escape(str(part))}\s*=")
-        header = re.compile(rf"^\s*\[\[?\s*{re.escape('.'.join(table))}\s*\]\]?")
-        for i in range(start, len(lines)):
-            if header.match(lines[i]) or key.match(lines[i]):
-                start = i
-                break
-    return start + 1 if loc else None
-
-
 def parse_toml(text: str, path: Path | str) -> dict[str, Any]:
     """``tomllib.loads`` whose error is one ``file:line: invalid TOML: ...`` line."""
     try:
@@ -290,17 +270,8 @@ def parse_toml(text: str, path: Path | str) -> dict[str, Any]:
 
 
 def validate_toml(model: type[M], data: dict[str, Any], text: str, path: Path | str) -> M:
-    """``model.model_validate(data)`` whose error names ``file:line: key: what``.
-
-    The input value is never echoed: it may be a secret."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        key = ".".join(str(p) for p in loc)
-        msg = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{path}:{_line_of(text, loc) or '?'}: {key}: {msg}") from None
+    """``model.model_validate(data)`` whose error is one ``file:line: key: what`` line (veille/schema.py)."""
+    return validate(model, data, path, toml_lines(text), ConfigError)
 
 
 def _apply_env(data: dict[str, Any]) -> None:

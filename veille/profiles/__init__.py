@@ -1,28 +1,114 @@
 """Profiles: an organisation's labels, rules and routing, as files. HAS is the default.
 
-A profile is a folder ``<name>/`` holding ``profile.toml`` (labels), ``rules.yaml`` (nlp) and
-``routing.toml`` (alerts). Shipped profiles live here; ``profiles_dir`` in the config adds more,
-and ``$VEILLE_HOME/profiles/<name>/`` holds analysts' edited copies, which take precedence.
+A profile is a folder ``<name>/`` holding ``profile.toml`` (the :class:`Profile` below: labels, digest
+window, dated facts), ``rules.yaml`` (nlp.rules_load) and ``routing.toml`` (alerts.config). Shipped
+profiles live here; ``profiles_dir`` in the config adds more, and ``$VEILLE_HOME/profiles/<name>/``
+holds analysts' edited copies, which take precedence file by file. Every file is a pydantic model whose
+mistakes read ``file:line: key: problem`` (veille/schema.py). The stages validate their own file
+against the profile's labels (:meth:`Profile.file`, :attr:`Profile.labels`): this core package never
+imports a stage.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
 
-from veille.config import ConfigError, Settings, parse_toml, validate_toml
+from veille.celex import is_celex, normalise_celex
+from veille.config import ConfigError, Settings, parse_toml
+from veille.schema import toml_lines, validate
 from veille.textfile import read_text
 
 SHIPPED = Path(__file__).parent
+PROFILE_FILE = "profile.toml"
+LABEL_ID = r"^[a-z][a-z0-9_]*$"  # names the label in URLs, files, search filters and the model's categories
 
 
-@dataclass(frozen=True)
-class Label:
-    id: str
-    name: str
-    remit: str = ""
+def _text(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must be a non-empty text")
+    return v.strip()
+
+
+def _celex(v: str) -> str:
+    if not v:
+        return v
+    if not is_celex(v):
+        raise ValueError(f"not a CELEX number like 32024R1689: {v!r}")
+    return normalise_celex(v) or v
+
+
+def _profile_labels(v: list[str], info: ValidationInfo) -> list[str]:
+    known = (info.context or {}).get("labels", set())
+    for label in v:
+        if label not in known:
+            raise ValueError(f"unknown label {label!r} (profile labels: {', '.join(sorted(known))})")
+    return v
+
+
+Text = Annotated[str, AfterValidator(_text)]
+LabelId = Annotated[str, Field(pattern=LABEL_ID)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Label(_Strict):
+    """A unit the watch serves: ``[labels.<id>]``."""
+
+    name: Text  # shown to people (French): digests, workbench, calendar
+    remit: str = ""  # what the unit follows, for the people who write its rules
+    _id: str = PrivateAttr("")
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+
+class DatedFact(_Strict):
+    """``[[dates]]``: a dated fact for the deadline calendar (``veille calendar``)."""
+
+    name: Text
+    date: date  # a TOML date, YYYY-MM-DD unquoted; a day in Europe/Brussels
+    act: Annotated[str, AfterValidator(_celex)] = ""  # the act it comes from (CELEX)
+    labels: Annotated[list[str], AfterValidator(_profile_labels)] = []  # the feeds it appears in
+
+
+class Profile(_Strict):
+    """``profile.toml``: read once per file version (:func:`load_profile`)."""
+
+    name: str | None = None  # the profile's name (its folder's); informative
+    title: str = ""  # the organisation, for people
+    language: Literal["fr", "en"] = "fr"
+    # Items dated (publication, else document date) more than this many days before the digest day are
+    # archived without being mailed: a first run on an empty archive must not send years of backlog.
+    digest_window_days: int = Field(14, ge=1, le=3660)
+    labels: dict[LabelId, Label] = Field(min_length=1)
+    dates: list[DatedFact] = []
+    _path: Path | None = PrivateAttr(None)
+    _dirs: tuple[Path, ...] = PrivateAttr(())
+
+    @model_validator(mode="after")
+    def _label_ids(self) -> Profile:
+        for key, label in self.labels.items():
+            label._id = key
+        return self
+
+    @property
+    def path(self) -> Path | None:
+        """The ``profile.toml`` read."""
+        return self._path
+
+    def file(self, filename: str) -> Path:
+        """The profile's ``rules.yaml`` / ``routing.toml``: the most specific copy (see the module's doc)."""
+        for d in self._dirs:
+            if (d / filename).exists():
+                return d / filename
+        raise ConfigError(f"profile {self.name!r}: no {filename} in {', '.join(map(str, self._dirs))}")
 
 
 def profile_dirs(settings: Settings, name: str | None = None) -> list[Path]:
@@ -44,22 +130,37 @@ def profile_file(settings: Settings, filename: str, name: str | None = None) -> 
     )
 
 
+def parse_profile(text: str, path: Path | str) -> Profile:
+    """``profile.toml``'s text as a Profile, or one ``file:line: key: problem`` ConfigError."""
+    data = parse_toml(text, path)
+    labels = data.get("labels")
+    context = {"labels": set(labels) if isinstance(labels, dict) else set()}
+    return validate(Profile, data, path, toml_lines(text), ConfigError, context)
+
+
+# Per file version: every page, digest and cycle asks for the labels; the file is read once.
+_LOADED: dict[tuple, Profile] = {}
+
+
+def load_profile(settings: Settings, name: str | None = None) -> Profile:
+    """The profile in force (``settings.profile`` unless ``name``), validated."""
+    path = profile_file(settings, PROFILE_FILE, name)
+    dirs = tuple(profile_dirs(settings, name))
+    try:
+        st = path.stat()
+        key: tuple | None = (str(path), st.st_ino, st.st_mtime_ns, st.st_size, dirs)
+    except OSError:
+        key = None
+    if key is not None and key in _LOADED:
+        return _LOADED[key]
+    profile = parse_profile(read_text(path, ConfigError), path)
+    profile._path, profile._dirs = path, dirs
+    if key is not None:
+        _LOADED.clear()  # the profile in force, not a history
+        _LOADED[key] = profile
+    return profile
+
+
 def load_labels(settings: Settings, name: str | None = None) -> dict[str, Label]:
-    path = profile_file(settings, "profile.toml", name)
-    data = parse_toml(read_text(path, ConfigError), path)
-    return {k: Label(id=k, name=v.get("name", k), remit=v.get("remit", "")) for k, v in data.get("labels", {}).items()}
-
-
-class DigestSettings(BaseModel):
-    """The profile's digest policy (top-level keys of ``profile.toml``; the rest of the file is labels)."""
-
-    model_config = ConfigDict(extra="ignore")
-    # Items dated (publication, else document date) more than this many days before the digest day are
-    # archived without being mailed: a first run on an empty archive must not send years of backlog.
-    digest_window_days: int = Field(14, ge=1, le=3660)
-
-
-def load_digest_settings(settings: Settings, name: str | None = None) -> DigestSettings:
-    path = profile_file(settings, "profile.toml", name)
-    text = read_text(path, ConfigError)
-    return validate_toml(DigestSettings, parse_toml(text, path), text, path)
+    """The profile's labels by id, in the file's order."""
+    return load_profile(settings, name).labels
