@@ -14,7 +14,8 @@ from datetime import date, datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from alerts.config import Channel, CriticalRule, Routing
+from alerts.channels import registry
+from alerts.config import CriticalRule, Routing
 from nlp.explain import read_fired
 from storage.db import session_scope
 from storage.models import LabelScore, Notice
@@ -24,8 +25,8 @@ from veille.records import as_utc, base_celex
 
 @dataclass(frozen=True)
 class Recipient:
-    address: str  # e-mail address, Slack channel, or "webhook:<name>"
-    channel: Channel
+    address: str  # e-mail address, Slack channel, "webhook:<name>", ... (as its channel names them)
+    channel: str  # a registered channel's kind (alerts/channels)
     labels: tuple[str, ...]
 
     @property
@@ -77,18 +78,17 @@ class Due:
 
 
 def recipients(routing: Routing) -> list[Recipient]:
-    """Every (address, channel) with the union of its labels, in config order."""
+    """Every (address, channel) with the union of its labels, in config order (by label, then channel)."""
+    kinds = registry()
     labels: dict[tuple[str, str], list[str]] = defaultdict(list)
     for label, route in routing.labels.items():
-        for addr in route.email:
-            labels[(addr, "email")].append(label)
-        for chan in route.slack:
-            labels[(chan, "slack")].append(label)
-        for hook in route.webhooks:
-            labels[(f"webhook:{hook}", "webhook")].append(label)
-    for name, hook in routing.webhooks.items():
-        labels[(f"webhook:{name}", "webhook")].extend(hook.labels)
-    return [Recipient(a, c, tuple(dict.fromkeys(ls))) for (a, c), ls in labels.items()]  # type: ignore[arg-type]
+        for kind, channel in kinds.items():
+            for address in channel.addresses(route):
+                labels[(address, kind)].append(label)
+    for kind, channel in kinds.items():
+        for address, declared in channel.declared(routing).items():
+            labels[(address, kind)].extend(declared)
+    return [Recipient(a, c, tuple(dict.fromkeys(ls))) for (a, c), ls in labels.items()]
 
 
 def routed_labels(routing: Routing, cand: Candidate) -> dict[str, float]:

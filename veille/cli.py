@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from veille.config import ConfigError, Settings, check_profile, difflib_close, load_settings
+from veille.config import ConfigError, Settings, check_profile, config_path, difflib_close, load_settings
 from veille.errors import UserError
 
 
@@ -228,11 +228,14 @@ def _date(value: str | None, option: str) -> date | None:
 @app.command("config")
 def config_cmd() -> None:
     """Validate the config file and print where things live."""
+    from alerts.channels import check_options
     from storage.urls import display_url
 
     s = state.settings
+    kinds = check_options(config_path(state.config))
     console.print(f"profile: {s.profile}\nhome: {s.home}\ndatabase: {display_url(s.database_url)}")
     console.print(f"outbox: {s.outbox}\nmodels: {s.models}\nsources: {len(s.sources)}")
+    console.print(f"channels: {', '.join(kinds)}")
 
 
 # Each stage adds its own commands (its heavy imports stay inside the commands).
