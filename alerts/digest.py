@@ -16,6 +16,7 @@ from urllib.parse import quote
 from alerts.config import Routing
 from alerts.escape import clean, safe_url
 from alerts.routing import Candidate, routed_labels
+from nlp.explain import sentence
 from storage.models import CrawlRun
 from veille.dates import as_day, fr_date, paris_time
 from veille.lang import plainly_other
@@ -188,8 +189,6 @@ def _one_line(text: str | None, limit: int = 260) -> str:
 
 def _why(cand: Candidate, label: str, limit: int = 3) -> list[str]:
     """The rules that fired, in words: their description and the phrases as written (``nlp.explain``)."""
-    from nlp.explain import sentence
-
     score = cand.scores.get(label)
     if not score:
         return []

@@ -265,7 +265,7 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     """Best-effort line number of a pydantic error location in TOML text."""
     lines = text.splitlines()
     start, table = 0, []
-    for part in loc:
+    for n, part in enumerate(loc):
         if isinstance(part, int):  # n-th [[table]] of the current array
             header = re.compile(rf"^\s*\[\[\s*{re.escape('.'.join(table))}\s*\]\]")
             hits = [i for i, ln in enumerate(lines) if header.match(ln)]
@@ -275,8 +275,10 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
         table.append(str(part))
         key = re.compile(rf"^\s*{re.escape(str(part))}\s*=")
         header = re.compile(rf"^\s*\[\[?\s*{re.escape('.'.join(table))}\s*\]\]?")
+        # A part followed by a key names a table: its header, not a key of the same name in another table.
+        leaf = n + 1 == len(loc) or not isinstance(loc[n + 1], str)
         for i in range(start, len(lines)):
-            if header.match(lines[i]) or key.match(lines[i]):
+            if header.match(lines[i]) or (leaf and key.match(lines[i])):
                 start = i
                 break
     return start + 1 if loc else None

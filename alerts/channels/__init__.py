@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from alerts.outbox import Transport
 from alerts.outbox_files import FileTransport
 from veille.config import ConfigError, Strict, _line_of, parse_toml
 from veille.textfile import read_text
@@ -37,6 +36,7 @@ from veille.textfile import read_text
 if TYPE_CHECKING:  # types only: alerts.config and alerts.digest import this package's registry
     from alerts.config import LabelRoute, Routing
     from alerts.digest import Digest
+    from alerts.outbox import Transport
     from veille.config import Settings
 
 KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
