@@ -115,24 +115,29 @@ class Renderer:
                 rule=rule.name if rule else "Alerte",
             )
         else:
-            if since is STORED:
-                since = self._stored_since(batch, channel, address)
-            if since is not None:  # "depuis le …" is a local day
-                since = since.astimezone(ZoneInfo(self.settings.schedule.timezone))
-            d = Digest(
-                "digest", address, channel, date.fromisoformat(key.split("+")[0]), since, nothing_new=nothing_new
-            )
-            d.archived = self._archived(batch) if archived is None else archived
-            d.window_days = load_digest_settings(self.settings).digest_window_days
-            window = since or self.now - self.routing.duration("first_digest_lookback")
-            # Runs up to the message's time: a preview of a past day shows the footer that day's message had.
-            d.failed = failed_sources(
-                [r for r in failed_since(self.engine, window) if as_utc(r.started_at) <= self.now]
-            )
-            d.unhealthy = quiet_sources(unhealthy(self.engine, self.settings, self.now))
-            d.deadlines = deadline_items(open_candidates(self.engine, today), self.routing, rcpt.labels, today)
+            d = self._daily(batch, rcpt, nothing_new, archived, since)
         items = [self._item(c, rcpt) for c in cands.values()]
         d.sections = sections(items, self.labels, tuple(self.routing.labels))
+        return d
+
+    def _daily(
+        self, batch: str, rcpt: Recipient, nothing_new: bool, archived: int | None, since: datetime | None | object
+    ) -> Digest:
+        """A digest without its items: its period, what was archived unsent, deadlines, sources in trouble."""
+        _, key, channel, address = parse_batch(batch)
+        if since is STORED:
+            since = self._stored_since(batch, channel, address)
+        if since is not None:  # "depuis le …" is a local day
+            since = since.astimezone(ZoneInfo(self.settings.schedule.timezone))
+        d = Digest("digest", address, channel, date.fromisoformat(key.split("+")[0]), since, nothing_new=nothing_new)
+        d.archived = self._archived(batch) if archived is None else archived
+        d.window_days = load_digest_settings(self.settings).digest_window_days
+        window = since or self.now - self.routing.duration("first_digest_lookback")
+        # Runs up to the message's time: a preview of a past day shows the footer that day's message had.
+        d.failed = failed_sources([r for r in failed_since(self.engine, window) if as_utc(r.started_at) <= self.now])
+        d.unhealthy = quiet_sources(unhealthy(self.engine, self.settings, self.now))
+        today = local_day(self.settings, self.now)
+        d.deadlines = deadline_items(open_candidates(self.engine, today), self.routing, rcpt.labels, today)
         return d
 
     def _stored_since(self, batch: str, channel: str, address: str) -> datetime | None:
@@ -283,6 +288,26 @@ class _Period:
     cands: dict[int, Candidate]
     due: list[Due]
 
+    def went_out(self, r: Recipient, batch: str) -> bool:
+        today = self.scheduled and (self.last[r.key] or {}).get("day") == self.day.isoformat()
+        return today or _settled(self.engine, batch)
+
+    def new_ids(self, r: Recipient) -> list[int]:
+        """The notices due to ``r``, first seen in its window, in no earlier digest or alert to it."""
+        since = self.window[r.key]
+        ids = [d.notice_id for d in self.due if d.recipient.key == r.key]
+        ids = [i for i in ids if self.cands[i].first_seen >= since]
+        done = existing(self.engine, r.address, r.channel, ids, ("digest", "alert"))
+        return [i for i in ids if i not in done]
+
+    def too_old(self, notice_id: int) -> bool:
+        return self.oldest is not None and (item_day(self.cands[notice_id]) or self.day) < self.oldest
+
+    def shown_since(self, r: Recipient) -> datetime | None:
+        """The message's "depuis le …": the period asked, else the recipient's last digest."""
+        last = self.last[r.key]
+        return self.start or (as_utc(datetime.fromisoformat(last["at"])) if last else None)
+
 
 def plan_digests(
     engine: Engine,
@@ -332,19 +357,13 @@ def _period(
 def _recipient_plan(p: _Period, key: str, r: Recipient) -> RecipientPlan | None:
     """``r``'s digest of the day; None when it already went out (a second run adds nothing to it)."""
     batch = batch_id("digest", key, r.channel, r.address)
-    last = p.last[r.key]
-    if (p.scheduled and (last or {}).get("day") == p.day.isoformat()) or _settled(p.engine, batch):
+    if p.went_out(r, batch):
         return None
-    since = p.window[r.key]
-    ids = [d.notice_id for d in p.due if d.recipient.key == r.key and p.cands[d.notice_id].first_seen >= since]
-    done = existing(p.engine, r.address, r.channel, ids, ("digest", "alert"))
-    ids = [i for i in ids if i not in done]
-    old = [i for i in ids if p.oldest and (item_day(p.cands[i]) or p.day) < p.oldest]
-    ids = [i for i in ids if i not in old]
-    shown = p.start or (as_utc(datetime.fromisoformat(last["at"])) if last else None)
-    rp = RecipientPlan(r, batch, ids, old, shown)
+    ids = p.new_ids(r)
+    old = [i for i in ids if p.too_old(i)]
+    rp = RecipientPlan(r, batch, [i for i in ids if i not in old], old, p.shown_since(r))
     wanted = bool(old) or p.routing.options(r.address).nothing_new
-    rp.quiet = not ids and p.scheduled and wanted and not batch_rows(p.engine, batch)
+    rp.quiet = not rp.ids and p.scheduled and wanted and not batch_rows(p.engine, batch)
     return rp
 
 
@@ -457,25 +476,33 @@ def preview_digests(
     now = _now(now)
     routing = load_routing(settings)
     stats = DeliveryStats()
-    key = f"{day.isoformat()}+{label}" if label else day.isoformat()
-    done: set[tuple[str, str]] = set()
-    for batch, rows in _day_batches(engine, key).items():
-        kept = [r for r in rows if r.status != "skipped"]
-        sent_at = [as_utc(r.sent_at) for r in kept if r.sent_at]
-        # Rendered at the time it went out: same "days left" to deadlines, same failed sources.
-        render = Renderer(engine, settings, routing, min(sent_at) if sent_at else now)
-        d = render.digest(batch, [r.notice_id for r in kept], nothing_new=not kept)  # a backlog-only message
-        _, _, channel, address = parse_batch(batch)
-        stats.previews.append(Preview(address, channel, batch, d.subject, text_body(d), len(kept)))
-        for r in kept:
-            stats.add(channel, r.status if r.status in ("sent", "pending", "failed", "uncertain") else "pending", 1)
-        done.add((address, channel))
+    for batch, rows in _day_batches(engine, f"{day.isoformat()}+{label}" if label else day.isoformat()).items():
+        stats.merge(_stored_preview(engine, settings, routing, batch, rows, now))
+    done = {(p.recipient, p.channel) for p in stats.previews}
     if day == local_day(settings, now):
-        plan_ = send_digests(engine, settings, now=now, label=label, dry_run=True)
-        stats.previews += [p for p in plan_.previews if (p.recipient, p.channel) not in done]
-        stats.pending += sum(p.items for p in plan_.previews if (p.recipient, p.channel) not in done)
+        ahead = send_digests(engine, settings, now=now, label=label, dry_run=True).previews
+        ahead = [p for p in ahead if (p.recipient, p.channel) not in done]
+        stats.previews += ahead
+        stats.pending += sum(p.items for p in ahead)
     elif not stats.previews:
         stats.notes.append(f"no digest in the outbox for {day.isoformat()}")
+    return stats
+
+
+def _stored_preview(
+    engine: Engine, settings: Settings, routing: Routing, batch: str, rows: list[Delivery], now: datetime
+) -> DeliveryStats:
+    """One digest from its outbox rows, rendered at the time it went out: same "days left" to deadlines,
+    same failed sources."""
+    stats = DeliveryStats()
+    kept = [r for r in rows if r.status != "skipped"]
+    sent_at = [as_utc(r.sent_at) for r in kept if r.sent_at]
+    render = Renderer(engine, settings, routing, min(sent_at) if sent_at else now)
+    d = render.digest(batch, [r.notice_id for r in kept], nothing_new=not kept)  # a backlog-only message
+    _, _, channel, address = parse_batch(batch)
+    stats.previews.append(Preview(address, channel, batch, d.subject, text_body(d), len(kept)))
+    for r in kept:
+        stats.add(channel, r.status if r.status in ("sent", "pending", "failed", "uncertain") else "pending", 1)
     return stats
 
 
