@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -181,19 +182,21 @@ def _check_names(routing: Routing, known: set[str]) -> tuple[tuple, str] | None:
         for hook in route.webhooks:
             if hook not in routing.webhooks:
                 return ("labels", label, "webhooks"), f"webhook {hook!r} is not declared in [webhooks.{hook}]"
+    for loc, label in _label_refs(routing):
+        if label not in known:
+            return loc, f"unknown label {label!r}"
+    return None
+
+
+def _label_refs(routing: Routing) -> Iterator[tuple[tuple, str]]:
+    """Every label the file names outside ``[labels.*]``, with where it is named."""
     for name, hook in routing.webhooks.items():
-        for label in hook.labels:
-            if label not in known:
-                return ("webhooks", name, "labels"), f"unknown label {label!r}"
+        yield from ((("webhooks", name, "labels"), label) for label in hook.labels)
     for i, rule in enumerate(routing.critical):
         for label in [*rule.labels, *rule.notify]:
-            if label not in known:
-                return ("critical", i, "notify" if label in rule.notify else "labels"), f"unknown label {label!r}"
-    for i, rule in enumerate(routing.always):
-        for label in rule.labels:
-            if label not in known:
-                return ("always", i, "labels"), f"unknown label {label!r}"
-    return None
+            yield ("critical", i, "notify" if label in rule.notify else "labels"), label
+    for i, always in enumerate(routing.always):
+        yield from ((("always", i, "labels"), label) for label in always.labels)
 
 
 def parse_routing(text: str, path: Path | str, known_labels: set[str]) -> Routing:

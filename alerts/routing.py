@@ -93,14 +93,7 @@ def recipients(routing: Routing) -> list[Recipient]:
 
 def routed_labels(routing: Routing, cand: Candidate) -> dict[str, float]:
     """Labels whose threshold the notice passes (no threshold: the nlp ``selected`` flag)."""
-    out = {}
-    for label, s in cand.scores.items():
-        threshold = routing.label_threshold(label)
-        if s.verdict is not None:  # an analyst's verdict is final for this notice, whatever the thresholds
-            if s.verdict:
-                out[label] = s.score
-        elif (s.score >= threshold) if threshold is not None else s.selected:
-            out[label] = s.score
+    out = {label: s.score for label, s in cand.scores.items() if _passes(routing, label, s)}
     for rule in routing.always:  # e.g. funding calls always reach `international`
         if (not rule.kinds or cand.kind in rule.kinds) and (not rule.acts or _acts(cand) & set(rule.acts)):
             for label in rule.labels:
@@ -108,24 +101,31 @@ def routed_labels(routing: Routing, cand: Candidate) -> dict[str, float]:
     return out
 
 
+def _passes(routing: Routing, label: str, s: Score) -> bool:
+    if s.verdict is not None:  # an analyst's verdict is final for this notice, whatever the thresholds
+        return s.verdict
+    threshold = routing.label_threshold(label)
+    return s.score >= threshold if threshold is not None else s.selected
+
+
 def _acts(cand: Candidate) -> set[str]:
     return {base_celex(c) for c in [*cand.legal_basis, *cand.related_acts, cand.celex or ""] if c}
 
 
 def critical_rule(routing: Routing, cand: Candidate) -> CriticalRule | None:
+    """The first ``[[critical]]`` rule the notice meets, if any."""
     routed = routed_labels(routing, cand)
-    for rule in routing.critical:
-        if rule.kinds and cand.kind not in rule.kinds:
-            continue
-        if rule.acts and not (_acts(cand) & set(rule.acts)):
-            continue
-        pool = {k: v for k, v in routed.items() if not rule.labels or k in rule.labels}
-        if rule.labels and not pool:
-            continue
-        if rule.min_score is not None and not any(v >= rule.min_score for v in pool.values()):
-            continue
-        return rule
-    return None
+    return next((rule for rule in routing.critical if _meets(rule, cand, routed)), None)
+
+
+def _meets(rule: CriticalRule, cand: Candidate, routed: dict[str, float]) -> bool:
+    """Every condition the rule sets holds: kind, act, routed label, score."""
+    if (rule.kinds and cand.kind not in rule.kinds) or (rule.acts and not (_acts(cand) & set(rule.acts))):
+        return False
+    pool = [v for k, v in routed.items() if not rule.labels or k in rule.labels]
+    if rule.labels and not pool:
+        return False
+    return rule.min_score is None or any(v >= rule.min_score for v in pool)
 
 
 def _best(labels: dict[str, float], wanted: tuple[str, ...]) -> tuple[str, float] | None:
