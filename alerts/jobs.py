@@ -1,4 +1,7 @@
-"""The two jobs the scheduler and the CLI run: immediate alerts and daily digests.
+"""The jobs the scheduler and the CLI run: immediate alerts and daily digests (reminders: ``alerts.reminders``).
+
+Each is a planner (what to send, to whom, through which channel: reads, writes nothing) and the one
+delivery driver, :class:`Driver`, which puts the plan in the outbox and delivers it exactly once.
 
 Batches (one message each) are named ``<purpose>:<day or notice>:<channel>:<address>``:
 ``digest:2025-03-14:email:veille-deai@has-sante.fr`` or ``alert:42:slack:#veille-numerique``.

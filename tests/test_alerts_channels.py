@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 import alerts
 from alerts.channels import Channel, register, registry, unregister
+from alerts.config import load_routing
 from alerts.digest import Digest
 from alerts.outbox import Rejected
 from alerts.render import text_body
@@ -27,7 +28,7 @@ from alerts.routing import recipients
 from storage.db import open_archive, session_scope
 from storage.models import Delivery
 from tests.alerts_support import add_notice, classify_as, write_config, write_routing
-from tests.test_digest_daily import NOW, OLD, RECENT, archive, pipeline  # noqa: F401  (pipeline: a fixture)
+from tests.test_digest_daily import NOW, OLD, RECENT, archive, notice_id, pipeline  # noqa: F401  (pipeline: a fixture)
 from veille.cli import app, state
 from veille.config import ConfigError, Strict, load_settings
 
@@ -106,8 +107,6 @@ def toy_rows(engine) -> dict[int, str]:
 
 
 def titles_of(engine, titles: list[str]) -> list[int]:
-    from tests.test_digest_daily import notice_id
-
     return [notice_id(engine, t) for t in titles]
 
 
@@ -185,8 +184,6 @@ def test_veille_config_checks_each_channels_options_with_file_and_line(tmp_path,
 
 
 def test_routing_names_the_unknown_channel_or_bad_address_with_file_and_line(veille_home, toy):
-    from alerts.config import load_routing
-
     write_config(veille_home)
     settings = load_settings()
     routing_with('tyo = ["room-deai"]', veille_home)
@@ -207,8 +204,6 @@ def test_routing_names_the_unknown_channel_or_bad_address_with_file_and_line(vei
 
 def test_a_bad_address_in_the_shipped_routings_copy_names_its_own_line(veille_home):
     """A table's name is not matched against a key of the same name elsewhere (``[[always]] labels = …``)."""
-    from alerts.config import load_routing
-
     write_config(veille_home)
     text = SHIPPED_ROUTING.read_text(encoding="utf-8")
     text = text.replace('email = ["veille-deai@has-sante.fr"]', 'email = ["veille-deai"]', 1)
