@@ -1,4 +1,8 @@
-"""``veille digest`` and ``veille deliveries``."""
+"""``veille digest`` and ``veille deliveries``.
+
+The commands import what they use inside their bodies, on purpose: ``veille --help`` and every other
+command load this module, and must not pay for the alerts stage (start-up speed, docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 

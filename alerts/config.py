@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from alerts.channels import registry
 from veille.celex import is_celex, normalise_celex
 from veille.config import ConfigError, Settings, Strict, parse_duration, parse_toml, validate_toml
 from veille.profiles import load_profile
@@ -21,16 +22,25 @@ from veille.records import Kind
 from veille.schema import at, toml_lines
 from veille.textfile import read_text
 
-Channel = Literal["email", "slack", "webhook"]
 EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 SLACK_RE = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{6,})$")
 
 
 class LabelRoute(Strict):
+    # Other keys are the recipients of the other registered channels (alerts/channels): `<kind> = [...]`.
+    model_config = ConfigDict(extra="allow")
+
     threshold: float | None = Field(None, ge=0, le=1)
     email: list[str] = []
     slack: list[str] = []
     webhooks: list[str] = []
+
+    @model_validator(mode="after")
+    def _other_channels(self) -> LabelRoute:
+        for kind, addresses in (self.model_extra or {}).items():
+            if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+                raise ValueError(f'{kind}: a list of addresses, like {kind} = ["..."]')
+        return self
 
     @field_validator("email")
     @classmethod
@@ -152,6 +162,19 @@ class Routing(Strict):
         return hook.url.get_secret_value() if hook and hook.url else None
 
 
+def _check_channels(routing: Routing) -> tuple[tuple, str] | None:
+    """Other keys of ``[labels.<label>]`` are registered channels, with addresses those channels accept."""
+    kinds = registry()
+    for label, route in routing.labels.items():
+        for kind, addresses in (route.model_extra or {}).items():
+            if kind not in kinds:
+                return ("labels", label, kind), f"unknown channel {kind!r} (known: {', '.join(kinds)})"
+            for address in addresses:
+                if problem := kinds[kind].check_address(address):
+                    return ("labels", label, kind), problem
+    return None
+
+
 def _check_names(routing: Routing, known: set[str]) -> tuple[tuple, str] | None:
     """Labels must exist in the profile; webhooks must be declared. Returns (loc, message)."""
     for label, route in routing.labels.items():
@@ -160,24 +183,26 @@ def _check_names(routing: Routing, known: set[str]) -> tuple[tuple, str] | None:
         for hook in route.webhooks:
             if hook not in routing.webhooks:
                 return ("labels", label, "webhooks"), f"webhook {hook!r} is not declared in [webhooks.{hook}]"
+    for loc, label in _label_refs(routing):
+        if label not in known:
+            return loc, f"unknown label {label!r}"
+    return None
+
+
+def _label_refs(routing: Routing) -> Iterator[tuple[tuple, str]]:
+    """Every label the file names outside ``[labels.*]``, with where it is named."""
     for name, hook in routing.webhooks.items():
-        for label in hook.labels:
-            if label not in known:
-                return ("webhooks", name, "labels"), f"unknown label {label!r}"
+        yield from ((("webhooks", name, "labels"), label) for label in hook.labels)
     for i, rule in enumerate(routing.critical):
         for label in [*rule.labels, *rule.notify]:
-            if label not in known:
-                return ("critical", i, "notify" if label in rule.notify else "labels"), f"unknown label {label!r}"
-    for i, rule in enumerate(routing.always):
-        for label in rule.labels:
-            if label not in known:
-                return ("always", i, "labels"), f"unknown label {label!r}"
-    return None
+            yield ("critical", i, "notify" if label in rule.notify else "labels"), label
+    for i, always in enumerate(routing.always):
+        yield from ((("always", i, "labels"), label) for label in always.labels)
 
 
 def parse_routing(text: str, path: Path | str, known_labels: set[str]) -> Routing:
     routing = validate_toml(Routing, parse_toml(text, path), text, path)
-    problem = _check_names(routing, known_labels)
+    problem = _check_names(routing, known_labels) or _check_channels(routing)
     if problem:
         loc, msg = problem
         raise ConfigError(at(path, toml_lines(text)(loc), loc, msg))

@@ -2,13 +2,13 @@
 
 A notice is *open* while its deadline is today or later; an announced window with no dates yet
 (Have Your Say UPCOMING draft act) is listed after the dated ones. Closed ones are never listed.
-Working days are counted in Europe/Paris with French public holidays off (``alerts.jobs.french_calendar``).
+Working days are counted in Europe/Paris with French public holidays off (``alerts.days``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import or_
 from sqlalchemy.engine import Engine
@@ -50,15 +50,6 @@ class DeadlineItem:
         if self.days_left == 0:
             return "dernier jour"
         return f"J-{self.days_left}"
-
-
-def working_days_left(today: date, deadline: date) -> int:
-    """Working days after ``today`` up to and including ``deadline`` (0 on the deadline itself)."""
-    from alerts.jobs import french_calendar
-
-    if deadline <= today:  # the library counts a reversed interval too
-        return 0
-    return french_calendar(today.year, deadline.year).get_working_days_count(today + timedelta(days=1), deadline)
 
 
 def open_candidates(engine: Engine, today: date) -> list[Candidate]:

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from alerts.config import Routing
 from alerts.escape import clean, safe_url
 from alerts.routing import Candidate, routed_labels
+from nlp.explain import sentence
 from storage.models import CrawlRun
 from veille.dates import as_day, fr_date, paris_time
 from veille.lang import plainly_other
@@ -188,8 +189,6 @@ def _one_line(text: str | None, limit: int = 260) -> str:
 
 def _why(cand: Candidate, label: str, limit: int = 3) -> list[str]:
     """The rules that fired, in words: their description and the phrases as written (``nlp.explain``)."""
-    from nlp.explain import sentence
-
     score = cand.scores.get(label)
     if not score:
         return []
@@ -215,20 +214,26 @@ def item_day(cand: Candidate) -> date | None:
     return cand.published_at or cand.document_date or as_day(cand.first_seen)
 
 
-def item_for(
-    cand: Candidate, label: str, routing: Routing, labels: dict[str, Label], public_url: str | None = None
-) -> Item:
+def _titles(cand: Candidate) -> tuple[str, str, bool]:
+    """The title shown, the other language's title (when both exist and differ), whether the one shown is French."""
     title_fr, title_en = clean(cand.title_fr, 400), clean(cand.title_en, 400)
     # "French" is the title shown: the French one, unless that field plainly holds English.
     french = bool(title_fr) and plainly_other("fr", title_fr) is None
+    other = title_en if title_fr and title_en and title_en != title_fr else ""
+    return title_fr or title_en or f"(sans titre) {cand.source} #{cand.id}", other, french
+
+
+def item_for(
+    cand: Candidate, label: str, routing: Routing, labels: dict[str, Label], public_url: str | None = None
+) -> Item:
+    title, other, french = _titles(cand)
     eurlex = eurlex_url(cand.celex, french)
-    day = item_day(cand)
     also = [labels[k].name if k in labels else k for k in routed_labels(routing, cand) if k != label]
     return Item(
         notice_id=cand.id,
-        title=title_fr or title_en or f"(sans titre) {cand.source} #{cand.id}",
-        title_other=title_en if title_fr and title_en and title_en != title_fr else "",
-        day=day,
+        title=title,
+        title_other=other,
+        day=item_day(cand),
         source=clean(cand.source, 80),
         url=safe_url(cand.url),
         summary=_one_line(cand.summary_fr or cand.summary_en),
@@ -256,16 +261,19 @@ def sections(items: list[Item], labels: dict[str, Label], order: tuple[str, ...]
         by_label[item.label].append(item)
     for chosen in by_label.values():
         point_into_shared_pages(chosen)
-    out = []
-    for label in sorted(by_label, key=lambda k: order.index(k) if k in order else len(order)):
-        groups = []
-        for key, title, kinds in KIND_GROUPS:
-            chosen = [i for i in by_label[label] if i.kind in kinds or (key == "news" and i.kind not in KIND_NAMES)]
-            chosen.sort(key=lambda i: (-i.score, -(i.day.toordinal() if i.day else 0), i.notice_id))
-            if chosen:
-                groups.append(Group(key, title, chosen))
-        out.append(Section(label, labels[label].name if label in labels else label, groups))
-    return out
+    ranked = sorted(by_label, key=lambda k: order.index(k) if k in order else len(order))
+    return [Section(k, labels[k].name if k in labels else k, _groups(by_label[k])) for k in ranked]
+
+
+def _groups(items: list[Item]) -> list[Group]:
+    """One label's items by kind group (adopted acts, proposals, news), by score then date."""
+    groups = []
+    for key, title, kinds in KIND_GROUPS:
+        chosen = [i for i in items if i.kind in kinds or (key == "news" and i.kind not in KIND_NAMES)]
+        chosen.sort(key=lambda i: (-i.score, -(i.day.toordinal() if i.day else 0), i.notice_id))
+        if chosen:
+            groups.append(Group(key, title, chosen))
+    return groups
 
 
 def point_into_shared_pages(items: list[Item]) -> None:

@@ -69,33 +69,39 @@ class SmtpTransport:
         self, recipient: str, batch: str, parts: list[EmailMessage], start: int, handing_over: Callable[[int], None]
     ) -> None:
         for i in range(start, len(parts)):
-            msg = parts[i]
-            data = msg.as_bytes(policy=SMTP_POLICY)
-            rcpts = [a.addr_spec for h in ("To", "Cc") for a in (msg[h].addresses if msg[h] else ())]
+            self._send_one(parts[i], lambda i=i: handing_over(i))
+
+    def _send_one(self, msg: EmailMessage, handing_over: Callable[[], None]) -> None:
+        data = msg.as_bytes(policy=SMTP_POLICY)
+        rcpts = [a.addr_spec for h in ("To", "Cc") for a in (msg[h].addresses if msg[h] else ())]
+        try:
+            smtp = self._open()
+        except smtplib.SMTPAuthenticationError as exc:
+            raise Rejected(f"SMTP login refused ({exc.smtp_code})") from None
+        try:
+            self._envelope(smtp, rcpts)
+            handing_over()  # from here the server may keep the message
             try:
-                smtp = self._open()
-            except smtplib.SMTPAuthenticationError as exc:
-                raise Rejected(f"SMTP login refused ({exc.smtp_code})") from None
+                code, reply = smtp.data(data)  # returns the final reply; raises only if DATA itself is refused
+            except smtplib.SMTPDataError as exc:
+                code, reply = exc.smtp_code, exc.smtp_error
+            if code != 250:
+                raise Rejected(f"message refused: {code} {_text(reply)}")
+        finally:
             try:
-                code, reply = smtp.mail(self.cfg.sender, ["SMTPUTF8"] if _needs_utf8(rcpts) else [])
-                if code != 250:
-                    raise Rejected(f"MAIL FROM refused: {code} {_text(reply)}")
-                for rcpt in rcpts:
-                    code, reply = smtp.rcpt(rcpt)
-                    if code not in (250, 251):
-                        raise Rejected(f"RCPT TO {rcpt} refused: {code} {_text(reply)}")
-                handing_over(i)  # from here the server may keep the message
-                try:
-                    code, reply = smtp.data(data)  # returns the final reply; raises only if DATA itself is refused
-                except smtplib.SMTPDataError as exc:
-                    code, reply = exc.smtp_code, exc.smtp_error
-                if code != 250:
-                    raise Rejected(f"message refused: {code} {_text(reply)}")
-            finally:
-                try:
-                    smtp.quit()
-                except (smtplib.SMTPException, OSError):
-                    smtp.close()
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
+
+    def _envelope(self, smtp: smtplib.SMTP, rcpts: list[str]) -> None:
+        """``MAIL FROM`` and ``RCPT TO``: a refusal here is before the hand-over, safe to retry."""
+        code, reply = smtp.mail(self.cfg.sender, ["SMTPUTF8"] if _needs_utf8(rcpts) else [])
+        if code != 250:
+            raise Rejected(f"MAIL FROM refused: {code} {_text(reply)}")
+        for rcpt in rcpts:
+            code, reply = smtp.rcpt(rcpt)
+            if code not in (250, 251):
+                raise Rejected(f"RCPT TO {rcpt} refused: {code} {_text(reply)}")
 
     def confirm(self, batch: str, part: int) -> bool | None:
         return None  # SMTP cannot tell whether an interrupted DATA was accepted

@@ -1,4 +1,7 @@
-"""The two jobs the scheduler and the CLI run: immediate alerts and daily digests.
+"""The jobs the scheduler and the CLI run: immediate alerts and daily digests (reminders: ``alerts.reminders``).
+
+Each is a planner (what to send, to whom, through which channel: reads, writes nothing) and the one
+delivery driver, :class:`Driver`, which puts the plan in the outbox and delivers it exactly once.
 
 Batches (one message each) are named ``<purpose>:<day or notice>:<channel>:<address>``:
 ``digest:2025-03-14:email:veille-deai@has-sante.fr`` or ``alert:42:slack:#veille-numerique``.
@@ -9,22 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cache
 from zoneinfo import ZoneInfo
 
-import holidays
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from alerts.channels import Channels
 from alerts.config import Routing, load_routing
+from alerts.days import local_day, working_day
 from alerts.deadlines import deadline_items, open_candidates
 from alerts.digest import Digest, Item, failed_sources, file_under, item_day, item_for, quiet_sources, sections
-from alerts.email import SmtpTransport, build_message
 from alerts.outbox import (
     DeliveryStats,
     Planned,
     Preview,
-    Transport,
     batch_rows,
     deliver,
     existing,
@@ -32,10 +33,8 @@ from alerts.outbox import (
     plan,
     reconcile,
 )
-from alerts.outbox_files import FileTransport
 from alerts.render import text_body
-from alerts.routing import Candidate, Recipient, alert_due, critical_rule, digest_due, load_candidates, recipients
-from alerts.slack import SlackTransport, WebhookTransport, payloads
+from alerts.routing import Candidate, Due, Recipient, alert_due, critical_rule, digest_due, load_candidates, recipients
 from storage.db import session_scope
 from storage.fulltext import now_utc
 from storage.models import Delivery, KeyValue
@@ -48,20 +47,6 @@ from veille.records import as_utc
 STORED = object()  # Renderer.digest: "as recorded in the outbox"
 
 
-def local_day(settings: Settings, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(settings.schedule.timezone)).date()
-
-
-@cache
-def french_calendar(first_year: int, last_year: int) -> holidays.HolidayBase:
-    """French public holidays (weekends off) of those years: the working days of the units' reminders and digests."""
-    return holidays.France(years=range(first_year, last_year + 1))
-
-
-def working_day(day: date) -> bool:
-    return french_calendar(day.year, day.year).is_working_day(day)
-
-
 def batch_id(purpose: str, key: object, channel: str, address: str) -> str:
     return f"{purpose}:{key}:{channel}:{address}"
 
@@ -69,31 +54,6 @@ def batch_id(purpose: str, key: object, channel: str, address: str) -> str:
 def parse_batch(batch: str) -> tuple[str, str, str, str]:
     purpose, key, channel, address = batch.split(":", 3)
     return purpose, key, channel, address
-
-
-def transport_factory(settings: Settings, routing: Routing) -> Callable[[str, str], Transport]:
-    """The transport for (channel, recipient): the configured server, else the outbox folder."""
-    made: dict[tuple[str, str], Transport] = {}
-
-    def get(channel: str, recipient: str) -> Transport:
-        key = (channel, recipient if channel == "webhook" else "")
-        if key not in made:
-            made[key] = _make(settings, routing, channel, recipient)
-        return made[key]
-
-    return get
-
-
-def _make(settings: Settings, routing: Routing, channel: str, recipient: str) -> Transport:
-    if channel == "email" and settings.smtp.host:
-        return SmtpTransport(settings.smtp)
-    if channel == "slack" and settings.slack.token:
-        return SlackTransport(settings.slack.token.get_secret_value(), settings.slack.base_url)
-    if channel == "webhook":
-        url = routing.webhook_url(recipient.removeprefix("webhook:"))
-        if url:
-            return WebhookTransport(url)
-    return FileTransport(settings.outbox, channel)
 
 
 # --- last digest per recipient (KeyValue) ----------------------------------------------------------
@@ -128,6 +88,7 @@ class Renderer:
         self.engine, self.settings, self.routing, self.now = engine, settings, routing, now
         self.labels: dict[str, Label] = load_labels(settings)
         self.by_key = {r.key: r for r in recipients(routing)}
+        self.channels = Channels(settings, routing)
 
     def digest(
         self,
@@ -157,24 +118,29 @@ class Renderer:
                 rule=rule.name if rule else "Alerte",
             )
         else:
-            if since is STORED:
-                since = self._stored_since(batch, channel, address)
-            if since is not None:  # "depuis le …" is a local day
-                since = since.astimezone(ZoneInfo(self.settings.schedule.timezone))
-            d = Digest(
-                "digest", address, channel, date.fromisoformat(key.split("+")[0]), since, nothing_new=nothing_new
-            )
-            d.archived = self._archived(batch) if archived is None else archived
-            d.window_days = load_profile(self.settings).digest_window_days
-            window = since or self.now - self.routing.duration("first_digest_lookback")
-            # Runs up to the message's time: a preview of a past day shows the footer that day's message had.
-            d.failed = failed_sources(
-                [r for r in failed_since(self.engine, window) if as_utc(r.started_at) <= self.now]
-            )
-            d.unhealthy = quiet_sources(unhealthy(self.engine, self.settings, self.now))
-            d.deadlines = deadline_items(open_candidates(self.engine, today), self.routing, rcpt.labels, today)
+            d = self._daily(batch, rcpt, nothing_new, archived, since)
         items = [self._item(c, rcpt) for c in cands.values()]
         d.sections = sections(items, self.labels, tuple(self.routing.labels))
+        return d
+
+    def _daily(
+        self, batch: str, rcpt: Recipient, nothing_new: bool, archived: int | None, since: datetime | None | object
+    ) -> Digest:
+        """A digest without its items: its period, what was archived unsent, deadlines, sources in trouble."""
+        _, key, channel, address = parse_batch(batch)
+        if since is STORED:
+            since = self._stored_since(batch, channel, address)
+        if since is not None:  # "depuis le …" is a local day
+            since = since.astimezone(ZoneInfo(self.settings.schedule.timezone))
+        d = Digest("digest", address, channel, date.fromisoformat(key.split("+")[0]), since, nothing_new=nothing_new)
+        d.archived = self._archived(batch) if archived is None else archived
+        d.window_days = load_profile(self.settings).digest_window_days
+        window = since or self.now - self.routing.duration("first_digest_lookback")
+        # Runs up to the message's time: a preview of a past day shows the footer that day's message had.
+        d.failed = failed_sources([r for r in failed_since(self.engine, window) if as_utc(r.started_at) <= self.now])
+        d.unhealthy = quiet_sources(unhealthy(self.engine, self.settings, self.now))
+        today = local_day(self.settings, self.now)
+        d.deadlines = deadline_items(open_candidates(self.engine, today), self.routing, rcpt.labels, today)
         return d
 
     def _stored_since(self, batch: str, channel: str, address: str) -> datetime | None:
@@ -203,9 +169,7 @@ class Renderer:
         return item_for(cand, label, self.routing, self.labels, self.settings.web.public_url)
 
     def parts(self, batch: str, d: Digest) -> list:
-        if d.channel == "email":
-            return [build_message(d, self.settings.smtp.sender, batch, self.now)]
-        return payloads(d, d.recipient if d.channel == "slack" else None)
+        return self.channels[d.channel].render(d, batch, self.now)
 
     def __call__(self, rows: list[Delivery]) -> list:
         batch = rows[0].batch
@@ -228,6 +192,37 @@ def _settled(engine: Engine, batch: str) -> bool:
     )
 
 
+OnSent = Callable[[str], Callable[[Session], None] | None]  # batch -> what to record with its "sent" rows
+
+
+class Driver:
+    """The one delivery path of alerts, reminders and digests (``alerts.outbox``, exactly once per key).
+
+    ``settle`` the batches a dead process left while handing them over, ``enqueue`` the planned rows (a key
+    is planned once, ever) and ``deliver`` the open batches, each through its channel's transport."""
+
+    def __init__(self, engine: Engine, settings: Settings, now: datetime | None = None) -> None:
+        self.engine, self.settings, self.now = engine, settings, _now(now)
+        self.routing = load_routing(settings)
+        self.render = Renderer(engine, settings, self.routing, self.now)
+        self.transport = self.render.channels.transport
+        self.stats = DeliveryStats()
+
+    def settle(self) -> Driver:
+        self.stats.merge(reconcile(self.engine, self.transport, self.now))
+        return self
+
+    def enqueue(self, rows: list[Planned], status: str = "pending") -> None:
+        plan(self.engine, rows, self.now, status=status)
+
+    def deliver(self, batches: list[str], on_sent: OnSent = lambda batch: None) -> DeliveryStats:
+        for batch in batches:
+            _, _, channel, address = parse_batch(batch)
+            transport = self.transport(channel, address)
+            self.stats.merge(deliver(self.engine, batch, transport, self.render, self.now, on_sent(batch)))
+        return self.stats
+
+
 def send_alerts(
     engine: Engine, settings: Settings, now: datetime | None = None, since: date | None = None
 ) -> DeliveryStats:
@@ -236,28 +231,28 @@ def send_alerts(
     Items dated before the profile's digest window (a first run's two years of Cellar acts) are not alerted:
     the digest archives and counts them. ``since``: an explicit period (the demo, a catch-up) replaces the window.
     """
-    now = _now(now)
-    routing = load_routing(settings)
-    transport_for = transport_factory(settings, routing)
-    stats = reconcile(engine, transport_for, now)
+    job = Driver(engine, settings, now).settle()
+    job.enqueue(plan_alerts(engine, settings, job.routing, job.now, since))
+    return job.deliver(open_batches(engine, "alert"))
+
+
+def plan_alerts(
+    engine: Engine, settings: Settings, routing: Routing, now: datetime, since: date | None = None
+) -> list[Planned]:
+    """The alert rows due now and not planned yet. Reads the archive and the outbox; writes nothing."""
     cands = load_candidates(engine, since=now - routing.duration("alert_window"))
     oldest = since or local_day(settings, now) - timedelta(days=load_profile(settings).digest_window_days)
     due = [d for d in alert_due(routing, list(cands.values())) if (item_day(cands[d.notice_id]) or oldest) >= oldest]
     planned = []
-    for rcpt in {d.recipient for d in due}:
-        mine = [d for d in due if d.recipient == rcpt]
-        done = existing(engine, rcpt.address, rcpt.channel, [d.notice_id for d in mine], ("alert",))
+    for rcpt in dict.fromkeys(d.recipient for d in due):
+        mine = [d.notice_id for d in due if d.recipient == rcpt]
+        done = existing(engine, rcpt.address, rcpt.channel, mine, ("alert",))
         planned += [
-            Planned(d.notice_id, rcpt.address, rcpt.channel, "alert", batch_id("alert", d.notice_id, *rcpt.key[::-1]))
-            for d in mine
-            if d.notice_id not in done
+            Planned(i, rcpt.address, rcpt.channel, "alert", batch_id("alert", i, rcpt.channel, rcpt.address))
+            for i in mine
+            if i not in done
         ]
-    plan(engine, planned, now)
-    render = Renderer(engine, settings, routing, now)
-    for batch in open_batches(engine, "alert"):
-        _, _, channel, address = parse_batch(batch)
-        stats.merge(deliver(engine, batch, transport_for(channel, address), render, now))
-    return stats
+    return planned
 
 
 @dataclass
@@ -280,6 +275,43 @@ class DigestPlan:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Period:
+    """What every recipient's plan of the day reads: who, since when, the candidates and what is due."""
+
+    engine: Engine
+    routing: Routing
+    day: date
+    scheduled: bool  # the daily digest (no --label, no --since)
+    start: datetime | None  # an explicit --since
+    oldest: date | None  # items dated before it are archived unsent (the profile's window)
+    rcpts: list[Recipient]
+    last: dict[tuple[str, str], dict | None]  # each recipient's last digest
+    window: dict[tuple[str, str], datetime]  # first seen since then
+    cands: dict[int, Candidate]
+    due: list[Due]
+
+    def went_out(self, r: Recipient, batch: str) -> bool:
+        today = self.scheduled and (self.last[r.key] or {}).get("day") == self.day.isoformat()
+        return today or _settled(self.engine, batch)
+
+    def new_ids(self, r: Recipient) -> list[int]:
+        """The notices due to ``r``, first seen in its window, in no earlier digest or alert to it."""
+        since = self.window[r.key]
+        ids = [d.notice_id for d in self.due if d.recipient.key == r.key]
+        ids = [i for i in ids if self.cands[i].first_seen >= since]
+        done = existing(self.engine, r.address, r.channel, ids, ("digest", "alert"))
+        return [i for i in ids if i not in done]
+
+    def too_old(self, notice_id: int) -> bool:
+        return self.oldest is not None and (item_day(self.cands[notice_id]) or self.day) < self.oldest
+
+    def shown_since(self, r: Recipient) -> datetime | None:
+        """The message's "depuis le …": the period asked, else the recipient's last digest."""
+        last = self.last[r.key]
+        return self.start or (as_utc(datetime.fromisoformat(last["at"])) if last else None)
+
+
 def plan_digests(
     engine: Engine,
     settings: Settings,
@@ -291,10 +323,28 @@ def plan_digests(
     """Who gets which notices in today's digest. Reads the archive and the outbox; writes nothing."""
     day = local_day(settings, now)
     out = DigestPlan(day, f"{day.isoformat()}+{label}" if label else day.isoformat())
-    scheduled = label is None and since is None
-    if scheduled and settings.schedule.digest_days == "working" and not working_day(day):
+    if label is None and since is None and settings.schedule.digest_days == "working" and not working_day(day):
         out.notes.append(f"{day.isoformat()} is not a working day: no digest (--since DATE forces one)")
         return out
+    period = _period(engine, settings, routing, now, day, label, since)
+    for r in period.rcpts:
+        rp = _recipient_plan(period, out.key, r)
+        if rp is None:
+            out.notes.append(f"{r.channel} {r.address}: today's digest already went out")
+        else:
+            out.recipients.append(rp)
+    return out
+
+
+def _period(
+    engine: Engine,
+    settings: Settings,
+    routing: Routing,
+    now: datetime,
+    day: date,
+    label: str | None,
+    since: datetime | date | None,
+) -> _Period:
     start = _local_start(settings, since)
     # An explicit --since is a person asking for that period: the profile's window does not apply.
     oldest = None if start else day - timedelta(days=load_profile(settings).digest_window_days)
@@ -303,26 +353,21 @@ def plan_digests(
     window = {r.key: _window(routing, last[r.key], start, now) for r in rcpts}
     cands = load_candidates(engine, since=min(window.values())) if rcpts else {}
     due = digest_due(routing, list(cands.values()), label)
-    for r in rcpts:
-        batch = batch_id("digest", out.key, r.channel, r.address)
-        if (scheduled and (last[r.key] or {}).get("day") == day.isoformat()) or _settled(engine, batch):
-            out.notes.append(f"{r.channel} {r.address}: today's digest already went out")
-            continue
-        ids = [d.notice_id for d in due if d.recipient.key == r.key and cands[d.notice_id].first_seen >= window[r.key]]
-        done = existing(engine, r.address, r.channel, ids, ("digest", "alert"))
-        ids = [i for i in ids if i not in done]
-        old = [i for i in ids if oldest and (item_day(cands[i]) or day) < oldest]
-        ids = [i for i in ids if i not in old]
-        shown = start or (as_utc(datetime.fromisoformat(last[r.key]["at"])) if last[r.key] else None)
-        plan_ = RecipientPlan(r, batch, ids, old, shown)
-        plan_.quiet = (
-            not ids
-            and not batch_rows(engine, batch)
-            and scheduled
-            and (bool(old) or routing.options(r.address).nothing_new)
-        )
-        out.recipients.append(plan_)
-    return out
+    scheduled = label is None and since is None
+    return _Period(engine, routing, day, scheduled, start, oldest, rcpts, last, window, cands, due)
+
+
+def _recipient_plan(p: _Period, key: str, r: Recipient) -> RecipientPlan | None:
+    """``r``'s digest of the day; None when it already went out (a second run adds nothing to it)."""
+    batch = batch_id("digest", key, r.channel, r.address)
+    if p.went_out(r, batch):
+        return None
+    ids = p.new_ids(r)
+    old = [i for i in ids if p.too_old(i)]
+    rp = RecipientPlan(r, batch, [i for i in ids if i not in old], old, p.shown_since(r))
+    wanted = bool(old) or p.routing.options(r.address).nothing_new
+    rp.quiet = not rp.ids and p.scheduled and wanted and not batch_rows(p.engine, batch)
+    return rp
 
 
 def send_digests(
@@ -338,25 +383,20 @@ def send_digests(
     ``label`` restricts to one label (an extra, ad-hoc digest that does not move the recipient's
     "last digest"); ``since`` overrides the window start; ``dry_run`` renders without writing.
     """
-    now = _now(now)
-    routing = load_routing(settings)
-    transport_for = transport_factory(settings, routing)
-    stats = DeliveryStats() if dry_run else reconcile(engine, transport_for, now)
-    p = plan_digests(engine, settings, routing, now, label, since)
-    stats.notes += p.notes
-    render = Renderer(engine, settings, routing, now)
+    job = Driver(engine, settings, now)
+    if not dry_run:
+        job.settle()
+    p = plan_digests(engine, settings, job.routing, job.now, label, since)
+    job.stats.notes += p.notes
     if dry_run:
-        stats.merge(_previews(render, p))
-        return stats
-    _store(engine, p, now)
-    for batch in open_batches(engine, "digest"):
-        _, bkey, channel, address = parse_batch(batch)
-        on_sent = None if "+" in bkey else _on_sent(channel, address, bkey, batch, now)
-        stats.merge(deliver(engine, batch, transport_for(channel, address), render, now, on_sent))
+        job.stats.merge(_previews(job.render, p))
+        return job.stats
+    _store(job, p)
+    job.deliver(open_batches(engine, "digest"), on_sent=lambda batch: _on_sent(batch, job.now))
     for rp in p.recipients:
         if rp.quiet:
-            stats.merge(_nothing_new(engine, render, transport_for, rp, p.day, now))
-    return stats
+            job.stats.merge(_nothing_new(job, rp, p.day))
+    return job.stats
 
 
 def _previews(render: Renderer, p: DigestPlan) -> DeliveryStats:
@@ -371,20 +411,19 @@ def _previews(render: Renderer, p: DigestPlan) -> DeliveryStats:
     return stats
 
 
-def _store(engine: Engine, p: DigestPlan, now: datetime) -> None:
+def _store(job: Driver, p: DigestPlan) -> None:
     """The plan into the outbox: rows to send ``pending``, old ones ``skipped``; each message's "since"."""
-    plan(
-        engine,
-        [Planned(i, rp.rcpt.address, rp.rcpt.channel, "digest", rp.batch) for rp in p.recipients for i in rp.ids],
-        now,
-    )
-    skipped = [Planned(i, rp.rcpt.address, rp.rcpt.channel, "digest", rp.batch) for rp in p.recipients for i in rp.old]
-    plan(engine, skipped, now, status="skipped")
-    with session_scope(engine, write=True) as s:
+
+    def rows(pick: Callable[[RecipientPlan], list[int]]) -> list[Planned]:
+        return [Planned(i, x.rcpt.address, x.rcpt.channel, "digest", x.batch) for x in p.recipients for i in pick(x)]
+
+    job.enqueue(rows(lambda rp: rp.ids))
+    job.enqueue(rows(lambda rp: rp.old), status="skipped")
+    with session_scope(job.engine, write=True) as s:
         for rp in p.recipients:
             if (rp.ids or rp.old) and s.get(KeyValue, _since_key(rp.batch)) is None:  # a retry keeps its message
                 since = rp.shown_since.isoformat() if rp.shown_since else None
-                s.add(KeyValue(key=_since_key(rp.batch), value={"since": since}, updated_at=now))
+                s.add(KeyValue(key=_since_key(rp.batch), value={"since": since}, updated_at=job.now))
 
 
 def _since_key(batch: str) -> str:
@@ -405,31 +444,26 @@ def _window(routing: Routing, last: dict | None, since: datetime | None, now: da
     return now - routing.duration("first_digest_lookback")
 
 
-def _on_sent(channel: str, address: str, day: str, batch: str, now: datetime) -> Callable[[Session], None]:
-    return lambda s: _record_last(s, channel, address, day, batch, now)
+def _on_sent(batch: str, now: datetime) -> Callable[[Session], None] | None:
+    """A daily digest, once sent, is the recipient's last one; an extra ``+label`` digest is not."""
+    _, day, channel, address = parse_batch(batch)
+    return None if "+" in day else lambda s: _record_last(s, channel, address, day, batch, now)
 
 
-def _nothing_new(
-    engine: Engine,
-    render: Renderer,
-    transport_for: Callable[[str, str], Transport],
-    rp: RecipientPlan,
-    day: date,
-    now: datetime,
-) -> DeliveryStats:
+def _nothing_new(job: Driver, rp: RecipientPlan, day: date) -> DeliveryStats:
     """The "sources checked, nothing new" message (optional; always when old items were archived unsent).
 
     It holds no notice, so it has no outbox row."""
     stats = DeliveryStats()
     r, batch = rp.rcpt, rp.batch
-    d = render.digest(batch, [], nothing_new=True, archived=len(rp.old), since=rp.shown_since)
+    d = job.render.digest(batch, [], nothing_new=True, archived=len(rp.old), since=rp.shown_since)
     try:
-        transport_for(r.channel, r.address).send(r.address, batch, render.parts(batch, d), 0, lambda i: None)
+        job.transport(r.channel, r.address).send(r.address, batch, job.render.parts(batch, d), 0, lambda i: None)
     except Exception as exc:  # reported; tomorrow's digest tries again
         stats.errors.append(f"{batch} (nothing new): {type(exc).__name__}: {exc}"[:500])
         return stats
-    with session_scope(engine, write=True) as s:
-        _record_last(s, r.channel, r.address, day.isoformat(), None, now)
+    with session_scope(job.engine, write=True) as s:
+        _record_last(s, r.channel, r.address, day.isoformat(), None, job.now)
     stats.messages += 1
     return stats
 
@@ -445,32 +479,38 @@ def preview_digests(
     now = _now(now)
     routing = load_routing(settings)
     stats = DeliveryStats()
-    key = f"{day.isoformat()}+{label}" if label else day.isoformat()
-    done: set[tuple[str, str]] = set()
-    for batch, rows in _day_batches(engine, key).items():
-        kept = [r for r in rows if r.status != "skipped"]
-        sent_at = [as_utc(r.sent_at) for r in kept if r.sent_at]
-        # Rendered at the time it went out: same "days left" to deadlines, same failed sources.
-        render = Renderer(engine, settings, routing, min(sent_at) if sent_at else now)
-        d = render.digest(batch, [r.notice_id for r in kept], nothing_new=not kept)  # a backlog-only message
-        _, _, channel, address = parse_batch(batch)
-        stats.previews.append(Preview(address, channel, batch, d.subject, text_body(d), len(kept)))
-        for r in kept:
-            stats.add(channel, r.status if r.status in ("sent", "pending", "failed", "uncertain") else "pending", 1)
-        done.add((address, channel))
+    for batch, rows in _day_batches(engine, f"{day.isoformat()}+{label}" if label else day.isoformat()).items():
+        stats.merge(_stored_preview(engine, settings, routing, batch, rows, now))
+    done = {(p.recipient, p.channel) for p in stats.previews}
     if day == local_day(settings, now):
-        plan_ = send_digests(engine, settings, now=now, label=label, dry_run=True)
-        stats.previews += [p for p in plan_.previews if (p.recipient, p.channel) not in done]
-        stats.pending += sum(p.items for p in plan_.previews if (p.recipient, p.channel) not in done)
+        ahead = send_digests(engine, settings, now=now, label=label, dry_run=True).previews
+        ahead = [p for p in ahead if (p.recipient, p.channel) not in done]
+        stats.previews += ahead
+        stats.pending += sum(p.items for p in ahead)
     elif not stats.previews:
         stats.notes.append(f"no digest in the outbox for {day.isoformat()}")
     return stats
 
 
+def _stored_preview(
+    engine: Engine, settings: Settings, routing: Routing, batch: str, rows: list[Delivery], now: datetime
+) -> DeliveryStats:
+    """One digest from its outbox rows, rendered at the time it went out: same "days left" to deadlines,
+    same failed sources."""
+    stats = DeliveryStats()
+    kept = [r for r in rows if r.status != "skipped"]
+    sent_at = [as_utc(r.sent_at) for r in kept if r.sent_at]
+    render = Renderer(engine, settings, routing, min(sent_at) if sent_at else now)
+    d = render.digest(batch, [r.notice_id for r in kept], nothing_new=not kept)  # a backlog-only message
+    _, _, channel, address = parse_batch(batch)
+    stats.previews.append(Preview(address, channel, batch, d.subject, text_body(d), len(kept)))
+    for r in kept:
+        stats.add(channel, r.status if r.status in ("sent", "pending", "failed", "uncertain") else "pending", 1)
+    return stats
+
+
 def _day_batches(engine: Engine, key: str) -> dict[str, list[Delivery]]:
     """The digest batches of one day (``digest:<key>:…``) with all their rows, in planning order."""
-    from sqlmodel import select
-
     out: dict[str, list[Delivery]] = {}
     with session_scope(engine) as s:
         q = select(Delivery).where(Delivery.purpose == "digest", Delivery.batch.startswith(f"digest:{key}:"))

@@ -1,22 +1,24 @@
-"""The embedded default: with no SMTP host or Slack token, messages are written as files.
+"""The embedded default: a channel whose server is not configured writes its messages as files.
 
-E-mails become ``<outbox>/email/<batch>.eml`` and Slack posts ``<outbox>/slack/<batch>-<part>.json``,
-so the main job runs on a fresh machine and a person can read what would have gone out. Each file
-is written to a temporary name and renamed: a file that exists is a message that was delivered,
-which lets the outbox settle a run that died mid-write.
+Each channel files under its own folder, ``<outbox>/<kind>/``: e-mails as ``email/<batch>.eml``, Slack
+posts as ``slack/<batch>-<part>.json``, webhook posts as ``webhook/<batch>-<part>.json`` (the channel
+names and encodes its files: ``Channel.file_name``, ``Channel.file_bytes``). So the main job runs on a
+fresh machine and a person can read what would have gone out. Each file is written to a temporary name
+and renamed: a file that exists is a message that was delivered, which lets the outbox settle a run
+that died mid-write.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections.abc import Callable
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # a type only: alerts.channels builds this transport
+    from alerts.channels import Channel
 
 
 def file_stem(batch: str) -> str:
@@ -25,21 +27,13 @@ def file_stem(batch: str) -> str:
 
 
 class FileTransport:
-    def __init__(self, folder: Path, channel: str) -> None:
-        self.channel = channel
-        self.folder = folder / ("email" if channel == "email" else "slack")
+    def __init__(self, folder: Path, channel: Channel) -> None:
+        self.channel = channel.kind
+        self.writer = channel  # names and encodes the files
+        self.folder = folder / channel.kind
 
     def path(self, batch: str, part: int) -> Path:
-        if self.channel == "email":
-            return (
-                self.folder / f"{file_stem(batch)}.eml" if part == 0 else self.folder / f"{file_stem(batch)}-{part}.eml"
-            )
-        return self.folder / f"{file_stem(batch)}-{part + 1}.json"
-
-    def _bytes(self, recipient: str, part: Any) -> bytes:
-        if isinstance(part, EmailMessage):
-            return part.as_bytes(policy=SMTP_POLICY)
-        return json.dumps({"recipient": recipient, **part}, ensure_ascii=False, indent=2).encode("utf-8")
+        return self.folder / self.writer.file_name(file_stem(batch), part)
 
     def send(
         self, recipient: str, batch: str, parts: list[Any], start: int, handing_over: Callable[[int], None]
@@ -53,7 +47,7 @@ class FileTransport:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             try:
                 with open(fd, "wb") as fh:
-                    fh.write(self._bytes(recipient, parts[i]))
+                    fh.write(self.writer.file_bytes(recipient, parts[i]))
                     fh.flush()
                     os.fsync(fh.fileno())
                 handing_over(i)

@@ -17,10 +17,11 @@ from datetime import date, datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from alerts.config import load_routing
-from alerts.deadlines import open_candidates, working_days_left
-from alerts.jobs import Renderer, _now, batch_id, local_day, parse_batch, transport_factory, working_day
-from alerts.outbox import OPEN, DeliveryStats, Planned, deliver, plan, reconcile
+from alerts.config import Routing
+from alerts.days import local_day, working_day, working_days_left
+from alerts.deadlines import open_candidates
+from alerts.jobs import Driver, batch_id
+from alerts.outbox import OPEN, DeliveryStats, Planned
 from alerts.routing import recipients, routed_labels
 from storage.db import session_scope
 from storage.models import Delivery
@@ -50,14 +51,17 @@ def _open_reminder_batches(engine: Engine) -> list[str]:
 
 def send_reminders(engine: Engine, settings: Settings, now: datetime | None = None) -> DeliveryStats:
     """Plan the reminders due today (working days only) and send every open reminder batch."""
-    now = _now(now)
-    routing = load_routing(settings)
-    transport_for = transport_factory(settings, routing)
-    stats = reconcile(engine, transport_for, now)
-    today = local_day(settings, now)
+    job = Driver(engine, settings, now).settle()
+    today = local_day(settings, job.now)
     if not working_day(today):
-        stats.notes.append(f"{today.isoformat()} is not a working day: no reminder")
-        return stats
+        job.stats.notes.append(f"{today.isoformat()} is not a working day: no reminder")
+        return job.stats
+    job.enqueue(plan_reminders(engine, job.routing, today))
+    return job.deliver(_open_reminder_batches(engine))
+
+
+def plan_reminders(engine: Engine, routing: Routing, today: date) -> list[Planned]:
+    """The reminder rows due on ``today`` (the tightest per notice). Reads the archive; writes nothing."""
     planned = []
     rcpts = recipients(routing)
     for cand in open_candidates(engine, today):
@@ -65,15 +69,10 @@ def send_reminders(engine: Engine, settings: Settings, now: datetime | None = No
         if days is None:
             continue
         purpose = purpose_for(days, cand.deadline)  # type: ignore[arg-type]
-        routed = routed_labels(routing, cand)
-        for r in rcpts:
-            if set(r.labels) & set(routed) and routing.options(r.address).alerts:
-                planned.append(
-                    Planned(cand.id, r.address, r.channel, purpose, batch_id(purpose, cand.id, *r.key[::-1]))
-                )
-    plan(engine, planned, now)
-    render = Renderer(engine, settings, routing, now)
-    for batch in _open_reminder_batches(engine):
-        _, _, channel, address = parse_batch(batch)
-        stats.merge(deliver(engine, batch, transport_for(channel, address), render, now))
-    return stats
+        routed = set(routed_labels(routing, cand))
+        planned += [
+            Planned(cand.id, r.address, r.channel, purpose, batch_id(purpose, cand.id, r.channel, r.address))
+            for r in rcpts
+            if routed & set(r.labels) and routing.options(r.address).alerts
+        ]
+    return planned

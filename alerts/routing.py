@@ -14,7 +14,8 @@ from datetime import date, datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from alerts.config import Channel, CriticalRule, Routing
+from alerts.channels import registry
+from alerts.config import CriticalRule, Routing
 from nlp.explain import read_fired
 from storage.db import session_scope
 from storage.models import LabelScore, Notice
@@ -24,8 +25,8 @@ from veille.records import as_utc, base_celex
 
 @dataclass(frozen=True)
 class Recipient:
-    address: str  # e-mail address, Slack channel, or "webhook:<name>"
-    channel: Channel
+    address: str  # e-mail address, Slack channel, "webhook:<name>", ... (as its channel names them)
+    channel: str  # a registered channel's kind (alerts/channels)
     labels: tuple[str, ...]
 
     @property
@@ -77,30 +78,22 @@ class Due:
 
 
 def recipients(routing: Routing) -> list[Recipient]:
-    """Every (address, channel) with the union of its labels, in config order."""
+    """Every (address, channel) with the union of its labels, in config order (by label, then channel)."""
+    kinds = registry()
     labels: dict[tuple[str, str], list[str]] = defaultdict(list)
     for label, route in routing.labels.items():
-        for addr in route.email:
-            labels[(addr, "email")].append(label)
-        for chan in route.slack:
-            labels[(chan, "slack")].append(label)
-        for hook in route.webhooks:
-            labels[(f"webhook:{hook}", "webhook")].append(label)
-    for name, hook in routing.webhooks.items():
-        labels[(f"webhook:{name}", "webhook")].extend(hook.labels)
-    return [Recipient(a, c, tuple(dict.fromkeys(ls))) for (a, c), ls in labels.items()]  # type: ignore[arg-type]
+        for kind, channel in kinds.items():
+            for address in channel.addresses(route):
+                labels[(address, kind)].append(label)
+    for kind, channel in kinds.items():
+        for address, declared in channel.declared(routing).items():
+            labels[(address, kind)].extend(declared)
+    return [Recipient(a, c, tuple(dict.fromkeys(ls))) for (a, c), ls in labels.items()]
 
 
 def routed_labels(routing: Routing, cand: Candidate) -> dict[str, float]:
     """Labels whose threshold the notice passes (no threshold: the nlp ``selected`` flag)."""
-    out = {}
-    for label, s in cand.scores.items():
-        threshold = routing.label_threshold(label)
-        if s.verdict is not None:  # an analyst's verdict is final for this notice, whatever the thresholds
-            if s.verdict:
-                out[label] = s.score
-        elif (s.score >= threshold) if threshold is not None else s.selected:
-            out[label] = s.score
+    out = {label: s.score for label, s in cand.scores.items() if _passes(routing, label, s)}
     for rule in routing.always:  # e.g. funding calls always reach `international`
         if (not rule.kinds or cand.kind in rule.kinds) and (not rule.acts or _acts(cand) & set(rule.acts)):
             for label in rule.labels:
@@ -108,24 +101,31 @@ def routed_labels(routing: Routing, cand: Candidate) -> dict[str, float]:
     return out
 
 
+def _passes(routing: Routing, label: str, s: Score) -> bool:
+    if s.verdict is not None:  # an analyst's verdict is final for this notice, whatever the thresholds
+        return s.verdict
+    threshold = routing.label_threshold(label)
+    return s.score >= threshold if threshold is not None else s.selected
+
+
 def _acts(cand: Candidate) -> set[str]:
     return {base_celex(c) for c in [*cand.legal_basis, *cand.related_acts, cand.celex or ""] if c}
 
 
 def critical_rule(routing: Routing, cand: Candidate) -> CriticalRule | None:
+    """The first ``[[critical]]`` rule the notice meets, if any."""
     routed = routed_labels(routing, cand)
-    for rule in routing.critical:
-        if rule.kinds and cand.kind not in rule.kinds:
-            continue
-        if rule.acts and not (_acts(cand) & set(rule.acts)):
-            continue
-        pool = {k: v for k, v in routed.items() if not rule.labels or k in rule.labels}
-        if rule.labels and not pool:
-            continue
-        if rule.min_score is not None and not any(v >= rule.min_score for v in pool.values()):
-            continue
-        return rule
-    return None
+    return next((rule for rule in routing.critical if _meets(rule, cand, routed)), None)
+
+
+def _meets(rule: CriticalRule, cand: Candidate, routed: dict[str, float]) -> bool:
+    """Every condition the rule sets holds: kind, act, routed label, score."""
+    if (rule.kinds and cand.kind not in rule.kinds) or (rule.acts and not (_acts(cand) & set(rule.acts))):
+        return False
+    pool = [v for k, v in routed.items() if not rule.labels or k in rule.labels]
+    if rule.labels and not pool:
+        return False
+    return rule.min_score is None or any(v >= rule.min_score for v in pool)
 
 
 def _best(labels: dict[str, float], wanted: tuple[str, ...]) -> tuple[str, float] | None:

@@ -112,8 +112,7 @@ def item_block(i: Item) -> dict:
     return _section("\n".join(lines))
 
 
-def blocks(d: Digest) -> list[dict]:
-    """All the blocks of a digest, before splitting into posts."""
+def _head(d: Digest) -> list[dict]:
     if d.purpose == "alert":
         head = f"🚨 Alerte veille UE — {clean(d.rule, 100)}"
     elif d.purpose == "reminder":
@@ -125,19 +124,21 @@ def blocks(d: Digest) -> list[dict]:
         since = f" depuis le {paris_time(d.since)}" if d.since else ""
         what = "Sources vérifiées, rien de nouveau" if d.nothing_new else f"{d.count} nouveauté{'s' * (d.count > 1)}"
         out.append(_context(f"{what}{since}" + (f"\n{d.archived_text}" if d.archived_text else "")))
-    if d.deadlines:
-        lines = [
-            f"• *{mrkdwn(e.left_text)}* {mrkdwn(e.deadline_text)} · {mrkdwn(e.kind_name)} — "
-            + (slack_link(e.url, e.title, 300) if e.url else mrkdwn(e.title, 300))
-            for e in d.deadlines[:40]
-        ]
-        out.append(_section("*Échéances*\n" + "\n".join(lines)))
-    for s in d.sections:
-        out.append(_section(f"*{mrkdwn(s.name, 200)}*"))
-        for g in s.groups:
-            out.append(_context(f"*{mrkdwn(g.title)}*"))
-            out.extend(item_block(i) for i in g.items)
-        out.append({"type": "divider"})
+    return out
+
+
+def _deadlines(d: Digest) -> list[dict]:
+    lines = [
+        f"• *{mrkdwn(e.left_text)}* {mrkdwn(e.deadline_text)} · {mrkdwn(e.kind_name)} — "
+        + (slack_link(e.url, e.title, 300) if e.url else mrkdwn(e.title, 300))
+        for e in d.deadlines[:40]
+    ]
+    return [_section("*Échéances*\n" + "\n".join(lines))] if lines else []
+
+
+def _sources(d: Digest) -> list[dict]:
+    """The footer: sources whose runs failed, sources gone quiet or degraded."""
+    out = []
     if d.failed:
         lines = [
             f"• {mrkdwn(f.source)} : {f.runs} échec{'s' * (f.runs > 1)}, dernier le {f.last_at_text} — "
@@ -149,6 +150,18 @@ def blocks(d: Digest) -> list[dict]:
         lines = [f"• {mrkdwn(q.text, 300)}" for q in d.unhealthy]
         out.append(_context(":zzz: *Sources silencieuses ou dégradées*\n" + "\n".join(lines)))
     return out
+
+
+def blocks(d: Digest) -> list[dict]:
+    """All the blocks of a digest, before splitting into posts."""
+    out = _head(d) + _deadlines(d)
+    for s in d.sections:
+        out.append(_section(f"*{mrkdwn(s.name, 200)}*"))
+        for g in s.groups:
+            out.append(_context(f"*{mrkdwn(g.title)}*"))
+            out.extend(item_block(i) for i in g.items)
+        out.append({"type": "divider"})
+    return out + _sources(d)
 
 
 def payloads(d: Digest, channel: str | None) -> list[dict]:

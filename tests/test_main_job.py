@@ -109,6 +109,8 @@ def test_demo_replays_the_shipped_sources_offline_and_its_hint_works_when_pasted
     demo = veille_home / "demo"
     assert (demo / "veille.db").exists() and (demo / "calendar.ics").exists()
     assert list((demo / "outbox").rglob("digest_*.eml"))
+    # Each delivery channel files under its own folder, and the closing lines say which.
+    assert f"boîte d'envoi (digests, alertes ; un dossier par canal : email/, slack/) : {demo / 'outbox'}" in res.stdout
     assert "échec" not in res.stdout.split("notices par unité")[0]  # every recorded source replayed
     # Counts are of messages people receive; item deliveries come second.
     assert re.search(r"^digests : \d+ messages \(\d+ notices × destinataire\)", res.stdout, re.M)

@@ -239,10 +239,9 @@ def test_each_file_of_the_profile_is_checked_and_a_bad_value_is_one_line(veille_
 def test_veille_config_lists_the_profiles_labels(veille_home):
     res = veille("config")
     assert res.exit_code == 0, res.output
-    row = next(ln for ln in res.output.splitlines() if " deontologie " in ln)
-    assert re.search(r"deontologie\s+│\s+Déontologie\s+│\s+deontologie@has-sante\.fr\s+│", row), row
-    row = next(ln for ln in res.output.splitlines() if " numerique " in ln)
-    assert re.search(r"│\s+mission-numerique@has-sante\.fr, #veille-numerique\s+│", row), row
+    lines = res.output.splitlines()
+    assert "  deontologie: Déontologie -> deontologie@has-sante.fr" in lines, res.output
+    assert "  numerique: Mission numérique en santé -> mission-numerique@has-sante.fr, #veille-numerique" in lines
 
 
 # -- adding a label: profile.toml + rules.yaml (+ routing.toml) ---------------------------------------------------

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from alerts import send_digests
 from alerts.calendar import calendar_ics
-from alerts.deadlines import working_days_left
+from alerts.days import working_days_left
 from alerts.models import create_token, revoke_token
 from alerts.reminders import reminder_due, send_reminders
 from storage.db import open_archive, session_scope

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from veille.config import ConfigError, Settings, check_profile, difflib_close, load_settings
+from veille.config import ConfigError, Settings, check_profile, config_path, difflib_close, load_settings
 from veille.errors import UserError
 
 
@@ -228,6 +228,7 @@ def _date(value: str | None, option: str) -> date | None:
 @app.command("config")
 def config_cmd() -> None:
     """Validate the config and the profile's labels and routing; print where things live (rules: `rules check`)."""
+    from alerts.channels import check_options
     from alerts.config import load_routing
     from storage.urls import display_url
     from veille.profiles import load_profile
@@ -236,18 +237,22 @@ def config_cmd() -> None:
     try:  # each file in force, refused in one `file:line: key: problem` line; no spaCy (a start-up under 0.5 s)
         profile = load_profile(s)
         routing = load_routing(s)
+        kinds = check_options(config_path(state.config))
     except ConfigError as exc:
         fail(str(exc))
     console.print(f"profile: {s.profile}\nhome: {s.home}\ndatabase: {display_url(s.database_url)}")
     console.print(f"outbox: {s.outbox}\nmodels: {s.models}\nsources: {len(s.sources)}")
+    console.print(f"channels: {', '.join(kinds)}")
     console.print(f"profile files: {profile.path}, {profile.file('routing.toml')}")
-    table = Table("label", "name", "routed to", expand=False)
+    console.print("labels (id: name -> routed to):")
     for label in profile.labels.values():
         route = routing.labels.get(label.id)
         to = [*route.email, *route.slack, *(f"webhook:{h}" for h in route.webhooks)] if route else []
         to += [f"webhook:{name}" for name, hook in routing.webhooks.items() if label.id in hook.labels]
-        table.add_row(label.id, escape(label.name), escape(", ".join(dict.fromkeys(to))) or "-")
-    console.print(table)
+        # one line each, never cut: the addresses are what people check here
+        console.print(
+            f"  {label.id}: {escape(label.name)} -> {escape(', '.join(dict.fromkeys(to))) or '-'}", soft_wrap=True
+        )
 
 
 # Each stage adds its own commands (its heavy imports stay inside the commands).

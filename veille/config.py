@@ -216,6 +216,8 @@ class Settings(Strict):
     crawl: CrawlConfig = CrawlConfig()
     smtp: SmtpConfig = SmtpConfig()
     slack: SlackConfig = SlackConfig()
+    # [channels.<kind>]: the options of other delivery channels, each checked by its model (alerts/channels)
+    channels: dict[str, dict[str, Any]] = {}
     schedule: ScheduleConfig = ScheduleConfig()
     web: WebConfig = WebConfig()
     sources: list[SourceConfig] = []

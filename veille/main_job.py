@@ -233,7 +233,11 @@ def demo_cmd(
         server.close()
     _print_summary(summary)
     ics = _demo_calendar(engine, settings, home)
-    console.print(f"\narchive : {settings.database_url}\nboîte d'envoi (digests, alertes) : {settings.outbox}")
+    # One folder per delivery channel (alerts/channels): say which ones this run filled.
+    folders = sorted(f"{p.name}/" for p in settings.outbox.glob("*") if p.is_dir())
+    per_channel = f" ; un dossier par canal : {', '.join(folders)}" if folders else ""
+    console.print(f"\narchive : {settings.database_url}")
+    console.print(f"boîte d'envoi (digests, alertes{per_channel}) : {settings.outbox}")
     console.print(f"calendrier (échéances, dates d'application) : {ics}")
     console.print("\nPour continuer sur cette archive (à copier-coller) :")
     veille = shlex.join(invoked_as())

@@ -1,0 +1,34 @@
+"""Slack: Block Kit posts (``alerts.slack``) through the Web API when a bot token is set."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from alerts.channels import Channel, register
+from alerts.config import LabelRoute
+from alerts.digest import Digest
+from alerts.outbox import Transport
+from alerts.slack import SlackTransport, payloads
+from veille.config import SlackConfig
+
+
+@register
+class Slack(Channel):
+    kind = "slack"
+    order = 1
+    section: ClassVar[tuple[str, ...]] = ("slack",)
+    Options = SlackConfig
+    options: SlackConfig
+
+    @classmethod
+    def addresses(cls, route: LabelRoute) -> list[str]:
+        return list(route.slack)
+
+    def render(self, d: Digest, batch: str, now: datetime) -> list[dict]:
+        return payloads(d, d.recipient)  # the Slack channel is named in each post
+
+    def transport(self, address: str) -> Transport | None:
+        if not self.options.token:
+            return None
+        return SlackTransport(self.options.token.get_secret_value(), self.options.base_url)
