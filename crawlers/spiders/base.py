@@ -71,14 +71,16 @@ def guarded(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]
 
 
 class VeilleSpider(scrapy.Spider):
-    """Base spider: ``source`` is a SourceConfig dict; ``since`` an ISO date (SPARQL window start)."""
+    """Base spider: ``source`` is a SourceConfig dict; ``since`` an ISO date (SPARQL window start).
+
+    ``self.options`` is the source's options, typed by its kind's model (crawlers/kinds.py)."""
 
     kind = ""
 
     def __init__(self, source: dict, since: str | None = None, max_bytes: int = 20_000_000, **kwargs: Any):
         self.source = SourceConfig.model_validate(source)
         super().__init__(name=self.source.name, **kwargs)
-        self.options = dict(self.source.options)
+        self.options = self.source.options
         self.since = date.fromisoformat(since) if since else None
         self.max_bytes = max_bytes
         self.errors: list[str] = []

@@ -21,7 +21,7 @@ class EpOdpSpider(VeilleSpider):
     accept = "application/ld+json, application/json;q=0.9"
 
     async def start(self) -> AsyncIterator[Any]:
-        procedures = self.options.get("procedures") or []
+        procedures = self.options.procedures
         if not procedures:
             self.fail("options.procedures is empty: no procedure to follow")
             return

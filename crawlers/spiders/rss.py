@@ -36,8 +36,9 @@ class RssSpider(VeilleSpider):
 
     @guarded
     def parse_feed(self, response: Response, lang: str) -> Iterator[Any]:
-        records = parse_feed(response.body, source=self.name, lang=lang, options=self.options, max_bytes=self.max_bytes)
-        if not records and not self.options.get("may_be_empty"):
+        options = self.options.model_dump(exclude_none=True)
+        records = parse_feed(response.body, source=self.name, lang=lang, options=options, max_bytes=self.max_bytes)
+        if not records and not self.options.may_be_empty:
             self.warn(f"{short_url(response.url)}: feed has no items")
         for rec in records:
             yield self.item(rec)
