@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from veille.config import Expectation
+from veille.config import Expectation, use_source_kinds
 from veille.names import N_
 
 
@@ -49,6 +49,7 @@ class SourceKind:
 
 
 KINDS: dict[str, SourceKind] = {}
+use_source_kinds(KINDS)  # the core config checks sources against these (it cannot import them)
 
 
 def register(kind: SourceKind) -> SourceKind:

@@ -7,12 +7,6 @@ this package holds what they share: the notice record, configuration and the CLI
 __version__ = "0.1.0"
 
 
-def _wire() -> None:
-    """The core config checks sources against the kinds the crawler stage declares (it cannot import them)."""
-    from crawlers.kinds import KINDS
-    from veille.config import use_source_kinds
-
-    use_source_kinds(KINDS)
-
-
-_wire()
+# The config checks each source against the kinds the crawler stage declares; the core cannot import a
+# stage, so whatever loads a config through veille has them installed (crawlers/kinds.py, pydantic only).
+import crawlers.kinds  # noqa: F401
