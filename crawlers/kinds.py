@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from veille.config import Expectation, use_source_kinds
 from veille.names import N_
@@ -174,11 +174,17 @@ class CommitteeWatch(BaseModel):
 
 
 class ComitologyOptions(Pinned):
-    committees: dict[str, str] | list[CommitteeWatch] = Field(
-        {}, description='committee code or title words -> watched act: {"health technology assessment" = "32021R2282"}'
+    committees: list[CommitteeWatch] = Field(
+        [], description='[{match = "health technology assessment", act = "32021R2282"}], or {"words or code" = "CELEX"}'
     )
     since_days: int = Field(60, ge=1, description="first run: documents of this many days back")
     max_pages: int = Field(50, ge=1, description="document pages at most")
+
+    @field_validator("committees", mode="before")
+    @classmethod
+    def _table(cls, v: Any) -> Any:
+        """The short form ``{"words or code" = "CELEX"}`` is the list ``[{match = ..., act = ...}]``."""
+        return [{"match": k, "act": a} for k, a in v.items()] if isinstance(v, dict) else v
 
 
 class DelegatedActsOptions(Pinned):

@@ -102,7 +102,8 @@ def test_every_declared_kind_names_a_spider_of_that_kind():
     from crawlers.child import load_spider
     from crawlers.kinds import KINDS
 
-    assert sorted(KINDS) == ["comitology", "delegated_acts", "ep_odp", "funding", "hys", "oeil", "rss", "sparql"]
+    shipped = {name: kind for name, kind in KINDS.items() if kind.spider.startswith("crawlers.")}  # not tests' toy
+    assert sorted(shipped) == ["comitology", "delegated_acts", "ep_odp", "funding", "hys", "oeil", "rss", "sparql"]
     for name, kind in KINDS.items():
         assert load_spider(kind.spider).kind == name
 

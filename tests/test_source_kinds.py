@@ -185,3 +185,17 @@ def test_toy_kind_crawls_in_the_child_and_lands_in_the_archive(tmp_path, sqlite_
     [state] = source_states(engine, settings)
     assert (state.name, state.kind, state.state) == ("toy-register", "toy", "ok")
     assert settings.sources[0].expectation == Expectation(empty_runs=2)  # the toy's declaration
+
+
+def test_a_typo_in_a_list_of_tables_names_the_keys_of_that_table(tmp_path):
+    cfg = tmp_path / "veille.toml"
+    cfg.write_text(
+        '[[sources]]\nname = "c"\nkind = "comitology"\nurl = "u"\n'
+        'options = { committees = [{ matc = "health technology assessment", act = "32021R2282" }] }\n'
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg)
+    assert str(exc.value) == f"{cfg}:5: sources.0.options.committees.0.matc: unknown option (known: match, act)"
+    cfg.write_text(cfg.read_text().replace("[{ matc = ", "{ ").replace(', act = "32021R2282" }]', ' = "32021R2282" }'))
+    [source] = load_settings(cfg).sources  # the short form, {"words or code" = "CELEX"}
+    assert [(c.match, c.act) for c in source.options.committees] == [("health technology assessment", "32021R2282")]

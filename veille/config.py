@@ -65,8 +65,9 @@ class Expectation(BaseModel):
 
 
 class SourceKind(Protocol):
-    """What the core needs of a source kind. The crawler stage declares the kinds (crawlers/kinds.py); the core
-    cannot import a stage (layers), so the top layer hands them in with :func:`use_source_kinds`."""
+    """What the core needs of a source kind. The crawler stage declares the kinds (crawlers/kinds.py) and, the
+    core being unable to import a stage (layers), installs them here with :func:`use_source_kinds` when
+    imported; the top layer (``veille``) imports it before any config is read."""
 
     name: str
     options: type[BaseModel]  # extra="forbid": a typo is refused by `veille config`, not mid-crawl
@@ -85,7 +86,7 @@ def use_source_kinds(kinds: Mapping[str, SourceKind]) -> None:
 
 def source_kind(name: str) -> SourceKind:
     if not _SOURCE_KINDS:
-        raise ValueError("no source kinds registered (the crawler stage declares them: import veille)")
+        raise ValueError("no source kinds registered (crawlers/kinds.py declares them: import it, or veille, first)")
     if name not in _SOURCE_KINDS:
         known = ", ".join(sorted(_SOURCE_KINDS))
         raise ValueError(f"unknown source kind {name!r} (known: {known}){difflib_close(name, _SOURCE_KINDS)}")
@@ -95,13 +96,19 @@ def source_kind(name: str) -> SourceKind:
 def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """The keys allowed where an unknown one sits: the fields of the (nested) options model at ``loc``."""
     for part in loc[:-1]:
+        if isinstance(part, int):  # an item of a list of tables
+            continue
         field = model.model_fields.get(str(part))
-        hint = field.annotation if field else None
-        nested = [t for t in (hint, *getattr(hint, "__args__", ())) if _is_model(t)]
+        nested = [t for t in _types_in(field.annotation if field else None) if _is_model(t)]
         if not nested:
             return []
         model = nested[0]
     return list(model.model_fields)
+
+
+def _types_in(hint: Any) -> list[Any]:
+    """``dict[str, str] | list[CommitteeWatch]`` -> every type named in it, nested ones included."""
+    return [hint, *(t for arg in getattr(hint, "__args__", ()) for t in _types_in(arg))]
 
 
 def _is_model(t: Any) -> bool:
@@ -145,8 +152,9 @@ class SourceConfig(Strict):
         try:
             return model.model_validate(v.model_dump(exclude_unset=True) if isinstance(v, BaseModel) else v)
         except ValidationError as exc:
-            errors = [_option_error(model, e) for e in exc.errors()]
-            raise ValidationError.from_exception_data(exc.title, errors) from None
+            # A typo first: its "unknown option" says more than the "field required" it also causes.
+            errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+            raise ValidationError.from_exception_data(exc.title, [_option_error(model, e) for e in errors]) from None
 
     @property
     def expectation(self) -> Expectation:

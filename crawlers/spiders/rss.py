@@ -9,6 +9,7 @@ from typing import Any
 
 from scrapy.http import Response
 
+from crawlers.kinds import RssOptions
 from crawlers.parsers.feed import parse_feed
 from crawlers.spiders.base import VeilleSpider, guarded, short_url
 
@@ -23,6 +24,7 @@ def feed_urls(url: str, languages: list[str]) -> list[tuple[str, str]]:
 
 class RssSpider(VeilleSpider):
     kind = "rss"
+    options: RssOptions
 
     async def start(self) -> AsyncIterator[Any]:
         for lang, url in feed_urls(self.source.url, self.source.languages):

@@ -21,6 +21,7 @@ from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
+from crawlers.kinds import ComitologyOptions, DelegatedActsOptions, FundingOptions, HysOptions, Pinned
 from crawlers.parsers import ParseError, hys
 from crawlers.parsers import funding as ft
 from crawlers.parsers import registers as reg
@@ -31,6 +32,8 @@ JSON = {"Accept": "application/json"}
 
 
 class SignalSpider(VeilleSpider):
+    options: Pinned
+
     @property
     def today(self) -> date:
         return self.options.today or today_brussels()
@@ -46,6 +49,7 @@ class HysSpider(SignalSpider):
     DG is only in the detail), ``details`` (fetch ``groupInitiatives/{id}``, default true)."""
 
     kind = "hys"
+    options: HysOptions
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -105,6 +109,7 @@ class FundingSpider(SignalSpider):
     ``health_topics``, ``health_terms`` (see ``TopicFilter``)."""
 
     kind = "funding"
+    options: FundingOptions
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -220,6 +225,7 @@ class ComitologySpider(SignalSpider):
     first run."""
 
     kind = "comitology"
+    options: ComitologyOptions
 
     async def start(self) -> AsyncIterator[Any]:
         if not self.options.committees:
@@ -230,10 +236,7 @@ class ComitologySpider(SignalSpider):
 
     def watched_committees(self) -> dict[str, str]:
         """``{"words or code" = "CELEX"}`` or ``[{match = "words or code", act = "CELEX"}]``."""
-        value = self.options.committees
-        if isinstance(value, dict):
-            return dict(value)
-        return {c.match: c.act for c in value}
+        return {c.match: c.act for c in self.options.committees}
 
     @guarded
     def parse_committees(self, response: Response) -> Iterator[Any]:
@@ -277,6 +280,7 @@ class DelegatedActsSpider(SignalSpider):
     (``POST web/delegatedActs``) with the ``X-XSRF-TOKEN`` header. ``options.acts``: watched basic acts."""
 
     kind = "delegated_acts"
+    options: DelegatedActsOptions
 
     async def start(self) -> AsyncIterator[Any]:
         yield self.request(self.source.url, self.parse_home, expect="html")

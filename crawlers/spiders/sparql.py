@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from crawlers.kinds import SparqlOptions
 from crawlers.parsers import ParseError
 from crawlers.parsers.cellar import parse_act_xhtml, parse_multiple_choices
 from crawlers.parsers.sparql import (
@@ -36,6 +37,7 @@ XHTML_ACCEPT = {"Accept": "application/xhtml+xml, text/html;q=0.9", "Accept-Lang
 
 class SparqlSpider(VeilleSpider):
     kind = "sparql"
+    options: SparqlOptions
 
     def __init__(self, *args: Any, window_days: int = 7, initial_days: int = 30, **kwargs: Any):
         super().__init__(*args, **kwargs)
