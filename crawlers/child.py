@@ -7,6 +7,7 @@ stats, own failures). Results go to files in the job's ``out_dir`` (see crawlers
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -15,8 +16,13 @@ from scrapy.crawler import CrawlerProcess
 
 from crawlers.pipelines import write_atomic
 from crawlers.settings import scrapy_settings
-from crawlers.spiders import spider_for
 from veille.config import CrawlConfig
+
+
+def load_spider(path: str) -> type:
+    """``"module:Class"`` -> the class (the module may declare its own kind: it registers on import)."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def run_job(job: dict) -> None:
@@ -28,9 +34,9 @@ def run_job(job: dict) -> None:
     for src in job["sources"]:
         config = src["config"]
         try:
-            cls = spider_for(config["kind"])
-        except KeyError as exc:
-            status = {"source": config["name"], "ok": False, "error": str(exc.args[0])}
+            cls = load_spider(src["spider"])
+        except (ImportError, AttributeError) as exc:
+            status = {"source": config["name"], "ok": False, "error": f"spider {src['spider']}: {exc}"}
             write_atomic(out_dir / f"{config['name']}.status.json", json.dumps(status))
             continue
         process.crawl(

@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
+from crawlers.kinds import KINDS
 from crawlers.settings import cache_dir
 from storage.ingest import IngestStats, ingest
 from storage.runs import finish_run, start_run, watermark
@@ -184,6 +185,11 @@ def store_source(
     return result
 
 
+def _job_source(source: SourceConfig, since: str | None) -> dict:
+    """What the child needs of a source: its config (typed options as JSON) and its kind's spider path."""
+    return {"config": source.model_dump(mode="json"), "spider": KINDS[source.kind].spider, "since": since}
+
+
 def crawl(
     settings: Settings,
     engine: Engine,
@@ -204,7 +210,7 @@ def crawl(
         "crawl": settings.crawl.model_dump(),
         "cache_dir": str(cache_dir(settings.crawl, settings.home)),
         "record_dir": str(Path(record_dir).expanduser().resolve()) if record_dir else None,
-        "sources": [{"config": s.model_dump(), "since": _since(engine, s.name, since)} for s in sources],
+        "sources": [_job_source(s, _since(engine, s.name, since)) for s in sources],
     }
     with tempfile.TemporaryDirectory(prefix=WORK_PREFIX) as tmp:
         work = Path(tmp)

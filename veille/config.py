@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from veille.errors import UserError
 from veille.schema import toml_lines, validate
@@ -25,9 +27,6 @@ from veille.textfile import read_text
 
 DEFAULT_HOME = Path("~/.local/share/veille").expanduser()
 SHIPPED_PROFILES = Path(__file__).parent / "profiles"
-# The source kinds crawlers/spiders registers (a test checks both lists agree): the config is read before,
-# and without, the crawler stage, so that a typo is refused by `veille config`, not mid-crawl.
-SOURCE_KINDS = ("rss", "sparql", "ep_odp", "oeil", "hys", "funding", "comitology", "delegated_acts")
 M = TypeVar("M", bound=BaseModel)
 DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 
@@ -56,14 +55,75 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Expectation(BaseModel):
+    """A healthy run of one source (veille/health.py); a kind declares its own, ``options.expect`` overrides it."""
+
+    model_config = ConfigDict(extra="forbid")
+    per_working_day: int = Field(0, ge=0, description="items dated each working day (OJ); 0: no such rule")
+    working_days: int = Field(3, ge=1, description="... quiet after this many working days without any")
+    empty_runs: int = Field(0, ge=0, description="quiet after this many runs in a row without items (having had some)")
+    deadlines: bool = Field(False, description="its items carry a deadline: all without one is degraded")
+
+
+class SourceKind(Protocol):
+    """What the core needs of a source kind. The crawler stage declares the kinds (crawlers/kinds.py) and, the
+    core being unable to import a stage (layers), installs them here with :func:`use_source_kinds` when
+    imported; the top layer (``veille``) imports it before any config is read."""
+
+    name: str
+    options: type[BaseModel]  # extra="forbid": a typo is refused by `veille config`, not mid-crawl
+
+    def expectation(self, options: Any) -> Expectation: ...
+
+
+_SOURCE_KINDS: Mapping[str, SourceKind] = {}
+
+
+def use_source_kinds(kinds: Mapping[str, SourceKind]) -> None:
+    """Install the registry of source kinds that config validation checks ``kind`` and ``options`` against."""
+    global _SOURCE_KINDS
+    _SOURCE_KINDS = kinds
+
+
+def source_kind(name: str) -> SourceKind:
+    if not _SOURCE_KINDS:
+        raise ValueError("no source kinds registered (crawlers/kinds.py declares them: import it, or veille, first)")
+    if name not in _SOURCE_KINDS:
+        known = ", ".join(sorted(_SOURCE_KINDS))
+        raise ValueError(f"unknown source kind {name!r} (known: {known}){difflib_close(name, _SOURCE_KINDS)}")
+    return _SOURCE_KINDS[name]
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed where an unknown one sits: the fields of the (nested) options model at ``loc``."""
+    for part in loc[:-1]:
+        if isinstance(part, int):  # an item of a list of tables
+            continue
+        field = model.model_fields.get(str(part))
+        nested = [t for t in _types_in(field.annotation if field else None) if _is_model(t)]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)
+
+
+def _types_in(hint: Any) -> list[Any]:
+    """``dict[str, str] | list[CommitteeWatch]`` -> every type named in it, nested ones included."""
+    return [hint, *(t for arg in getattr(hint, "__args__", ()) for t in _types_in(arg))]
+
+
+def _is_model(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, BaseModel)
+
+
 class SourceConfig(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    kind: str  # spider name in crawlers/ (rss, sparql, cellar, oeil, ep_odp, ...)
+    kind: str  # a source kind declared in crawlers/kinds.py (rss, sparql, ep_odp, ...)
     url: str
     languages: list[str] = ["en", "fr"]
     interval: str = "2h"
     enabled: bool = True
-    options: dict[str, Any] = {}
+    options: Any = Field(default_factory=dict, validate_default=True)  # becomes the kind's options model
 
     @field_validator("interval")
     @classmethod
@@ -74,8 +134,7 @@ class SourceConfig(Strict):
     @field_validator("kind")
     @classmethod
     def _kind(cls, v: str) -> str:
-        if v not in SOURCE_KINDS:
-            raise ValueError(f"unknown source kind {v!r} (known: {', '.join(SOURCE_KINDS)})")
+        source_kind(v)
         return v
 
     @property
@@ -84,17 +143,32 @@ class SourceConfig(Strict):
 
     @field_validator("options")
     @classmethod
-    def _expect(cls, v: dict[str, Any]) -> dict[str, Any]:
-        """``options.expect`` overrides the kind's healthy-run expectation (veille/health.py): checked here."""
-        if "expect" in v:
-            from veille.health import Expectation
+    def _options(cls, v: Any, info: ValidationInfo) -> Any:
+        """The kind's options model: unknown keys and bad values are errors at their own key."""
+        if "kind" not in info.data:  # the kind was refused: its error is enough
+            return v
+        model = source_kind(info.data["kind"]).options
+        if isinstance(v, model):
+            return v
+        try:
+            return model.model_validate(v.model_dump(exclude_unset=True) if isinstance(v, BaseModel) else v)
+        except ValidationError as exc:
+            # A typo first: its "unknown option" says more than the "field required" it also causes.
+            errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+            raise ValidationError.from_exception_data(exc.title, [_option_error(model, e) for e in errors]) from None
 
-            try:
-                Expectation.model_validate(v["expect"])
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise ValueError(f"expect.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-        return v
+    @property
+    def expectation(self) -> Expectation:
+        """What a healthy run of this source looks like (the kind's, with ``options.expect`` over it)."""
+        return source_kind(self.kind).expectation(self.options)
+
+
+def _option_error(model: type[BaseModel], err: Any) -> Any:
+    if err["type"] != "extra_forbidden":
+        return err
+    known = ", ".join(_known_keys(model, tuple(err["loc"])))
+    msg = PydanticCustomError("unknown_option", "unknown option (known: {known})", {"known": known})
+    return {"type": msg, "loc": err["loc"], "input": err["input"]}
 
 
 class CrawlConfig(Strict):

@@ -2,7 +2,7 @@
 
 A source can fail loudly (its run says why) or drift silently: the OJ stops bringing acts, a feed that
 had items comes back empty, a register's items lose their deadlines. Each kind declares an
-:class:`Expectation` (the table below, overridable per source with ``options.expect``); :func:`source_states`
+:class:`Expectation` (crawlers/kinds.py, overridable per source with ``options.expect``); :func:`source_states`
 compares the archive and the last runs with it. ``veille status``, the dashboard and the digest footer show
 the result. Reference: docs/sources-health.md.
 """
@@ -15,53 +15,21 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 import holidays
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from storage.db import session_scope
 from storage.models import CrawlRun, Notice, Sighting, Source
-from veille.config import ConfigError, Settings, SourceConfig
+from veille.config import Expectation, Settings, SourceConfig
 from veille.dates import as_day
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 SIGNAL_KINDS = ("consultation", "draft_act", "funding_call")
 
 
-class Expectation(BaseModel):
-    """A healthy run of one source (``options.expect`` in the config overrides the kind's defaults)."""
-
-    model_config = ConfigDict(extra="forbid")
-    per_working_day: int = Field(0, ge=0)  # items dated each working day (OJ): 0 = no such rule
-    working_days: int = Field(3, ge=1)  # ... quiet after this many working days without any
-    empty_runs: int = Field(0, ge=0)  # quiet after this many runs in a row without items (having had some)
-    deadlines: bool = False  # its items carry a deadline: all without one is degraded
-
-
-# Defaults per source kind; why each: docs/sources-health.md.
-EXPECTATIONS: dict[str, Expectation] = {
-    "sparql": Expectation(per_working_day=1, working_days=3),  # OJ L/C acts: every working day
-    "rss": Expectation(empty_runs=3),
-    "ep_odp": Expectation(empty_runs=2),
-    "oeil": Expectation(empty_runs=2),
-    "hys": Expectation(empty_runs=3, deadlines=True),
-    "funding": Expectation(empty_runs=3, deadlines=True),
-    "comitology": Expectation(empty_runs=6, deadlines=True),
-    "delegated_acts": Expectation(empty_runs=6),
-}
-
-
 def expectation_for(src: SourceConfig) -> Expectation:
-    base = EXPECTATIONS.get(src.kind, Expectation())
-    if src.kind == "sparql" and src.options.get("query") == "based_on":  # acts based on watched acts: rare
-        base = Expectation(empty_runs=0)
-    override = src.options.get("expect")
-    if not override:
-        return base
-    try:
-        return Expectation.model_validate({**base.model_dump(), **dict(override)})
-    except (ValidationError, TypeError, ValueError) as exc:
-        raise ConfigError(f"sources.{src.name}.options.expect: {exc}") from None
+    """The source kind's expectation (crawlers/kinds.py), with the source's ``options.expect`` over it."""
+    return src.expectation
 
 
 @cache

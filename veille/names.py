@@ -1,6 +1,7 @@
 """Readable names for the codes the sources and the pipeline store (notice kinds, document types,
-source kinds, statuses), declared once here. The names are English message ids marked for the web's
-gettext catalogues (``web/locale``, French by default); a code not listed shows as itself.
+statuses), declared once here (a source kind's with the kind, in crawlers/kinds.py). The names are
+English message ids marked for the web's gettext catalogues (``web/locale``, French by default); a
+code not listed shows as itself.
 
 Document types are the Publications Office's resource-type codes (Cellar, EUR-Lex), the EP's
 procedure types and the registers' own (``funding:<programme>`` shows as a funding call).
@@ -58,17 +59,6 @@ DOC_TYPES = {
     "OPC": N_("Public consultation"),
     "press_release": N_("Press release"),
     "funding": N_("Funding call"),
-}
-
-SOURCE_KINDS = {
-    "sparql": N_("Cellar (SPARQL)"),
-    "rss": N_("RSS feed"),
-    "ep_odp": N_("European Parliament open data"),
-    "oeil": N_("Legislative Observatory (OEIL)"),
-    "hys": N_("Have Your Say"),
-    "funding": N_("Funding & Tenders portal"),
-    "comitology": N_("Comitology register"),
-    "delegated_acts": N_("Register of delegated acts"),
 }
 
 STATUSES = {

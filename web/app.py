@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from crawlers.kinds import kind_titles
 from veille.config import ConfigError, Settings
 from veille.dates import as_day, paris_time
 from veille.names import (
@@ -30,7 +31,6 @@ from veille.names import (
     HEALTH_STATES,
     NOTICE_KINDS,
     PURPOSES,
-    SOURCE_KINDS,
     STATUSES,
     VERSION_REASONS,
     celex_type_name,
@@ -124,7 +124,7 @@ def _templates() -> Jinja2Templates:
     env.globals["lang"] = current
     env.globals["notice_type"] = notice_type
     env.globals["kind_name"] = _named(NOTICE_KINDS)
-    env.globals["source_kind"] = _named(SOURCE_KINDS)
+    env.globals["source_kind"] = _named(kind_titles())
     env.globals["run_status"] = env.globals["delivery_status"] = _named(STATUSES)
     env.globals["version_reason"] = _named(VERSION_REASONS)
     env.globals["purpose_name"] = _named(PURPOSES)

@@ -18,6 +18,7 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from crawlers.kinds import SourceOptions
 from crawlers.parsers import ParseError, schemas
 from veille.config import SourceConfig
 from veille.records import NoticeRecord
@@ -71,14 +72,16 @@ def guarded(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]
 
 
 class VeilleSpider(scrapy.Spider):
-    """Base spider: ``source`` is a SourceConfig dict; ``since`` an ISO date (SPARQL window start)."""
+    """Base spider: ``source`` is a SourceConfig dict; ``since`` an ISO date (SPARQL window start).
+
+    ``self.options`` is the source's options, typed by its kind's model (crawlers/kinds.py)."""
 
     kind = ""
 
     def __init__(self, source: dict, since: str | None = None, max_bytes: int = 20_000_000, **kwargs: Any):
         self.source = SourceConfig.model_validate(source)
         super().__init__(name=self.source.name, **kwargs)
-        self.options = dict(self.source.options)
+        self.options: SourceOptions = self.source.options  # importing crawlers.kinds installed the kinds
         self.since = date.fromisoformat(since) if since else None
         self.max_bytes = max_bytes
         self.errors: list[str] = []

@@ -11,17 +11,19 @@ from typing import Any
 
 from scrapy.http import Response
 
+from crawlers.kinds import ProcedureOptions
 from crawlers.parsers.ep import parse_ep_odp, parse_oeil
 from crawlers.spiders.base import VeilleSpider, guarded, short_url
 
 
 class EpOdpSpider(VeilleSpider):
     kind = "ep_odp"
+    options: ProcedureOptions
     expect = "json"
     accept = "application/ld+json, application/json;q=0.9"
 
     async def start(self) -> AsyncIterator[Any]:
-        procedures = self.options.get("procedures") or []
+        procedures = self.options.procedures
         if not procedures:
             self.fail("options.procedures is empty: no procedure to follow")
             return

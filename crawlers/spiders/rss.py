@@ -9,6 +9,7 @@ from typing import Any
 
 from scrapy.http import Response
 
+from crawlers.kinds import RssOptions
 from crawlers.parsers.feed import parse_feed
 from crawlers.spiders.base import VeilleSpider, guarded, short_url
 
@@ -23,6 +24,7 @@ def feed_urls(url: str, languages: list[str]) -> list[tuple[str, str]]:
 
 class RssSpider(VeilleSpider):
     kind = "rss"
+    options: RssOptions
 
     async def start(self) -> AsyncIterator[Any]:
         for lang, url in feed_urls(self.source.url, self.source.languages):
@@ -36,8 +38,9 @@ class RssSpider(VeilleSpider):
 
     @guarded
     def parse_feed(self, response: Response, lang: str) -> Iterator[Any]:
-        records = parse_feed(response.body, source=self.name, lang=lang, options=self.options, max_bytes=self.max_bytes)
-        if not records and not self.options.get("may_be_empty"):
+        options = self.options.model_dump(exclude_none=True)
+        records = parse_feed(response.body, source=self.name, lang=lang, options=options, max_bytes=self.max_bytes)
+        if not records and not self.options.may_be_empty:
             self.warn(f"{short_url(response.url)}: feed has no items")
         for rec in records:
             yield self.item(rec)

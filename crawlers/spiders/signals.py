@@ -21,6 +21,7 @@ from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
+from crawlers.kinds import ComitologyOptions, DelegatedActsOptions, FundingOptions, HysOptions, Pinned
 from crawlers.parsers import ParseError, hys
 from crawlers.parsers import funding as ft
 from crawlers.parsers import registers as reg
@@ -31,10 +32,11 @@ JSON = {"Accept": "application/json"}
 
 
 class SignalSpider(VeilleSpider):
+    options: Pinned
+
     @property
     def today(self) -> date:
-        pinned = self.options.get("today")
-        return date.fromisoformat(str(pinned)) if pinned else today_brussels()
+        return self.options.today or today_brussels()
 
 
 # --- Have Your Say ---------------------------------------------------------------------------------
@@ -47,16 +49,17 @@ class HysSpider(SignalSpider):
     DG is only in the detail), ``details`` (fetch ``groupInitiatives/{id}``, default true)."""
 
     kind = "hys"
+    options: HysOptions
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.size = min(int(self.options.get("size", 100)), 100)
-        self.max_pages = int(self.options.get("max_pages", 3))
-        self.dgs = {str(d).upper() for d in self.options.get("dgs", [])}
+        self.size = min(self.options.size, 100)
+        self.max_pages = self.options.max_pages
+        self.dgs = {d.upper() for d in self.options.dgs}
         self.queued: set[int] = set()
 
     def search(self, topic: str | None, page: int) -> Request:
-        query = {"language": "EN", "page": page, "size": self.size, **self.options.get("params", {})}
+        query = {"language": "EN", "page": page, "size": self.size, **self.options.params}
         if topic:
             query["topic"] = topic
         url = f"{self.source.url.rstrip('/')}/searchInitiatives?{urlencode(query)}"
@@ -65,7 +68,7 @@ class HysSpider(SignalSpider):
         )
 
     async def start(self) -> AsyncIterator[Any]:
-        for topic in self.options.get("topics") or [None]:
+        for topic in self.options.topics or [None]:
             yield self.search(topic, 0)
 
     @guarded
@@ -76,7 +79,7 @@ class HysSpider(SignalSpider):
             if iid in self.queued:
                 continue
             self.queued.add(iid)
-            if self.options.get("details", True):
+            if self.options.details:
                 url = f"{self.source.url.rstrip('/')}/groupInitiatives/{iid}"
                 yield self.request(url, self.parse_detail, expect="json", headers=JSON, cb_kwargs={"item": item})
             else:
@@ -106,11 +109,12 @@ class FundingSpider(SignalSpider):
     ``health_topics``, ``health_terms`` (see ``TopicFilter``)."""
 
     kind = "funding"
+    options: FundingOptions
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.mode = self.options.get("mode", "bulk")
-        self.wanted = ft.TopicFilter.from_options(self.options)
+        self.mode = self.options.mode
+        self.wanted = ft.TopicFilter.from_options(self.options.model_dump(exclude_none=True))
         self.streams: dict[str, ft.BulkStream] = {}
 
     @classmethod
@@ -128,9 +132,6 @@ class FundingSpider(SignalSpider):
         if self.mode == "search":
             yield self.search_page(1)
             return
-        if self.mode != "bulk":
-            self.fail(f"unknown funding mode {self.mode!r} (expected 'bulk' or 'search')")
-            return
         headers = dict(JSON)
         etag = self.etag_file()
         if etag and etag.exists():
@@ -144,7 +145,7 @@ class FundingSpider(SignalSpider):
                 "stream_json": True,
                 "dont_cache": True,  # our own conditional GET: the cache would keep a 130 MB copy
                 "handle_httpstatus_list": [304],
-                "download_maxsize": int(self.options.get("max_bytes", 400_000_000)),
+                "download_maxsize": self.options.max_bytes,
             },
         )
 
@@ -180,8 +181,8 @@ class FundingSpider(SignalSpider):
 
     # search ---------------------------------------------------------------------------------------
     def search_page(self, number: int) -> Request:
-        size = min(int(self.options.get("page_size", 100)), 100)
-        query = self.options.get("query") or {
+        size = min(self.options.page_size, 100)
+        query = self.options.query or {
             "bool": {"must": [{"terms": {"type": ["1", "2", "8"]}}, {"terms": {"status": ["31094501", "31094502"]}}]}
         }
         boundary = uuid.uuid4().hex
@@ -208,7 +209,7 @@ class FundingSpider(SignalSpider):
             self.warn(f"{short_url(response.url)}: {msg}")
         for rec in page.records:
             yield self.item(rec)
-        max_pages = int(self.options.get("max_pages", 20))
+        max_pages = self.options.max_pages
         if page.results >= size and number * size < page.total and number < max_pages:
             yield self.search_page(number + 1)
 
@@ -224,9 +225,10 @@ class ComitologySpider(SignalSpider):
     first run."""
 
     kind = "comitology"
+    options: ComitologyOptions
 
     async def start(self) -> AsyncIterator[Any]:
-        if not self.options.get("committees"):
+        if not self.options.committees:
             self.fail("options.committees is empty: no committee to follow")
             return
         url = f"{self.source.url.rstrip('/')}/committees"
@@ -234,10 +236,7 @@ class ComitologySpider(SignalSpider):
 
     def watched_committees(self) -> dict[str, str]:
         """``{"words or code" = "CELEX"}`` or ``[{match = "words or code", act = "CELEX"}]``."""
-        value = self.options["committees"]
-        if isinstance(value, dict):
-            return {str(k): str(v) for k, v in value.items()}
-        return {str(c["match"]): str(c["act"]) for c in value}
+        return {c.match: c.act for c in self.options.committees}
 
     @guarded
     def parse_committees(self, response: Response) -> Iterator[Any]:
@@ -247,7 +246,7 @@ class ComitologySpider(SignalSpider):
         yield self.documents(acts, 0)
 
     def documents(self, acts: dict[str, str], page: int) -> Request:
-        since = self.since or date.fromordinal(self.today.toordinal() - int(self.options.get("since_days", 60)))
+        since = self.since or date.fromordinal(self.today.toordinal() - self.options.since_days)
         body = {
             "reset": True,
             "committeeCodes": sorted(acts),
@@ -269,7 +268,7 @@ class ComitologySpider(SignalSpider):
         records, last = reg.parse_documents(response.body, self.name, acts)
         for rec in records:
             yield self.item(rec)
-        if not last and page + 1 < int(self.options.get("max_pages", 50)):
+        if not last and page + 1 < self.options.max_pages:
             yield self.documents(acts, page + 1)
 
 
@@ -281,6 +280,7 @@ class DelegatedActsSpider(SignalSpider):
     (``POST web/delegatedActs``) with the ``X-XSRF-TOKEN`` header. ``options.acts``: watched basic acts."""
 
     kind = "delegated_acts"
+    options: DelegatedActsOptions
 
     async def start(self) -> AsyncIterator[Any]:
         yield self.request(self.source.url, self.parse_home, expect="html")
@@ -305,5 +305,5 @@ class DelegatedActsSpider(SignalSpider):
 
     @guarded
     def parse_list(self, response: Response) -> Iterator[Any]:
-        for rec in reg.parse_regdel(response.body, self.name, [str(a) for a in self.options.get("acts", [])]):
+        for rec in reg.parse_regdel(response.body, self.name, self.options.acts):
             yield self.item(rec)

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from crawlers.kinds import SparqlOptions
 from crawlers.parsers import ParseError
 from crawlers.parsers.cellar import parse_act_xhtml, parse_multiple_choices
 from crawlers.parsers.sparql import (
@@ -30,22 +31,22 @@ from crawlers.parsers.sparql import (
 from crawlers.spiders.base import VeilleSpider, describe, guarded
 from veille.records import NoticeRecord
 
-CELLAR_REST = "http://publications.europa.eu/resource/celex/{celex}"
 JSON_ACCEPT = {"Accept": "application/sparql-results+json"}
 XHTML_ACCEPT = {"Accept": "application/xhtml+xml, text/html;q=0.9", "Accept-Language": "eng"}
 
 
 class SparqlSpider(VeilleSpider):
     kind = "sparql"
+    options: SparqlOptions
 
     def __init__(self, *args: Any, window_days: int = 7, initial_days: int = 30, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.window_days = window_days
-        self.initial_days = int(self.options.get("initial_days", initial_days))
-        self.page_size = int(self.options.get("page_size", 500))
-        self.batch = int(self.options.get("batch", 25))  # keeps GET URLs well under 8 KB
-        self.watched = [str(a) for a in self.options.get("acts", [])]
-        self.mode = self.options.get("query", "acts")
+        self.initial_days = self.options.initial_days
+        self.page_size = self.options.page_size
+        self.batch = self.options.batch
+        self.watched = self.options.acts
+        self.mode = self.options.query
         self.discovered: dict[str, Discovered] = {}
 
     def window(self) -> tuple[date, date]:
@@ -66,9 +67,6 @@ class SparqlSpider(VeilleSpider):
         return self.sparql(query, self.parse_page, offset=offset)
 
     async def start(self) -> AsyncIterator[Any]:
-        if self.mode not in ("acts", "based_on"):
-            self.fail(f"unknown SPARQL query {self.mode!r} (expected 'acts' or 'based_on')")
-            return
         if self.mode == "based_on" and not self.watched:
             self.fail("options.acts is empty: no watched act to look for")
             return
@@ -95,12 +93,12 @@ class SparqlSpider(VeilleSpider):
     # --- Cellar REST text, by CELEX ---------------------------------------------------------
     def wants_text(self, celex: str | None) -> bool:
         """``fetch_text = true`` for every act, or a list of the CELEX numbers whose text we want."""
-        want = self.options.get("fetch_text")
+        want = self.options.fetch_text
         return bool(celex) and (want is True or (isinstance(want, list) and celex in want))
 
     def text_request(self, rec: NoticeRecord, url: str | None = None) -> Any:
-        template = self.options.get("text_url", CELLAR_REST)
-        url = url or f"{template.format(celex=rec.celex)}?language={self.options.get('text_language', 'eng')}"
+        template = self.options.text_url
+        url = url or f"{template.format(celex=rec.celex)}?language={self.options.text_language}"
         return self.request(
             url,
             self.parse_text,
@@ -130,7 +128,7 @@ class SparqlSpider(VeilleSpider):
             yield self.item(rec)
             return
         try:
-            act = parse_act_xhtml(response.body, max_chars=int(self.options.get("max_text_chars", 200_000)))
+            act = parse_act_xhtml(response.body, max_chars=self.options.max_text_chars)
         except ParseError as exc:
             self.warn(f"text of {rec.celex}: {exc}")
             yield self.item(rec)
