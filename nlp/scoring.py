@@ -9,6 +9,7 @@ training split only; without a model, ``score = rule_score`` and the rules file'
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import math
@@ -126,11 +127,48 @@ def load_model_dir(path: Path) -> Model:
     )
 
 
+def model_home(settings: Settings) -> Path:
+    """The profile's models: ``<models>/<profile>/`` (``<models>`` is ``$VEILLE_HOME/models`` by default).
+    Models trained before models were per profile sat in ``<models>/`` itself: those trained for this
+    profile's labels move here once (moved, never copied or deleted)."""
+    home = settings.models / settings.profile
+    if (settings.models / CURRENT).is_file():
+        _adopt_legacy(settings.models, home, settings)
+    return home
+
+
+def _adopt_legacy(root: Path, home: Path, settings: Settings) -> None:
+    from veille.profiles import load_labels
+
+    labels = sorted(load_labels(settings))
+    pointer = root / CURRENT
+    for meta_file in root.glob("*/veille_meta.json"):
+        try:
+            mine = sorted(json.loads(meta_file.read_text(encoding="utf-8")).get("labels", [])) == labels
+        except (OSError, ValueError):
+            continue  # unreadable: left where it is
+        if mine and not (home / meta_file.parent.name).exists():
+            home.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):  # another process moved it first
+                meta_file.parent.rename(home / meta_file.parent.name)
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:  # another process adopted them meanwhile
+        return
+    if (home / name / "veille_meta.json").exists():
+        if not (home / CURRENT).exists():
+            with contextlib.suppress(FileNotFoundError):
+                pointer.rename(home / CURRENT)
+        else:
+            pointer.unlink(missing_ok=True)  # this profile has a newer current model already
+
+
 def current_model_path(settings: Settings) -> Path | None:
-    pointer = settings.models / CURRENT
+    home = model_home(settings)
+    pointer = home / CURRENT
     if not pointer.exists():
         return None
-    path = settings.models / pointer.read_text(encoding="utf-8").strip()
+    path = home / pointer.read_text(encoding="utf-8").strip()
     return path if (path / "veille_meta.json").exists() else None
 
 

@@ -1,9 +1,10 @@
 """Train the relevance model (spaCy ``textcat_multilabel`` through ``nlp/config.cfg``).
 
-Training data: the TRAIN split of the shipped development set, an optional extra dataset (items in
-the same act group as a held-out item are dropped) and the analysts' feedback in the archive. The
-held-out test split is never read here. Per-label thresholds and the rules' share of the combined
-score are chosen on out-of-fold predictions (5 folds over the training data only).
+Training data: the labelled set the profile declares (``dataset`` in its ``profile.toml``), an optional
+extra dataset and the analysts' feedback in the archive; with ``holdout``, only that set's TRAIN split
+(extra items in the same act group as a held-out item are dropped), and the held-out split is never
+read. Per-label thresholds and the rules' share of the combined score are chosen on out-of-fold
+predictions (5 folds over the training data only).
 
 The rules' phrases are also training examples (a positive phrase alone is an example of its label, a
 negative cue an example of no label): 336 items cannot teach the model the vocabulary the analysts
@@ -28,10 +29,10 @@ from pathlib import Path
 from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
 
-from nlp.dataset import DEV_SET, Item, fold_of, is_test, load_dataset, split
+from nlp.dataset import DEV_SET, Item, fold_of, is_test, load_dataset, profile_dataset, split
 from nlp.evaluate import metrics
 from nlp.rules import LabelRules, RuleSet, active_rules, phrase_stems
-from nlp.scoring import CURRENT, Model, calibrate, gate_features, gate_value, gated, logit, mix
+from nlp.scoring import CURRENT, Model, calibrate, gate_features, gate_value, gated, logit, mix, model_home
 from nlp.text import Parsed, make_doc, parse_item, parse_notice
 from veille.config import Settings
 
@@ -108,15 +109,15 @@ def rule_examples(rules: RuleSet, labels: list[str]) -> list[Example]:
     return list(out.values())
 
 
-def training_items(extra: Sequence[Item], holdout: bool = True) -> list[Item]:
-    """``holdout``: the TRAIN split of the shipped set + the extra items minus anything sharing a held-out
-    group (for an honest evaluation). Otherwise every shipped and extra item: the production model learns
+def training_items(extra: Sequence[Item], holdout: bool = True, dataset: Path = DEV_SET) -> list[Item]:
+    """``holdout``: the TRAIN split of the profile's ``dataset`` + the extra items minus anything sharing a
+    held-out group (for an honest evaluation). Otherwise every item of both: the production model learns
     from every label."""
     if not holdout:
-        shipped = load_dataset(DEV_SET)
+        shipped = load_dataset(dataset)
         ids = {i.id for i in shipped}
         return [*shipped, *(i for i in extra if i.id not in ids)]
-    train, test = split(load_dataset(DEV_SET))
+    train, test = split(load_dataset(dataset))
     held_out = {i.group for i in test}
     return [*train, *(i for i in extra if i.group not in held_out and not is_test(i))]
 
@@ -333,16 +334,18 @@ def train(
     from veille.profiles import load_labels
 
     labels = list(load_labels(settings))
+    dataset = profile_dataset(settings)  # the profile's own labelled set, never another profile's
     rules = active_rules(settings)
-    items = training_items(extra, holdout)
+    items = training_items(extra, holdout, dataset)
     examples = dataset_examples(items, labels, rules) + feedback_examples(settings, labels, rules)
     if len({e.id for e in examples}) < 10:
         raise ValueError("not enough training examples")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     digest = hashlib.sha256("\n".join(sorted(e.id for e in examples)).encode()).hexdigest()[:6]
     version = f"m{stamp}-{digest}"
-    out = settings.models / version
-    tmp = settings.models / f".tmp-{version}"
+    home = model_home(settings)
+    out = home / version
+    tmp = home / f".tmp-{version}"
     phrases = rule_examples(rules, labels)
     cv = cross_validate(examples, labels, tmp, progress, k_folds, epochs, always=phrases)
     variants = {name: fit_params(examples, labels, cal, gate) for name, (cal, gate) in VARIANTS.items()}
@@ -354,6 +357,8 @@ def train(
         "version": version,
         "created": datetime.now(UTC).isoformat(),
         "labels": labels,
+        "profile": settings.profile,
+        "dataset": str(dataset),
         "rules_version": rules.version,
         "holdout": holdout,
         "train_ids": sorted(e.id for e in examples),
@@ -364,5 +369,5 @@ def train(
         **params,
     }
     (out / "veille_meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
-    (settings.models / CURRENT).write_text(version + "\n", encoding="utf-8")
+    (home / CURRENT).write_text(version + "\n", encoding="utf-8")
     return out
