@@ -87,6 +87,24 @@ def gate_features(by_label: dict[str, LabelRules], cats: dict[str, float]) -> li
     ]
 
 
+def stack_features(by_label: dict[str, LabelRules], cats: dict[str, float], label: str) -> list[float]:
+    """What the per-label stacker reads: the label's rule score, its best positive evidence outside the body,
+    its calibrated model probability (0 where the model may not count alone, ``model_counts``) and its
+    strongest negative cue. (The best rule score of the other labels as a fifth feature did worse in CV.)"""
+    lr = by_label[label]
+    evidence = any(x.score > 0 for x in by_label.values())
+    model = cats.get(label, 0.0) if model_counts(lr.score, cats.get(label, 0.0), evidence) else 0.0
+    strong = [f["weight"] for f in lr.fired if f["weight"] > 0 and f["field"] != "body"]
+    return [lr.score, max(strong, default=0.0), model, 1.0 - lr.penalty]
+
+
+def stacked(stacker: dict, features: list[float]) -> float:
+    """The stacker's probability of the label; 0 without rule evidence the model may count alone on."""
+    if features[0] <= 0 and features[2] <= 0:
+        return 0.0
+    return round(gate_value(stacker, features), 4)
+
+
 def gate_value(gate: dict, features: list[float]) -> float:
     z = gate["intercept"] + sum(c * x for c, x in zip(gate["coef"], features, strict=True))
     return 1.0 / (1.0 + math.exp(-z))
