@@ -304,19 +304,27 @@ def fit_stacker(examples: list[Example], labels: list[str], k_folds: int = K) ->
         y = [e.cats[lb] >= 0.5 for e in known]
         if len(set(y)) < 2:
             continue
-        oof = [0.0] * len(known)
-        fold = [fold_of(e.group, k_folds) for e in known]
-        for k in set(fold):
-            fit_idx = [i for i, f in enumerate(fold) if f != k]
-            if len({y[i] for i in fit_idx}) < 2:
-                continue
-            m = _stack_fit(LogisticRegression, [x[i] for i in fit_idx], [y[i] for i in fit_idx])
-            for i, f in enumerate(fold):
-                if f == k:
-                    oof[i] = stacked(m, x[i])
+        oof = _stacker_oof(x, y, [fold_of(e.group, k_folds) for e in known])
         final = _stack_fit(LogisticRegression, x, y)
         out[lb] = {**final, "threshold": choose(list(zip(oof, y, strict=True)))}
     return out
+
+
+def _stacker_oof(x: list[list[float]], y: list[bool], fold: list[int]) -> list[float]:
+    """The stacker's probability for each example from a stacker fitted on the other folds (0 when those have
+    one class only)."""
+    from sklearn.linear_model import LogisticRegression
+
+    oof = [0.0] * len(x)
+    for k in set(fold):
+        fit_idx = [i for i, f in enumerate(fold) if f != k]
+        if len({y[i] for i in fit_idx}) < 2:
+            continue
+        m = _stack_fit(LogisticRegression, [x[i] for i in fit_idx], [y[i] for i in fit_idx])
+        for i, f in enumerate(fold):
+            if f == k:
+                oof[i] = stacked(m, x[i])
+    return oof
 
 
 def _stack_fit(cls: type, x: list[list[float]], y: list[bool]) -> dict:
