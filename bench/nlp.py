@@ -131,7 +131,8 @@ def quality(quick: bool) -> None:
     }
     for name, preds in rows.items():
         print(_row(name, te, preds, labels))
-    print("  (uncalibrated, no gate = the combination before; + calibration includes the rule-evidence requirement)")
+    print("  (uncalibrated, no gate = the combination before; + calibration includes the rule-evidence requirement;")
+    print("   stacker: a per-label logistic regression over the rule and model evidence, instead of a and thresholds)")
     meta = json.loads((model_dir / "veille_meta.json").read_text())
     print(f"gate in force: {meta['gate']}")
     print(f"\n== {k_folds}-fold CV over the train split (by act group; thresholds chosen on the other folds)")

@@ -127,7 +127,7 @@ def eval_cmd(
     ),
 ) -> None:
     """Evaluate rules alone, model alone and combined on a labelled dataset."""
-    from nlp.dataset import DatasetError, is_dev_set, load_dataset, split
+    from nlp.dataset import DatasetError, is_dev_set, load_dataset, profile_dataset, split
     from nlp.evaluate import evaluate, write_predictions
     from nlp.rules import RulesError, active_rules
     from nlp.scoring import load_model
@@ -140,8 +140,9 @@ def eval_cmd(
         return
     if dataset is None:
         fail("give a DATASET.jsonl, or --feedback")
+    shipped = is_dev_set(dataset, profile_dataset(state.settings, required=False))  # the profile's own set
     if split_ is None:
-        split_ = "test" if is_dev_set(dataset) else "all"
+        split_ = "test" if shipped else "all"
     if split_ not in ("test", "all"):
         fail("--split must be 'test' or 'all'")
     try:
@@ -160,7 +161,7 @@ def eval_cmd(
         f"{dataset}: {len(items)} item{'s' if len(items) != 1 else ''} (split {split_}); rules {rules.version}; "
         f"model {model.version if model else 'none (rules alone)'}"
     )
-    if model is not None and is_dev_set(dataset) and not model.meta.get("holdout", True):
+    if model is not None and shipped and not model.meta.get("holdout", True):
         console.print(
             f"warning: model {model.version} was trained on the whole shipped set, held-out split included: "
             "these figures are not an honest evaluation (train with `veille train --holdout` for one)",

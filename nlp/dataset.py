@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage.textnorm import strip_accents, words
+from veille.config import ConfigError, Settings
+from veille.profiles import load_profile, profile_dirs
 from veille.records import base_celex
+from veille.schema import toml_lines
 from veille.textfile import read_text
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -120,13 +123,37 @@ def load_dataset(path: str | Path) -> list[Item]:
     return items
 
 
-def is_dev_set(path: str | Path) -> bool:
-    """Whether ``path`` is the shipped development set (the same file, or a copy of it)."""
+def is_dev_set(path: str | Path, reference: Path | None = DEV_SET) -> bool:
+    """Whether ``path`` is ``reference``, the profile's labelled set (the same file, or a copy of it)."""
+    if reference is None:
+        return False
     path = Path(path)
     try:
-        return path.resolve() == DEV_SET.resolve() or path.read_bytes() == DEV_SET.read_bytes()
+        return path.resolve() == reference.resolve() or path.read_bytes() == reference.read_bytes()
     except OSError:
         return False
+
+
+def profile_dataset(settings: Settings, required: bool = True) -> Path | None:
+    """The labelled set the profile declares. A relative name is looked for beside the profile's files
+    (analysts' copy, ``profiles_dir``, shipped), then among the sets shipped in ``nlp/data/``. A profile
+    without one has nothing to train on: a ConfigError naming its file when ``required``, else None."""
+    profile = load_profile(settings)
+    path, declared = profile.path, profile.dataset
+    if not declared:
+        if not required:
+            return None
+        raise ConfigError(
+            f"{path}:1: profile {settings.profile!r} declares no labelled dataset to train on "
+            '(add dataset = "FILE.jsonl", docs/nlp.md)'
+        )
+    name = Path(declared).expanduser()
+    places = [name] if name.is_absolute() else [*(d / name for d in profile_dirs(settings)), DATA_DIR / name]
+    found = next((p for p in places if p.is_file()), None)
+    if found is None:
+        line = toml_lines(read_text(path, ConfigError))(("dataset",))
+        raise ConfigError(f"{path}:{line}: dataset: {declared!r} not found (looked in {', '.join(map(str, places))})")
+    return found
 
 
 def is_test(item: Item) -> bool:

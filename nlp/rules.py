@@ -15,6 +15,7 @@ import logging
 import os
 import stat
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
@@ -26,7 +27,7 @@ from spacy.matcher import Matcher, PhraseMatcher
 from nlp.rules_load import MAX_BYTES, PositiveRule, WideNegative, read_rules_file
 from nlp.rules_load import _Rule as _RuleSpec
 from nlp.safe_regex import linear_regex
-from nlp.text import FIELDS, Meta, Parsed, blank_nlp, make_doc, normalise
+from nlp.text import FIELDS, FieldText, Meta, Parsed, blank_nlp, make_doc, normalise
 from veille.config import Settings
 from veille.errors import UserError
 from veille.records import CELEX_RE, base_celex
@@ -146,86 +147,122 @@ class RuleSet:
 
     # -- matching and scoring ---------------------------------------------------------------------
     def match(self, parsed: Parsed) -> list[Hit]:
-        pms, matcher, keys = self._compiled
-        hits: list[Hit] = []
+        """The rules that fire on a notice: phrase and pattern matches in their fields, then act references
+        and ``when`` conditions on its metadata, minus rules whose ``also``/``unless`` conditions fail."""
         seen: dict[str, set[str]] = {ALSO: set(), UNLESS: set()}  # rule keys whose conditions occur
-        if parsed.fields:
-            doc = parsed.doc()
-            starts = parsed.field_starts()
-            found = {lg: pms[lg](doc) for lg in {f.lang for f in parsed.fields}}
-            if len(matcher):
-                found["*"] = matcher(doc)
-            for lg, matches in found.items():
-                for match_id, start, end in matches:
-                    fi = bisect_right(starts, start) - 1
-                    f = parsed.fields[fi]
-                    if (lg != "*" and f.lang != lg) or end > starts[fi] + len(f.stems):
-                        continue  # wrong language, or a token pattern running across two fields
-                    rule, what, fields = keys[match_id]
-                    if what in seen:
-                        seen[what].add(rule.key)
-                    elif f.name in fields and rule.holds(parsed.meta):
-                        s0 = starts[fi]
-                        hits.append(Hit(rule, f.written(start - s0, end - s0), f.name, what, (start, end)))
-        meta = parsed.meta
+        hits = self._text_hits(parsed, seen) + self._meta_hits(parsed.meta)
+        return [h for h in hits if _conditions_hold(h.rule, seen)]
+
+    def _text_hits(self, parsed: Parsed, seen: dict[str, set[str]]) -> list[Hit]:
+        """Matches in the notice's fields; a match of an ``also``/``unless`` phrase goes into ``seen``."""
+        if not parsed.fields:
+            return []
+        keys = self._compiled[2]
+        hits = []
+        for match_id, f, s0, start, end in self._matches(parsed):
+            rule, what, fields = keys[match_id]
+            if what in seen:
+                seen[what].add(rule.key)
+            elif f.name in fields and rule.holds(parsed.meta):
+                hits.append(Hit(rule, f.written(start - s0, end - s0), f.name, what, (start, end)))
+        return hits
+
+    def _matches(self, parsed: Parsed) -> Iterator[tuple[int, FieldText, int, int, int]]:
+        """(match id, field, field's first token, start, end) of every phrase and pattern match within one
+        field, a phrase only in a field of its language."""
+        pms, matcher, _ = self._compiled
+        doc, starts = parsed.doc(), parsed.field_starts()
+        found = {lg: pms[lg](doc) for lg in {f.lang for f in parsed.fields}}
+        if len(matcher):
+            found["*"] = matcher(doc)
+        for lg, matches in found.items():
+            for match_id, start, end in matches:
+                fi = bisect_right(starts, start) - 1
+                f = parsed.fields[fi]
+                if (lg == "*" or f.lang == lg) and end <= starts[fi] + len(f.stems):
+                    yield match_id, f, starts[fi], start, end  # not: wrong language, a pattern across two fields
+
+    def _meta_hits(self, meta: Meta) -> list[Hit]:
+        """Act references (the notice is the act, or has it as legal basis or related act) and rules that
+        only have ``when`` conditions."""
         celex = base_celex(meta.celex) or ""
-        for rule in self.rules:
-            if rule.acts and rule.holds(meta):
-                for act in rule.acts:
-                    if act == celex or act in meta.acts:
-                        hits.append(
-                            Hit(rule, f"{'celex' if act == celex else 'legal basis'} {act}", "meta", f"act {act}")
-                        )
-            elif rule.when and not (rule.phrases or rule.patterns or rule.acts) and rule.holds(meta):
+        hits = []
+        for rule in self._meta_rules:
+            if not rule.holds(meta):
+                continue
+            if rule.acts:
+                hits += [_act_hit(rule, act, celex) for act in rule.acts if act == celex or act in meta.acts]
+            else:
                 desc = ", ".join(f"{k}={getattr(meta, k)}" for k, _ in rule.when)
                 hits.append(Hit(rule, desc, "meta", "condition"))
-        also, unless = seen[ALSO], seen[UNLESS]
-        return [h for h in hits if (not h.rule.also or h.rule.key in also) and h.rule.key not in unless]
+        return hits
+
+    @cached_property
+    def _meta_rules(self) -> list[Rule]:
+        """The rules the metadata can fire: act references, and ``when`` conditions with nothing to match."""
+        return [r for r in self.rules if r.acts or (r.when and not (r.phrases or r.patterns))]
 
     @cached_property
     def _targets(self) -> dict[str, tuple[str, ...]]:
         return {r.key: tuple(lb for lb in self.labels if r.targets(lb)) for r in self.rules}
 
     def score(self, hits: list[Hit]) -> dict[str, LabelRules]:
+        return {label: _label_rules(label, best) for label, best in self._best_matches(hits).items()}
+
+    def _best_matches(self, hits: list[Hit]) -> dict[str, dict[tuple[str, str], tuple[float, Hit]]]:
+        """Per label, per (rule, what matched): its strongest weighted hit."""
         bests: dict[str, dict[tuple[str, str], tuple[float, Hit]]] = {lb: {} for lb in self.labels}
-        targets, fw = self._targets, self.field_weights
         in_body = _body_mentions(hits)
         for h in hits:
-            w = h.rule.weight * fw.get(h.field, 1.0)
-            if h.field == "body" and in_body[h.rule.key] < self.body_count:
-                # One generic phrase in 2,000 characters of body is weak evidence: "medical devices" named
-                # in a cybersecurity act. It counts in proportion to its matches up to ``body_count``.
-                w *= in_body[h.rule.key] / self.body_count
+            w = self._hit_weight(h, in_body)
             k = (h.rule.key, h.what)
-            for label in targets[h.rule.key]:
+            for label in self._targets[h.rule.key]:
                 best = bests[label]
                 if k not in best or w > best[k][0]:
                     best[k] = (w, h)
-        out = {}
-        for label, best in bests.items():
-            # A rule is one piece of evidence: it counts once, at its best match (several generic words of
-            # one weak rule must not add up to a label); distinct rules combine by noisy-OR.
-            per_rule: dict[str, tuple[float, Rule]] = {}
-            fired = []
-            for w, h in best.values():
-                if h.rule.key not in per_rule or w > per_rule[h.rule.key][0]:
-                    per_rule[h.rule.key] = (min(w, 1.0), h.rule)
-                signed = -w if h.rule.negative else w
-                fired.append(
-                    {"rule": h.rule.key, "label": label, "words": h.words, "weight": round(signed, 3), "field": h.field}
-                )
-            pos = penalty = 1.0
-            for w, rule in per_rule.values():
-                if rule.negative:
-                    penalty *= 1.0 - w  # a cue in the title weighs more than one in the body
-                else:
-                    pos *= 1.0 - w
-            fired.sort(key=lambda d: -abs(d["weight"]))
-            out[label] = LabelRules(round((1.0 - pos) * penalty, 4), fired, round(penalty, 4))
-        return out
+        return bests
+
+    def _hit_weight(self, h: Hit, in_body: dict[str, int]) -> float:
+        """The rule's weight times its field's. One generic phrase in 2,000 characters of body is weak
+        evidence ("medical devices" named in a cybersecurity act): it counts in proportion to the rule's
+        body mentions up to ``body_count``."""
+        w = h.rule.weight * self.field_weights.get(h.field, 1.0)
+        if h.field == "body" and in_body[h.rule.key] < self.body_count:
+            w *= in_body[h.rule.key] / self.body_count
+        return w
 
     def evaluate(self, parsed: Parsed) -> dict[str, LabelRules]:
         return self.score(self.match(parsed))
+
+
+def _conditions_hold(rule: Rule, seen: dict[str, set[str]]) -> bool:
+    return (not rule.also or rule.key in seen[ALSO]) and rule.key not in seen[UNLESS]
+
+
+def _act_hit(rule: Rule, act: str, celex: str) -> Hit:
+    return Hit(rule, f"{'celex' if act == celex else 'legal basis'} {act}", "meta", f"act {act}")
+
+
+def _label_rules(label: str, best: dict[tuple[str, str], tuple[float, Hit]]) -> LabelRules:
+    """A rule is one piece of evidence: it counts once, at its best match (several generic words of one weak
+    rule must not add up to a label); distinct rules combine by noisy-OR, negative cues multiply."""
+    per_rule: dict[str, tuple[float, Rule]] = {}
+    fired = []
+    for w, h in best.values():
+        if h.rule.key not in per_rule or w > per_rule[h.rule.key][0]:
+            per_rule[h.rule.key] = (min(w, 1.0), h.rule)
+        signed = -w if h.rule.negative else w
+        fired.append(
+            {"rule": h.rule.key, "label": label, "words": h.words, "weight": round(signed, 3), "field": h.field}
+        )
+    pos = penalty = 1.0
+    for w, rule in per_rule.values():
+        if rule.negative:
+            penalty *= 1.0 - w  # a cue in the title weighs more than one in the body
+        else:
+            pos *= 1.0 - w
+    fired.sort(key=lambda d: -abs(d["weight"]))
+    return LabelRules(round((1.0 - pos) * penalty, 4), fired, round(penalty, 4))
 
 
 def _body_mentions(hits: list[Hit]) -> dict[str, int]:

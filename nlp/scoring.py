@@ -9,6 +9,7 @@ training split only; without a model, ``score = rule_score`` and the rules file'
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import math
@@ -86,6 +87,24 @@ def gate_features(by_label: dict[str, LabelRules], cats: dict[str, float]) -> li
     ]
 
 
+def stack_features(by_label: dict[str, LabelRules], cats: dict[str, float], label: str) -> list[float]:
+    """What the per-label stacker reads: the label's rule score, its best positive evidence outside the body,
+    its calibrated model probability (0 where the model may not count alone, ``model_counts``) and its
+    strongest negative cue. (The best rule score of the other labels as a fifth feature did worse in CV.)"""
+    lr = by_label[label]
+    evidence = any(x.score > 0 for x in by_label.values())
+    model = cats.get(label, 0.0) if model_counts(lr.score, cats.get(label, 0.0), evidence) else 0.0
+    strong = [f["weight"] for f in lr.fired if f["weight"] > 0 and f["field"] != "body"]
+    return [lr.score, max(strong, default=0.0), model, 1.0 - lr.penalty]
+
+
+def stacked(stacker: dict, features: list[float]) -> float:
+    """The stacker's probability of the label; 0 without rule evidence the model may count alone on."""
+    if features[0] <= 0 and features[2] <= 0:
+        return 0.0
+    return round(gate_value(stacker, features), 4)
+
+
 def gate_value(gate: dict, features: list[float]) -> float:
     z = gate["intercept"] + sum(c * x for c, x in zip(gate["coef"], features, strict=True))
     return 1.0 / (1.0 + math.exp(-z))
@@ -126,11 +145,48 @@ def load_model_dir(path: Path) -> Model:
     )
 
 
+def model_home(settings: Settings) -> Path:
+    """The profile's models: ``<models>/<profile>/`` (``<models>`` is ``$VEILLE_HOME/models`` by default).
+    Models trained before models were per profile sat in ``<models>/`` itself: those trained for this
+    profile's labels move here once (moved, never copied or deleted)."""
+    home = settings.models / settings.profile
+    if (settings.models / CURRENT).is_file():
+        _adopt_legacy(settings.models, home, settings)
+    return home
+
+
+def _adopt_legacy(root: Path, home: Path, settings: Settings) -> None:
+    from veille.profiles import load_labels
+
+    labels = sorted(load_labels(settings))
+    pointer = root / CURRENT
+    for meta_file in root.glob("*/veille_meta.json"):
+        try:
+            mine = sorted(json.loads(meta_file.read_text(encoding="utf-8")).get("labels", [])) == labels
+        except (OSError, ValueError):
+            continue  # unreadable: left where it is
+        if mine and not (home / meta_file.parent.name).exists():
+            home.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):  # another process moved it first
+                meta_file.parent.rename(home / meta_file.parent.name)
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:  # another process adopted them meanwhile
+        return
+    if (home / name / "veille_meta.json").exists():
+        if not (home / CURRENT).exists():
+            with contextlib.suppress(FileNotFoundError):
+                pointer.rename(home / CURRENT)
+        else:
+            pointer.unlink(missing_ok=True)  # this profile has a newer current model already
+
+
 def current_model_path(settings: Settings) -> Path | None:
-    pointer = settings.models / CURRENT
+    home = model_home(settings)
+    pointer = home / CURRENT
     if not pointer.exists():
         return None
-    path = settings.models / pointer.read_text(encoding="utf-8").strip()
+    path = home / pointer.read_text(encoding="utf-8").strip()
     return path if (path / "veille_meta.json").exists() else None
 
 

@@ -1,9 +1,10 @@
 """Train the relevance model (spaCy ``textcat_multilabel`` through ``nlp/config.cfg``).
 
-Training data: the TRAIN split of the shipped development set, an optional extra dataset (items in
-the same act group as a held-out item are dropped) and the analysts' feedback in the archive. The
-held-out test split is never read here. Per-label thresholds and the rules' share of the combined
-score are chosen on out-of-fold predictions (5 folds over the training data only).
+Training data: the labelled set the profile declares (``dataset`` in its ``profile.toml``), an optional
+extra dataset and the analysts' feedback in the archive; with ``holdout``, only that set's TRAIN split
+(extra items in the same act group as a held-out item are dropped), and the held-out split is never
+read. Per-label thresholds and the rules' share of the combined score are chosen on out-of-fold
+predictions (5 folds over the training data only).
 
 The rules' phrases are also training examples (a positive phrase alone is an example of its label, a
 negative cue an example of no label): 336 items cannot teach the model the vocabulary the analysts
@@ -28,10 +29,22 @@ from pathlib import Path
 from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
 
-from nlp.dataset import DEV_SET, Item, fold_of, is_test, load_dataset, split
+from nlp.dataset import DEV_SET, Item, fold_of, is_test, load_dataset, profile_dataset, split
 from nlp.evaluate import metrics
 from nlp.rules import LabelRules, RuleSet, active_rules, phrase_stems
-from nlp.scoring import CURRENT, Model, calibrate, gate_features, gate_value, gated, logit, mix
+from nlp.scoring import (
+    CURRENT,
+    Model,
+    calibrate,
+    gate_features,
+    gate_value,
+    gated,
+    logit,
+    mix,
+    model_home,
+    stack_features,
+    stacked,
+)
 from nlp.text import Parsed, make_doc, parse_item, parse_notice
 from veille.config import Settings
 
@@ -108,15 +121,15 @@ def rule_examples(rules: RuleSet, labels: list[str]) -> list[Example]:
     return list(out.values())
 
 
-def training_items(extra: Sequence[Item], holdout: bool = True) -> list[Item]:
-    """``holdout``: the TRAIN split of the shipped set + the extra items minus anything sharing a held-out
-    group (for an honest evaluation). Otherwise every shipped and extra item: the production model learns
+def training_items(extra: Sequence[Item], holdout: bool = True, dataset: Path = DEV_SET) -> list[Item]:
+    """``holdout``: the TRAIN split of the profile's ``dataset`` + the extra items minus anything sharing a
+    held-out group (for an honest evaluation). Otherwise every item of both: the production model learns
     from every label."""
     if not holdout:
-        shipped = load_dataset(DEV_SET)
+        shipped = load_dataset(dataset)
         ids = {i.id for i in shipped}
         return [*shipped, *(i for i in extra if i.id not in ids)]
-    train, test = split(load_dataset(DEV_SET))
+    train, test = split(load_dataset(dataset))
     held_out = {i.group for i in test}
     return [*train, *(i for i in extra if i.group not in held_out and not is_test(i))]
 
@@ -210,57 +223,123 @@ def cross_validate(
         ):
             ex.raw = dict(cats)
         shutil.rmtree(model_dir, ignore_errors=True)
+    return cv_reports(examples, labels, k_folds)
+
+
+def cv_reports(examples: list[Example], labels: list[str], k_folds: int = K) -> list[dict]:
+    """Per fold, the metrics of every combination on that fold, fitted on the other folds' out-of-fold scores
+    (``raw``, filled by :func:`cross_validate` or read back from a saved run, bench/nlp_cv.py)."""
     reports = []
-    for val_ids in fold_ids:
-        rest = [e for e in examples if e.id not in set(val_ids)]
-        val = [by_id[i] for i in val_ids if by_id[i].item is not None]
+    for k in range(k_folds):
+        rest = [e for e in examples if fold_of(e.group, k_folds) != k]
+        val = [e for e in examples if fold_of(e.group, k_folds) == k and e.item is not None]
         reports.append(fold_report(rest, val, labels))
     return reports
 
 
-# The combinations compared in CV and bench/nlp.py: (calibrated scores + evidence rule, relevance gate).
-VARIANTS = {
-    "combined (uncalibrated, no gate)": (False, False),
-    "+ calibration": (True, False),
-    "+ gate": (False, True),
-    "combined": (True, True),  # the one in force
+# The combinations compared in CV and bench/nlp.py: calibrated scores + evidence rule, relevance gate, and the
+# per-label stacker instead of the hand mix (a, threshold).
+VARIANTS: dict[str, dict[str, bool]] = {
+    "combined (uncalibrated, no gate)": {"calibrated": False, "gate": False},
+    "+ calibration": {"calibrated": True, "gate": False},
+    "+ gate": {"calibrated": False, "gate": True},
+    "combined": {"calibrated": True, "gate": True},  # the one in force
+    "stacker": {"calibrated": True, "gate": False, "stacker": True},
+    "stacker + gate": {"calibrated": True, "gate": True, "stacker": True},
 }
 
 
-def fit_params(rest: list[Example], labels: list[str], calibrated: bool = True, gate: bool = True) -> dict:
-    """Calibration, per-label alpha and thresholds, then the gate, all from ``rest``'s out-of-fold scores."""
+def fit_params(
+    rest: list[Example], labels: list[str], calibrated: bool = True, gate: bool = True, stacker: bool = False
+) -> dict:
+    """Calibration, per-label alpha and thresholds (or the stacker), then the gate, all from ``rest``'s
+    out-of-fold scores."""
     platt = fit_platt(rest, labels) if calibrated else {}
     for e in rest:
         e.oof = calibrate(e.raw, platt)
     params = {**choose_params(rest, labels, calibrated), "platt": platt, "gate": None, "calibrated": calibrated}
+    params["stacker"] = fit_stacker(rest, labels) if stacker else None
     if gate:
         params["gate"] = fit_gate(rest, labels, params)
     return params
 
 
+def label_scores(e: Example, labels: list[str], params: dict) -> dict[str, float]:
+    """Per label, the combined score before the gate: the hand mix, or the stacker's probability."""
+    st = params.get("stacker")
+    if st:
+        return {lb: stacked(st[lb], stack_features(e.rules, e.oof, lb)) if lb in st else 0.0 for lb in labels}
+    return {lb: e.combined(lb, params["alpha"][lb], params["calibrated"]) for lb in labels}
+
+
+def thresholds_of(params: dict) -> dict[str, float]:
+    st = params.get("stacker")
+    return {lb: v["threshold"] for lb, v in st.items()} if st else params["thresholds"]
+
+
 def predict_examples(val: list[Example], labels: list[str], params: dict) -> list[set[str]]:
     out = []
+    thresholds = thresholds_of(params)
     for e in val:
         e.oof = calibrate(e.raw, params["platt"])
         g = None
         if params["gate"]:
             g = gate_value(params["gate"], gate_features(e.rules, {lb: e.oof[lb] for lb in labels}))
         thr = params["gate"]["threshold"] if params["gate"] else None
-        out.append(
-            {
-                lb
-                for lb in labels
-                if gated(e.combined(lb, params["alpha"][lb], params["calibrated"]), g, thr) >= params["thresholds"][lb]
-            }
-        )
+        scores = label_scores(e, labels, params)
+        out.append({lb for lb in labels if lb in thresholds and gated(scores[lb], g, thr) >= thresholds[lb]})
     return out
+
+
+def fit_stacker(examples: list[Example], labels: list[str], k_folds: int = K) -> dict[str, dict]:
+    """Per label, a logistic regression over ``stack_features`` fitted on ``examples`` (their out-of-fold model
+    scores), its threshold the one maximising F1 on the stacker's own out-of-fold probabilities (folds by act
+    group), never on the probabilities of the data it was fitted on."""
+    from sklearn.linear_model import LogisticRegression
+
+    out = {}
+    for lb in labels:
+        known = [e for e in examples if lb in e.cats and lb in e.oof]
+        x = [stack_features(e.rules, e.oof, lb) for e in known]
+        y = [e.cats[lb] >= 0.5 for e in known]
+        if len(set(y)) < 2:
+            continue
+        oof = _stacker_oof(x, y, [fold_of(e.group, k_folds) for e in known])
+        final = _stack_fit(LogisticRegression, x, y)
+        out[lb] = {**final, "threshold": choose(list(zip(oof, y, strict=True)))}
+    return out
+
+
+def _stacker_oof(x: list[list[float]], y: list[bool], fold: list[int]) -> list[float]:
+    """The stacker's probability for each example from a stacker fitted on the other folds (0 when those have
+    one class only)."""
+    from sklearn.linear_model import LogisticRegression
+
+    oof = [0.0] * len(x)
+    for k in set(fold):
+        fit_idx = [i for i, f in enumerate(fold) if f != k]
+        if len({y[i] for i in fit_idx}) < 2:
+            continue
+        m = _stack_fit(LogisticRegression, [x[i] for i in fit_idx], [y[i] for i in fit_idx])
+        for i, f in enumerate(fold):
+            if f == k:
+                oof[i] = stacked(m, x[i])
+    return oof
+
+
+def _stack_fit(cls: type, x: list[list[float]], y: list[bool]) -> dict:
+    lr = cls(C=STACK_C, max_iter=1000).fit(x, y)
+    return {"coef": [round(float(c), 6) for c in lr.coef_[0]], "intercept": round(float(lr.intercept_[0]), 6)}
+
+
+STACK_C = 1.0  # the stacker's inverse regularisation (chosen in CV, docs/nlp.md)
 
 
 def fold_report(rest: list[Example], val: list[Example], labels: list[str]) -> dict:
     items = [e.item for e in val]
     preds = {"rules": [{lb for lb in labels if e.rules[lb].score >= 0.5} for e in val]}
-    for name, (calibrated, gate) in VARIANTS.items():
-        params = fit_params(rest, labels, calibrated, gate)
+    for name, flags in VARIANTS.items():
+        params = fit_params(rest, labels, **flags)
         preds[name] = predict_examples(val, labels, params)
         if name == "combined":
             preds["model"] = [{lb for lb in labels if e.oof[lb] >= params["model_thresholds"][lb]} for e in val]
@@ -333,19 +412,21 @@ def train(
     from veille.profiles import load_labels
 
     labels = list(load_labels(settings))
+    dataset = profile_dataset(settings)  # the profile's own labelled set, never another profile's
     rules = active_rules(settings)
-    items = training_items(extra, holdout)
+    items = training_items(extra, holdout, dataset)
     examples = dataset_examples(items, labels, rules) + feedback_examples(settings, labels, rules)
     if len({e.id for e in examples}) < 10:
         raise ValueError("not enough training examples")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     digest = hashlib.sha256("\n".join(sorted(e.id for e in examples)).encode()).hexdigest()[:6]
     version = f"m{stamp}-{digest}"
-    out = settings.models / version
-    tmp = settings.models / f".tmp-{version}"
+    home = model_home(settings)
+    out = home / version
+    tmp = home / f".tmp-{version}"
     phrases = rule_examples(rules, labels)
     cv = cross_validate(examples, labels, tmp, progress, k_folds, epochs, always=phrases)
-    variants = {name: fit_params(examples, labels, cal, gate) for name, (cal, gate) in VARIANTS.items()}
+    variants = {name: fit_params(examples, labels, **flags) for name, flags in VARIANTS.items()}
     params = {k: v for k, v in variants["combined"].items() if k != "calibrated"}
     progress(f"final model: training on {len(examples)} examples and {len(phrases)} rule phrases")
     fit(examples + phrases, labels, out / "pipeline", epochs=epochs)
@@ -354,15 +435,18 @@ def train(
         "version": version,
         "created": datetime.now(UTC).isoformat(),
         "labels": labels,
+        "profile": settings.profile,
+        "dataset": str(dataset),
         "rules_version": rules.version,
         "holdout": holdout,
         "train_ids": sorted(e.id for e in examples),
         "n_feedback": sum(e.item is None for e in examples),
         "n_rule_phrases": len(phrases),
         "cv": cv,
+        "oof": {e.id: e.raw for e in examples},  # out-of-fold raw scores: bench/nlp_cv.py --oof compares on them
         "variants": variants,  # the combinations compared in bench/nlp.py, each fitted like the one in force
         **params,
     }
     (out / "veille_meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
-    (settings.models / CURRENT).write_text(version + "\n", encoding="utf-8")
+    (home / CURRENT).write_text(version + "\n", encoding="utf-8")
     return out

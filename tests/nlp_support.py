@@ -9,14 +9,16 @@ from veille.config import Settings
 
 def make_tiny_model(settings: Settings, version: str = "m-tiny") -> None:
     """Train a pipeline on three examples through ``nlp.train.fit`` and make it the current model."""
+    from nlp.scoring import model_home
     from nlp.train import Example, fit
     from veille.profiles import load_labels
 
     labels = list(load_labels(settings))
     texts = [("joint scientif consult", "deai"), ("vaccin campaign", "sante_publique"), ("handicap strateg", "diqasm")]
     examples = [Example(f"t{i}", "t", t, {lb: float(lb == y) for lb in labels}, {}) for i, (t, y) in enumerate(texts)]
-    fit(examples, labels, settings.models / version / "pipeline", epochs=1)
+    home = model_home(settings)
+    fit(examples, labels, home / version / "pipeline", epochs=1)
     half = {lb: 0.5 for lb in labels}
     meta = {"version": version, "labels": labels, "alpha": half, "thresholds": half, "model_thresholds": half}
-    (settings.models / version / "veille_meta.json").write_text(json.dumps(meta), encoding="utf-8")
-    (settings.models / "current").write_text(version, encoding="utf-8")
+    (home / version / "veille_meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    (home / "current").write_text(version, encoding="utf-8")

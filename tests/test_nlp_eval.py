@@ -246,7 +246,7 @@ def test_train_never_sees_test_items_and_uses_feedback(monkeypatch, tmp_path):
     assert "rule:numerique/ehds:en:European Health Data Space" in phrase_ids[0]
     assert not any(i.startswith("rule:") for i in meta["train_ids"])
     assert set(meta["thresholds"]) == set(meta["alpha"]) == set(meta["model_thresholds"])
-    assert (settings.models / "current").read_text().strip() == meta["version"]
+    assert (settings.models / "has" / "current").read_text().strip() == meta["version"]
     # classify / eval now use the model.
     from nlp.scoring import load_model
 

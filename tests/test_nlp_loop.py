@@ -243,7 +243,7 @@ def test_eval_on_the_shipped_set_says_when_the_model_saw_the_held_out_split():
 
     settings = load_settings()
     make_tiny_model(settings)
-    meta_path = settings.models / "m-tiny" / "veille_meta.json"
+    meta_path = settings.models / "has" / "m-tiny" / "veille_meta.json"
     res = CliRunner().invoke(app, ["eval", str(DEV_SET)], env={"COLUMNS": "200"})
     assert res.exit_code == 0 and "not an honest evaluation" not in res.output
     meta = json.loads(meta_path.read_text())

@@ -87,6 +87,9 @@ class Profile(_Strict):
     # Items dated (publication, else document date) more than this many days before the digest day are
     # archived without being mailed: a first run on an empty archive must not send years of backlog.
     digest_window_days: int = Field(14, ge=1, le=3660)
+    # Its labelled set (what `veille train` learns from, `veille eval` splits): a file beside the profile's
+    # files or shipped in nlp/data/. None: the profile has nothing to train on.
+    dataset: str | None = None
     labels: dict[LabelId, Label] = Field(min_length=1)
     dates: list[DatedFact] = []
     _path: Path | None = PrivateAttr(None)
