@@ -29,7 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from veille.config import Settings, clock, load_settings, parse_duration
+from core.config import Settings, clock, load_settings, parse_duration
 
 log = logging.getLogger("veille.scheduler")
 JOBS_TABLE = "apscheduler_jobs"

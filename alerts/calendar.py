@@ -27,12 +27,12 @@ from alerts.deadlines import SIGNAL_KINDS
 from alerts.digest import KIND_NAMES
 from alerts.escape import clean, safe_url
 from alerts.routing import load_candidates, routed_labels
+from core.config import ConfigError, Settings, parse_toml
+from core.dates import fr_date, today_brussels
+from core.profiles import profile_file
+from core.textfile import read_text
 from storage.db import session_scope
 from storage.models import Notice
-from veille.config import ConfigError, Settings, parse_toml
-from veille.dates import fr_date, today_brussels
-from veille.profiles import profile_file
-from veille.textfile import read_text
 
 PRODID = "-//veille//EU regulatory watch//FR"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)  # DTSTAMP of the profile's facts (they have no update time)

@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from veille.dates import paris_time
+from core.dates import paris_time
 
 calendar_app = typer.Typer(help="The deadline calendar (iCalendar) and its feed tokens.", invoke_without_command=True)
 token_app = typer.Typer(help="Secret tokens of the workbench's calendar feeds.", no_args_is_help=True)
@@ -23,9 +23,9 @@ def register(app: typer.Typer) -> None:
 def reminders_cmd() -> None:
     """Send the deadline reminders due today (N working days before each deadline)."""
     from alerts.reminders import send_reminders
+    from core.config import ConfigError
     from storage.lock import RunInProgress
     from veille.cli import console, fail, state
-    from veille.config import ConfigError
     from veille.main_job import in_progress
     from veille.pipeline import exclusive
 
@@ -54,8 +54,8 @@ def calendar_cmd(
     if ctx.invoked_subcommand:
         return
     from alerts.calendar import calendar_ics, events
+    from core.config import ConfigError
     from veille.cli import check_labels, console, fail, safe, state
-    from veille.config import ConfigError
 
     check_labels([label] if label else [])
     try:
@@ -154,9 +154,9 @@ def digest_cmd(
 
     from alerts import send_digests
     from alerts.jobs import preview_digests
+    from core.config import ConfigError
     from storage.lock import RunInProgress
     from veille.cli import _date, check_labels, console, fail, state
-    from veille.config import ConfigError
     from veille.main_job import in_progress
     from veille.pipeline import exclusive
 

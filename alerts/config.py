@@ -1,7 +1,7 @@
 """The routing file of a profile (``routing.toml``): recipients per label, thresholds, critical rules.
 
 Validated with pydantic; a mistake is a one-line ``ConfigError`` naming ``file:line: key``, like
-``veille/config.py``. Webhook URLs are secrets: read from the user's copy or ``VEILLE_WEBHOOK_<NAME>``.
+``core/config.py``. Webhook URLs are secrets: read from the user's copy or ``VEILLE_WEBHOOK_<NAME>``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from veille.celex import is_celex, normalise_celex
-from veille.config import ConfigError, Settings, Strict, _line_of, parse_duration, parse_toml, validate_toml
-from veille.profiles import load_labels, profile_file
-from veille.records import Kind
-from veille.textfile import read_text
+from core.celex import is_celex, normalise_celex
+from core.config import ConfigError, Settings, Strict, _line_of, parse_duration, parse_toml, validate_toml
+from core.profiles import load_labels, profile_file
+from core.records import Kind
+from core.textfile import read_text
 
 Channel = Literal["email", "slack", "webhook"]
 EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")

@@ -22,9 +22,9 @@ from alerts.deadlines import open_candidates, working_days_left
 from alerts.jobs import Renderer, _now, batch_id, local_day, parse_batch, transport_factory, working_day
 from alerts.outbox import OPEN, DeliveryStats, Planned, deliver, plan, reconcile
 from alerts.routing import recipients, routed_labels
+from core.config import Settings
 from storage.db import session_scope
 from storage.models import Delivery
-from veille.config import Settings
 
 PREFIX = "reminder-"
 

@@ -113,9 +113,9 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="veille-bench-"))
     os.environ["VEILLE_HOME"] = str(tmp)
+    from core.config import load_settings
     from crawlers.run import crawl
     from storage.db import open_archive
-    from veille.config import load_settings
 
     items = titles()
     routes = [

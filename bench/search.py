@@ -258,9 +258,9 @@ def _demo_archive(folder: Path) -> Path:
 def crosslang(demo: Path) -> None:
     from sqlalchemy import text
 
+    from core.config import load_settings
     from storage.crosslang import archive_units, learn, lexicon, rules_units
     from storage.search import CANDIDATES
-    from veille.config import load_settings
 
     settings = load_settings(demo / "veille.toml")
     engine = open_archive(settings.database_url)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from scrapy.crawler import CrawlerProcess
 
+from core.config import CrawlConfig
 from crawlers.pipelines import write_atomic
 from crawlers.settings import scrapy_settings
 from crawlers.spiders import spider_for
-from veille.config import CrawlConfig
 
 
 def run_job(job: dict) -> None:

@@ -20,9 +20,9 @@ def crawl_cmd(
     record: Path | None = typer.Option(None, "--record", help="Save every live response here (replay bundle)."),
 ) -> None:
     """Crawl sources (Scrapy, conditional GETs) and store new and changed notices."""
+    from core.config import ConfigError
     from crawlers.run import crawl
     from veille.cli import console, fail, state
-    from veille.config import ConfigError
 
     start = None
     if since:

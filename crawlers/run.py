@@ -23,11 +23,11 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
+from core.config import Settings, SourceConfig
+from core.records import NoticeRecord
 from crawlers.settings import cache_dir
 from storage.ingest import IngestStats, ingest
 from storage.runs import finish_run, start_run, watermark
-from veille.config import Settings, SourceConfig
-from veille.records import NoticeRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TIMEOUT = 3600.0

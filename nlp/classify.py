@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
+from core.config import Settings
 from nlp.rules import active_rules
 from nlp.scoring import MIX_VERSION, gc_paused, load_model, model_counts, score_parsed
 from nlp.text import TEXT_VERSION, parse_notice
@@ -20,7 +21,6 @@ from nlp.verdicts import apply_to_rows, latest
 from storage.db import session_scope
 from storage.fulltext import now_utc, refresh_labels
 from storage.models import KeyValue, LabelScore, Notice
-from veille.config import Settings
 
 BATCH = 500
 SCORING_KEY = "nlp:text_version"  # the key predates MIX_VERSION; kept so that archives keep their moment

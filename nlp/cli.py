@@ -70,11 +70,11 @@ def train_cmd(
     ),
 ) -> None:
     """Train the relevance model on the whole shipped set + analysts' feedback; becomes current."""
+    from core.profiles import load_labels
     from nlp.dataset import DatasetError, load_dataset
     from nlp.train import train
     from storage.db import ArchiveUnavailable
     from veille.cli import console, fail, state
-    from veille.profiles import load_labels
 
     try:
         items = load_dataset(extra) if extra else []
@@ -341,9 +341,9 @@ def _print_stored(data: dict) -> None:
 @rules_app.command("check")
 def rules_check(file: Path | None = typer.Argument(None, help="Rules file (default: the active one).")) -> None:
     """Validate a rules file; prints file:line: what is wrong."""
+    from core.profiles import load_labels
     from nlp.rules import RulesError, load_rules, rules_path
     from veille.cli import console, fail, state
-    from veille.profiles import load_labels
 
     path = file or rules_path(state.settings)
     try:

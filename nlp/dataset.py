@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.records import base_celex
+from core.textfile import read_text
 from storage.textnorm import strip_accents, words
-from veille.records import base_celex
-from veille.textfile import read_text
 
 DATA_DIR = Path(__file__).parent / "data"
 DEV_SET = DATA_DIR / "has_dev_notices.jsonl"

@@ -17,10 +17,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _check(notice_id: int, label: str) -> None:
+    from core.profiles import load_labels
     from storage.db import session_scope
     from storage.models import Notice
     from veille.cli import fail, state
-    from veille.profiles import load_labels
 
     labels = load_labels(state.settings)
     if label not in labels:

@@ -21,10 +21,10 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from core.config import Settings
 from nlp.explain import evidence
 from nlp.rules import LabelRules, RuleSet
 from nlp.text import SEP, Parsed
-from veille.config import Settings
 
 CURRENT = "current"
 MODEL_ALONE = 0.95  # without rule evidence, the model's score counts only where its scores saturate

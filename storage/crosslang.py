@@ -171,7 +171,7 @@ def archive_units(engine: Engine) -> Iterable[tuple[str, str]]:
                 yield r.summary_fr, r.summary_en
 
 
-def rules_units(settings) -> list[tuple[str, str]]:  # veille.config.Settings
+def rules_units(settings) -> list[tuple[str, str]]:  # core.config.Settings
     """Each rule's French and English phrases (the rules in force), one aligned unit per rule."""
     from nlp.rules import RulesError, active_rules
 
@@ -193,7 +193,7 @@ def rules_units(settings) -> list[tuple[str, str]]:  # veille.config.Settings
 
 
 def _fingerprint(engine: Engine, settings) -> str:
-    from veille.profiles import profile_file
+    from core.profiles import profile_file
 
     try:
         rules = profile_file(settings, "rules.yaml").read_bytes()

@@ -15,9 +15,9 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from core.dates import as_day
+from core.errors import UserError
 from storage.textnorm import index_text, stems_any, strip_accents, words
-from veille.dates import as_day
-from veille.errors import UserError
 
 EPOCH = date(1970, 1, 1)
 ID_BITS = 32

@@ -12,10 +12,10 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.records import as_utc
 from storage.db import session_scope
 from storage.fulltext import now_utc
 from storage.models import CrawlRun, Source
-from veille.records import as_utc
 
 
 def start_run(engine: Engine, source: str, kind: str) -> int:

@@ -5,11 +5,11 @@ import datetime as dt
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from core.config import load_settings
 from storage.db import open_archive, session_scope
 from storage.models import Delivery
 from tests.alerts_support import add_notice, classify_as, write_config, write_routing
 from veille.cli import app, state
-from veille.config import load_settings
 
 ROUTING = '[labels.deai]\nemail = ["deai@has.fr"]\n'
 

@@ -12,6 +12,7 @@ from html import escape
 import pytest
 from sqlmodel import func, select
 
+from core.config import load_settings
 from crawlers.replay import BUNDLE, config_text
 from crawlers.run import crawl
 from storage.db import session_scope
@@ -19,7 +20,6 @@ from storage.models import CrawlRun, Notice, Sighting, Source
 from storage.runs import watermark
 from tests.conftest import ROOT
 from tests.replay_server import ReplayServer, Route, fixture, load_bundle, route_from_http_txt, write_config
-from veille.config import load_settings
 
 
 def make_feed(tag: str, n: int, start: int = 0) -> bytes:

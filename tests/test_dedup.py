@@ -23,13 +23,13 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from alerts.digest import Item, sections
+from core.config import load_settings
 from crawlers.replay import BUNDLE
 from crawlers.run import crawl
 from storage.db import open_archive, session_scope
 from storage.models import Notice, Sighting
 from storage.search import search
 from tests.replay_server import ReplayServer, Route, write_config
-from veille.config import load_settings
 
 RSS = {"Content-Type": "application/rss+xml"}
 

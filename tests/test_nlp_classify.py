@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import delete, event, insert, text
 from sqlmodel import select
 
+from core.config import load_settings
+from core.records import NoticeRecord
 from nlp.backtest import backtest
 from nlp.classify import classify, count_stale, explain, stale_ids
 from nlp.rules import rules_path, save_rules
@@ -20,8 +22,6 @@ from storage.models import LabelScore
 from storage.search import Filters, search
 from tests.nlp_support import make_tiny_model
 from veille import pipeline
-from veille.config import load_settings
-from veille.records import NoticeRecord
 
 RECORDS = [
     NoticeRecord(

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from core.config import load_settings
 from storage.db import open_archive
 from tests.web_helpers import client, login
 from veille.cli import app, state
-from veille.config import load_settings
 from web.auth import add_user
 
 JSC_TITLE = (

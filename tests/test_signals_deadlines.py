@@ -17,13 +17,13 @@ from alerts.calendar import calendar_ics
 from alerts.deadlines import working_days_left
 from alerts.models import create_token, revoke_token
 from alerts.reminders import reminder_due, send_reminders
+from core.config import load_settings
+from core.records import NoticeRecord
 from storage.db import open_archive, session_scope
+from storage.health import working_days_back
 from storage.ingest import ingest
 from storage.models import Delivery, Notice, NoticeVersion
 from tests.alerts_support import add_notice, classify_as, write_config
-from veille.config import load_settings
-from veille.health import working_days_back
-from veille.records import NoticeRecord
 
 MON_9_NOV = datetime(2026, 11, 9, 9, 0, tzinfo=UTC)  # Wednesday 11 November 2026 is a public holiday
 

@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 
 from alerts import send_digests
 from alerts.calendar import calendar_ics
+from core.config import load_settings
+from core.profiles import load_labels
 from crawlers.replay import config_text, serve
 from crawlers.run import crawl
 from storage.db import open_archive
 from tests.alerts_support import classify_as
-from veille.config import load_settings
-from veille.profiles import load_labels
 
 SIGNALS = ["have-your-say", "funding-tenders", "comitology-register", "delegated-acts-register"]
 

@@ -15,6 +15,8 @@ from sqlalchemy import func
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from core.config import load_settings
+from core.records import NoticeRecord
 from storage.crosslang import lexicon
 from storage.db import open_archive, session_scope
 from storage.ingest import ingest
@@ -30,8 +32,6 @@ from tests.web_helpers import (
     seed_small,
     seeded_archive_file,
 )
-from veille.config import load_settings
-from veille.records import NoticeRecord
 from web.app import create_app, routers
 from web.auth import authenticate, session_secret
 
@@ -312,7 +312,7 @@ def test_dashboard_chart_sources_outbox(archive):
             .where(LabelScore.selected)
         ).all()
     start, end = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=7)
-    from veille.profiles import load_labels
+    from core.profiles import load_labels
     from web.routes.dashboard import short_name
 
     names = {k: v.name for k, v in load_labels(load_settings()).items()}

@@ -22,11 +22,11 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from alerts.models import create_token
+from core.config import load_settings
 from storage.db import open_archive, session_scope
 from storage.models import Feedback
 from tests.conftest import ROOT
 from tests.web_helpers import PASSWORD, copy_archive, csrf_of, free_port, live_server, login, seeded_archive_file
-from veille.config import load_settings
 from web.app import create_app
 from web.auth import KDF_SLOTS, add_user
 from web.security import CSP, LoginThrottle

@@ -14,8 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from veille.config import ConfigError, Settings, check_profile, difflib_close, load_settings
-from veille.errors import UserError
+from core.config import ConfigError, Settings, check_profile, difflib_close, load_settings
+from core.errors import UserError
 
 
 class VeilleGroup(TyperGroup):
@@ -184,8 +184,8 @@ def lexicon(engine):  # storage.crosslang.Lexicon
 def check_labels(labels: list[str], option: str = "--label", alternative: str | None = None) -> None:
     """A misspelt label would otherwise filter everything out and look like an empty archive.
     ``alternative``: a value the option also takes (the calendar feeds' ``all``)."""
-    from veille.config import ConfigError
-    from veille.profiles import load_labels
+    from core.config import ConfigError
+    from core.profiles import load_labels
 
     try:
         known = load_labels(state.settings)

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from veille.dates import paris_time, today_brussels
+from core.dates import paris_time, today_brussels
 
 
 def register(app: typer.Typer) -> None:
@@ -135,9 +135,9 @@ def status_cmd() -> None:
 
     import scheduler
     from storage.db import session_scope
+    from storage.health import source_states
     from storage.models import Delivery
     from veille.cli import console, safe, state
-    from veille.health import source_states
     from veille.pipeline import source_health
 
     engine = state.engine()
@@ -166,8 +166,8 @@ def _when(t: datetime | None) -> str:
 
 def _demo_settings(base_url: str, home: Path, profile: str):  # Settings
     """The replay config, with the archive and outbox in the demo folder (kept for later commands)."""
+    from core.config import load_settings
     from crawlers.replay import config_text
-    from veille.config import load_settings
 
     cfg = home / "veille.toml"
     text = config_text(base_url).replace('profile = "has"', f'profile = "{profile}"', 1)

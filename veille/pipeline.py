@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.config import Settings, clock
 from storage.db import session_scope
 from storage.lock import archive_lock
 from storage.models import CrawlRun, Source
-from veille.config import Settings, clock
 
 Progress = Callable[[str], None]
 # Outdated scores caught up per cycle: about 10 s of scoring, so a rules change never holds up alerts.

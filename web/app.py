@@ -23,9 +23,9 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from veille.config import ConfigError, Settings
-from veille.dates import as_day, paris_time
-from veille.names import (
+from core.config import ConfigError, Settings
+from core.dates import as_day, paris_time
+from core.names import (
     FIELDS,
     HEALTH_STATES,
     NOTICE_KINDS,
@@ -138,7 +138,7 @@ def _templates() -> Jinja2Templates:
 
 
 def _labels(settings: Settings) -> dict[str, str]:
-    from veille.profiles import load_labels
+    from core.profiles import load_labels
 
     try:
         return {k: v.name for k, v in load_labels(settings).items()}

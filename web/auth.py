@@ -23,9 +23,9 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.config import Settings
 from storage.db import session_scope
 from storage.fulltext import now_utc
-from veille.config import Settings
 from web.i18n import _
 from web.models import ROLES, WebUser
 

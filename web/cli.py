@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from veille.dates import paris_time
+from core.dates import paris_time
 
 users_app = typer.Typer(help="Web workbench accounts.", no_args_is_help=True)
 
@@ -34,7 +34,7 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 
-def _load_nlp(settings) -> None:  # veille.config.Settings
+def _load_nlp(settings) -> None:  # core.config.Settings
     """Load the rules and the model now, not on the first notice or dashboard page (about 3 s)."""
     from nlp.classify import versions_in_force
     from nlp.rules import RulesError

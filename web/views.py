@@ -58,7 +58,7 @@ def fired_rules(explanation: dict | None) -> list[FiredRule]:
 
 # --- highlighting ---------------------------------------------------------------------------
 
-_WORD = re.compile(r"[^\W_]+")  # a word as nlp and the search index split them (veille.lang.WORD_RE)
+_WORD = re.compile(r"[^\W_]+")  # a word as nlp and the search index split them (core.lang.WORD_RE)
 
 
 def _fold(text: str) -> str:

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from core.records import NoticeRecord
 from crawlers.parsers import ParseError
 from crawlers.parsers.cellar import parse_act_xhtml, parse_multiple_choices
 from crawlers.parsers.sparql import (
@@ -28,7 +29,6 @@ from crawlers.parsers.sparql import (
     parse_discovery,
 )
 from crawlers.spiders.base import VeilleSpider, describe, guarded
-from veille.records import NoticeRecord
 
 CELLAR_REST = "http://publications.europa.eu/resource/celex/{celex}"
 JSON_ACCEPT = {"Accept": "application/sparql-results+json"}

@@ -13,9 +13,9 @@ from fastapi.responses import Response
 from sqlalchemy import func
 from sqlmodel import select
 
+from core.dates import as_day
 from storage.db import session_scope
 from storage.models import CrawlRun, Delivery, LabelScore, Notice, Source
-from veille.dates import as_day
 from web.app import render
 from web.auth import require_user
 from web.models import WebUser
@@ -82,7 +82,7 @@ def short_name(labels: dict[str, str], label: str) -> str:
 @router.get("/dashboard")
 def dashboard(request: Request, weeks: int = 52, user: WebUser = Depends(require_user)) -> Response:
     weeks = min(max(weeks, 4), 156)
-    from veille.health import source_states
+    from storage.health import source_states
 
     health = {st.name: st for st in source_states(request.app.state.engine, request.app.state.settings)}
     with session_scope(request.app.state.engine) as s:

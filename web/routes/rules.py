@@ -19,9 +19,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import select
 
+from core.textfile import read_text
 from storage.db import session_scope
 from storage.models import Notice
-from veille.textfile import read_text
 from web import rules_worker
 from web.app import flash, render
 from web.auth import checked_form, require_analyst, require_user

@@ -10,9 +10,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
+from core.names import NOTICE_KINDS, doc_type_name
 from storage.crosslang import lexicon
 from storage.search import CANDIDATES, Filters, QueryError, export_csv, export_rows, search
-from veille.names import NOTICE_KINDS, doc_type_name
 from web.app import render
 from web.auth import require_user
 from web.i18n import N_, _

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
-from veille.errors import UserError
-from veille.textfile import read_text
+from core.errors import UserError
+from core.textfile import read_text
 
 DEFAULT_HOME = Path("~/.local/share/veille").expanduser()
 SHIPPED_PROFILES = Path(__file__).parent / "profiles"
@@ -84,9 +84,9 @@ class SourceConfig(Strict):
     @field_validator("options")
     @classmethod
     def _expect(cls, v: dict[str, Any]) -> dict[str, Any]:
-        """``options.expect`` overrides the kind's healthy-run expectation (veille/health.py): checked here."""
+        """``options.expect`` overrides the kind's healthy-run expectation (storage/health.py): checked here."""
         if "expect" in v:
-            from veille.health import Expectation
+            from storage.health import Expectation
 
             try:
                 Expectation.model_validate(v["expect"])
@@ -207,7 +207,7 @@ def clock(value: str) -> tuple[int, int, int]:
 
 
 class Settings(Strict):
-    profiles_dir: str | None = None  # extra profiles; the shipped ones are in veille/profiles
+    profiles_dir: str | None = None  # extra profiles; the shipped ones are in core/profiles
     profile: str = "has"  # after profiles_dir: its validator looks there
     outbox_dir: str | None = None  # default $VEILLE_HOME/outbox
     models_dir: str | None = None  # default $VEILLE_HOME/models

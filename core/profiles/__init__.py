@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from veille.config import ConfigError, Settings, parse_toml, validate_toml
-from veille.textfile import read_text
+from core.config import ConfigError, Settings, parse_toml, validate_toml
+from core.textfile import read_text
 
 SHIPPED = Path(__file__).parent
 

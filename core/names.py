@@ -101,7 +101,7 @@ def doc_type_name(code: str | None) -> str | None:
 
 def celex_type_name(celex: str | None) -> str | None:
     """What a CELEX number says the document is (``32025R0117`` -> Regulation), else None."""
-    from veille.celex import parse_celex
+    from core.celex import parse_celex
 
     parsed = parse_celex(celex)
     return CELEX_TYPES.get((parsed.sector, parsed.descriptor)) if parsed else None
@@ -140,7 +140,7 @@ FIELDS = {
     "url": N_("Page"),
 }
 
-# A source's health (veille.health.SourceHealth.state); its reasons stay in French (the CLI's too).
+# A source's health (storage.health.SourceHealth.state); its reasons stay in French (the CLI's too).
 HEALTH_STATES = {
     "ok": N_("ok"),
     "quiet": N_("quiet"),
