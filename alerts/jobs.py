@@ -37,10 +37,10 @@ from alerts.render import text_body
 from alerts.routing import Candidate, Recipient, alert_due, critical_rule, digest_due, load_candidates, recipients
 from alerts.slack import SlackTransport, WebhookTransport, payloads
 from core.config import Settings
+from core.dates import now_utc
 from core.profiles import Label, load_digest_settings, load_labels
 from core.records import as_utc
 from storage.db import session_scope
-from storage.fulltext import now_utc
 from storage.health import unhealthy
 from storage.models import Delivery, KeyValue
 from storage.runs import failed_since

@@ -13,8 +13,8 @@ from sqlalchemy import Column, DateTime
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel, select
 
+from core.dates import now_utc
 from storage.db import session_scope
-from storage.fulltext import now_utc
 
 ALL = "all"  # the feed with every label
 

@@ -13,13 +13,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
 from core.config import Settings
+from core.dates import now_utc
 from nlp.rules import active_rules
 from nlp.scoring import MIX_VERSION, gc_paused, load_model, model_counts, score_parsed
 from nlp.text import TEXT_VERSION, parse_notice
 from nlp.tokencache import TokenCache
 from nlp.verdicts import apply_to_rows, latest
 from storage.db import session_scope
-from storage.fulltext import now_utc, refresh_labels
+from storage.fulltext import refresh_labels
 from storage.models import KeyValue, LabelScore, Notice
 
 BATCH = 500

@@ -30,7 +30,8 @@ from itertools import product
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from storage.fulltext import Clause, now_utc
+from core.dates import now_utc
+from storage.fulltext import Clause
 from storage.textnorm import stem, stems_any, words
 
 log = logging.getLogger(__name__)

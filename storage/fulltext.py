@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
@@ -221,10 +221,6 @@ def to_tsquery(clauses: list[Clause]) -> str:
     parts = ["(" + " | ".join(clause(c) for c in g) + ")" for g in groups]
     parts += ["!(" + clause(c) + ")" for c in negative]
     return " & ".join(parts)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 @event.listens_for(Session, "after_flush")

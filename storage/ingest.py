@@ -20,9 +20,10 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, or_, select
 
+from core.dates import now_utc
 from core.records import READER_FIELDS, NoticeRecord, base_celex, canonical_url
 from storage.db import session_scope
-from storage.fulltext import index_notice, now_utc
+from storage.fulltext import index_notice
 from storage.models import Notice, NoticeVersion, Sighting
 
 LIST_FIELDS = ("related_acts", "legal_basis", "eurovoc")  # merged as unions

@@ -12,9 +12,9 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.dates import now_utc
 from core.records import as_utc
 from storage.db import session_scope
-from storage.fulltext import now_utc
 from storage.models import CrawlRun, Source
 
 

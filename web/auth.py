@@ -24,8 +24,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from core.config import Settings
+from core.dates import now_utc
 from storage.db import session_scope
-from storage.fulltext import now_utc
 from web.i18n import _
 from web.models import ROLES, WebUser
 
