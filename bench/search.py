@@ -203,7 +203,7 @@ def run_queries(db: Path, n_queries: int, seed: int = 11) -> list[tuple[str, lis
         search(engine, w, sort="date", limit=20)
         cold.append((time.perf_counter() - t0) * 1000)
     results = [(f"cold first touch of each frequent term ({len(cold)} terms, untimed below)", cold)]
-    gc.freeze()  # as `veille serve` does after start-up (web/cli.py)
+    gc.freeze()  # as `veille serve` does after start-up (veille/commands/web.py)
     for cname, make in classes.items():
         for filtered in (False, True):
             for sort in ("relevance", "date"):

@@ -194,7 +194,7 @@ def _sections_of(text: str) -> dict[str, list[tuple[str, str]]]:
 
 
 def test_demo_digests_list_each_link_once_and_no_day_before_its_document(tmp_path, monkeypatch):
-    from veille.cli import app
+    from veille.main import app
 
     monkeypatch.setenv("VEILLE_HOME", str(tmp_path / "home"))
     result = CliRunner().invoke(app, ["demo"], env={"COLUMNS": "200"})

@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 from core.config import load_settings
 from storage.db import open_archive, session_scope
 from storage.models import Delivery, Feedback
-from veille.cli import app, state
+from veille.commands.base import state
+from veille.main import app
 
 # A Monday (not a French holiday), 16:00 in Paris: a scheduled digest day for the replayed items.
 NOW = datetime(2025, 12, 22, 15, tzinfo=UTC)
@@ -60,7 +61,7 @@ def notice_id(engine, title: str) -> int:
 def pipeline(tmp_path_factory) -> tuple[Path, str]:
     """The replay bundle through the whole pipeline except digests; returns the archive file and its config."""
     from crawlers.replay import serve
-    from veille.main_job import _demo_settings
+    from veille.commands.cycle import _demo_settings
     from veille.pipeline import run_cycle
 
     home = tmp_path_factory.mktemp("pipeline")
@@ -265,7 +266,7 @@ def test_the_window_is_read_from_the_profile_with_file_and_line_on_a_mistake(pip
 def test_preview_of_a_sent_day_shows_what_was_sent_and_sends_nothing(pipeline, tmp_path, monkeypatch):
     from alerts import send_digests
     from alerts.jobs import preview_digests
-    from veille.cli import console
+    from veille.commands.base import console
 
     engine, settings, cfg = archive(pipeline, tmp_path / "a", f'[web]\npublic_url = "{PUBLIC}"\n')
     send_digests(engine, settings, now=NOW)
@@ -385,7 +386,7 @@ def test_migration_0008_keeps_the_newest_of_duplicate_verdicts(pipeline, tmp_pat
 
 
 def test_search_counts_agree_and_unknown_facets_name_the_known_values(pipeline, tmp_path, monkeypatch):
-    from veille.cli import console
+    from veille.commands.base import console
 
     _, settings, cfg = archive(pipeline, tmp_path / "a")
     monkeypatch.setattr(console, "width", 200)

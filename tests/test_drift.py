@@ -31,7 +31,8 @@ from storage.db import open_archive, session_scope
 from storage.models import CrawlRun, Notice, Sighting
 from tests.replay_server import ReplayServer, Route, fixture, write_config
 from tests.web_helpers import PASSWORD, client, login
-from veille import cli
+from veille.commands import base as cli
+from veille.main import app
 from web.auth import add_user
 
 BUNDLE = Path(__file__).resolve().parent.parent / "crawlers" / "replay" / "bundle"
@@ -48,7 +49,7 @@ def status(veille_home, monkeypatch):
 
     def run(cfg: Path) -> str:
         cli.state._settings, cli.state.config, cli.state.profile = None, None, None
-        result = CliRunner().invoke(cli.app, ["--config", str(cfg), "status"])
+        result = CliRunner().invoke(app, ["--config", str(cfg), "status"])
         cli.state._settings, cli.state.config, cli.state.profile = None, None, None
         assert result.exit_code == 0, result.output
         return result.output

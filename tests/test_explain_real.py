@@ -28,7 +28,8 @@ from core.config import load_settings
 from storage.db import open_archive, session_scope
 from storage.models import Feedback, LabelScore, Notice
 from storage.search import Filters, search
-from veille.cli import app, state
+from veille.commands.base import state
+from veille.main import app
 
 SOHO_TITLE = "La Commission européenne se félicite de l’adoption par le Parlement européen de l’espace"
 SOHO_WORDS = "substances d’origine humaine"

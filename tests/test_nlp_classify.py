@@ -346,7 +346,8 @@ def test_rules_words_lists_every_form_a_phrase_catches(engine):
 def test_rules_words_command(engine, monkeypatch):
     from typer.testing import CliRunner
 
-    from veille.cli import app, state
+    from veille.commands.base import state
+    from veille.main import app
 
     ingest(engine, [NoticeRecord(source="press", external_id="e", title_fr="Aides d'État : régime autorisé")])
     monkeypatch.setenv("VEILLE_DATABASE_URL", engine.url.render_as_string(hide_password=False))

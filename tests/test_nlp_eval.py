@@ -13,7 +13,8 @@ from core.config import load_settings
 from nlp import train as train_mod
 from nlp.dataset import DEV_SET, DatasetError, Item, is_test, load_dataset, split
 from tests.conftest import DATA
-from veille.cli import app, state
+from veille.commands.base import state
+from veille.main import app
 
 MINI = DATA / "nlp" / "mini.jsonl"
 ROOT = Path(__file__).resolve().parent.parent

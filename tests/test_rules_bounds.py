@@ -364,7 +364,7 @@ def test_rules_check_cli_refuses_hostile_files_with_file_line_in_bounded_time_an
 
 
 def test_a_device_or_an_oversized_file_is_refused_unread(tmp_path):
-    from veille.cli import app
+    from veille.main import app
 
     big = tmp_path / "big.yaml"
     big.write_text(RULE + "        en: [x]\n" + "# padding\n" * 60000, encoding="utf-8")
@@ -382,7 +382,7 @@ def test_bad_tag_on_disk_classify_runs_on_the_last_good_rules_and_says_so_in_one
     from storage.db import open_archive, session_scope
     from storage.ingest import ingest
     from storage.models import LabelScore
-    from veille.cli import app
+    from veille.main import app
 
     settings = load_settings()
     shipped = rules_path(settings).read_text(encoding="utf-8")
@@ -425,7 +425,7 @@ def test_bad_tag_on_disk_classify_runs_on_the_last_good_rules_and_says_so_in_one
 
 
 def test_history_that_cannot_be_written_leaves_the_rules_in_force_and_is_named(tmp_path):
-    from veille.cli import app
+    from veille.main import app
 
     settings = load_settings()
     before = active_rules(settings).version

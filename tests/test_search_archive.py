@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from core.config import load_settings
 from storage.db import open_archive
 from tests.web_helpers import client, login
-from veille.cli import app, state
+from veille.commands.base import state
+from veille.main import app
 from web.auth import add_user
 
 JSC_TITLE = (

@@ -218,7 +218,8 @@ def test_ics_parsed_back_stable_uids_and_moved_dates(sqlite_url, settings):
 
 
 def test_calendar_cli_writes_an_ics_file(sqlite_url, settings, veille_home, tmp_path):
-    from veille.cli import app, state
+    from veille.commands.base import state
+    from veille.main import app
 
     (veille_home / "veille.toml").write_text(f'profile = "has"\n[storage]\nurl = "{sqlite_url}"\n')
     seed(open_archive(sqlite_url))

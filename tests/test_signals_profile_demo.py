@@ -72,7 +72,8 @@ def test_dns_profile_routes_deadlines_and_calendar(tmp_path, bundle_server, monk
 
 
 def test_dns_demo_end_to_end(tmp_path, veille_home):
-    from veille.cli import app, state
+    from veille.commands.base import state
+    from veille.main import app
 
     state._settings, state.profile = None, None
     result = CliRunner().invoke(app, ["--profile", "dns", "demo", "--home", str(tmp_path / "demo")])

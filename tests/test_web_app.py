@@ -367,7 +367,8 @@ def test_dashboard_shows_rules_model_cross_validation_and_outdated_scores(archiv
 
 
 def test_users_cli_and_hashed_passwords(sqlite_url, monkeypatch):
-    from veille.cli import app, state
+    from veille.commands.base import state
+    from veille.main import app
 
     monkeypatch.setenv("VEILLE_DATABASE_URL", sqlite_url)
     monkeypatch.setattr(state, "_settings", None)

@@ -74,7 +74,7 @@ def bad_login(c: TestClient, name: str, password: str = "wrong password") -> htt
 
 
 def cli(*args: str, stdin: str | None = None):
-    from veille.cli import app
+    from veille.main import app
 
     return CliRunner().invoke(app, list(args), input=stdin)
 
@@ -82,7 +82,7 @@ def cli(*args: str, stdin: str | None = None):
 @pytest.fixture
 def cli_archive(archive, monkeypatch):
     """The archive, with the ``veille`` CLI (in process) pointed at the same SQLite file."""
-    from veille.cli import state
+    from veille.commands.base import state
 
     engine, ids = archive
     monkeypatch.setenv("VEILLE_DATABASE_URL", str(engine.url))

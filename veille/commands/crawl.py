@@ -9,6 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from veille.commands.base import console, fail, state
+from veille.commands.cycle import in_progress
+
 
 def register(app: typer.Typer) -> None:
     app.command("crawl")(crawl_cmd)
@@ -22,7 +25,6 @@ def crawl_cmd(
     """Crawl sources (Scrapy, conditional GETs) and store new and changed notices."""
     from core.config import ConfigError
     from crawlers.run import crawl
-    from veille.cli import console, fail, state
 
     start = None
     if since:
@@ -31,7 +33,6 @@ def crawl_cmd(
         except ValueError:
             fail(f"--since: not a date YYYY-MM-DD: {since!r}")
     from storage.lock import RunInProgress
-    from veille.main_job import in_progress
     from veille.pipeline import exclusive
 
     engine = state.engine()

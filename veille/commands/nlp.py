@@ -10,6 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from veille.commands.base import console, fail, safe, state
+
 rules_app = typer.Typer(help="The analyst rules of the profile.", no_args_is_help=True)
 
 
@@ -34,7 +36,6 @@ def classify_cmd(
     """
     from nlp.classify import classify, stale_ids
     from nlp.rules import RulesError, active_rules
-    from veille.cli import console, fail, state
 
     engine = state.engine()
     try:
@@ -51,7 +52,6 @@ def classify_cmd(
 
 def _say_if_refused(rules) -> None:  # nlp.rules.RuleSet
     """One line when the rules file in place was refused and the last good rules were used instead."""
-    from veille.cli import console
 
     if rules.refused:
         console.print(
@@ -74,7 +74,6 @@ def train_cmd(
     from nlp.dataset import DatasetError, load_dataset
     from nlp.train import train
     from storage.db import ArchiveUnavailable
-    from veille.cli import console, fail, state
 
     try:
         items = load_dataset(extra) if extra else []
@@ -96,7 +95,6 @@ def train_cmd(
 def _warn_unknown_labels(path: Path, items: list, labels: Iterable[str]) -> None:
     """A dataset written for another profile would otherwise be scored as if its labels were all wrong."""
     from nlp.dataset import unknown_labels
-    from veille.cli import console
 
     unknown = unknown_labels(items, labels)
     if unknown:
@@ -106,7 +104,6 @@ def _warn_unknown_labels(path: Path, items: list, labels: Iterable[str]) -> None
 
 def _print_cv(cv: list[dict]) -> None:
     from nlp.evaluate import spread
-    from veille.cli import console
 
     for mode in ("rules", "model", "combined"):
         vals = [f[mode]["micro_f1"] for f in cv]
@@ -131,7 +128,6 @@ def eval_cmd(
     from nlp.evaluate import evaluate, write_predictions
     from nlp.rules import RulesError, active_rules
     from nlp.scoring import load_model
-    from veille.cli import console, fail, state
 
     if feedback:
         if dataset is not None:
@@ -176,7 +172,6 @@ def _print_feedback() -> None:
     from nlp.review import feedback_agreement
     from nlp.rules import RulesError
     from nlp.scoring import load_model
-    from veille.cli import console, fail, state
 
     try:
         months = feedback_agreement(state.engine(), state.settings)
@@ -209,7 +204,6 @@ def review_cmd(
     """Notices to label next: the decisions least certain, or where rules and model disagree, newest first."""
     from nlp.review import review
     from nlp.rules import RulesError
-    from veille.cli import console, fail, safe, state
 
     try:
         items = review(state.engine(), state.settings, label, n)
@@ -229,7 +223,6 @@ def review_cmd(
 
 
 def _print_metrics(ev, labels: list[str]) -> None:
-    from veille.cli import console
 
     table = Table(title="per-label precision / recall / F1")
     table.add_column("label")
@@ -268,7 +261,6 @@ def explain_cmd(
     from nlp.rules import RulesError
     from nlp.scoring import MODEL_ALONE
     from storage.identifiers import resolve_notice
-    from veille.cli import console, fail, state
 
     engine = state.engine()
     notice_id = resolve_notice(engine, notice)
@@ -304,7 +296,6 @@ def _print_why(d: dict, ids: bool) -> None:
     """The verdict in force, then each rule that fired: its description and the words as written."""
     from nlp.explain import field_name, sentence
     from nlp.verdicts import describe
-    from veille.cli import console
 
     if d.get("verdict"):
         own = "sélectionné" if d["score_selected"] else "non sélectionné"
@@ -317,7 +308,6 @@ def _print_why(d: dict, ids: bool) -> None:
 
 def _print_stored(data: dict) -> None:
     """Whether the archive (search, digests) shows the same thing as the live scores above."""
-    from veille.cli import console
 
     stored = {lb: d["stored"] for lb, d in data["labels"].items() if d["stored"]}
     if not stored:
@@ -343,7 +333,6 @@ def rules_check(file: Path | None = typer.Argument(None, help="Rules file (defau
     """Validate a rules file; prints file:line: what is wrong."""
     from core.profiles import load_labels
     from nlp.rules import RulesError, load_rules, rules_path
-    from veille.cli import console, fail, state
 
     path = file or rules_path(state.settings)
     try:
@@ -363,7 +352,6 @@ def rules_words(
     from rich.table import Table
 
     from nlp.phrase_words import phrase_words
-    from veille.cli import console, fail, state
 
     try:
         res = phrase_words(state.engine(), state.settings, phrase, lang, limit)
@@ -388,7 +376,6 @@ def rules_save(
 ) -> None:
     """Put NEW_RULES in force (after `veille rules diff`), keeping the previous version in the history."""
     from nlp.rules import RulesError, read_rules, save_rules
-    from veille.cli import console, fail, state
 
     try:
         text = read_rules(new_rules)
@@ -414,7 +401,6 @@ def rules_diff(
     """Backtest: which notices would gain or lose each label with NEW_RULES (nothing is saved)."""
     from nlp.backtest import backtest
     from nlp.rules import RulesError, read_rules
-    from veille.cli import console, fail, state
 
     try:
         text = read_rules(new_rules)

@@ -1,8 +1,7 @@
-"""The ``veille`` command. Each stage adds its own commands (``<stage>/cli.py: register(app)``)."""
+"""The `veille` app object, the helpers every command module shares, and the archive commands (search, config, db)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -233,8 +232,3 @@ def config_cmd() -> None:
     s = state.settings
     console.print(f"profile: {s.profile}\nhome: {s.home}\ndatabase: {display_url(s.database_url)}")
     console.print(f"outbox: {s.outbox}\nmodels: {s.models}\nsources: {len(s.sources)}")
-
-
-# Each stage adds its own commands (its heavy imports stay inside the commands).
-for _stage in ("crawlers.cli", "nlp.cli", "nlp.feedback_cli", "alerts.cli", "veille.main_job", "web.cli"):
-    importlib.import_module(_stage).register(app)

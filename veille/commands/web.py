@@ -9,6 +9,7 @@ import sys
 import typer
 
 from core.dates import paris_time
+from veille.commands.base import console, fail, state
 
 users_app = typer.Typer(help="Web workbench accounts.", no_args_is_help=True)
 
@@ -20,7 +21,6 @@ def serve(
     """Run the analysts' workbench (web app)."""
     import uvicorn
 
-    from veille.cli import console, state
     from web.app import create_app
 
     settings = state.settings
@@ -53,7 +53,6 @@ def users_add(
     no_password: bool = typer.Option(False, "--no-password", help="No password: only for the trusted-header mode."),
 ) -> None:
     """Create an account (or change its role / password)."""
-    from veille.cli import console, fail, state
     from web.auth import add_user, check_user_name
     from web.models import ROLES
 
@@ -80,7 +79,6 @@ def users_add(
 @users_app.command("remove")
 def users_remove(name: str = typer.Argument(..., help="Login name.")) -> None:
     """Delete an account: its sessions end at once (its feedback keeps its name)."""
-    from veille.cli import console, fail, state
     from web.auth import remove_user
 
     if not remove_user(state.engine(), name):
@@ -91,7 +89,6 @@ def users_remove(name: str = typer.Argument(..., help="Login name.")) -> None:
 @users_app.command("list")
 def users_list() -> None:
     """List the accounts and their roles."""
-    from veille.cli import console, state
     from web.auth import list_users
 
     for u in list_users(state.engine()):

@@ -7,6 +7,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from core.dates import paris_time
+from veille.commands.base import _date, check_labels, console, fail, safe, state
+from veille.commands.cycle import in_progress
 
 calendar_app = typer.Typer(help="The deadline calendar (iCalendar) and its feed tokens.", invoke_without_command=True)
 token_app = typer.Typer(help="Secret tokens of the workbench's calendar feeds.", no_args_is_help=True)
@@ -25,8 +27,6 @@ def reminders_cmd() -> None:
     from alerts.reminders import send_reminders
     from core.config import ConfigError
     from storage.lock import RunInProgress
-    from veille.cli import console, fail, state
-    from veille.main_job import in_progress
     from veille.pipeline import exclusive
 
     engine = state.engine()
@@ -55,7 +55,6 @@ def calendar_cmd(
         return
     from alerts.calendar import calendar_ics, events
     from core.config import ConfigError
-    from veille.cli import check_labels, console, fail, safe, state
 
     check_labels([label] if label else [])
     try:
@@ -88,7 +87,6 @@ def token_create(
 ) -> None:
     """A new secret for a calendar feed (shown once): /calendar/<label>.ics?token=..."""
     from alerts.models import ALL, create_token
-    from veille.cli import check_labels, console, state
 
     check_labels([label], alternative=ALL)
     tid, token = create_token(state.engine(), label, note)
@@ -105,7 +103,6 @@ def token_create(
 def token_revoke(token: str = typer.Argument(..., help="The token, or its id (veille calendar token list).")) -> None:
     """Revoke a calendar feed token: its feed URL stops working at once."""
     from alerts.models import revoke_token
-    from veille.cli import console, fail, state
 
     if not revoke_token(state.engine(), token):
         fail("no live token with that id or value")
@@ -116,7 +113,6 @@ def token_revoke(token: str = typer.Argument(..., help="The token, or its id (ve
 def token_list() -> None:
     """Calendar feed tokens (ids, feeds, notes; never the secrets)."""
     from alerts.models import list_tokens
-    from veille.cli import console, state
 
     table = Table()
     for col in ("id", "feed", "note", "created", "revoked"):
@@ -156,8 +152,6 @@ def digest_cmd(
     from alerts.jobs import preview_digests
     from core.config import ConfigError
     from storage.lock import RunInProgress
-    from veille.cli import _date, check_labels, console, fail, state
-    from veille.main_job import in_progress
     from veille.pipeline import exclusive
 
     check_labels([label] if label else [])
@@ -212,7 +206,6 @@ def deliveries_cmd(
     from alerts.outbox import retry as retry_batch
     from storage.db import session_scope
     from storage.models import Delivery
-    from veille.cli import console, fail, safe, state
 
     engine = state.engine()
     if retry:

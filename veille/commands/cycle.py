@@ -14,6 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from core.dates import paris_time, today_brussels
+from veille.commands.base import console, err, safe, state
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +25,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_summary(summary) -> None:  # veille.pipeline.CycleSummary
-    from veille.cli import console, safe
 
     for source in summary.abandoned:
         console.print(f"source {safe(source)}: a run left unfinished by a stopped process was closed as failed")
@@ -67,14 +67,12 @@ def in_progress(exc: Exception) -> None:
     """Another process holds the archive's lock: say so in one line and exit 75 (EX_TEMPFAIL), having
     done nothing. Not an error of the user's: a scheduled cycle or another command is running."""
     from storage.lock import EXIT_IN_PROGRESS
-    from veille.cli import err
 
     err.print(f"{escape(str(exc))} ; rien n'a été fait (nothing done)", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_IN_PROGRESS)
 
 
 def _cycle(sources: list[str] | None, wait: float):
-    from veille.cli import console, state
     from veille.pipeline import run_cycle
 
     with Progress(
@@ -101,7 +99,6 @@ def run_cmd(
 
     Exit 0: done; 1: a source or a delivery failed; 75: another run holds the archive, nothing done."""
     from storage.lock import RunInProgress
-    from veille.cli import err, safe, state
 
     names = list(source) or ([s.name for s in state.settings.sources if s.enabled] if all_sources else None)
     try:
@@ -122,7 +119,6 @@ def schedule_cmd() -> None:
     import logging
 
     import scheduler
-    from veille.cli import state
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     state.engine()  # validate the config and reach the archive before starting
@@ -137,7 +133,6 @@ def status_cmd() -> None:
     from storage.db import session_scope
     from storage.health import source_states
     from storage.models import Delivery
-    from veille.cli import console, safe, state
     from veille.pipeline import source_health
 
     engine = state.engine()
@@ -184,7 +179,6 @@ def _demo_calendar(engine, settings, home: Path) -> Path:
     from alerts.config import load_routing
     from alerts.deadlines import deadline_items, open_candidates
     from alerts.routing import recipients
-    from veille.cli import console, safe
 
     today = today_brussels()
     routing, cands = load_routing(settings), open_candidates(engine, today)
@@ -208,7 +202,6 @@ def demo_cmd(
     from crawlers.replay import serve
     from storage.db import open_archive
     from storage.lock import RunInProgress
-    from veille.cli import console, state
     from veille.pipeline import run_cycle
 
     base = state.settings.home

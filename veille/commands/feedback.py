@@ -6,6 +6,8 @@ import getpass
 
 import typer
 
+from veille.commands.base import console, fail, state
+
 feedback_app = typer.Typer(
     help="Analysts' verdicts on a notice's labels (final for that notice).", no_args_is_help=True
 )
@@ -20,7 +22,6 @@ def _check(notice_id: int, label: str) -> None:
     from core.profiles import load_labels
     from storage.db import session_scope
     from storage.models import Notice
-    from veille.cli import fail, state
 
     labels = load_labels(state.settings)
     if label not in labels:
@@ -41,7 +42,6 @@ def add_cmd(
     """Record a verdict: it overrides the score's selection for this notice and feeds training."""
     from nlp.verdicts import describe, record
     from storage.db import session_scope
-    from veille.cli import console, fail, state
 
     if verdict not in VERDICTS:
         fail(f"verdict {verdict!r}: use right or wrong")
@@ -59,7 +59,6 @@ def undo_cmd(
     """Withdraw the verdict in force on a notice's label: the score decides again (or the verdict before)."""
     from nlp.verdicts import describe, undo
     from storage.db import session_scope
-    from veille.cli import console, fail, state
 
     _check(notice_id, label)
     with session_scope(state.engine(), write=True) as s:
@@ -76,7 +75,6 @@ def list_cmd(notice_id: int = typer.Argument(..., help="The notice's id.")) -> N
     """The verdicts in force on a notice."""
     from nlp.verdicts import describe, latest
     from storage.db import session_scope
-    from veille.cli import console, state
 
     with session_scope(state.engine()) as s:
         verdicts = latest(s, [notice_id])
