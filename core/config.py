@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from core.errors import UserError
+from core.expect import Expectation
 from core.textfile import read_text
 
 DEFAULT_HOME = Path("~/.local/share/veille").expanduser()
@@ -84,10 +85,8 @@ class SourceConfig(Strict):
     @field_validator("options")
     @classmethod
     def _expect(cls, v: dict[str, Any]) -> dict[str, Any]:
-        """``options.expect`` overrides the kind's healthy-run expectation (storage/health.py): checked here."""
+        """``options.expect`` overrides the kind's healthy-run expectation (core/expect.py): checked here."""
         if "expect" in v:
-            from storage.health import Expectation
-
             try:
                 Expectation.model_validate(v["expect"])
             except ValidationError as exc:

@@ -15,27 +15,18 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 import holidays
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from core.config import ConfigError, Settings, SourceConfig
 from core.dates import as_day
+from core.expect import Expectation
 from storage.db import session_scope
 from storage.models import CrawlRun, Notice, Sighting, Source
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 SIGNAL_KINDS = ("consultation", "draft_act", "funding_call")
-
-
-class Expectation(BaseModel):
-    """A healthy run of one source (``options.expect`` in the config overrides the kind's defaults)."""
-
-    model_config = ConfigDict(extra="forbid")
-    per_working_day: int = Field(0, ge=0)  # items dated each working day (OJ): 0 = no such rule
-    working_days: int = Field(3, ge=1)  # ... quiet after this many working days without any
-    empty_runs: int = Field(0, ge=0)  # quiet after this many runs in a row without items (having had some)
-    deadlines: bool = False  # its items carry a deadline: all without one is degraded
 
 
 # Defaults per source kind; why each: docs/sources-health.md.
