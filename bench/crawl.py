@@ -114,8 +114,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="veille-bench-"))
     os.environ["VEILLE_HOME"] = str(tmp)
     from core.config import load_settings
-    from crawlers.run import crawl
     from storage.db import open_archive
+    from veille.crawl import crawl
 
     items = titles()
     routes = [

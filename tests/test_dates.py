@@ -29,12 +29,12 @@ from core.dates import brussels_day, paris_time
 from core.profiles import load_labels
 from crawlers.parsers.feed import parse_feed
 from crawlers.parsers.sparql import parse_details, parse_discovery
-from crawlers.run import crawl
 from storage.db import make_engine, open_archive, session_scope, upgrade
 from storage.ingest import ingest
 from storage.models import Notice, NoticeVersion, Sighting
 from storage.search import search
 from tests.replay_server import FIXTURES, ReplayServer, Route, write_config
+from veille.crawl import crawl
 
 # --- what a date text means ---------------------------------------------------------------------
 

@@ -25,11 +25,11 @@ from typer.testing import CliRunner
 from alerts.digest import Item, sections
 from core.config import load_settings
 from crawlers.replay import BUNDLE
-from crawlers.run import crawl
 from storage.db import open_archive, session_scope
 from storage.models import Notice, Sighting
 from storage.search import search
 from tests.replay_server import ReplayServer, Route, write_config
+from veille.crawl import crawl
 
 RSS = {"Content-Type": "application/rss+xml"}
 

@@ -26,12 +26,12 @@ from typer.testing import CliRunner
 
 from core.config import ConfigError, load_settings
 from crawlers.replay.server import load_bundle
-from crawlers.run import crawl
 from storage.db import open_archive, session_scope
 from storage.models import CrawlRun, Notice, Sighting
 from tests.replay_server import ReplayServer, Route, fixture, write_config
 from tests.web_helpers import PASSWORD, client, login
 from veille.commands import base as cli
+from veille.crawl import crawl
 from veille.main import app
 from web.auth import add_user
 

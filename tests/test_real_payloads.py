@@ -29,10 +29,10 @@ from sqlmodel import select
 
 from core.config import load_settings
 from core.records import NoticeRecord, as_utc
-from crawlers.run import crawl
 from storage.db import open_archive, session_scope
 from storage.models import CrawlRun, Notice, Sighting
 from tests.replay_server import ReplayServer, Route, fixture, write_config
+from veille.crawl import crawl
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 JSON_HEADERS = {"Content-Type": "application/json"}

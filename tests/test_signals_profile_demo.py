@@ -17,9 +17,9 @@ from alerts.calendar import calendar_ics
 from core.config import load_settings
 from core.profiles import load_labels
 from crawlers.replay import config_text, serve
-from crawlers.run import crawl
 from storage.db import open_archive
 from tests.alerts_support import classify_as
+from veille.crawl import crawl
 
 SIGNALS = ["have-your-say", "funding-tenders", "comitology-register", "delegated-acts-register"]
 

@@ -27,7 +27,7 @@ RESCORE_PER_CYCLE = 5_000
 
 @dataclass
 class CycleSummary:
-    sources: list = field(default_factory=list)  # crawlers.run.SourceResult
+    sources: list = field(default_factory=list)  # veille.crawl.SourceResult
     classified: int = 0
     rescored: int = 0  # of which: notices whose scores were outdated, not changed by this crawl
     abandoned: list[str] = field(default_factory=list)  # sources whose run a dead process left "running"
@@ -109,15 +109,16 @@ def _cycle(
 ) -> CycleSummary:
     from alerts import send_alerts, send_digests
     from alerts.reminders import send_reminders
-    from crawlers.run import crawl
     from nlp.classify import classify, stale_ids
+    from veille.crawl import crawl
 
     summary = CycleSummary()
     if sources is None:
         sources = due_sources(engine, settings, now)
     if sources:
-        progress(f"crawling {len(sources)} source(s)")
-        summary.sources = crawl(settings, engine, names=sources, timeout=settings.crawl.max_run_seconds)
+        summary.sources = crawl(
+            settings, engine, names=sources, timeout=settings.crawl.max_run_seconds, progress=progress
+        )
     changed = {i for r in summary.sources for i in getattr(r, "changed_ids", [])}
     # Also, newest first and a bounded number per cycle: notices a killed run stored but never scored,
     # and those scored by rules or a model no longer in force (an analyst saved rules, `veille train`).

@@ -24,7 +24,7 @@ def crawl_cmd(
 ) -> None:
     """Crawl sources (Scrapy, conditional GETs) and store new and changed notices."""
     from core.config import ConfigError
-    from crawlers.run import crawl
+    from veille.crawl import crawl
 
     start = None
     if since:
