@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 from alerts import send_digests
 from alerts.calendar import calendar_ics
 from alerts.deadlines import working_days_left
-from alerts.models import create_token, revoke_token
 from alerts.reminders import reminder_due, send_reminders
 from core.config import load_settings
 from core.records import NoticeRecord
+from storage.calendar_tokens import create_token, revoke_token
 from storage.db import open_archive, session_scope
 from storage.health import working_days_back
 from storage.ingest import ingest

@@ -21,8 +21,8 @@ from sqlalchemy import func
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from alerts.models import create_token
 from core.config import load_settings
+from storage.calendar_tokens import create_token
 from storage.db import open_archive, session_scope
 from storage.models import Feedback
 from tests.conftest import ROOT

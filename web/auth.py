@@ -26,8 +26,8 @@ from sqlmodel import select
 from core.config import Settings
 from core.dates import now_utc
 from storage.db import session_scope
+from storage.web_users import ROLES, WebUser
 from web.i18n import _
-from web.models import ROLES, WebUser
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 # scrypt(n=2^14, r=8) takes 16 MiB and ~50 ms: the server hashes at most this many passwords at once.

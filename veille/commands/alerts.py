@@ -86,7 +86,7 @@ def token_create(
     note: str | None = typer.Option(None, "--note", help="Who it is for."),
 ) -> None:
     """A new secret for a calendar feed (shown once): /calendar/<label>.ics?token=..."""
-    from alerts.models import ALL, create_token
+    from storage.calendar_tokens import ALL, create_token
 
     check_labels([label], alternative=ALL)
     tid, token = create_token(state.engine(), label, note)
@@ -102,7 +102,7 @@ def token_create(
 @token_app.command("revoke")
 def token_revoke(token: str = typer.Argument(..., help="The token, or its id (veille calendar token list).")) -> None:
     """Revoke a calendar feed token: its feed URL stops working at once."""
-    from alerts.models import revoke_token
+    from storage.calendar_tokens import revoke_token
 
     if not revoke_token(state.engine(), token):
         fail("no live token with that id or value")
@@ -112,7 +112,7 @@ def token_revoke(token: str = typer.Argument(..., help="The token, or its id (ve
 @token_app.command("list")
 def token_list() -> None:
     """Calendar feed tokens (ids, feeds, notes; never the secrets)."""
-    from alerts.models import list_tokens
+    from storage.calendar_tokens import list_tokens
 
     table = Table()
     for col in ("id", "feed", "note", "created", "revoked"):

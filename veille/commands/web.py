@@ -53,8 +53,8 @@ def users_add(
     no_password: bool = typer.Option(False, "--no-password", help="No password: only for the trusted-header mode."),
 ) -> None:
     """Create an account (or change its role / password)."""
+    from storage.web_users import ROLES
     from web.auth import add_user, check_user_name
-    from web.models import ROLES
 
     if role not in ROLES:
         fail(f"--role must be one of {', '.join(ROLES)}, not {role!r}")

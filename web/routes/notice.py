@@ -16,10 +16,10 @@ from nlp import verdicts
 from storage.db import session_scope
 from storage.identifiers import resolve_notice
 from storage.models import Delivery, Feedback, LabelScore, Notice, NoticeVersion, Sighting
+from storage.web_users import WebUser
 from web.app import flash, render
 from web.auth import checked_form, require_analyst, require_user
 from web.i18n import N_, _, current
-from web.models import WebUser
 from web.views import FieldChange, FiredRule, fired_rules, highlight, snapshot_changes
 
 router = APIRouter()

@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from storage.web_users import WebUser
 from web.app import render
 from web.auth import require_user
-from web.models import WebUser
 
 router = APIRouter()
 

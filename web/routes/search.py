@@ -13,10 +13,10 @@ from fastapi.responses import Response
 from core.names import NOTICE_KINDS, doc_type_name
 from storage.crosslang import lexicon
 from storage.search import CANDIDATES, Filters, QueryError, export_csv, export_rows, search
+from storage.web_users import WebUser
 from web.app import render
 from web.auth import require_user
 from web.i18n import N_, _
-from web.models import WebUser
 
 router = APIRouter()
 PAGE_SIZE = 20
