@@ -259,16 +259,17 @@ def crosslang(demo: Path) -> None:
     from sqlalchemy import text
 
     from core.config import load_settings
-    from storage.crosslang import archive_units, learn, lexicon, rules_units
+    from nlp.phrase_pairs import rule_units
+    from storage.crosslang import archive_units, learn, lexicon
     from storage.search import CANDIDATES
 
     settings = load_settings(demo / "veille.toml")
     engine = open_archive(settings.database_url)
     t0 = time.perf_counter()
-    lex = lexicon(engine, settings)  # stored by the demo's run
+    lex = lexicon(engine, settings, rule_units)  # stored by the demo's run
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    relearned = learn([*archive_units(engine), *rules_units(settings)])
+    relearned = learn([*archive_units(engine), *rule_units(settings)])
     learn_s = time.perf_counter() - t0
     assert relearned == lex, "the stored lexicon is the one the archive and rules give"
     with engine.connect() as conn:

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from core.config import load_settings
 from core.records import NoticeRecord
+from nlp.phrase_pairs import rule_units
 from storage.crosslang import lexicon
 from storage.db import open_archive, session_scope
 from storage.ingest import ingest
@@ -80,7 +81,7 @@ def test_search_shows_marked_snippets_facets_and_pages(archive):
     c = login(client(engine), "rita")
     r = c.get("/", params={"q": "dispositifs médicaux"})
     assert r.status_code == 200
-    lex = lexicon(engine, load_settings())  # the page searches in both languages
+    lex = lexicon(engine, load_settings(), rule_units)  # the page searches in both languages
     want = search(engine, "dispositifs médicaux", Filters(), limit=20, facets=True, lexicon=lex)
     assert want.total > 0
     assert f"{want.total} notices" in r.text

@@ -130,9 +130,10 @@ def _cycle(
         summary.rescored = len(stale)
         summary.labels = {k: v for k, v in stats.selected.items() if v}
     if changed:  # search's cross-language lexicon learns from the new bilingual titles, here, not in a search
+        from nlp.phrase_pairs import rule_units
         from storage.crosslang import lexicon
 
-        lexicon(engine, settings)
+        lexicon(engine, settings, rule_units)
     progress("sending immediate alerts")
     summary.alerts = send_alerts(engine, settings, now=now, since=digest_since)
     progress("sending deadline reminders")

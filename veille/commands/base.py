@@ -171,11 +171,12 @@ def search_cmd(
 
 def lexicon(engine):  # storage.crosslang.Lexicon
     """The cross-language lexicon of the archive (learned here only if no run has since it changed)."""
+    from nlp.phrase_pairs import rule_units
     from nlp.rules import RulesError
     from storage.crosslang import lexicon as learned
 
     try:
-        return learned(engine, state.settings)
+        return learned(engine, state.settings, rule_units)
     except RulesError as exc:
         fail(str(exc))
 
