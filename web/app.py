@@ -36,8 +36,11 @@ from core.names import (
     celex_type_name,
     doc_type_name,
 )
-from web.auth import CSRF_FIELD, KDF_SLOTS, LoginRequired, csrf_token, current_user, session_secret
+from web import i18n
+from web.auth import CSRF_FIELD, KDF_SLOTS, LoginRequired, session_secret
 from web.i18n import LANGUAGES, N_, Language, _, current, gettext_, ngettext_
+from web.pages import render
+from web.routes import account, calendar, dashboard, notice, review, rules, search
 from web.security import SECURITY_HEADERS, LoginThrottle, SecurityHeaders, redact_access_log
 
 HERE = Path(__file__).parent
@@ -146,27 +149,8 @@ def _labels(settings: Settings) -> dict[str, str]:
         return {}
 
 
-def render(request: Request, name: str, status_code: int = 200, **ctx: object) -> HTMLResponse:
-    """Render a page with what every page needs: the user, the CSRF token, flash messages."""
-    ctx.setdefault("user", current_user(request))
-    flashes = request.session.pop("flash", [])
-    return request.app.state.templates.TemplateResponse(
-        request,
-        name,
-        {"csrf": csrf_token(request), "flashes": flashes, "labels": request.app.state.labels, **ctx},
-        status_code=status_code,
-    )
-
-
-def flash(request: Request, message: str, kind: str = "ok") -> None:
-    request.session["flash"] = [*request.session.get("flash", []), {"kind": kind, "text": message}]
-
-
 def routers() -> list[APIRouter]:
     """Every page's router (the tests walk these to check that each POST demands a CSRF token)."""
-    from web import i18n
-    from web.routes import account, calendar, dashboard, notice, review, rules, search
-
     return [m.router for m in (account, search, notice, rules, dashboard, calendar, review, i18n)]
 
 

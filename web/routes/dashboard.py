@@ -17,8 +17,8 @@ from core.dates import as_day
 from storage.db import session_scope
 from storage.models import CrawlRun, Delivery, LabelScore, Notice, Source
 from storage.web_users import WebUser
-from web.app import render
 from web.auth import require_user
+from web.pages import render
 from web.views import week_start, weekly_chart
 
 router = APIRouter()

@@ -17,9 +17,9 @@ from storage.db import session_scope
 from storage.identifiers import resolve_notice
 from storage.models import Delivery, Feedback, LabelScore, Notice, NoticeVersion, Sighting
 from storage.web_users import WebUser
-from web.app import flash, render
 from web.auth import checked_form, require_analyst, require_user
 from web.i18n import N_, _, current
+from web.pages import flash, render
 from web.views import FieldChange, FiredRule, fired_rules, highlight, snapshot_changes
 
 router = APIRouter()

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from storage.web_users import WebUser
-from web.app import render
 from web.auth import require_user
+from web.pages import render
 
 router = APIRouter()
 

@@ -24,9 +24,9 @@ from storage.db import session_scope
 from storage.models import Notice
 from storage.web_users import WebUser
 from web import rules_worker
-from web.app import flash, render
 from web.auth import checked_form, require_analyst, require_user
 from web.i18n import _
+from web.pages import flash, render
 
 router = APIRouter()
 SHOWN_PER_LIST = 25
