@@ -85,7 +85,7 @@ def notice_events(engine: Engine, routing: Routing, today: date) -> list[CalEven
                 | cast(Notice.extra, String).like('%"application_date"%')
             )
         ).all()
-    meta = {i: (v, u if u.tzinfo else u.replace(tzinfo=UTC)) for i, v, u in rows}
+    meta = {i: (v, u) for i, v, u in rows}
     events = []
     for c in load_candidates(engine, ids=list(meta)).values() if meta else []:
         version, stamp = meta[c.id]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, delete, exists
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -149,8 +149,7 @@ def why_outdated(
     was made before the notice last changed, else None (``stale_ids`` is the SQL twin)."""
     if (score.rules_version, score.model_version) != in_force:
         return "versions"
-    scored = score.scored_at if score.scored_at.tzinfo else score.scored_at.replace(tzinfo=UTC)  # SQLite: naive
-    if scored < since:
+    if score.scored_at < since:
         return "reading"
     return "changed" if score.scored_at < notice_updated_at else None
 

@@ -60,8 +60,6 @@ def due_sources(engine: Engine, settings: Settings, now: datetime | None = None)
     out = []
     for src in settings.sources:
         started = last.get(src.name)
-        if started is not None and started.tzinfo is None:
-            started = started.replace(tzinfo=UTC)
         if src.enabled and (started is None or now - started >= src.interval_td):
             out.append(src.name)
     return out

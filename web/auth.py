@@ -113,7 +113,7 @@ def session_stamp(user: WebUser) -> str:
     """What a session cookie must carry to name ``user``: the row (a re-created account is another) and
     its session version."""
     created = user.created_at
-    if created is not None and created.tzinfo is not None:  # PostgreSQL: aware; SQLite: naive UTC
+    if created is not None:  # the naive UTC form cookies have always carried
         created = created.astimezone(UTC).replace(tzinfo=None)
     return f"{user.id}:{created.isoformat() if created else ''}:{user.session_version}"
 
