@@ -31,6 +31,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.config import Settings, clock, load_settings, parse_duration
 
+# The pipeline and storage are imported inside the jobs: start-up time (`veille status` imports this module
+# for the next run times).
+
 log = logging.getLogger("veille.scheduler")
 JOBS_TABLE = "apscheduler_jobs"
 

@@ -20,6 +20,7 @@ from core.dates import as_day, fr_date, paris_time
 from core.lang import plainly_other
 from core.profiles import Label
 from core.records import as_utc
+from nlp.explain import sentence
 from storage.models import CrawlRun
 
 CELEX_RE = re.compile(r"^[0-9CE][0-9]{4}[A-Z]{1,2}[0-9A-Z()_.-]{1,20}$")
@@ -188,8 +189,6 @@ def _one_line(text: str | None, limit: int = 260) -> str:
 
 def _why(cand: Candidate, label: str, limit: int = 3) -> list[str]:
     """The rules that fired, in words: their description and the phrases as written (``nlp.explain``)."""
-    from nlp.explain import sentence
-
     score = cand.scores.get(label)
     if not score:
         return []

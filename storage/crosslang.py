@@ -31,7 +31,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from core.dates import now_utc
+from core.profiles import profile_file
+from storage.db import session_scope
 from storage.fulltext import Clause
+from storage.models import KeyValue
 from storage.textnorm import stem, stems_any, words
 
 log = logging.getLogger(__name__)
@@ -176,8 +179,6 @@ def archive_units(engine: Engine) -> Iterable[tuple[str, str]]:
 
 
 def _fingerprint(engine: Engine, settings) -> str:
-    from core.profiles import profile_file
-
     try:
         rules = profile_file(settings, "rules.yaml").read_bytes()
     except OSError:
@@ -192,9 +193,6 @@ def lexicon(engine: Engine, settings, rule_units: Callable[[object], list[tuple[
     ``rule_units(settings)``: each rule's French and English phrases (``nlp.phrase_pairs.rule_units``), read
     only when relearning: storage does not read rules itself."""
     from sqlmodel import select
-
-    from storage.db import session_scope
-    from storage.models import KeyValue
 
     fp = _fingerprint(engine, settings)
     if fp in _MEMO:

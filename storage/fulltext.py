@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.dates import as_day
 from core.errors import UserError
+from storage.models import LabelScore
 from storage.textnorm import index_text, stems_any, strip_accents, words
 
 EPOCH = date(1970, 1, 1)
@@ -226,8 +227,6 @@ def to_tsquery(clauses: list[Clause]) -> str:
 @event.listens_for(Session, "after_flush")
 def _label_scores_flushed(session: Session, _ctx) -> None:
     """Keep the FTS filter tokens in step with label scores, whoever writes them (classify, feedback...)."""
-    from storage.models import LabelScore
-
     changed = {o.notice_id for o in (*session.new, *session.dirty, *session.deleted) if isinstance(o, LabelScore)}
     if changed:
         refresh_labels(session.connection(), sorted(changed))

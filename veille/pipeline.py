@@ -20,6 +20,9 @@ from storage.db import session_scope
 from storage.lock import archive_lock
 from storage.models import CrawlRun, Source
 
+# The stages are imported inside the functions that run them: start-up time (`veille crawl` and `veille alerts`
+# take only `exclusive` from here, `veille status` only `source_health`).
+
 Progress = Callable[[str], None]
 # Outdated scores caught up per cycle: about 10 s of scoring, so a rules change never holds up alerts.
 RESCORE_PER_CYCLE = 5_000

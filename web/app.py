@@ -36,6 +36,8 @@ from core.names import (
     celex_type_name,
     doc_type_name,
 )
+from core.profiles import load_labels
+from storage.db import open_archive
 from web import i18n
 from web.auth import CSRF_FIELD, KDF_SLOTS, LoginRequired, session_secret
 from web.i18n import LANGUAGES, N_, Language, _, current, gettext_, ngettext_
@@ -141,8 +143,6 @@ def _templates() -> Jinja2Templates:
 
 
 def _labels(settings: Settings) -> dict[str, str]:
-    from core.profiles import load_labels
-
     try:
         return {k: v.name for k, v in load_labels(settings).items()}
     except ConfigError:
@@ -161,8 +161,6 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    from storage.db import open_archive
-
     app = FastAPI(title="veille workbench", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan)
     app.state.settings = settings
     app.state.engine = engine or open_archive(settings.database_url)

@@ -6,9 +6,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from core.config import ConfigError
 from core.dates import paris_time
 from veille.commands.base import _date, check_labels, console, fail, safe, state
 from veille.commands.cycle import in_progress
+
+# Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
+# this module; a command loads only the stages it runs).
 
 calendar_app = typer.Typer(help="The deadline calendar (iCalendar) and its feed tokens.", invoke_without_command=True)
 token_app = typer.Typer(help="Secret tokens of the workbench's calendar feeds.", no_args_is_help=True)
@@ -25,7 +29,6 @@ def register(app: typer.Typer) -> None:
 def reminders_cmd() -> None:
     """Send the deadline reminders due today (N working days before each deadline)."""
     from alerts.reminders import send_reminders
-    from core.config import ConfigError
     from storage.lock import RunInProgress
     from veille.pipeline import exclusive
 
@@ -54,7 +57,6 @@ def calendar_cmd(
     if ctx.invoked_subcommand:
         return
     from alerts.calendar import calendar_ics, events
-    from core.config import ConfigError
 
     check_labels([label] if label else [])
     try:
@@ -150,7 +152,6 @@ def digest_cmd(
 
     from alerts import send_digests
     from alerts.jobs import preview_digests
-    from core.config import ConfigError
     from storage.lock import RunInProgress
     from veille.pipeline import exclusive
 

@@ -15,6 +15,10 @@ from typer.core import TyperGroup
 
 from core.config import ConfigError, Settings, check_profile, difflib_close, load_settings
 from core.errors import UserError
+from core.profiles import load_labels
+
+# Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
+# this module; a command loads only the stages it runs).
 
 
 class VeilleGroup(TyperGroup):
@@ -184,9 +188,6 @@ def lexicon(engine):  # storage.crosslang.Lexicon
 def check_labels(labels: list[str], option: str = "--label", alternative: str | None = None) -> None:
     """A misspelt label would otherwise filter everything out and look like an empty archive.
     ``alternative``: a value the option also takes (the calendar feeds' ``all``)."""
-    from core.config import ConfigError
-    from core.profiles import load_labels
-
     try:
         known = load_labels(state.settings)
     except ConfigError as exc:

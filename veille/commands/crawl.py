@@ -9,8 +9,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from core.config import ConfigError
 from veille.commands.base import console, fail, state
 from veille.commands.cycle import in_progress
+
+# Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
+# this module; a command loads only the stages it runs).
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +27,6 @@ def crawl_cmd(
     record: Path | None = typer.Option(None, "--record", help="Save every live response here (replay bundle)."),
 ) -> None:
     """Crawl sources (Scrapy, conditional GETs) and store new and changed notices."""
-    from core.config import ConfigError
     from veille.crawl import crawl
 
     start = None

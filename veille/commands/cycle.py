@@ -13,8 +13,12 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.config import load_settings
 from core.dates import paris_time, today_brussels
 from veille.commands.base import console, err, safe, state
+
+# Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
+# this module; a command loads only the stages it runs).
 
 
 def register(app: typer.Typer) -> None:
@@ -161,7 +165,6 @@ def _when(t: datetime | None) -> str:
 
 def _demo_settings(base_url: str, home: Path, profile: str):  # Settings
     """The replay config, with the archive and outbox in the demo folder (kept for later commands)."""
-    from core.config import load_settings
     from crawlers.replay import config_text
 
     cfg = home / "veille.toml"

@@ -6,7 +6,11 @@ import getpass
 
 import typer
 
+from core.profiles import load_labels
 from veille.commands.base import console, fail, state
+
+# Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
+# this module; a command loads only the stages it runs).
 
 feedback_app = typer.Typer(
     help="Analysts' verdicts on a notice's labels (final for that notice).", no_args_is_help=True
@@ -19,7 +23,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _check(notice_id: int, label: str) -> None:
-    from core.profiles import load_labels
     from storage.db import session_scope
     from storage.models import Notice
 

@@ -10,7 +10,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from core.profiles import load_labels
 from veille.commands.base import console, fail, safe, state
+
+# Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
+# this module; a command loads only the stages it runs).
 
 rules_app = typer.Typer(help="The analyst rules of the profile.", no_args_is_help=True)
 
@@ -70,7 +74,6 @@ def train_cmd(
     ),
 ) -> None:
     """Train the relevance model on the whole shipped set + analysts' feedback; becomes current."""
-    from core.profiles import load_labels
     from nlp.dataset import DatasetError, load_dataset
     from nlp.train import train
     from storage.db import ArchiveUnavailable
@@ -331,7 +334,6 @@ def _print_stored(data: dict) -> None:
 @rules_app.command("check")
 def rules_check(file: Path | None = typer.Argument(None, help="Rules file (default: the active one).")) -> None:
     """Validate a rules file; prints file:line: what is wrong."""
-    from core.profiles import load_labels
     from nlp.rules import RulesError, load_rules, rules_path
 
     path = file or rules_path(state.settings)

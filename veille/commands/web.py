@@ -11,6 +11,9 @@ import typer
 from core.dates import paris_time
 from veille.commands.base import console, fail, state
 
+# Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
+# this module; a command loads only the stages it runs).
+
 users_app = typer.Typer(help="Web workbench accounts.", no_args_is_help=True)
 
 
