@@ -68,7 +68,7 @@ def send_digests_job(config: str | None = None) -> None:
     from alerts import send_digests
     from storage.db import open_archive
     from storage.lock import RunInProgress
-    from veille.pipeline import exclusive
+    from storage.runs import exclusive
 
     settings = _settings(config)
     engine = open_archive(settings.database_url)

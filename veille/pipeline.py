@@ -6,8 +6,7 @@ sequences them and collects a summary. ``veille run``, ``veille demo`` and the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -15,13 +14,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from alerts import send_alerts, send_digests
+from alerts.reminders import send_reminders
 from core.config import Settings, clock
+from nlp.classify import classify, stale_ids
+from nlp.phrase_pairs import rule_units
+from storage.crosslang import lexicon
 from storage.db import session_scope
-from storage.lock import archive_lock
-from storage.models import CrawlRun, Source
-
-# The stages are imported inside the functions that run them: start-up time (`veille crawl` and `veille alerts`
-# take only `exclusive` from here, `veille status` only `source_health`).
+from storage.models import CrawlRun
+from storage.runs import exclusive
+from veille.crawl import crawl
 
 Progress = Callable[[str], None]
 # Outdated scores caught up per cycle: about 10 s of scoring, so a rules change never holds up alerts.
@@ -68,19 +70,6 @@ def due_sources(engine: Engine, settings: Settings, now: datetime | None = None)
     return out
 
 
-@contextmanager
-def exclusive(engine: Engine, wait: float = 0.0) -> Iterator[list[str]]:
-    """Hold the archive's cycle lock (storage.lock; RunInProgress if busy past ``wait`` seconds).
-
-    Holding it proves no other process is crawling or sending: crawl runs still ``running`` were left
-    by a dead process and are closed as failed first (their sources are yielded).
-    """
-    from storage.runs import close_abandoned
-
-    with archive_lock(engine, wait):
-        yield close_abandoned(engine)
-
-
 def run_cycle(
     engine: Engine,
     settings: Settings,
@@ -108,11 +97,6 @@ def _cycle(
     now: datetime | None,
     progress: Progress,
 ) -> CycleSummary:
-    from alerts import send_alerts, send_digests
-    from alerts.reminders import send_reminders
-    from nlp.classify import classify, stale_ids
-    from veille.crawl import crawl
-
     summary = CycleSummary()
     if sources is None:
         sources = due_sources(engine, settings, now)
@@ -131,9 +115,6 @@ def _cycle(
         summary.rescored = len(stale)
         summary.labels = {k: v for k, v in stats.selected.items() if v}
     if changed:  # search's cross-language lexicon learns from the new bilingual titles, here, not in a search
-        from nlp.phrase_pairs import rule_units
-        from storage.crosslang import lexicon
-
         lexicon(engine, settings, rule_units)
     progress("sending immediate alerts")
     summary.alerts = send_alerts(engine, settings, now=now, since=digest_since)
@@ -152,8 +133,3 @@ def digest_time_reached(settings: Settings, now: datetime | None = None) -> bool
     tz = ZoneInfo(settings.schedule.timezone)
     local = (now or datetime.now(UTC)).astimezone(tz)
     return (local.hour, local.minute, local.second) >= clock(settings.schedule.digest_time)
-
-
-def source_health(engine: Engine) -> list[Source]:
-    with session_scope(engine) as s:
-        return list(s.exec(select(Source).order_by(Source.name)))

@@ -30,7 +30,7 @@ def reminders_cmd() -> None:
     """Send the deadline reminders due today (N working days before each deadline)."""
     from alerts.reminders import send_reminders
     from storage.lock import RunInProgress
-    from veille.pipeline import exclusive
+    from storage.runs import exclusive
 
     engine = state.engine()
     try:
@@ -153,7 +153,7 @@ def digest_cmd(
     from alerts import send_digests
     from alerts.jobs import preview_digests
     from storage.lock import RunInProgress
-    from veille.pipeline import exclusive
+    from storage.runs import exclusive
 
     check_labels([label] if label else [])
     if preview and (send or since):

@@ -36,7 +36,7 @@ def crawl_cmd(
         except ValueError:
             fail(f"--since: not a date YYYY-MM-DD: {since!r}")
     from storage.lock import RunInProgress
-    from veille.pipeline import exclusive
+    from storage.runs import exclusive
 
     engine = state.engine()
     try:

@@ -137,7 +137,7 @@ def status_cmd() -> None:
     from storage.db import session_scope
     from storage.health import source_states
     from storage.models import Delivery
-    from veille.pipeline import source_health
+    from storage.runs import source_health
 
     engine = state.engine()
     table = Table(title="sources")
