@@ -29,7 +29,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from veille.config import Settings, clock, load_settings, parse_duration
+from core.config import Settings, clock, load_settings, parse_duration
+
+# The pipeline and storage are imported inside the jobs: start-up time (`veille status` imports this module
+# for the next run times).
 
 log = logging.getLogger("veille.scheduler")
 JOBS_TABLE = "apscheduler_jobs"
@@ -65,7 +68,7 @@ def send_digests_job(config: str | None = None) -> None:
     from alerts import send_digests
     from storage.db import open_archive
     from storage.lock import RunInProgress
-    from veille.pipeline import exclusive
+    from storage.runs import exclusive
 
     settings = _settings(config)
     engine = open_archive(settings.database_url)

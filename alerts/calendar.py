@@ -27,11 +27,11 @@ from alerts.deadlines import SIGNAL_KINDS
 from alerts.digest import KIND_NAMES
 from alerts.escape import clean, safe_url
 from alerts.routing import load_candidates, routed_labels
+from core.config import Settings
+from core.dates import fr_date, today_brussels
+from core.profiles import load_profile
 from storage.db import session_scope
 from storage.models import Notice
-from veille.config import Settings
-from veille.dates import fr_date, today_brussels
-from veille.profiles import load_profile
 
 PRODID = "-//veille//EU regulatory watch//FR"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)  # DTSTAMP of the profile's facts (they have no update time)
@@ -60,7 +60,7 @@ class Fact:
 
 
 def profile_facts(settings: Settings) -> list[Fact]:
-    """``[[dates]]`` of the profile (veille.profiles.DatedFact)."""
+    """``[[dates]]`` of the profile (core.profiles.DatedFact)."""
     return [Fact(d.name, d.date, d.act, tuple(d.labels)) for d in load_profile(settings).dates]
 
 
@@ -77,7 +77,7 @@ def notice_events(engine: Engine, routing: Routing, today: date) -> list[CalEven
                 | cast(Notice.extra, String).like('%"application_date"%')
             )
         ).all()
-    meta = {i: (v, u if u.tzinfo else u.replace(tzinfo=UTC)) for i, v, u in rows}
+    meta = {i: (v, u) for i, v, u in rows}
     events = []
     for c in load_candidates(engine, ids=list(meta)).values() if meta else []:
         version, stamp = meta[c.id]

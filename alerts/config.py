@@ -1,7 +1,7 @@
 """The routing file of a profile (``routing.toml``): recipients per label, thresholds, critical rules.
 
 Validated with pydantic; a mistake is a one-line ``ConfigError`` naming ``file:line: key``, like
-``veille/config.py``. Webhook URLs are secrets: read from the user's copy or ``VEILLE_WEBHOOK_<NAME>``.
+``core/config.py``. Webhook URLs are secrets: read from the user's copy or ``VEILLE_WEBHOOK_<NAME>``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from pathlib import Path
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from alerts.channels import registry
-from veille.celex import is_celex, normalise_celex
-from veille.config import ConfigError, Settings, Strict, parse_duration, parse_toml, validate_toml
-from veille.profiles import load_profile
-from veille.records import Kind
-from veille.schema import at, toml_lines
-from veille.textfile import read_text
+from core.celex import is_celex, normalise_celex
+from core.config import ConfigError, Settings, Strict, parse_duration, parse_toml, validate_toml
+from core.profiles import load_profile
+from core.records import Kind
+from core.schema import at, toml_lines
+from core.textfile import read_text
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 SLACK_RE = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{6,})$")

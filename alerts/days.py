@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from veille.config import Settings
+from core.config import Settings
 
 
 def local_day(settings: Settings, now: datetime) -> date:

@@ -16,12 +16,12 @@ from urllib.parse import quote
 from alerts.config import Routing
 from alerts.escape import clean, safe_url
 from alerts.routing import Candidate, routed_labels
+from core.dates import as_day, fr_date, paris_time
+from core.lang import plainly_other
+from core.profiles import Label
+from core.records import as_utc
 from nlp.explain import sentence
 from storage.models import CrawlRun
-from veille.dates import as_day, fr_date, paris_time
-from veille.lang import plainly_other
-from veille.profiles import Label
-from veille.records import as_utc
 
 CELEX_RE = re.compile(r"^[0-9CE][0-9]{4}[A-Z]{1,2}[0-9A-Z()_.-]{1,20}$")
 
@@ -115,7 +115,7 @@ class FailedSource:
 
 @dataclass
 class QuietSource:
-    """A source gone quiet or degraded (veille.health): ``state`` in French, reasons one line each."""
+    """A source gone quiet or degraded (storage.health): ``state`` in French, reasons one line each."""
 
     source: str
     state: str
@@ -288,7 +288,7 @@ def point_into_shared_pages(items: list[Item]) -> None:
 
 
 def quiet_sources(states: list) -> list[QuietSource]:
-    """veille.health states -> the digest footer's lines (text cleaned: reasons quote what sources sent)."""
+    """storage.health states -> the digest footer's lines (text cleaned: reasons quote what sources sent)."""
     return [QuietSource(clean(st.name, 80), st.label, [clean(r, 200) for r in st.reasons]) for st in states]
 
 

@@ -18,7 +18,7 @@ from email.utils import format_datetime
 from alerts.digest import Digest
 from alerts.outbox import Rejected
 from alerts.render import html_body, text_body
-from veille.config import SmtpConfig
+from core.config import SmtpConfig
 
 
 def message_id(batch: str, domain: str) -> str:

@@ -35,14 +35,14 @@ from alerts.outbox import (
 )
 from alerts.render import text_body
 from alerts.routing import Candidate, Due, Recipient, alert_due, critical_rule, digest_due, load_candidates, recipients
+from core.config import Settings
+from core.dates import now_utc
+from core.profiles import Label, load_labels, load_profile
+from core.records import as_utc
 from storage.db import session_scope
-from storage.fulltext import now_utc
+from storage.health import unhealthy
 from storage.models import Delivery, KeyValue
 from storage.runs import failed_since
-from veille.config import Settings
-from veille.health import unhealthy
-from veille.profiles import Label, load_labels, load_profile
-from veille.records import as_utc
 
 STORED = object()  # Renderer.digest: "as recorded in the outbox"
 

@@ -34,9 +34,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from core.records import as_utc
 from storage.db import is_sqlite, session_scope
 from storage.models import Delivery, KeyValue
-from veille.records import as_utc
 
 STALE_AFTER = timedelta(minutes=15)
 OPEN = ("pending", "failed")

@@ -23,9 +23,9 @@ from alerts.deadlines import open_candidates
 from alerts.jobs import Driver, batch_id
 from alerts.outbox import OPEN, DeliveryStats, Planned
 from alerts.routing import recipients, routed_labels
+from core.config import Settings
 from storage.db import session_scope
 from storage.models import Delivery
-from veille.config import Settings
 
 PREFIX = "reminder-"
 

@@ -9,7 +9,7 @@ import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from alerts.digest import Digest
-from veille.dates import fr_date, paris_time
+from core.dates import fr_date, paris_time
 
 
 @cache

@@ -16,11 +16,11 @@ from sqlmodel import select
 
 from alerts.channels import registry
 from alerts.config import CriticalRule, Routing
+from core.dates import as_day
+from core.records import as_utc, base_celex
 from nlp.explain import read_fired
 from storage.db import session_scope
 from storage.models import LabelScore, Notice
-from veille.dates import as_day
-from veille.records import as_utc, base_celex
 
 
 @dataclass(frozen=True)

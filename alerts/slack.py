@@ -26,7 +26,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from alerts.digest import Digest, Item
 from alerts.escape import clean, mrkdwn, slack_link
 from alerts.outbox import Rejected
-from veille.dates import fr_date, paris_time
+from core.dates import fr_date, paris_time
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000

@@ -113,9 +113,9 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="veille-bench-"))
     os.environ["VEILLE_HOME"] = str(tmp)
-    from crawlers.run import crawl
+    from core.config import load_settings
     from storage.db import open_archive
-    from veille.config import load_settings
+    from veille.crawl import crawl
 
     items = titles()
     routes = [

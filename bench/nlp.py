@@ -100,10 +100,10 @@ def _row(name: str, items: list[Item], preds: list[set[str]], labels: list[str])
 
 
 def quality(quick: bool) -> None:
+    from core.config import load_settings
     from nlp.rules import active_rules
     from nlp.scoring import load_model
     from nlp.train import VARIANTS, train, variant_predictions
-    from veille.config import load_settings
 
     settings = load_settings()
     items = load_dataset(DEV_SET)
@@ -207,10 +207,10 @@ def synthetic(n: int, seed: int = 7) -> list[SimpleNamespace]:
 
 
 def throughput(n: int) -> None:
+    from core.config import load_settings
     from nlp.rules import active_rules
     from nlp.scoring import Model, gc_paused, load_model, score_parsed
     from nlp.text import blank_nlp, parse_notice
-    from veille.config import load_settings
 
     settings = load_settings()
     if load_model(settings) is None:  # --skip quality: the model it trains is not there yet
@@ -251,12 +251,12 @@ def backtest_bench(n: int) -> None:
 
     from sqlalchemy import insert
 
+    from core.config import load_settings
     from nlp.backtest import backtest
     from nlp.classify import classify
     from nlp.rules import rules_path
     from storage.db import open_archive
     from storage.models import Notice
-    from veille.config import load_settings
 
     settings = load_settings()
     url = f"sqlite:///{settings.home / 'bench-backtest.db'}"
@@ -334,10 +334,10 @@ def classify_memory(sizes: tuple[int, ...]) -> None:
 
     from sqlalchemy import insert
 
+    from core.config import load_settings
     from nlp.classify import classify
     from storage.db import open_archive
     from storage.models import Notice
-    from veille.config import load_settings
 
     settings = load_settings()
     print("\n== classify memory (notices with 200,000-character bodies)")

@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("VEILLE_HOME", tempfile.mkdtemp(prefix="veille-cv-"))
 
+from core.config import load_settings  # noqa: E402
+from core.profiles import load_labels  # noqa: E402
 from nlp import train as T  # noqa: E402
 from nlp.rules import active_rules  # noqa: E402
-from veille.config import load_settings  # noqa: E402
-from veille.profiles import load_labels  # noqa: E402
 
 
 def _use_vectors(vectors: Path) -> None:

@@ -18,10 +18,10 @@ from pathlib import Path
 root = str(Path(sys.argv[1]).resolve())
 sys.path.insert(0, root)
 
+from core.config import load_settings  # noqa: E402
 from nlp.rules import active_rules  # noqa: E402
 from nlp.scoring import gc_paused, load_model, score_parsed  # noqa: E402
 from nlp.text import blank_nlp, parse_notice  # noqa: E402
-from veille.config import load_settings  # noqa: E402
 
 
 def main(n: int = 3000) -> None:

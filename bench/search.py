@@ -203,7 +203,7 @@ def run_queries(db: Path, n_queries: int, seed: int = 11) -> list[tuple[str, lis
         search(engine, w, sort="date", limit=20)
         cold.append((time.perf_counter() - t0) * 1000)
     results = [(f"cold first touch of each frequent term ({len(cold)} terms, untimed below)", cold)]
-    gc.freeze()  # as `veille serve` does after start-up (web/cli.py)
+    gc.freeze()  # as `veille serve` does after start-up (veille/commands/web.py)
     for cname, make in classes.items():
         for filtered in (False, True):
             for sort in ("relevance", "date"):
@@ -258,17 +258,18 @@ def _demo_archive(folder: Path) -> Path:
 def crosslang(demo: Path) -> None:
     from sqlalchemy import text
 
-    from storage.crosslang import archive_units, learn, lexicon, rules_units
+    from core.config import load_settings
+    from nlp.phrase_pairs import rule_units
+    from storage.crosslang import archive_units, learn, lexicon
     from storage.search import CANDIDATES
-    from veille.config import load_settings
 
     settings = load_settings(demo / "veille.toml")
     engine = open_archive(settings.database_url)
     t0 = time.perf_counter()
-    lex = lexicon(engine, settings)  # stored by the demo's run
+    lex = lexicon(engine, settings, rule_units)  # stored by the demo's run
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    relearned = learn([*archive_units(engine), *rules_units(settings)])
+    relearned = learn([*archive_units(engine), *rule_units(settings)])
     learn_s = time.perf_counter() - t0
     assert relearned == lex, "the stored lexicon is the one the archive and rules give"
     with engine.connect() as conn:

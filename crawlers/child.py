@@ -14,9 +14,9 @@ from pathlib import Path
 
 from scrapy.crawler import CrawlerProcess
 
+from core.config import CrawlConfig
 from crawlers.pipelines import write_atomic
 from crawlers.settings import scrapy_settings
-from veille.config import CrawlConfig
 
 
 def load_spider(path: str) -> type:

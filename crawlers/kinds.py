@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from veille.config import Expectation, use_source_kinds
-from veille.names import N_
+from core.config import Expectation, use_source_kinds
+from core.names import N_
 
 
 class SourceOptions(BaseModel):
@@ -38,7 +38,7 @@ class SourceKind:
     title: str  # readable name: an English message id that web/locale translates (French by default)
     spider: str  # "module:Class", imported only by the crawl child
     options: type[SourceOptions] = SourceOptions
-    # A healthy run (veille/health.py); why each kind's: docs/sources-health.md.
+    # A healthy run (storage/health.py); why each kind's: docs/sources-health.md.
     expect: Expectation = field(default_factory=Expectation)
 
     def expectation(self, options: SourceOptions) -> Expectation:

@@ -15,7 +15,7 @@ from typing import Any
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 
-from veille.records import NoticeRecord
+from core.records import NoticeRecord
 
 LIST_FIELDS = ("related_acts", "legal_basis", "eurovoc", "authors")
 

@@ -1,10 +1,9 @@
-"""``crawl()``: fetch sources in a child process, then store each source's batch and its run.
+"""``fetch()``: crawl sources in a child process and return, per source, its status and records.
 
 Callable any number of times in one long-running process (the scheduler does): Scrapy runs in a
-fresh child each time. Per source, in the parent: the records land with ``storage.ingest.ingest``
-in one transaction, and the run is recorded with ``storage.runs``; the watermark moves only when the
-source succeeded. A failed source (timeout, 5xx, WAF challenge, HTML instead of a feed, malformed
-XML, oversized body, a crashed child) is a failed run with its reason; the others are unaffected.
+fresh child each time. Nothing here touches the archive: ``veille.crawl`` records the runs and stores
+the records (``storage``). A failed source (timeout, 5xx, WAF challenge, HTML instead of a feed,
+malformed XML, oversized body, a crashed child) is an outcome with its reason; the others are unaffected.
 """
 
 from __future__ import annotations
@@ -17,18 +16,14 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
-from sqlalchemy.engine import Engine
 
+from core.config import Settings, SourceConfig
+from core.records import NoticeRecord
 from crawlers.kinds import KINDS
 from crawlers.settings import cache_dir
-from storage.ingest import IngestStats, ingest
-from storage.runs import finish_run, start_run, watermark
-from veille.config import Settings, SourceConfig
-from veille.records import NoticeRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TIMEOUT = 3600.0
@@ -45,18 +40,17 @@ SECRET_ENV = (
 
 
 @dataclass
-class SourceResult:
-    source: str
+class SourceOutcome:
+    """What one source's crawl brought back: its status (from the child) and its records."""
+
+    source: SourceConfig
     ok: bool
     error: str | None = None
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
     requests: int = 0
     not_modified: int = 0
     bytes: int = 0
     warnings: list[str] = field(default_factory=list)
-    changed_ids: list[int] = field(default_factory=list)  # notices to classify next
+    records: list[NoticeRecord] = field(default_factory=list)
 
 
 def select_sources(settings: Settings, names: list[str] | None) -> list[SourceConfig]:
@@ -64,13 +58,6 @@ def select_sources(settings: Settings, names: list[str] | None) -> list[SourceCo
     if names:
         return [settings.source(n) for n in dict.fromkeys(names)]
     return [s for s in settings.sources if s.enabled]
-
-
-def _since(engine: Engine, source: str, since: date | datetime | None) -> str | None:
-    when = since or watermark(engine, source)
-    if when is None:
-        return None
-    return (when.date() if isinstance(when, datetime) else when).isoformat()
 
 
 def prune_cache(root: Path, max_age_days: float = CACHE_MAX_AGE_DAYS) -> int:
@@ -143,46 +130,28 @@ def read_outcome(work: Path, name: str, child_error: str | None) -> tuple[dict, 
     return status, records
 
 
-def store_source(
-    engine: Engine, source: SourceConfig, run_id: int, status: dict, records: list[NoticeRecord], started: datetime
-) -> SourceResult:
-    result = SourceResult(
-        source=source.name,
-        ok=bool(status.get("ok")),
-        error=status.get("error"),
-        requests=status.get("requests", 0),
-        not_modified=status.get("not_modified", 0),
-        bytes=status.get("bytes", 0),
-        warnings=status.get("warnings", []),
-    )
-    stats = IngestStats()
-    try:
-        # Records from a failed source are real items too: keep them, but do not move the watermark.
-        stats = ingest(engine, records)
-    except Exception as exc:  # the batch rolled back as a whole; the run says why
-        result.ok, result.error = False, f"storage: {type(exc).__name__}: {exc}"[:2000]
-    result.new, result.updated, result.unchanged, result.changed_ids = (
-        stats.new,
-        stats.updated,
-        stats.unchanged,
-        stats.changed_ids,
-    )
-    finish_run(
-        engine,
-        run_id,
-        ok=result.ok,
-        error=result.error,
-        watermark=started if result.ok else None,
-        warnings=result.warnings,
-        n_seen=stats.seen,
-        n_new=stats.new,
-        n_updated=stats.updated,
-        n_unchanged=stats.unchanged,
-        n_requests=result.requests,
-        n_not_modified=result.not_modified,
-        bytes_downloaded=result.bytes,
-    )
-    return result
+def fetch(
+    settings: Settings,
+    sources: list[SourceConfig],
+    since: dict[str, str | None] | None = None,
+    record_dir: str | Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[SourceOutcome]:
+    """Crawl ``sources`` once in a child process; ``since`` maps a source to the ISO day it re-reads from."""
+    since = since or {}
+    prune_cache(cache_dir(settings.crawl, settings.home))
+    prune_work_dirs(2 * max(timeout, settings.crawl.max_run_seconds))
+    job = {
+        "crawl": settings.crawl.model_dump(),
+        "cache_dir": str(cache_dir(settings.crawl, settings.home)),
+        "record_dir": str(Path(record_dir).expanduser().resolve()) if record_dir else None,
+        "sources": [_job_source(s, since.get(s.name)) for s in sources],
+    }
+    with tempfile.TemporaryDirectory(prefix=WORK_PREFIX) as tmp:
+        work = Path(tmp)
+        job["out_dir"] = str(work)
+        child_error = run_child(job, work, timeout)
+        return [outcome(s, *read_outcome(work, s.name, child_error)) for s in sources]
 
 
 def _job_source(source: SourceConfig, since: str | None) -> dict:
@@ -190,34 +159,14 @@ def _job_source(source: SourceConfig, since: str | None) -> dict:
     return {"config": source.model_dump(mode="json"), "spider": KINDS[source.kind].spider, "since": since}
 
 
-def crawl(
-    settings: Settings,
-    engine: Engine,
-    names: list[str] | None = None,
-    since: date | datetime | None = None,
-    record_dir: str | Path | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> list[SourceResult]:
-    """Crawl the named (or all enabled) sources once; store what came back; one result per source."""
-    sources = select_sources(settings, names)
-    if not sources:
-        return []
-    started = datetime.now(UTC)
-    prune_cache(cache_dir(settings.crawl, settings.home))
-    prune_work_dirs(2 * max(timeout, settings.crawl.max_run_seconds))
-    runs = {s.name: start_run(engine, s.name, s.kind) for s in sources}
-    job = {
-        "crawl": settings.crawl.model_dump(),
-        "cache_dir": str(cache_dir(settings.crawl, settings.home)),
-        "record_dir": str(Path(record_dir).expanduser().resolve()) if record_dir else None,
-        "sources": [_job_source(s, _since(engine, s.name, since)) for s in sources],
-    }
-    with tempfile.TemporaryDirectory(prefix=WORK_PREFIX) as tmp:
-        work = Path(tmp)
-        job["out_dir"] = str(work)
-        child_error = run_child(job, work, timeout)
-        results = []
-        for s in sources:
-            status, records = read_outcome(work, s.name, child_error)
-            results.append(store_source(engine, s, runs[s.name], status, records, started))
-    return results
+def outcome(source: SourceConfig, status: dict, records: list[NoticeRecord]) -> SourceOutcome:
+    return SourceOutcome(
+        source=source,
+        ok=bool(status.get("ok")),
+        error=status.get("error"),
+        requests=status.get("requests", 0),
+        not_modified=status.get("not_modified", 0),
+        bytes=status.get("bytes", 0),
+        warnings=status.get("warnings", []),
+        records=records,
+    )

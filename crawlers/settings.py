@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from veille.config import CrawlConfig
+from core.config import CrawlConfig
 
 RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
 

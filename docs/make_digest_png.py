@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from alerts import send_digests  # noqa: E402
+from core.config import load_settings  # noqa: E402
 from crawlers.replay import serve  # noqa: E402
 from storage.db import open_archive  # noqa: E402
-from veille.config import load_settings  # noqa: E402
-from veille.main_job import _demo_settings  # noqa: E402
+from veille.commands.cycle import _demo_settings  # noqa: E402
 from veille.pipeline import run_cycle  # noqa: E402
 
 NOW = datetime(2025, 12, 22, 15, tzinfo=UTC)  # a Monday, 16:00 in Paris

@@ -22,6 +22,8 @@ from sqlalchemy import ColumnElement, exists, func
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from core.config import Settings
+from core.profiles import load_labels
 from nlp.classify import scoring_since
 from nlp.rules import Rule, RuleSet, act_numbers, active_rules, parse_rules, phrase_stems, stem_pattern
 from nlp.scoring import load_model, score_labels
@@ -29,8 +31,6 @@ from nlp.text import parse_notice
 from nlp.tokencache import TokenArchive, TokenCache
 from storage.db import session_scope
 from storage.models import LabelScore, Notice
-from veille.config import Settings
-from veille.profiles import load_labels
 
 CHUNK = 900  # ids per IN (...) query
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, delete, exists
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -12,15 +12,16 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
+from core.config import Settings
+from core.dates import now_utc
 from nlp.rules import active_rules
 from nlp.scoring import MIX_VERSION, gc_paused, load_model, model_counts, score_parsed
 from nlp.text import TEXT_VERSION, parse_notice
 from nlp.tokencache import TokenCache
 from nlp.verdicts import apply_to_rows, latest
 from storage.db import session_scope
-from storage.fulltext import now_utc, refresh_labels
+from storage.fulltext import refresh_labels
 from storage.models import KeyValue, LabelScore, Notice
-from veille.config import Settings
 
 BATCH = 500
 SCORING_KEY = "nlp:text_version"  # the key predates MIX_VERSION; kept so that archives keep their moment
@@ -148,8 +149,7 @@ def why_outdated(
     was made before the notice last changed, else None (``stale_ids`` is the SQL twin)."""
     if (score.rules_version, score.model_version) != in_force:
         return "versions"
-    scored = score.scored_at if score.scored_at.tzinfo else score.scored_at.replace(tzinfo=UTC)  # SQLite: naive
-    if scored < since:
+    if score.scored_at < since:
         return "reading"
     return "changed" if score.scored_at < notice_updated_at else None
 

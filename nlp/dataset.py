@@ -15,12 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.config import ConfigError, Settings
+from core.profiles import load_profile, profile_dirs
+from core.records import base_celex
+from core.schema import toml_lines
+from core.textfile import read_text
 from storage.textnorm import strip_accents, words
-from veille.config import ConfigError, Settings
-from veille.profiles import load_profile, profile_dirs
-from veille.records import base_celex
-from veille.schema import toml_lines
-from veille.textfile import read_text
 
 DATA_DIR = Path(__file__).parent / "data"
 DEV_SET = DATA_DIR / "has_dev_notices.jsonl"

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from core.config import Settings
 from nlp.backtest import archive_tokens, phrase_notices
 from nlp.rules import LANG_KEYS, phrase_stems
 from nlp.text import parse_notice
 from storage.db import session_scope
 from storage.models import Notice
-from veille.config import Settings
 
 CHUNK = 500
 EXAMPLES = 3  # notice ids shown per form

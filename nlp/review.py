@@ -16,13 +16,13 @@ from sqlalchemy import and_, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from core.config import Settings
+from core.dates import as_day
 from nlp.rules import active_rules
 from nlp.scoring import Model, load_model, score_parsed
 from nlp.text import parse_notice
 from storage.db import session_scope
 from storage.models import Feedback, LabelScore, Notice
-from veille.config import Settings
-from veille.dates import as_day
 
 PARIS = ZoneInfo("Europe/Paris")
 MARGIN = 0.15  # a score this close to its threshold is an uncertain decision

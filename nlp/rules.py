@@ -24,15 +24,15 @@ from pathlib import Path
 
 from spacy.matcher import Matcher, PhraseMatcher
 
+from core.config import Settings
+from core.errors import UserError
+from core.records import CELEX_RE, base_celex
+from core.schema import at
+from core.textfile import read_text
 from nlp.rules_load import MAX_BYTES, PositiveRule, WideNegative, read_rules_file
 from nlp.rules_load import _Rule as _RuleSpec
 from nlp.safe_regex import linear_regex
 from nlp.text import FIELDS, FieldText, Meta, Parsed, blank_nlp, make_doc, normalise
-from veille.config import Settings
-from veille.errors import UserError
-from veille.records import CELEX_RE, base_celex
-from veille.schema import at
-from veille.textfile import read_text
 
 log = logging.getLogger(__name__)
 RULES_FILE = "rules.yaml"
@@ -409,7 +409,7 @@ def load_rules(path: str | Path, known_labels: set[str] | None = None) -> RuleSe
 
 
 def rules_path(settings: Settings) -> Path:
-    from veille.profiles import profile_file
+    from core.profiles import profile_file
 
     return profile_file(settings, RULES_FILE)
 
@@ -424,7 +424,7 @@ def history_dir(settings: Settings) -> Path:
 
 
 def _labels(settings: Settings) -> set[str]:
-    from veille.profiles import load_labels
+    from core.profiles import load_labels
 
     return set(load_labels(settings))
 
@@ -443,7 +443,7 @@ def _file_version(path: Path) -> tuple:
 def active_rules(settings: Settings) -> RuleSet:
     """The rules in force. A file in place that is refused leaves the last good rules in force (logged, and
     their ``refused`` says why): never an exception while good rules exist."""
-    from veille.profiles import profile_file
+    from core.profiles import profile_file
 
     path = rules_path(settings)
     try:
@@ -472,7 +472,7 @@ def active_rules(settings: Settings) -> RuleSet:
 
 def _last_good(settings: Settings, path: Path, error: RulesError) -> RuleSet:
     """The last good rules (saved or in force before), else the profile's shipped ones; ``error`` if none loads."""
-    from veille.profiles import SHIPPED
+    from core.profiles import SHIPPED
 
     for candidate in (history_dir(settings) / "last_good.yaml", SHIPPED / settings.profile / RULES_FILE):
         if candidate == path or not candidate.exists():

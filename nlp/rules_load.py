@@ -5,7 +5,7 @@ nor run anything: libyaml's event parser (C, iterative) feeds a composer that co
 refusing a file past the bounds below with ``file:line: ...`` before anything expands its aliases;
 only the safe YAML types are constructed. The bounds are documented in docs/nlp.md (The rules file).
 The constructed data is then validated by the pydantic models below (:func:`read_rules_file`), whose
-errors are ``file:line: key.path: problem`` lines (veille/schema.py); nlp.rules compiles the result.
+errors are ``file:line: key.path: problem`` lines (core/schema.py); nlp.rules compiles the result.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
 from yaml.nodes import Node
 from yaml.resolver import Resolver
 
+from core.celex import CELEX_RE, base_celex
+from core.schema import Lines, at, validate, yaml_key_problem, yaml_lines
 from nlp.safe_regex import pattern_problem
 from nlp.text import FIELDS
-from veille.celex import CELEX_RE, base_celex
-from veille.schema import Lines, at, validate, yaml_key_problem, yaml_lines
 
 try:  # libyaml's parser: 10x faster than the pure-Python one on the HAS rules (a backtest parses two files)
     from yaml._yaml import CParser as _Parser
@@ -160,7 +160,7 @@ def construct(node: Node) -> object:
 
 # -- the rules file's schema ------------------------------------------------------------------------------------
 # Every check is a pydantic type or validator, so a mistake is one ``file:line: key.path: problem`` line
-# (veille.schema). What depends on the file or the profile comes through the validation context:
+# (core.schema). What depends on the file or the profile comes through the validation context:
 # ``known_labels`` (the profile's labels, or None), ``file_labels`` (the labels this file scores) and
 # ``check_pattern`` (spaCy's own validator of a token pattern, from nlp.rules).
 

@@ -22,10 +22,10 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from core.config import Settings
 from nlp.explain import evidence
 from nlp.rules import LabelRules, RuleSet
 from nlp.text import SEP, Parsed
-from veille.config import Settings
 
 CURRENT = "current"
 MODEL_ALONE = 0.95  # without rule evidence, the model's score counts only where its scores saturate
@@ -156,7 +156,7 @@ def model_home(settings: Settings) -> Path:
 
 
 def _adopt_legacy(root: Path, home: Path, settings: Settings) -> None:
-    from veille.profiles import load_labels
+    from core.profiles import load_labels
 
     labels = sorted(load_labels(settings))
     pointer = root / CURRENT

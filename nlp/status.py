@@ -13,13 +13,13 @@ from statistics import mean, pstdev
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
+from core.config import Settings
 from nlp.classify import count_stale
 from nlp.evaluate import MODES
 from nlp.rules import active_rules, history_dir
 from nlp.scoring import load_model
 from storage.db import session_scope
 from storage.models import Notice
-from veille.config import Settings
 
 FIGURES = ("micro_f1", "macro_f1", "near_miss_fp_rate", "false_alerts_per_100")
 

@@ -17,8 +17,8 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from core.lang import WORD_RE, guess_lang, hints, plainly_other
 from storage.textnorm import stem, strip_accents
-from veille.lang import WORD_RE, guess_lang, hints, plainly_other
 
 CAPS_RE = re.compile(r"[A-ZÀ-ÖØ-Þ]{2}")
 TEXT_VERSION = 3  # bump when a change here changes the stems a notice gets: the token cache starts afresh

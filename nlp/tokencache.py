@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.config import Settings
 from nlp.text import FIELDS, TEXT_VERSION, FieldText, Meta, Parsed
-from veille.config import Settings
 
 LANG_CODES = ("en", "fr")
 MAX_SEGMENTS = 12

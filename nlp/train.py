@@ -29,6 +29,7 @@ from pathlib import Path
 from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
 
+from core.config import Settings
 from nlp.dataset import DEV_SET, Item, fold_of, is_test, load_dataset, profile_dataset, split
 from nlp.evaluate import metrics
 from nlp.rules import LabelRules, RuleSet, active_rules, phrase_stems
@@ -46,7 +47,6 @@ from nlp.scoring import (
     stacked,
 )
 from nlp.text import Parsed, make_doc, parse_item, parse_notice
-from veille.config import Settings
 
 CONFIG = Path(__file__).parent / "config.cfg"
 ALPHAS = (0.2, 0.35, 0.5, 0.65, 0.8)
@@ -409,7 +409,7 @@ def train(
     """Train and install a model. ``holdout=False`` (production) learns from the whole shipped set, the extra
     items and the feedback; ``holdout=True`` keeps the held-out split out, so that `veille eval` on the
     shipped set and bench/nlp.py measure it honestly."""
-    from veille.profiles import load_labels
+    from core.profiles import load_labels
 
     labels = list(load_labels(settings))
     dataset = profile_dataset(settings)  # the profile's own labelled set, never another profile's

@@ -17,10 +17,10 @@ from sqlalchemy import delete as sa_delete
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
+from core.dates import now_utc
+from core.records import as_utc
 from storage.feedback import record_feedback
-from storage.fulltext import now_utc
 from storage.models import Feedback, LabelScore
-from veille.records import as_utc
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from nlp.evaluate import evaluate
 from nlp.rules import load_rules
 
 train, _ = split(load_dataset(DEV_SET))
-rules = load_rules("veille/profiles/has/rules.yaml")
+rules = load_rules("core/profiles/has/rules.yaml")
 ev = evaluate(train, rules, None)
 print(ev.results["rules"].summary())
 if "-v" in sys.argv:

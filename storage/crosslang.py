@@ -23,14 +23,18 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from itertools import product
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from storage.fulltext import Clause, now_utc
+from core.dates import now_utc
+from core.profiles import profile_file
+from storage.db import session_scope
+from storage.fulltext import Clause
+from storage.models import KeyValue
 from storage.textnorm import stem, stems_any, words
 
 log = logging.getLogger(__name__)
@@ -171,30 +175,10 @@ def archive_units(engine: Engine) -> Iterable[tuple[str, str]]:
                 yield r.summary_fr, r.summary_en
 
 
-def rules_units(settings) -> list[tuple[str, str]]:  # veille.config.Settings
-    """Each rule's French and English phrases (the rules in force), one aligned unit per rule."""
-    from nlp.rules import RulesError, active_rules
-
-    try:
-        rules = active_rules(settings).rules
-    except RulesError as exc:  # no rules in force at all: learn from the archive alone
-        log.warning("cross-language search without the rules' phrases: %s", exc)
-        return []
-    out = []
-    for r in rules:
-        fr = " ; ".join(p for lang, p in r.phrases if lang == "fr")
-        en = " ; ".join(p for lang, p in r.phrases if lang == "en")
-        if fr and en:
-            out.append((fr, en))
-    return out
-
-
 # --- stored lexicon --------------------------------------------------------------------------
 
 
 def _fingerprint(engine: Engine, settings) -> str:
-    from veille.profiles import profile_file
-
     try:
         rules = profile_file(settings, "rules.yaml").read_bytes()
     except OSError:
@@ -204,12 +188,11 @@ def _fingerprint(engine: Engine, settings) -> str:
     return hashlib.sha256(f"{FORMAT}|{last}|".encode() + rules).hexdigest()[:16]
 
 
-def lexicon(engine: Engine, settings) -> Lexicon:
-    """The lexicon for the archive and rules as they are now (relearned and stored when they changed)."""
+def lexicon(engine: Engine, settings, rule_units: Callable[[object], list[tuple[str, str]]]) -> Lexicon:
+    """The lexicon for the archive and rules as they are now (relearned and stored when they changed).
+    ``rule_units(settings)``: each rule's French and English phrases (``nlp.phrase_pairs.rule_units``), read
+    only when relearning: storage does not read rules itself."""
     from sqlmodel import select
-
-    from storage.db import session_scope
-    from storage.models import KeyValue
 
     fp = _fingerprint(engine, settings)
     if fp in _MEMO:
@@ -220,7 +203,7 @@ def lexicon(engine: Engine, settings) -> Lexicon:
     if stored.get("fingerprint") == fp:
         lex = Lexicon(stored["fr_en"], stored["en_fr"], stored["units"], frozenset(stored["function_words"]))
     else:
-        lex = learn([*archive_units(engine), *rules_units(settings)])
+        lex = learn([*archive_units(engine), *rule_units(settings)])
         value = {"fingerprint": fp, "fr_en": lex.fr_en, "en_fr": lex.en_fr, "units": lex.units}
         value["function_words"] = sorted(lex.function_words)
         try:

@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError
 from sqlmodel import Session, create_engine
 
+from core.errors import UserError
 from storage.urls import display_url
-from veille.errors import UserError
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from core.dates import as_day
+from core.errors import UserError
+from storage.models import LabelScore
 from storage.textnorm import index_text, stems_any, strip_accents, words
-from veille.dates import as_day
-from veille.errors import UserError
 
 EPOCH = date(1970, 1, 1)
 ID_BITS = 32
@@ -223,15 +224,9 @@ def to_tsquery(clauses: list[Clause]) -> str:
     return " & ".join(parts)
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
 @event.listens_for(Session, "after_flush")
 def _label_scores_flushed(session: Session, _ctx) -> None:
     """Keep the FTS filter tokens in step with label scores, whoever writes them (classify, feedback...)."""
-    from storage.models import LabelScore
-
     changed = {o.notice_id for o in (*session.new, *session.dirty, *session.deleted) if isinstance(o, LabelScore)}
     if changed:
         refresh_labels(session.connection(), sorted(changed))

@@ -15,7 +15,7 @@ from typing import Literal
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 
-from veille.celex import parse_celex
+from core.celex import parse_celex
 
 MAX_NOTICE_ID = 2**63 - 1
 # "2025/117", "(EU) 2025/117", "Regulation (EU) 2025/117", "règlement (UE) n° 2025/117"

@@ -20,10 +20,11 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, or_, select
 
+from core.dates import now_utc
+from core.records import READER_FIELDS, NoticeRecord, base_celex, canonical_url
 from storage.db import session_scope
-from storage.fulltext import index_notice, now_utc
+from storage.fulltext import index_notice
 from storage.models import Notice, NoticeVersion, Sighting
-from veille.records import READER_FIELDS, NoticeRecord, base_celex, canonical_url
 
 LIST_FIELDS = ("related_acts", "legal_basis", "eurovoc")  # merged as unions
 # Fields a source may fill in; a later source's non-empty value wins, an empty one never erases: the
@@ -31,7 +32,7 @@ LIST_FIELDS = ("related_acts", "legal_basis", "eurovoc")  # merged as unions
 MERGED_FIELDS = ("eli", "url", "procedure", "lang") + tuple(
     f for f in READER_FIELDS if f not in LIST_FIELDS and f not in ("celex", "kind")
 )
-HASHED = READER_FIELDS  # what a reader sees (veille.records)
+HASHED = READER_FIELDS  # what a reader sees (core.records)
 # Dates a better kind of source keeps against a worse one (docs/decisions.md, "Dates"): Cellar's OJ day
 # is not overwritten by the day EUR-Lex's RSS loaded the act. Equal ranks: the latest non-empty wins.
 DATE_RANK = {"official": 3, "source": 2, "listing": 1}

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
 
 
 def _ts(**kw) -> Column:
-    return Column(DateTime(timezone=True), **kw)
+    return Column(UTCDateTime(), **kw)
 
 
 class Source(SQLModel, table=True):

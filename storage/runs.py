@@ -7,15 +7,18 @@ run's status: a failed source is retried from where it was.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.dates import now_utc
+from core.records import as_utc
 from storage.db import session_scope
-from storage.fulltext import now_utc
+from storage.lock import archive_lock
 from storage.models import CrawlRun, Source
-from veille.records import as_utc
 
 
 def start_run(engine: Engine, source: str, kind: str) -> int:
@@ -95,3 +98,19 @@ def close_abandoned(engine: Engine) -> list[str]:
             if src is not None and (src.last_failure is None or as_utc(src.last_failure) < as_utc(run.started_at)):
                 src.last_failure, src.last_error = run.started_at, ABANDONED
         return [r.source for r in runs]
+
+
+@contextmanager
+def exclusive(engine: Engine, wait: float = 0.0) -> Iterator[list[str]]:
+    """Hold the archive's cycle lock (storage.lock; RunInProgress if busy past ``wait`` seconds).
+
+    Holding it proves no other process is crawling or sending: crawl runs still ``running`` were left
+    by a dead process and are closed as failed first (their sources are yielded).
+    """
+    with archive_lock(engine, wait):
+        yield close_abandoned(engine)
+
+
+def source_health(engine: Engine) -> list[Source]:
+    with session_scope(engine) as s:
+        return list(s.exec(select(Source).order_by(Source.name)))

@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Engine
 
+from core.dates import as_day
+from core.records import as_utc
 from storage.crosslang import Lexicon, expand
 from storage.fulltext import (
     ID_BITS,
@@ -36,8 +38,6 @@ from storage.fulltext import (
 from storage.identifiers import Identifier, identifier_ids, parse_identifier
 from storage.models import Notice
 from storage.textnorm import LANGS, stem, stems_any
-from veille.dates import as_day
-from veille.records import as_utc
 
 CANDIDATES = 2000
 EXACT_RANK = 500  # query terms matching at most this many notices each: FTS5's bm25 ranks (its IDF is cheap)

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import snowballstemmer
 
-from veille.lang import WORD_RE
+from core.lang import WORD_RE
 
 _STEMMERS = {"fr": snowballstemmer.stemmer("french"), "en": snowballstemmer.stemmer("english")}
 LANGS = tuple(_STEMMERS)

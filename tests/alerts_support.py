@@ -14,10 +14,10 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from core.records import NoticeRecord
 from storage.db import session_scope
 from storage.ingest import ingest
 from storage.models import LabelScore
-from veille.records import NoticeRecord
 
 DATA = Path(__file__).parent / "data" / "alerts"
 
@@ -39,8 +39,8 @@ def classify_as(engine, notice_id: int, *labels: str, settings=None) -> dict[str
     """Score a notice by the real classifier (``nlp.classify``, the rules of ``settings``' home, the shipped
     HAS ones by default) and check that it selects ``labels``: a test's notice must carry the words a unit's
     rules look for, as real notices do. Returns the selected labels' scores."""
+    from core.config import load_settings
     from nlp.classify import classify
-    from veille.config import load_settings
 
     classify(engine, settings or load_settings(), [notice_id])
     with session_scope(engine) as s:
@@ -65,8 +65,8 @@ def _kind(row: dict) -> str:
 def load_dev_notices(engine, limit: int | None = None, settings=None) -> list[int]:
     """The realistic notices copied from the development set, ingested, then scored by the real classifier
     (``nlp.classify``, the shipped rules of ``settings``' home, no model): real scores and explanations."""
+    from core.config import load_settings
     from nlp.classify import classify
-    from veille.config import load_settings
 
     rows = [json.loads(line) for line in (DATA / "notices.jsonl").read_text(encoding="utf-8").splitlines()]
     ids = []

@@ -29,7 +29,8 @@ _db_counter = itertools.count()
 SLOW_NAMES = frozenset(
     {
         "subprocess",  # the CLI or scheduler in a child process
-        "crawl",  # crawlers.run.crawl: Scrapy in a child process
+        "crawl",  # veille.crawl.crawl: Scrapy in a child process, then the store step
+        "fetch",  # crawlers.run.fetch: the crawl step alone
         "ReplayServer",
         "Controller",  # aiosmtpd
         "peers",

@@ -162,7 +162,7 @@ def peers(authenticator=None, smtp_delay: float = 0.0, **controller_kw):
 def _wide_digest_window(home: Path) -> None:
     """The corpus's acts and news are a few years old: a profile copy whose digest window takes them all in, so
     that the digests carry them (the shipped 14 days would archive them unsent, which other tests cover)."""
-    shipped = (ROOT / "veille" / "profiles" / "has" / "profile.toml").read_text(encoding="utf-8")
+    shipped = (ROOT / "core" / "profiles" / "has" / "profile.toml").read_text(encoding="utf-8")
     copy = home / "profiles" / "has" / "profile.toml"
     copy.parent.mkdir(parents=True, exist_ok=True)
     copy.write_text(shipped.replace("digest_window_days = 14", "digest_window_days = 3660"), encoding="utf-8")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from veille.config import Settings
+from core.config import Settings
 
 
 def make_tiny_model(settings: Settings, version: str = "m-tiny") -> None:
     """Train a pipeline on three examples through ``nlp.train.fit`` and make it the current model."""
+    from core.profiles import load_labels
     from nlp.scoring import model_home
     from nlp.train import Example, fit
-    from veille.profiles import load_labels
 
     labels = list(load_labels(settings))
     texts = [("joint scientif consult", "deai"), ("vaccin campaign", "sante_publique"), ("handicap strateg", "diqasm")]

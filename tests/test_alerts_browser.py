@@ -14,8 +14,8 @@ ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background
 def test_digest_renders_in_chromium(sqlite_url, tmp_path):
     from playwright.sync_api import sync_playwright
 
+    from core.config import load_settings
     from storage.db import open_archive
-    from veille.config import load_settings
 
     settings = load_settings()
     engine = open_archive(sqlite_url)

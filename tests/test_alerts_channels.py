@@ -25,14 +25,15 @@ from alerts.digest import Digest
 from alerts.outbox import Rejected
 from alerts.render import text_body
 from alerts.routing import recipients
+from core.config import ConfigError, Strict, load_settings
 from storage.db import open_archive, session_scope
 from storage.models import Delivery
 from tests.alerts_support import add_notice, classify_as, write_config, write_routing
 from tests.test_digest_daily import NOW, OLD, RECENT, archive, notice_id, pipeline  # noqa: F401  (pipeline: a fixture)
-from veille.cli import app, state
-from veille.config import ConfigError, Strict, load_settings
+from veille.commands.base import state
+from veille.main import app
 
-SHIPPED_ROUTING = Path(__file__).parents[1] / "veille" / "profiles" / "has" / "routing.toml"
+SHIPPED_ROUTING = Path(__file__).parents[1] / "core" / "profiles" / "has" / "routing.toml"
 ALERTS = Path(__file__).parents[1] / "alerts"
 
 
@@ -258,7 +259,9 @@ def test_no_channel_dispatch_and_imports_run_one_way_in_alerts():
                 assert not (left == "channel" and consts), f"{path.name}:{node.lineno}: dispatch on a channel name"
             if isinstance(node, ast.FunctionDef):
                 inner = [n for n in ast.walk(node) if isinstance(n, ast.Import | ast.ImportFrom)]
-                assert not inner or name == "alerts.cli", f"{path.name}:{node.lineno}: import inside {node.name}"
+                assert not inner or name == "veille.commands.alerts", (
+                    f"{path.name}:{node.lineno}: import inside {node.name}"
+                )
         graph[name] = {
             n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("alerts")
         }

@@ -5,11 +5,12 @@ import datetime as dt
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from core.config import load_settings
 from storage.db import open_archive, session_scope
 from storage.models import Delivery
 from tests.alerts_support import add_notice, classify_as, write_config, write_routing
-from veille.cli import app, state
-from veille.config import load_settings
+from veille.commands.base import state
+from veille.main import app
 
 ROUTING = '[labels.deai]\nemail = ["deai@has.fr"]\n'
 
@@ -26,7 +27,7 @@ def setup(veille_home):
 
 
 def test_digest_dry_run_then_send_then_deliveries(veille_home, monkeypatch):
-    from veille.cli import console
+    from veille.commands.base import console
 
     monkeypatch.setattr(console, "width", 250)  # a wide terminal: table cells unfolded
     engine, nid = setup(veille_home)

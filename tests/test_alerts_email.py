@@ -20,10 +20,10 @@ from cryptography.x509.oid import NameOID
 from sqlmodel import select
 
 import alerts
+from core.config import load_settings
 from storage.db import session_scope
 from storage.models import Delivery
 from tests.alerts_support import Inbox, add_notice, classify_as, free_port, write_config, write_routing
-from veille.config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MONDAY = dt.datetime(2026, 11, 23, 7, tzinfo=dt.UTC)
@@ -182,7 +182,7 @@ CRASH = textwrap.dedent(
     import os, signal, sys, datetime as dt
     import alerts.outbox as outbox
     from storage.db import open_archive
-    from veille.config import load_settings
+    from core.config import load_settings
 
     where = sys.argv[1]
     if where == "after_accept":  # the server said 250, we die before recording it

@@ -11,11 +11,11 @@ from sqlmodel import select
 
 import alerts
 from alerts.escape import clean, mrkdwn, safe_url, slack_link
+from core.config import load_settings
 from nlp.rules import rules_path, save_rules
 from storage.db import session_scope
 from storage.models import LabelScore
 from tests.alerts_support import add_notice, classify_as, write_config, write_routing
-from veille.config import load_settings
 
 MONDAY = dt.datetime(2026, 11, 23, 7, tzinfo=dt.UTC)
 HOSTILE_RULE = """\

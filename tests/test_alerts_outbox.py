@@ -9,10 +9,10 @@ from sqlmodel import select
 
 import alerts
 import alerts.outbox as outbox
+from core.config import load_settings
 from storage.db import open_archive, session_scope
 from storage.models import Delivery
 from tests.alerts_support import add_notice, classify_as, write_config
-from veille.config import load_settings
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from sqlmodel import select
 
 import alerts
 from alerts.config import load_routing
+from core.config import ConfigError, load_settings
 from storage.db import session_scope
 from storage.models import Delivery
 from tests.alerts_support import add_notice, classify_as, write_config, write_routing
-from veille.config import ConfigError, load_settings
 
 MONDAY = datetime(2026, 11, 23, 7, tzinfo=UTC)  # 08:00 in Paris, a working day
 

@@ -10,10 +10,10 @@ from sqlmodel import select
 import alerts
 from alerts.digest import Digest, Group, Item, Section
 from alerts.slack import MAX_BLOCKS, MAX_SECTION, payloads, retry_after_seconds
+from core.config import load_settings
 from storage.db import session_scope
 from storage.models import Delivery
 from tests.alerts_support import SlackServer, add_notice, classify_as, write_config, write_routing
-from veille.config import load_settings
 
 MONDAY = dt.datetime(2026, 11, 23, 7, tzinfo=dt.UTC)
 ROUTING = """

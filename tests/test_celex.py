@@ -1,4 +1,4 @@
-"""The CELEX grammar (veille/celex.py) on every real identifier of the recorded SPARQL answers and on
+"""The CELEX grammar (core/celex.py) on every real identifier of the recorded SPARQL answers and on
 every form EUR-Lex writes; then each path that reads a CELEX (feeds, SPARQL, registers, ingest)."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from datetime import date
 
 import pytest
 
+from core.celex import Celex, bare_celex_in_text, base_celex, is_corrigendum, normalise_celex, parse_celex
+from core.records import NoticeRecord
 from crawlers.parsers.normalise import celex_from_ids, celex_from_text, kind_for_celex
 from crawlers.parsers.sparql import parse_details, parse_discovery
 from tests.replay_server import FIXTURES
-from veille.celex import Celex, bare_celex_in_text, base_celex, is_corrigendum, normalise_celex, parse_celex
-from veille.records import NoticeRecord
 
 ELI_RE = re.compile(r"eli:(reg|dir|dec)(?:_impl|_del)?/(\d{4})/(\d+)/oj$")
 ELI_DESCRIPTOR = {"reg": "R", "dir": "L", "dec": "D"}

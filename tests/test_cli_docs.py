@@ -8,7 +8,7 @@ import pytest
 import typer.main
 
 from tests.conftest import ROOT
-from veille.cli import app
+from veille.main import app
 
 
 def command_paths(group, prefix: tuple[str, ...] = ()) -> list[str]:

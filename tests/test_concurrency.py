@@ -13,12 +13,12 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
+from core.config import load_settings
 from crawlers.replay.server import ReplayServer
 from storage.db import open_archive, session_scope
 from storage.models import Feedback, Notice
 from tests.hardening_support import ROOT, bulk_routes, peers, veille_cmd, veille_env, write_run_config
 from tests.web_helpers import PASSWORD, csrf_of, live_server, seed_small
-from veille.config import load_settings
 from web.app import create_app
 
 QUERIES = [

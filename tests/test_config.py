@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from veille.config import ConfigError, load_settings
+from core.config import ConfigError, load_settings
 
 
 def test_default_config_is_written_on_first_use(veille_home):
@@ -64,7 +64,7 @@ def test_secrets_come_from_the_environment_and_never_print(tmp_path, monkeypatch
 
 def test_a_broken_profile_file_names_its_line(veille_home):
     from alerts.calendar import profile_facts
-    from veille.profiles import load_labels
+    from core.profiles import load_labels
 
     settings = load_settings()
     edited = veille_home / "profiles" / "has" / "profile.toml"

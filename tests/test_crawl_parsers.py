@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from core.records import canonical_url
 from crawlers.parsers import ParseError
 from crawlers.parsers.cellar import parse_act_xhtml, parse_multiple_choices
 from crawlers.parsers.ep import parse_ep_odp, parse_oeil
@@ -32,7 +33,6 @@ from crawlers.parsers.sparql import (
 from crawlers.pipelines import merge_records
 from crawlers.spiders.rss import feed_urls
 from tests.replay_server import fixture
-from veille.records import canonical_url
 
 # --- normalisation ----------------------------------------------------------------------------
 

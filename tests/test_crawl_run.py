@@ -7,19 +7,21 @@ import os
 import re
 import subprocess
 import sys
+from datetime import date
 from html import escape
 
 import pytest
 from sqlmodel import func, select
 
+from core.config import load_settings
 from crawlers.replay import BUNDLE, config_text
-from crawlers.run import crawl
+from crawlers.run import fetch
 from storage.db import session_scope
 from storage.models import CrawlRun, Notice, Sighting, Source
 from storage.runs import watermark
 from tests.conftest import ROOT
 from tests.replay_server import ReplayServer, Route, fixture, load_bundle, route_from_http_txt, write_config
-from veille.config import load_settings
+from veille.crawl import crawl
 
 
 def make_feed(tag: str, n: int, start: int = 0) -> bytes:
@@ -356,3 +358,23 @@ def test_old_cache_entries_are_pruned(tmp_path):
     os.utime(old / "pickled_meta", (0, 0))
     assert prune_cache(tmp_path, max_age_days=30) == 1
     assert not old.exists() and new.exists()
+
+
+# --- crawl and store are two steps: the crawl alone never touches the archive ------------------
+
+
+def test_fetch_brings_records_back_without_an_archive(veille_home, tmp_path, server):
+    """crawlers.run.fetch (the crawl step) returns each source's records; storing them is veille.crawl's job."""
+    server.add(rss_route("/dae.xml", fixture("commission/commission_newsroom-dae-fullrss-2014-07.xml")))
+    sources = [{"name": "dae", "kind": "rss", "url": server.url("/dae.xml"), "languages": ["en"]}]
+    settings = load_settings(write_config(tmp_path / "veille.toml", sources))
+
+    [got] = fetch(settings, settings.sources, {"dae": None})
+
+    assert got.ok and got.error is None and got.source.name == "dae"
+    assert len(got.records) == 25 and got.requests == 1
+    first = got.records[0]
+    assert first.title_en == "Commission announces €100 million Fast Track to Innovation and five innovation prizes"
+    assert first.url == "https://ec.europa.eu/digital-agenda/news-redirect/17561"
+    assert first.source == "dae" and first.published_at == date(2014, 7, 28)
+    assert not list(veille_home.glob("veille.db*"))  # no archive was opened or created

@@ -24,17 +24,17 @@ from sqlmodel import select
 from alerts.config import load_routing
 from alerts.digest import item_for
 from alerts.routing import load_candidates
+from core.config import load_settings
+from core.dates import brussels_day, paris_time
+from core.profiles import load_labels
 from crawlers.parsers.feed import parse_feed
 from crawlers.parsers.sparql import parse_details, parse_discovery
-from crawlers.run import crawl
 from storage.db import make_engine, open_archive, session_scope, upgrade
 from storage.ingest import ingest
 from storage.models import Notice, NoticeVersion, Sighting
 from storage.search import search
 from tests.replay_server import FIXTURES, ReplayServer, Route, write_config
-from veille.config import load_settings
-from veille.dates import brussels_day, paris_time
-from veille.profiles import load_labels
+from veille.crawl import crawl
 
 # --- what a date text means ---------------------------------------------------------------------
 
@@ -292,7 +292,7 @@ def test_funding_epoch_milliseconds_are_brussels_days():
 
 
 def test_today_is_the_brussels_day():
-    from veille.dates import today_brussels
+    from core.dates import today_brussels
 
     assert today_brussels(datetime(2026, 12, 7, 23, 30, tzinfo=UTC)) == date(2026, 12, 8)  # 00:30 in Brussels
     assert today_brussels(datetime(2026, 7, 1, 21, 59, tzinfo=UTC)) == date(2026, 7, 1)

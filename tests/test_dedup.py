@@ -23,13 +23,13 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from alerts.digest import Item, sections
+from core.config import load_settings
 from crawlers.replay import BUNDLE
-from crawlers.run import crawl
 from storage.db import open_archive, session_scope
 from storage.models import Notice, Sighting
 from storage.search import search
 from tests.replay_server import ReplayServer, Route, write_config
-from veille.config import load_settings
+from veille.crawl import crawl
 
 RSS = {"Content-Type": "application/rss+xml"}
 
@@ -194,7 +194,7 @@ def _sections_of(text: str) -> dict[str, list[tuple[str, str]]]:
 
 
 def test_demo_digests_list_each_link_once_and_no_day_before_its_document(tmp_path, monkeypatch):
-    from veille.cli import app
+    from veille.main import app
 
     monkeypatch.setenv("VEILLE_HOME", str(tmp_path / "home"))
     result = CliRunner().invoke(app, ["demo"], env={"COLUMNS": "200"})

@@ -10,7 +10,7 @@ from importlib.metadata import packages_distributions
 
 from tests.conftest import ROOT
 
-FIRST_PARTY = {"veille", "crawlers", "nlp", "alerts", "storage", "web", "scheduler"}
+FIRST_PARTY = {"core", "veille", "crawlers", "nlp", "alerts", "storage", "web", "scheduler"}
 PACKAGES = sorted(FIRST_PARTY - {"scheduler"})
 PRODUCT = [ROOT / "scheduler.py", *(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))]
 

@@ -19,10 +19,11 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from core.config import load_settings
 from storage.db import open_archive, session_scope
 from storage.models import Delivery, Feedback
-from veille.cli import app, state
-from veille.config import load_settings
+from veille.commands.base import state
+from veille.main import app
 
 # A Monday (not a French holiday), 16:00 in Paris: a scheduled digest day for the replayed items.
 NOW = datetime(2025, 12, 22, 15, tzinfo=UTC)
@@ -60,7 +61,7 @@ def notice_id(engine, title: str) -> int:
 def pipeline(tmp_path_factory) -> tuple[Path, str]:
     """The replay bundle through the whole pipeline except digests; returns the archive file and its config."""
     from crawlers.replay import serve
-    from veille.main_job import _demo_settings
+    from veille.commands.cycle import _demo_settings
     from veille.pipeline import run_cycle
 
     home = tmp_path_factory.mktemp("pipeline")
@@ -240,12 +241,12 @@ def test_first_run_archives_the_backlog_unsent_and_says_so_in_one_line(pipeline,
 
 def test_the_window_is_read_from_the_profile_with_file_and_line_on_a_mistake(pipeline, tmp_path, veille_home):
     from alerts import send_digests
-    from veille.config import ConfigError
+    from core.config import ConfigError
 
     engine, settings, _ = archive(pipeline, tmp_path / "a")
     profile = veille_home / "profiles" / "has" / "profile.toml"
     profile.parent.mkdir(parents=True)
-    shipped = (Path(__file__).parent.parent / "veille/profiles/has/profile.toml").read_text(encoding="utf-8")
+    shipped = (Path(__file__).parent.parent / "core/profiles/has/profile.toml").read_text(encoding="utf-8")
     profile.write_text(shipped.replace("digest_window_days = 14", "digest_window_days = 30"), encoding="utf-8")
     stats = send_digests(engine, settings, now=NOW, dry_run=True)
     [deai] = [p for p in stats.previews if p.recipient == DEAI]
@@ -265,7 +266,7 @@ def test_the_window_is_read_from_the_profile_with_file_and_line_on_a_mistake(pip
 def test_preview_of_a_sent_day_shows_what_was_sent_and_sends_nothing(pipeline, tmp_path, monkeypatch):
     from alerts import send_digests
     from alerts.jobs import preview_digests
-    from veille.cli import console
+    from veille.commands.base import console
 
     engine, settings, cfg = archive(pipeline, tmp_path / "a", f'[web]\npublic_url = "{PUBLIC}"\n')
     send_digests(engine, settings, now=NOW)
@@ -385,7 +386,7 @@ def test_migration_0008_keeps_the_newest_of_duplicate_verdicts(pipeline, tmp_pat
 
 
 def test_search_counts_agree_and_unknown_facets_name_the_known_values(pipeline, tmp_path, monkeypatch):
-    from veille.cli import console
+    from veille.commands.base import console
 
     _, settings, cfg = archive(pipeline, tmp_path / "a")
     monkeypatch.setattr(console, "width", 200)
@@ -416,9 +417,9 @@ def test_search_counts_agree_and_unknown_facets_name_the_known_values(pipeline, 
 
 def test_one_verdict_per_analyst_on_each_backend(engine):
     """The upsert and migration 0008 on SQLite and PostgreSQL (a fresh archive: every migration ran)."""
+    from core.records import NoticeRecord
     from storage.ingest import ingest
     from tests.web_helpers import csrf_of
-    from veille.records import NoticeRecord
 
     rec = NoticeRecord(source="cellar-acts", external_id="32021R2078", celex=FR_ACT[0], kind="act", title_fr=FR_ACT[1])
     [nid] = ingest(engine, [rec]).changed_ids

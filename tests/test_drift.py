@@ -6,7 +6,7 @@ child into a real SQLite archive, then reads the run row and what `veille status
 field fails the source with one line `what: field: problem`; an item missing an expected field (a date,
 a title, a deadline) is counted on the run (`crawl_run.warnings`) and the source shows as degraded.
 
-Last, healthy-run expectations (veille/health.py): OJ acts from a SPARQL source that stop for 3 working
+Last, healthy-run expectations (storage/health.py): OJ acts from a SPARQL source that stop for 3 working
 days show as quiet in `veille status`, on the dashboard and in the digest footer; a feed that had items
 and comes back empty three runs in a row shows as quiet.
 """
@@ -24,14 +24,15 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from core.config import ConfigError, load_settings
 from crawlers.replay.server import load_bundle
-from crawlers.run import crawl
 from storage.db import open_archive, session_scope
 from storage.models import CrawlRun, Notice, Sighting
 from tests.replay_server import ReplayServer, Route, fixture, write_config
 from tests.web_helpers import PASSWORD, client, login
-from veille import cli
-from veille.config import ConfigError, load_settings
+from veille.commands import base as cli
+from veille.crawl import crawl
+from veille.main import app
 from web.auth import add_user
 
 BUNDLE = Path(__file__).resolve().parent.parent / "crawlers" / "replay" / "bundle"
@@ -48,7 +49,7 @@ def status(veille_home, monkeypatch):
 
     def run(cfg: Path) -> str:
         cli.state._settings, cli.state.config, cli.state.profile = None, None, None
-        result = CliRunner().invoke(cli.app, ["--config", str(cfg), "status"])
+        result = CliRunner().invoke(app, ["--config", str(cfg), "status"])
         cli.state._settings, cli.state.config, cli.state.profile = None, None, None
         assert result.exit_code == 0, result.output
         return result.output
@@ -322,7 +323,7 @@ def test_rss_pubdate_renamed_is_counted(veille_home, status):
 
 def test_rss_dates_that_no_longer_parse_are_named(veille_home, status):
     # Same real feed; the dates' format changed here to a French text form no reader of ours knows
-    # (the Drupal `28/07/2014 - 12:18` form is read: veille.dates).
+    # (the Drupal `28/07/2014 - 12:18` form is read: core.dates).
     def french(m: re.Match) -> bytes:
         when = datetime.strptime(m.group(1).decode(), "%a, %d %b %Y %H:%M:%S GMT")
         return f"<pubDate>{when.day} juillet {when.year} à {when:%Hh%M}</pubDate>".encode()
@@ -397,7 +398,7 @@ def test_oj_acts_quiet_for_three_working_days_in_status(oj_archive, status):
     assert "silencieuse" in line and QUIET in line
 
     # From the archive: the 3 working days up to Thu 18/12/2025 include the 16th; up to Fri 19/12 they do not.
-    from veille.health import source_states
+    from storage.health import source_states
 
     by_day = {
         day: {st.name: st for st in source_states(engine, settings, datetime(2025, 12, day, 12, tzinfo=UTC))}

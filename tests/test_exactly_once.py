@@ -265,7 +265,7 @@ from datetime import datetime, UTC
 from alerts import send_alerts
 from alerts.reminders import send_reminders
 from storage.db import open_archive
-from veille.config import load_settings
+from core.config import load_settings
 
 settings = load_settings(sys.argv[1])
 engine = open_archive(settings.database_url)
@@ -277,9 +277,9 @@ print(f"alerts sent {a.sent} failed {a.failed} uncertain {a.uncertain}; "
 
 
 def test_two_senders_racing_on_the_same_rows_send_each_once(tmp_path):
+    from core.records import NoticeRecord
     from storage.ingest import ingest
     from tests.alerts_support import add_notice, classify_as
-    from veille.records import NoticeRecord
 
     home = tmp_path / "home"
     now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # a Monday; the consultation closes Wednesday 9

@@ -24,11 +24,12 @@ from typer.testing import CliRunner
 
 from alerts.config import load_routing
 from alerts.routing import load_candidates, routed_labels
+from core.config import load_settings
 from storage.db import open_archive, session_scope
 from storage.models import Feedback, LabelScore, Notice
 from storage.search import Filters, search
-from veille.cli import app, state
-from veille.config import load_settings
+from veille.commands.base import state
+from veille.main import app
 
 SOHO_TITLE = "La Commission européenne se félicite de l’adoption par le Parlement européen de l’espace"
 SOHO_WORDS = "substances d’origine humaine"
@@ -263,8 +264,8 @@ def test_a_verdict_sticks_across_train_and_classify_and_undo_restores(site, page
 
 
 def test_every_shipped_rule_has_a_french_and_english_description():
+    from core.profiles import SHIPPED
     from nlp.rules import RulesError, load_rules, parse_rules
-    from veille.profiles import SHIPPED
 
     rules = load_rules(SHIPPED / "has" / "rules.yaml")
     assert len(rules.rules) >= 58

@@ -244,7 +244,7 @@ def test_rules_loader_raises_only_one_line_rules_errors_with_file_and_line(bits)
 def has_rules():  # nlp.rules.RuleSet, loaded once
     from nlp.rules import load_rules
 
-    return load_rules(ROOT / "veille" / "profiles" / "has" / "rules.yaml")
+    return load_rules(ROOT / "core" / "profiles" / "has" / "rules.yaml")
 
 
 @FUZZ
@@ -298,10 +298,10 @@ HOSTILE_RULE = """\
 def hostile_archive(veille_home, sqlite_url):
     from sqlmodel import select
 
+    from core.config import load_settings
     from nlp.rules import rules_path, save_rules
     from storage.db import open_archive, session_scope
     from storage.models import LabelScore
-    from veille.config import load_settings
 
     write_config(veille_home, f'[storage]\nurl = "{sqlite_url}"\n[schedule]\ndigest_days = "every"\n')
     write_routing(veille_home, ROUTING)
@@ -322,7 +322,7 @@ def hostile_archive(veille_home, sqlite_url):
 
 
 def test_digest_html_text_and_slack_carry_no_markup_or_control_characters(hostile_archive):
-    from veille.config import load_settings
+    from core.config import load_settings
 
     engine, _ids = hostile_archive
     settings = load_settings()

@@ -16,7 +16,8 @@ from crawlers.replay.server import ReplayServer, Route
 from storage.db import open_archive, session_scope
 from storage.models import Notice
 from tests.test_scheduler import HTA_ITEM, NEWS_ITEM, feed, source
-from veille.cli import app, state
+from veille.commands.base import state
+from veille.main import app
 
 
 @pytest.fixture

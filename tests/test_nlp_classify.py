@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import delete, event, insert, text
 from sqlmodel import select
 
+from core.config import load_settings
+from core.records import NoticeRecord
 from nlp.backtest import backtest
 from nlp.classify import classify, count_stale, explain, stale_ids
 from nlp.rules import rules_path, save_rules
@@ -20,8 +22,6 @@ from storage.models import LabelScore
 from storage.search import Filters, search
 from tests.nlp_support import make_tiny_model
 from veille import pipeline
-from veille.config import load_settings
-from veille.records import NoticeRecord
 
 RECORDS = [
     NoticeRecord(
@@ -346,7 +346,8 @@ def test_rules_words_lists_every_form_a_phrase_catches(engine):
 def test_rules_words_command(engine, monkeypatch):
     from typer.testing import CliRunner
 
-    from veille.cli import app, state
+    from veille.commands.base import state
+    from veille.main import app
 
     ingest(engine, [NoticeRecord(source="press", external_id="e", title_fr="Aides d'État : régime autorisé")])
     monkeypatch.setenv("VEILLE_DATABASE_URL", engine.url.render_as_string(hide_password=False))

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from core.config import load_settings
 from nlp import train as train_mod
 from nlp.dataset import DEV_SET, DatasetError, Item, is_test, load_dataset, split
 from tests.conftest import DATA
-from veille.cli import app, state
-from veille.config import load_settings
+from veille.commands.base import state
+from veille.main import app
 
 MINI = DATA / "nlp" / "mini.jsonl"
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,10 +113,10 @@ def test_rules_check_command(tmp_path):
 
 
 def test_rules_save_command_then_classify_rescores_with_them(tmp_path):
+    from core.records import NoticeRecord
     from nlp.rules import active_rules, rules_path
     from storage.db import open_archive
     from storage.ingest import ingest
-    from veille.records import NoticeRecord
 
     settings = load_settings()
     ingest(open_archive(settings.database_url), [NoticeRecord(source="s", external_id="1", title_en="Vaccination")])
@@ -139,10 +140,10 @@ def test_rules_save_command_then_classify_rescores_with_them(tmp_path):
 
 
 def test_explain_command_says_when_the_archive_shows_older_scores():
+    from core.records import NoticeRecord
     from nlp.rules import rules_path, save_rules
     from storage.db import open_archive
     from storage.ingest import ingest
-    from veille.records import NoticeRecord
 
     settings = load_settings()
     title = "Implementing Regulation on joint clinical assessments of medicinal products"
@@ -168,10 +169,10 @@ def test_explain_command_says_when_the_archive_shows_older_scores():
 
 def test_explain_says_when_the_models_score_alone_does_not_count():
     """A label no rule found keeps the model's score in the explanation, marked as not counted below 0.95."""
+    from core.records import NoticeRecord
     from storage.db import open_archive
     from storage.ingest import ingest
     from tests.nlp_support import make_tiny_model
-    from veille.records import NoticeRecord
 
     settings = load_settings()
     make_tiny_model(settings)
@@ -187,7 +188,7 @@ def test_rule_phrases_become_examples_of_their_label_only():
     from nlp.rules import load_rules
     from nlp.text import normalise
 
-    rules = load_rules(ROOT / "veille" / "profiles" / "has" / "rules.yaml")
+    rules = load_rules(ROOT / "core" / "profiles" / "has" / "rules.yaml")
     labels = list(rules.labels)
     ex = {e.id: e for e in train_mod.rule_examples(rules, labels)}
     ehds = ex["rule:numerique/ehds:fr:espace européen des données de santé"]
@@ -201,10 +202,10 @@ def test_rule_phrases_become_examples_of_their_label_only():
 def test_train_never_sees_test_items_and_uses_feedback(monkeypatch, tmp_path):
     from sqlmodel import select
 
+    from core.records import NoticeRecord
     from storage.db import open_archive, session_scope
     from storage.ingest import ingest
     from storage.models import Feedback, Notice
-    from veille.records import NoticeRecord
 
     settings = load_settings()
     engine = open_archive(settings.database_url)

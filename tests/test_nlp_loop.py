@@ -9,15 +9,16 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from core.config import load_settings
+from core.records import NoticeRecord
 from nlp.classify import classify
 from nlp.dataset import DEV_SET, load_dataset, split
 from storage.db import open_archive, session_scope
 from storage.ingest import ingest
 from storage.models import Feedback, LabelScore, Notice, Sighting
 from tests.conftest import DATA
-from veille.cli import app, state
-from veille.config import load_settings
-from veille.records import NoticeRecord
+from veille.commands.base import state
+from veille.main import app
 
 MINI = DATA / "nlp" / "mini.jsonl"
 # "medical devices" named once in a body is weak evidence (0.9 x 0.4 x 1/3 = 0.12); three times, 0.36:

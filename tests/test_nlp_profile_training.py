@@ -8,12 +8,13 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
+from core.config import ConfigError, load_settings
+from core.profiles import SHIPPED, load_labels
 from nlp import scoring
 from nlp import train as train_mod
 from nlp.dataset import DEV_SET, load_dataset, profile_dataset
-from veille.cli import app, state
-from veille.config import ConfigError, load_settings
-from veille.profiles import SHIPPED, load_labels
+from veille.commands.base import state
+from veille.main import app
 
 
 @pytest.fixture(autouse=True)

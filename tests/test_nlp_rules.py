@@ -11,10 +11,10 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from core.config import load_settings
+from core.profiles import SHIPPED
 from nlp.rules import RulesError, active_rules, load_rules, parse_rules, rules_path, save_rules
 from nlp.text import Meta, parse_fields
-from veille.config import load_settings
-from veille.profiles import SHIPPED
 
 LABELS = {"deai", "sante_publique", "daqss", "diqasm", "numerique", "international", "deontologie"}
 
@@ -67,7 +67,7 @@ def small_rules():
 
 @pytest.fixture(scope="session")
 def has_rules():
-    from veille.profiles import SHIPPED
+    from core.profiles import SHIPPED
 
     return load_rules(SHIPPED / "has" / "rules.yaml", LABELS)
 
@@ -309,7 +309,7 @@ def test_an_unsure_model_alone_is_no_evidence(small_rules, tmp_path):
 
 
 class RuleCase(BaseModel):
-    """One line of veille/profiles/has/rules_cases.yaml (its header says what each key asks)."""
+    """One line of core/profiles/has/rules_cases.yaml (its header says what each key asks)."""
 
     model_config = ConfigDict(extra="forbid")
     title: str

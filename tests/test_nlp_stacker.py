@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from core.config import load_settings
 from nlp.dataset import DEV_SET, load_dataset, split
 from nlp.rules import active_rules
 from nlp.scoring import stack_features, stacked
 from nlp.text import Meta, parse_fields
 from nlp.train import THRESHOLDS, dataset_examples, fit_stacker, predict_examples
-from veille.config import load_settings
 
 
 def test_the_stacker_never_selects_a_text_no_rule_reads():

@@ -1,5 +1,5 @@
 """One schema language (issue 22, item 3): the profile's files and the config are pydantic models whose
-mistakes are one ``file:line: key: problem`` line (veille/schema.py), and a label is added in the
+mistakes are one ``file:line: key: problem`` line (core/schema.py), and a label is added in the
 profile's files alone (docs/extending.md, "Ajouter une étiquette (unité)")."""
 
 from __future__ import annotations
@@ -14,18 +14,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from core.config import ConfigError, load_settings
+from core.profiles import SHIPPED, load_profile, parse_profile
+from core.schema import toml_lines, validate, yaml_key_problem, yaml_lines
 from crawlers.replay import config_text, serve
 from nlp.rules import load_rules
-from veille.config import ConfigError, load_settings
-from veille.profiles import SHIPPED, load_profile, parse_profile
-from veille.schema import toml_lines, validate, yaml_key_problem, yaml_lines
 
 WIDTH = {"COLUMNS": "300"}
 
 
 def veille(*args: str):
     """The CLI in this process, on the config of VEILLE_HOME / --config (no state left from another test)."""
-    from veille.cli import app, state
+    from veille.commands.base import state
+    from veille.main import app
 
     state._settings, state.config, state.profile = None, None, None
     try:
@@ -145,7 +146,7 @@ def test_a_repeated_yaml_key_is_refused_at_its_second_line():
     ],
 )
 def test_a_bad_value_in_profile_toml_is_one_line_at_its_place(edit, where):
-    """Lines read by hand in veille/profiles/has/profile.toml: the remit of sante_publique at 17, the window at 7,
+    """Lines read by hand in core/profiles/has/profile.toml: the remit of sante_publique at 17, the window at 7,
     [labels.deai] at 11, the last date's act and labels at 62 and 63, the first date at 43."""
     shipped = (SHIPPED / "has" / "profile.toml").read_text(encoding="utf-8")
     assert edit[0] in shipped

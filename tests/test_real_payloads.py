@@ -27,12 +27,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from crawlers.run import crawl
+from core.config import load_settings
+from core.records import NoticeRecord, as_utc
 from storage.db import open_archive, session_scope
 from storage.models import CrawlRun, Notice, Sighting
 from tests.replay_server import ReplayServer, Route, fixture, write_config
-from veille.config import load_settings
-from veille.records import NoticeRecord, as_utc
+from veille.crawl import crawl
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 JSON_HEADERS = {"Content-Type": "application/json"}

@@ -27,14 +27,14 @@ from hypothesis import strategies as st
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from core.config import load_settings
+from core.profiles import SHIPPED
 from nlp import rules_load
 from nlp.rules import RulesError, active_rules, parse_rules, rules_path
 from tests.conftest import ROOT
 from tests.hardening_support import run_measured, veille_env
 from tests.rules_support import FUZZ_FILE, hog, spin
 from tests.web_helpers import PASSWORD, client, copy_archive, csrf_of, free_port, login, seeded_archive_file
-from veille.config import load_settings
-from veille.profiles import SHIPPED
 from web import rules_worker
 
 LABELS = {"deai", "sante_publique", "daqss", "diqasm", "numerique", "international", "deontologie"}
@@ -366,7 +366,7 @@ def test_rules_check_cli_refuses_hostile_files_with_file_line_in_bounded_time_an
 
 
 def test_a_device_or_an_oversized_file_is_refused_unread(tmp_path):
-    from veille.cli import app
+    from veille.main import app
 
     big = tmp_path / "big.yaml"
     big.write_text(RULE + "        en: [x]\n" + "# padding\n" * 60000, encoding="utf-8")
@@ -380,11 +380,11 @@ def test_a_device_or_an_oversized_file_is_refused_unread(tmp_path):
 
 
 def test_bad_tag_on_disk_classify_runs_on_the_last_good_rules_and_says_so_in_one_line():
+    from core.records import NoticeRecord
     from storage.db import open_archive, session_scope
     from storage.ingest import ingest
     from storage.models import LabelScore
-    from veille.cli import app
-    from veille.records import NoticeRecord
+    from veille.main import app
 
     settings = load_settings()
     shipped = rules_path(settings).read_text(encoding="utf-8")
@@ -427,7 +427,7 @@ def test_bad_tag_on_disk_classify_runs_on_the_last_good_rules_and_says_so_in_one
 
 
 def test_history_that_cannot_be_written_leaves_the_rules_in_force_and_is_named(tmp_path):
-    from veille.cli import app
+    from veille.main import app
 
     settings = load_settings()
     before = active_rules(settings).version
@@ -453,8 +453,8 @@ def seeded(tmp_path_factory):
 
 @pytest.fixture
 def archive(seeded, tmp_path):
+    from core.records import NoticeRecord
     from storage.ingest import ingest
-    from veille.records import NoticeRecord
 
     engine, ids = copy_archive(seeded, tmp_path)
     # Long words: what a backtracking regex chokes on (the report's archive had them).

@@ -20,12 +20,12 @@ from sqlmodel import select
 
 import scheduler
 from alerts import send_digests
+from core.config import load_settings
 from crawlers.replay.server import ReplayServer, Route
 from storage.db import open_archive, session_scope
 from storage.models import CrawlRun, Delivery, Notice
 from tests.alerts_support import SlackServer
 from tests.conftest import ROOT
-from veille.config import load_settings
 from veille.pipeline import run_cycle
 
 HTA_ITEM = (

@@ -4,11 +4,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from core.config import load_settings
+from core.records import NoticeRecord
 from nlp.classify import classify
 from storage.ingest import ingest
 from storage.search import Filters, QueryError, search
-from veille.config import load_settings
-from veille.records import NoticeRecord
 
 NOTICES = [
     NoticeRecord(

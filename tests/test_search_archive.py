@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from core.config import load_settings
 from storage.db import open_archive
 from tests.web_helpers import client, login
-from veille.cli import app, state
-from veille.config import load_settings
+from veille.commands.base import state
+from veille.main import app
 from web.auth import add_user
 
 JSC_TITLE = (
@@ -234,7 +235,8 @@ def test_web_search_is_cross_language_and_marks_the_translated_words(web):
 
 
 def test_the_run_stores_the_lexicon_learned_from_titles_and_rules(demo_copy):
-    from storage.crosslang import KEY, _fingerprint, archive_units, learn, lexicon, rules_units
+    from nlp.phrase_pairs import rule_units
+    from storage.crosslang import KEY, _fingerprint, archive_units, learn, lexicon
 
     settings = load_settings(demo_copy / "veille.toml")
     engine = open_archive(settings.database_url)
@@ -243,7 +245,7 @@ def test_the_run_stores_the_lexicon_learned_from_titles_and_rules(demo_copy):
     stored = json.loads(stored) if isinstance(stored, str) else stored
     assert stored["fingerprint"] == _fingerprint(engine, settings)  # the demo's run left it current
     assert stored["fr_en"]["sant"] == ["health"] and stored["en_fr"]["devic"] == ["disposit"]
-    assert learn([*archive_units(engine), *rules_units(settings)]) == lexicon(engine, settings)
+    assert learn([*archive_units(engine), *rule_units(settings)]) == lexicon(engine, settings, rule_units)
 
 
 def test_learning_links_each_term_to_its_strongest_partner():

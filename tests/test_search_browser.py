@@ -7,11 +7,11 @@ import csv
 import io
 from pathlib import Path
 
+from core.config import load_settings
 from storage.db import open_archive
 from tests.test_search_archive import JSC_TITLE, MDCG_CYBER, _id_of, demo_copy, demo_home  # noqa: F401 - fixtures
 from tests.test_web_browser import CHROMIUM, log_in, page, pytestmark  # noqa: F401 - fixtures, skip marker
 from tests.web_helpers import PASSWORD, live_server
-from veille.config import load_settings
 from web.app import create_app
 from web.auth import add_user
 

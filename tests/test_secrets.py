@@ -39,7 +39,7 @@ TOKEN = "xoxb-4242-SlackTok-9e71c0de-SECRET"
 # Root logger at DEBUG for the real CLI (slack_sdk, urllib3, alembic, sqlalchemy... all log through it).
 DEBUG_CLI = (
     "import logging, sys; logging.basicConfig(level=logging.DEBUG, stream=sys.stderr); "
-    "from veille.cli import app; app()"
+    "from veille.main import app; app()"
 )
 
 

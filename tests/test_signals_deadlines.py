@@ -15,15 +15,15 @@ from typer.testing import CliRunner
 from alerts import send_digests
 from alerts.calendar import calendar_ics
 from alerts.days import working_days_left
-from alerts.models import create_token, revoke_token
 from alerts.reminders import reminder_due, send_reminders
+from core.config import load_settings
+from core.records import NoticeRecord
+from storage.calendar_tokens import create_token, revoke_token
 from storage.db import open_archive, session_scope
+from storage.health import working_days_back
 from storage.ingest import ingest
 from storage.models import Delivery, Notice, NoticeVersion
 from tests.alerts_support import add_notice, classify_as, write_config
-from veille.config import load_settings
-from veille.health import working_days_back
-from veille.records import NoticeRecord
 
 MON_9_NOV = datetime(2026, 11, 9, 9, 0, tzinfo=UTC)  # Wednesday 11 November 2026 is a public holiday
 
@@ -218,7 +218,8 @@ def test_ics_parsed_back_stable_uids_and_moved_dates(sqlite_url, settings):
 
 
 def test_calendar_cli_writes_an_ics_file(sqlite_url, settings, veille_home, tmp_path):
-    from veille.cli import app, state
+    from veille.commands.base import state
+    from veille.main import app
 
     (veille_home / "veille.toml").write_text(f'profile = "has"\n[storage]\nurl = "{sqlite_url}"\n')
     seed(open_archive(sqlite_url))

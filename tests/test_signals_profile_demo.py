@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 
 from alerts import send_digests
 from alerts.calendar import calendar_ics
+from core.config import load_settings
+from core.profiles import load_labels
 from crawlers.replay import config_text, serve
-from crawlers.run import crawl
 from storage.db import open_archive
 from tests.alerts_support import classify_as
-from veille.config import load_settings
-from veille.profiles import load_labels
+from veille.crawl import crawl
 
 SIGNALS = ["have-your-say", "funding-tenders", "comitology-register", "delegated-acts-register"]
 
@@ -72,7 +72,8 @@ def test_dns_profile_routes_deadlines_and_calendar(tmp_path, bundle_server, monk
 
 
 def test_dns_demo_end_to_end(tmp_path, veille_home):
-    from veille.cli import app, state
+    from veille.commands.base import state
+    from veille.main import app
 
     state._settings, state.profile = None, None
     result = CliRunner().invoke(app, ["--profile", "dns", "demo", "--home", str(tmp_path / "demo")])

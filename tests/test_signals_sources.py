@@ -14,14 +14,14 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
+from core.config import load_settings
 from crawlers.parsers import ParseError, hys
 from crawlers.parsers import funding as ft
 from crawlers.parsers import registers as reg
-from crawlers.run import crawl
 from storage.db import open_archive, session_scope
 from storage.models import CrawlRun, Notice, Sighting
 from tests.replay_server import ReplayServer, Route, fixture, write_config
-from veille.config import load_settings
+from veille.crawl import crawl
 
 SEARCH = fixture("have_your_say/hys_searchInitiatives_nofilter_size3_2026-09-01.json")
 SEARCH_TEXT = fixture("have_your_say/hys_searchInitiatives_text-gender_size2_2026-09-01.json")

@@ -15,6 +15,8 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from core.config import ConfigError, Expectation, default_config_text, load_settings, parse_toml, validate_toml
+from core.config import Settings as SettingsModel
 from crawlers.kinds import KINDS, SparqlOptions
 from crawlers.replay import config_text
 from storage.db import open_archive, session_scope
@@ -22,8 +24,6 @@ from storage.models import CrawlRun, Notice, Sighting, Source
 from tests.conftest import ROOT
 from tests.replay_server import ReplayServer, Route, fixture, write_config
 from tests.toy_kind import TOY, ToyOptions
-from veille.config import ConfigError, Expectation, default_config_text, load_settings, parse_toml, validate_toml
-from veille.config import Settings as SettingsModel
 
 TOY_PAYLOAD = "toy/CONSTRUCTED-toy-register.json"
 
@@ -33,10 +33,11 @@ def _line_of(cfg, start: str) -> int:
 
 
 def _veille_config(cfg, monkeypatch) -> tuple[int, str]:
-    from veille import cli
+    from veille.commands.base import state
+    from veille.main import app
 
-    monkeypatch.setattr(cli.state, "_settings", None)  # the CLI's state caches the settings of a previous call
-    result = CliRunner().invoke(cli.app, ["--config", str(cfg), "config"])
+    monkeypatch.setattr(state, "_settings", None)  # the CLI's state caches the settings of a previous call
+    result = CliRunner().invoke(app, ["--config", str(cfg), "config"])
     return result.exit_code, result.output
 
 
@@ -109,7 +110,7 @@ def test_veille_config_and_help_never_import_scrapy(tmp_path):
     cfg = tmp_path / "veille.toml"
     cfg.write_text(default_config_text())
     code = (
-        "import sys\nfrom typer.testing import CliRunner\nfrom veille.cli import app\n"
+        "import sys\nfrom typer.testing import CliRunner\nfrom veille.main import app\n"
         f"r = CliRunner().invoke(app, ['--config', {str(cfg)!r}, 'config'])\nassert r.exit_code == 0, r.output\n"
         "h = CliRunner().invoke(app, ['--help'])\nassert h.exit_code == 0, h.output\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scrapy', 'twisted')))"
@@ -139,7 +140,7 @@ def test_toy_kind_options_are_checked_by_veille_config_at_their_line(tmp_path, m
 
 
 def test_toy_kind_crawls_in_the_child_and_lands_in_the_archive(tmp_path, sqlite_url):
-    from veille.health import source_states
+    from storage.health import source_states
     from veille.pipeline import run_cycle
 
     with ReplayServer() as server:

@@ -5,10 +5,10 @@ import pytest
 from sqlalchemy import inspect
 from sqlmodel import func, select
 
+from core.records import READER_FIELDS, NoticeRecord
 from storage.db import make_engine, session_scope, upgrade
 from storage.ingest import ingest
 from storage.models import Notice, NoticeVersion, Sighting
-from veille.records import READER_FIELDS, NoticeRecord
 
 
 def rec(**kw) -> NoticeRecord:

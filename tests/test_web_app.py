@@ -15,6 +15,9 @@ from sqlalchemy import func
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from core.config import load_settings
+from core.records import NoticeRecord
+from nlp.phrase_pairs import rule_units
 from storage.crosslang import lexicon
 from storage.db import open_archive, session_scope
 from storage.ingest import ingest
@@ -30,8 +33,6 @@ from tests.web_helpers import (
     seed_small,
     seeded_archive_file,
 )
-from veille.config import load_settings
-from veille.records import NoticeRecord
 from web.app import create_app, routers
 from web.auth import authenticate, session_secret
 
@@ -80,7 +81,7 @@ def test_search_shows_marked_snippets_facets_and_pages(archive):
     c = login(client(engine), "rita")
     r = c.get("/", params={"q": "dispositifs médicaux"})
     assert r.status_code == 200
-    lex = lexicon(engine, load_settings())  # the page searches in both languages
+    lex = lexicon(engine, load_settings(), rule_units)  # the page searches in both languages
     want = search(engine, "dispositifs médicaux", Filters(), limit=20, facets=True, lexicon=lex)
     assert want.total > 0
     assert f"{want.total} notices" in r.text
@@ -312,7 +313,7 @@ def test_dashboard_chart_sources_outbox(archive):
             .where(LabelScore.selected)
         ).all()
     start, end = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=7)
-    from veille.profiles import load_labels
+    from core.profiles import load_labels
     from web.routes.dashboard import short_name
 
     names = {k: v.name for k, v in load_labels(load_settings()).items()}
@@ -367,7 +368,8 @@ def test_dashboard_shows_rules_model_cross_validation_and_outdated_scores(archiv
 
 
 def test_users_cli_and_hashed_passwords(sqlite_url, monkeypatch):
-    from veille.cli import app, state
+    from veille.commands.base import state
+    from veille.main import app
 
     monkeypatch.setenv("VEILLE_DATABASE_URL", sqlite_url)
     monkeypatch.setattr(state, "_settings", None)

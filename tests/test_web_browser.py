@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from core.config import load_settings
 from storage.db import session_scope
 from storage.models import Feedback
 from tests.web_helpers import PASSWORD, XSS_TITLE, copy_archive, live_server, seeded_archive_file
-from veille.config import load_settings
 from web.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -163,8 +163,8 @@ def test_edit_rule_with_an_error_then_fix_preview_and_save(rules, site, page):
 
 
 def test_look_up_what_a_phrase_catches(site, page):
+    from core.records import NoticeRecord
     from storage.ingest import ingest
-    from veille.records import NoticeRecord
 
     url, engine, _ids, _settings = site
     ingest(engine, [NoticeRecord(source="press", external_id="w1", title_fr="Aides d'État : un régime autorisé")])

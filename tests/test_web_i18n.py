@@ -23,11 +23,11 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from sqlalchemy import text
 
+from core.config import load_settings
 from storage.db import open_archive
 from tests.test_search_archive import demo_home  # noqa: F401 - fixture
 from tests.test_web_browser import ARGS, CHROMIUM, log_in
 from tests.web_helpers import PASSWORD, client, csrf_of, live_server
-from veille.config import load_settings
 from web.app import create_app
 from web.auth import add_user
 
@@ -43,7 +43,7 @@ needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian 
 
 
 def _source_messages() -> set[str | tuple[str, str]]:
-    """Every message id the templates, routes and veille/names.py use (what scripts/i18n.py extracts)."""
+    """Every message id the templates, routes and core/names.py use (what scripts/i18n.py extracts)."""
     with (ROOT / "web" / "babel.cfg").open() as fh:
         method_map, options_map = parse_mapping_cfg(fh)
     found = extract_from_dir(ROOT, method_map, options_map, keywords={"_": None, "N_": None, "gettext_": None,

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 
 from sqlmodel import select
 
+from core.config import load_settings
+from core.records import NoticeRecord
 from nlp.classify import classify
 from nlp.review import review
 from storage.db import open_archive, session_scope
 from storage.ingest import ingest
 from storage.models import Sighting
 from tests.web_helpers import PASSWORD, client, login
-from veille.config import load_settings
-from veille.records import NoticeRecord
 from web.auth import add_user
 
 BODY3 = "Products such as medical devices. Other medical devices. Medical devices again."  # deai 0.36

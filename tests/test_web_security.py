@@ -21,12 +21,12 @@ from sqlalchemy import func
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from alerts.models import create_token
+from core.config import load_settings
+from storage.calendar_tokens import create_token
 from storage.db import open_archive, session_scope
 from storage.models import Feedback
 from tests.conftest import ROOT
 from tests.web_helpers import PASSWORD, copy_archive, csrf_of, free_port, live_server, login, seeded_archive_file
-from veille.config import load_settings
 from web.app import create_app
 from web.auth import KDF_SLOTS, add_user
 from web.security import CSP, LoginThrottle
@@ -74,7 +74,7 @@ def bad_login(c: TestClient, name: str, password: str = "wrong password") -> htt
 
 
 def cli(*args: str, stdin: str | None = None):
-    from veille.cli import app
+    from veille.main import app
 
     return CliRunner().invoke(app, list(args), input=stdin)
 
@@ -82,7 +82,7 @@ def cli(*args: str, stdin: str | None = None):
 @pytest.fixture
 def cli_archive(archive, monkeypatch):
     """The archive, with the ``veille`` CLI (in process) pointed at the same SQLite file."""
-    from veille.cli import state
+    from veille.commands.base import state
 
     engine, ids = archive
     monkeypatch.setenv("VEILLE_DATABASE_URL", str(engine.url))

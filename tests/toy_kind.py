@@ -16,11 +16,11 @@ from typing import Any, ClassVar
 from pydantic import Field
 from scrapy.http import Response
 
+from core.config import Expectation
+from core.records import NoticeRecord
 from crawlers.kinds import SourceKind, SourceOptions, register
 from crawlers.parsers import ParseError, schemas
 from crawlers.spiders.base import VeilleSpider, guarded
-from veille.config import Expectation
-from veille.records import NoticeRecord
 
 # --- options: typed, documented, unknown keys refused by `veille config` -------------------------
 

@@ -16,9 +16,9 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
+from core.config import load_settings
+from core.records import NoticeRecord
 from storage.db import open_archive
-from veille.config import load_settings
-from veille.records import NoticeRecord
 from web.app import create_app
 from web.auth import add_user
 

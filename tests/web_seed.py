@@ -12,13 +12,13 @@ from datetime import UTC, date, datetime
 
 from sqlmodel import select
 
+from core.config import Settings, load_settings
+from core.records import NoticeRecord
 from nlp.dataset import DEV_SET
 from storage.db import session_scope
 from storage.ingest import ingest
 from storage.models import Sighting
 from storage.runs import finish_run, start_run
-from veille.config import Settings, load_settings
-from veille.records import NoticeRecord
 
 DATASET = DEV_SET  # the one copy of the development set, shipped with nlp/
 SOURCES = {

@@ -1,7 +1,8 @@
 """veille: EU regulatory watch and alerting for HAS.
 
-The stages live in the top-level packages ``crawlers``, ``storage``, ``nlp`` and ``alerts``;
-this package holds what they share: the notice record, configuration and the CLI.
+The stages live in the top-level packages ``crawlers``, ``storage``, ``nlp``, ``alerts`` and ``web``, over
+``core`` (what they share); this package composes them: the CLI (``main``, ``commands``), one cycle
+(``pipeline``) and a poll's crawl-then-store (``crawl``).
 """
 
 __version__ = "0.1.0"

@@ -1,3 +1,3 @@
-from veille.cli import app
+from veille.main import app
 
 app(prog_name="veille")

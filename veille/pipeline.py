@@ -6,8 +6,7 @@ sequences them and collects a summary. ``veille run``, ``veille demo`` and the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -15,10 +14,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from alerts import send_alerts, send_digests
+from alerts.reminders import send_reminders
+from core.config import Settings, clock
+from nlp.classify import classify, stale_ids
+from nlp.phrase_pairs import rule_units
+from storage.crosslang import lexicon
 from storage.db import session_scope
-from storage.lock import archive_lock
-from storage.models import CrawlRun, Source
-from veille.config import Settings, clock
+from storage.models import CrawlRun
+from storage.runs import exclusive
+from veille.crawl import crawl
 
 Progress = Callable[[str], None]
 # Outdated scores caught up per cycle: about 10 s of scoring, so a rules change never holds up alerts.
@@ -27,7 +32,7 @@ RESCORE_PER_CYCLE = 5_000
 
 @dataclass
 class CycleSummary:
-    sources: list = field(default_factory=list)  # crawlers.run.SourceResult
+    sources: list = field(default_factory=list)  # veille.crawl.SourceResult
     classified: int = 0
     rescored: int = 0  # of which: notices whose scores were outdated, not changed by this crawl
     abandoned: list[str] = field(default_factory=list)  # sources whose run a dead process left "running"
@@ -60,24 +65,9 @@ def due_sources(engine: Engine, settings: Settings, now: datetime | None = None)
     out = []
     for src in settings.sources:
         started = last.get(src.name)
-        if started is not None and started.tzinfo is None:
-            started = started.replace(tzinfo=UTC)
         if src.enabled and (started is None or now - started >= src.interval_td):
             out.append(src.name)
     return out
-
-
-@contextmanager
-def exclusive(engine: Engine, wait: float = 0.0) -> Iterator[list[str]]:
-    """Hold the archive's cycle lock (storage.lock; RunInProgress if busy past ``wait`` seconds).
-
-    Holding it proves no other process is crawling or sending: crawl runs still ``running`` were left
-    by a dead process and are closed as failed first (their sources are yielded).
-    """
-    from storage.runs import close_abandoned
-
-    with archive_lock(engine, wait):
-        yield close_abandoned(engine)
 
 
 def run_cycle(
@@ -107,17 +97,13 @@ def _cycle(
     now: datetime | None,
     progress: Progress,
 ) -> CycleSummary:
-    from alerts import send_alerts, send_digests
-    from alerts.reminders import send_reminders
-    from crawlers.run import crawl
-    from nlp.classify import classify, stale_ids
-
     summary = CycleSummary()
     if sources is None:
         sources = due_sources(engine, settings, now)
     if sources:
-        progress(f"crawling {len(sources)} source(s)")
-        summary.sources = crawl(settings, engine, names=sources, timeout=settings.crawl.max_run_seconds)
+        summary.sources = crawl(
+            settings, engine, names=sources, timeout=settings.crawl.max_run_seconds, progress=progress
+        )
     changed = {i for r in summary.sources for i in getattr(r, "changed_ids", [])}
     # Also, newest first and a bounded number per cycle: notices a killed run stored but never scored,
     # and those scored by rules or a model no longer in force (an analyst saved rules, `veille train`).
@@ -129,9 +115,7 @@ def _cycle(
         summary.rescored = len(stale)
         summary.labels = {k: v for k, v in stats.selected.items() if v}
     if changed:  # search's cross-language lexicon learns from the new bilingual titles, here, not in a search
-        from storage.crosslang import lexicon
-
-        lexicon(engine, settings)
+        lexicon(engine, settings, rule_units)
     progress("sending immediate alerts")
     summary.alerts = send_alerts(engine, settings, now=now, since=digest_since)
     progress("sending deadline reminders")
@@ -149,8 +133,3 @@ def digest_time_reached(settings: Settings, now: datetime | None = None) -> bool
     tz = ZoneInfo(settings.schedule.timezone)
     local = (now or datetime.now(UTC)).astimezone(tz)
     return (local.hour, local.minute, local.second) >= clock(settings.schedule.digest_time)
-
-
-def source_health(engine: Engine) -> list[Source]:
-    with session_scope(engine) as s:
-        return list(s.exec(select(Source).order_by(Source.name)))

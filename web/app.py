@@ -23,10 +23,9 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from crawlers.kinds import kind_titles
-from veille.config import ConfigError, Settings
-from veille.dates import as_day, paris_time
-from veille.names import (
+from core.config import ConfigError, Settings
+from core.dates import as_day, paris_time
+from core.names import (
     FIELDS,
     HEALTH_STATES,
     NOTICE_KINDS,
@@ -36,8 +35,14 @@ from veille.names import (
     celex_type_name,
     doc_type_name,
 )
-from web.auth import CSRF_FIELD, KDF_SLOTS, LoginRequired, csrf_token, current_user, session_secret
+from core.profiles import load_labels
+from crawlers.kinds import kind_titles
+from storage.db import open_archive
+from web import i18n
+from web.auth import CSRF_FIELD, KDF_SLOTS, LoginRequired, session_secret
 from web.i18n import LANGUAGES, N_, Language, _, current, gettext_, ngettext_
+from web.pages import render
+from web.routes import account, calendar, dashboard, notice, review, rules, search
 from web.security import SECURITY_HEADERS, LoginThrottle, SecurityHeaders, redact_access_log
 
 HERE = Path(__file__).parent
@@ -138,35 +143,14 @@ def _templates() -> Jinja2Templates:
 
 
 def _labels(settings: Settings) -> dict[str, str]:
-    from veille.profiles import load_labels
-
     try:
         return {k: v.name for k, v in load_labels(settings).items()}
     except ConfigError:
         return {}
 
 
-def render(request: Request, name: str, status_code: int = 200, **ctx: object) -> HTMLResponse:
-    """Render a page with what every page needs: the user, the CSRF token, flash messages."""
-    ctx.setdefault("user", current_user(request))
-    flashes = request.session.pop("flash", [])
-    return request.app.state.templates.TemplateResponse(
-        request,
-        name,
-        {"csrf": csrf_token(request), "flashes": flashes, "labels": request.app.state.labels, **ctx},
-        status_code=status_code,
-    )
-
-
-def flash(request: Request, message: str, kind: str = "ok") -> None:
-    request.session["flash"] = [*request.session.get("flash", []), {"kind": kind, "text": message}]
-
-
 def routers() -> list[APIRouter]:
     """Every page's router (the tests walk these to check that each POST demands a CSRF token)."""
-    from web import i18n
-    from web.routes import account, calendar, dashboard, notice, review, rules, search
-
     return [m.router for m in (account, search, notice, rules, dashboard, calendar, review, i18n)]
 
 
@@ -177,8 +161,6 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    from storage.db import open_archive
-
     app = FastAPI(title="veille workbench", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan)
     app.state.settings = settings
     app.state.engine = engine or open_archive(settings.database_url)

@@ -23,11 +23,11 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.config import Settings
+from core.dates import now_utc
 from storage.db import session_scope
-from storage.fulltext import now_utc
-from veille.config import Settings
+from storage.web_users import ROLES, WebUser
 from web.i18n import _
-from web.models import ROLES, WebUser
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 # scrypt(n=2^14, r=8) takes 16 MiB and ~50 ms: the server hashes at most this many passwords at once.
@@ -113,7 +113,7 @@ def session_stamp(user: WebUser) -> str:
     """What a session cookie must carry to name ``user``: the row (a re-created account is another) and
     its session version."""
     created = user.created_at
-    if created is not None and created.tzinfo is not None:  # PostgreSQL: aware; SQLite: naive UTC
+    if created is not None:  # the naive UTC form cookies have always carried
         created = created.astimezone(UTC).replace(tzinfo=None)
     return f"{user.id}:{created.isoformat() if created else ''}:{user.session_version}"
 

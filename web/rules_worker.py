@@ -18,7 +18,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from veille.config import Settings
+from core.config import Settings
 
 CHECK_SECONDS = 60.0  # a preview of the whole archive takes a few seconds
 CHECK_MEMORY_MB = 1024  # on top of what the worker has mapped when it starts
@@ -171,10 +171,10 @@ def check_and_preview(settings: Settings, home: str, database_url: str, text: st
     import os
 
     os.environ["VEILLE_HOME"] = home
+    from core.profiles import load_labels
     from nlp.backtest import backtest
     from nlp.rules import RulesError, parse_rules
     from storage.db import open_archive
-    from veille.profiles import load_labels
 
     try:
         parse_rules(text, filename, set(load_labels(settings)))

@@ -19,7 +19,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from veille.config import Settings
+from core.config import Settings
 
 # Every page is server-rendered and loads only /static/app.js and /static/style.css: no inline script
 # or style, nothing from another site, no framing (clickjacking), forms post only to this site.

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 
 from markupsafe import Markup, escape
 
+from nlp.explain import FIELD_NAMES, read_fired, rule_title
 from web.i18n import current, gettext_
 
 # --- explanations ---------------------------------------------------------------------------
@@ -34,16 +35,12 @@ class FiredRule:
 
     @property
     def where(self) -> str:
-        from nlp.explain import FIELD_NAMES
-
         return FIELD_NAMES[current()].get(self.field or "", "")
 
 
 def fired_rules(explanation: dict | None) -> list[FiredRule]:
     """The rules that fired, from a LabelScore.explanation as nlp writes it (``nlp.explain``), described in
     the request's language; rows stored by older versions (``words`` as a string, no description) read the same."""
-    from nlp.explain import read_fired, rule_title
-
     return [
         FiredRule(
             name=f["rule"] or "rule",
@@ -58,7 +55,7 @@ def fired_rules(explanation: dict | None) -> list[FiredRule]:
 
 # --- highlighting ---------------------------------------------------------------------------
 
-_WORD = re.compile(r"[^\W_]+")  # a word as nlp and the search index split them (veille.lang.WORD_RE)
+_WORD = re.compile(r"[^\W_]+")  # a word as nlp and the search index split them (core.lang.WORD_RE)
 
 
 def _fold(text: str) -> str:

@@ -30,15 +30,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ValidationError
 
 from alerts.outbox_files import FileTransport
-from veille.config import ConfigError, Strict, parse_toml
-from veille.schema import toml_lines
-from veille.textfile import read_text
+from core.config import ConfigError, Strict, parse_toml
+from core.schema import toml_lines
+from core.textfile import read_text
 
 if TYPE_CHECKING:  # types only: alerts.config and alerts.digest import this package's registry
     from alerts.config import LabelRoute, Routing
     from alerts.digest import Digest
     from alerts.outbox import Transport
-    from veille.config import Settings
+    from core.config import Settings
 
 KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 

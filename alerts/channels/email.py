@@ -12,7 +12,7 @@ from alerts.config import LabelRoute
 from alerts.digest import Digest
 from alerts.email import SmtpTransport, build_message
 from alerts.outbox import Transport
-from veille.config import SmtpConfig
+from core.config import SmtpConfig
 
 
 @register

@@ -10,7 +10,7 @@ from alerts.config import LabelRoute
 from alerts.digest import Digest
 from alerts.outbox import Transport
 from alerts.slack import SlackTransport, payloads
-from veille.config import SlackConfig
+from core.config import SlackConfig
 
 
 @register

@@ -15,9 +15,9 @@ import lxml.html
 from lxml import etree
 from pydantic import ValidationError
 
+from core.records import NoticeRecord
 from crawlers.parsers import ParseError, Skipped, schemas
 from crawlers.parsers.normalise import celex_from_text, clean_text, to_utc, without_controls
-from veille.records import NoticeRecord
 
 OEIL_URL = "https://oeil.secure.europarl.europa.eu/oeil/en/procedure-file?reference={ref}"
 PROCEDURE_RE = re.compile(r"\b(\d{4})[/-](\d{4})\(?([A-Z]{3})?\)?")

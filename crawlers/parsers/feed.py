@@ -17,6 +17,8 @@ from xml.sax import SAXException
 import feedparser
 from lxml import etree
 
+from core.lang import plainly_other
+from core.records import NoticeRecord, base_celex, canonical_url
 from crawlers.parsers import ParseError, schemas
 from crawlers.parsers.normalise import (
     celex_from_text,
@@ -28,8 +30,6 @@ from crawlers.parsers.normalise import (
     to_date,
     to_utc,
 )
-from veille.lang import plainly_other
-from veille.records import NoticeRecord, base_celex, canonical_url
 
 DOCTYPE_RE = re.compile(rb"<!DOCTYPE[^\[>]*(\[.*?\])?\s*>", re.S | re.I)
 ENTITY_RE = re.compile(rb"<!ENTITY[^>]*>", re.S | re.I)

@@ -22,10 +22,10 @@ from fnmatch import fnmatchcase
 
 import ijson
 
+from core.dates import brussels_day
+from core.records import NoticeRecord
 from crawlers.parsers import UNREADABLE, ParseError, Skipped, schemas
 from crawlers.parsers.normalise import html_to_text
-from veille.dates import brussels_day
-from veille.records import NoticeRecord
 
 TOPIC_URL = "https://ec.europa.eu/info/funding-tenders/opportunities/portal/screen/opportunities/topic-details/{id}"
 BULK_PREFIX = "fundingData.GrantTenderObj.item"

@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from core.records import NoticeRecord
 from crawlers.parsers import ParseError, schemas
 from crawlers.parsers.normalise import html_to_text
-from veille.records import NoticeRecord
 
 PAGE_URL = "https://ec.europa.eu/info/law/better-regulation/have-your-say/initiatives/{id}_en"
 DRAFT_STAGES = {"ISC_WORKFLOW"}

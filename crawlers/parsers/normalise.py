@@ -14,9 +14,9 @@ from datetime import date, datetime
 import lxml.html
 from lxml import etree
 
-from veille.celex import celex_in_text, normalise_celex, parse_celex
-from veille.dates import brussels_day, utc_instant
-from veille.records import Kind
+from core.celex import celex_in_text, normalise_celex, parse_celex
+from core.dates import brussels_day, utc_instant
+from core.records import Kind
 
 CELEX_TITLE_PREFIX_RE = re.compile(r"^\s*CELEX:\s*\S+?\s*:\s*")
 WS_RE = re.compile(r"[ \t\r\f\v\u00a0\u202f]+")

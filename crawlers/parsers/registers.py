@@ -23,10 +23,10 @@ import json
 import re
 from datetime import date
 
+from core.celex import bare_celex_in_text, normalise_celex
+from core.records import NoticeRecord
 from crawlers.parsers import ParseError, schemas
 from crawlers.parsers.normalise import to_date
-from veille.celex import bare_celex_in_text, normalise_celex
-from veille.records import NoticeRecord
 
 DOC_URL = "https://ec.europa.eu/transparency/comitology-register/screen/documents/{ref}/{version}/consult?lang=en"
 REGDEL_URL = "https://webgate.ec.europa.eu/regdel/#/delegatedActs/{id}?lang=en"

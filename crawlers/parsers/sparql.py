@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass, field
 from datetime import date
 
+from core.records import NoticeRecord
 from crawlers.parsers import ParseError, schemas
 from crawlers.parsers.normalise import celex_from_ids, kind_for_celex, to_date
-from veille.records import NoticeRecord
 
 CELLAR = "http://publications.europa.eu/resource/cellar/"
 RESOURCE_TYPE = "http://publications.europa.eu/resource/authority/resource-type/"

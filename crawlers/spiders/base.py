@@ -18,10 +18,10 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from core.config import SourceConfig
+from core.records import NoticeRecord
 from crawlers.kinds import SourceOptions
 from crawlers.parsers import ParseError, schemas
-from veille.config import SourceConfig
-from veille.records import NoticeRecord
 
 log = logging.getLogger(__name__)
 

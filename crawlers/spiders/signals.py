@@ -21,12 +21,12 @@ from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
+from core.dates import today_brussels
 from crawlers.kinds import ComitologyOptions, DelegatedActsOptions, FundingOptions, HysOptions, Pinned
 from crawlers.parsers import ParseError, hys
 from crawlers.parsers import funding as ft
 from crawlers.parsers import registers as reg
 from crawlers.spiders.base import VeilleSpider, guarded, short_url
-from veille.dates import today_brussels
 
 JSON = {"Accept": "application/json"}
 

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from core.records import NoticeRecord
 from crawlers.kinds import SparqlOptions
 from crawlers.parsers import ParseError
 from crawlers.parsers.cellar import parse_act_xhtml, parse_multiple_choices
@@ -29,7 +30,6 @@ from crawlers.parsers.sparql import (
     parse_discovery,
 )
 from crawlers.spiders.base import VeilleSpider, describe, guarded
-from veille.records import NoticeRecord
 
 JSON_ACCEPT = {"Accept": "application/sparql-results+json"}
 XHTML_ACCEPT = {"Accept": "application/xhtml+xml, text/html;q=0.9", "Accept-Language": "eng"}

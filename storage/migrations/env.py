@@ -1,9 +1,10 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import alerts.models  # noqa: F401 - the calendar feed tokens (migration 0004)
-import storage.models  # noqa: F401 - registers the tables
-import web.models  # noqa: F401 - the workbench accounts table (migration 0003)
+# Every table is a storage module's (registered on SQLModel.metadata when imported):
+import storage.calendar_tokens  # the calendar feed tokens (migration 0004)
+import storage.models  # notices, sightings, versions, runs, scores, deliveries...
+import storage.web_users  # noqa: F401 - the workbench accounts (migrations 0003, 0005)
 from storage.db import make_engine
 
 config = context.config

@@ -6,9 +6,9 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from web.app import flash, render
 from web.auth import authenticate, checked_form, current_user, end_sessions, start_session
 from web.i18n import N_, _
+from web.pages import flash, render
 from web.security import client_address
 
 ROLE_NAMES = {"reader": N_("reader"), "analyst": N_("analyst")}

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from alerts.calendar import calendar_ics
-from alerts.models import ALL, check_token
+from storage.calendar_tokens import ALL, check_token
 from web.i18n import _
 
 router = APIRouter()

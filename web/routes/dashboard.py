@@ -13,12 +13,14 @@ from fastapi.responses import Response
 from sqlalchemy import func
 from sqlmodel import select
 
+from core.dates import as_day
+from nlp.status import status
 from storage.db import session_scope
+from storage.health import source_states
 from storage.models import CrawlRun, Delivery, LabelScore, Notice, Source
-from veille.dates import as_day
-from web.app import render
+from storage.web_users import WebUser
 from web.auth import require_user
-from web.models import WebUser
+from web.pages import render
 from web.views import week_start, weekly_chart
 
 router = APIRouter()
@@ -68,8 +70,6 @@ def _outbox(s) -> dict:
 
 def _relevance(request: Request) -> dict:
     """The rules and model in force, the model's cross-validation, outdated scores."""
-    from nlp.status import status
-
     return status(request.app.state.engine, request.app.state.settings)
 
 
@@ -82,7 +82,6 @@ def short_name(labels: dict[str, str], label: str) -> str:
 @router.get("/dashboard")
 def dashboard(request: Request, weeks: int = 52, user: WebUser = Depends(require_user)) -> Response:
     weeks = min(max(weeks, 4), 156)
-    from veille.health import source_states
 
     health = {st.name: st for st in source_states(request.app.state.engine, request.app.state.settings)}
     with session_scope(request.app.state.engine) as s:

@@ -13,13 +13,16 @@ from sqlalchemy import String, cast, or_
 from sqlmodel import Session, select
 
 from nlp import verdicts
+from nlp.classify import scoring_since, versions_in_force, why_outdated
+from nlp.scoring import MODEL_ALONE, model_counts
+from nlp.verdicts import describe
 from storage.db import session_scope
 from storage.identifiers import resolve_notice
 from storage.models import Delivery, Feedback, LabelScore, Notice, NoticeVersion, Sighting
-from web.app import flash, render
+from storage.web_users import WebUser
 from web.auth import checked_form, require_analyst, require_user
 from web.i18n import N_, _, current
-from web.models import WebUser
+from web.pages import flash, render
 from web.views import FieldChange, FiredRule, fired_rules, highlight, snapshot_changes
 
 router = APIRouter()
@@ -44,8 +47,6 @@ class ScoreView:
 
     @property
     def verdict_text(self) -> str:
-        from nlp.verdicts import describe
-
         return describe(self.verdict, current()) if self.verdict else ""
 
 
@@ -119,8 +120,6 @@ def _load(engine, notice_id: int) -> dict:
 def _outdated(request: Request, n: Notice, scores: list[ScoreView]) -> str | None:
     """Why the stored scores are outdated (made before the rules or model in force, before the text
     reading in force, or before the notice's last change), else None."""
-    from nlp.classify import scoring_since, versions_in_force, why_outdated
-
     if not scores:
         return None
     rules, model = in_force = versions_in_force(request.app.state.settings)
@@ -138,8 +137,6 @@ def _outdated(request: Request, n: Notice, scores: list[ScoreView]) -> str | Non
 
 @router.get("/notice/{ref}")
 def notice_page(ref: str, request: Request, user: WebUser = Depends(require_user)) -> Response:
-    from nlp.scoring import MODEL_ALONE, model_counts
-
     notice_id = resolve_notice(request.app.state.engine, ref)
     if notice_id is None:
         raise HTTPException(404, _("No notice « %(ref)s ».", ref=ref[:60]))

@@ -6,9 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from web.app import render
+from nlp.review import review
+from storage.web_users import WebUser
 from web.auth import require_user
-from web.models import WebUser
+from web.pages import render
 
 router = APIRouter()
 
@@ -17,8 +18,6 @@ router = APIRouter()
 def review_page(
     request: Request, label: str | None = None, n: int = 50, user: WebUser = Depends(require_user)
 ) -> Response:
-    from nlp.review import review
-
     labels = request.app.state.labels
     label = label if label in labels else None
     items = review(request.app.state.engine, request.app.state.settings, label, min(max(n, 1), 500))

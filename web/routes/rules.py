@@ -19,14 +19,16 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import select
 
+from core.textfile import read_text
+from nlp import rules
+from nlp.phrase_words import phrase_words
 from storage.db import session_scope
 from storage.models import Notice
-from veille.textfile import read_text
+from storage.web_users import WebUser
 from web import rules_worker
-from web.app import flash, render
 from web.auth import checked_form, require_analyst, require_user
 from web.i18n import _
-from web.models import WebUser
+from web.pages import flash, render
 
 router = APIRouter()
 SHOWN_PER_LIST = 25
@@ -54,8 +56,6 @@ def _clean(text: str) -> str:
 
 
 def _page(request: Request, user: WebUser, text: str | None = None, status_code: int = 200, **ctx: object) -> Response:
-    from nlp import rules
-
     settings = request.app.state.settings
     path = rules.rules_path(settings)
     try:
@@ -83,8 +83,6 @@ def _page(request: Request, user: WebUser, text: str | None = None, status_code:
 
 def _refused(settings: object) -> str | None:
     """Why the file in place is refused, when the last good rules are in force instead."""
-    from nlp import rules
-
     path = rules.rules_path(settings)
     try:
         refused = rules.active_rules(settings).refused
@@ -104,7 +102,6 @@ def rules_page(request: Request, user: WebUser = Depends(require_user)) -> Respo
 def _check(request: Request, text: str) -> dict:
     """Validate and preview ``text`` in the worker: ``{"error": ...}`` (one line) or the page's preview."""
     settings = request.app.state.settings
-    from nlp import rules
 
     url = request.app.state.engine.url.render_as_string(hide_password=False)
     name = rules.rules_path(settings).name
@@ -181,8 +178,6 @@ def rules_words(
     request: Request, phrase: str = "", lang: str = "any", user: WebUser = Depends(require_user)
 ) -> Response:
     """What a phrase catches in the archive (phrases match stems): a check before adding it to a rule."""
-    from nlp.phrase_words import phrase_words
-
     ctx: dict = {"words_phrase": phrase, "words_lang": lang}
     try:
         ctx["words"] = phrase_words(request.app.state.engine, request.app.state.settings, phrase, lang)
@@ -208,8 +203,6 @@ def check_rules(
 def save_rules(
     request: Request, user: WebUser = Depends(require_analyst), form: dict = Depends(checked_form)
 ) -> Response:
-    from nlp import rules
-
     text = _clean(form.get("rules", ""))
     digest = _digest(text)
     if digest not in _previews(request, user):

@@ -10,13 +10,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
+from core.names import NOTICE_KINDS, doc_type_name
+from nlp.phrase_pairs import rule_units
 from storage.crosslang import lexicon
 from storage.search import CANDIDATES, Filters, QueryError, export_csv, export_rows, search
-from veille.names import NOTICE_KINDS, doc_type_name
-from web.app import render
+from storage.web_users import WebUser
 from web.auth import require_user
 from web.i18n import N_, _
-from web.models import WebUser
+from web.pages import render
 
 router = APIRouter()
 PAGE_SIZE = 20
@@ -128,7 +129,7 @@ def search_page(request: Request, user: WebUser = Depends(require_user)) -> Resp
             limit=PAGE_SIZE,
             offset=(page - 1) * PAGE_SIZE,
             facets=True,
-            lexicon=lexicon(request.app.state.engine, request.app.state.settings),
+            lexicon=lexicon(request.app.state.engine, request.app.state.settings, rule_units),
         )
     except QueryError as exc:
         error = _(str(exc))
@@ -186,7 +187,7 @@ def search_csv(request: Request, user: WebUser = Depends(require_user)) -> Respo
     sort = "date" if get.get("sort") == "date" else "relevance"
     try:
         engine = request.app.state.engine
-        lex = lexicon(engine, request.app.state.settings)
+        lex = lexicon(engine, request.app.state.settings, rule_units)
         result = search(engine, get.get("q", ""), filters, sort=sort, limit=CANDIDATES, lexicon=lex)
     except QueryError as exc:
         raise HTTPException(400, _(str(exc))) from None

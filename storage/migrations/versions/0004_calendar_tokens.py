@@ -6,7 +6,7 @@ Create Date: 2026-11-23
 
 One row per secret giving access to a calendar feed (a label's, or "all") without a session:
 the SHA-256 of the token, when it was created, and when it was revoked (never deleted, so the
-feed's access history stays readable). Model: alerts/models.py.
+feed's access history stays readable). Model: storage/calendar_tokens.py.
 """
 from alembic import op
 import sqlalchemy as sa

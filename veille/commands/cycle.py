@@ -13,7 +13,12 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from veille.dates import paris_time, today_brussels
+from core.config import load_settings
+from core.dates import paris_time, today_brussels
+from veille.commands.base import console, err, safe, state
+
+# Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
+# this module; a command loads only the stages it runs).
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +29,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_summary(summary) -> None:  # veille.pipeline.CycleSummary
-    from veille.cli import console, safe
 
     for source in summary.abandoned:
         console.print(f"source {safe(source)}: a run left unfinished by a stopped process was closed as failed")
@@ -67,14 +71,12 @@ def in_progress(exc: Exception) -> None:
     """Another process holds the archive's lock: say so in one line and exit 75 (EX_TEMPFAIL), having
     done nothing. Not an error of the user's: a scheduled cycle or another command is running."""
     from storage.lock import EXIT_IN_PROGRESS
-    from veille.cli import err
 
     err.print(f"{escape(str(exc))} ; rien n'a été fait (nothing done)", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_IN_PROGRESS)
 
 
 def _cycle(sources: list[str] | None, wait: float):
-    from veille.cli import console, state
     from veille.pipeline import run_cycle
 
     with Progress(
@@ -101,7 +103,6 @@ def run_cmd(
 
     Exit 0: done; 1: a source or a delivery failed; 75: another run holds the archive, nothing done."""
     from storage.lock import RunInProgress
-    from veille.cli import err, safe, state
 
     names = list(source) or ([s.name for s in state.settings.sources if s.enabled] if all_sources else None)
     try:
@@ -122,7 +123,6 @@ def schedule_cmd() -> None:
     import logging
 
     import scheduler
-    from veille.cli import state
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     state.engine()  # validate the config and reach the archive before starting
@@ -135,10 +135,9 @@ def status_cmd() -> None:
 
     import scheduler
     from storage.db import session_scope
+    from storage.health import source_states
     from storage.models import Delivery
-    from veille.cli import console, safe, state
-    from veille.health import source_states
-    from veille.pipeline import source_health
+    from storage.runs import source_health
 
     engine = state.engine()
     table = Table(title="sources")
@@ -167,7 +166,6 @@ def _when(t: datetime | None) -> str:
 def _demo_settings(base_url: str, home: Path, profile: str):  # Settings
     """The replay config, with the archive and outbox in the demo folder (kept for later commands)."""
     from crawlers.replay import config_text
-    from veille.config import load_settings
 
     cfg = home / "veille.toml"
     text = config_text(base_url).replace('profile = "has"', f'profile = "{profile}"', 1)
@@ -184,7 +182,6 @@ def _demo_calendar(engine, settings, home: Path) -> Path:
     from alerts.config import load_routing
     from alerts.deadlines import deadline_items, open_candidates
     from alerts.routing import recipients
-    from veille.cli import console, safe
 
     today = today_brussels()
     routing, cands = load_routing(settings), open_candidates(engine, today)
@@ -208,7 +205,6 @@ def demo_cmd(
     from crawlers.replay import serve
     from storage.db import open_archive
     from storage.lock import RunInProgress
-    from veille.cli import console, state
     from veille.pipeline import run_cycle
 
     base = state.settings.home

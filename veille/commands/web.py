@@ -8,7 +8,11 @@ import sys
 
 import typer
 
-from veille.dates import paris_time
+from core.dates import paris_time
+from veille.commands.base import console, fail, state
+
+# Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
+# this module; a command loads only the stages it runs).
 
 users_app = typer.Typer(help="Web workbench accounts.", no_args_is_help=True)
 
@@ -20,7 +24,6 @@ def serve(
     """Run the analysts' workbench (web app)."""
     import uvicorn
 
-    from veille.cli import console, state
     from web.app import create_app
 
     settings = state.settings
@@ -34,7 +37,7 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 
-def _load_nlp(settings) -> None:  # veille.config.Settings
+def _load_nlp(settings) -> None:  # core.config.Settings
     """Load the rules and the model now, not on the first notice or dashboard page (about 3 s)."""
     from nlp.classify import versions_in_force
     from nlp.rules import RulesError
@@ -53,9 +56,8 @@ def users_add(
     no_password: bool = typer.Option(False, "--no-password", help="No password: only for the trusted-header mode."),
 ) -> None:
     """Create an account (or change its role / password)."""
-    from veille.cli import console, fail, state
+    from storage.web_users import ROLES
     from web.auth import add_user, check_user_name
-    from web.models import ROLES
 
     if role not in ROLES:
         fail(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -80,7 +82,6 @@ def users_add(
 @users_app.command("remove")
 def users_remove(name: str = typer.Argument(..., help="Login name.")) -> None:
     """Delete an account: its sessions end at once (its feedback keeps its name)."""
-    from veille.cli import console, fail, state
     from web.auth import remove_user
 
     if not remove_user(state.engine(), name):
@@ -91,7 +92,6 @@ def users_remove(name: str = typer.Argument(..., help="Login name.")) -> None:
 @users_app.command("list")
 def users_list() -> None:
     """List the accounts and their roles."""
-    from veille.cli import console, state
     from web.auth import list_users
 
     for u in list_users(state.engine()):

@@ -9,6 +9,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from core.config import ConfigError
+from veille.commands.base import console, fail, state
+from veille.commands.cycle import in_progress
+
+# Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
+# this module; a command loads only the stages it runs).
+
 
 def register(app: typer.Typer) -> None:
     app.command("crawl")(crawl_cmd)
@@ -20,9 +27,7 @@ def crawl_cmd(
     record: Path | None = typer.Option(None, "--record", help="Save every live response here (replay bundle)."),
 ) -> None:
     """Crawl sources (Scrapy, conditional GETs) and store new and changed notices."""
-    from crawlers.run import crawl
-    from veille.cli import console, fail, state
-    from veille.config import ConfigError
+    from veille.crawl import crawl
 
     start = None
     if since:
@@ -31,8 +36,7 @@ def crawl_cmd(
         except ValueError:
             fail(f"--since: not a date YYYY-MM-DD: {since!r}")
     from storage.lock import RunInProgress
-    from veille.main_job import in_progress
-    from veille.pipeline import exclusive
+    from storage.runs import exclusive
 
     engine = state.engine()
     try:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Integer
+from sqlalchemy import CheckConstraint, Column, Integer
 from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
 
 ROLES = ("reader", "analyst")
 
@@ -18,8 +20,8 @@ class WebUser(SQLModel, table=True):
     name: str = Field(unique=True)
     role: str  # reader: read-only; analyst: feedback and rules
     password_hash: str | None = None  # None: only usable behind the trusted header
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    last_login: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_login: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     # Copied into the session cookie at login; raised by logout and password changes: older cookies stop working.
     session_version: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
 

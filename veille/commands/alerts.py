@@ -10,7 +10,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from veille.dates import paris_time
+from core.config import ConfigError
+from core.dates import paris_time
+from veille.commands.base import _date, check_labels, console, fail, safe, state
+from veille.commands.cycle import in_progress
+
+# Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
+# this module; a command loads only the stages it runs).
 
 calendar_app = typer.Typer(help="The deadline calendar (iCalendar) and its feed tokens.", invoke_without_command=True)
 token_app = typer.Typer(help="Secret tokens of the workbench's calendar feeds.", no_args_is_help=True)
@@ -28,10 +34,7 @@ def reminders_cmd() -> None:
     """Send the deadline reminders due today (N working days before each deadline)."""
     from alerts.reminders import send_reminders
     from storage.lock import RunInProgress
-    from veille.cli import console, fail, state
-    from veille.config import ConfigError
-    from veille.main_job import in_progress
-    from veille.pipeline import exclusive
+    from storage.runs import exclusive
 
     engine = state.engine()
     try:
@@ -58,8 +61,6 @@ def calendar_cmd(
     if ctx.invoked_subcommand:
         return
     from alerts.calendar import calendar_ics, events
-    from veille.cli import check_labels, console, fail, safe, state
-    from veille.config import ConfigError
 
     check_labels([label] if label else [])
     try:
@@ -91,8 +92,7 @@ def token_create(
     note: str | None = typer.Option(None, "--note", help="Who it is for."),
 ) -> None:
     """A new secret for a calendar feed (shown once): /calendar/<label>.ics?token=..."""
-    from alerts.models import ALL, create_token
-    from veille.cli import check_labels, console, state
+    from storage.calendar_tokens import ALL, create_token
 
     check_labels([label], alternative=ALL)
     tid, token = create_token(state.engine(), label, note)
@@ -108,8 +108,7 @@ def token_create(
 @token_app.command("revoke")
 def token_revoke(token: str = typer.Argument(..., help="The token, or its id (veille calendar token list).")) -> None:
     """Revoke a calendar feed token: its feed URL stops working at once."""
-    from alerts.models import revoke_token
-    from veille.cli import console, fail, state
+    from storage.calendar_tokens import revoke_token
 
     if not revoke_token(state.engine(), token):
         fail("no live token with that id or value")
@@ -119,8 +118,7 @@ def token_revoke(token: str = typer.Argument(..., help="The token, or its id (ve
 @token_app.command("list")
 def token_list() -> None:
     """Calendar feed tokens (ids, feeds, notes; never the secrets)."""
-    from alerts.models import list_tokens
-    from veille.cli import console, state
+    from storage.calendar_tokens import list_tokens
 
     table = Table()
     for col in ("id", "feed", "note", "created", "revoked"):
@@ -159,10 +157,7 @@ def digest_cmd(
     from alerts import send_digests
     from alerts.jobs import preview_digests
     from storage.lock import RunInProgress
-    from veille.cli import _date, check_labels, console, fail, state
-    from veille.config import ConfigError
-    from veille.main_job import in_progress
-    from veille.pipeline import exclusive
+    from storage.runs import exclusive
 
     check_labels([label] if label else [])
     if preview and (send or since):
@@ -216,7 +211,6 @@ def deliveries_cmd(
     from alerts.outbox import retry as retry_batch
     from storage.db import session_scope
     from storage.models import Delivery
-    from veille.cli import console, fail, safe, state
 
     engine = state.engine()
     if retry:

@@ -123,3 +123,8 @@ def paris_time(value: datetime | None, *, short: bool = False) -> str:
     if short:
         return local.strftime("%Y-%m-%d %H:%M %Z")
     return f"{fr_date(local.date())} à {local:%H:%M %Z}"
+
+
+def now_utc() -> datetime:
+    """The one clock for instants stored in the archive (aware UTC)."""
+    return datetime.now(UTC)

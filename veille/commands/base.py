@@ -1,8 +1,7 @@
-"""The ``veille`` command. Each stage adds its own commands (``<stage>/cli.py: register(app)``)."""
+"""The `veille` app object, the helpers every command module shares, and the archive commands (search, config, db)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -14,8 +13,12 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from veille.config import ConfigError, Settings, check_profile, config_path, difflib_close, load_settings
-from veille.errors import UserError
+from core.config import ConfigError, Settings, check_profile, config_path, difflib_close, load_settings
+from core.errors import UserError
+from core.profiles import load_labels
+
+# Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
+# this module; a command loads only the stages it runs).
 
 
 class VeilleGroup(TyperGroup):
@@ -172,11 +175,12 @@ def search_cmd(
 
 def lexicon(engine):  # storage.crosslang.Lexicon
     """The cross-language lexicon of the archive (learned here only if no run has since it changed)."""
+    from nlp.phrase_pairs import rule_units
     from nlp.rules import RulesError
     from storage.crosslang import lexicon as learned
 
     try:
-        return learned(engine, state.settings)
+        return learned(engine, state.settings, rule_units)
     except RulesError as exc:
         fail(str(exc))
 
@@ -184,9 +188,6 @@ def lexicon(engine):  # storage.crosslang.Lexicon
 def check_labels(labels: list[str], option: str = "--label", alternative: str | None = None) -> None:
     """A misspelt label would otherwise filter everything out and look like an empty archive.
     ``alternative``: a value the option also takes (the calendar feeds' ``all``)."""
-    from veille.config import ConfigError
-    from veille.profiles import load_labels
-
     try:
         known = load_labels(state.settings)
     except ConfigError as exc:
@@ -230,8 +231,8 @@ def config_cmd() -> None:
     """Validate the config and the profile's labels and routing; print where things live (rules: `rules check`)."""
     from alerts.channels import check_options
     from alerts.config import load_routing
+    from core.profiles import load_profile
     from storage.urls import display_url
-    from veille.profiles import load_profile
 
     s = state.settings
     try:  # each file in force, refused in one `file:line: key: problem` line; no spaCy (a start-up under 0.5 s)
@@ -253,8 +254,3 @@ def config_cmd() -> None:
         console.print(
             f"  {label.id}: {escape(label.name)} -> {escape(', '.join(dict.fromkeys(to))) or '-'}", soft_wrap=True
         )
-
-
-# Each stage adds its own commands (its heavy imports stay inside the commands).
-for _stage in ("crawlers.cli", "nlp.cli", "nlp.feedback_cli", "alerts.cli", "veille.main_job", "web.cli"):
-    importlib.import_module(_stage).register(app)

@@ -9,6 +9,8 @@ procedure types and the registers' own (``funding:<programme>`` shows as a fundi
 
 from __future__ import annotations
 
+from core.celex import parse_celex
+
 
 def N_(message: str) -> str:
     return message
@@ -91,8 +93,6 @@ def doc_type_name(code: str | None) -> str | None:
 
 def celex_type_name(celex: str | None) -> str | None:
     """What a CELEX number says the document is (``32025R0117`` -> Regulation), else None."""
-    from veille.celex import parse_celex
-
     parsed = parse_celex(celex)
     return CELEX_TYPES.get((parsed.sector, parsed.descriptor)) if parsed else None
 
@@ -130,7 +130,7 @@ FIELDS = {
     "url": N_("Page"),
 }
 
-# A source's health (veille.health.SourceHealth.state); its reasons stay in French (the CLI's too).
+# A source's health (storage.health.SourceHealth.state); its reasons stay in French (the CLI's too).
 HEALTH_STATES = {
     "ok": N_("ok"),
     "quiet": N_("quiet"),

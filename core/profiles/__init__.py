@@ -4,7 +4,7 @@ A profile is a folder ``<name>/`` holding ``profile.toml`` (the :class:`Profile`
 window, dated facts), ``rules.yaml`` (nlp.rules_load) and ``routing.toml`` (alerts.config). Shipped
 profiles live here; ``profiles_dir`` in the config adds more, and ``$VEILLE_HOME/profiles/<name>/``
 holds analysts' edited copies, which take precedence file by file. Every file is a pydantic model whose
-mistakes read ``file:line: key: problem`` (veille/schema.py). The stages validate their own file
+mistakes read ``file:line: key: problem`` (core/schema.py). The stages validate their own file
 against the profile's labels (:meth:`Profile.file`, :attr:`Profile.labels`): this core package never
 imports a stage.
 """
@@ -17,10 +17,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
 
-from veille.celex import is_celex, normalise_celex
-from veille.config import ConfigError, Settings, parse_toml
-from veille.schema import toml_lines, validate
-from veille.textfile import read_text
+from core.celex import is_celex, normalise_celex
+from core.config import ConfigError, Settings, parse_toml
+from core.schema import toml_lines, validate
+from core.textfile import read_text
 
 SHIPPED = Path(__file__).parent
 PROFILE_FILE = "profile.toml"

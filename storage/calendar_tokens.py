@@ -9,12 +9,13 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel, select
 
+from core.dates import now_utc
 from storage.db import session_scope
-from storage.fulltext import now_utc
+from storage.types import UTCDateTime
 
 ALL = "all"  # the feed with every label
 
@@ -25,8 +26,8 @@ class CalendarToken(SQLModel, table=True):
     feed: str = Field(index=True)  # a label, or "all"
     token_hash: str = Field(unique=True)
     note: str | None = None
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
 def _hash(token: str) -> str:

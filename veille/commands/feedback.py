@@ -6,6 +6,12 @@ import getpass
 
 import typer
 
+from core.profiles import load_labels
+from veille.commands.base import console, fail, state
+
+# Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
+# this module; a command loads only the stages it runs).
+
 feedback_app = typer.Typer(
     help="Analysts' verdicts on a notice's labels (final for that notice).", no_args_is_help=True
 )
@@ -19,8 +25,6 @@ def register(app: typer.Typer) -> None:
 def _check(notice_id: int, label: str) -> None:
     from storage.db import session_scope
     from storage.models import Notice
-    from veille.cli import fail, state
-    from veille.profiles import load_labels
 
     labels = load_labels(state.settings)
     if label not in labels:
@@ -41,7 +45,6 @@ def add_cmd(
     """Record a verdict: it overrides the score's selection for this notice and feeds training."""
     from nlp.verdicts import describe, record
     from storage.db import session_scope
-    from veille.cli import console, fail, state
 
     if verdict not in VERDICTS:
         fail(f"verdict {verdict!r}: use right or wrong")
@@ -59,7 +62,6 @@ def undo_cmd(
     """Withdraw the verdict in force on a notice's label: the score decides again (or the verdict before)."""
     from nlp.verdicts import describe, undo
     from storage.db import session_scope
-    from veille.cli import console, fail, state
 
     _check(notice_id, label)
     with session_scope(state.engine(), write=True) as s:
@@ -76,7 +78,6 @@ def list_cmd(notice_id: int = typer.Argument(..., help="The notice's id.")) -> N
     """The verdicts in force on a notice."""
     from nlp.verdicts import describe, latest
     from storage.db import session_scope
-    from veille.cli import console, state
 
     with session_scope(state.engine()) as s:
         verdicts = latest(s, [notice_id])

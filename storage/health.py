@@ -18,10 +18,10 @@ import holidays
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
+from core.config import Expectation, Settings, SourceConfig
+from core.dates import as_day
 from storage.db import session_scope
 from storage.models import CrawlRun, Notice, Sighting, Source
-from veille.config import Expectation, Settings, SourceConfig
-from veille.dates import as_day
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 SIGNAL_KINDS = ("consultation", "draft_act", "funding_call")

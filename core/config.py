@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from veille.errors import UserError
-from veille.schema import toml_lines, validate
-from veille.textfile import read_text
+from core.errors import UserError
+from core.schema import toml_lines, validate
+from core.textfile import read_text
 
 DEFAULT_HOME = Path("~/.local/share/veille").expanduser()
 SHIPPED_PROFILES = Path(__file__).parent / "profiles"
@@ -56,7 +56,7 @@ class Strict(BaseModel):
 
 
 class Expectation(BaseModel):
-    """A healthy run of one source (veille/health.py); a kind declares its own, ``options.expect`` overrides it."""
+    """A healthy run of one source (storage/health.py); a kind declares its own, ``options.expect`` overrides it."""
 
     model_config = ConfigDict(extra="forbid")
     per_working_day: int = Field(0, ge=0, description="items dated each working day (OJ); 0: no such rule")
@@ -282,7 +282,7 @@ def clock(value: str) -> tuple[int, int, int]:
 
 
 class Settings(Strict):
-    profiles_dir: str | None = None  # extra profiles; the shipped ones are in veille/profiles
+    profiles_dir: str | None = None  # extra profiles; the shipped ones are in core/profiles
     profile: str = "has"  # after profiles_dir: its validator looks there
     outbox_dir: str | None = None  # default $VEILLE_HOME/outbox
     models_dir: str | None = None  # default $VEILLE_HOME/models
@@ -346,7 +346,7 @@ def parse_toml(text: str, path: Path | str) -> dict[str, Any]:
 
 
 def validate_toml(model: type[M], data: dict[str, Any], text: str, path: Path | str) -> M:
-    """``model.model_validate(data)`` whose error is one ``file:line: key: what`` line (veille/schema.py)."""
+    """``model.model_validate(data)`` whose error is one ``file:line: key: what`` line (core/schema.py)."""
     return validate(model, data, path, toml_lines(text), ConfigError)
 
 

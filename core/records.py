@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, field_validator
 
-from veille.celex import CELEX_RE, base_celex, is_corrigendum, normalise_celex
-from veille.dates import brussels_day
+from core.celex import CELEX_RE, base_celex, is_corrigendum, normalise_celex
+from core.dates import brussels_day
 
 # What a notice is, for grouping in digests and for routing rules.
 Kind = Literal[

@@ -10,6 +10,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from core.profiles import load_labels
+from veille.commands.base import console, fail, safe, state
+
+# Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
+# this module; a command loads only the stages it runs).
+
 rules_app = typer.Typer(help="The analyst rules of the profile.", no_args_is_help=True)
 
 
@@ -34,7 +40,6 @@ def classify_cmd(
     """
     from nlp.classify import classify, stale_ids
     from nlp.rules import RulesError, active_rules
-    from veille.cli import console, fail, state
 
     engine = state.engine()
     try:
@@ -51,7 +56,6 @@ def classify_cmd(
 
 def _say_if_refused(rules) -> None:  # nlp.rules.RuleSet
     """One line when the rules file in place was refused and the last good rules were used instead."""
-    from veille.cli import console
 
     if rules.refused:
         console.print(
@@ -73,8 +77,6 @@ def train_cmd(
     from nlp.dataset import DatasetError, load_dataset
     from nlp.train import train
     from storage.db import ArchiveUnavailable
-    from veille.cli import console, fail, state
-    from veille.profiles import load_labels
 
     try:
         items = load_dataset(extra) if extra else []
@@ -96,7 +98,6 @@ def train_cmd(
 def _warn_unknown_labels(path: Path, items: list, labels: Iterable[str]) -> None:
     """A dataset written for another profile would otherwise be scored as if its labels were all wrong."""
     from nlp.dataset import unknown_labels
-    from veille.cli import console
 
     unknown = unknown_labels(items, labels)
     if unknown:
@@ -106,7 +107,6 @@ def _warn_unknown_labels(path: Path, items: list, labels: Iterable[str]) -> None
 
 def _print_cv(cv: list[dict]) -> None:
     from nlp.evaluate import spread
-    from veille.cli import console
 
     for mode in ("rules", "model", "combined"):
         vals = [f[mode]["micro_f1"] for f in cv]
@@ -131,7 +131,6 @@ def eval_cmd(
     from nlp.evaluate import evaluate, write_predictions
     from nlp.rules import RulesError, active_rules
     from nlp.scoring import load_model
-    from veille.cli import console, fail, state
 
     if feedback:
         if dataset is not None:
@@ -177,7 +176,6 @@ def _print_feedback() -> None:
     from nlp.review import feedback_agreement
     from nlp.rules import RulesError
     from nlp.scoring import load_model
-    from veille.cli import console, fail, state
 
     try:
         months = feedback_agreement(state.engine(), state.settings)
@@ -210,7 +208,6 @@ def review_cmd(
     """Notices to label next: the decisions least certain, or where rules and model disagree, newest first."""
     from nlp.review import review
     from nlp.rules import RulesError
-    from veille.cli import console, fail, safe, state
 
     try:
         items = review(state.engine(), state.settings, label, n)
@@ -230,7 +227,6 @@ def review_cmd(
 
 
 def _print_metrics(ev, labels: list[str]) -> None:
-    from veille.cli import console
 
     table = Table(title="per-label precision / recall / F1")
     table.add_column("label")
@@ -269,7 +265,6 @@ def explain_cmd(
     from nlp.rules import RulesError
     from nlp.scoring import MODEL_ALONE
     from storage.identifiers import resolve_notice
-    from veille.cli import console, fail, state
 
     engine = state.engine()
     notice_id = resolve_notice(engine, notice)
@@ -305,7 +300,6 @@ def _print_why(d: dict, ids: bool) -> None:
     """The verdict in force, then each rule that fired: its description and the words as written."""
     from nlp.explain import field_name, sentence
     from nlp.verdicts import describe
-    from veille.cli import console
 
     if d.get("verdict"):
         own = "sélectionné" if d["score_selected"] else "non sélectionné"
@@ -318,7 +312,6 @@ def _print_why(d: dict, ids: bool) -> None:
 
 def _print_stored(data: dict) -> None:
     """Whether the archive (search, digests) shows the same thing as the live scores above."""
-    from veille.cli import console
 
     stored = {lb: d["stored"] for lb, d in data["labels"].items() if d["stored"]}
     if not stored:
@@ -343,8 +336,6 @@ def _print_stored(data: dict) -> None:
 def rules_check(file: Path | None = typer.Argument(None, help="Rules file (default: the active one).")) -> None:
     """Validate a rules file; prints file:line: what is wrong."""
     from nlp.rules import RulesError, load_rules, rules_path
-    from veille.cli import console, fail, state
-    from veille.profiles import load_labels
 
     path = file or rules_path(state.settings)
     try:
@@ -364,7 +355,6 @@ def rules_words(
     from rich.table import Table
 
     from nlp.phrase_words import phrase_words
-    from veille.cli import console, fail, state
 
     try:
         res = phrase_words(state.engine(), state.settings, phrase, lang, limit)
@@ -389,7 +379,6 @@ def rules_save(
 ) -> None:
     """Put NEW_RULES in force (after `veille rules diff`), keeping the previous version in the history."""
     from nlp.rules import RulesError, read_rules, save_rules
-    from veille.cli import console, fail, state
 
     try:
         text = read_rules(new_rules)
@@ -415,7 +404,6 @@ def rules_diff(
     """Backtest: which notices would gain or lose each label with NEW_RULES (nothing is saved)."""
     from nlp.backtest import backtest
     from nlp.rules import RulesError, read_rules
-    from veille.cli import console, fail, state
 
     try:
         text = read_rules(new_rules)

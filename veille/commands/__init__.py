@@ -1,0 +1,1 @@
+"""The CLI commands, one module per stage; ``veille.main`` puts them together."""

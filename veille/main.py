@@ -1,0 +1,13 @@
+"""The ``veille`` command: the app of ``veille.commands.base`` with every command module's commands.
+
+The CLI composes the stages; no stage imports it. Each command module keeps its heavy imports inside its
+commands (start-up time).
+"""
+
+from __future__ import annotations
+
+from veille.commands import alerts, crawl, cycle, feedback, nlp, web
+from veille.commands.base import app
+
+for _module in (crawl, nlp, feedback, alerts, cycle, web):
+    _module.register(app)
