@@ -66,7 +66,7 @@ class Expectation(BaseModel):
 
 
 class SourceKind(Protocol):
-    """What the core needs of a source kind. The crawler stage declares the kinds (crawlers/kinds.py) and, the
+    """What the core needs of a source kind. The crawler stage declares the kinds (crawlers/kinds/) and, the
     core being unable to import a stage (layers), installs them here with :func:`use_source_kinds` when
     imported; the top layer (``veille``) imports it before any config is read."""
 
@@ -87,7 +87,7 @@ def use_source_kinds(kinds: Mapping[str, SourceKind]) -> None:
 
 def source_kind(name: str) -> SourceKind:
     if not _SOURCE_KINDS:
-        raise ValueError("no source kinds registered (crawlers/kinds.py declares them: import it, or veille, first)")
+        raise ValueError("no source kinds registered (crawlers/kinds/ declares them: import it, or veille, first)")
     if name not in _SOURCE_KINDS:
         known = ", ".join(sorted(_SOURCE_KINDS))
         raise ValueError(f"unknown source kind {name!r} (known: {known}){difflib_close(name, _SOURCE_KINDS)}")
@@ -118,7 +118,7 @@ def _is_model(t: Any) -> bool:
 
 class SourceConfig(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    kind: str  # a source kind declared in crawlers/kinds.py (rss, sparql, ep_odp, ...)
+    kind: str  # a source kind declared in crawlers/kinds/ (rss, sparql, ep_odp, ...)
     url: str
     languages: list[str] = ["en", "fr"]
     interval: str = "2h"

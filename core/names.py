@@ -1,5 +1,5 @@
 """Readable names for the codes the sources and the pipeline store (notice kinds, document types,
-statuses), declared once here (a source kind's with the kind, in crawlers/kinds.py). The names are
+statuses), declared once here (a source kind's with the kind, in crawlers/kinds/). The names are
 English message ids marked for the web's gettext catalogues (``web/locale``, French by default); a
 code not listed shows as itself.
 

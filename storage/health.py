@@ -2,7 +2,7 @@
 
 A source can fail loudly (its run says why) or drift silently: the OJ stops bringing acts, a feed that
 had items comes back empty, a register's items lose their deadlines. Each kind declares an
-:class:`Expectation` (crawlers/kinds.py, overridable per source with ``options.expect``); :func:`source_states`
+:class:`Expectation` (crawlers/kinds/, overridable per source with ``options.expect``); :func:`source_states`
 compares the archive and the last runs with it. ``veille status``, the dashboard and the digest footer show
 the result. Reference: docs/sources-health.md.
 """
@@ -28,7 +28,7 @@ SIGNAL_KINDS = ("consultation", "draft_act", "funding_call")
 
 
 def expectation_for(src: SourceConfig) -> Expectation:
-    """The source kind's expectation (crawlers/kinds.py), with the source's ``options.expect`` over it."""
+    """The source kind's expectation (crawlers/kinds/), with the source's ``options.expect`` over it."""
     return src.expectation
 
 

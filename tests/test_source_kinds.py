@@ -1,4 +1,4 @@
-"""Source kinds declared once (crawlers/kinds.py), their options typed and checked by `veille config`.
+"""Source kinds declared once (crawlers/kinds/), their options typed and checked by `veille config`.
 
 The toy kind (tests/toy_kind.py) follows docs/extending.md "Ajouter une source" from a test: it is fed
 by the replay server from a CONSTRUCTED payload and runs through the real crawl (child process) and the
@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from core.config import ConfigError, Expectation, default_config_text, load_settings, parse_toml, validate_toml
 from core.config import Settings as SettingsModel
-from crawlers.kinds import KINDS, SparqlOptions
+from crawlers.kinds import KINDS
+from crawlers.kinds.sparql import SparqlOptions
 from crawlers.replay import config_text
 from storage.db import open_archive, session_scope
 from storage.models import CrawlRun, Notice, Sighting, Source

@@ -74,7 +74,7 @@ def guarded(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]
 class VeilleSpider(scrapy.Spider):
     """Base spider: ``source`` is a SourceConfig dict; ``since`` an ISO date (SPARQL window start).
 
-    ``self.options`` is the source's options, typed by its kind's model (crawlers/kinds.py)."""
+    ``self.options`` is the source's options, typed by its kind's model (crawlers/kinds/)."""
 
     kind = ""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from scrapy.http import Response
 
-from crawlers.kinds import ProcedureOptions
+from crawlers.kinds.ep import ProcedureOptions
 from crawlers.parsers.ep import parse_ep_odp, parse_oeil
 from crawlers.spiders.base import VeilleSpider, guarded, short_url
 

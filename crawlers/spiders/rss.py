@@ -9,7 +9,7 @@ from typing import Any
 
 from scrapy.http import Response
 
-from crawlers.kinds import RssOptions
+from crawlers.kinds.rss import RssOptions
 from crawlers.parsers.feed import parse_feed
 from crawlers.spiders.base import VeilleSpider, guarded, short_url
 

@@ -22,7 +22,8 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from core.dates import today_brussels
-from crawlers.kinds import ComitologyOptions, DelegatedActsOptions, FundingOptions, HysOptions, Pinned
+from crawlers.kinds import Pinned
+from crawlers.kinds.signals import ComitologyOptions, DelegatedActsOptions, FundingOptions, HysOptions
 from crawlers.parsers import ParseError, hys
 from crawlers.parsers import funding as ft
 from crawlers.parsers import registers as reg

@@ -18,7 +18,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from core.records import NoticeRecord
-from crawlers.kinds import SparqlOptions
+from crawlers.kinds.sparql import SparqlOptions
 from crawlers.parsers import ParseError
 from crawlers.parsers.cellar import parse_act_xhtml, parse_multiple_choices
 from crawlers.parsers.sparql import (
