@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -14,8 +15,10 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from veille.config import ConfigError, Settings, check_profile, difflib_close, load_settings
 from veille.errors import UserError
+
+if TYPE_CHECKING:  # pydantic and the config models load on first use: `veille --help` is quicker
+    from veille.config import Settings
 
 
 class VeilleGroup(TyperGroup):
@@ -57,6 +60,8 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from veille.config import ConfigError, check_profile, load_settings
+
             try:
                 self._settings = load_settings(self.config)
             except ConfigError as exc:
@@ -203,6 +208,7 @@ def check_facets(sources: list[str], doc_types: list[str]) -> None:
 
     from storage.db import session_scope
     from storage.models import Notice
+    from veille.config import difflib_close
 
     if not sources and not doc_types:
         return

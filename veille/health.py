@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-import holidays
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
@@ -65,7 +64,9 @@ def expectation_for(src: SourceConfig) -> Expectation:
 
 
 @cache
-def _holidays(year: int) -> holidays.HolidayBase:
+def _holidays(year: int):  # holidays.HolidayBase
+    import holidays  # about 0.1 s of imports, only for the sources with a working-day rhythm
+
     # The Publications Office (Luxembourg) publishes the OJ on working days: TARGET closing days
     # (the EU institutions' common ones) and Luxembourg's public holidays are off.
     return holidays.financial_holidays("XECB", years=year) + holidays.Luxembourg(years=year)
