@@ -22,6 +22,7 @@ from storage.db import session_scope
 from storage.models import CrawlRun, Notice, Sighting, Source
 from veille.config import ConfigError, Settings, SourceConfig
 from veille.dates import as_day
+from web.catalog import N_, Message
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 SIGNAL_KINDS = ("consultation", "draft_act", "funding_call")
@@ -87,13 +88,14 @@ class SourceState:
     name: str
     kind: str
     state: str  # ok | quiet | degraded | failed | never
-    reasons: list[str] = field(default_factory=list)  # French, one line each
+    # One line each, in French; the workbench says them in the reader's language (web.catalog.Message).
+    reasons: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
-        return {"ok": "ok", "quiet": "silencieuse", "degraded": "dégradée", "failed": "en échec"}.get(
-            self.state, "jamais relevée"
-        )
+        from veille.names import HEALTH_STATES
+
+        return "ok" if self.state == "ok" else Message(HEALTH_STATES.get(self.state, HEALTH_STATES["never"]))
 
     @property
     def text(self) -> str:
@@ -111,20 +113,23 @@ def _quiet_reasons(s, src: SourceConfig, exp: Expectation, runs: list[CrawlRun],
         start = working_days_back(today, exp.working_days)
         latest = _latest_dated(s, src.name)
         if latest is None or latest < start:
-            since = f" (dernier : {latest.strftime('%d/%m/%Y')})" if latest else ""
-            out.append(f"aucun élément daté des {exp.working_days} derniers jours ouvrés{since}")
+            if latest:
+                msg = N_("no item dated in the last %(n)s working days (latest: %(latest)s)")
+                out.append(Message(msg, n=exp.working_days, latest=latest.strftime("%d/%m/%Y")))
+            else:
+                out.append(Message(N_("no item dated in the last %(n)s working days"), n=exp.working_days))
     if exp.empty_runs and len(runs) > exp.empty_runs:
         recent, before = runs[: exp.empty_runs], runs[exp.empty_runs :]
         empty = all(r.status == "ok" and not r.n_seen and not r.n_not_modified for r in recent)
         if empty and any(r.n_seen for r in before):
-            out.append(f"aucun élément lors des {exp.empty_runs} derniers relevés (en avait auparavant)")
+            out.append(Message(N_("no items in the last %(n)s runs (it had some before)"), n=exp.empty_runs))
     return out
 
 
 def _degraded_reasons(s, src: SourceConfig, exp: Expectation, last: CrawlRun | None) -> list[str]:
     if last is None:
         return []
-    out = [f"avertissement : {w}" for w in (last.warnings or [])[:3]]
+    out = [Message(N_("warning: %(warning)s"), warning=w) for w in (last.warnings or [])[:3]]
     if exp.deadlines and last.status == "ok":
         q = (
             select(Notice.deadline)
@@ -133,7 +138,7 @@ def _degraded_reasons(s, src: SourceConfig, exp: Expectation, last: CrawlRun | N
         )
         deadlines = list(s.exec(q))
         if deadlines and all(d is None for d in deadlines):
-            out.append(f"aucune échéance sur les {len(deadlines)} éléments du dernier relevé")
+            out.append(Message(N_("no deadline on the %(n)s items of the last run"), n=len(deadlines)))
     return out
 
 

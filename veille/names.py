@@ -76,7 +76,9 @@ STATUSES = {
     "ok": N_("ok"),
     "failed": N_("failed"),
     "pending": N_("pending"),
+    "sending": N_("sending"),
     "sent": N_("sent"),
+    "uncertain": N_("uncertain"),
 }
 
 
