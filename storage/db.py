@@ -184,6 +184,11 @@ def at_head(engine: Engine) -> bool:
             stored = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
     except (DatabaseError, InterfaceError):  # no table yet, damaged file, server down: Alembic says what is wrong
         return False
+    finally:
+        # No pooled connection left open by this look, as when Alembic (its own engine) did it: with one left
+        # from before the cycle's lock, a run that waited for another one resent what it had sent
+        # (tests/test_exactly_once.py; cause inside SQLite/pysqlite not pinned down).
+        engine.dispose()
     return head is not None and stored == [head]
 
 
