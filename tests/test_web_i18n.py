@@ -3,8 +3,8 @@ on an archive built by the real pipeline (``veille demo``: the replay bundle thr
 classify and alerts, built once per session by tests/test_search_archive.py's ``demo_home``).
 
 The ids, titles, types and names asserted here were read by hand from the demo archive (2026-12-07).
-Set VEILLE_WEB_SCREENSHOTS=docs to remake docs/web-search.png, web-notice.png, web-rules.png and
-web-dashboard.png from it.
+Set VEILLE_WEB_SCREENSHOTS=docs to remake docs/web-search.png, web-notice.png, web-rules.png,
+web-dashboard.png and web-review.png from it (and the English web-dashboard-en.png, web-review-en.png).
 """
 
 from __future__ import annotations
