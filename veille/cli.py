@@ -200,14 +200,11 @@ def search_cmd(
 
 
 def lexicon(engine):  # storage.crosslang.Lexicon
-    """The cross-language lexicon of the archive (learned here only if no run has since it changed)."""
-    from nlp.rules import RulesError
+    """The cross-language lexicon of the archive (learned here only if no run has since it changed). Read from the
+    archive, it needs no spaCy: nlp.rules is imported only to relearn (a RulesError is a UserError: one line)."""
     from storage.crosslang import lexicon as learned
 
-    try:
-        return learned(engine, state.settings)
-    except RulesError as exc:
-        fail(str(exc))
+    return learned(engine, state.settings)
 
 
 def check_labels(labels: list[str], option: str = "--label", alternative: str | None = None) -> None:
