@@ -214,7 +214,6 @@ def deliveries_cmd(
     """La boîte d'envoi : les envois récents, avec la dernière erreur."""
     from sqlmodel import select
 
-    from alerts.outbox import retry as retry_batch
     from storage.db import session_scope
     from storage.models import Delivery
     from veille.cli import console, fail, safe, state, status_name, tr
@@ -222,6 +221,8 @@ def deliveries_cmd(
 
     engine = state.engine()
     if retry:
+        from alerts.outbox import retry as retry_batch  # the outbox's machinery only to queue again
+
         n = retry_batch(engine, retry)
         if not n:
             fail(f"--retry : rien à remettre en file dans le lot {retry!r} (lot inconnu, ou rien en échec)")

