@@ -138,16 +138,16 @@ def test_eval_feedback_reports_agreement_by_month():
 
 def test_eval_scores_every_item_of_another_file_and_the_test_split_of_the_shipped_set(tmp_path):
     res = CliRunner().invoke(app, ["eval", str(MINI)], env={"COLUMNS": "200"})
-    assert res.exit_code == 0 and "6 items (split all)" in res.output
+    assert res.exit_code == 0 and "6 éléments (part all)" in res.output
     n_test = len(split(load_dataset(DEV_SET))[1])
     res = CliRunner().invoke(app, ["eval", str(DEV_SET)], env={"COLUMNS": "200"})
-    assert res.exit_code == 0 and f"{n_test} items (split test)" in res.output
+    assert res.exit_code == 0 and f"{n_test} éléments (part test)" in res.output
     copy = tmp_path / "copy.jsonl"  # a copy of the shipped set is still the shipped set
     shutil.copy(DEV_SET, copy)
     res = CliRunner().invoke(app, ["eval", str(copy)], env={"COLUMNS": "200"})
-    assert res.exit_code == 0 and f"{n_test} items (split test)" in res.output
+    assert res.exit_code == 0 and f"{n_test} éléments (part test)" in res.output
     res = CliRunner().invoke(app, ["eval", str(MINI), "--split", "test"], env={"COLUMNS": "200"})
-    assert "split 'test'" in res.output or "(split test)" in res.output
+    assert "part 'test'" in res.output or "(part test)" in res.output
 
 
 def test_a_generic_text_with_no_health_word_is_never_selected(tmp_path):
