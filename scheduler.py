@@ -22,17 +22,15 @@ import logging
 import signal
 import threading
 from datetime import UTC, datetime
-
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+from typing import TYPE_CHECKING
 
 from core.config import Settings, clock, load_settings, parse_duration
 
 # The pipeline and storage are imported inside the jobs: start-up time (`veille status` imports this module
 # for the next run times).
+
+if TYPE_CHECKING:  # APScheduler loads only to schedule: `veille status` reads its table without it
+    from apscheduler.schedulers.background import BackgroundScheduler
 
 log = logging.getLogger("veille.scheduler")
 JOBS_TABLE = "apscheduler_jobs"
@@ -84,6 +82,10 @@ def send_digests_job(config: str | None = None) -> None:
 
 
 def build_scheduler(settings: Settings, config: str | None = None) -> BackgroundScheduler:
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
     grace = int(parse_duration(settings.schedule.misfire_grace).total_seconds())
     sched = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(url=settings.database_url, tablename=JOBS_TABLE)},
@@ -95,6 +97,9 @@ def build_scheduler(settings: Settings, config: str | None = None) -> Background
 
 
 def desired_jobs(settings: Settings, config: str | None) -> dict[str, dict]:
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
     hour, minute, second = clock(settings.schedule.digest_time)
     jobs = {
         f"poll:{s.name}": {
@@ -164,15 +169,21 @@ def run_forever(config: str | None = None, stop: threading.Event | None = None) 
 
 
 def next_runs(settings: Settings) -> list[tuple[str, datetime | None]]:
-    """Next run time of each stored job, for ``veille status`` (no scheduler needs to be running)."""
-    store = SQLAlchemyJobStore(url=settings.database_url, tablename=JOBS_TABLE)
+    """Next run time of each stored job, for ``veille status`` (no scheduler needs to be running).
+
+    Read from the job store's table (``id``, ``next_run_time`` in UTC epoch seconds, NULL when paused) without
+    loading APScheduler and unpickling the jobs: ``veille status`` answers in a fraction of a second."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from storage.db import open_archive
+
     try:
-        store.start(None, "default")  # type: ignore[arg-type]
-        return [(j.id, j.next_run_time) for j in store.get_all_jobs()]
-    except Exception:
+        with open_archive(settings.database_url).connect() as conn:
+            rows = conn.execute(text(f"SELECT id, next_run_time FROM {JOBS_TABLE}")).all()
+    except DBAPIError:  # the scheduler has never run: no table yet
         return []
-    finally:
-        store.shutdown()
+    return [(job_id, None if t is None else datetime.fromtimestamp(t, UTC)) for job_id, t in rows]
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from core.errors import UserError
+from core.errors import ConfigError, UserError  # noqa: F401  ConfigError re-exported
 from core.schema import toml_lines, validate
 from core.textfile import read_text
 
@@ -29,10 +29,6 @@ DEFAULT_HOME = Path("~/.local/share/veille").expanduser()
 SHIPPED_PROFILES = Path(__file__).parent / "profiles"
 M = TypeVar("M", bound=BaseModel)
 DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-
-
-class ConfigError(UserError, ValueError):
-    """A one-line error naming the file, line and key."""
 
 
 def home() -> Path:
@@ -68,7 +64,9 @@ class Expectation(BaseModel):
 class SourceKind(Protocol):
     """What the core needs of a source kind. The crawler stage declares the kinds (crawlers/kinds/) and, the
     core being unable to import a stage (layers), installs them here with :func:`use_source_kinds` when
-    imported; the top layer (``veille``) imports it before any config is read."""
+    imported. The package declares that module as an entry point (``veille.source_kinds`` in
+    pyproject.toml): the first config read loads it, whatever imported the core (the CLI, scheduler.py, a
+    bench script), and another package may declare its own kinds the same way."""
 
     name: str
     options: type[BaseModel]  # extra="forbid": a typo is refused by `veille config`, not mid-crawl
@@ -85,9 +83,18 @@ def use_source_kinds(kinds: Mapping[str, SourceKind]) -> None:
     _SOURCE_KINDS = kinds
 
 
+def _load_source_kinds() -> None:
+    from importlib.metadata import entry_points  # imported here: only when a config names a source
+
+    for ep in entry_points(group="veille.source_kinds"):
+        ep.load()  # the module installs its kinds (use_source_kinds / register)
+
+
 def source_kind(name: str) -> SourceKind:
     if not _SOURCE_KINDS:
-        raise ValueError("no source kinds registered (crawlers/kinds/ declares them: import it, or veille, first)")
+        _load_source_kinds()
+    if not _SOURCE_KINDS:
+        raise ValueError("no source kinds registered (is veille installed? pip install -e .: docs/extending.md)")
     if name not in _SOURCE_KINDS:
         known = ", ".join(sorted(_SOURCE_KINDS))
         raise ValueError(f"unknown source kind {name!r} (known: {known}){difflib_close(name, _SOURCE_KINDS)}")

@@ -1,6 +1,6 @@
 """Readable names for the codes the sources and the pipeline store (notice kinds, document types,
 statuses), declared once here (a source kind's with the kind, in crawlers/kinds/). The names are
-English message ids marked for the web's gettext catalogues (``web/locale``, French by default); a
+English message ids marked for the web's gettext catalogues (``core/locale``, French by default); a
 code not listed shows as itself.
 
 Document types are the Publications Office's resource-type codes (Cellar, EUR-Lex), the EP's
@@ -68,7 +68,9 @@ STATUSES = {
     "ok": N_("ok"),
     "failed": N_("failed"),
     "pending": N_("pending"),
+    "sending": N_("sending"),
     "sent": N_("sent"),
+    "uncertain": N_("uncertain"),
 }
 
 

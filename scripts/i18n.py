@@ -1,6 +1,6 @@
 """Keep the workbench's catalogues in step with the code (docs/web.md, "Languages").
 
-    .venv/bin/python scripts/i18n.py update    # extract, merge into each web/locale/<lang>/messages.po
+    .venv/bin/python scripts/i18n.py update    # extract, merge into each core/locale/<lang>/messages.po
     .venv/bin/python scripts/i18n.py compile   # write the messages.mo that the server reads (committed)
 
 The English catalogue is the message ids themselves (filled in by ``update``); other languages are
@@ -19,7 +19,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCALE = ROOT / "web" / "locale"
+LOCALE = ROOT / "core" / "locale"
 POT = LOCALE / "messages.pot"
 SOURCE_LANG = "en"  # message ids are English texts
 

@@ -14,10 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-import holidays
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
+from core.catalog import N_, Message
 from core.config import Expectation, Settings, SourceConfig
 from core.dates import as_day
 from storage.db import session_scope
@@ -33,7 +33,9 @@ def expectation_for(src: SourceConfig) -> Expectation:
 
 
 @cache
-def _holidays(year: int) -> holidays.HolidayBase:
+def _holidays(year: int):  # holidays.HolidayBase
+    import holidays  # about 0.1 s of imports, only for the sources with a working-day rhythm
+
     # The Publications Office (Luxembourg) publishes the OJ on working days: TARGET closing days
     # (the EU institutions' common ones) and Luxembourg's public holidays are off.
     return holidays.financial_holidays("XECB", years=year) + holidays.Luxembourg(years=year)
@@ -54,13 +56,14 @@ class SourceState:
     name: str
     kind: str
     state: str  # ok | quiet | degraded | failed | never
-    reasons: list[str] = field(default_factory=list)  # French, one line each
+    # One line each, in French; the workbench says them in the reader's language (core.catalog.Message).
+    reasons: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
-        return {"ok": "ok", "quiet": "silencieuse", "degraded": "dégradée", "failed": "en échec"}.get(
-            self.state, "jamais relevée"
-        )
+        from core.names import HEALTH_STATES
+
+        return "ok" if self.state == "ok" else Message(HEALTH_STATES.get(self.state, HEALTH_STATES["never"]))
 
     @property
     def text(self) -> str:
@@ -75,23 +78,27 @@ def _latest_dated(s, name: str) -> date | None:
 def _quiet_reasons(s, src: SourceConfig, exp: Expectation, runs: list[CrawlRun], today: date) -> list[str]:
     out = []
     if exp.per_working_day:
-        start = working_days_back(today, exp.working_days)
         latest = _latest_dated(s, src.name)
-        if latest is None or latest < start:
-            since = f" (dernier : {latest.strftime('%d/%m/%Y')})" if latest else ""
-            out.append(f"aucun élément daté des {exp.working_days} derniers jours ouvrés{since}")
+        # The window holds at least its last n calendar days: a recent item needs no holiday calendar (0.2 s).
+        recent = latest is not None and latest >= today - timedelta(days=exp.working_days - 1)
+        if not recent and (latest is None or latest < working_days_back(today, exp.working_days)):
+            if latest:
+                msg = N_("no item dated in the last %(n)s working days (latest: %(latest)s)")
+                out.append(Message(msg, n=exp.working_days, latest=latest.strftime("%d/%m/%Y")))
+            else:
+                out.append(Message(N_("no item dated in the last %(n)s working days"), n=exp.working_days))
     if exp.empty_runs and len(runs) > exp.empty_runs:
         recent, before = runs[: exp.empty_runs], runs[exp.empty_runs :]
         empty = all(r.status == "ok" and not r.n_seen and not r.n_not_modified for r in recent)
         if empty and any(r.n_seen for r in before):
-            out.append(f"aucun élément lors des {exp.empty_runs} derniers relevés (en avait auparavant)")
+            out.append(Message(N_("no items in the last %(n)s runs (it had some before)"), n=exp.empty_runs))
     return out
 
 
 def _degraded_reasons(s, src: SourceConfig, exp: Expectation, last: CrawlRun | None) -> list[str]:
     if last is None:
         return []
-    out = [f"avertissement : {w}" for w in (last.warnings or [])[:3]]
+    out = [Message(N_("warning: %(warning)s"), warning=w) for w in (last.warnings or [])[:3]]
     if exp.deadlines and last.status == "ok":
         q = (
             select(Notice.deadline)
@@ -100,7 +107,7 @@ def _degraded_reasons(s, src: SourceConfig, exp: Expectation, last: CrawlRun | N
         )
         deadlines = list(s.exec(q))
         if deadlines and all(d is None for d in deadlines):
-            out.append(f"aucune échéance sur les {len(deadlines)} éléments du dernier relevé")
+            out.append(Message(N_("no deadline on the %(n)s items of the last run"), n=len(deadlines)))
     return out
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-import crawlers.kinds  # noqa: F401  the config checks sources against the declared kinds (installed on import)
 from tests.pgserver import PgServer
 
 pytest_plugins = ["pytester"]  # tests/test_tiers.py runs pytest on a sample suite

@@ -181,7 +181,7 @@ def test_veille_config_checks_each_channels_options_with_file_and_line(tmp_path,
 
     cfg.write_text('profile = "has"\n\n[channels.toy]\nserver = "chat"\n', encoding="utf-8")
     res = veille_config(cfg)
-    assert res.exit_code == 0 and "channels: email, slack, webhook, toy" in res.output
+    assert res.exit_code == 0 and "canaux : email, slack, webhook, toy" in res.output
 
 
 def test_routing_names_the_unknown_channel_or_bad_address_with_file_and_line(veille_home, toy):

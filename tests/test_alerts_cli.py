@@ -36,22 +36,22 @@ def test_digest_dry_run_then_send_then_deliveries(veille_home, monkeypatch):
     out = runner.invoke(app, ["digest", "--since", since])
     assert out.exit_code == 0, out.output
     assert "Évaluation clinique commune : [bold]calendrier[/bold]" in out.output  # Rich markup shown as text
-    assert "would send 1 item delivery in 1 message" in out.output
+    assert "enverrait 1 message (1 notice(s) × destinataire)" in out.output
     with session_scope(engine) as s:
         assert s.exec(select(Delivery)).all() == []
     out = runner.invoke(app, ["digest", "--since", since, "--send"])
-    assert out.exit_code == 0 and "sent 1 item delivery in 1 message" in out.output, out.output
+    assert out.exit_code == 0 and "1 message envoyé(s) (1 notice(s) × destinataire)" in out.output, out.output
     out = runner.invoke(app, ["deliveries"])
-    assert "deai@has.fr" in out.output and "sent" in out.output
+    assert "deai@has.fr" in out.output and "envoyé" in out.output
     with session_scope(engine, write=True) as s:
         row = s.exec(select(Delivery)).one()
         row.status, row.last_error = "failed", "SMTPServerDisconnected: boom"
     out = runner.invoke(app, ["deliveries", "--failed"])
-    assert "boom" in out.output and "1 delivery shown" in out.output
+    assert "boom" in out.output and "1 envoi affiché(s)" in out.output
     out = runner.invoke(app, ["deliveries", "--retry", row.batch])
-    assert "1 delivery of" in out.output
+    assert "1 envoi du lot digest:" in out.output and "remis en file" in out.output
     out = runner.invoke(app, ["deliveries", "--retry", "no-such-batch"])
-    assert out.exit_code == 2 and "nothing to queue again in batch 'no-such-batch'" in out.output
+    assert out.exit_code == 2 and "rien à remettre en file dans le lot 'no-such-batch'" in out.output
     with session_scope(engine) as s:
         assert s.exec(select(Delivery)).one().status == "pending"
 
@@ -60,7 +60,7 @@ def test_bad_since_and_bad_routing_are_one_line_errors(veille_home):
     setup(veille_home)
     runner = CliRunner()
     out = runner.invoke(app, ["digest", "--since", "yesterday"])
-    assert out.exit_code == 2 and "--since: not a date" in out.output
+    assert out.exit_code == 2 and "--since : pas une date" in out.output
     write_routing(veille_home, '[labels.deai]\nemail = ["nope"]\n')
     out = runner.invoke(app, ["digest"])
     assert out.exit_code == 2 and "routing.toml:2: labels.deai.email" in out.output
@@ -70,7 +70,7 @@ def test_bad_command_line_values_are_errors_not_tracebacks(veille_home, tmp_path
     setup(veille_home)
     runner = CliRunner()
     cases = [
-        (["calendar", "--ics", str(tmp_path / "no" / "such" / "dir.ics")], "--ics: cannot write"),
+        (["calendar", "--ics", str(tmp_path / "no" / "such" / "dir.ics")], "--ics : impossible d'écrire"),
         (["users", "add", " ", "--role", "analyst"], "user name must be 1-100 characters"),  # before the prompt
         (["search", "santé", "--limit", "-5"], "--limit"),
         (["search", "santé", "--min-score", "7"], "--min-score"),
@@ -93,8 +93,8 @@ def test_a_misspelt_label_is_an_error_not_an_empty_result(veille_home):
     ):
         out = runner.invoke(app, args)
         assert out.exit_code == 2, (args, out.output)
-        assert "--label: unknown label" in out.output and "numerique" in out.output
+        assert "--label : étiquette inconnue" in out.output and "numerique" in out.output
     assert runner.invoke(app, ["search", "santé", "--label", "numerique"]).exit_code == 0
     out = runner.invoke(app, ["calendar", "token", "create", "--label", "nope"])
-    assert "or 'all'" in out.output.replace("\n", "")  # the feeds also take 'all'
+    assert "ou 'all'" in out.output.replace("\n", "")  # the feeds also take 'all'
     assert runner.invoke(app, ["calendar", "token", "create", "--label", "all"]).exit_code == 0

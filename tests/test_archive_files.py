@@ -91,7 +91,7 @@ def test_broken_archive_is_refused_in_one_line_and_left_untouched(tmp_path, repl
         done = veille(cfg, home, *command)
         assert done.returncode == 2, (command, done.stdout[-2000:], done.stderr[-2000:])
         assert done.stdout.strip() == "", command
-        assert done.stderr.splitlines() == [f"error: archive {db}: {why}; refusing to open it (left untouched)"]
+        assert done.stderr.splitlines() == [f"erreur : archive {db}: {why}; refusing to open it (left untouched)"]
         assert db.read_bytes() == before, command
         assert not (home / "veille.db-wal").exists() and not (home / "veille.db-shm").exists()
     # No "rien de nouveau" or any other message went out from an empty archive.
@@ -140,8 +140,8 @@ def test_run_killed_mid_crawl_is_closed_as_failed_by_the_next_run(tmp_path, repl
     replay.add(Route(path="/slow.xml", body=feed([]), headers=RSS))
     done = veille(cfg, home, "run", "--source", "oj")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "source oj: a run left unfinished by a stopped process was closed as failed" in done.stdout
-    assert "source slow: a run left unfinished by a stopped process was closed as failed" in done.stdout
+    assert "source oj : un relevé laissé inachevé par un processus arrêté a été clos en échec" in done.stdout
+    assert "source slow : un relevé laissé inachevé par un processus arrêté a été clos en échec" in done.stdout
 
     engine = open_archive(f"sqlite:///{db}")
     with session_scope(engine) as s:

@@ -111,8 +111,8 @@ def test_every_declared_kind_names_a_spider_of_that_kind():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--profile", "nosuch", "rules", "check"], "error: --profile: unknown profile 'nosuch' (known: dns, has)"),
-        (["run", "--source", "ema"], "error: no source named 'ema' (known: cellar-acts,"),
+        (["--profile", "nosuch", "rules", "check"], "erreur : --profile : unknown profile 'nosuch' (known: dns, has)"),
+        (["run", "--source", "ema"], "erreur : no source named 'ema' (known: cellar-acts,"),
     ],
 )
 def test_what_a_person_types_wrong_is_one_line_never_a_traceback(veille_home, args, message):

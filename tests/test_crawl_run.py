@@ -309,7 +309,7 @@ def test_cli_record_then_replay_the_recording(tmp_path, server):
         timeout=120,
     )
     assert run.returncode == 1, run.stderr
-    assert "failed: " in run.stdout and "HTTP 503" in run.stdout and "ok" in run.stdout
+    assert "échec : " in run.stdout and "HTTP 503" in run.stdout and "ok" in run.stdout
 
     # A connected user's recording replays offline: the same notices come back.
     with ReplayServer(load_bundle(rec)) as offline:

@@ -283,7 +283,7 @@ def test_preview_of_a_sent_day_shows_what_was_sent_and_sends_nothing(pipeline, t
     res = CliRunner().invoke(app, ["--config", str(cfg), "digest", "--preview", NOW.date().isoformat()])
     state._settings = None
     assert res.exit_code == 0, res.output
-    assert f"email → {DEAI} (2 items)" in res.output and subject in res.output
+    assert f"email → {DEAI} (2 éléments)" in res.output and subject in res.output
     assert "32 notices plus anciennes que 14 jours ont été archivées sans envoi." in res.output
     # The backlog-only message of that day too.
     assert "Veille UE du 22 décembre 2025 — sources vérifiées, rien de nouveau ; 2 notices anciennes" in res.output
@@ -297,7 +297,7 @@ def test_preview_of_a_sent_day_shows_what_was_sent_and_sends_nothing(pipeline, t
     state._settings = None
     assert res.exit_code == 2 and "--preview" in res.output
     res = CliRunner().invoke(app, ["digest", "--help"], env={"COLUMNS": "200"})
-    assert "first seen" in res.output
+    assert "vus pour la première fois" in res.output
 
 
 # --- 4, 5. dashboard and feedback ------------------------------------------------------------------------
@@ -398,15 +398,15 @@ def test_search_counts_agree_and_unknown_facets_name_the_known_values(pipeline, 
         return res
 
     res = veille("search", "survivor")  # only the funding call for young cancer survivors
-    assert res.exit_code == 0 and "1 notice matches; showing 1." in res.output
+    assert res.exit_code == 0 and "1 notice trouvée ; 1 affichée(s)." in res.output
     assert "Support a Young Cancer Survivor" in res.output
-    assert "0 notices match; showing 0." in veille("search", "zzqqxx").output
+    assert "0 notice trouvée ; 0 affichée(s)." in veille("search", "zzqqxx").output
     res = veille("search", "santé", "--type", "acte")
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
-    assert "--type: unknown value 'acte' (known: CALL_FOR_EVIDENCE, CNS, COD," in res.output
+    assert "--type : valeur inconnue 'acte' (connues : CALL_FOR_EVIDENCE, CNS, COD," in res.output
     assert "REG_IMPL" in res.output
     res = veille("search", "santé", "--source", "press")
-    assert res.exit_code == 2 and "--source: unknown value 'press' (known: cellar-acts," in res.output
+    assert res.exit_code == 2 and "--source : valeur inconnue 'press' (connues : cellar-acts," in res.output
     assert "press-corner" in res.output
     assert veille("search", "santé", "--source", "press-corner", "--type", "REG_IMPL").exit_code == 0
 

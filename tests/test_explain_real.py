@@ -224,8 +224,8 @@ def test_a_verdict_sticks_across_train_and_classify_and_undo_restores(site, page
     assert row.explanation["verdict"]["user"] == "alice" and row.explanation["score_selected"] is True
     assert "daqss" not in routed() and not found_under_daqss()
     out = invoke("explain", str(nid)).output
-    line = next(ln for ln in out.splitlines() if ln.startswith("daqss:"))
-    assert line.endswith("not selected")
+    line = next(ln for ln in out.splitlines() if ln.startswith("daqss :"))
+    assert line.endswith("non sélectionnée")
     assert "verdict : « ne s'applique pas » selon alice, le " in out and "(le score seul : sélectionné)" in out
     page.goto(f"{url}/notice/{nid}")
     assert "selon alice" in page.inner_text("#labels tr[data-label=daqss] .verdict")
@@ -257,7 +257,7 @@ def test_a_verdict_sticks_across_train_and_classify_and_undo_restores(site, page
     assert res.exit_code == 0 and "le score décide de nouveau" in res.output
     assert stored().selected and ("daqss" in routed()) == by_score()
     res = invoke("feedback", "undo", str(nid), "daqss")
-    assert res.exit_code == 2 and f"notice {nid} has no verdict on daqss" in res.output
+    assert res.exit_code == 2 and f"la notice {nid} n'a pas d'avis sur daqss" in res.output
 
 
 # --- the rules file's descriptions; rows stored by earlier versions -----------------------------------

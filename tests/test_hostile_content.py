@@ -380,4 +380,4 @@ def test_cli_search_prints_titles_literally_without_terminal_escapes(hostile_arc
     out = run.stdout
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out  # no ANSI/OSC 8 from the data
     assert "[bold red]red[/]" in out and "[link=http://evil.example]link[/link]" in out  # markup kept as text
-    assert "<script>alert(1)</script>" in out and "4 notices match" in out
+    assert "<script>alert(1)</script>" in out and "4 notices trouvées" in out

@@ -60,7 +60,7 @@ def test_run_stores_classifies_alerts_and_fails_loudly_on_a_failed_source(veille
     cfg = write_config(veille_home, replay)
     result = veille("--config", str(cfg), "run")
     assert result.exit_code == 1, result.output
-    assert "source down failed: " in result.output and "HTTP 503" in result.output
+    assert "source down en échec : " in result.output and "HTTP 503" in result.output
     assert re.search(r"^alertes : [1-9]\d* messages? ", result.output, re.M), result.output
     engine = open_archive(f"sqlite:///{veille_home / 'veille.db'}")
     with session_scope(engine) as s:
@@ -76,20 +76,20 @@ def test_run_stores_classifies_alerts_and_fails_loudly_on_a_failed_source(veille
     status = veille("--config", str(cfg), "status")
     assert status.exit_code == 0
     assert "down" in status.output and "HTTP 503" in status.output
-    assert "outbox: " in status.output and "sent" in status.output
+    assert "boîte d'envoi : " in status.output and "envoyé" in status.output
 
 
 def test_search_cli_reads_plain_words_and_reports_bad_queries_in_one_line(veille, veille_home, replay):
     cfg = write_config(veille_home, replay)
     veille("--config", str(cfg), "run", "--source", "oj")
     ok = veille("--config", str(cfg), "search", '"joint clinical assessment')  # unbalanced quote
-    assert ok.exit_code == 0 and "1 notice matches" in ok.output
+    assert ok.exit_code == 0 and "1 notice trouvée" in ok.output
     bad = veille("--config", str(cfg), "search", "--", "-santé")
     assert bad.exit_code == 2
-    assert bad.output.strip().startswith("error:") and "Traceback" not in bad.output
+    assert bad.output.strip().startswith("erreur :") and "Traceback" not in bad.output
     assert len(bad.output.strip().splitlines()) == 1
     date = veille("--config", str(cfg), "search", "x", "--since", "yesterday")
-    assert date.exit_code == 2 and "--since: not a date" in date.output
+    assert date.exit_code == 2 and "--since : pas une date" in date.output
 
 
 def test_config_error_is_one_line_with_file_and_line(veille, veille_home):
@@ -124,4 +124,4 @@ def test_demo_replays_the_shipped_sources_offline_and_its_hint_works_when_pasted
         ["bash", "-c", f"{export}\n{search}"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
     )
     assert pasted.returncode == 0, pasted.stderr
-    assert re.search(r"^[1-9]\d* notices? match", pasted.stdout, re.M), pasted.stdout
+    assert re.search(r"^[1-9]\d* notices? trouvées?", pasted.stdout, re.M), pasted.stdout

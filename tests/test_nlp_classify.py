@@ -354,6 +354,6 @@ def test_rules_words_command(engine, monkeypatch):
     monkeypatch.setattr(state, "_settings", None)  # read again, with this archive
     out = CliRunner().invoke(app, ["rules", "words", "aidants", "--lang", "fr"])
     assert out.exit_code == 0, out.output
-    assert "(fr: aid): 1 notices hold them" in out.output.replace("\n", " ") and "aides" in out.output
+    assert "(fr: aid) : 1 notice(s) les contiennent" in out.output.replace("\n", " ") and "aides" in out.output
     bad = CliRunner().invoke(app, ["rules", "words", "aidants", "--lang", "de"])
     assert bad.exit_code == 2 and "use en, fr or any" in bad.output

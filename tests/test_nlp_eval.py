@@ -56,7 +56,14 @@ def test_eval_command_on_small_fixture_writes_predictions(tmp_path):
     out = tmp_path / "pred.jsonl"
     res = CliRunner().invoke(app, ["eval", str(MINI), "--split", "all", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    for text in ("6 items", "micro-F1", "macro-F1", "relevant-vs-not", "near-miss FP rate", "false alerts / 100"):
+    for text in (
+        "6 éléments",
+        "micro-F1",
+        "macro-F1",
+        "pertinent / non pertinent",
+        "faux positifs proches",
+        "fausses alertes / 100",
+    ):
         assert text in res.output
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["id"] for x in lines] == [f"m-{i}" for i in range(1, 7)]
@@ -95,7 +102,10 @@ def test_eval_warns_about_labels_of_another_profile(tmp_path):
     res = CliRunner().invoke(app, ["eval", str(other), "--split", "all"], env={"COLUMNS": "60"})
     # One line whatever the terminal width (the message is never cut, the path in it neither).
     assert res.exit_code == 0
-    assert f"warning: {other}: labels not in this profile, ignored: pharmacy (2 items)" in res.output.splitlines()
+    assert (
+        f"attention : {other} : thématiques absentes de ce profil, ignorées : pharmacy (2 éléments)"
+        in res.output.splitlines()
+    )
     # Item 2 carries only the unknown label: for this profile it is not relevant, and rightly left unlabelled.
     from nlp.evaluate import metrics
 
@@ -120,8 +130,8 @@ def test_rules_save_command_then_classify_rescores_with_them(tmp_path):
 
     settings = load_settings()
     ingest(open_archive(settings.database_url), [NoticeRecord(source="s", external_id="1", title_en="Vaccination")])
-    assert "classified 1 notices" in CliRunner().invoke(app, ["classify"]).output
-    assert "classified 0 notices" in CliRunner().invoke(app, ["classify"]).output  # scores are current
+    assert "1 notice(s) classée(s)" in CliRunner().invoke(app, ["classify"]).output
+    assert "0 notice(s) classée(s)" in CliRunner().invoke(app, ["classify"]).output  # scores are current
     before = active_rules(settings).version
     text = rules_path(settings).read_text(encoding="utf-8")
     bad = tmp_path / "bad.yaml"
@@ -136,7 +146,7 @@ def test_rules_save_command_then_classify_rescores_with_them(tmp_path):
     assert res.exit_code == 0 and version != before and version in res.output
     history = (rules_path(settings).parent / "rules_history" / "history.jsonl").read_text(encoding="utf-8")
     assert json.loads(history.splitlines()[-1])["user"] == "alice"
-    assert "classified 1 notices" in CliRunner().invoke(app, ["classify"]).output  # outdated by the new rules
+    assert "1 notice(s) classée(s)" in CliRunner().invoke(app, ["classify"]).output  # outdated by the new rules
 
 
 def test_explain_command_says_when_the_archive_shows_older_scores():
@@ -149,22 +159,22 @@ def test_explain_command_says_when_the_archive_shows_older_scores():
     title = "Implementing Regulation on joint clinical assessments of medicinal products"
     ingest(open_archive(settings.database_url), [NoticeRecord(source="s", external_id="1", title_en=title)])
     out = CliRunner().invoke(app, ["explain", "1"]).output
-    assert "deai" in out and "joint clinical assessment" in out and "not scored in the archive yet" in out
+    assert "deai" in out and "joint clinical assessment" in out and "pas encore scorée dans l'archive" in out
     CliRunner().invoke(app, ["classify"])
     out = CliRunner().invoke(app, ["explain", "1"]).output
-    assert "selected" in out and "outdated" not in out and "not scored" not in out
+    assert "sélectionnée" in out and "périmés" not in out and "pas encore scorée" not in out
     changed = NoticeRecord(source="s", external_id="1", title_en=title, summary_en="Corrigendum.")
     ingest(open_archive(settings.database_url), [changed])
     out = " ".join(CliRunner().invoke(app, ["explain", "1"]).output.split())
-    assert "stored scores are outdated (made before the notice last changed)" in out
+    assert "scores archivés périmés (faits avant la dernière modification de la notice)" in out
     CliRunner().invoke(app, ["classify"])
     text = rules_path(settings).read_text(encoding="utf-8")
     veto = "\nnegatives:\n  - name: no-jca\n    penalty: 1.0\n    en: [joint clinical assessments]\n"
     save_rules(settings, text.replace("\nnegatives:\n", veto, 1))
     out = " ".join(CliRunner().invoke(app, ["explain", "1", "--ids"]).output.split())
-    assert "[*/no-jca]" in out and "stored scores are outdated" in out and "the archive shows deai until" in out
+    assert "[*/no-jca]" in out and "scores archivés périmés" in out and "l'archive montre deai jusqu'à" in out
     res = CliRunner().invoke(app, ["explain", "99"])
-    assert res.exit_code == 2 and "no notice with id 99" in res.output
+    assert res.exit_code == 2 and "aucune notice d'id 99" in res.output
 
 
 def test_explain_says_when_the_models_score_alone_does_not_count():
@@ -179,9 +189,9 @@ def test_explain_says_when_the_models_score_alone_does_not_count():
     title = "Implementing Regulation on joint clinical assessments of medicinal products"
     ingest(open_archive(settings.database_url), [NoticeRecord(source="s", external_id="1", title_en=title)])
     out = CliRunner().invoke(app, ["explain", "1"]).output
-    lines = {ln.split(":")[0]: ln for ln in out.splitlines() if ln.split(":")[0] in ("deai", "diqasm")}
-    assert "not counted" not in lines["deai"]  # a rule found deai: the model's score counts
-    assert "rules 0.00" in lines["diqasm"] and "not counted: no rule, and below 0.95" in lines["diqasm"]
+    lines = {ln.split(" : ")[0]: ln for ln in out.splitlines() if ln.split(" : ")[0] in ("deai", "diqasm")}
+    assert "non compté" not in lines["deai"]  # a rule found deai: the model's score counts
+    assert "règles 0.00" in lines["diqasm"] and "non compté : aucune règle, et sous 0.95" in lines["diqasm"]
 
 
 def test_rule_phrases_become_examples_of_their_label_only():

@@ -134,21 +134,21 @@ def test_eval_feedback_reports_agreement_by_month():
     assert res.exit_code == 0, res.output
     assert "2026-01" in res.output and "50%" in res.output and "75%" in res.output
     res = CliRunner().invoke(app, ["eval"])
-    assert res.exit_code == 2 and "give a DATASET.jsonl, or --feedback" in res.output
+    assert res.exit_code == 2 and "donnez un JEU.jsonl, ou --feedback" in res.output
 
 
 def test_eval_scores_every_item_of_another_file_and_the_test_split_of_the_shipped_set(tmp_path):
     res = CliRunner().invoke(app, ["eval", str(MINI)], env={"COLUMNS": "200"})
-    assert res.exit_code == 0 and "6 items (split all)" in res.output
+    assert res.exit_code == 0 and "6 éléments (part all)" in res.output
     n_test = len(split(load_dataset(DEV_SET))[1])
     res = CliRunner().invoke(app, ["eval", str(DEV_SET)], env={"COLUMNS": "200"})
-    assert res.exit_code == 0 and f"{n_test} items (split test)" in res.output
+    assert res.exit_code == 0 and f"{n_test} éléments (part test)" in res.output
     copy = tmp_path / "copy.jsonl"  # a copy of the shipped set is still the shipped set
     shutil.copy(DEV_SET, copy)
     res = CliRunner().invoke(app, ["eval", str(copy)], env={"COLUMNS": "200"})
-    assert res.exit_code == 0 and f"{n_test} items (split test)" in res.output
+    assert res.exit_code == 0 and f"{n_test} éléments (part test)" in res.output
     res = CliRunner().invoke(app, ["eval", str(MINI), "--split", "test"], env={"COLUMNS": "200"})
-    assert "split 'test'" in res.output or "(split test)" in res.output
+    assert "part 'test'" in res.output or "(part test)" in res.output
 
 
 def test_a_generic_text_with_no_health_word_is_never_selected(tmp_path):
@@ -246,7 +246,7 @@ def test_eval_on_the_shipped_set_says_when_the_model_saw_the_held_out_split():
     make_tiny_model(settings)
     meta_path = settings.models / "has" / "m-tiny" / "veille_meta.json"
     res = CliRunner().invoke(app, ["eval", str(DEV_SET)], env={"COLUMNS": "200"})
-    assert res.exit_code == 0 and "not an honest evaluation" not in res.output
+    assert res.exit_code == 0 and "pas une évaluation honnête" not in res.output
     meta = json.loads(meta_path.read_text())
     meta_path.write_text(json.dumps(meta | {"holdout": False}))  # as `veille train` (production) writes it
     from nlp import scoring
@@ -254,4 +254,4 @@ def test_eval_on_the_shipped_set_says_when_the_model_saw_the_held_out_split():
     scoring._MODELS.clear()
     res = CliRunner().invoke(app, ["eval", str(DEV_SET)], env={"COLUMNS": "200"})
     out = " ".join(res.output.split())
-    assert res.exit_code == 0 and "these figures are not an honest evaluation" in out and "--holdout" in out
+    assert res.exit_code == 0 and "ces chiffres ne sont pas une évaluation honnête" in out and "--holdout" in out

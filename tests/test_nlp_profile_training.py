@@ -71,9 +71,9 @@ def test_training_reads_the_profiles_dataset_and_keeps_its_models_apart(veille_h
     assert scoring.load_model(settings.model_copy(update={"profile": "has"})) is None
     # `veille eval` on the profile's own set evaluates its held-out split; on the HAS set, every item.
     res = CliRunner().invoke(app, ["eval", str(veille_home / "profiles" / "hascopy" / "own.jsonl")])
-    assert res.exit_code == 0 and "(split test)" in res.output
+    assert res.exit_code == 0 and "(part test)" in res.output
     res = CliRunner().invoke(app, ["eval", str(DEV_SET)])
-    assert res.exit_code == 0 and f"{len(load_dataset(DEV_SET))} items (split all)" in res.output
+    assert res.exit_code == 0 and f"{len(load_dataset(DEV_SET))} éléments (part all)" in res.output
 
 
 def test_training_a_profile_without_a_dataset_is_refused_in_one_line(monkeypatch):

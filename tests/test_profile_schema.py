@@ -233,7 +233,7 @@ def test_each_file_of_the_profile_is_checked_and_a_bad_value_is_one_line(veille_
     assert time.monotonic() - t0 < 30
     assert res.exit_code == 2, res.output
     [only] = res.output.strip().splitlines()
-    assert only.startswith(f"error: {path}:{line}: {problem}"), (only, line)
+    assert only.startswith(f"erreur : {path}:{line}: {problem}"), (only, line)
     assert settings.home == veille_home
 
 
@@ -296,14 +296,14 @@ def test_a_label_added_in_the_profiles_files_is_configured_checked_classified_an
     rules.write_text(rules.read_text(encoding="utf-8").replace("labels:\n", "labels:\n" + RULES, 1), encoding="utf-8")
     res = veille("--config", str(cfg), "rules", "check")
     assert res.exit_code == 2
-    assert res.output.startswith(f"error: {rules}:15: labels.penuries: unknown label 'penuries' (the profile has: ")
+    assert res.output.startswith(f"erreur : {rules}:15: labels.penuries: unknown label 'penuries' (the profile has: ")
 
     # 2. profile.toml declares it (and routing.toml routes it): every command sees it.
     (folder / "profile.toml").write_text((folder / "profile.toml").read_text(encoding="utf-8") + LABEL, "utf-8")
     (folder / "routing.toml").write_text((folder / "routing.toml").read_text(encoding="utf-8") + ROUTE, "utf-8")
     res = veille("--config", str(cfg), "rules", "check")
     shipped_rules = len(load_rules(SHIPPED / "has" / "rules.yaml").rules)
-    assert res.exit_code == 0 and f": ok, {shipped_rules + 1} rules for 8 labels" in res.output, res.output
+    assert res.exit_code == 0 and f" : ok, {shipped_rules + 1} règles pour 8 thématiques" in res.output, res.output
     res = veille("--config", str(cfg), "config")
     assert res.exit_code == 0, res.output
     assert "  penuries: Pénuries de médicaments -> veille-penuries@has-sante.fr" in res.output.splitlines(), res.output

@@ -360,7 +360,7 @@ def test_rules_check_cli_refuses_hostile_files_with_file_line_in_bounded_time_an
         run = run_measured([sys.executable, "-m", "veille", "rules", "check", str(f)], veille_env(home), timeout=60)
         assert run.returncode == 2, (name, run.returncode, run.stderr[-500:])
         assert run.seconds < 30 and run.max_rss_mb < 700, (name, run.seconds, run.max_rss_mb)
-        assert run.stderr.startswith(f"error: {f}:{line}: ") and why in run.stderr, (name, run.stderr)
+        assert run.stderr.startswith(f"erreur : {f}:{line}: ") and why in run.stderr, (name, run.stderr)
         assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert not marker.exists()
 
@@ -373,7 +373,7 @@ def test_a_device_or_an_oversized_file_is_refused_unread(tmp_path):
     for path, why in ((big, "1: rules file too large (600,"), (Path("/dev/zero"), "0: not a regular file")):
         for cmd in (["rules", "check"], ["rules", "save"], ["rules", "diff"]):
             out = CliRunner().invoke(app, [*cmd, str(path)], env={"COLUMNS": "300"})
-            assert out.exit_code == 2 and f"error: {path}:{why}" in out.output, (cmd, out.output)
+            assert out.exit_code == 2 and f"erreur : {path}:{why}" in out.output, (cmd, out.output)
 
 
 # -- last good rules in force ---------------------------------------------------------------------------------
@@ -420,7 +420,7 @@ def test_bad_tag_on_disk_classify_runs_on_the_last_good_rules_and_says_so_in_one
     assert len(refused) == 1, out.output
     assert f"(version {good_version})" in refused[0]
     assert f"rules.yaml:{bad_line}: YAML tag '!important' is not allowed" in refused[0]
-    assert f"rules {good_version}" in out.output
+    assert f"règles {good_version}" in out.output
     with session_scope(engine) as s:
         versions = {r.rules_version for r in s.exec(select(LabelScore))}
     assert versions == {good_version}

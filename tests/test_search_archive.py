@@ -124,7 +124,7 @@ def test_explain_accepts_a_celex_and_the_internal_id(veille, demo_copy):
     assert "2025/117 de la Commission du 24 janvier 2025" in by_celex.output
     assert by_celex.output == by_id.output
     missing = veille("explain", "32099R0117")
-    assert missing.exit_code == 2 and "no notice '32099R0117'" in missing.output
+    assert missing.exit_code == 2 and "aucune notice '32099R0117'" in missing.output
     assert len(missing.output.strip().splitlines()) == 1
 
 
@@ -194,7 +194,7 @@ def test_web_and_cli_answer_an_overlong_query_in_one_line(web, veille):
     page = web.get("/", params={"q": too_long})
     assert page.status_code == 200 and "requête trop longue : 311 mots, 300 au plus" in page.text
     out = veille("search", too_long)
-    assert out.exit_code == 2 and out.output.startswith("error: requête trop longue")
+    assert out.exit_code == 2 and out.output.startswith("erreur : requête trop longue")
     assert len(out.output.strip().splitlines()) == 1
 
 

@@ -163,7 +163,7 @@ def test_unreachable_database_is_one_line_without_its_password(tmp_path):
         )
         out = (res.stdout + res.stderr).decode()
         assert res.returncode == 2, (args, out[-2000:])
-        assert "error: archive postgresql+psycopg://veille:***@127.0.0.1" in out and "cannot open" in out
+        assert "erreur : archive postgresql+psycopg://veille:***@127.0.0.1" in out and "cannot open" in out
         assert "Traceback" not in out and db_password not in out
 
 

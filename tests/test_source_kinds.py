@@ -93,7 +93,7 @@ def test_veille_config_refuses_a_bad_option_at_its_line(tmp_path, monkeypatch, o
     cfg.write_text('[[sources]]\nname = "oj"\nkind = "sparql"\nurl = "u"\n\n' + second)
     code, output = _veille_config(cfg, monkeypatch)
     assert code == 2
-    assert f"error: {cfg}:10: {message}" in output
+    assert f"erreur : {cfg}:10: {message}" in output
 
 
 def test_an_unknown_kind_lists_the_known_ones(tmp_path):
@@ -132,12 +132,11 @@ def test_toy_kind_options_are_checked_by_veille_config_at_their_line(tmp_path, m
     code, output = _veille_config(cfg, monkeypatch)
     assert code == 2
     line = _line_of(cfg, "options")
-    assert (
-        f"error: {cfg}:{line}: sources.0.options.sectoin: unknown option (known: expect, section, max_items)" in output
-    )
+    problem = "sources.0.options.sectoin: unknown option (known: expect, section, max_items)"
+    assert f"erreur : {cfg}:{line}: {problem}" in output
     cfg.write_text(cfg.read_text().replace("sectoin", "section"))
     code, output = _veille_config(cfg, monkeypatch)
-    assert code == 0 and "sources: 1" in output, output
+    assert code == 0 and "sources : 1" in output, output
 
 
 def test_toy_kind_crawls_in_the_child_and_lands_in_the_archive(tmp_path, sqlite_url):

@@ -376,7 +376,7 @@ def test_users_cli_and_hashed_passwords(sqlite_url, monkeypatch):
     runner = CliRunner()
     r = runner.invoke(app, ["users", "add", "bob", "--role", "analyst", "--password-stdin"], input="s3cret-pass\n")
     assert r.exit_code == 0, r.output
-    assert "bob is analyst" in r.output
+    assert "utilisateur bob : analyst" in r.output
     engine = open_archive(sqlite_url)
     assert authenticate(engine, "bob", "s3cret-pass").role == "analyst"
     assert authenticate(engine, "bob", "wrong") is None
@@ -384,9 +384,9 @@ def test_users_cli_and_hashed_passwords(sqlite_url, monkeypatch):
         stored = conn.exec_driver_sql("SELECT password_hash FROM web_user WHERE name='bob'").scalar()
     assert stored.startswith("scrypt$") and "s3cret" not in stored
     r = runner.invoke(app, ["users", "add", "eve", "--role", "admin", "--password-stdin"], input="whatever1\n")
-    assert r.exit_code == 2 and "--role must be one of reader, analyst" in r.output
+    assert r.exit_code == 2 and "--role : reader ou analyst" in r.output
     r = runner.invoke(app, ["users", "add", "eve", "--role", "reader", "--password-stdin"], input="short\n")
-    assert r.exit_code == 2 and "at least 8 characters" in r.output
+    assert r.exit_code == 2 and "au moins 8 caractères" in r.output
     r = runner.invoke(app, ["users", "list"])
     assert re.search(r"bob\s+analyst", r.output) and "eve" not in r.output
 

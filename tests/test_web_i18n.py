@@ -3,8 +3,8 @@ on an archive built by the real pipeline (``veille demo``: the replay bundle thr
 classify and alerts, built once per session by tests/test_search_archive.py's ``demo_home``).
 
 The ids, titles, types and names asserted here were read by hand from the demo archive (2026-12-07).
-Set VEILLE_WEB_SCREENSHOTS=docs to remake docs/web-search.png, web-notice.png, web-rules.png and
-web-dashboard.png from it.
+Set VEILLE_WEB_SCREENSHOTS=docs to remake docs/web-search.png, web-notice.png, web-rules.png,
+web-dashboard.png and web-review.png from it (and the English web-dashboard-en.png, web-review-en.png).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from web.app import create_app
 from web.auth import add_user
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCALE = ROOT / "web" / "locale"
+LOCALE = ROOT / "core" / "locale"
 SHOTS = os.environ.get("VEILLE_WEB_SCREENSHOTS")
 DEAI_NAME = "DEAI — Évaluation et accès à l'innovation"  # profile.toml [labels.deai] name
 STAMP = re.compile(r"\b20\d\d-\d\d-\d\d \d\d:\d\d CES?T\b")  # an instant in Paris time, with its zone
@@ -288,7 +288,19 @@ def test_the_workbench_is_french_in_a_french_browser(site, page_fr):
     chart = page.text_content("svg.chart")
     assert "DEAI (" in chart and "deai" not in chart and "semaine du " in chart
     assert "Mission numérique… (" in chart  # a long name is cut to fit the legend
+    reason = page.inner_text("#sources tr[data-health=quiet] td.health small")  # storage.health, via the catalogue
+    assert reason.startswith("aucun élément daté des 3 derniers jours ouvrés (dernier : "), reason
     _shot(page, "web-dashboard.png")
+
+    page.goto(url + "/review")
+    assert page.inner_text("h1") == "À revoir" and "(to review)" not in page.inner_text("main")
+    assert page.locator("#review th").all_inner_texts() == [
+        "Date", "Notice", "Thématique", "Score / seuil", "Règles", "Modèle", "Pourquoi"
+    ]  # fmt: skip
+    reasons = set(page.locator("#review tbody td:nth-child(7)").all_inner_texts())
+    assert reasons and reasons <= {"incertain", "règles ≠ modèle", "incertain, règles ≠ modèle"}, reasons
+    assert DEAI_NAME in page.locator("#review tbody td:nth-child(3)").all_inner_texts()
+    _shot(page, "web-review.png", full_page=False)
 
 
 @needs_chromium
@@ -301,6 +313,15 @@ def test_the_header_switch_turns_the_workbench_english_and_back(site, page_fr):
     page.wait_for_url(url + "/dashboard")
     assert page.locator("html").get_attribute("lang") == "en" and page.inner_text("h1") == "Dashboard"
     assert page.inner_text("#sources tr[data-health=quiet] td.health strong") == "quiet"
+    reason = page.inner_text("#sources tr[data-health=quiet] td.health small")
+    assert reason.startswith("no item dated in the last 3 working days (latest: "), reason
+    _shot(page, "web-dashboard-en.png")
+    page.goto(url + "/review")
+    assert page.inner_text("h1") == "To review" and page.inner_text("#review th >> nth=3") == "Score / threshold"
+    assert set(page.locator("#review tbody td:nth-child(7)").all_inner_texts()) <= {
+        "uncertain", "rules ≠ model", "uncertain, rules ≠ model"
+    }  # fmt: skip
+    _shot(page, "web-review-en.png", full_page=False)
     nid = _id(engine, "celex = '32025R0117'")
     page.goto(f"{url}/notice/{nid}")  # the choice sticks
     assert page.inner_text("#labels h2") == "Labels"

@@ -49,6 +49,12 @@ def test_review_page_lists_uncertain_decisions_newest_first():
     assert rows == [(i.notice_id, i.label) for i in review(engine, settings, "deai")]
     assert "<script>alert(1)</script>" not in page.text
     assert html.escape("Guidelines on <script>alert(1)</script> product safety") in page.text
-    assert f'href="/notice/{ids["new"]}"' in page.text and "0.36 / 0.50" in page.text and "incertain" in page.text
+    assert f'href="/notice/{ids["new"]}"' in page.text and "0.36 / 0.50" in page.text
+    # Through the catalogues: English here, French by default (the label by its profile name).
+    assert "<h1>To review</h1>" in page.text and "<td>uncertain</td>" in page.text and "Score / threshold" in page.text
+    assert '<td title="deai">DEAI — Évaluation et accès à l&#39;innovation</td>' in page.text
+    fr = login(client(engine, settings, lang="fr"), "rita").get("/review?label=deai").text
+    assert "<h1>À revoir</h1>" in fr and "<td>incertain</td>" in fr and "Score / seuil" in fr
+    assert "(to review)" not in fr and "Filtrer" in fr
     assert c.get("/review?label=nope").status_code == 200  # an unknown label shows every label
     assert client(engine, settings).get("/review").status_code in (302, 303, 401)  # login required

@@ -137,14 +137,14 @@ def test_password_change_and_users_remove_end_sessions(cli_archive):
     assert rita_copy.get("/").status_code == 200
 
     r = cli("users", "remove", "rita")
-    assert r.exit_code == 0 and "rita removed" in r.output
+    assert r.exit_code == 0 and "utilisateur rita supprimé" in r.output
     for c in (rita, rita_copy):
         assert c.get("/").status_code == 303
     # re-created under the same name: the old cookie names the old account, not the new one
     add_user(engine, "rita", "reader", PASSWORD)
     assert rita_copy.get("/").status_code == 303
     r = cli("users", "remove", "nobody")
-    assert r.exit_code == 2 and "error: no user 'nobody'" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "erreur : aucun utilisateur 'nobody'" in r.output and "Traceback" not in r.output
     assert re.search(r"alice\s+analyst", cli("users", "list").output)
 
 

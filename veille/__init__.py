@@ -6,8 +6,3 @@ The stages live in the top-level packages ``crawlers``, ``storage``, ``nlp``, ``
 """
 
 __version__ = "0.1.0"
-
-
-# The config checks each source against the kinds the crawler stage declares; the core cannot import a
-# stage, so whatever loads a config through veille has them installed (crawlers/kinds/, pydantic only).
-import crawlers.kinds  # noqa: F401

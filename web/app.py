@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from core.catalog import Message
 from core.config import ConfigError, Settings
 from core.dates import as_day, paris_time
 from core.names import (
@@ -99,6 +100,16 @@ def _named(table: dict[str, str]) -> Callable[[str | None], str]:
     return lambda code: gettext_(table[code]) if code in table else (code or "")
 
 
+def _said(line: str) -> str:
+    """A line made as a catalogue message (``core.catalog.Message``: source health) in the request's language;
+    any other text as it is."""
+    return line.said(gettext_) if isinstance(line, Message) else line
+
+
+# nlp.review's reasons (stored words, French) -> message ids.
+REVIEW_REASONS = {"incertain": N_("uncertain"), "règles ≠ modèle": N_("rules ≠ model")}
+
+
 def notice_type(kind: str | None, doc_type: str | None, celex: str | None = None) -> str:
     """What a notice is, readable: its document type's name (from the source, else from its CELEX number),
     else its kind's; a corrigendum or draft says so first. Never a bare code or "—"."""
@@ -135,6 +146,8 @@ def _templates() -> Jinja2Templates:
     env.globals["purpose_name"] = _named(PURPOSES)
     env.globals["field_name"] = _named(FIELDS)
     env.globals["health_name"] = _named(HEALTH_STATES)
+    env.globals["said"] = _said
+    env.globals["review_reason"] = _named(REVIEW_REASONS)
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     env.filters["day"] = _day
     env.filters["stamp"] = _stamp

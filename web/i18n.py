@@ -1,4 +1,4 @@
-"""The workbench's languages: gettext catalogues in ``web/locale/<lang>/LC_MESSAGES/messages.{po,mo}``.
+"""The workbench's languages: gettext catalogues in ``core/locale/<lang>/LC_MESSAGES/messages.{po,mo}``.
 
 Message ids are the English texts; French is the default. A request's language is the ``veille_lang``
 cookie (set by the switch in the page header, ``/lang/<code>``), else the best of ``Accept-Language``,
@@ -8,28 +8,19 @@ and the routes' messages (``_()``) both speak it. How to add a string or a langu
 
 from __future__ import annotations
 
-import gettext
 from contextvars import ContextVar
-from functools import cache
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-LOCALE_DIR = Path(__file__).parent / "locale"
-LANGUAGES = {"fr": "Français", "en": "English"}  # the first is the default
-DEFAULT = next(iter(LANGUAGES))
+from core.catalog import DEFAULT, LANGUAGES, LOCALE_DIR, translations
+
+__all__ = ["DEFAULT", "LANGUAGES", "LOCALE_DIR", "translations"]
 COOKIE = "veille_lang"
 _lang: ContextVar[str] = ContextVar("veille_lang", default=DEFAULT)
 
 router = APIRouter()
-
-
-@cache
-def translations(lang: str) -> gettext.NullTranslations:
-    """The compiled catalogue of ``lang`` (a missing one is an error: the package ships both)."""
-    return gettext.translation("messages", localedir=LOCALE_DIR, languages=[lang])
 
 
 def current() -> str:

@@ -36,7 +36,7 @@ class SourceOptions(BaseModel):
 @dataclass(frozen=True)
 class SourceKind:
     name: str  # the ``kind`` a config entry names
-    title: str  # readable name: an English message id that web/locale translates (French by default)
+    title: str  # readable name: an English message id that core/locale translates (French by default)
     spider: str  # "module:Class", imported only by the crawl child
     options: type[SourceOptions] = SourceOptions
     # A healthy run (storage/health.py); why each kind's: docs/sources-health.md.

@@ -10,16 +10,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from core.config import ConfigError
 from core.dates import paris_time
+from core.errors import ConfigError
 from veille.commands.base import _date, check_labels, console, fail, safe, state
 from veille.commands.cycle import in_progress
 
 # Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
 # this module; a command loads only the stages it runs).
 
-calendar_app = typer.Typer(help="The deadline calendar (iCalendar) and its feed tokens.", invoke_without_command=True)
-token_app = typer.Typer(help="Secret tokens of the workbench's calendar feeds.", no_args_is_help=True)
+calendar_app = typer.Typer(
+    help="Le calendrier des échéances (iCalendar) et les jetons de ses flux.", invoke_without_command=True
+)
+token_app = typer.Typer(help="Jetons secrets des flux de calendrier de l'atelier.", no_args_is_help=True)
 calendar_app.add_typer(token_app, name="token")
 
 
@@ -31,7 +33,7 @@ def register(app: typer.Typer) -> None:
 
 
 def reminders_cmd() -> None:
-    """Send the deadline reminders due today (N working days before each deadline)."""
+    """Envoyer les rappels d'échéance dus aujourd'hui (N jours ouvrés avant chaque échéance)."""
     from alerts.reminders import send_reminders
     from storage.lock import RunInProgress
     from storage.runs import exclusive
@@ -47,17 +49,20 @@ def reminders_cmd() -> None:
     for note in stats.notes:
         console.print(escape(note), style="dim", highlight=False)
     for e in stats.errors:
-        console.print(f"[red]failed:[/red] {escape(e)}", highlight=False)
-    console.print(f"reminders: sent {stats.sent} in {stats.messages} messages; failed {stats.failed}")
+        console.print(f"[red]échec :[/red] {escape(e)}", highlight=False)
+    console.print(
+        f"rappels : {_n(stats.messages, 'message')} envoyé(s) ({stats.sent} notice(s) × destinataire) ; "
+        f"en échec {stats.failed}"
+    )
 
 
 @calendar_app.callback()
 def calendar_cmd(
     ctx: typer.Context,
-    label: str | None = typer.Option(None, "--label", "-l", help="Only this label's events."),
-    ics: str | None = typer.Option(None, "--ics", help="Write the calendar to this .ics file (default: list)."),
+    label: str | None = typer.Option(None, "--label", "-l", help="Seulement les événements de cette thématique."),
+    ics: str | None = typer.Option(None, "--ics", help="Écrire le calendrier dans ce fichier .ics (défaut : liste)."),
 ) -> None:
-    """Deadlines of consultations, draft acts and funding calls, and application dates of watched acts."""
+    """Échéances des consultations, projets d'actes et appels à financement, et dates d'application des actes suivis."""
     if ctx.invoked_subcommand:
         return
     from alerts.calendar import calendar_ics, events
@@ -70,34 +75,34 @@ def calendar_cmd(
                 with open(ics, "wb") as fh:
                     fh.write(data)
             except OSError as exc:
-                fail(f"--ics: cannot write {ics}: {exc.strerror}")
-            console.print(f"{_n(data.count(b'BEGIN:VEVENT'), 'event')} written to {escape(ics)}")
+                fail(f"--ics : impossible d'écrire {ics} : {exc.strerror}")
+            console.print(f"{_n(data.count(b'BEGIN:VEVENT'), 'événement')} écrit(s) dans {escape(ics)}")
             return
         evs = events(state.engine(), state.settings, label)
     except ConfigError as exc:
         fail(str(exc))
     table = Table(expand=True)
-    for col in ("date", "until", "event", "labels"):
+    for col in ("date", "jusqu'au", "événement", "thématiques"):
         table.add_column(col, overflow="fold")
     for e in evs:
         until = (e.end.fromordinal(e.end.toordinal() - 1)).isoformat() if e.end else ""
         table.add_row(e.start.isoformat(), until, safe(e.summary), escape(", ".join(e.labels)))
     console.print(table)
-    console.print(_n(len(evs), "event"))
+    console.print(_n(len(evs), "événement"))
 
 
 @token_app.command("create")
 def token_create(
-    label: str = typer.Option("all", "--label", "-l", help="The feed: a label, or 'all'."),
-    note: str | None = typer.Option(None, "--note", help="Who it is for."),
+    label: str = typer.Option("all", "--label", "-l", help="Le flux : une thématique, ou 'all'."),
+    note: str | None = typer.Option(None, "--note", help="À qui il est destiné."),
 ) -> None:
-    """A new secret for a calendar feed (shown once): /calendar/<label>.ics?token=..."""
+    """Un nouveau secret pour un flux de calendrier (affiché une fois) : /calendar/<label>.ics?token=..."""
     from storage.calendar_tokens import ALL, create_token
 
     check_labels([label], alternative=ALL)
     tid, token = create_token(state.engine(), label, note)
     web = state.settings.web
-    console.print(f"token {tid} for feed {escape(label)} (shown once, keep it):")
+    console.print(f"jeton {tid} du flux {escape(label)} (affiché une seule fois, conservez-le) :")
     # One unbroken line each: they are copied into a calendar client.
     console.print(token, soft_wrap=True, highlight=False)
     console.print(
@@ -106,22 +111,22 @@ def token_create(
 
 
 @token_app.command("revoke")
-def token_revoke(token: str = typer.Argument(..., help="The token, or its id (veille calendar token list).")) -> None:
-    """Revoke a calendar feed token: its feed URL stops working at once."""
+def token_revoke(token: str = typer.Argument(..., help="Le jeton, ou son id (veille calendar token list).")) -> None:
+    """Révoquer un jeton de flux de calendrier : son adresse cesse aussitôt de fonctionner."""
     from storage.calendar_tokens import revoke_token
 
     if not revoke_token(state.engine(), token):
-        fail("no live token with that id or value")
-    console.print("token revoked")
+        fail("aucun jeton actif avec cet id ou cette valeur")
+    console.print("jeton révoqué")
 
 
 @token_app.command("list")
 def token_list() -> None:
-    """Calendar feed tokens (ids, feeds, notes; never the secrets)."""
+    """Jetons des flux de calendrier (ids, flux, notes ; jamais les secrets)."""
     from storage.calendar_tokens import list_tokens
 
     table = Table()
-    for col in ("id", "feed", "note", "created", "revoked"):
+    for col in ("id", "flux", "note", "créé", "révoqué"):
         table.add_column(col)
     for t in list_tokens(state.engine()):
         revoked = paris_time(t.revoked_at, short=True)
@@ -130,28 +135,28 @@ def token_list() -> None:
 
 
 def _n(n: int, word: str, many: str | None = None) -> str:
-    """``1 message``, ``2 messages``, ``0 messages``."""
-    return f"{n} {word if n == 1 else many or word + 's'}"
+    """``0 message``, ``1 message``, ``2 messages`` (French: the singular up to 1)."""
+    return f"{n} {word if n <= 1 else many or word + 's'}"
 
 
 def digest_cmd(
-    label: str | None = typer.Option(None, "--label", "-l", help="Only this label (an extra digest)."),
+    label: str | None = typer.Option(None, "--label", "-l", help="Seulement cette thématique (un digest en plus)."),
     since: str | None = typer.Option(
         None,
         "--since",
-        help="Cover the items first seen by the watch since YYYY-MM-DD (not their publication date), "
-        "instead of those since each recipient's last digest.",
+        help="Couvrir les éléments vus pour la première fois par la veille depuis AAAA-MM-JJ (pas leur date de "
+        "publication), au lieu de ceux depuis le dernier digest de chaque destinataire.",
     ),
     preview: str | None = typer.Option(
         None,
         "--preview",
         metavar="DATE",
-        help="Show what the digests of YYYY-MM-DD held (from the outbox, even once sent) or, for today, "
-        "would hold. Never sends.",
+        help="Montrer ce que contenaient les digests du AAAA-MM-JJ (depuis la boîte d'envoi, même envoyés) ou, "
+        "pour aujourd'hui, ce qu'ils contiendraient. N'envoie jamais.",
     ),
-    send: bool = typer.Option(False, "--send/--dry-run", help="Send (default: show what would be sent)."),
+    send: bool = typer.Option(False, "--send/--dry-run", help="Envoyer (défaut : montrer ce qui serait envoyé)."),
 ) -> None:
-    """Build the daily digests; show them (--dry-run, the default) or send them (--send)."""
+    """Composer les digests du jour ; les montrer (--dry-run, par défaut) ou les envoyer (--send)."""
     from contextlib import nullcontext
 
     from alerts import send_digests
@@ -161,7 +166,7 @@ def digest_cmd(
 
     check_labels([label] if label else [])
     if preview and (send or since):
-        fail("--preview shows a day's digests as they are: it takes neither --send nor --since")
+        fail("--preview montre les digests d'un jour tels quels : ni --send ni --since avec lui")
     engine = state.engine()
     try:
         if preview:
@@ -176,7 +181,7 @@ def digest_cmd(
     except RunInProgress as exc:
         in_progress(exc)
     for p in stats.previews:
-        console.rule(f"{escape(p.channel)} → {escape(p.recipient)} ({_n(p.items, 'item')})")
+        console.rule(f"{escape(p.channel)} → {escape(p.recipient)} ({_n(p.items, 'élément')})")
         console.print(escape(p.subject), style="bold", highlight=False)
         console.print(escape(p.text), highlight=False)
     for note in stats.notes:
@@ -185,63 +190,68 @@ def digest_cmd(
         console.print(f"[red]failed:[/red] {escape(e)}", highlight=False)
     if preview:
         console.print(
-            f"{_n(len(stats.previews), 'message')}: {_n(stats.sent, 'item delivery', 'item deliveries')} sent, "
-            f"{stats.pending} pending, failed {stats.failed}, uncertain {stats.uncertain}"
+            f"{_n(len(stats.previews), 'message')} : {stats.sent} notice(s) × destinataire envoyée(s), "
+            f"{stats.pending} en attente, {stats.failed} en échec, {stats.uncertain} incertaine(s)"
         )
         return
-    what = "would send" if not send else "sent"
+    what = "enverrait" if not send else "envoyé(s)"
     count = stats.pending if not send else stats.sent
     messages = len(stats.previews) if not send else stats.messages
+    head = f"{what} {_n(messages, 'message')}" if not send else f"{_n(messages, 'message')} {what}"
     console.print(
-        f"{what} {_n(count, 'item delivery', 'item deliveries')} in {_n(messages, 'message')}; "
-        f"failed {stats.failed}, uncertain {stats.uncertain}"
+        f"{head} ({count} notice(s) × destinataire) ; {stats.failed} en échec, {stats.uncertain} incertain(s)"
     )
 
 
 def deliveries_cmd(
-    failed: bool = typer.Option(False, "--failed", help="Only failed and uncertain deliveries."),
+    failed: bool = typer.Option(False, "--failed", help="Seulement les envois en échec ou incertains."),
     retry: str | None = typer.Option(
-        None, "--retry", help="Queue this batch again (after checking it did not arrive)."
+        None, "--retry", help="Remettre ce lot en file (après avoir vérifié qu'il n'est pas arrivé)."
     ),
-    limit: int = typer.Option(50, "--limit", "-n", min=1),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="Nombre d'envois affichés."),
 ) -> None:
-    """The outbox: recent deliveries, with the last error."""
+    """La boîte d'envoi : les envois récents, avec la dernière erreur."""
     from sqlmodel import select
 
-    from alerts.outbox import retry as retry_batch
+    from core.names import PURPOSES
     from storage.db import session_scope
     from storage.models import Delivery
+    from veille.commands.base import console, fail, safe, state, status_name, tr
 
     engine = state.engine()
     if retry:
+        from alerts.outbox import retry as retry_batch  # the outbox's machinery only to queue again
+
         n = retry_batch(engine, retry)
         if not n:
-            fail(f"--retry: nothing to queue again in batch {retry!r} (no such batch, or none of it failed)")
-        console.print(f"{_n(n, 'delivery', 'deliveries')} of {escape(retry)} queued again")
+            fail(f"--retry : rien à remettre en file dans le lot {retry!r} (lot inconnu, ou rien en échec)")
+        console.print(f"{_n(n, 'envoi')} du lot {escape(retry)} remis en file")
         return
     with session_scope(engine) as s:
         q = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
         if failed:
             q = q.where(Delivery.status.in_(("failed", "uncertain")))
         rows = list(s.exec(q))
-    table = Table(expand=True)
-    # The batch (needed for --retry) only where something needs retrying: narrow terminals.
-    cols = ["id", "notice", "recipient", "via", "status", "tries", "sent", *(["batch"] if failed else []), "last error"]
-    for col in cols:
-        table.add_column(col, overflow="fold")
+    table = Table()
+    # Narrow terminals (80 columns): the batch (needed for --retry) only where something needs retrying, the
+    # error only when a row has one, a day and a time on two lines.
+    errors = any(r.last_error for r in rows)
+    cols = ["id", "notice", "destinataire", "via", "état", "essais", "envoyé", *(["lot"] if failed else [])]
+    for col in [*cols, *(["dernière erreur"] if errors else [])]:
+        table.add_column(col, overflow="fold", max_width=10 if col == "envoyé" and console.width < 120 else None)
     for r in rows:
         color = {"sent": "green", "failed": "red", "uncertain": "yellow"}.get(r.status, "white")
         cells = [
             str(r.id),
             str(r.notice_id),
             escape(r.recipient),
-            f"{r.channel} {r.purpose}",
-            f"[{color}]{r.status}[/{color}]",
+            f"{r.channel} {tr(PURPOSES[r.purpose]) if r.purpose in PURPOSES else r.purpose}",
+            f"[{color}]{status_name(r.status)}[/{color}]",
             str(r.attempts),
             paris_time(r.sent_at, short=True) if r.status == "sent" else "",
             *([escape(r.batch or "")] if failed else []),
-            safe(r.last_error or ""),
+            *([safe(r.last_error or "")] if errors else []),
         ]
         table.add_row(*cells)
     console.print(table)
-    console.print(f"{_n(len(rows), 'delivery', 'deliveries')} shown")
+    console.print(f"{_n(len(rows), 'envoi')} affiché(s)")

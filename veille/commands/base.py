@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,12 +14,13 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from core.config import ConfigError, Settings, check_profile, config_path, difflib_close, load_settings
 from core.errors import UserError
-from core.profiles import load_labels
 
 # Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
 # this module; a command loads only the stages it runs).
+
+if TYPE_CHECKING:  # pydantic and the config models load on first use: `veille --help` is quicker
+    from core.config import Settings
 
 
 class VeilleGroup(TyperGroup):
@@ -31,8 +33,8 @@ class VeilleGroup(TyperGroup):
             fail(str(exc))
 
 
-app = typer.Typer(help="EU regulatory watch and alerting for HAS.", no_args_is_help=True, cls=VeilleGroup)
-db_app = typer.Typer(help="The archive database.", no_args_is_help=True)
+app = typer.Typer(help="Veille réglementaire européenne et alertes de la HAS.", no_args_is_help=True, cls=VeilleGroup)
+db_app = typer.Typer(help="La base de l'archive.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
@@ -60,6 +62,8 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from core.config import ConfigError, check_profile, load_settings
+
             try:
                 self._settings = load_settings(self.config)
             except ConfigError as exc:
@@ -68,7 +72,7 @@ class State:
                 try:
                     check_profile(self.profile, self._settings.profiles_dir)
                 except ValueError as exc:
-                    fail(f"--profile: {exc}")
+                    fail(f"--profile : {exc}")
                 self._settings.profile = self.profile
         return self._settings
 
@@ -92,53 +96,77 @@ def safe(value: object, limit: int | None = None) -> str:
     return escape(clean(value, limit))
 
 
+def tr(message: str, **params: object) -> str:
+    """A message of the shared catalogues (``core/locale``, English message ids) in French, the CLI's language
+    (docs/decisions.md, *The CLI's language*); ``%(name)s`` filled from ``params``."""
+    from core.catalog import translations
+
+    text = translations("fr").gettext(message)
+    return text % params if params else text
+
+
+def status_name(code: str) -> str:
+    """A delivery or run status in French (``sent`` -> envoyé); an unknown code as itself."""
+    from core.names import STATUSES
+
+    return tr(STATUSES[code]) if code in STATUSES else code
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error and exit; no stack trace for a user's mistake."""
-    err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+    err.print(f"[red]erreur :[/red] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 @app.callback()
 def main(
-    config: Path | None = typer.Option(None, "--config", "-c", help="Config file (default $VEILLE_HOME/veille.toml)."),
-    profile: str | None = typer.Option(None, "--profile", "-p", help="Profile name (default from config: has)."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Fichier de configuration (défaut : $VEILLE_HOME/veille.toml)."
+    ),
+    profile: str | None = typer.Option(
+        None, "--profile", "-p", help="Nom du profil (défaut : celui de la configuration, has)."
+    ),
 ) -> None:
     state.config, state.profile = config, profile
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
-    """Apply the Alembic migrations (created on first use anyway)."""
+    """Appliquer les migrations Alembic (faites de toute façon à la première ouverture)."""
     from storage.db import ArchiveUnavailable, display_url, upgrade
 
     try:
         upgrade(state.settings.database_url, revision)
     except ArchiveUnavailable as exc:
         fail(str(exc))
-    console.print(f"archive at {display_url(state.settings.database_url)} is at revision {revision}")
+    console.print(f"archive {display_url(state.settings.database_url)} : révision {revision}")
 
 
 @app.command("search")
 def search_cmd(
-    query: str = typer.Argument("", help='Words, "phrases", OR, -exclusion. Accents and inflections ignored.'),
-    label: list[str] = typer.Option([], "--label", "-l"),
-    min_score: float | None = typer.Option(None, "--min-score", min=0.0, max=1.0),
-    source: list[str] = typer.Option([], "--source"),
-    doc_type: list[str] = typer.Option([], "--type"),
-    since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD"),
-    until: str | None = typer.Option(None, "--until", help="YYYY-MM-DD"),
-    sort: str = typer.Option("relevance", "--sort", help="relevance | date"),
-    limit: int = typer.Option(20, "--limit", "-n", min=1),
-    fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json (csv and json: every field, stdout)."),
-    exact: bool = typer.Option(False, "--exact", help="Words as written: not also in the other language."),
+    query: str = typer.Argument("", help='Mots, "expressions", OR, -exclusion ; accents et flexions ignorés.'),
+    label: list[str] = typer.Option([], "--label", "-l", help="Thématique (étiquette du profil), répétable."),
+    min_score: float | None = typer.Option(
+        None, "--min-score", min=0.0, max=1.0, help="Score minimal de l'étiquette (avec --label)."
+    ),
+    source: list[str] = typer.Option([], "--source", help="Source (nom de la configuration), répétable."),
+    doc_type: list[str] = typer.Option([], "--type", help="Type de document, répétable."),
+    since: str | None = typer.Option(None, "--since", help="Publié depuis AAAA-MM-JJ."),
+    until: str | None = typer.Option(None, "--until", help="Publié jusqu'au AAAA-MM-JJ."),
+    sort: str = typer.Option("relevance", "--sort", help="relevance (pertinence) | date"),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="Nombre de résultats affichés."),
+    fmt: str = typer.Option(
+        "table", "--format", "-f", help="table | csv | json (csv et json : tous les champs, sur la sortie standard)."
+    ),
+    exact: bool = typer.Option(False, "--exact", help="Mots tels qu'écrits : pas aussi dans l'autre langue."),
 ) -> None:
-    """Full-text search of the archive; also by CELEX, act number (2025/117), procedure or ELI."""
+    """Recherche plein texte dans l'archive ; aussi par CELEX, numéro d'acte (2025/117), procédure ou ELI."""
     from storage.search import Filters, QueryError, export_csv, export_rows, search
 
     if sort not in ("relevance", "date"):
-        fail("--sort must be 'relevance' or 'date'")
+        fail("--sort : 'relevance' ou 'date'")
     if fmt not in ("table", "csv", "json"):
-        fail(f"--format: {fmt!r} is not one of table, csv, json")
+        fail(f"--format : {fmt!r} n'est pas table, csv ni json")
     check_labels(label)
     check_facets(source, doc_type)
     filters = Filters(
@@ -159,7 +187,7 @@ def search_cmd(
         typer.echo(export_csv(rows) if fmt == "csv" else json.dumps(rows, ensure_ascii=False, indent=1), nl=False)
         return
     table = Table(show_lines=False, expand=True)
-    for col in ("id", "date", "source", "title / snippet", "labels"):
+    for col in ("id", "date", "source", "titre / extrait", "étiquettes"):
         table.add_column(col, overflow="fold")
     for h in result.hits:
         when = h.published_at.isoformat() if h.published_at else ""
@@ -169,39 +197,46 @@ def search_cmd(
         table.add_row(str(h.notice_id), when, safe(h.source), text, labels)
     console.print(table)
     more = "+" if result.total_is_lower_bound else ""
-    plural = "s" if result.total != 1 or more else ""
-    console.print(f"{result.total}{more} notice{plural} match{'es' if not plural else ''}; showing {len(result.hits)}.")
+    plural = "s" if result.total > 1 or more else ""
+    console.print(f"{result.total}{more} notice{plural} trouvée{plural} ; {len(result.hits)} affichée(s).")
 
 
 def lexicon(engine):  # storage.crosslang.Lexicon
-    """The cross-language lexicon of the archive (learned here only if no run has since it changed)."""
-    from nlp.phrase_pairs import rule_units
-    from nlp.rules import RulesError
+    """The cross-language lexicon of the archive (learned here only if no run has since it changed). Read from the
+    archive, it needs no spaCy: the rules (nlp, spaCy) are read only to relearn (a RulesError is one line)."""
     from storage.crosslang import lexicon as learned
 
-    try:
-        return learned(engine, state.settings, rule_units)
-    except RulesError as exc:
-        fail(str(exc))
+    def rule_units(settings: Settings) -> list[tuple[str, str]]:
+        from nlp.phrase_pairs import rule_units as units  # imported here: spaCy, only when relearning
+
+        return units(settings)
+
+    return learned(engine, state.settings, rule_units)
 
 
 def check_labels(labels: list[str], option: str = "--label", alternative: str | None = None) -> None:
     """A misspelt label would otherwise filter everything out and look like an empty archive.
     ``alternative``: a value the option also takes (the calendar feeds' ``all``)."""
+    from core.config import ConfigError
+    from core.profiles import load_labels
+
     try:
         known = load_labels(state.settings)
     except ConfigError as exc:
         fail(str(exc))
     for label in labels:
         if label not in known and label != alternative:
-            also = f", or {alternative!r}" if alternative else ""
-            fail(f"{option}: unknown label {label!r} (profile {state.settings.profile}: {', '.join(known)}{also})")
+            also = f", ou {alternative!r}" if alternative else ""
+            fail(
+                f"{option} : étiquette inconnue {label!r} (profil {state.settings.profile} : {', '.join(known)}{also})"
+            )
 
 
 def check_facets(sources: list[str], doc_types: list[str]) -> None:
     """An unknown --source or --type would match nothing and look like an empty archive: name the values that exist."""
     from sqlmodel import select
 
+    from core.config import difflib_close
     from storage.db import session_scope
     from storage.models import Notice
 
@@ -213,8 +248,8 @@ def check_facets(sources: list[str], doc_types: list[str]) -> None:
     for option, given in (("--source", sources), ("--type", doc_types)):
         for value in given:
             if value not in known[option]:
-                names = ", ".join(sorted(known[option])) or "none yet"
-                fail(f"{option}: unknown value {value!r} (known: {names}){difflib_close(value, known[option])}")
+                names = ", ".join(sorted(known[option])) or "aucune pour l'instant"
+                fail(f"{option} : valeur inconnue {value!r} (connues : {names}){difflib_close(value, known[option])}")
 
 
 def _date(value: str | None, option: str) -> date | None:
@@ -223,14 +258,15 @@ def _date(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        fail(f"{option}: not a date YYYY-MM-DD: {value!r}")
+        fail(f"{option} : pas une date AAAA-MM-JJ : {value!r}")
 
 
 @app.command("config")
 def config_cmd() -> None:
-    """Validate the config and the profile's labels and routing; print where things live (rules: `rules check`)."""
+    """Valider la configuration, les étiquettes et le routage du profil ; afficher où se trouvent les données."""
     from alerts.channels import check_options
     from alerts.config import load_routing
+    from core.config import ConfigError, config_path
     from core.profiles import load_profile
     from storage.urls import display_url
 
@@ -241,11 +277,11 @@ def config_cmd() -> None:
         kinds = check_options(config_path(state.config))
     except ConfigError as exc:
         fail(str(exc))
-    console.print(f"profile: {s.profile}\nhome: {s.home}\ndatabase: {display_url(s.database_url)}")
-    console.print(f"outbox: {s.outbox}\nmodels: {s.models}\nsources: {len(s.sources)}")
-    console.print(f"channels: {', '.join(kinds)}")
-    console.print(f"profile files: {profile.path}, {profile.file('routing.toml')}")
-    console.print("labels (id: name -> routed to):")
+    console.print(f"profil : {s.profile}\ndossier : {s.home}\narchive : {display_url(s.database_url)}")
+    console.print(f"boîte d'envoi : {s.outbox}\nmodèles : {s.models}\nsources : {len(s.sources)}")
+    console.print(f"canaux : {', '.join(kinds)}")
+    console.print(f"fichiers du profil : {profile.path}, {profile.file('routing.toml')}")
+    console.print("étiquettes (id : nom -> destinataires) :")
     for label in profile.labels.values():
         route = routing.labels.get(label.id)
         to = [*route.email, *route.slack, *(f"webhook:{h}" for h in route.webhooks)] if route else []

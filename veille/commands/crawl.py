@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from core.config import ConfigError
+from core.errors import ConfigError
 from veille.commands.base import console, fail, state
 from veille.commands.cycle import in_progress
 
@@ -22,11 +22,15 @@ def register(app: typer.Typer) -> None:
 
 
 def crawl_cmd(
-    source: list[str] = typer.Option([], "--source", "-s", help="Source name (repeatable); default: all enabled."),
-    since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD: re-read SPARQL sources from this date."),
-    record: Path | None = typer.Option(None, "--record", help="Save every live response here (replay bundle)."),
+    source: list[str] = typer.Option(
+        [], "--source", "-s", help="Nom de source (répétable) ; défaut : toutes les sources actives."
+    ),
+    since: str | None = typer.Option(None, "--since", help="AAAA-MM-JJ : relire les sources SPARQL depuis cette date."),
+    record: Path | None = typer.Option(
+        None, "--record", help="Enregistrer ici chaque réponse reçue (jeu de relecture)."
+    ),
 ) -> None:
-    """Crawl sources (Scrapy, conditional GETs) and store new and changed notices."""
+    """Relever les sources (Scrapy, requêtes conditionnelles) et archiver les notices nouvelles ou modifiées."""
     from veille.crawl import crawl
 
     start = None
@@ -34,7 +38,7 @@ def crawl_cmd(
         try:
             start = date.fromisoformat(since)
         except ValueError:
-            fail(f"--since: not a date YYYY-MM-DD: {since!r}")
+            fail(f"--since : pas une date AAAA-MM-JJ : {since!r}")
     from storage.lock import RunInProgress
     from storage.runs import exclusive
 
@@ -46,13 +50,13 @@ def crawl_cmd(
         fail(str(exc))
     except RunInProgress as exc:
         in_progress(exc)
-    table = Table(title="crawl", expand=True)
-    for col in ("source", "status", "new", "updated", "unchanged", "requests", "304", "bytes"):
+    table = Table(title="relevé", expand=True)
+    for col in ("source", "état", "nouv.", "màj", "inch.", "requêtes", "304", "octets"):
         table.add_column(col, overflow="fold")
     for r in results:
-        status = "[green]ok[/green]" if r.ok else f"[red]failed[/red]: {escape(r.error or '')}"
+        status = "[green]ok[/green]" if r.ok else f"[red]échec[/red] : {escape(r.error or '')}"
         if r.ok and r.warnings:
-            status += f" [yellow]({len(r.warnings)} warnings)[/yellow]"
+            status += f" [yellow]({len(r.warnings)} avertissement(s))[/yellow]"
         table.add_row(
             escape(r.source),
             status,
@@ -66,9 +70,9 @@ def crawl_cmd(
     console.print(table)
     for r in results:
         for w in r.warnings[:5]:
-            console.print(f"[yellow]warning[/yellow] {escape(r.source)}: {escape(w)}", highlight=False)
+            console.print(f"[yellow]avertissement[/yellow] {escape(r.source)} : {escape(w)}", highlight=False)
     if record:
-        console.print(f"responses recorded in {record} (routes.jsonl + bodies/)")
+        console.print(f"réponses enregistrées dans {record} (routes.jsonl + bodies/)")
     failed = [r.source for r in results if not r.ok]
     if failed:
         raise typer.Exit(1)

@@ -13,7 +13,6 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from core.config import load_settings
 from core.dates import paris_time, today_brussels
 from veille.commands.base import console, err, safe, state
 
@@ -31,7 +30,7 @@ def register(app: typer.Typer) -> None:
 def _print_summary(summary) -> None:  # veille.pipeline.CycleSummary
 
     for source in summary.abandoned:
-        console.print(f"source {safe(source)}: a run left unfinished by a stopped process was closed as failed")
+        console.print(f"source {safe(source)} : un relevé laissé inachevé par un processus arrêté a été clos en échec")
     table = Table(title="sources", expand=False)
     for col in ("source", "état", "nouv.", "màj", "inch.", "304", "raison"):
         table.add_column(col, overflow="fold")
@@ -43,7 +42,7 @@ def _print_summary(summary) -> None:  # veille.pipeline.CycleSummary
             str(r.updated),
             str(r.unchanged),
             str(r.not_modified),
-            safe(r.error or (f"{len(r.warnings)} warning(s): {r.warnings[0]}" if r.warnings else "")),
+            safe(r.error or (f"{len(r.warnings)} avertissement(s) : {r.warnings[0]}" if r.warnings else "")),
         )
     console.print(table)
     if summary.rescored:
@@ -72,7 +71,7 @@ def in_progress(exc: Exception) -> None:
     done nothing. Not an error of the user's: a scheduled cycle or another command is running."""
     from storage.lock import EXIT_IN_PROGRESS
 
-    err.print(f"{escape(str(exc))} ; rien n'a été fait (nothing done)", highlight=False, soft_wrap=True)
+    err.print(f"{escape(str(exc))} ; rien n'a été fait", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_IN_PROGRESS)
 
 
@@ -82,7 +81,7 @@ def _cycle(sources: list[str] | None, wait: float):
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
     ) as bar:
-        task = bar.add_task("starting", total=None)
+        task = bar.add_task("démarrage", total=None)
         return run_cycle(
             state.engine(),
             state.settings,
@@ -93,15 +92,17 @@ def _cycle(sources: list[str] | None, wait: float):
 
 
 def run_cmd(
-    source: list[str] = typer.Option([], "--source", "-s", help="Only these sources (default: every due source)."),
-    all_sources: bool = typer.Option(False, "--all", help="Crawl every enabled source, due or not."),
+    source: list[str] = typer.Option(
+        [], "--source", "-s", help="Seulement ces sources (défaut : chaque source dont le relevé est dû)."
+    ),
+    all_sources: bool = typer.Option(False, "--all", help="Relever chaque source active, due ou non."),
     wait: float = typer.Option(
-        0.0, "--wait", min=0.0, help="Seconds to wait for a run in progress to end (default: exit 75 at once)."
+        0.0, "--wait", min=0.0, help="Secondes d'attente d'un cycle en cours (défaut : sortie 75 aussitôt)."
     ),
 ) -> None:
-    """One full cycle: crawl due sources, store, classify, send alerts and due digests.
+    """Un cycle complet : relever les sources dues, archiver, classer, envoyer alertes et digests dus.
 
-    Exit 0: done; 1: a source or a delivery failed; 75: another run holds the archive, nothing done."""
+    Sortie 0 : fait ; 1 : une source ou un envoi en échec ; 75 : un autre cycle tient l'archive, rien fait."""
     from storage.lock import RunInProgress
 
     names = list(source) or ([s.name for s in state.settings.sources if s.enabled] if all_sources else None)
@@ -112,14 +113,14 @@ def run_cmd(
     _print_summary(summary)
     if not summary.ok:
         for r in summary.failed_sources:
-            err.print(f"source {safe(r.source)} failed: {safe(r.error or '?')}")
+            err.print(f"source {safe(r.source)} en échec : {safe(r.error or '?')}")
         if summary.failed_deliveries:
-            err.print(f"{summary.failed_deliveries} deliveries failed: see `veille deliveries --failed`")
+            err.print(f"{summary.failed_deliveries} envoi(s) en échec : voir `veille deliveries --failed`")
         raise typer.Exit(1)
 
 
 def schedule_cmd() -> None:
-    """Run the scheduler until SIGTERM (polls per source interval, digests at the configured time)."""
+    """Lancer l'ordonnanceur jusqu'à SIGTERM (relevés à l'intervalle de chaque source, digests à l'heure configurée)."""
     import logging
 
     import scheduler
@@ -130,7 +131,7 @@ def schedule_cmd() -> None:
 
 
 def status_cmd() -> None:
-    """Sources (last success, last failure and why), next scheduled runs, outbox backlog."""
+    """Sources (dernier succès, dernier échec et pourquoi), prochains relevés, envois en attente."""
     from sqlmodel import func, select
 
     import scheduler
@@ -138,25 +139,33 @@ def status_cmd() -> None:
     from storage.health import source_states
     from storage.models import Delivery
     from storage.runs import source_health
+    from veille.commands.base import console, safe, state, status_name
 
     engine = state.engine()
+    health_rows = source_health(engine)
     table = Table(title="sources")
-    for col in ("source", "état / state", "last success", "last failure", "reason"):
-        table.add_column(col)
+    # A source's name is typed after --source: never cut nor wrapped (80 columns fit the longest shipped one).
+    table.add_column("source", no_wrap=True)
+    table.add_column("état", overflow="fold")
+    for col in ("dernier succès", "dernier échec"):  # narrow terminal: the day, then the time, below it
+        table.add_column(col, overflow="fold", max_width=10 if console.width < 120 else None)
+    table.add_column("raison", overflow="fold")
     states = {st.name: st for st in source_states(engine, state.settings)}
-    for s in source_health(engine):
+    for s in health_rows:
         st = states.get(s.name)
         health = safe(st.text) if st and st.state in ("quiet", "degraded") else (st.label if st else "")
         table.add_row(escape(s.name), health, _when(s.last_success), _when(s.last_failure), safe(s.last_error or ""))
     console.print(table)
     runs = scheduler.next_runs(state.settings)
     if runs:
-        console.print("next runs: " + ", ".join(f"{j} {_when(t)}" for j, t in sorted(runs, key=lambda r: str(r[1]))))
+        console.print(
+            "prochains relevés : " + ", ".join(f"{j} {_when(t)}" for j, t in sorted(runs, key=lambda r: str(r[1])))
+        )
     else:
-        console.print("next runs: the scheduler has not run yet (`veille schedule`)")
+        console.print("prochains relevés : l'ordonnanceur n'a pas encore tourné (`veille schedule`)")
     with session_scope(engine) as s:
         rows = s.exec(select(Delivery.status, func.count()).group_by(Delivery.status)).all()
-    console.print("outbox: " + (", ".join(f"{st} {n}" for st, n in rows) or "empty"))
+    console.print("boîte d'envoi : " + (", ".join(f"{status_name(st)} {n}" for st, n in rows) or "vide"))
 
 
 def _when(t: datetime | None) -> str:
@@ -165,6 +174,7 @@ def _when(t: datetime | None) -> str:
 
 def _demo_settings(base_url: str, home: Path, profile: str):  # Settings
     """The replay config, with the archive and outbox in the demo folder (kept for later commands)."""
+    from core.config import load_settings
     from crawlers.replay import config_text
 
     cfg = home / "veille.toml"
@@ -199,9 +209,11 @@ def _demo_calendar(engine, settings, home: Path) -> Path:
 
 
 def demo_cmd(
-    home: Path | None = typer.Option(None, "--home", help="Folder for the demo archive (default $VEILLE_HOME/demo)."),
+    home: Path | None = typer.Option(
+        None, "--home", help="Dossier de l'archive de démonstration (défaut : $VEILLE_HOME/demo)."
+    ),
 ) -> None:
-    """Replay the recorded sources shipped with veille through the whole pipeline, offline."""
+    """Rejouer hors ligne les sources enregistrées livrées avec veille, à travers toute la chaîne."""
     from crawlers.replay import serve
     from storage.db import open_archive
     from storage.lock import RunInProgress
@@ -215,7 +227,7 @@ def demo_cmd(
         settings = _demo_settings(url, home, state.settings.profile)
         engine = open_archive(settings.database_url)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
-            task = bar.add_task("replaying recorded sources", total=None)
+            task = bar.add_task("relecture des sources enregistrées", total=None)
             summary = run_cycle(
                 engine,
                 settings,

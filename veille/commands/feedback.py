@@ -6,14 +6,13 @@ import getpass
 
 import typer
 
-from core.profiles import load_labels
 from veille.commands.base import console, fail, state
 
 # Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
 # this module; a command loads only the stages it runs).
 
 feedback_app = typer.Typer(
-    help="Analysts' verdicts on a notice's labels (final for that notice).", no_args_is_help=True
+    help="Avis des analystes sur les thématiques d'une notice (définitifs pour cette notice).", no_args_is_help=True
 )
 VERDICTS = {"right": True, "wrong": False}
 
@@ -23,31 +22,32 @@ def register(app: typer.Typer) -> None:
 
 
 def _check(notice_id: int, label: str) -> None:
+    from core.profiles import load_labels
     from storage.db import session_scope
     from storage.models import Notice
 
     labels = load_labels(state.settings)
     if label not in labels:
-        fail(f"unknown label {label!r} (the profile has: {', '.join(labels)})")
+        fail(f"thématique inconnue {label!r} (le profil a : {', '.join(labels)})")
     with session_scope(state.engine()) as s:
         if s.get(Notice, notice_id) is None:
-            fail(f"no notice with id {notice_id}")
+            fail(f"aucune notice d'id {notice_id}")
 
 
 @feedback_app.command("add")
 def add_cmd(
-    notice_id: int = typer.Argument(..., help="The notice's id."),
-    label: str = typer.Argument(..., help="The label, e.g. daqss."),
-    verdict: str = typer.Argument(..., help="right (the label applies) or wrong (it does not)."),
-    user: str | None = typer.Option(None, "--user", help="Who decides (default: the login name)."),
-    comment: str | None = typer.Option(None, "--comment"),
+    notice_id: int = typer.Argument(..., help="L'id de la notice."),
+    label: str = typer.Argument(..., help="La thématique, par ex. daqss."),
+    verdict: str = typer.Argument(..., help="right (la thématique s'applique) ou wrong (elle ne s'applique pas)."),
+    user: str | None = typer.Option(None, "--user", help="Qui décide (défaut : le nom de connexion)."),
+    comment: str | None = typer.Option(None, "--comment", help="Un commentaire."),
 ) -> None:
-    """Record a verdict: it overrides the score's selection for this notice and feeds training."""
+    """Enregistrer un avis : il l'emporte sur la sélection par le score pour cette notice et nourrit l'entraînement."""
     from nlp.verdicts import describe, record
     from storage.db import session_scope
 
     if verdict not in VERDICTS:
-        fail(f"verdict {verdict!r}: use right or wrong")
+        fail(f"avis {verdict!r} : right ou wrong")
     _check(notice_id, label)
     with session_scope(state.engine(), write=True) as s:
         v = record(s, notice_id, label, VERDICTS[verdict], user or getpass.getuser(), comment)
@@ -56,10 +56,10 @@ def add_cmd(
 
 @feedback_app.command("undo")
 def undo_cmd(
-    notice_id: int = typer.Argument(..., help="The notice's id."),
-    label: str = typer.Argument(..., help="The label whose verdict to withdraw."),
+    notice_id: int = typer.Argument(..., help="L'id de la notice."),
+    label: str = typer.Argument(..., help="La thématique dont retirer l'avis."),
 ) -> None:
-    """Withdraw the verdict in force on a notice's label: the score decides again (or the verdict before)."""
+    """Retirer l'avis en vigueur sur une thématique d'une notice : le score décide de nouveau (ou l'avis précédent)."""
     from nlp.verdicts import describe, undo
     from storage.db import session_scope
 
@@ -67,15 +67,15 @@ def undo_cmd(
     with session_scope(state.engine(), write=True) as s:
         gone, now = undo(s, notice_id, label)
     if gone is None:
-        fail(f"notice {notice_id} has no verdict on {label}")
+        fail(f"la notice {notice_id} n'a pas d'avis sur {label}")
     then = f"verdict en force : {describe(now.as_dict())}" if now else "le score décide de nouveau"
     msg = f"notice {notice_id}, {label} : verdict retiré ({describe(gone.as_dict())}) ; {then}"
     console.print(msg, markup=False, highlight=False)
 
 
 @feedback_app.command("list")
-def list_cmd(notice_id: int = typer.Argument(..., help="The notice's id.")) -> None:
-    """The verdicts in force on a notice."""
+def list_cmd(notice_id: int = typer.Argument(..., help="L'id de la notice.")) -> None:
+    """Les avis en vigueur sur une notice."""
     from nlp.verdicts import describe, latest
     from storage.db import session_scope
 
@@ -84,4 +84,4 @@ def list_cmd(notice_id: int = typer.Argument(..., help="The notice's id.")) -> N
     for (_, label), v in sorted(verdicts.items()):
         console.print(f"{label} : {describe(v.as_dict())}", markup=False, highlight=False)
     if not verdicts:
-        console.print(f"notice {notice_id}: no verdict", markup=False)
+        console.print(f"notice {notice_id} : aucun avis", markup=False)

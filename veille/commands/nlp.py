@@ -10,13 +10,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from core.profiles import load_labels
 from veille.commands.base import console, fail, safe, state
 
 # Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
 # this module; a command loads only the stages it runs).
 
-rules_app = typer.Typer(help="The analyst rules of the profile.", no_args_is_help=True)
+rules_app = typer.Typer(help="Les règles d'analyste du profil.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -30,13 +29,13 @@ def register(app: typer.Typer) -> None:
 
 def classify_cmd(
     all_: bool = typer.Option(
-        False, "--all", help="Re-score every notice (default: those whose scores are missing or outdated)."
+        False, "--all", help="Reclasser chaque notice (défaut : celles dont les scores manquent ou sont périmés)."
     ),
 ) -> None:
-    """Score notices per label (rules + model) and store the scores.
+    """Scorer les notices par thématique (règles + modèle) et enregistrer les scores.
 
-    By default, the notices never scored, changed since they were scored, or scored by other rules or
-    another model than those in force (the scheduled cycles also catch these up, a few thousand at a time).
+    Par défaut, les notices jamais scorées, modifiées depuis, ou scorées par d'autres règles ou un autre
+    modèle que ceux en vigueur (les cycles planifiés les rattrapent aussi, quelques milliers à la fois).
     """
     from nlp.classify import classify, stale_ids
     from nlp.rules import RulesError, active_rules
@@ -49,8 +48,8 @@ def classify_cmd(
     _say_if_refused(active_rules(state.settings))
     sel = ", ".join(f"{k} {v}" for k, v in stats.selected.items())
     console.print(
-        f"classified {stats.notices} notices ({stats.rows} scores; rules {stats.rules_version}, "
-        f"model {stats.model_version or 'none'}); selected: {sel or '-'}"
+        f"{stats.notices} notice(s) classée(s) ({stats.rows} scores ; règles {stats.rules_version}, "
+        f"modèle {stats.model_version or 'aucun'}) ; sélectionnées : {sel or '-'}"
     )
 
 
@@ -59,8 +58,8 @@ def _say_if_refused(rules) -> None:  # nlp.rules.RuleSet
 
     if rules.refused:
         console.print(
-            f"règles refusées, les dernières bonnes règles (version {rules.version}) restent en vigueur "
-            f"(rules file refused, last good rules in force): {rules.refused}",
+            f"règles refusées, les dernières bonnes règles (version {rules.version}) restent en vigueur : "
+            f"{rules.refused}",
             markup=False,
             highlight=False,
             soft_wrap=True,
@@ -68,12 +67,13 @@ def _say_if_refused(rules) -> None:  # nlp.rules.RuleSet
 
 
 def train_cmd(
-    extra: Path | None = typer.Option(None, "--extra", help="Another labelled dataset (same schema) to train on."),
+    extra: Path | None = typer.Option(None, "--extra", help="Un autre jeu annoté (même schéma) pour l'entraînement."),
     holdout: bool = typer.Option(
-        False, "--holdout", help="Keep the shipped set's held-out split out of training (for `veille eval`)."
+        False, "--holdout", help="Garder hors de l'entraînement la part réservée du jeu livré (pour `veille eval`)."
     ),
 ) -> None:
-    """Train the relevance model on the whole shipped set + analysts' feedback; becomes current."""
+    """Entraîner le modèle de pertinence sur tout le jeu livré + les avis des analystes ; il entre en vigueur."""
+    from core.profiles import load_labels
     from nlp.dataset import DatasetError, load_dataset
     from nlp.train import train
     from storage.db import ArchiveUnavailable
@@ -89,8 +89,8 @@ def train_cmd(
         fail(str(exc))
     meta = json.loads((path / "veille_meta.json").read_text(encoding="utf-8"))
     console.print(
-        f"model {meta['version']} trained on {len(meta['train_ids'])} examples "
-        f"({meta['n_feedback']} from feedback): {path}"
+        f"modèle {meta['version']} entraîné sur {len(meta['train_ids'])} exemples "
+        f"(dont {meta['n_feedback']} avis) : {path}"
     )
     _print_cv(meta["cv"])
 
@@ -101,8 +101,8 @@ def _warn_unknown_labels(path: Path, items: list, labels: Iterable[str]) -> None
 
     unknown = unknown_labels(items, labels)
     if unknown:
-        counts = ", ".join(f"{lb} ({n} item{'s' if n > 1 else ''})" for lb, n in unknown.items())
-        console.print(f"warning: {path}: labels not in this profile, ignored: {counts}", markup=False)
+        counts = ", ".join(f"{lb} ({n} élément{'s' if n > 1 else ''})" for lb, n in unknown.items())
+        console.print(f"attention : {path} : thématiques absentes de ce profil, ignorées : {counts}", markup=False)
 
 
 def _print_cv(cv: list[dict]) -> None:
@@ -112,21 +112,22 @@ def _print_cv(cv: list[dict]) -> None:
         vals = [f[mode]["micro_f1"] for f in cv]
         nm = [f[mode]["near_miss_fp_rate"] for f in cv if f[mode]["near_miss_fp_rate"] is not None]
         console.print(
-            f"5-fold CV over train, {mode:8s} micro-F1 {spread(vals)}; near-miss FP {spread(nm) if nm else '-'}"
+            f"validation croisée (5 plis), {mode:8s} micro-F1 {spread(vals)} ; faux positifs proches "
+            f"{spread(nm) if nm else '-'}"
         )
 
 
 def eval_cmd(
-    dataset: Path | None = typer.Argument(None, help="JSONL dataset (id, title, labels required)."),
+    dataset: Path | None = typer.Argument(None, help="Jeu annoté JSONL (id, title, labels requis)."),
     feedback: bool = typer.Option(
-        False, "--feedback", help="Agreement with the analysts' verdicts in the archive, by month (no DATASET)."
+        False, "--feedback", help="Accord avec les avis des analystes dans l'archive, par mois (sans DATASET)."
     ),
-    out: Path | None = typer.Option(None, "--out", help="Write one JSON line of predictions per item."),
+    out: Path | None = typer.Option(None, "--out", help="Écrire une ligne JSON de prédictions par élément."),
     split_: str | None = typer.Option(
-        None, "--split", help="test (the held-out 25 %) | all; default: test for the shipped set, all for any other"
+        None, "--split", help="test (les 25 % réservés) | all ; défaut : test pour le jeu livré, all pour un autre"
     ),
 ) -> None:
-    """Evaluate rules alone, model alone and combined on a labelled dataset."""
+    """Évaluer règles seules, modèle seul et combinés sur un jeu annoté."""
     from nlp.dataset import DatasetError, is_dev_set, load_dataset, profile_dataset, split
     from nlp.evaluate import evaluate, write_predictions
     from nlp.rules import RulesError, active_rules
@@ -134,16 +135,16 @@ def eval_cmd(
 
     if feedback:
         if dataset is not None:
-            fail("--feedback takes no DATASET: it reads the analysts' verdicts in the archive")
+            fail("--feedback ne prend pas de DATASET : il lit les avis des analystes dans l'archive")
         _print_feedback()
         return
     if dataset is None:
-        fail("give a DATASET.jsonl, or --feedback")
+        fail("donnez un JEU.jsonl, ou --feedback")
     shipped = is_dev_set(dataset, profile_dataset(state.settings, required=False))  # the profile's own set
     if split_ is None:
         split_ = "test" if shipped else "all"
     if split_ not in ("test", "all"):
-        fail("--split must be 'test' or 'all'")
+        fail("--split vaut 'test' ou 'all'")
     try:
         items = load_dataset(dataset)
         rules = active_rules(state.settings)
@@ -153,23 +154,23 @@ def eval_cmd(
     if split_ == "test":
         items = split(items)[1]
     if not items:
-        fail(f"{dataset}: no items in split {split_!r}")
+        fail(f"{dataset} : aucun élément dans la part {split_!r}")
     model = load_model(state.settings)
     ev = evaluate(items, rules, model)
     console.print(
-        f"{dataset}: {len(items)} item{'s' if len(items) != 1 else ''} (split {split_}); rules {rules.version}; "
-        f"model {model.version if model else 'none (rules alone)'}"
+        f"{dataset} : {len(items)} élément{'s' if len(items) > 1 else ''} (part {split_}) ; règles {rules.version} ; "
+        f"modèle {model.version if model else 'aucun (règles seules)'}"
     )
     if model is not None and shipped and not model.meta.get("holdout", True):
         console.print(
-            f"warning: model {model.version} was trained on the whole shipped set, held-out split included: "
-            "these figures are not an honest evaluation (train with `veille train --holdout` for one)",
+            f"attention : le modèle {model.version} a appris sur tout le jeu livré, part réservée comprise : "
+            "ces chiffres ne sont pas une évaluation honnête (`veille train --holdout` en donne une)",
             markup=False,
         )
     _print_metrics(ev, list(rules.labels))
     if out:
         write_predictions(ev, out, "combined" if model else "rules")
-        console.print(f"predictions written to {out}")
+        console.print(f"prédictions écrites dans {out}")
 
 
 def _print_feedback() -> None:
@@ -182,10 +183,10 @@ def _print_feedback() -> None:
     except RulesError as exc:
         fail(str(exc))
     if not months:
-        console.print("aucun avis d'analyste dans l'archive (no analyst verdicts yet)", markup=False)
+        console.print("aucun avis d'analyste dans l'archive", markup=False)
         return
     table = Table(
-        "mois", "avis", "accord", "fausses alertes", "manqués", title="accord avec les avis des analystes (by month)"
+        "mois", "avis", "accord", "fausses alertes", "manqués", title="accord avec les avis des analystes, par mois"
     )
     for m in months:
         table.add_row(m.month, str(m.verdicts), f"{m.rate:.0%}", str(m.false_alerts), str(m.missed))
@@ -195,17 +196,17 @@ def _print_feedback() -> None:
     model = load_model(state.settings)
     if model is not None and model.meta.get("n_feedback"):
         console.print(
-            f"note: model {model.version} learnt from {model.meta['n_feedback']} of these verdicts, so its "
-            "agreement on them is optimistic; the months after it was trained are the honest ones",
+            f"note : le modèle {model.version} a appris de {model.meta['n_feedback']} de ces avis, son accord avec "
+            "eux est donc optimiste ; les mois après son entraînement sont les mesures honnêtes",
             markup=False,
         )
 
 
 def review_cmd(
-    label: str | None = typer.Option(None, "--label", help="Only this label."),
-    n: int = typer.Option(20, "-n", help="How many decisions to list."),
+    label: str | None = typer.Option(None, "--label", help="Seulement cette thématique."),
+    n: int = typer.Option(20, "-n", help="Nombre de décisions listées."),
 ) -> None:
-    """Notices to label next: the decisions least certain, or where rules and model disagree, newest first."""
+    """Notices à juger ensuite : décisions les moins sûres, ou où règles et modèle divergent, récentes d'abord."""
     from nlp.review import review
     from nlp.rules import RulesError
 
@@ -214,7 +215,7 @@ def review_cmd(
     except (ValueError, RulesError) as exc:
         fail(str(exc))
     if not items:
-        console.print("rien à revoir (nothing to review)", markup=False)
+        console.print("rien à revoir", markup=False)
         return
     # One item, two lines (its facts, then its title): readable at 80 columns, and never cut.
     for it in items:
@@ -228,8 +229,8 @@ def review_cmd(
 
 def _print_metrics(ev, labels: list[str]) -> None:
 
-    table = Table(title="per-label precision / recall / F1")
-    table.add_column("label")
+    table = Table(title="précision / rappel / F1 par thématique")
+    table.add_column("thématique")
     for mode in ev.results:
         table.add_column(mode, justify="right")
     for lb in labels:
@@ -243,12 +244,12 @@ def _print_metrics(ev, labels: list[str]) -> None:
     rows = [
         ("micro-F1", lambda m: f"{m.micro_f1:.3f}"),
         ("macro-F1", lambda m: f"{m.macro_f1:.3f}"),
-        ("relevant-vs-not accuracy", lambda m: f"{m.relevant_accuracy:.3f}"),
+        ("exactitude pertinent / non pertinent", lambda m: f"{m.relevant_accuracy:.3f}"),
         (
-            "near-miss FP rate",
+            "taux de faux positifs proches",
             lambda m: "-" if m.near_miss_fp_rate is None else f"{m.near_miss_fp_rate:.3f} (n={m.n_near_miss})",
         ),
-        ("false alerts / 100 items", lambda m: f"{m.false_alerts_per_100:.1f}"),
+        ("fausses alertes / 100 éléments", lambda m: f"{m.false_alerts_per_100:.1f}"),
     ]
     for name, fmt in rows:
         table.add_row(name, *(fmt(m) for m in ev.results.values()))
@@ -256,11 +257,12 @@ def _print_metrics(ev, labels: list[str]) -> None:
 
 
 def explain_cmd(
-    notice: str = typer.Argument(..., metavar="ID", help="The notice's id, CELEX, ELI or procedure reference."),
-    ids: bool = typer.Option(False, "--ids", help="Also show the rule ids and weights (for analysts)."),
+    notice: str = typer.Argument(..., metavar="ID", help="L'id de la notice, son CELEX, son ELI ou sa procédure."),
+    ids: bool = typer.Option(False, "--ids", help="Montrer aussi les ids et poids des règles (analystes)."),
 ) -> None:
-    """Show, per label, why it was chosen: the rules that fired (their words as written), the model's
-    score, and an analyst's verdict."""
+    """Pourquoi chaque thématique a été retenue : règles déclenchées, score du modèle, avis d'un analyste.
+
+    Les règles avec leurs mots tels qu'écrits dans la notice."""
     from nlp.classify import explain
     from nlp.rules import RulesError
     from nlp.scoring import MODEL_ALONE
@@ -274,23 +276,22 @@ def explain_cmd(
         data = explain(engine, state.settings, notice_id)
     except KeyError:
         if notice.strip().isdigit():
-            fail(f"no notice with id {notice.strip()}")
-        fail(f"no notice {notice!r} (an id, a CELEX such as 32025R0117, an ELI or a procedure reference)")
+            fail(f"aucune notice d'id {notice.strip()}")
+        fail(f"aucune notice {notice!r} (un id, un CELEX comme 32025R0117, un ELI ou une référence de procédure)")
     except RulesError as exc:
         fail(str(exc))
     console.print(
         f"[bold]{escape(data['title'])}[/bold]  "
-        f"(rules {data['rules_version']}, model {data['model_version'] or 'none'})"
+        f"(règles {data['rules_version']}, modèle {data['model_version'] or 'aucun'})"
     )
     for label, d in sorted(data["labels"].items(), key=lambda kv: -kv[1]["score"]):
-        mark = "[green]selected[/green]" if d["selected"] else "[dim]not selected[/dim]"
+        mark = "[green]sélectionnée[/green]" if d["selected"] else "[dim]non sélectionnée[/dim]"
         ms = "-" if d["model_score"] is None else f"{d['model_score']:.2f}"
         if d["model_score"] is not None and not d["model_counted"]:
-            why = f"below {MODEL_ALONE:.2f}" if d["model_score"] < MODEL_ALONE else "no rule found anything here"
-            ms += f" [dim](not counted: no rule, and {why})[/dim]"
+            why = f"sous {MODEL_ALONE:.2f}" if d["model_score"] < MODEL_ALONE else "aucune règle n'a rien trouvé ici"
+            ms += f" [dim](non compté : aucune règle, et {why})[/dim]"
         console.print(
-            f"{label}: {d['score']:.2f} (rules {d['rule_score']:.2f}, model {ms}, "
-            f"threshold {d['threshold']:.2f}) {mark}"
+            f"{label} : {d['score']:.2f} (règles {d['rule_score']:.2f}, modèle {ms}, seuil {d['threshold']:.2f}) {mark}"
         )
         _print_why(d, ids)
     _print_stored(data)
@@ -315,26 +316,31 @@ def _print_stored(data: dict) -> None:
 
     stored = {lb: d["stored"] for lb, d in data["labels"].items() if d["stored"]}
     if not stored:
-        console.print("not scored in the archive yet: the next cycle or `veille classify` scores it", markup=False)
+        console.print(
+            "pas encore scorée dans l'archive : le prochain cycle ou `veille classify` la score", markup=False
+        )
         return
     first = next(iter(stored.values()))
     why = {
-        "versions": f"made by rules {first['rules_version']}, model {first['model_version'] or 'none'}",
-        "reading": "made before this version's text reading and scoring",
-        "changed": "made before the notice last changed",
+        "versions": f"faits par les règles {first['rules_version']}, modèle {first['model_version'] or 'aucun'}",
+        "reading": "faits avant la lecture du texte et le calcul des scores de cette version",
+        "changed": "faits avant la dernière modification de la notice",
     }.get(first["outdated"])
     if why:
-        shown = ", ".join(sorted(lb for lb, st in stored.items() if st["selected"])) or "no label"
+        shown = ", ".join(sorted(lb for lb, st in stored.items() if st["selected"])) or "aucune thématique"
         console.print(
-            f"stored scores are outdated ({why}): the archive shows {shown} until the next cycle or "
-            "`veille classify` re-scores it",
+            f"scores archivés périmés ({why}) : l'archive montre {shown} jusqu'à ce que le prochain cycle ou "
+            "`veille classify` la reclasse",
             markup=False,
         )
 
 
 @rules_app.command("check")
-def rules_check(file: Path | None = typer.Argument(None, help="Rules file (default: the active one).")) -> None:
-    """Validate a rules file; prints file:line: what is wrong."""
+def rules_check(
+    file: Path | None = typer.Argument(None, help="Fichier de règles (défaut : celui en vigueur)."),
+) -> None:
+    """Valider un fichier de règles ; affiche fichier:ligne: ce qui ne va pas."""
+    from core.profiles import load_labels
     from nlp.rules import RulesError, load_rules, rules_path
 
     path = file or rules_path(state.settings)
@@ -342,16 +348,16 @@ def rules_check(file: Path | None = typer.Argument(None, help="Rules file (defau
         rs = load_rules(path, set(load_labels(state.settings)))
     except RulesError as exc:
         fail(str(exc))
-    console.print(f"{path}: ok, {len(rs.rules)} rules for {len(rs.labels)} labels, version {rs.version}")
+    console.print(f"{path} : ok, {len(rs.rules)} règles pour {len(rs.labels)} thématiques, version {rs.version}")
 
 
 @rules_app.command("words")
 def rules_words(
-    phrase: str = typer.Argument(..., help="A phrase as it would be written in the rules file."),
-    lang: str = typer.Option("any", "--lang", help="en, fr or any (both), as the key it would go under."),
-    limit: int = typer.Option(2000, "--limit", help="Newest notices read for their words."),
+    phrase: str = typer.Argument(..., help="Une expression telle qu'elle serait écrite dans le fichier de règles."),
+    lang: str = typer.Option("any", "--lang", help="en, fr ou any (les deux), la clé sous laquelle elle irait."),
+    limit: int = typer.Option(2000, "--limit", help="Nombre de notices récentes lues pour leurs mots."),
 ) -> None:
-    """Which words of the archive PHRASE catches: phrases match stems, so check a new one before adding it."""
+    """Les mots de l'archive que PHRASE attrape : les expressions portent sur les radicaux, vérifiez avant d'ajouter."""
     from rich.table import Table
 
     from nlp.phrase_words import phrase_words
@@ -361,12 +367,12 @@ def rules_words(
     except ValueError as exc:
         fail(str(exc))
     stems = "; ".join(f"{lg}: {' '.join(st)}" for lg, st in res.stems)
-    head = f"{phrase!r} is matched as the stems ({stems}): {res.notices} notices hold them (any field)"
+    head = f"{phrase!r} est cherchée par les radicaux ({stems}) : {res.notices} notice(s) les contiennent (tout champ)"
     console.print(head, markup=False)
     if not res.forms:
-        console.print("no notice has them in a field of that language")
+        console.print("aucune notice ne les a dans un champ de cette langue")
         return
-    table = Table("words as written", "notices", "e.g.", title=f"in the newest {res.read} of them")
+    table = Table("mots tels qu'écrits", "notices", "p. ex.", title=f"dans les {res.read} plus récentes")
     for form, n in res.forms.most_common():
         table.add_row(form, str(n), ", ".join(map(str, res.examples[form])))
     console.print(table)
@@ -374,10 +380,12 @@ def rules_words(
 
 @rules_app.command("save")
 def rules_save(
-    new_rules: Path = typer.Argument(..., help="Rules file to put in force."),
-    by: str | None = typer.Option(None, "--by", help="Who saves it, for the history (default: the login name)."),
+    new_rules: Path = typer.Argument(..., help="Fichier de règles à mettre en vigueur."),
+    by: str | None = typer.Option(
+        None, "--by", help="Qui l'enregistre, pour l'historique (défaut : le nom de connexion)."
+    ),
 ) -> None:
-    """Put NEW_RULES in force (after `veille rules diff`), keeping the previous version in the history."""
+    """Mettre NEW_RULES en vigueur (après `veille rules diff`), la version précédente gardée dans l'historique."""
     from nlp.rules import RulesError, read_rules, save_rules
 
     try:
@@ -389,19 +397,19 @@ def rules_save(
     except RulesError as exc:
         fail(str(exc))
     console.print(
-        f"rules version {version} in force; the previous one is in the history. The cycles re-score the "
-        "archive with it, newest notices first, or now: veille classify",
+        f"règles version {version} en vigueur ; la précédente est dans l'historique. Les cycles reclassent "
+        "l'archive avec elles, notices récentes d'abord, ou tout de suite : veille classify",
         markup=False,
     )
 
 
 @rules_app.command("diff")
 def rules_diff(
-    new_rules: Path = typer.Argument(..., help="Candidate rules file."),
-    show: int = typer.Option(20, "--show", help="Notice ids to list per label and direction."),
-    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+    new_rules: Path = typer.Argument(..., help="Fichier de règles candidat."),
+    show: int = typer.Option(20, "--show", help="Ids de notices listés par thématique et sens."),
+    as_json: bool = typer.Option(False, "--json", help="Afficher le résultat complet en JSON."),
 ) -> None:
-    """Backtest: which notices would gain or lose each label with NEW_RULES (nothing is saved)."""
+    """Rejeu : quelles notices gagneraient ou perdraient chaque thématique avec NEW_RULES (rien n'est enregistré)."""
     from nlp.backtest import backtest
     from nlp.rules import RulesError, read_rules
 
@@ -417,16 +425,16 @@ def rules_diff(
         console.print_json(json.dumps(res.to_dict()))
         return
     console.print(
-        f"rules {res.current_version} -> {res.candidate_version}: {res.notices} notices, "
-        f"{res.rescored} re-scored in {res.seconds:.2f} s"
+        f"règles {res.current_version} -> {res.candidate_version} : {res.notices} notices, "
+        f"{res.rescored} reclassées en {res.seconds:.2f} s"
     )
     if res.note:
-        console.print(f"note: {res.note}", markup=False)
+        console.print(f"note : {res.note}", markup=False)
     for lb, d in res.labels.items():
         g, lo = d.counts
-        line = f"{lb}: +{g} -{lo}"
+        line = f"{lb} : +{g} -{lo}"
         if g:
-            line += f"  gained {d.gained[:show]}"
+            line += f"  gagnées {d.gained[:show]}"
         if lo:
-            line += f"  lost {d.lost[:show]}"
+            line += f"  perdues {d.lost[:show]}"
         console.print(line)

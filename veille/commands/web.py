@@ -14,14 +14,14 @@ from veille.commands.base import console, fail, state
 # Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
 # this module; a command loads only the stages it runs).
 
-users_app = typer.Typer(help="Web workbench accounts.", no_args_is_help=True)
+users_app = typer.Typer(help="Comptes de l'atelier web.", no_args_is_help=True)
 
 
 def serve(
-    host: str | None = typer.Option(None, "--host", help="Address to bind (default [web] host: 127.0.0.1)."),
-    port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port (default [web] port: 8000)."),
+    host: str | None = typer.Option(None, "--host", help="Adresse d'écoute (défaut [web] host : 127.0.0.1)."),
+    port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port (défaut [web] port : 8000)."),
 ) -> None:
-    """Run the analysts' workbench (web app)."""
+    """Lancer l'atelier web des analystes."""
     import uvicorn
 
     from web.app import create_app
@@ -29,7 +29,7 @@ def serve(
     settings = state.settings
     app = create_app(settings, state.engine())
     host, port = host or settings.web.host, port or settings.web.port
-    console.print(f"workbench on http://{host}:{port}/ (Ctrl-C to stop)")
+    console.print(f"atelier sur http://{host}:{port}/ (Ctrl-C pour arrêter)")
     _load_nlp(settings)
     # What start-up loaded (spaCy, SQLAlchemy, templates) lives as long as the server: keep it out of
     # the cyclic GC, whose full passes over it otherwise add ~60 ms pauses to searches.
@@ -50,17 +50,19 @@ def _load_nlp(settings) -> None:  # core.config.Settings
 
 @users_app.command("add")
 def users_add(
-    name: str = typer.Argument(..., help="Login name."),
-    role: str = typer.Option(..., "--role", help="reader (read-only) or analyst (feedback, rules)."),
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
-    no_password: bool = typer.Option(False, "--no-password", help="No password: only for the trusted-header mode."),
+    name: str = typer.Argument(..., help="Nom de connexion."),
+    role: str = typer.Option(..., "--role", help="reader (lecture seule) ou analyst (avis, règles)."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Lire le mot de passe sur l'entrée standard."),
+    no_password: bool = typer.Option(
+        False, "--no-password", help="Sans mot de passe : seulement pour le mode en-tête de confiance."
+    ),
 ) -> None:
-    """Create an account (or change its role / password)."""
+    """Créer un compte (ou changer son rôle, son mot de passe)."""
     from storage.web_users import ROLES
     from web.auth import add_user, check_user_name
 
     if role not in ROLES:
-        fail(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
+        fail(f"--role : {' ou '.join(ROLES)}, pas {role!r}")
     try:
         check_user_name(name)  # before asking for a password
     except ValueError as exc:
@@ -69,34 +71,34 @@ def users_add(
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     elif not no_password:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = typer.prompt("Mot de passe", hide_input=True, confirmation_prompt="Confirmez le mot de passe")
     if password is not None and len(password) < 8:
-        fail("the password must have at least 8 characters")
+        fail("le mot de passe doit avoir au moins 8 caractères")
     try:
         user = add_user(state.engine(), name, role, password)
     except ValueError as exc:
         fail(str(exc))
-    console.print(f"user {user.name} is {user.role}" + ("" if password is not None else " (no password)"))
+    console.print(f"utilisateur {user.name} : {user.role}" + ("" if password is not None else " (sans mot de passe)"))
 
 
 @users_app.command("remove")
-def users_remove(name: str = typer.Argument(..., help="Login name.")) -> None:
-    """Delete an account: its sessions end at once (its feedback keeps its name)."""
+def users_remove(name: str = typer.Argument(..., help="Nom de connexion.")) -> None:
+    """Supprimer un compte : ses sessions prennent fin aussitôt (ses avis gardent son nom)."""
     from web.auth import remove_user
 
     if not remove_user(state.engine(), name):
-        fail(f"no user {name!r}")
-    console.print(f"user {name} removed; their sessions are closed", markup=False, highlight=False)
+        fail(f"aucun utilisateur {name!r}")
+    console.print(f"utilisateur {name} supprimé ; ses sessions sont closes", markup=False, highlight=False)
 
 
 @users_app.command("list")
 def users_list() -> None:
-    """List the accounts and their roles."""
+    """Lister les comptes et leurs rôles."""
     from web.auth import list_users
 
     for u in list_users(state.engine()):
-        last = paris_time(u.last_login, short=True) or "never"
-        console.print(f"{u.name}\t{u.role}\tlast login {last}", markup=False, highlight=False)
+        last = paris_time(u.last_login, short=True) or "jamais"
+        console.print(f"{u.name}\t{u.role}\tdernière connexion {last}", markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
