@@ -65,7 +65,7 @@ def _line(name: str, f: dict) -> str:
     nm, caught = f["near_miss"], f["caught"]
     wrong = " ".join(f"{lb}:{n}" for lb, n in sorted(f["wrong"].items())) or "-"
     return (
-        f"{name:34s} {f['n']:4d} {f['false_alerts_per_100']:7.1f} {f['false_alerts']:5d} "
+        f"{name:46s} {f['n']:4d} {f['false_alerts_per_100']:7.1f} {f['false_alerts']:5d} "
         f"{nm[0]:>3d}/{nm[1]:<3d} {caught[0]:>3d}/{caught[1]:<3d}  {wrong}"
     )
 
@@ -89,31 +89,17 @@ def load_or_train(model_dir: Path | None, holdout: bool, k_folds: int):
     return active_rules(settings), model
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--holdout", action="store_true", help="train on the dev set's train split only")
-    ap.add_argument("--k-folds", type=int, default=5)
-    ap.add_argument("--model", type=Path, default=None, help="score with this model directory, no training")
-    ap.add_argument("--no-model", action="store_true", help="the rules alone (no training)")
-    ap.add_argument("--half", choices=["tune", "check", "both"], default="both")
-    ap.add_argument("--errors", action="store_true", help="list the tune half's false alerts")
-    a = ap.parse_args(argv)
+def report(rules, model, half: str = "both", errors: bool = False) -> None:
+    """Print the stream figures of the rules in force and ``model`` (None: the rules alone), half by half."""
     from nlp.train import variant_predictions
 
     items = load_dataset(STREAM)
-    if a.no_model:
-        from core.config import load_settings
-        from nlp.rules import active_rules
-
-        rules, model = active_rules(load_settings()), None
-    else:
-        rules, model = load_or_train(a.model, a.holdout, a.k_folds)
     labels = list(rules.labels)
     print(f"\n== stream set {STREAM.relative_to(ROOT)}: {len(items)} items")
-    head = f"{'half / combination':34s} {'n':>4s} {'FA/100':>7s} {'FA':>5s} {'NM sel':>7s} {'caught':>7s}"
+    head = f"{'half / combination':46s} {'n':>4s} {'FA/100':>7s} {'FA':>5s} {'NM sel':>7s} {'caught':>7s}"
     print(head + "  false alerts by label")
     for name, part in halves(items).items():
-        if a.half not in (name, "both"):
+        if half not in (name, "both"):
             continue
         ev = evaluate(part, rules, model)
         rows = {"rules alone": ev.predictions["rules"]}
@@ -125,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
                     rows["  variant: " + vname] = preds
         for row, preds in rows.items():
             print(_line(f"{name}: {row}", stream_figures(part, preds, labels)))
-        if a.errors and name == "tune":
+        if errors and name == "tune":
             preds = ev.predictions["combined" if model is not None else "rules"]
             for it, p, sc in zip(part, preds, ev.scores, strict=True):
                 for lb in sorted(p - set(it.labels)):
@@ -137,6 +123,25 @@ def main(argv: list[str] | None = None) -> None:
                     )
     print("  (FA/100: labels raised that the analyst did not give, per 100 items; NM sel: near-misses given any")
     print("   label; caught: relevant items given at least one of their labels)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--holdout", action="store_true", help="train on the dev set's train split only")
+    ap.add_argument("--k-folds", type=int, default=5)
+    ap.add_argument("--model", type=Path, default=None, help="score with this model directory, no training")
+    ap.add_argument("--no-model", action="store_true", help="the rules alone (no training)")
+    ap.add_argument("--half", choices=["tune", "check", "both"], default="both")
+    ap.add_argument("--errors", action="store_true", help="list the tune half's false alerts")
+    a = ap.parse_args(argv)
+    if a.no_model:
+        from core.config import load_settings
+        from nlp.rules import active_rules
+
+        rules, model = active_rules(load_settings()), None
+    else:
+        rules, model = load_or_train(a.model, a.holdout, a.k_folds)
+    report(rules, model, a.half, a.errors)
 
 
 if __name__ == "__main__":
