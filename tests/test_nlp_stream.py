@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -83,3 +85,19 @@ def test_stream_figures_count_false_alerts_and_catches():
     assert f["false_alerts"] == sum("deai" not in g for g in gold)
     assert f["false_alerts_per_100"] == 100.0 * f["false_alerts"] / 4
     assert f["wrong"] == ({"deai": f["false_alerts"]} if f["false_alerts"] else {})
+
+
+def test_stream_bench_runs_as_a_script(tmp_path):
+    """As an analyst runs it: its own process and a fresh VEILLE_HOME, where the config is checked against
+    the source kinds (which the bench must import: nothing else in its process does)."""
+    env = {**os.environ, "VEILLE_HOME": str(tmp_path), "COLUMNS": "200"}
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "nlp_stream.py"), "--no-model"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=ROOT,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "tune: rules alone" in res.stdout and "check: rules alone" in res.stdout
