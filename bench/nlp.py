@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("VEILLE_HOME", tempfile.mkdtemp(prefix="veille-bench-"))
 
+import crawlers.kinds  # noqa: E402, F401  the config checks sources against the declared kinds
 from nlp.dataset import DEV_SET, Item, folds, load_dataset, split  # noqa: E402
 from nlp.evaluate import evaluate, metrics, spread  # noqa: E402
 from storage.textnorm import strip_accents  # noqa: E402
@@ -153,6 +154,10 @@ def quality(quick: bool) -> None:
         mi = [f["micro_f1"] for f in fs]
         print(f"{name:44s} {spread(mi):40s} {sum(nm) / len(nm):10.3f} {sum(fa) / len(fa):11.1f}")
     print("  (the rules were written while reading the train split, so their CV figures are optimistic)")
+    import nlp_stream  # bench/nlp_stream.py: real items taken unselected from recorded sources
+
+    print("\n(the model above, trained on the train split; bench/nlp_stream.py trains the production one)")
+    nlp_stream.report(rules, model)
 
 
 # -- synthetic notices ------------------------------------------------------------------------------
