@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("VEILLE_HOME", tempfile.mkdtemp(prefix="veille-bench-"))
 
-import crawlers.kinds  # noqa: E402, F401  the config checks sources against the declared kinds
 from nlp.dataset import DEV_SET, Item, folds, load_dataset, split  # noqa: E402
 from nlp.evaluate import evaluate, metrics, spread  # noqa: E402
 from storage.textnorm import strip_accents  # noqa: E402

@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("VEILLE_HOME", tempfile.mkdtemp(prefix="veille-cv-"))
 
-import crawlers.kinds  # noqa: E402, F401  the config checks sources against the declared kinds
 from core.config import load_settings  # noqa: E402
 from core.profiles import load_labels  # noqa: E402
 from nlp import train as T  # noqa: E402

@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # before bench/, whose nlp.py would shadow the package
 os.environ.setdefault("VEILLE_HOME", tempfile.mkdtemp(prefix="veille-bench-stream-"))
 
-import crawlers.kinds  # noqa: E402, F401  the config checks sources against the declared kinds
 from nlp.dataset import DATA_DIR, Item, load_dataset  # noqa: E402
 from nlp.evaluate import evaluate, metrics  # noqa: E402
 
