@@ -58,9 +58,9 @@ def crawl(
         return []
     started = now_utc()
     runs = {s.name: start_run(engine, s.name, s.kind) for s in sources}  # shown as running meanwhile
-    progress(f"crawling {len(sources)} source(s)")
+    progress(f"relevé de {len(sources)} source(s)")
     outcomes = fetch(settings, sources, {s.name: _since(engine, s.name, since) for s in sources}, record_dir, timeout)
-    progress(f"storing {sum(len(o.records) for o in outcomes)} record(s) from {len(outcomes)} source(s)")
+    progress(f"archivage de {sum(len(o.records) for o in outcomes)} élément(s) de {len(outcomes)} source(s)")
     return [store(engine, runs[o.source.name], o, started) for o in outcomes]
 
 

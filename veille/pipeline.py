@@ -98,6 +98,7 @@ def _cycle(
     progress: Progress,
 ) -> CycleSummary:
     summary = CycleSummary()
+    started = now or datetime.now(UTC)
     if sources is None:
         sources = due_sources(engine, settings, now)
     if sources:
@@ -108,7 +109,7 @@ def _cycle(
     # Also, newest first and a bounded number per cycle: notices a killed run stored but never scored,
     # and those scored by rules or a model no longer in force (an analyst saved rules, `veille train`).
     stale = set(stale_ids(engine, settings, limit=RESCORE_PER_CYCLE)) - changed
-    progress(f"classifying {len(changed)} new or changed notice(s) and {len(stale)} with outdated scores")
+    progress(f"classement de {len(changed)} notice(s) nouvelle(s) ou modifiée(s), {len(stale)} à rescorer")
     if changed or stale:
         stats = classify(engine, settings, sorted(changed | stale))
         summary.classified = stats.notices
@@ -116,15 +117,15 @@ def _cycle(
         summary.labels = {k: v for k, v in stats.selected.items() if v}
     if changed:  # search's cross-language lexicon learns from the new bilingual titles, here, not in a search
         lexicon(engine, settings, rule_units)
-    progress("sending immediate alerts")
+    progress("envoi des alertes immédiates")
     summary.alerts = send_alerts(engine, settings, now=now, since=digest_since)
-    progress("sending deadline reminders")
+    progress("envoi des rappels d'échéance")
     summary.reminders = send_reminders(engine, settings, now=now)
-    if digests and digest_since is not None:  # an explicit window (the demo, a catch-up)
-        progress("sending digests")
-        summary.digests = send_digests(engine, settings, now=now, since=digest_since)
+    if digests and digest_since is not None:  # the demo: what this cycle found, whatever its items' dates
+        progress("envoi des digests")  # (its alerts above take items dated from digest_since)
+        summary.digests = send_digests(engine, settings, now=now, since=started)
     elif digests and digest_time_reached(settings, now):
-        progress("sending due digests")  # alerts skips non-working days and recipients already served
+        progress("envoi des digests dus")  # alerts skips non-working days and recipients already served
         summary.digests = send_digests(engine, settings, now=now)
     return summary
 

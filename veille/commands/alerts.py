@@ -245,7 +245,7 @@ def deliveries_cmd(
             str(r.id),
             str(r.notice_id),
             escape(r.recipient),
-            f"{r.channel} {tr(PURPOSES[r.purpose]) if r.purpose in PURPOSES else r.purpose}",
+            f"{r.channel}\n{tr(PURPOSES[r.purpose]) if r.purpose in PURPOSES else r.purpose}",
             f"[{color}]{status_name(r.status)}[/{color}]",
             str(r.attempts),
             paris_time(r.sent_at, short=True) if r.status == "sent" else "",

@@ -187,14 +187,16 @@ def search_cmd(
         typer.echo(export_csv(rows) if fmt == "csv" else json.dumps(rows, ensure_ascii=False, indent=1), nl=False)
         return
     table = Table(show_lines=False, expand=True)
-    for col in ("id", "date", "source", "titre / extrait", "étiquettes"):
-        table.add_column(col, overflow="fold")
+    table.add_column("id", no_wrap=True)
+    table.add_column("date", no_wrap=True)
+    table.add_column("titre · source · extrait", overflow="fold", ratio=1)  # the title gets the width
+    table.add_column("étiquettes", no_wrap=True)
     for h in result.hits:
         when = h.published_at.isoformat() if h.published_at else ""
-        labels = ", ".join(f"{k} {v:.2f}" for k, v in sorted(h.labels.items(), key=lambda kv: -kv[1]))
+        labels = "\n".join(f"{k} {v:.2f}" for k, v in sorted(h.labels.items(), key=lambda kv: -kv[1]))
         # Crawled text may contain Rich markup and terminal escapes: safe() neutralises both.
-        text = f"{safe(h.title)}\n[dim]{safe(h.snippet_text)}[/dim]"
-        table.add_row(str(h.notice_id), when, safe(h.source), text, labels)
+        text = f"{safe(h.title)}\n[cyan]{safe(h.source)}[/cyan] [dim]{safe(h.snippet_text)}[/dim]"
+        table.add_row(str(h.notice_id), when, text, labels)
     console.print(table)
     more = "+" if result.total_is_lower_bound else ""
     plural = "s" if result.total > 1 or more else ""
