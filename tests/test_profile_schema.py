@@ -311,7 +311,7 @@ def test_a_label_added_in_the_profiles_files_is_configured_checked_classified_an
     # 3. A real EMA news item about shortages is classified under it, and routed to its unit.
     settings = load_settings(cfg)
     engine = open_archive(settings.database_url)
-    from crawlers.run import crawl
+    from veille.crawl import crawl
 
     [run] = crawl(settings, engine, names=["ema-news"])
     assert run.ok, run.error
