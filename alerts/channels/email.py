@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from alerts.channels import Channel, register
-from alerts.config import LabelRoute
-from alerts.digest import Digest
-from alerts.email import SmtpTransport, build_message
-from alerts.outbox import Transport
 from core.config import SmtpConfig
+
+if TYPE_CHECKING:  # `veille config` loads every channel to check its options: rendering loads on use
+    from alerts.config import LabelRoute
+    from alerts.digest import Digest
+    from alerts.outbox import Transport
 
 
 @register
@@ -28,9 +29,13 @@ class Email(Channel):
         return list(route.email)
 
     def render(self, d: Digest, batch: str, now: datetime) -> list[EmailMessage]:
+        from alerts.email import build_message
+
         return [build_message(d, self.options.sender, batch, now)]
 
     def transport(self, address: str) -> Transport | None:
+        from alerts.email import SmtpTransport
+
         return SmtpTransport(self.options) if self.options.host else None
 
     def file_name(self, stem: str, part: int) -> str:

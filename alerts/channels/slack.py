@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from alerts.channels import Channel, register
-from alerts.config import LabelRoute
-from alerts.digest import Digest
-from alerts.outbox import Transport
-from alerts.slack import SlackTransport, payloads
 from core.config import SlackConfig
+
+if TYPE_CHECKING:  # `veille config` loads every channel to check its options: rendering loads on use
+    from alerts.config import LabelRoute
+    from alerts.digest import Digest
+    from alerts.outbox import Transport
 
 
 @register
@@ -26,9 +27,13 @@ class Slack(Channel):
         return list(route.slack)
 
     def render(self, d: Digest, batch: str, now: datetime) -> list[dict]:
+        from alerts.slack import payloads
+
         return payloads(d, d.recipient)  # the Slack channel is named in each post
 
     def transport(self, address: str) -> Transport | None:
+        from alerts.slack import SlackTransport
+
         if not self.options.token:
             return None
         return SlackTransport(self.options.token.get_secret_value(), self.options.base_url)

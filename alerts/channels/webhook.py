@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from alerts.channels import Channel, register
-from alerts.config import LabelRoute, Routing
-from alerts.digest import Digest
-from alerts.outbox import Transport
-from alerts.slack import WebhookTransport, payloads
+
+if TYPE_CHECKING:  # `veille config` loads every channel to check its options: rendering loads on use
+    from alerts.config import LabelRoute, Routing
+    from alerts.digest import Digest
+    from alerts.outbox import Transport
 
 PREFIX = "webhook:"
 
@@ -27,8 +29,12 @@ class Webhook(Channel):
         return {f"{PREFIX}{name}": list(hook.labels) for name, hook in routing.webhooks.items()}
 
     def render(self, d: Digest, batch: str, now: datetime) -> list[dict]:
+        from alerts.slack import payloads
+
         return payloads(d, None)  # the webhook's URL names its channel
 
     def transport(self, address: str) -> Transport | None:
+        from alerts.slack import WebhookTransport
+
         url = self.routing.webhook_url(address.removeprefix(PREFIX))
         return WebhookTransport(url) if url else None
