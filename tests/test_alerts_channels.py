@@ -28,7 +28,8 @@ from alerts.routing import recipients
 from core.config import ConfigError, Strict, load_settings
 from storage.db import open_archive, session_scope
 from storage.models import Delivery
-from tests.alerts_support import add_notice, classify_as, write_config, write_routing
+from tests.alerts_support import write_config, write_routing
+from tests.test_alerts_outbox import critical
 from tests.test_digest_daily import NOW, OLD, RECENT, archive, notice_id, pipeline  # noqa: F401  (pipeline: a fixture)
 from veille.commands.base import state
 from veille.main import app
@@ -225,15 +226,7 @@ def test_a_webhook_without_its_url_is_filed_under_webhook_not_slack(veille_home,
     settings = load_settings()
     engine = open_archive(sqlite_url)
     now = dt.datetime.now(dt.UTC)
-    nid = add_notice(
-        engine,
-        "32026R0100",
-        celex="32026R0100",
-        title_fr="Règlement d'exécution établissant les règles du format européen d'échange des dossiers médicaux",
-        legal_basis=["32025R0327"],
-        published_at=now,
-    )
-    classify_as(engine, nid, "numerique")
+    nid = critical(engine, now)  # a `numerique` act the routing calls critical
     stats = alerts.send_alerts(engine, settings, now=now)
     assert stats.by_channel["webhook"] == {"sent": 1}
     [post] = (settings.outbox / "webhook").glob("*.json")
