@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
 import threading
@@ -26,6 +27,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_smtp(handler, **kw):
+    """A started aiosmtpd ``Controller`` on 127.0.0.1 and a free port (its ``.port``). The port is free when
+    chosen, but another process (a second test run, an outgoing connection) may take it before the server
+    binds it: then another port is tried, instead of failing the test."""
+    from aiosmtpd.controller import Controller
+
+    for attempt in range(10):
+        ctl = Controller(handler, hostname="127.0.0.1", port=free_port(), **kw)
+        try:
+            ctl.start()
+            return ctl
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or attempt == 9:
+                raise
+    raise AssertionError("unreachable")
 
 
 def add_notice(engine, external_id: str, **kw) -> int:

@@ -22,14 +22,13 @@ from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
-from aiosmtpd.controller import Controller
 from sqlmodel import select
 
 from crawlers.replay.server import Route
 from nlp.dataset import DEV_SET
 from storage.db import session_scope
 from storage.models import Delivery, Notice, Sighting
-from tests.alerts_support import Inbox, SlackServer, free_port
+from tests.alerts_support import Inbox, SlackServer, start_smtp
 
 ROOT = Path(__file__).resolve().parent.parent
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
@@ -148,13 +147,11 @@ class SlowInbox(Inbox):
 @contextmanager
 def peers(authenticator=None, smtp_delay: float = 0.0, **controller_kw):
     inbox = SlowInbox(smtp_delay) if smtp_delay else Inbox()
-    port = free_port()
     kw = {"authenticator": authenticator, "auth_require_tls": False} if authenticator else {}
-    ctl = Controller(inbox, hostname="127.0.0.1", port=port, **kw, **controller_kw)
-    ctl.start()
+    ctl = start_smtp(inbox, **kw, **controller_kw)
     try:
         with SlackServer() as slack:
-            yield Peers(inbox, port, slack)
+            yield Peers(inbox, ctl.port, slack)
     finally:
         ctl.stop()
 

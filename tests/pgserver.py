@@ -45,9 +45,17 @@ class PgServer:
             shutil.chown(self.dir, "postgres", "postgres")
         data = self.dir / "data"
         self._run(self.initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off"
-        self._run(self.pg_ctl, "-D", str(data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
-        return self.url("postgres")
+        for attempt in range(10):  # a free port may be taken before PostgreSQL binds it (a parallel run)
+            opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off"
+            try:
+                self._run(self.pg_ctl, "-D", str(data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
+                return self.url("postgres")
+            except subprocess.CalledProcessError:
+                log = (self.dir / "log").read_text(errors="replace") if (self.dir / "log").exists() else ""
+                if "could not bind" not in log or attempt == 9:
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
 
     def url(self, db: str) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{db}"

@@ -11,7 +11,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,7 +22,7 @@ import alerts
 from core.config import load_settings
 from storage.db import session_scope
 from storage.models import Delivery
-from tests.alerts_support import Inbox, add_notice, classify_as, free_port, write_config, write_routing
+from tests.alerts_support import Inbox, add_notice, classify_as, start_smtp, write_config, write_routing
 
 ROOT = Path(__file__).resolve().parent.parent
 MONDAY = dt.datetime(2026, 11, 23, 7, tzinfo=dt.UTC)
@@ -73,19 +72,15 @@ def smtp(tmp_path, monkeypatch):
     ctx.load_cert_chain(cert, key)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # ssl.create_default_context() on the client side
     inbox = Inbox()
-    port = free_port()
-    ctl = Controller(
+    ctl = start_smtp(
         inbox,
-        hostname="127.0.0.1",
-        port=port,
         tls_context=ctx,
         require_starttls=True,
         authenticator=authenticator,
         auth_require_tls=True,
         auth_exclude_mechanism=["CRAM-MD5"],
     )
-    ctl.start()
-    inbox.port = port
+    inbox.port = ctl.port
     yield inbox
     ctl.stop()
 

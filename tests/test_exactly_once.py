@@ -19,14 +19,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlmodel import select
 
 from alerts.email import message_id
 from crawlers.replay.server import ReplayServer
 from storage.db import open_archive, session_scope
 from storage.models import CrawlRun, Delivery
-from tests.alerts_support import Inbox, SlackServer, free_port
+from tests.alerts_support import Inbox, SlackServer, start_smtp
 from tests.hardening_support import (
     ROOT,
     Peers,
@@ -61,12 +60,11 @@ class GateInbox(Inbox):
 
 @contextmanager
 def gated_peers():
-    inbox, port = GateInbox(), free_port()
-    ctl = Controller(inbox, hostname="127.0.0.1", port=port)
-    ctl.start()
+    inbox = GateInbox()
+    ctl = start_smtp(inbox)
     try:
         with SlackServer() as slack:
-            yield Peers(inbox, port, slack)
+            yield Peers(inbox, ctl.port, slack)
     finally:
         inbox.gate.set()
         ctl.stop()

@@ -119,10 +119,13 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(app) -> Iterator[str]:
-    """uvicorn in a background thread on 127.0.0.1 and a free port; yields the base URL."""
-    port = free_port()
+    """uvicorn in a background thread on 127.0.0.1 and a free port; yields the base URL. The socket is bound
+    here and handed to uvicorn: no other process can take the port in between (parallel test runs)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:
         if not thread.is_alive():
@@ -133,3 +136,4 @@ def live_server(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+        sock.close()
