@@ -34,7 +34,7 @@ from nlp.rules import RulesError, active_rules, parse_rules, rules_path
 from tests.conftest import ROOT
 from tests.hardening_support import run_measured, veille_env
 from tests.rules_support import FUZZ_FILE, hog, spin
-from tests.web_helpers import PASSWORD, client, copy_archive, csrf_of, free_port, login, seeded_archive_file
+from tests.web_helpers import PASSWORD, client, copy_archive, csrf_of, login, seeded_archive_file, start_veille_serve
 from web import rules_worker
 
 LABELS = {"deai", "sante_publique", "daqss", "diqasm", "numerique", "international", "deontologie"}
@@ -466,20 +466,9 @@ def archive(seeded, tmp_path):
 @contextmanager
 def veille_serve(home: Path, database_url: str) -> Iterator[str]:
     """``veille serve`` in its own process (a frozen server must not freeze the test's clients too)."""
-    port = free_port()
     env = veille_env(home, VEILLE_DATABASE_URL=database_url)
-    cmd = [sys.executable, "-m", "veille", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_veille_serve(env, home.parent / "serve.log")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, "veille serve did not start"
-            try:
-                httpx.get(f"{url}/login", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
         yield url
     finally:
         proc.terminate()

@@ -8,7 +8,6 @@ import hashlib
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,15 @@ from storage.calendar_tokens import create_token
 from storage.db import open_archive, session_scope
 from storage.models import Feedback
 from tests.conftest import ROOT
-from tests.web_helpers import PASSWORD, copy_archive, csrf_of, free_port, live_server, login, seeded_archive_file
+from tests.web_helpers import (
+    PASSWORD,
+    copy_archive,
+    csrf_of,
+    live_server,
+    login,
+    seeded_archive_file,
+    start_veille_serve,
+)
 from web.app import create_app
 from web.auth import KDF_SLOTS, add_user
 from web.security import CSP, LoginThrottle
@@ -385,17 +392,12 @@ def test_access_log_of_veille_serve_has_no_calendar_token(archive, veille_home, 
     engine, _ = archive
     feed_id, token = create_token(engine, "all")
     assert feed_id > 0 and len(token) >= 24
-    port = free_port()
     env = {**os.environ, "VEILLE_HOME": str(veille_home), "VEILLE_DATABASE_URL": str(engine.url),
            "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}  # fmt: skip
     veille_home.mkdir(parents=True, exist_ok=True)
     log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        server = subprocess.Popen([sys.executable, "-m", "veille", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                                  stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    server, base = start_veille_serve(env, log)
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(f"{base}/login"), server, log)
         r = httpx.get(f"{base}/calendar/all.ics", params={"token": token})
         assert r.status_code == 200 and r.text.startswith("BEGIN:VCALENDAR")
         assert httpx.get(f"{base}/calendar/all.ics?x=1&token={token}x").status_code == 404

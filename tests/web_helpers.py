@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -19,6 +22,7 @@ from fastapi.testclient import TestClient
 from core.config import load_settings
 from core.records import NoticeRecord
 from storage.db import open_archive
+from tests.conftest import ROOT
 from web.app import create_app
 from web.auth import add_user
 
@@ -115,6 +119,29 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_veille_serve(env: dict[str, str], log: Path, timeout: float = 120) -> tuple[subprocess.Popen, str]:
+    """``veille serve`` in its own process on 127.0.0.1 and a free port, its output in ``log``; returns the
+    process and its base URL once it answers. The port is free when chosen, but another process (a second
+    test run) may take it before the server binds it: then another port is tried."""
+    for attempt in range(10):
+        port = free_port()
+        cmd = [sys.executable, "-m", "veille", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        with log.open("w") as out:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                httpx.get(f"{base}/login", timeout=2)
+                return proc, base
+            except httpx.TransportError:
+                time.sleep(0.1)
+        taken = proc.poll() is not None and "address already in use" in log.read_text(errors="replace").lower()
+        if not taken or attempt == 9:
+            proc.kill()
+            raise AssertionError(f"veille serve did not start: {log.read_text(errors='replace')[-2000:]}")
+    raise AssertionError("unreachable")
 
 
 @contextmanager
