@@ -113,13 +113,18 @@ def fr_date(day: date | None) -> str:
     return f"{'1er' if day.day == 1 else day.day} {MONTHS[day.month - 1]} {day.year}" if day else ""
 
 
+def paris_local(value: datetime) -> datetime:
+    """An instant in Europe/Paris; naive datetimes are UTC (SQLite gives stored instants back without their zone)."""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(PARIS)
+
+
 def paris_time(value: datetime | None, *, short: bool = False) -> str:
     """An instant for people: ``7 décembre 2026 à 17:05 CET`` (``2026-12-07 17:05 CET`` when short).
 
     Naive datetimes are UTC (SQLite gives stored instants back without their zone)."""
     if value is None:
         return ""
-    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(PARIS)
+    local = paris_local(value)
     if short:
         return local.strftime("%Y-%m-%d %H:%M %Z")
     return f"{fr_date(local.date())} à {local:%H:%M %Z}"

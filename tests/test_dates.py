@@ -304,5 +304,8 @@ def test_digest_footer_and_web_show_paris_time():
 
     failed = FailedSource("ema-news", 2, "HTTP 503", datetime(2026, 12, 7, 16, 5, tzinfo=UTC))
     assert failed.last_at_text == "7 décembre 2026 à 17:05 CET"
-    assert _stamp(datetime(2026, 7, 1, 6, 0)) == "2026-07-01 08:00 CEST"  # SQLite gives stored instants naive
-    assert _day(date(2023, 12, 5)) == "2023-12-05" and _day("2023-12-05") == "2023-12-05"
+    # Outside a request the workbench speaks French; SQLite gives stored instants naive (UTC).
+    assert _stamp(datetime(2026, 7, 1, 6, 0)) == "1 juil. 2026 08:00 CEST"
+    assert _day(date(2023, 12, 5)) == "5 déc. 2023" and _day("2023-12-05") == "5 déc. 2023"
+    # An instant's day is its Brussels day: 23:30 UTC on 31 December is 1 January there.
+    assert _day(datetime(2025, 12, 31, 23, 30, tzinfo=UTC)) == "1 janv. 2026"

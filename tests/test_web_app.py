@@ -7,7 +7,7 @@ import json
 import os
 import re
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -305,14 +305,16 @@ def test_dashboard_chart_sources_outbox(archive):
     assert r.status_code == 200
     assert r.text.count('<rect class="bar"') >= 10
     # The legend totals are the selected labels of the notices published in the window.
-    first, last = re.search(r"104 weeks from (\S+) to (\S+) ", r.text).groups()
+    # Days in the reader's language (this client's is English): "Jan 5, 2026".
+    first, last = re.search(r"104 weeks from (\w{3} \d{1,2}, \d{4}) to (\w{3} \d{1,2}, \d{4}) ", r.text).groups()
     with session_scope(engine) as s:
         rows = s.exec(
             select(LabelScore.label, Notice.published_at)
             .join(Notice, Notice.id == LabelScore.notice_id)
             .where(LabelScore.selected)
         ).all()
-    start, end = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=7)
+    start, end = (datetime.strptime(d, "%b %d, %Y").date() for d in (first, last))
+    end += timedelta(days=7)
     from core.profiles import load_labels
     from web.routes.dashboard import short_name
 

@@ -35,7 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCALE = ROOT / "core" / "locale"
 SHOTS = os.environ.get("VEILLE_WEB_SCREENSHOTS")
 DEAI_NAME = "DEAI — Évaluation et accès à l'innovation"  # profile.toml [labels.deai] name
-STAMP = re.compile(r"\b20\d\d-\d\d-\d\d \d\d:\d\d CES?T\b")  # an instant in Paris time, with its zone
+# An instant in Paris time with its zone, its day in French (Babel's medium format): "7 déc. 2026 17:05 CET".
+FR_MONTHS = r"(janv\.|févr\.|mars|avr\.|mai|juin|juil\.|août|sept\.|oct\.|nov\.|déc\.)"
+STAMP = re.compile(rf"\b\d{{1,2}} {FR_MONTHS} 20\d\d \d\d:\d\d CES?T\b")
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
 
 
@@ -254,7 +256,7 @@ def test_the_workbench_is_french_in_a_french_browser(site, page_fr):
     page.goto(f"{url}/notice/{nid}")
     terms, values = page.locator("dl.facts dt").all_inner_texts(), page.locator("dl.facts dd").all_inner_texts()
     facts = dict(zip(terms, values, strict=True))
-    assert facts["Nature"] == "Règlement d'exécution" and facts["Publiée le"] == "2025-01-24"
+    assert facts["Nature"] == "Règlement d'exécution" and facts["Publiée le"] == "24 janv. 2025"
     assert STAMP.fullmatch(facts["Premier repérage"])
     assert page.locator("#labels th").all_inner_texts()[:4] == ["Thématique", "Score", "Règles / modèle",
                                                                 "Pourquoi (règles déclenchées)"]  # fmt: skip
@@ -326,6 +328,9 @@ def test_the_header_switch_turns_the_workbench_english_and_back(site, page_fr):
     page.goto(f"{url}/notice/{nid}")  # the choice sticks
     assert page.inner_text("#labels h2") == "Labels"
     assert page.inner_text("dl.facts dd >> nth=0") == "Implementing regulation"
+    terms, values = page.locator("dl.facts dt").all_inner_texts(), page.locator("dl.facts dd").all_inner_texts()
+    facts = dict(zip(terms, values, strict=True))
+    assert facts["Published"] == "Jan 24, 2025"
     descriptions = page.locator("#labels tr[data-label=deai] .desc").all_inner_texts()
     assert "Health technology assessment (HTA Regulation, joint clinical assessments)" in descriptions
     assert "(title)" in page.inner_text("#labels tr[data-label=deai] td.why")
@@ -344,5 +349,5 @@ def test_dashboard_times_are_paris_times_with_their_zone(demo):
     save_rules(settings, rules_path(settings).read_text(encoding="utf-8"), "alice")
     page = _logged_in(engine, settings, None).get("/dashboard").text
     saved = re.search(r'<p id="rules-in-force">(.*?)</p>', page, re.S).group(1)
-    assert re.search(r", enregistrée par alice le 20\d\d-\d\d-\d\d \d\d:\d\d CES?T\.$", saved), saved
+    assert re.search(r", enregistrée par alice le " + STAMP.pattern + r"\.$", saved), saved
     assert "UTC" not in re.sub(r"<[^>]+>", "", page)

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import anyio
+from babel.dates import format_date
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,7 +26,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from core.catalog import Message
 from core.config import ConfigError, Settings
-from core.dates import as_day, paris_time
+from core.dates import as_day, paris_local
 from core.names import (
     FIELDS,
     HEALTH_STATES,
@@ -62,18 +63,29 @@ ERRORS = {
 
 
 def _day(value: object) -> str:
-    """ISO day of a date, or of an instant in Brussels (raw SQL rows on SQLite give strings)."""
+    """A day in the request's language (``24 janv. 2025``, ``Jan 24, 2025``): a date, or an instant's day in
+    Brussels (raw SQL rows on SQLite give strings)."""
+    day = as_day(value)
+    return format_date(day, "medium", locale=current()) if day else ""
+
+
+def _iso_day(value: object) -> str:
+    """The same day for machines (``<time datetime>``)."""
     day = as_day(value)
     return day.isoformat() if day else ""
 
 
 def _stamp(value: object) -> str:
-    """An instant in Paris time with its zone (``2026-12-07 17:05 CET``); stored instants are UTC."""
+    """An instant in Paris time with its zone, its day in the request's language (``7 déc. 2026 17:05 CET``);
+    stored instants are UTC."""
     if value is None:
         return ""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return paris_time(value, short=True) if isinstance(value, datetime) else str(value)
+    if not isinstance(value, datetime):
+        return str(value)
+    local = paris_local(value)
+    return f"{_day(local.date())} {local:%H:%M %Z}"
 
 
 # Control characters (ANSI escapes, NUL...) and bidi overrides (text that reads other than it is).
@@ -150,6 +162,7 @@ def _templates() -> Jinja2Templates:
     env.globals["review_reason"] = _named(REVIEW_REASONS)
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     env.filters["day"] = _day
+    env.filters["iso_day"] = _iso_day
     env.filters["stamp"] = _stamp
     env.filters["shown"] = _shown
     return Jinja2Templates(env=env)
