@@ -232,7 +232,7 @@ def _claim(engine: Engine, batch: str, rows: list[Delivery], start: int, i: int,
     with session_scope(engine, write=True) as s:
         n = _set_status(s, batch, old, status="sending", sent_at=now, attempts=rows[0].attempts + 1)
         if n != len(rows):
-            raise ClaimLost(f"{batch}: claimed by another process ({n} of {len(rows)} rows free)")
+            raise ClaimLost(f"{batch} : pris par un autre processus ({n} lignes libres sur {len(rows)})")
         if i > start:  # part i-1 was accepted: never post it again
             _set_progress(s, batch, i, now)
 
@@ -280,7 +280,7 @@ def deliver(
                 attempts=rows[0].attempts + 1,
             )
         stats.add(channel, status, n)
-        stats.errors.append(f"{batch}: {error}")
+        stats.errors.append(f"{batch} : {error}")
         return stats
     with session_scope(engine, write=True) as s:
         n = _set_status(s, batch, ("sending",), status="sent", sent_at=now, last_error=None)
