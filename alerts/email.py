@@ -46,7 +46,7 @@ class SmtpTransport:
 
     def __init__(self, cfg: SmtpConfig, ssl_context: ssl.SSLContext | None = None) -> None:
         if not cfg.host:
-            raise ValueError("SmtpTransport needs smtp.host")
+            raise ValueError("l'envoi d'e-mails demande smtp.host (veille.toml, [smtp])")
         self.cfg = cfg
         self.ssl_context = ssl_context or ssl.create_default_context()
 

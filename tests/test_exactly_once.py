@@ -167,8 +167,7 @@ def test_second_run_exits_75_while_the_first_sends_and_a_waiting_run_follows(tmp
         assert code2 == 75, out2[-2000:] + err2[-2000:]
         assert out2.strip() == ""  # (a transient progress bar leaves a newline)
         assert err2.strip().splitlines() == [
-            f"une exécution est déjà en cours sur l'archive {home / 'veille.db'}.lock (a run is in progress) ; "
-            "rien n'a été fait"
+            f"une exécution est déjà en cours sur l'archive {home / 'veille.db'}.lock ; rien n'a été fait"
         ]
         assert code3 == 0, out3[-2000:] + err3[-2000:]
         with session_scope(engine) as s:
@@ -245,9 +244,7 @@ def test_second_run_on_postgres_exits_75_by_the_advisory_lock(tmp_path, pg_serve
         assert_each_once(engine, p)
         assert code1 == 0, out1[-2000:] + err1[-2000:]
         assert code2 == 75, out2[-2000:] + err2[-2000:]
-        assert err2.strip().splitlines() == [
-            f"une exécution est déjà en cours sur l'archive {url} (a run is in progress) ; rien n'a été fait"
-        ]
+        assert err2.strip().splitlines() == [f"une exécution est déjà en cours sur l'archive {url} ; rien n'a été fait"]
         assert not (home / "veille.db").exists() and not (home / "veille.db.lock").exists()
         assert critical_alerts(engine, p)[("veille-deai@has-sante.fr", "32026R0101")] == 1
         engine.dispose()

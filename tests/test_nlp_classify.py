@@ -339,7 +339,7 @@ def test_rules_words_lists_every_form_a_phrase_catches(engine):
     assert res.stems == [("fr", ["aid"])] and res.read == res.notices
     assert res.forms == {"aide": 1, "aidants": 1, "aidantes": 1}
     assert phrase_words(engine, settings, "aidants", "fr", limit=1).read == 1  # the newest only
-    with pytest.raises(ValueError, match="no word"):
+    with pytest.raises(ValueError, match="aucun mot à chercher"):
         phrase_words(engine, settings, "--", "fr")
 
 
@@ -356,4 +356,4 @@ def test_rules_words_command(engine, monkeypatch):
     assert out.exit_code == 0, out.output
     assert "(fr: aid) : 1 notice(s) les contiennent" in out.output.replace("\n", " ") and "aides" in out.output
     bad = CliRunner().invoke(app, ["rules", "words", "aidants", "--lang", "de"])
-    assert bad.exit_code == 2 and "use en, fr or any" in bad.output
+    assert bad.exit_code == 2 and "langue 'de' : en, fr ou any" in bad.output

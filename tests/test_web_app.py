@@ -506,6 +506,6 @@ def test_rules_words_lists_what_a_phrase_catches_for_every_user(archive):
     r = c.get("/rules/words", params={"phrase": XSS_TITLE, "lang": "en"})
     assert r.status_code == 200 and XSS_TITLE not in r.text and "&lt;script&gt;" in r.text
     r = c.get("/rules/words", params={"phrase": "aidants", "lang": "de"})
-    assert r.status_code == 422 and "use en, fr or any" in r.text
+    assert r.status_code == 422 and "en, fr ou any" in r.text
     r = c.get("/rules/words", params={"phrase": "--", "lang": "fr"})
-    assert r.status_code == 422 and "no word to match" in r.text
+    assert r.status_code == 422 and "aucun mot à chercher" in r.text
