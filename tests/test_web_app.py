@@ -320,7 +320,7 @@ def test_dashboard_chart_sources_outbox(archive):
     want = Counter(short_name(names, label) for label, when in rows if when and start <= when < end)
     shown = {html.unescape(m[0]): int(m[1]) for m in re.findall(r'class="legend">([^<]+?) \((\d+)\)', r.text)}
     assert shown == dict(want) and sum(shown.values()) > 0
-    assert "ema-news" in r.text and "WAF challenge" in r.text
+    assert "ema-news" in r.text and "HTTP 202 au corps vide (défi anti-robot) de www.ema.europa.eu" in r.text
     with session_scope(engine) as s:
         pending = s.exec(select(func.count()).select_from(Delivery).where(Delivery.status != "sent")).one()
     assert f"<strong>{pending}</strong> deliveries waiting" in r.text
