@@ -225,7 +225,8 @@ def test_robots_txt_is_obeyed(sqlite_url, tmp_path, server):
     settings = load_settings(write_config(tmp_path / "veille.toml", sources))
     res = {r.source: r for r in crawl(settings, open_archive(sqlite_url))}
     assert res["public"].ok and res["public"].new == 2
-    assert not res["private"].ok and "robots.txt" in res["private"].error
+    reason = f"{server.url('/private/rss.xml')} : refusé par le robots.txt du site (crawl.obey_robots)"
+    assert not res["private"].ok and res["private"].error == reason
     assert server.requests_for("/private/rss.xml") == []
 
 

@@ -21,6 +21,7 @@ from scrapy.exceptions import (
     DownloadConnectionRefusedError,
     DownloadFailedError,
     DownloadTimeoutError,
+    IgnoreRequest,
     ResponseDataLossError,
 )
 from scrapy.http import Response
@@ -102,6 +103,8 @@ def _network_reason(exc: BaseException, text: str, max_bytes: int | None) -> str
         return f"téléchargement interrompu : {size} (crawl.max_body_bytes)"
     if isinstance(exc, ResponseDataLossError):
         return "réponse tronquée : la connexion a été coupée avant la fin du corps annoncé"
+    if isinstance(exc, IgnoreRequest) and "robots.txt" in text:  # Scrapy's RobotsTxtMiddleware
+        return "refusé par le robots.txt du site (crawl.obey_robots)"
     if isinstance(exc, DownloadConnectionRefusedError):
         return "connexion refusée par le serveur"
     if isinstance(exc, CannotResolveHostError):
