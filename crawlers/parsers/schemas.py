@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from crawlers.parsers import ParseError
 
 M = TypeVar("M", bound=BaseModel)
+UNREADABLE = " : illisible"  # the field of a Gap counting items of another shape
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Gap:
     total: int
 
     def text(self) -> str:
+        if self.field.endswith(UNREADABLE):  # items of another shape, skipped (see check)
+            where = self.field.removesuffix(UNREADABLE)
+            return f"{self.what} : {self.missing} sur {self.total} illisible(s) ({where})"
         return f"{self.what} : {self.missing} sur {self.total} sans {self.field}"
 
 
@@ -112,7 +116,7 @@ def check(model: type[M], data: object, what: str, root: str = "", strip: int = 
         if odd is None:
             raise ParseError(_problem(errors[0], what, root, strip)) from None
         for (path, size), indexes in odd.items():
-            note(Gap(what, f"{_where(path[strip:], root) or 'éléments'} lisible", len(indexes), size))
+            note(Gap(what, f"{_where(path[strip:], root) or 'éléments'}{UNREADABLE}", len(indexes), size))
         obj = model.model_validate(_without(data, odd))
     for gap in count_gaps([obj], what):
         note(gap)

@@ -162,6 +162,7 @@ class VeilleSpider(scrapy.Spider):
         self.warnings: list[str] = []
         self.gaps: dict[tuple[str, str], int] = {}  # (what, field) -> items without it, summed over answers
         self.gap_totals: dict[str, int] = {}  # what -> items checked
+        self.gap_of: dict[tuple[str, str], int] = {}  # (what, field) -> the items its own notes counted
 
     def fail(self, reason: str) -> None:
         self.errors.append(reason)
@@ -173,12 +174,15 @@ class VeilleSpider(scrapy.Spider):
         for g in gaps:
             if g.field:
                 self.gaps[(g.what, g.field)] = self.gaps.get((g.what, g.field), 0) + g.missing
+                self.gap_of[(g.what, g.field)] = self.gap_of.get((g.what, g.field), 0) + g.total
             else:
                 self.gap_totals[g.what] = self.gap_totals.get(g.what, 0) + g.total
 
     def gap_warnings(self) -> list[str]:
         """Items that came without an expected field, one line per field (issue 19: drift is loud)."""
-        return [schemas.Gap(w, f, n, self.gap_totals.get(w, n)).text() for (w, f), n in self.gaps.items()]
+        # Out of the items checked; a note without such a total (odd items of a list) brings its own.
+        totals = {k: self.gap_totals.get(k[0], self.gap_of[k]) for k in self.gaps}
+        return [schemas.Gap(w, f, n, totals[(w, f)]).text() for (w, f), n in self.gaps.items()]
 
     def request(self, url: str, callback: Callable, *, expect: str, **kwargs: Any) -> scrapy.Request:
         meta = {"expect": expect, **kwargs.pop("meta", {})}
