@@ -193,7 +193,8 @@ def test_threshold_change_with_a_model_rescores_only_notices_it_did_not_score(en
     classify(engine, settings)
     res = backtest(engine, settings, lowered)
     assert res.rescored == 0 and all(d.counts == (0, 0) for d in res.labels.values())
-    assert "m-tiny" in res.note and "veille train" in res.note
+    assert res.note.startswith("les seuils du fichier de règles ne valent que pour les notices scorées sans modèle ; ")
+    assert "le modèle m-tiny sélectionne avec ses propres seuils" in res.note and "`veille train`" in res.note
     # A notice stored since then (not yet scored by the model) is still backtested with the file's thresholds.
     ingest(engine, [NoticeRecord(source="ema-news", external_id="e", lang="en", title_en="EMA news on medicines")])
     res = backtest(engine, settings, lowered)
