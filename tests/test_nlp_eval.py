@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -242,10 +243,14 @@ def test_train_never_sees_test_items_and_uses_feedback(monkeypatch, tmp_path):
         return real_fit(examples, *a, **kw)
 
     monkeypatch.setattr(train_mod, "fit", recording_fit)
-    path = train_mod.train(settings, load_dataset(extra), k_folds=2, epochs=2, holdout=True)
+    said: list[str] = []  # what `veille train` prints as it goes
+    path = train_mod.train(settings, load_dataset(extra), k_folds=2, epochs=2, holdout=True, progress=said.append)
     meta = json.loads((path / "veille_meta.json").read_text())
     test_ids = {i.id for i in test}
     assert len(seen) == 3  # 2 folds + the final model
+    assert len(said) == 3 and re.fullmatch(r"pli 1/2 : entraînement sur \d+ exemples", said[0])
+    assert re.fullmatch(r"pli 2/2 : entraînement sur \d+ exemples", said[1])
+    assert re.fullmatch(r"modèle final : entraînement sur \d+ exemples et \d+ expressions des règles", said[2])
     assert all(s.isdisjoint(test_ids) for s in seen)
     assert set(meta["train_ids"]).isdisjoint(test_ids)
     assert "x-new" in meta["train_ids"] and f"notice:{nid}" in meta["train_ids"]
