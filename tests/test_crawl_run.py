@@ -285,7 +285,7 @@ def test_cellar_text_edge_cases_and_revalidation(engine, tmp_path, server):
     (first,) = crawl(settings, engine)
     assert first.ok and first.new == 3, first
     assert any(
-        "texte de 32025R0117 : HTTP 400 (requête refusée)" in w and "without language" in w for w in first.warnings
+        "texte de 32025R0117 : HTTP 400 (requête invalide)" in w and "without language" in w for w in first.warnings
     )
     assert any("texte de 32023L9999 : HTTP 404 (introuvable) Resource" in w for w in first.warnings)
     (second,) = crawl(settings, engine)

@@ -38,12 +38,12 @@ log = logging.getLogger(__name__)
 
 # The HTTP errors a source gives most, named in French after the code (the code stays: operators search it).
 HTTP_NAMES = {
-    400: "requête refusée",
+    400: "requête invalide",
     401: "authentification requise",
-    403: "accès refusé",
+    403: "accès interdit",
     404: "introuvable",
     408: "délai de requête dépassé",
-    410: "supprimé",
+    410: "ressource supprimée",
     429: "trop de requêtes",
     500: "erreur interne du serveur",
     502: "passerelle en erreur",
