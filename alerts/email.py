@@ -46,7 +46,7 @@ class SmtpTransport:
 
     def __init__(self, cfg: SmtpConfig, ssl_context: ssl.SSLContext | None = None) -> None:
         if not cfg.host:
-            raise ValueError("SmtpTransport needs smtp.host")
+            raise ValueError("l'envoi d'e-mails demande smtp.host (veille.toml, [smtp])")
         self.cfg = cfg
         self.ssl_context = ssl_context or ssl.create_default_context()
 
@@ -77,7 +77,7 @@ class SmtpTransport:
         try:
             smtp = self._open()
         except smtplib.SMTPAuthenticationError as exc:
-            raise Rejected(f"SMTP login refused ({exc.smtp_code})") from None
+            raise Rejected(f"connexion SMTP refusée ({exc.smtp_code})") from None
         try:
             self._envelope(smtp, rcpts)
             handing_over()  # from here the server may keep the message
@@ -86,7 +86,7 @@ class SmtpTransport:
             except smtplib.SMTPDataError as exc:
                 code, reply = exc.smtp_code, exc.smtp_error
             if code != 250:
-                raise Rejected(f"message refused: {code} {_text(reply)}")
+                raise Rejected(f"message refusé : {code} {_text(reply)}")
         finally:
             try:
                 smtp.quit()
@@ -97,11 +97,11 @@ class SmtpTransport:
         """``MAIL FROM`` and ``RCPT TO``: a refusal here is before the hand-over, safe to retry."""
         code, reply = smtp.mail(self.cfg.sender, ["SMTPUTF8"] if _needs_utf8(rcpts) else [])
         if code != 250:
-            raise Rejected(f"MAIL FROM refused: {code} {_text(reply)}")
+            raise Rejected(f"MAIL FROM refusé : {code} {_text(reply)}")
         for rcpt in rcpts:
             code, reply = smtp.rcpt(rcpt)
             if code not in (250, 251):
-                raise Rejected(f"RCPT TO {rcpt} refused: {code} {_text(reply)}")
+                raise Rejected(f"RCPT TO {rcpt} refusé : {code} {_text(reply)}")
 
     def confirm(self, batch: str, part: int) -> bool | None:
         return None  # SMTP cannot tell whether an interrupted DATA was accepted

@@ -36,7 +36,7 @@ from alerts.outbox import (
 from alerts.render import text_body
 from alerts.routing import Candidate, Due, Recipient, alert_due, critical_rule, digest_due, load_candidates, recipients
 from core.config import Settings
-from core.dates import now_utc
+from core.dates import fr_date, now_utc
 from core.profiles import Label, load_labels, load_profile
 from core.records import as_utc
 from storage.db import session_scope
@@ -324,13 +324,13 @@ def plan_digests(
     day = local_day(settings, now)
     out = DigestPlan(day, f"{day.isoformat()}+{label}" if label else day.isoformat())
     if label is None and since is None and settings.schedule.digest_days == "working" and not working_day(day):
-        out.notes.append(f"{day.isoformat()} is not a working day: no digest (--since DATE forces one)")
+        out.notes.append(f"le {fr_date(day)} n'est pas un jour ouvré : pas de digest (--since DATE en fait un)")
         return out
     period = _period(engine, settings, routing, now, day, label, since)
     for r in period.rcpts:
         rp = _recipient_plan(period, out.key, r)
         if rp is None:
-            out.notes.append(f"{r.channel} {r.address}: today's digest already went out")
+            out.notes.append(f"{r.channel} {r.address} : le digest du jour est déjà parti")
         else:
             out.recipients.append(rp)
     return out
@@ -460,7 +460,7 @@ def _nothing_new(job: Driver, rp: RecipientPlan, day: date) -> DeliveryStats:
     try:
         job.transport(r.channel, r.address).send(r.address, batch, job.render.parts(batch, d), 0, lambda i: None)
     except Exception as exc:  # reported; tomorrow's digest tries again
-        stats.errors.append(f"{batch} (nothing new): {type(exc).__name__}: {exc}"[:500])
+        stats.errors.append(f"{batch} (rien de nouveau) : {type(exc).__name__}: {exc}"[:500])
         return stats
     with session_scope(job.engine, write=True) as s:
         _record_last(s, r.channel, r.address, day.isoformat(), None, job.now)
@@ -488,7 +488,7 @@ def preview_digests(
         stats.previews += ahead
         stats.pending += sum(p.items for p in ahead)
     elif not stats.previews:
-        stats.notes.append(f"no digest in the outbox for {day.isoformat()}")
+        stats.notes.append(f"aucun digest du {fr_date(day)} dans la boîte d'envoi")
     return stats
 
 

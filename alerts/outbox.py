@@ -34,6 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from core.dates import paris_time
 from core.records import as_utc
 from storage.db import is_sqlite, session_scope
 from storage.models import Delivery, KeyValue
@@ -198,10 +199,11 @@ def reconcile(engine: Engine, transport_for: Callable[[str, str], Transport], no
                 _set_progress(s, batch, None, now)
                 stats.add(rows[0].channel, "sent", len(rows))
             else:
-                why = "not found at the receiver" if arrived is False else "it may have been delivered"
+                why = "introuvable chez le destinataire" if arrived is False else "il est peut-être arrivé"
                 msg = (
-                    f"process stopped while handing part {part + 1} to the server at {rows[0].sent_at:%Y-%m-%d %H:%M}; "
-                    f"{why}; not resent automatically (veille deliveries --retry {batch})"
+                    f"processus arrêté pendant la remise de la partie {part + 1} au serveur le "
+                    f"{paris_time(rows[0].sent_at, short=True)} ; {why} ; pas de renvoi automatique "
+                    f"(veille deliveries --retry {batch})"
                 )
                 status = "failed" if arrived is False else "uncertain"
                 _set_status(s, batch, ("sending",), status=status, last_error=msg)
@@ -232,7 +234,7 @@ def _claim(engine: Engine, batch: str, rows: list[Delivery], start: int, i: int,
     with session_scope(engine, write=True) as s:
         n = _set_status(s, batch, old, status="sending", sent_at=now, attempts=rows[0].attempts + 1)
         if n != len(rows):
-            raise ClaimLost(f"{batch}: claimed by another process ({n} of {len(rows)} rows free)")
+            raise ClaimLost(f"{batch} : pris par un autre processus ({n} lignes libres sur {len(rows)})")
         if i > start:  # part i-1 was accepted: never post it again
             _set_progress(s, batch, i, now)
 
@@ -266,7 +268,8 @@ def deliver(
         stats.notes.append(str(exc))
         return stats
     except Exception as exc:  # any failure is recorded on the rows, never lost
-        error = f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+        # A refusal is said in French by the transport; another error keeps its name and its library's words.
+        error = (str(exc) if isinstance(exc, Rejected) else f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT]
         # Rejected, or failed before our hand-over: safe to retry. Otherwise the server may have it.
         status = "uncertain" if claimed and not isinstance(exc, Rejected) else "failed"
         with session_scope(engine, write=True) as s:
@@ -280,7 +283,7 @@ def deliver(
                 attempts=rows[0].attempts + 1,
             )
         stats.add(channel, status, n)
-        stats.errors.append(f"{batch}: {error}")
+        stats.errors.append(f"{batch} : {error}")
         return stats
     with session_scope(engine, write=True) as s:
         n = _set_status(s, batch, ("sending",), status="sent", sent_at=now, last_error=None)

@@ -24,6 +24,7 @@ from alerts.jobs import Driver, batch_id
 from alerts.outbox import OPEN, DeliveryStats, Planned
 from alerts.routing import recipients, routed_labels
 from core.config import Settings
+from core.dates import fr_date
 from storage.db import session_scope
 from storage.models import Delivery
 
@@ -54,7 +55,7 @@ def send_reminders(engine: Engine, settings: Settings, now: datetime | None = No
     job = Driver(engine, settings, now).settle()
     today = local_day(settings, job.now)
     if not working_day(today):
-        job.stats.notes.append(f"{today.isoformat()} is not a working day: no reminder")
+        job.stats.notes.append(f"le {fr_date(today)} n'est pas un jour ouvré : pas de rappel")
         return job.stats
     job.enqueue(plan_reminders(engine, job.routing, today))
     return job.deliver(_open_reminder_batches(engine))

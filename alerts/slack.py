@@ -190,10 +190,11 @@ def _post(call: Callable[[], Any]) -> None:
         call()
     except SlackApiError as exc:
         status = exc.response.status_code if exc.response is not None else "?"
-        raise Rejected(f"Slack API error {status}: {exc.response.get('error') if exc.response else exc}") from None
+        said = exc.response.get("error") if exc.response else exc
+        raise Rejected(f"erreur de l'API Slack {status} : {said}") from None
     except URLError as exc:
         if isinstance(exc.reason, ConnectionRefusedError):
-            raise Rejected(f"Slack unreachable: {exc.reason}") from None
+            raise Rejected(f"Slack injoignable : {exc.reason}") from None
         raise
 
 
@@ -228,7 +229,7 @@ class WebhookTransport:
             handing_over(i)
             resp = _send_hook(self.client, parts[i])
             if resp.status_code != 200:  # 429/5xx after retries come back as a response, not an error
-                raise Rejected(f"{recipient} answered {resp.status_code}: {clean(resp.body, 200)}")
+                raise Rejected(f"{recipient} a répondu {resp.status_code} : {clean(resp.body, 200)}")
 
     def confirm(self, batch: str, part: int) -> bool | None:
         return None
@@ -239,5 +240,5 @@ def _send_hook(client: WebhookClient, payload: dict) -> Any:
         return client.send_dict(payload)
     except URLError as exc:
         if isinstance(exc.reason, ConnectionRefusedError):
-            raise Rejected(f"webhook unreachable: {exc.reason}") from None
+            raise Rejected(f"webhook injoignable : {exc.reason}") from None
         raise

@@ -36,7 +36,7 @@ def run_job(job: dict) -> None:
         try:
             cls = load_spider(src["spider"])
         except (ImportError, AttributeError) as exc:
-            status = {"source": config["name"], "ok": False, "error": f"spider {src['spider']}: {exc}"}
+            status = {"source": config["name"], "ok": False, "error": f"spider {src['spider']} introuvable : {exc}"}
             write_atomic(out_dir / f"{config['name']}.status.json", json.dumps(status))
             continue
         process.crawl(

@@ -30,6 +30,7 @@ from twisted.internet.task import deferLater
 WAF_MARKERS = (b"awsWafCookieDomainList", b"challenge.js", b"gokuProps")
 HTML_RE = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
 _record_seq = count(1)
+EXPECTED = {"feed": "du flux", "json": "du JSON", "xml": "du XML"}  # what a refusal says was expected
 
 
 class BadResponse(IgnoreRequest):
@@ -40,14 +41,14 @@ def refusal(request: Request, response: Response) -> str | None:
     """Why this raw answer cannot be read as the source's content, or None if it can."""
     body = response.body
     if response.headers.get(b"x-amzn-waf-action"):
-        return f"WAF challenge (HTTP {response.status}, x-amzn-waf-action) from {urlsplit(request.url).netloc}"
+        return f"défi anti-robot WAF (HTTP {response.status}, x-amzn-waf-action) de {urlsplit(request.url).netloc}"
     if response.status == 202 and not body.strip():
-        return f"HTTP 202 with an empty body (bot challenge) from {urlsplit(request.url).netloc}"
+        return f"HTTP 202 au corps vide (défi anti-robot) de {urlsplit(request.url).netloc}"
     if any(m in body[:65536] for m in WAF_MARKERS):
-        return "WAF challenge page (awsWafCookieDomainList) instead of content"
+        return "page de défi anti-robot WAF (awsWafCookieDomainList) au lieu du contenu"
     expect = request.meta.get("expect")
-    if response.status == 200 and expect in ("feed", "json", "xml") and HTML_RE.match(body[:4096]):
-        return f"HTML page where {expect} was expected"
+    if response.status == 200 and expect in EXPECTED and HTML_RE.match(body[:4096]):
+        return f"page HTML au lieu {EXPECTED[expect]} attendu"
     return None
 
 

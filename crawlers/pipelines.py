@@ -63,12 +63,12 @@ class CollectPipeline:
         write_atomic(self.out_dir / f"{name}.jsonl", lines)
         errors = list(getattr(spider, "errors", []))
         if reason != "finished":
-            errors.append(f"crawl ended early: {reason}")
+            errors.append(f"collecte arrêtée avant la fin : {reason}")
         stats = self.crawler.stats
         status = {
             "source": name,
             "ok": not errors,
-            "error": "; ".join(dict.fromkeys(errors))[:2000] or None,
+            "error": " ; ".join(dict.fromkeys(errors))[:2000] or None,
             "warnings": (list(getattr(spider, "gap_warnings", list)()) + list(getattr(spider, "warnings", [])))[:50],
             "records": len(self.records),
             "requests": stats.get_value("veille/requests", 0),

@@ -104,10 +104,10 @@ def run_child(job: dict, work: Path, timeout: float) -> str | None:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            return f"crawl process killed after {timeout:.0f} s"
+            return f"processus de collecte arrêté au bout de {timeout:.0f} s"
     if proc.returncode != 0:
         tail = (work / "child.err").read_text(errors="replace").strip().splitlines()[-1:] or [""]
-        return f"crawl process exited with code {proc.returncode}: {tail[0][:300]}"
+        return f"processus de collecte terminé avec le code {proc.returncode} : {tail[0][:300]}"
     return None
 
 
@@ -115,7 +115,7 @@ def read_outcome(work: Path, name: str, child_error: str | None) -> tuple[dict, 
     """The child's status and records for one source; a missing status is a failure."""
     status_path = work / f"{name}.status.json"
     if not status_path.exists():
-        status = {"ok": False, "error": child_error or "crawl process ended without a status for this source"}
+        status = {"ok": False, "error": child_error or "processus de collecte terminé sans état pour cette source"}
     else:
         status = json.loads(status_path.read_text(encoding="utf-8"))
     records = []
@@ -125,7 +125,8 @@ def read_outcome(work: Path, name: str, child_error: str | None) -> tuple[dict, 
             try:
                 records.append(NoticeRecord.model_validate_json(line))
             except ValidationError as exc:
-                status = {**status, "ok": False, "error": f"record {n} of {name} unreadable: {exc.errors()[0]['msg']}"}
+                why = exc.errors()[0]["msg"]
+                status = {**status, "ok": False, "error": f"enregistrement {n} de {name} illisible : {why}"}
                 return status, []
     return status, records
 

@@ -238,8 +238,8 @@ def backtest(engine: Engine, settings: Settings, candidate_text: str, filename: 
         todo = _unsettled(engine, current, model is not None, since)
         if model is not None:
             note = (
-                f"the rules file's thresholds apply only to notices scored without a model; model {model.version} "
-                "selects with its own per-label thresholds, chosen by `veille train`"
+                f"les seuils du fichier de règles ne valent que pour les notices scorées sans modèle ; le modèle "
+                f"{model.version} sélectionne avec ses propres seuils par thématique, choisis par `veille train`"
             )
     # With nothing to re-score there is no need to read the token cache.
     arch = TokenArchive.empty() if same_rules and not todo else archive_tokens(engine, settings)

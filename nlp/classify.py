@@ -188,7 +188,7 @@ def explain(engine: Engine, settings: Settings, notice_id: int) -> dict:
     with session_scope(engine) as s:
         notice = s.get(Notice, notice_id)
         if notice is None:
-            raise KeyError(f"no notice with id {notice_id}")
+            raise KeyError(f"aucune notice d'id {notice_id}")
         stored = {r.label: r for r in s.exec(select(LabelScore).where(LabelScore.notice_id == notice_id))}
         verdicts = latest(s, [notice_id])
     row = score_parsed(rules, model, [parse_notice(notice)])[0]

@@ -42,10 +42,10 @@ def _starts(stems: list[str], seq: list[str]) -> list[int]:
 def phrase_words(engine: Engine, settings: Settings, phrase: str, lang: str = "any", limit: int = 2000) -> PhraseWords:
     """The forms ``phrase`` (en, fr or any) catches in the archive, from the newest ``limit`` notices holding it."""
     if lang not in LANG_KEYS:
-        raise ValueError(f"language {lang!r}: use en, fr or any")
+        raise ValueError(f"langue {lang!r} : en, fr ou any")
     targets = phrase_stems(lang, phrase)
     if not targets:
-        raise ValueError(f"{phrase!r}: no word to match")
+        raise ValueError(f"{phrase!r} : aucun mot à chercher")
     arch = archive_tokens(engine, settings)
     nids = sorted((int(arch.nids[i]) for i in phrase_notices(arch, lang, phrase)), reverse=True)
     out = PhraseWords(phrase, targets, len(nids), 0)

@@ -373,8 +373,8 @@ def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) 
     for loc, r in placed:
         rule = _rule(r, str(loc[1]) if loc[0] == "labels" else "*", int(loc[-1]), lines(loc) or 0)
         if rule.key in seen:
-            first = f"first at line {seen[rule.key].line}"
-            raise RulesError(at(filename, rule.line, (*loc, "name"), f"duplicate rule name {rule.key!r} ({first})"))
+            first = f"déjà à la ligne {seen[rule.key].line}"
+            raise RulesError(at(filename, rule.line, (*loc, "name"), f"nom de règle en double {rule.key!r} ({first})"))
         seen[rule.key] = rule
         rules.append(rule)
     d = spec.defaults
@@ -392,12 +392,12 @@ def read_rules(path: Path) -> str:
     try:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):  # /dev/zero, a FIFO: would be read forever
-            raise RulesError(f"{path}:0: not a regular file")
+            raise RulesError(f"{path}:0: pas un fichier ordinaire")
         if st.st_size > MAX_BYTES:  # not read at all: a rules file is never that large
-            raise RulesError(f"{path}:1: rules file too large ({st.st_size:,} bytes, at most {MAX_BYTES:,})")
+            raise RulesError(f"{path}:1: fichier de règles trop gros ({st.st_size} octets, {MAX_BYTES} au plus)")
         return read_text(path, RulesError)
     except OSError as exc:
-        raise RulesError(f"{path}:0: cannot read: {exc.strerror}") from None
+        raise RulesError(f"{path}:0: lecture impossible : {exc.strerror}") from None
 
 
 def load_rules(path: str | Path, known_labels: set[str] | None = None) -> RuleSet:
@@ -530,7 +530,8 @@ def save_rules(settings: Settings, text: str, user: str | None = None, filename:
         _write_atomic(target, text)
     except OSError as exc:
         raise RulesSaveError(
-            f"{target}: cannot write the rules file ({exc.strerror}): the rules in force are unchanged"
+            f"{target}: écriture du fichier de règles impossible ({exc.strerror}) : "
+            "les règles en vigueur sont inchangées"
         ) from None
     try:
         _write_atomic(history / "last_good.yaml", text)
@@ -561,6 +562,6 @@ def _append_history(history: Path, old_raw: bytes, old_text: str, entry: dict) -
             os.close(fd)
     except OSError as exc:
         raise RulesSaveError(
-            f"{log_file}: cannot write the rules history ({exc.strerror}): nothing saved, "
-            "the rules in force are unchanged"
+            f"{log_file}: écriture de l'historique des règles impossible ({exc.strerror}) : rien n'est enregistré, "
+            "les règles en vigueur sont inchangées"
         ) from None

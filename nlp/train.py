@@ -215,7 +215,7 @@ def cross_validate(
     by_id = {e.id: e for e in examples}
     fold_ids = [[e.id for e in examples if fold_of(e.group, k_folds) == k] for k in range(k_folds)]  # by act group
     for k, val_ids in enumerate(fold_ids):
-        progress(f"fold {k + 1}/{k_folds}: training on {len(examples) - len(val_ids)} examples")
+        progress(f"pli {k + 1}/{k_folds} : entraînement sur {len(examples) - len(val_ids)} exemples")
         train_ex = [e for e in examples if e.id not in set(val_ids)]
         model_dir = fit(train_ex + (always or []), labels, tmp / f"fold{k}", epochs=epochs)
         for ex, cats in zip(
@@ -417,7 +417,7 @@ def train(
     items = training_items(extra, holdout, dataset)
     examples = dataset_examples(items, labels, rules) + feedback_examples(settings, labels, rules)
     if len({e.id for e in examples}) < 10:
-        raise ValueError("not enough training examples")
+        raise ValueError("trop peu d'exemples pour entraîner (10 au moins)")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     digest = hashlib.sha256("\n".join(sorted(e.id for e in examples)).encode()).hexdigest()[:6]
     version = f"m{stamp}-{digest}"
@@ -428,7 +428,7 @@ def train(
     cv = cross_validate(examples, labels, tmp, progress, k_folds, epochs, always=phrases)
     variants = {name: fit_params(examples, labels, **flags) for name, flags in VARIANTS.items()}
     params = {k: v for k, v in variants["combined"].items() if k != "calibrated"}
-    progress(f"final model: training on {len(examples)} examples and {len(phrases)} rule phrases")
+    progress(f"modèle final : entraînement sur {len(examples)} exemples et {len(phrases)} expressions des règles")
     fit(examples + phrases, labels, out / "pipeline", epochs=epochs)
     shutil.rmtree(tmp, ignore_errors=True)
     meta = {

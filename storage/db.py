@@ -85,20 +85,20 @@ def check_sqlite_file(path: Path) -> None:
         with open(path, "rb") as fh:
             head = fh.read(100)
     except OSError as exc:
-        raise ArchiveUnavailable(f"archive {path}: cannot read: {exc.strerror}") from None
+        raise ArchiveUnavailable(f"archive {path} : lecture impossible : {exc.strerror}") from None
     why = None
     if size == 0:
-        why = "the file is empty (0 bytes)"
+        why = "le fichier est vide (0 octet)"
     elif len(head) < 100 or not head.startswith(SQLITE_MAGIC):
-        why = "the file is not a SQLite database (garbage or truncated header)"
+        why = "le fichier n'est pas une base SQLite (contenu étranger ou en-tête tronqué)"
     else:
         page_size = int.from_bytes(head[16:18], "big") or 1  # 1 means 65536
         page_size = 65536 if page_size == 1 else page_size
         pages, counter, valid_for = (int.from_bytes(head[i : i + 4], "big") for i in (28, 24, 92))
         if counter == valid_for and size < pages * page_size:  # the header's size is trustworthy then
-            why = f"the file is truncated ({size} bytes; its header says {pages * page_size})"
+            why = f"le fichier est tronqué ({size} octets ; son en-tête en annonce {pages * page_size})"
     if why:
-        raise ArchiveUnavailable(f"archive {path}: {why}; refusing to open it (left untouched)")
+        raise ArchiveUnavailable(f"archive {path} : {why} ; ouverture refusée (fichier laissé intact)")
 
 
 def _create_sqlite_file(path: Path) -> None:
@@ -158,7 +158,7 @@ def upgrade(url: str, revision: str = "head") -> None:
             command.upgrade(alembic_config(url), revision)
     except (DatabaseError, InterfaceError) as exc:  # also "file is not a database", "malformed"
         reason = (str(exc.orig or exc).strip().splitlines() or ["?"])[0]
-        raise ArchiveUnavailable(f"archive {display_url(url)}: cannot open: {reason}") from None
+        raise ArchiveUnavailable(f"archive {display_url(url)} : ouverture impossible : {reason}") from None
 
 
 _REVISION = re.compile(r"""^(down_)?revision(?:\s*:[^=]+)?\s*=\s*(?:["']([^"']+)["']|None)""", re.M)

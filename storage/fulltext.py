@@ -15,6 +15,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from core.catalog import N_, Message
 from core.dates import as_day
 from core.errors import UserError
 from storage.models import LabelScore
@@ -24,8 +25,12 @@ EPOCH = date(1970, 1, 1)
 ID_BITS = 32
 
 
+TOO_LONG = N_("query too long: %(n)s words, at most %(max)s; keep the distinctive words")
+
+
 class QueryError(UserError, ValueError):
-    """A query that cannot mean anything (e.g. only exclusions)."""
+    """A query that cannot mean anything (e.g. only exclusions). Its message is a :class:`core.catalog.Message`:
+    French as a string (the CLI), in the reader's language on the workbench (``message.said``)."""
 
 
 def search_key(notice_id: int, when: datetime | date | str | None) -> int:
@@ -155,13 +160,10 @@ def parse(query: str) -> list[Clause]:
     if clauses and clauses[-1].or_next:
         clauses[-1] = replace(clauses[-1], or_next=False)
     if clauses and all(c.negated for c in clauses):
-        raise QueryError("the query only excludes words: add at least one word to look for")
+        raise QueryError(Message(N_("the query only excludes words: add at least one word to look for")))
     n = sum(c.words_count for c in clauses)
     if n > MAX_WORDS:
-        raise QueryError(
-            f"requête trop longue : {n} mots, {MAX_WORDS} au plus ; gardez les mots distinctifs"
-            f" (the query has {n} words, at most {MAX_WORDS})"
-        )
+        raise QueryError(Message(TOO_LONG, n=n, max=MAX_WORDS))
     return clauses
 
 

@@ -46,7 +46,7 @@ def lock_path(engine: Engine) -> Path | None:
 
 def _busy(engine: Engine) -> RunInProgress:
     where = lock_path(engine) or display_url(str(engine.url))
-    return RunInProgress(f"une exécution est déjà en cours sur l'archive {where} (a run is in progress)")
+    return RunInProgress(f"une exécution est déjà en cours sur l'archive {where}")
 
 
 def _retry(try_once, wait: float) -> bool:  # () -> bool

@@ -216,7 +216,7 @@ def dev_digest_html(engine, settings, recipient: str = "veille-deai@has-sante.fr
 
     ids = load_dev_notices(engine, settings=settings)
     run = start_run(engine, "ema-news", "rss")
-    finish_run(engine, run, ok=False, error="HTTP 503 Service Unavailable (3 attempts)")
+    finish_run(engine, run, ok=False, error="https://www.ema.europa.eu/en/news.xml : HTTP 503 (service indisponible)")
     now = datetime.now(UTC)
     routing = load_routing(settings)
     cands = load_candidates(engine, ids=ids)

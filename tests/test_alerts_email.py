@@ -169,7 +169,7 @@ def test_wrong_password_is_failed_without_leaking_it(engine, settings, smtp, mon
     assert stats.failed == 4
     with session_scope(engine) as s:
         errors = " ".join(r.last_error for r in s.exec(select(Delivery)))
-    assert "login refused" in errors and PASSWORD not in errors
+    assert "connexion SMTP refusée (535)" in errors and PASSWORD not in errors
 
 
 CRASH = textwrap.dedent(
@@ -218,7 +218,7 @@ def test_crash_and_rerun_delivers_exactly_once(engine, settings, smtp, tmp_path,
         assert stats.uncertain == 2 and [s for _, _, s, _ in final].count("uncertain") == 2
         with session_scope(engine) as s:
             err = s.exec(select(Delivery.last_error).where(Delivery.status == "uncertain")).first()
-        assert "not resent automatically" in err
+        assert "pas de renvoi automatique (veille deliveries --retry digest:" in err
     else:
         assert {s for _, _, s, _ in final} == {"sent"}
     alerts.send_digests(engine, settings, now=MONDAY + dt.timedelta(days=1))

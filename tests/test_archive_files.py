@@ -66,17 +66,17 @@ def truncate(db: Path) -> str:
     size = db.stat().st_size
     with open(db, "r+b") as fh:
         fh.truncate(size // 2)
-    return f"the file is truncated ({size // 2} bytes; its header says {size})"
+    return f"le fichier est tronqué ({size // 2} octets ; son en-tête en annonce {size})"
 
 
 def empty(db: Path) -> str:
     db.write_bytes(b"")
-    return "the file is empty (0 bytes)"
+    return "le fichier est vide (0 octet)"
 
 
 def garbage(db: Path) -> str:
     db.write_bytes(b"<html><body>502 Bad Gateway</body></html>\n" * 200)  # a bad download over the archive
-    return "the file is not a SQLite database (garbage or truncated header)"
+    return "le fichier n'est pas une base SQLite (contenu étranger ou en-tête tronqué)"
 
 
 @pytest.mark.parametrize("damage", [empty, garbage, truncate], ids=["zero-length", "garbage", "truncated"])
@@ -91,7 +91,8 @@ def test_broken_archive_is_refused_in_one_line_and_left_untouched(tmp_path, repl
         done = veille(cfg, home, *command)
         assert done.returncode == 2, (command, done.stdout[-2000:], done.stderr[-2000:])
         assert done.stdout.strip() == "", command
-        assert done.stderr.splitlines() == [f"erreur : archive {db}: {why}; refusing to open it (left untouched)"]
+        refused = f"erreur : archive {db} : {why} ; ouverture refusée (fichier laissé intact)"
+        assert done.stderr.splitlines() == [refused]
         assert db.read_bytes() == before, command
         assert not (home / "veille.db-wal").exists() and not (home / "veille.db-shm").exists()
     # No "rien de nouveau" or any other message went out from an empty archive.

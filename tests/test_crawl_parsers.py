@@ -179,12 +179,12 @@ def test_en_and_fr_variants_merge_into_one_record():
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        (b"", "empty body"),
-        (b"  \n", "empty body"),
-        (b"<!DOCTYPE html><html><body><h1>503 Service Unavailable</h1></body></html>", "HTML page"),
-        (b"<html><script>window.awsWafCookieDomainList = [];</script></html>", "WAF challenge"),
-        (b'<?xml version="1.0"?><rss version="2.0"><channel><item><title>R&D rules</title>', "malformed XML"),
-        (b'{"not": "a feed"}', "not an RSS/Atom feed"),
+        (b"", "^réponse vide au lieu du flux attendu$"),
+        (b"  \n", "^réponse vide au lieu du flux attendu$"),
+        (b"<!DOCTYPE html><html><body><h1>503 Service Unavailable</h1></body></html>", "^page HTML au lieu du flux"),
+        (b"<html><script>window.awsWafCookieDomainList = [];</script></html>", "^page de défi anti-robot WAF"),
+        (b'<?xml version="1.0"?><rss version="2.0"><channel><item><title>R&D rules</title>', "^XML mal formé : "),
+        (b'{"not": "a feed"}', r"^pas un flux RSS/Atom \(aucun élément racine de flux\)$"),
     ],
 )
 def test_not_a_feed_is_an_error_never_an_empty_feed(body, reason):
@@ -206,7 +206,7 @@ def test_entity_declarations_are_stripped_before_feedparser():
 
 
 def test_size_cap():
-    with pytest.raises(ParseError, match="exceeds"):
+    with pytest.raises(ParseError, match=r"^flux de \d+ octets, au-delà de la limite de 10000 octets$"):
         parse_feed(fixture("commission/commission_newsroom-dae-fullrss-2014-07.xml"), source="s", max_bytes=10_000)
 
 

@@ -292,7 +292,7 @@ def test_preview_of_a_sent_day_shows_what_was_sent_and_sends_nothing(pipeline, t
 
     res = CliRunner().invoke(app, ["--config", str(cfg), "digest", "--preview", "2025-12-19"])
     state._settings = None
-    assert res.exit_code == 0 and "no digest in the outbox for 2025-12-19" in res.output
+    assert res.exit_code == 0 and "aucun digest du 19 décembre 2025 dans la boîte d'envoi" in res.output
     res = CliRunner().invoke(app, ["--config", str(cfg), "digest", "--preview", "2025-12-22", "--send"])
     state._settings = None
     assert res.exit_code == 2 and "--preview" in res.output
@@ -309,6 +309,22 @@ def web_client(engine, settings):
 
     add_user(engine, "alice", "analyst", "correct horse battery")
     return login(client(engine, settings), "alice")
+
+
+def test_digest_notes_are_in_french(pipeline, tmp_path):
+    """The lines `veille digest` prints when it sends nothing speak French, with the day written out."""
+    from alerts.jobs import send_digests
+
+    engine, settings, cfg = archive(pipeline, tmp_path / "a")
+    saturday = send_digests(engine, settings, now=datetime(2025, 12, 20, 15, tzinfo=UTC))
+    assert saturday.notes == ["le 20 décembre 2025 n'est pas un jour ouvré : pas de digest (--since DATE en fait un)"]
+    assert saturday.messages == 0
+    send_digests(engine, settings, now=NOW)
+    again = send_digests(engine, settings, now=NOW + timedelta(hours=1))
+    assert f"email {DEAI} : le digest du jour est déjà parti" in again.notes and again.messages == 0
+    res = CliRunner().invoke(app, ["--config", str(cfg), "digest", "--preview", "2025-12-20"], env={"COLUMNS": "80"})
+    state._settings = None
+    assert res.exit_code == 0 and "aucun digest du 20 décembre 2025 dans la boîte d'envoi" in res.output
 
 
 def test_dashboard_chart_ends_at_the_current_week(pipeline, tmp_path):

@@ -3,7 +3,7 @@
 Each test takes a REAL recorded answer from tests/data/fixtures (copies of ../shared/fixtures), renames ONE
 field in it (the test says which), serves it from the replay server, runs the real spider in the crawl
 child into a real SQLite archive, then reads the run row and what `veille status` prints. A missing required
-field fails the source with one line `what: field: problem`; an item missing an expected field (a date,
+field fails the source with one line `what : field : problem`; an item missing an expected field (a date,
 a title, a deadline) is counted on the run (`crawl_run.warnings`) and the source shows as degraded.
 
 Last, healthy-run expectations (storage/health.py): OJ acts from a SPARQL source that stop for 3 working
@@ -105,8 +105,9 @@ def test_real_answers_as_recorded_raise_no_drift():
     notes = schemas.drain()
     assert [n for n in notes if n.missing] == []
     totals = {n.what: n.total for n in notes if not n.field}
-    assert totals["Comitology documents"] == 97 and totals["SEDIA results"] == 4 and totals["feed items"] == 25
-    assert totals["grantsTenders records"] == 7 and totals["HYS publications"] == 4
+    assert totals["documents de comitologie"] == 97 and totals["résultats SEDIA"] == 4
+    assert totals["éléments du flux"] == 25 and totals["enregistrements grantsTenders"] == 7
+    assert totals["publications HYS"] == 4
     assert proc.procedure == "2025/0581(CNS)" and len(drafts) == 43 and len(news) == 25
     assert bulk and page.results == 4
 
@@ -129,9 +130,9 @@ def test_sparql_work_binding_renamed_fails_the_source(veille_home, status):
     assert not res.ok and res.new == 0
     run = _row(engine, "cellar-acts")
     assert run.status == "failed"
-    assert run.error.endswith("SPARQL discovery: results.bindings[0].work: missing"), run.error
+    assert run.error.endswith("découverte SPARQL : results.bindings[0].work : absent"), run.error
     line = _line(status(cfg), "cellar-acts")
-    assert "en échec" in line and "SPARQL discovery: results.bindings[0].work: missing" in line
+    assert "en échec" in line and "découverte SPARQL : results.bindings[0].work : absent" in line
 
 
 def test_hys_page_content_renamed_fails_the_source(veille_home, status):
@@ -144,8 +145,8 @@ def test_hys_page_content_renamed_fails_the_source(veille_home, status):
         cfg, settings, engine = _setup(veille_home, [src])
         (res,) = crawl(settings, engine)
     assert not res.ok and res.new == 0
-    assert _row(engine, "hys").error.endswith("searchInitiatives: initiativeResultDtoPage.content: missing")
-    assert "searchInitiatives: initiativeResultDtoPage.content: missing" in _line(status(cfg), "hys")
+    assert _row(engine, "hys").error.endswith("searchInitiatives : initiativeResultDtoPage.content : absent")
+    assert "searchInitiatives : initiativeResultDtoPage.content : absent" in _line(status(cfg), "hys")
 
 
 def test_funding_search_identifier_renamed_fails_the_source(veille_home, status):
@@ -164,7 +165,7 @@ def test_funding_search_identifier_renamed_fails_the_source(veille_home, status)
         cfg, settings, engine = _setup(veille_home, [src])
         (res,) = crawl(settings, engine)
     assert not res.ok and res.new == 0
-    expected = "SEDIA search: results[].metadata.identifier: missing in all 4 results"
+    expected = "recherche SEDIA : results[].metadata.identifier : absent des 4 résultats"
     assert _row(engine, "funding-search").error.endswith(expected)
     assert expected in _line(status(cfg), "funding-search")
 
@@ -186,7 +187,7 @@ def test_funding_bulk_identifier_renamed_fails_the_source(veille_home, status):
         cfg, settings, engine = _setup(veille_home, [src])
         (res,) = crawl(settings, engine)
     assert len(records) == 7 and not res.ok and res.new == 0
-    expected = "grantsTenders.json: fundingData.GrantTenderObj.item.identifier: missing in all 7 records"
+    expected = "grantsTenders.json : fundingData.GrantTenderObj.item.identifier : absent des 7 enregistrements"
     assert _row(engine, "funding").error.endswith(expected)
     assert expected in _line(status(cfg), "funding")
 
@@ -205,7 +206,7 @@ def test_regdel_id_renamed_fails_the_source(veille_home, status):
         cfg, settings, engine = _setup(veille_home, [src])
         (res,) = crawl(settings, engine)
     assert not res.ok and res.new == 0
-    expected = f"RegDel delegatedActs: list[].id: missing in all {len(answer['list'])} rows"
+    expected = f"RegDel delegatedActs : list[].id : absent des {len(answer['list'])} lignes"
     assert _row(engine, "regdel").error.endswith(expected)
     assert expected in _line(status(cfg), "regdel")
 
@@ -246,7 +247,7 @@ def test_comitology_meeting_start_renamed_is_counted_and_degraded(veille_home, s
         (res,) = crawl(settings, engine)
     assert res.ok, res.error
     run = _row(engine, "comitology")
-    expected = "Comitology documents: meetingStartDate (deadline): missing in 43 of 97"
+    expected = "documents de comitologie : 43 sur 97 sans meetingStartDate (échéance)"
     assert run.status == "ok" and run.n_seen == 43 and expected in run.warnings
     line = _line(status(cfg), "comitology")
     assert "dégradée" in line and expected in line
@@ -269,9 +270,11 @@ def test_hys_current_statuses_renamed_is_counted(veille_home, status):
         (res,) = crawl(settings, engine)
     assert res.ok and res.new == 3, res.error
     run = _row(engine, "hys")
-    assert "HYS search pages: content[].currentStatuses (in every initiative): missing in 1 of 1" in run.warnings
+    assert (
+        "pages de recherche HYS : 1 sur 1 sans content[].currentStatuses (dans toutes les initiatives)" in run.warnings
+    )
     line = _line(status(cfg), "hys")
-    assert "dégradée" in line and "currentStatuses (in every initiative): missing in 1 of 1" in line
+    assert "dégradée" in line and "1 sur 1 sans content[].currentStatuses (dans toutes les initiatives)" in line
     assert "aucune échéance sur les 3 éléments du dernier relevé" in line  # and none has a deadline
 
 
@@ -290,12 +293,12 @@ def test_ep_odp_process_title_renamed_is_counted(veille_home, status):
         cfg, settings, engine = _setup(veille_home, [src])
         (res,) = crawl(settings, engine)
     assert res.ok and res.new == 1, res.error
-    assert "EP Open Data procedures: process_title: missing in 1 of 1" in _row(engine, "ep").warnings
+    assert "procédures EP Open Data : 1 sur 1 sans process_title" in _row(engine, "ep").warnings
     with session_scope(engine) as s:
         (notice,) = s.exec(select(Notice)).all()
     assert notice.procedure == "2025/0581(CNS)" and notice.title_en is None  # stored, and said to be without title
     line = _line(status(cfg), "ep")
-    assert "dégradée" in line and "process_title: missing in 1 of 1" in line
+    assert "dégradée" in line and "1 sur 1 sans process_title" in line
 
 
 def _rss_source(server: ReplayServer, path: str = "/dae.xml") -> dict:
@@ -316,9 +319,9 @@ def test_rss_pubdate_renamed_is_counted(veille_home, status):
         cfg, settings, engine = _setup(veille_home, [_rss_source(server)])
         (res,) = crawl(settings, engine)
     assert res.ok and res.new == 25, res.error
-    assert "feed items: date: missing in 25 of 25" in _row(engine, "dae").warnings
+    assert "éléments du flux : 25 sur 25 sans date" in _row(engine, "dae").warnings
     line = _line(status(cfg), "dae")
-    assert "dégradée" in line and "feed items: date: missing in 25 of 25" in line
+    assert "dégradée" in line and "éléments du flux : 25 sur 25 sans date" in line
 
 
 def test_rss_dates_that_no_longer_parse_are_named(veille_home, status):
@@ -335,8 +338,8 @@ def test_rss_dates_that_no_longer_parse_are_named(veille_home, status):
         (res,) = crawl(settings, engine)
     assert res.ok, res.error
     warnings = _row(engine, "dae").warnings
-    assert "feed items: readable date (e.g. '28 juillet 2014 à 12h18'): missing in 25 of 25" in warnings
-    assert "readable date (e.g. '28 juillet 2014 à 12h18')" in _line(status(cfg), "dae")
+    assert "éléments du flux : 25 sur 25 sans date lisible (p. ex. '28 juillet 2014 à 12h18')" in warnings
+    assert "sans date lisible (p. ex. '28 juillet 2014 à 12h18')" in _line(status(cfg), "dae")
 
 
 # --- healthy-run expectations -------------------------------------------------------------------------------
@@ -458,11 +461,11 @@ def test_a_hostile_date_quoted_in_a_warning_is_escaped_on_the_dashboard(veille_h
         cfg, settings, engine = _setup(veille_home, [_rss_source(server)])
         (res,) = crawl(settings, engine)
     assert res.ok, res.error
-    assert "feed items: readable date (e.g. '<script>alert(1)</script>'): missing in 25 of 25" in res.warnings
+    assert "éléments du flux : 25 sur 25 sans date lisible (p. ex. '<script>alert(1)</script>')" in res.warnings
     add_user(engine, "alice", "analyst", PASSWORD)
     page = login(client(engine, settings), "alice").get("/dashboard").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
-    assert "readable date (e.g. '<script>alert(1)</script>')" in _line(status(cfg), "dae")  # plain text, no markup
+    assert "sans date lisible (p. ex. '<script>alert(1)</script>')" in _line(status(cfg), "dae")  # plain text
 
 
 def test_oeil_key_events_table_renamed_is_counted(veille_home, status):
@@ -479,9 +482,9 @@ def test_oeil_key_events_table_renamed_is_counted(veille_home, status):
         cfg, settings, engine = _setup(veille_home, [src])
         (res,) = crawl(settings, engine)
     assert res.ok and res.new == 1, res.error
-    assert "OEIL procedure pages: key events (#section3 table): missing in 1 of 1" in _row(engine, "oeil").warnings
+    assert "pages de procédure OEIL : 1 sur 1 sans événements clés (tableau #section3)" in _row(engine, "oeil").warnings
     with session_scope(engine) as s:
         (notice,) = s.exec(select(Notice)).all()
     assert notice.procedure == "2022/2201(INI)" and notice.published_at is None  # stored, and said to be undated
     line = _line(status(cfg), "oeil")
-    assert "dégradée" in line and "key events (#section3 table): missing in 1 of 1" in line
+    assert "dégradée" in line and "1 sur 1 sans événements clés (tableau #section3)" in line

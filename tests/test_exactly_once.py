@@ -9,6 +9,7 @@ are counted at the peers: each alert, reminder and digest exactly once, each e-m
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import threading
@@ -167,8 +168,7 @@ def test_second_run_exits_75_while_the_first_sends_and_a_waiting_run_follows(tmp
         assert code2 == 75, out2[-2000:] + err2[-2000:]
         assert out2.strip() == ""  # (a transient progress bar leaves a newline)
         assert err2.strip().splitlines() == [
-            f"une exécution est déjà en cours sur l'archive {home / 'veille.db'}.lock (a run is in progress) ; "
-            "rien n'a été fait"
+            f"une exécution est déjà en cours sur l'archive {home / 'veille.db'}.lock ; rien n'a été fait"
         ]
         assert code3 == 0, out3[-2000:] + err3[-2000:]
         with session_scope(engine) as s:
@@ -245,9 +245,7 @@ def test_second_run_on_postgres_exits_75_by_the_advisory_lock(tmp_path, pg_serve
         assert_each_once(engine, p)
         assert code1 == 0, out1[-2000:] + err1[-2000:]
         assert code2 == 75, out2[-2000:] + err2[-2000:]
-        assert err2.strip().splitlines() == [
-            f"une exécution est déjà en cours sur l'archive {url} (a run is in progress) ; rien n'a été fait"
-        ]
+        assert err2.strip().splitlines() == [f"une exécution est déjà en cours sur l'archive {url} ; rien n'a été fait"]
         assert not (home / "veille.db").exists() and not (home / "veille.db.lock").exists()
         assert critical_alerts(engine, p)[("veille-deai@has-sante.fr", "32026R0101")] == 1
         engine.dispose()
@@ -270,6 +268,8 @@ now = datetime.fromisoformat(sys.argv[2])
 a, r = send_alerts(engine, settings, now=now), send_reminders(engine, settings, now=now)
 print(f"alerts sent {a.sent} failed {a.failed} uncertain {a.uncertain}; "
       f"reminders sent {r.sent} failed {r.failed} uncertain {r.uncertain}")
+for note in a.notes + r.notes:
+    print("note:", note)
 """
 
 
@@ -326,4 +326,10 @@ def test_two_senders_racing_on_the_same_rows_send_each_once(tmp_path):
         assert posts == Counter({"#veille-numerique": 2})  # the alert and the reminder, once each
         sent = sum(int(out.split("alerts sent ")[1].split()[0]) for _, out, _ in outs)
         assert sent == 2  # the two alert rows were counted sent by exactly one of the processes
+        # The one that lost the held message's claim said so, in French (`veille run` prints the notes).
+        rcpt = r"(email:mission-numerique@has-sante\.fr|slack:#veille-numerique)"
+        batches = rf"(alert:{ehds}|reminder-3@2026-12-09:{consult}):{rcpt}"
+        lost = re.compile(rf"note: {batches} : pris par un autre processus \(0 lignes libres sur 1\)")
+        notes = [line for _, out, _ in outs for line in out.splitlines() if line.startswith("note:")]
+        assert notes and all(lost.fullmatch(n) for n in notes), outs
         engine.dispose()

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from crawlers.replay.server import ReplayServer, Route
 from storage.db import open_archive, session_scope
-from storage.models import Notice
+from storage.models import CrawlRun, Notice
 from tests.test_scheduler import HTA_ITEM, NEWS_ITEM, feed, source
 from veille.commands.base import state
 from veille.main import app
@@ -77,6 +77,60 @@ def test_run_stores_classifies_alerts_and_fails_loudly_on_a_failed_source(veille
     assert status.exit_code == 0
     assert "down" in status.output and "HTTP 503" in status.output
     assert "boîte d'envoi : " in status.output and "envoyé" in status.output
+
+
+def _status_reasons(output: str) -> dict[str, str]:
+    """The "raison" cell of each source in `veille status`'s table, its folded lines joined, spaces removed
+    (where a cell wraps, a space or nothing was cut: the comparison ignores spaces)."""
+    reasons: dict[str, str] = {}
+    name = None
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) != 5:
+            continue
+        name = cells[0] or name
+        reasons[name] = reasons.get(name, "") + cells[4].replace(" ", "")
+    return reasons
+
+
+def test_a_failed_source_says_why_in_french_on_its_run_and_in_status(veille, veille_home):
+    """A feed URL answering with a real EUR-Lex HTML page, another with an empty body, a third with 503: each
+    run, `veille run` and `veille status` (as typed, 80 columns) give the reason in French."""
+    page = (Path(__file__).parent / "data/fixtures/eurlex/ai_act_32024R1689_en_TXT_HTML.html").read_bytes()
+    with ReplayServer() as server:
+        server.add(Route(path="/page.xml", body=page, headers={"Content-Type": "text/html;charset=UTF-8"}))
+        server.add(Route(path="/vide.xml", body=b"", headers={"Content-Type": "application/rss+xml"}))
+        server.add(Route(path="/down.xml", status=503, body=b"Service Unavailable"))
+        veille_home.mkdir(parents=True, exist_ok=True)
+        cfg = veille_home / "veille.toml"
+        cfg.write_text(
+            "[crawl]\ndownload_delay = 0\nretries = 0\n"
+            + "".join(source(n, server.url(f"/{n}.xml"), "1h") for n in ("page", "vide", "down")),
+            encoding="utf-8",
+        )
+        result = veille("--config", str(cfg), "run")
+        server.close()
+    expected = {
+        "page": f"{server.url('/page.xml')} : page HTML au lieu du flux attendu",
+        "vide": f"{server.url('/vide.xml')} : réponse vide au lieu du flux attendu",
+        "down": f"{server.url('/down.xml')} : HTTP 503 (service indisponible)",
+    }
+    assert result.exit_code == 1, result.output
+    for name, reason in expected.items():
+        assert f"source {name} en échec : {reason}\n" in result.output
+    engine = open_archive(f"sqlite:///{veille_home / 'veille.db'}")
+    with session_scope(engine) as s:
+        runs = {r.source: (r.status, r.error) for r in s.exec(select(CrawlRun))}
+    assert runs == {name: ("failed", reason) for name, reason in expected.items()}
+
+    script = Path(sys.executable).parent / "veille"
+    env = {**os.environ, "COLUMNS": "80", "VEILLE_HOME": str(veille_home)}
+    status = subprocess.run([str(script), "--config", str(cfg), "status"], capture_output=True, text=True, env=env)
+    assert status.returncode == 0, status.stderr
+    assert max(len(line) for line in status.stdout.splitlines()) <= 80
+    reasons = _status_reasons(status.stdout)
+    assert reasons == {name: reason.replace(" ", "") for name, reason in expected.items()}, status.stdout
+    assert status.stdout.count("en échec") == 3
 
 
 def test_search_cli_reads_plain_words_and_reports_bad_queries_in_one_line(veille, veille_home, replay):

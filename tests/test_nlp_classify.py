@@ -193,7 +193,8 @@ def test_threshold_change_with_a_model_rescores_only_notices_it_did_not_score(en
     classify(engine, settings)
     res = backtest(engine, settings, lowered)
     assert res.rescored == 0 and all(d.counts == (0, 0) for d in res.labels.values())
-    assert "m-tiny" in res.note and "veille train" in res.note
+    assert res.note.startswith("les seuils du fichier de règles ne valent que pour les notices scorées sans modèle ; ")
+    assert "le modèle m-tiny sélectionne avec ses propres seuils" in res.note and "`veille train`" in res.note
     # A notice stored since then (not yet scored by the model) is still backtested with the file's thresholds.
     ingest(engine, [NoticeRecord(source="ema-news", external_id="e", lang="en", title_en="EMA news on medicines")])
     res = backtest(engine, settings, lowered)
@@ -339,7 +340,7 @@ def test_rules_words_lists_every_form_a_phrase_catches(engine):
     assert res.stems == [("fr", ["aid"])] and res.read == res.notices
     assert res.forms == {"aide": 1, "aidants": 1, "aidantes": 1}
     assert phrase_words(engine, settings, "aidants", "fr", limit=1).read == 1  # the newest only
-    with pytest.raises(ValueError, match="no word"):
+    with pytest.raises(ValueError, match="aucun mot à chercher"):
         phrase_words(engine, settings, "--", "fr")
 
 
@@ -356,4 +357,4 @@ def test_rules_words_command(engine, monkeypatch):
     assert out.exit_code == 0, out.output
     assert "(fr: aid) : 1 notice(s) les contiennent" in out.output.replace("\n", " ") and "aides" in out.output
     bad = CliRunner().invoke(app, ["rules", "words", "aidants", "--lang", "de"])
-    assert bad.exit_code == 2 and "use en, fr or any" in bad.output
+    assert bad.exit_code == 2 and "langue 'de' : en, fr ou any" in bad.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,10 +33,10 @@ def test_dataset_needs_only_id_title_labels(tmp_path):
     assert [i.id for i in items][:2] == ["m-1", "m-2"] and items[2].lang is None and items[3].near_miss
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "title": "t", "labels": []}\n{"id": "y", "labels": []}\n')
-    with pytest.raises(DatasetError, match=r"bad.jsonl:2: missing required field 'title'"):
+    with pytest.raises(DatasetError, match=r"bad.jsonl:2: champ obligatoire absent : 'title'"):
         load_dataset(bad)
     bad.write_text('{"id": "x", "title": "t", "labels": []}\n{oops\n')
-    with pytest.raises(DatasetError, match=r"bad.jsonl:2: invalid JSON"):
+    with pytest.raises(DatasetError, match=r"bad.jsonl:2: JSON invalide : "):
         load_dataset(bad)
 
 
@@ -75,7 +76,7 @@ def test_eval_command_on_small_fixture_writes_predictions(tmp_path):
 
 def test_eval_command_errors_are_one_line(tmp_path):
     res = CliRunner().invoke(app, ["eval", str(tmp_path / "missing.jsonl")])
-    assert res.exit_code == 2 and "missing.jsonl: cannot read" in res.output.replace("\n", "")
+    assert res.exit_code == 2 and "missing.jsonl: lecture impossible : " in res.output.replace("\n", "")
 
 
 def test_datasets_from_spreadsheets_and_other_encodings(tmp_path):
@@ -242,10 +243,14 @@ def test_train_never_sees_test_items_and_uses_feedback(monkeypatch, tmp_path):
         return real_fit(examples, *a, **kw)
 
     monkeypatch.setattr(train_mod, "fit", recording_fit)
-    path = train_mod.train(settings, load_dataset(extra), k_folds=2, epochs=2, holdout=True)
+    said: list[str] = []  # what `veille train` prints as it goes
+    path = train_mod.train(settings, load_dataset(extra), k_folds=2, epochs=2, holdout=True, progress=said.append)
     meta = json.loads((path / "veille_meta.json").read_text())
     test_ids = {i.id for i in test}
     assert len(seen) == 3  # 2 folds + the final model
+    assert len(said) == 3 and re.fullmatch(r"pli 1/2 : entraînement sur \d+ exemples", said[0])
+    assert re.fullmatch(r"pli 2/2 : entraînement sur \d+ exemples", said[1])
+    assert re.fullmatch(r"modèle final : entraînement sur \d+ exemples et \d+ expressions des règles", said[2])
     assert all(s.isdisjoint(test_ids) for s in seen)
     assert set(meta["train_ids"]).isdisjoint(test_ids)
     assert "x-new" in meta["train_ids"] and f"notice:{nid}" in meta["train_ids"]

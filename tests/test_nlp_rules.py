@@ -101,7 +101,7 @@ def scores(rules, parsed) -> dict[str, float]:
         ),
         (
             "labels:\n  deai:\n    rules:\n      - {name: x, weight: 0.5, en: [a]}\n      - {name: x, weight: 0.5, en: [b]}\n",  # noqa: E501
-            "small.yaml:5: labels.deai.rules.1.name: duplicate rule name 'deai/x' (first at line 4)",
+            "small.yaml:5: labels.deai.rules.1.name: nom de règle en double 'deai/x' (déjà à la ligne 4)",
         ),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        acts: [2021/2282]\n",

@@ -271,7 +271,9 @@ CASES = [
         options={"procedures": ["2018-2070", "2024-2006", "2016-0132", "2025-0581"]},
         count=4,
         # 2018-2070 lists a bare id string among its events: skipped, counted, the rest kept.
-        warnings=("procedure 2018/2070(ACI): 1 event(s) of 9 unreadable, skipped: 'eli/dl/event/MTG-PL-2020-12-16-",),
+        warnings=(
+            "procédure 2018/2070(ACI) : événements : 1 sur 9 illisible(s), ignoré(s) : 'eli/dl/event/MTG-PL-2020-12-16",
+        ),
         expected={
             "procedure:2018/2070(ACI)": {
                 "title_en": "Proposal for an Interinstitutional Agreement between the European Parliament, the "
@@ -418,7 +420,10 @@ CASES = [
         routes=_odd_funding_routes,
         options={"mode": "search", "today": "2024-01-15", "topics": ["HORIZON-*"], "divisions": []},
         count=4,
-        warnings=("2 search result(s) of 6 unreadable, skipped: 'stray-id-string' (AttributeError",),
+        warnings=(
+            "résultats de recherche : 2 sur 6 illisible(s), ignoré(s) : 'stray-id-string' (AttributeError",
+            "recherche SEDIA : 2 sur 6 illisible(s) (results)",  # the declared shape's count of the same items
+        ),
         expected={"HORIZON-CL5-2027-03-D5-05": {"deadline": date(2027, 4, 14)}},
     ),
     Case(
@@ -428,7 +433,7 @@ CASES = [
         routes=_odd_funding_routes,
         options={"today": "2026-09-10"},
         count=3,
-        warnings=("1 topic record(s) of 8 unreadable, skipped: 'HORIZON-HLTH-2026-ODD-01' (TypeError",),
+        warnings=("fiches de sujet : 1 sur 8 illisible(s), ignoré(s) : 'HORIZON-HLTH-2026-ODD-01' (TypeError",),
         expected={"HORIZON-MISS-2026-02-CANCER-05": {"deadline": date(2026, 9, 15)}},
     ),
     Case(
@@ -505,8 +510,8 @@ CASES = [
         options={"query": "based_on", "acts": ["32016R0679"], "fetch_text": list(ACTS), "text_url": "CELEX_URL"},
         count=4,
         warnings=(
-            "SPARQL discovery rows: ojDate: missing in 1 of 4",
-            "SPARQL details rows: docDate: missing in 1 of 4",
+            "lignes de découverte SPARQL : 1 sur 4 sans ojDate",
+            "lignes de détails SPARQL : 1 sur 4 sans docDate",
         ),
         expected={
             "32024R1689": {

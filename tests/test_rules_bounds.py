@@ -370,7 +370,7 @@ def test_a_device_or_an_oversized_file_is_refused_unread(tmp_path):
 
     big = tmp_path / "big.yaml"
     big.write_text(RULE + "        en: [x]\n" + "# padding\n" * 60000, encoding="utf-8")
-    for path, why in ((big, "1: rules file too large (600,"), (Path("/dev/zero"), "0: not a regular file")):
+    for path, why in ((big, "1: fichier de règles trop gros (600"), (Path("/dev/zero"), "0: pas un fichier ordinaire")):
         for cmd in (["rules", "check"], ["rules", "save"], ["rules", "diff"]):
             out = CliRunner().invoke(app, [*cmd, str(path)], env={"COLUMNS": "300"})
             assert out.exit_code == 2 and f"erreur : {path}:{why}" in out.output, (cmd, out.output)
@@ -437,7 +437,7 @@ def test_history_that_cannot_be_written_leaves_the_rules_in_force_and_is_named(t
     new.write_text(rules_path(settings).read_text(encoding="utf-8") + "\n# new\n", encoding="utf-8")
     out = CliRunner().invoke(app, ["rules", "save", str(new)], env={"COLUMNS": "300"})
     assert out.exit_code == 2
-    assert f"{history / 'history.jsonl'}: cannot write the rules history (Is a directory)" in out.output
+    assert f"{history / 'history.jsonl'}: écriture de l'historique des règles impossible (Is a directory)" in out.output
     assert str(new) not in out.output
     assert not (settings.home / "profiles" / settings.profile / "rules.yaml").exists()
     assert active_rules(settings).version == before

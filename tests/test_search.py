@@ -108,7 +108,7 @@ def test_malformed_queries_never_raise_database_errors(archive, query):
 
 def test_only_exclusions_is_a_clear_error(archive):
     engine, _ = archive
-    with pytest.raises(QueryError, match="only excludes"):
+    with pytest.raises(QueryError, match="^la requête ne fait qu'exclure des mots : ajoutez au moins un mot à"):
         search(engine, "-santé")
 
 
@@ -116,7 +116,7 @@ def test_very_long_queries_are_refused_and_a_pasted_title_is_not(archive):
     from storage.fulltext import MAX_WORDS
 
     engine, ids = archive
-    with pytest.raises(QueryError, match=f"the query has 3000 words, at most {MAX_WORDS}"):
+    with pytest.raises(QueryError, match=f"^requête trop longue : 3000 mots, {MAX_WORDS} au plus ; gardez les mots"):
         search(engine, "santé " * 3000)
     title = (
         "Commission Implementing Regulation (EU) 2023/997 of 23 May 2023 amending Implementing Regulation (EU) "

@@ -117,7 +117,7 @@ def test_no_secret_in_logs_errors_outbox_or_archive(tmp_path):
         assert bad.returncode == 1, bad.stderr[-3000:]
         failed = [d for d in deliveries(engine) if d.status == "failed"]
         errors = " ".join(d.last_error or "" for d in failed)
-        assert "SMTP login refused (535)" in errors and "Slack API error 500" in errors, errors
+        assert "connexion SMTP refusée (535)" in errors and "l'API Slack 500 : internal_error" in errors, errors
         assert len(p.inbox.envelopes) == n_mail and len(p.slack.posts) == n_posts  # nothing got through
 
         # 3. The commands a person runs to look at it.
@@ -163,7 +163,7 @@ def test_unreachable_database_is_one_line_without_its_password(tmp_path):
         )
         out = (res.stdout + res.stderr).decode()
         assert res.returncode == 2, (args, out[-2000:])
-        assert "erreur : archive postgresql+psycopg://veille:***@127.0.0.1" in out and "cannot open" in out
+        assert "erreur : archive postgresql+psycopg://veille:***@127.0.0.1" in out and "ouverture impossible" in out
         assert "Traceback" not in out and db_password not in out
 
 

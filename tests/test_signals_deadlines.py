@@ -165,7 +165,7 @@ def test_reminders_not_on_a_holiday_nor_before_they_are_due(sqlite_url, settings
     engine = open_archive(sqlite_url)
     seed(engine)
     stats = send_reminders(engine, settings, now=datetime(2026, 11, 11, 9, tzinfo=UTC))
-    assert "not a working day" in stats.notes[0] and not _reminders(engine)
+    assert stats.notes == ["le 11 novembre 2026 n'est pas un jour ouvré : pas de rappel"] and not _reminders(engine)
     send_reminders(engine, settings, now=datetime(2026, 11, 6, 9, tzinfo=UTC))  # Fri 6: 4 working days left
     assert {r.purpose for r in _reminders(engine)} == {"reminder-10@2026-11-13"}
 

@@ -52,9 +52,9 @@ def test_hys_old_hal_envelope_is_read():
 
 
 def test_hys_html_with_200_is_a_failure_not_an_empty_page():
-    with pytest.raises(ParseError, match="not JSON"):
+    with pytest.raises(ParseError, match=r"^searchInitiatives : pas du JSON \(commence par .<!DOCTYPE html>"):
         hys.parse_search(SPA_SHELL)
-    with pytest.raises(ParseError, match="no initiativeResultDtoPage"):
+    with pytest.raises(ParseError, match=r"^searchInitiatives : réponse sans initiativeResultDtoPage \(clés : "):
         hys.parse_search(b'{"status": "ok"}')
 
 
@@ -170,7 +170,7 @@ def test_funding_several_cutoffs_take_the_next_one_ahead():
 def test_funding_bulk_not_the_envelope_is_a_failure():
     with pytest.raises(ParseError):
         ft.parse_bulk([SPA_SHELL], "ft", ft.TopicFilter(), SEPT)
-    with pytest.raises(ParseError, match="no fundingData"):
+    with pytest.raises(ParseError, match=r"^grantsTenders.json : aucun fundingData.GrantTenderObj dans la réponse$"):
         ft.parse_bulk([b'{"other": []}'], "ft", ft.TopicFilter(), SEPT)
     with pytest.raises(ParseError):
         ft.parse_bulk([BULK[: len(BULK) // 2]], "ft", ft.TopicFilter(), SEPT)  # truncated
@@ -251,7 +251,7 @@ def test_comitology_committees_resolved_and_draft_acts_linked():
     (rec,) = recs
     assert last and rec.kind == "draft_act" and rec.related_acts == ["32021R2282"]
     assert (rec.opens, rec.deadline) == (date(2026, 11, 2), date(2026, 12, 10))
-    with pytest.raises(ParseError, match="not JSON"):
+    with pytest.raises(ParseError, match=r"^documents de comitologie : pas du JSON \(commence par .<!DOCTYPE html>"):
         reg.parse_documents(SPA_SHELL, "comitology", acts)  # the register down: 200 text/html
 
 
@@ -341,7 +341,7 @@ def test_hys_intermittent_500_fails_the_run_never_a_short_sweep(tmp_path):
         settings, engine = _crawl(tmp_path, server, [_hys_source(server)])
         (res,) = crawl(settings, engine)
         tries = len(server.requests_for("/brpapi/groupInitiatives/18806"))
-    assert not res.ok and "HTTP 500" in res.error and "18806" in res.error
+    assert not res.ok and "18806 : HTTP 500 (erreur interne du serveur)" in res.error
     assert tries == 2  # retried once (retries = 1), then the run failed
     with session_scope(engine) as s:
         run = s.exec(select(CrawlRun)).one()
@@ -354,7 +354,7 @@ def test_hys_wrong_path_html_with_200_fails_the_run(tmp_path):
         src = {**_hys_source(server), "url": server.url("/api")}
         settings, engine = _crawl(tmp_path, server, [src])
         (res,) = crawl(settings, engine)
-    assert not res.ok and "HTML page where json was expected" in res.error
+    assert not res.ok and "page HTML au lieu du JSON attendu" in res.error
 
 
 def test_funding_bulk_crawl_streams_then_conditional_get(tmp_path):

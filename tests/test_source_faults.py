@@ -81,9 +81,12 @@ OEIL_TITLE = "Establishing the Reform and Growth Facility for Moldova"
 _AT = OEIL_PAGE.find(b"<html")
 OEIL_BOMB = b"<!DOCTYPE html [" + LOL + b"]>" + OEIL_PAGE[_AT:].replace(b'mb-3">', b'mb-3">&lol9; ', 1)
 XXE = b'<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-TOO_BIG = r"(?i)larger than .*(max size|size cap)"
+TOO_BIG = r"téléchargement interrompu : (\d+ octets|corps) au-delà de la limite de 20000000 \(crawl"
 TRUNCATED = json.dumps(sparql_bodies(TITLE, "t")[0]).encode()
 MAINTENANCE = b"<!DOCTYPE html><html><body>Maintenance</body></html>"
+WAF_REASON = r"défi anti-robot WAF \(HTTP 202, x-amzn-waf-action\) de 127\.0\.0\.1"
+TIMEOUT_2S = r"délai dépassé : pas de réponse complète en 2 s"
+HTTP_503 = r"HTTP 503 \(service indisponible\)"
 
 # name: (kind, routes, expected) - expected is a regex for a failed run's reason, or ("text", title) for a
 # source that must succeed with that exact title stored.
@@ -96,18 +99,18 @@ CASES: dict[str, tuple[str, list[Route], object]] = {
     "rss-50mb-stream": ("rss", fault("/rss-50mb-stream", fault="huge_nolength", size=50 * MB), TOO_BIG),
     "sparql-50mb": ("sparql", fault("/sparql-50mb", fault="huge_nolength", size=50 * MB), TOO_BIG),
     # the EUR-Lex front end's bot challenge (recorded): 202, empty body
-    "rss-202": ("rss", [route_from_http_txt("/rss-202", WAF_202)], r"WAF challenge|HTTP 202"),
-    "sparql-202": ("sparql", [route_from_http_txt("/sparql-202", WAF_202)], r"WAF challenge|HTTP 202"),
+    "rss-202": ("rss", [route_from_http_txt("/rss-202", WAF_202)], WAF_REASON),
+    "sparql-202": ("sparql", [route_from_http_txt("/sparql-202", WAF_202)], r"défi anti-robot WAF \(HTTP 202"),
     # the network faults on the kinds test_crawl_run.py covers only for RSS
-    "sparql-timeout": ("sparql", fault("/sparql-timeout", fault="hang", hang_seconds=6), r"took longer than 2"),
-    "oeil-reset": ("oeil", fault("/oeil-reset", fault="reset"), r"(?i)connection|lost|reset"),
-    "oeil-503": ("oeil", fault("/oeil-503", status=503, body=b"Service Unavailable"), r"HTTP 503"),
-    "sparql-truncated": ("sparql", fault("/sparql-truncated", fault="truncate", body=TRUNCATED), r"DataLoss"),
-    "ep-html": ("ep_odp", fault("/ep-html/2025-0581", body=MAINTENANCE), r"HTML page where json"),
+    "sparql-timeout": ("sparql", fault("/sparql-timeout", fault="hang", hang_seconds=6), TIMEOUT_2S),
+    "oeil-reset": ("oeil", fault("/oeil-reset", fault="reset"), r"connexion coupée par le serveur"),
+    "oeil-503": ("oeil", fault("/oeil-503", status=503, body=b"Service Unavailable"), HTTP_503),
+    "sparql-truncated": ("sparql", fault("/sparql-truncated", fault="truncate", body=TRUNCATED), r"réponse tronquée"),
+    "ep-html": ("ep_odp", fault("/ep-html/2025-0581", body=MAINTENANCE), r"page HTML au lieu du JSON attendu"),
     # entity expansion: declarations are stripped, so the references are undefined -> malformed XML
     "rss-laughs": ("rss", rss("/rss-laughs", feed("&lol9;", doctype=b"<!DOCTYPE rss [" + LOL + b"]>").encode()),
-                   r"malformed XML.*undefined entity"),
-    "rss-xxe": ("rss", rss("/rss-xxe", feed("a &xxe; b", doctype=XXE).encode()), r"malformed XML.*undefined entity"),
+                   r"XML mal formé : .*undefined entity"),
+    "rss-xxe": ("rss", rss("/rss-xxe", feed("a &xxe; b", doctype=XXE).encode()), r"XML mal formé : .*undefined entity"),
     # lxml's HTML parser never expands (nor keeps) entities declared in the page: it reads normally
     "oeil-laughs": ("oeil", fault("/oeil-laughs", body=OEIL_BOMB), ("text", OEIL_TITLE)),
     # wrong encodings that can be decoded correctly
@@ -124,7 +127,7 @@ CASES: dict[str, tuple[str, list[Route], object]] = {
     "sparql-utf16": ("sparql", sparql_routes("/sparql-utf16", TITLE, as_json("utf-16")), ("text", TITLE)),
     # ... and one that cannot: JSON must be UTF-8 (RFC 8259); latin-1 bytes are a broken answer
     "sparql-latin1": ("sparql", sparql_routes("/sparql-latin1", LATIN1_TITLE, as_json("latin-1")),
-                      r"not SPARQL JSON.*codec can't decode"),
+                      r"pas du JSON SPARQL .*codec can't decode"),
 }  # fmt: skip
 
 

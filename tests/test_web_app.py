@@ -322,7 +322,7 @@ def test_dashboard_chart_sources_outbox(archive):
     want = Counter(short_name(names, label) for label, when in rows if when and start <= when < end)
     shown = {html.unescape(m[0]): int(m[1]) for m in re.findall(r'class="legend">([^<]+?) \((\d+)\)', r.text)}
     assert shown == dict(want) and sum(shown.values()) > 0
-    assert "ema-news" in r.text and "WAF challenge" in r.text
+    assert "ema-news" in r.text and "HTTP 202 au corps vide (défi anti-robot) de www.ema.europa.eu" in r.text
     with session_scope(engine) as s:
         pending = s.exec(select(func.count()).select_from(Delivery).where(Delivery.status != "sent")).one()
     assert f"<strong>{pending}</strong> deliveries waiting" in r.text
@@ -508,6 +508,6 @@ def test_rules_words_lists_what_a_phrase_catches_for_every_user(archive):
     r = c.get("/rules/words", params={"phrase": XSS_TITLE, "lang": "en"})
     assert r.status_code == 200 and XSS_TITLE not in r.text and "&lt;script&gt;" in r.text
     r = c.get("/rules/words", params={"phrase": "aidants", "lang": "de"})
-    assert r.status_code == 422 and "use en, fr or any" in r.text
+    assert r.status_code == 422 and "en, fr ou any" in r.text
     r = c.get("/rules/words", params={"phrase": "--", "lang": "fr"})
-    assert r.status_code == 422 and "no word to match" in r.text
+    assert r.status_code == 422 and "aucun mot à chercher" in r.text

@@ -169,6 +169,9 @@ def test_route_messages_speak_the_request_language(demo):
     assert "année : une année AAAA de 0001 à 9999, pas 20x5" in fr.get("/", params={"year": "20x5"}).text
     assert "la requête ne fait qu&#39;exclure des mots" in fr.get("/", params={"q": "-santé"}).text
     assert "the query only excludes words" in en.get("/", params={"q": "-santé"}).text
+    too_long = "santé " + " ".join(f"-zz{i}" for i in range(310))
+    assert "requête trop longue : 311 mots, 300 au plus" in fr.get("/", params={"q": too_long}).text
+    assert "query too long: 311 words, at most 300; keep the" in en.get("/", params={"q": too_long}).text
     nid = _id(engine, "celex = '32025R0117'")
     token = csrf_of(fr.get(f"/notice/{nid}").text)
     fr.post(f"/notice/{nid}/feedback", data={"csrf_token": token, "label": "deai", "verdict": "right"})

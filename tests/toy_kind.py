@@ -51,8 +51,8 @@ def parse_toy(body: bytes, *, source: str, section: str, max_items: int) -> list
     try:
         data = json.loads(body)
     except ValueError:
-        raise ParseError("toy register: not JSON") from None
-    register_ = schemas.check(ToyRegister, data, "toy register")
+        raise ParseError("registre jouet : pas du JSON") from None
+    register_ = schemas.check(ToyRegister, data, "registre jouet")
     return [
         NoticeRecord(
             source=source,

@@ -79,7 +79,7 @@ def store(engine: Engine, run_id: int, got: SourceOutcome, started: datetime) ->
     try:
         stats = ingest(engine, got.records)
     except Exception as exc:  # the batch rolled back as a whole; the run says why
-        result.ok, result.error = False, f"storage: {type(exc).__name__}: {exc}"[:2000]
+        result.ok, result.error = False, f"archivage impossible : {type(exc).__name__}: {exc}"[:2000]
     result.new, result.updated, result.unchanged, result.changed_ids = (
         stats.new,
         stats.updated,

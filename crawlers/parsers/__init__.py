@@ -21,8 +21,23 @@ class Skipped:
     def message(self, total: int | None = None) -> str | None:
         if not self.count:
             return None
-        of = f" of {total}" if total is not None else ""
-        return f"{self.count} {self.what}{of} unreadable, skipped: " + "; ".join(self.examples)
+        of = f" sur {total}" if total is not None else ""
+        return f"{self.what} : {self.count}{of} illisible(s), ignoré(s) : " + " ; ".join(self.examples)
+
+
+JSON_TYPES = {
+    dict: "un objet",
+    list: "une liste",
+    str: "une chaîne",
+    int: "un nombre",
+    float: "un nombre",
+    bool: "un booléen",
+}
+
+
+def json_type(value: object) -> str:
+    """What a decoded JSON value is, in French (``une liste``): the failure reasons name it."""
+    return "null" if value is None else JSON_TYPES.get(type(value), type(value).__name__)
 
 
 # What reading one item of an unexpected shape raises (pydantic's ValidationError is a ValueError).

@@ -37,12 +37,12 @@ class ActText:
 
 def _doc(body: bytes) -> lxml.html.HtmlElement:
     if not body.strip():
-        raise ParseError("empty body where an act's XHTML was expected")
+        raise ParseError("réponse vide au lieu du XHTML de l'acte attendu")
     try:
         # lxml.html: the EUR-Lex rendition is not well-formed XML (unclosed <meta>).
         return lxml.html.document_fromstring(without_controls(body))
     except (etree.ParserError, ValueError) as exc:
-        raise ParseError(f"unreadable XHTML: {exc}") from None
+        raise ParseError(f"XHTML illisible : {exc}") from None
 
 
 def _first(doc: lxml.html.HtmlElement, css: str) -> str | None:
@@ -65,7 +65,7 @@ def parse_act_xhtml(body: bytes, max_chars: int = 200_000) -> ActText:
     root = (containers or doc.xpath("//body") or [doc])[0]
     text = _text(root)
     if not text:
-        raise ParseError("act XHTML without any text")
+        raise ParseError("XHTML de l'acte sans aucun texte")
     omitted = None
     if len(text) > max_chars and doc.cssselect("div#enc_1"):
         text, omitted = _abridged(doc, containers[1:], len(text), max_chars)

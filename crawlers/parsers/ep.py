@@ -16,7 +16,7 @@ from lxml import etree
 from pydantic import ValidationError
 
 from core.records import NoticeRecord
-from crawlers.parsers import ParseError, Skipped, schemas
+from crawlers.parsers import ParseError, Skipped, json_type, schemas
 from crawlers.parsers.normalise import celex_from_text, clean_text, to_utc, without_controls
 
 OEIL_URL = "https://oeil.secure.europarl.europa.eu/oeil/en/procedure-file?reference={ref}"
@@ -45,9 +45,9 @@ def _events(proc: dict, warn: Callable[[str], None]) -> list[dict]:
     """The dated events of a procedure, oldest first; what cannot be read is skipped and reported."""
     raw = proc.get("consists_of") or []
     if not isinstance(raw, list):
-        warn(f"consists_of is a {type(raw).__name__}, not a list of events: events skipped")
+        warn(f"consists_of est {json_type(raw)}, pas une liste d'événements : événements ignorés")
         return []
-    events, skipped = [], Skipped("event(s)")
+    events, skipped = [], Skipped("événements")
     for e in raw:
         if isinstance(e, dict) and isinstance(e.get("activity_date"), str) and DATE_RE.match(e["activity_date"]):
             events.append(e)
@@ -71,27 +71,27 @@ def parse_ep_odp(body: bytes, *, source: str, warn: Callable[[str], None] | None
     """``/api/v2/procedures/{id}?format=application/ld+json`` -> one procedure record. An event that
     cannot be read is skipped and reported through ``warn``: one odd event never loses the procedure."""
     if not body.strip():
-        raise ParseError("empty body where EP Open Data JSON was expected")
+        raise ParseError("réponse vide au lieu du JSON EP Open Data attendu")
     try:
         data = json.loads(body)
         proc = data["data"][0]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
-        raise ParseError(f"not an EP Open Data procedure document ({type(exc).__name__})") from None
-    schemas.check(schemas.OdpAnswer, data, "EP Open Data procedure")
+        raise ParseError(f"pas un document de procédure EP Open Data ({type(exc).__name__})") from None
+    schemas.check(schemas.OdpAnswer, data, "procédure EP Open Data")
     if not isinstance(proc, dict):
-        raise ParseError(f"EP Open Data: data[0] is a {type(proc).__name__}, not a procedure object")
+        raise ParseError(f"EP Open Data : data[0] est {json_type(proc)}, pas un objet procédure")
     try:
         return [_odp_record(proc, source, warn or (lambda _msg: None))]
     except (AttributeError, TypeError, KeyError, ValidationError) as exc:  # a field of another type than documented
-        raise ParseError(f"EP Open Data procedure of an unexpected shape ({type(exc).__name__}: {exc})") from None
+        raise ParseError(f"procédure EP Open Data de forme inattendue ({type(exc).__name__}: {exc})") from None
 
 
 def _odp_record(proc: dict, source: str, warn: Callable[[str], None]) -> NoticeRecord:
     label = proc.get("label") or proc.get("process_id")
     if not label:
-        raise ParseError("EP Open Data procedure without label")
+        raise ParseError("procédure EP Open Data sans label")
     titles = proc.get("process_title") or {}
-    events = _events(proc, lambda msg: warn(f"procedure {label}: {msg}"))
+    events = _events(proc, lambda msg: warn(f"procédure {label} : {msg}"))
     lines = [f"{e['activity_date']}: {_event_name(e)}" for e in events[-MAX_EVENTS:]]
     latest = events[-1] if events else None
     return NoticeRecord(
@@ -125,24 +125,24 @@ def _oeil_events(doc: lxml.html.HtmlElement) -> list[tuple[datetime | None, str,
 def _note_oeil_gaps(events: list, title: list) -> None:
     """An HTML page has no declared answer model: a key-events table or a title heading that is no longer
     where we read it is counted on the run (docs/sources-health.md), never a silent procedure without them."""
-    what = "OEIL procedure pages"
+    what = "pages de procédure OEIL"
     schemas.note(schemas.Gap(what, "", 0, 1))
-    schemas.note(schemas.Gap(what, "key events (#section3 table)", 0 if events else 1, 1))
-    schemas.note(schemas.Gap(what, "title (h2.es_title-h2)", 0 if title else 1, 1))
+    schemas.note(schemas.Gap(what, "événements clés (tableau #section3)", 0 if events else 1, 1))
+    schemas.note(schemas.Gap(what, "titre (h2.es_title-h2)", 0 if title else 1, 1))
 
 
 def parse_oeil(body: bytes, *, source: str) -> list[NoticeRecord]:
     """OEIL procedure-file page -> one procedure record (title, key events, final act CELEX)."""
     if not body.strip():
-        raise ParseError("empty body where an OEIL procedure page was expected")
+        raise ParseError("réponse vide au lieu de la page de procédure OEIL attendue")
     try:
         doc = lxml.html.document_fromstring(without_controls(body))
     except (etree.ParserError, ValueError) as exc:
-        raise ParseError(f"unreadable OEIL page: {exc}") from None
+        raise ParseError(f"page OEIL illisible : {exc}") from None
     ref = doc.cssselect("h2.es_title-h1")
     title = doc.cssselect("h2.es_title-h2")
     if not ref or not PROCEDURE_RE.search(ref[0].text_content()):
-        raise ParseError("not an OEIL procedure page (no procedure reference heading)")
+        raise ParseError("pas une page de procédure OEIL (aucun titre avec la référence de la procédure)")
     label = clean_text(ref[0].text_content())
     events = _oeil_events(doc)
     _note_oeil_gaps(events, title)

@@ -38,25 +38,26 @@ LEADING_RE = re.compile(rb"^(?:\s|\xef\xbb\xbf)+(?=<)")
 CELLAR_GUID_RE = re.compile(r"CELLAR:([0-9a-f-]{36})", re.I)
 WAF_MARKERS = (b"awsWafCookieDomainList", b"challenge.js", b"gokuProps")
 DEFAULT_MAX_BYTES = 20_000_000
+FEED_ITEMS = "éléments du flux"  # how the run's warnings name them
 
 
 def sanitise(body: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """Refuse oversized bodies, drop DOCTYPE/ENTITY declarations (entity-expansion bombs) and what some
     servers send before the XML declaration (a newline, spaces, a UTF-8 BOM): that is not malformed XML."""
     if len(body) > max_bytes:
-        raise ParseError(f"feed body of {len(body)} bytes exceeds the {max_bytes}-byte cap")
+        raise ParseError(f"flux de {len(body)} octets, au-delà de la limite de {max_bytes} octets")
     return ENTITY_RE.sub(b"", DOCTYPE_RE.sub(b"", LEADING_RE.sub(b"", body)))
 
 
 def check_feed_body(body: bytes) -> None:
     """Raise ParseError when the body is not a feed at all (empty, WAF challenge, HTML page)."""
     if not body.strip():
-        raise ParseError("empty body where a feed was expected")
+        raise ParseError("réponse vide au lieu du flux attendu")
     head = LEADING_RE.sub(b"", body[:4096])
     if any(m in body[:65536] for m in WAF_MARKERS):
-        raise ParseError("WAF challenge page (awsWafCookieDomainList) where a feed was expected")
+        raise ParseError("page de défi anti-robot WAF (awsWafCookieDomainList) au lieu du flux attendu")
     if HTML_START_RE.match(head):
-        raise ParseError("HTML page where a feed was expected")
+        raise ParseError("page HTML au lieu du flux attendu")
 
 
 LANG_TAGS = {"title": "title", "description": "description", "link": "link", "FullContent": "body", "BasicUrl": "url"}
@@ -207,10 +208,10 @@ def parse_feed(
     clean = sanitise(body, max_bytes)
     parsed = feedparser.parse(clean, sanitize_html=False, resolve_relative_uris=False)
     if not parsed.get("version"):
-        raise ParseError("not an RSS/Atom feed (no feed root element)")
+        raise ParseError("pas un flux RSS/Atom (aucun élément racine de flux)")
     exc = parsed.get("bozo_exception")
     if parsed.get("bozo") and isinstance(exc, SAXException) and not options.get("lenient_xml"):
-        raise ParseError(f"malformed XML: {exc}")
+        raise ParseError(f"XML mal formé : {exc}")
     raw_items = _items_by_guid(clean)
     records = []
     for entry in parsed.entries:
@@ -226,10 +227,10 @@ def _note_gaps(entries: list) -> None:
     """Items without a title or a date are counted on the run; dates that no longer parse are named."""
     undated = [e for e in entries if _published(e) is None]
     unreadable = [raw for e in undated if (raw := str(e.get("published") or e.get("updated") or "").strip())]
-    schemas.note(schemas.Gap("feed items", "", 0, len(entries)))
-    schemas.note(schemas.Gap("feed items", "date", len(undated), len(entries)))
+    schemas.note(schemas.Gap(FEED_ITEMS, "", 0, len(entries)))
+    schemas.note(schemas.Gap(FEED_ITEMS, "date", len(undated), len(entries)))
     if unreadable:
-        field = f"readable date (e.g. {unreadable[0][:40]!r})"
-        schemas.note(schemas.Gap("feed items", field, len(unreadable), len(entries)))
+        field = f"date lisible (p. ex. {unreadable[0][:40]!r})"
+        schemas.note(schemas.Gap(FEED_ITEMS, field, len(unreadable), len(entries)))
     untitled = sum(1 for e in entries if not clean_text(html_to_text(e.get("title") or "")))
-    schemas.note(schemas.Gap("feed items", "title", untitled, len(entries)))
+    schemas.note(schemas.Gap(FEED_ITEMS, "titre", untitled, len(entries)))

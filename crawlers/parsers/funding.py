@@ -175,11 +175,11 @@ class BulkStream:
     def __init__(self, source: str, wanted: TopicFilter, today: date):
         self.records: list[NoticeRecord] = []
         self.seen = 0
-        self.skipped = Skipped("topic record(s)")
+        self.skipped = Skipped("fiches de sujet")
         self._source, self._wanted, self._today = source, wanted, today
         self._ids: set[str] = set()
         self._coro = ijson.items_coro(self, BULK_PREFIX, use_float=True)
-        self.shapes = schemas.GapCounter(schemas.BulkRecord, "grantsTenders records")
+        self.shapes = schemas.GapCounter(schemas.BulkRecord, "enregistrements grantsTenders")
 
     def send(self, obj: dict) -> None:  # ijson's sink: one GrantTenderObj at a time
         self.seen += 1
@@ -198,17 +198,17 @@ class BulkStream:
         try:
             self._coro.send(chunk)
         except ijson.JSONError as exc:
-            raise ParseError(f"grantsTenders.json: invalid JSON: {exc}") from None
+            raise ParseError(f"grantsTenders.json : JSON invalide : {exc}") from None
 
     def close(self) -> list[NoticeRecord]:
         try:
             self._coro.close()
         except ijson.JSONError as exc:  # an incomplete body
-            raise ParseError(f"grantsTenders.json: invalid JSON: {exc}") from None
+            raise ParseError(f"grantsTenders.json : JSON invalide : {exc}") from None
         if self.seen == 0:
-            raise ParseError(f"grantsTenders.json: no {BULK_PREFIX.replace('.item', '')} records in the answer")
+            raise ParseError(f"grantsTenders.json : aucun {BULK_PREFIX.replace('.item', '')} dans la réponse")
         if self.shapes.missing.get("identifier", 0) == self.seen:
-            raise ParseError(f"grantsTenders.json: {BULK_PREFIX}.identifier: missing in all {self.seen} records")
+            raise ParseError(f"grantsTenders.json : {BULK_PREFIX}.identifier : absent des {self.seen} enregistrements")
         self.shapes.flush()
         return self.records
 
@@ -235,7 +235,7 @@ class SearchPage:
     records: list[NoticeRecord]
     results: int
     total: int
-    skipped: Skipped = field(default_factory=lambda: Skipped("search result(s)"))
+    skipped: Skipped = field(default_factory=lambda: Skipped("résultats de recherche"))
 
 
 def parse_search(body: bytes, source: str, wanted: TopicFilter, today: date, lang: str = "en") -> SearchPage:
@@ -243,12 +243,12 @@ def parse_search(body: bytes, source: str, wanted: TopicFilter, today: date, lan
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise ParseError("SEDIA search: not JSON") from None
+        raise ParseError("recherche SEDIA : pas du JSON") from None
     if not isinstance(data, dict) or "results" not in data:
-        raise ParseError("SEDIA search: no results in the answer")
-    schemas.check(schemas.SediaSearch, data, "SEDIA search")
+        raise ParseError("recherche SEDIA : pas de results dans la réponse")
+    schemas.check(schemas.SediaSearch, data, "recherche SEDIA")
     best: dict[str, dict] = {}
-    skipped = Skipped("search result(s)")
+    skipped = Skipped("résultats de recherche")
     for row in data["results"] or []:
         try:
             meta = row.get("metadata") or {}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from core.records import NoticeRecord
-from crawlers.parsers import ParseError, schemas
+from crawlers.parsers import ParseError, json_type, schemas
 from crawlers.parsers.normalise import html_to_text
 
 PAGE_URL = "https://ec.europa.eu/info/law/better-regulation/have-your-say/initiatives/{id}_en"
@@ -54,7 +54,7 @@ def hys_id(value: object) -> int:
     try:
         return int(float(value))  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ParseError(f"initiative id is not a number: {value!r}") from None
+        raise ParseError(f"id d'initiative qui n'est pas un nombre : {value!r}") from None
 
 
 def hys_date(value: str | None) -> date | None:
@@ -71,9 +71,9 @@ def _json(body: bytes, what: str) -> dict:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         head = body[:80].decode("utf-8", "replace").strip().replace("\n", " ")
-        raise ParseError(f"{what}: not JSON (starts with {head!r})") from None
+        raise ParseError(f"{what} : pas du JSON (commence par {head!r})") from None
     if not isinstance(data, dict):
-        raise ParseError(f"{what}: JSON is a {type(data).__name__}, not an object")
+        raise ParseError(f"{what} : le JSON est {json_type(data)}, pas un objet")
     return data
 
 
@@ -99,9 +99,9 @@ def parse_search(body: bytes) -> SearchPage:
         number, pages = info.get("number", 0), info.get("totalPages", 0)
         last, total = number + 1 >= pages, info.get("totalElements")
     else:
-        raise ParseError(f"searchInitiatives: no initiativeResultDtoPage in the answer (keys: {sorted(data)[:6]})")
+        raise ParseError(f"searchInitiatives : réponse sans initiativeResultDtoPage (clés : {sorted(data)[:6]})")
     if not isinstance(items, list):
-        raise ParseError("searchInitiatives: content is not a list")
+        raise ParseError("searchInitiatives : content n'est pas une liste")
     return SearchPage(items, last, total)
 
 
@@ -232,6 +232,6 @@ def parse_detail(body: bytes) -> dict:
     data = _json(body, "groupInitiatives")
     schemas.check(schemas.HysDetail, data, "groupInitiatives")
     if "publications" not in data or "id" not in data:
-        raise ParseError(f"groupInitiatives: no publications/id in the answer (keys: {sorted(data)[:6]})")
+        raise ParseError(f"groupInitiatives : pas de publications/id dans la réponse (clés : {sorted(data)[:6]})")
     hys_id(data["id"])
     return data

@@ -31,6 +31,8 @@ from crawlers.parsers.normalise import to_date
 DOC_URL = "https://ec.europa.eu/transparency/comitology-register/screen/documents/{ref}/{version}/consult?lang=en"
 REGDEL_URL = "https://webgate.ec.europa.eu/regdel/#/delegatedActs/{id}?lang=en"
 DRAFT_LETTERS = {"D"}
+# How the failure reasons name the register's answers.
+COMMITTEES, DOCUMENTS = "comités de comitologie", "documents de comitologie"
 REGDEL_KEEP = {"planned", "adopted", "scrutiny", "objection", "extended"}
 BASIC_ACT_RE = re.compile(r"\b(?:Regulation|Directive)\s*\((?:EU|EC)\)\s*(?:No\s*)?(\d{4})/(\d{1,4})")
 
@@ -40,15 +42,15 @@ def _json(body: bytes, what: str) -> object:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         head = body[:60].decode("utf-8", "replace").strip().replace("\n", " ")
-        raise ParseError(f"{what}: not JSON (starts with {head!r})") from None
+        raise ParseError(f"{what} : pas du JSON (commence par {head!r})") from None
 
 
 def parse_committees(body: bytes) -> dict[str, str]:
     """Committee code -> its (first) title, from the lookup (a list or a Spring page)."""
-    data = _json(body, "comitology committees")
+    data = _json(body, COMMITTEES)
     rows = data.get("content") if isinstance(data, dict) else data
     if not isinstance(rows, list):
-        raise ParseError("comitology committees: neither a list nor a page with content[]")
+        raise ParseError(f"{COMMITTEES} : ni une liste ni une page avec content[]")
     schemas.check_committees(rows)
     out = {}
     for c in rows:
@@ -72,10 +74,10 @@ def match_committees(committees: dict[str, str], wanted: dict[str, str]) -> dict
 
 def parse_documents(body: bytes, source: str, acts: dict[str, str]) -> tuple[list[NoticeRecord], bool]:
     """One page of document search -> (draft implementing acts, last page?)."""
-    data = _json(body, "comitology documents")
+    data = _json(body, DOCUMENTS)
     if not isinstance(data, dict) or not isinstance(data.get("content"), list):
-        raise ParseError("comitology documents: no content[] in the answer")
-    schemas.check(schemas.ComitologyPage, data, "comitology documents")
+        raise ParseError(f"{DOCUMENTS} : pas de content[] dans la réponse")
+    schemas.check(schemas.ComitologyPage, data, DOCUMENTS)
     out = []
     for doc in data["content"]:
         dtype = doc.get("documentType") or {}
@@ -124,7 +126,7 @@ def parse_regdel(body: bytes, source: str, watched: list[str]) -> list[NoticeRec
     data = _json(body, "RegDel delegatedActs")
     rows = data.get("list") if isinstance(data, dict) else None
     if not isinstance(rows, list):
-        raise ParseError("RegDel delegatedActs: no list[] in the answer")
+        raise ParseError("RegDel delegatedActs : pas de list[] dans la réponse")
     schemas.check(schemas.RegDelList, data, "RegDel delegatedActs")
     out = []
     for row in rows:

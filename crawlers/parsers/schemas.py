@@ -2,7 +2,8 @@
 
 A source renaming a field must be loud, never a silent zero (issue 19, docs/sources-health.md):
 - a **required** field missing (SPARQL ``?work``, HYS ``initiativeResultDtoPage.content``, a Comitology
-  ``documentReference``...) fails the source with one line ``what: field: problem`` (a ParseError);
+  ``documentReference``...) fails the source with one line ``what : field : problem`` (a ParseError, in French
+  like every reason a person reads: ``recherche SEDIA : results[0].metadata : absent``);
 - an **expected** item field missing (a date, a title, a deadline) is counted: each parser's check
   leaves a :class:`Gap` note, the spider collects the notes of its callbacks (``crawlers.spiders.base``)
   and the run keeps them as warnings (``crawl_run.warnings``, shown by ``veille status``).
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from crawlers.parsers import ParseError
 
 M = TypeVar("M", bound=BaseModel)
+UNREADABLE = " : illisible"  # the field of a Gap counting items of another shape
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,10 @@ class Gap:
     total: int
 
     def text(self) -> str:
-        return f"{self.what}: {self.field}: missing in {self.missing} of {self.total}"
+        if self.field.endswith(UNREADABLE):  # items of another shape, skipped (see check)
+            where = self.field.removesuffix(UNREADABLE)
+            return f"{self.what} : {self.missing} sur {self.total} illisible(s) ({where})"
+        return f"{self.what} : {self.missing} sur {self.total} sans {self.field}"
 
 
 _PENDING: list[Gap] = []
@@ -111,18 +116,30 @@ def check(model: type[M], data: object, what: str, root: str = "", strip: int = 
         if odd is None:
             raise ParseError(_problem(errors[0], what, root, strip)) from None
         for (path, size), indexes in odd.items():
-            note(Gap(what, f"{_where(path[strip:], root) or 'items'}: unreadable", len(indexes), size))
+            note(Gap(what, f"{_where(path[strip:], root) or 'éléments'}{UNREADABLE}", len(indexes), size))
         obj = model.model_validate(_without(data, odd))
     for gap in count_gaps([obj], what):
         note(gap)
     return obj
 
 
+# The problems a changed answer shows most, in French; pydantic's own wording for the others.
+PROBLEMS = {
+    "missing": "absent",
+    "list_type": "devrait être une liste",
+    "dict_type": "devrait être un objet",
+    "model_type": "devrait être un objet",
+    "model_attributes_type": "devrait être un objet",
+    "string_type": "devrait être une chaîne",
+    "too_short": "vide",
+}
+
+
 def _problem(err: dict, what: str, root: str, strip: int) -> str:
     problem = str(err["msg"]).removeprefix("Value error, ")
-    problem = "missing" if err["type"] == "missing" else problem[:1].lower() + problem[1:]
+    problem = PROBLEMS.get(err["type"], problem[:1].lower() + problem[1:])
     where = _where(tuple(err["loc"])[strip:], root)
-    return f"{what}: {where}: {problem}" if where else f"{what}: {problem}"
+    return f"{what} : {where} : {problem}" if where else f"{what} : {problem}"
 
 
 def _odd_items(errors: list[dict], data: object) -> dict[tuple[tuple, int], set[int]] | None:
@@ -178,7 +195,7 @@ class Cell(Shape):
 
 
 class DiscoveryRow(Shape):
-    WHAT: ClassVar[str] = "SPARQL discovery rows"
+    WHAT: ClassVar[str] = "lignes de découverte SPARQL"
     EXPECTED = ("celex", "ojDate")
     work: Cell
     celex: Cell | None = None
@@ -186,7 +203,7 @@ class DiscoveryRow(Shape):
 
 
 class DetailsRow(Shape):
-    WHAT: ClassVar[str] = "SPARQL details rows"
+    WHAT: ClassVar[str] = "lignes de détails SPARQL"
     EXPECTED = ("title", "docDate")
     work: Cell
     title_en: Cell | None = None
@@ -194,7 +211,7 @@ class DetailsRow(Shape):
     docDate: Cell | None = None
 
     def gaps(self) -> list[str]:
-        out = [] if (self.title_en or self.title_fr) else ["title (title_en, title_fr)"]
+        out = [] if (self.title_en or self.title_fr) else ["titre (title_en, title_fr)"]
         return out + (["docDate"] if self.docDate is None else [])
 
 
@@ -215,7 +232,7 @@ def check_rows(model: type[Discovery] | type[Details], bindings: list[dict], wha
 
 
 class HysStatus(Shape):
-    WHAT: ClassVar[str] = "HYS currentStatuses"
+    WHAT: ClassVar[str] = "currentStatuses HYS"
     frontEndStage: str | None = None
     receivingFeedbackStatus: str | None = None
     feedbackEndDate: str | None = None
@@ -226,24 +243,24 @@ class HysStatus(Shape):
 
 
 class HysItem(Shape):
-    WHAT: ClassVar[str] = "HYS initiatives"
+    WHAT: ClassVar[str] = "initiatives HYS"
     id: int | float | str
     shortTitle: str | None = None
     initiativeTranslations: list[dict] | None = None
     currentStatuses: list[HysStatus] | None = None  # real items may lack it: see the page
 
     def gaps(self) -> list[str]:
-        return [] if (self.shortTitle or self.initiativeTranslations) else ["title (shortTitle)"]
+        return [] if (self.shortTitle or self.initiativeTranslations) else ["titre (shortTitle)"]
 
 
 class HysSearch(Shape):
     class Page(Shape):
-        WHAT: ClassVar[str] = "HYS search pages"
+        WHAT: ClassVar[str] = "pages de recherche HYS"
         content: list[HysItem]
 
         def gaps(self) -> list[str]:  # one real item in two has none: only all of them without is drift
             lost = self.content and all(i.currentStatuses is None for i in self.content)
-            return ["content[].currentStatuses (in every initiative)"] if lost else []
+            return ["content[].currentStatuses (dans toutes les initiatives)"] if lost else []
 
     initiativeResultDtoPage: Page
 
@@ -256,7 +273,7 @@ class HysHalSearch(Shape):
 
 
 class HysPublication(Shape):
-    WHAT: ClassVar[str] = "HYS publications"
+    WHAT: ClassVar[str] = "publications HYS"
     type: str | None = None
     receivingFeedbackStatus: str | None = None
     endDate: str | None = None
@@ -283,7 +300,7 @@ def check_hys_search(data: dict) -> None:
 
 
 class OdpProcedure(Shape):
-    WHAT: ClassVar[str] = "EP Open Data procedures"
+    WHAT: ClassVar[str] = "procédures EP Open Data"
     label: str | None = None
     process_id: str | None = None
     process_title: dict[str, Any] | None = None
@@ -292,7 +309,7 @@ class OdpProcedure(Shape):
     @model_validator(mode="after")
     def _named(self) -> OdpProcedure:
         if not (self.label or self.process_id):
-            raise ValueError("label: missing (and no process_id)")
+            raise ValueError("label : absent (et pas de process_id)")
         return self
 
     def gaps(self) -> list[str]:
@@ -318,7 +335,7 @@ class SediaMeta(Shape):
 
 
 class SediaRow(Shape):
-    WHAT: ClassVar[str] = "SEDIA results"
+    WHAT: ClassVar[str] = "résultats SEDIA"
     metadata: SediaMeta
 
     def gaps(self) -> list[str]:
@@ -334,14 +351,14 @@ class SediaSearch(Shape):
     @model_validator(mode="after")
     def _identified(self) -> SediaSearch:
         if self.results and not any(r.metadata.identifier for r in self.results):
-            raise ValueError(f"results[].metadata.identifier: missing in all {len(self.results)} results")
+            raise ValueError(f"results[].metadata.identifier : absent des {len(self.results)} résultats")
         return self
 
 
 class BulkRecord(Shape):
     """One ``GrantTenderObj`` of the bulk file (tenders included: they are skipped after the check)."""
 
-    WHAT: ClassVar[str] = "grantsTenders records"
+    WHAT: ClassVar[str] = "enregistrements grantsTenders"
     identifier: str | int | None = None
     type: str | int | None = None
     title: str | None = None
@@ -356,7 +373,7 @@ class BulkRecord(Shape):
 
 
 class RegDelRow(Shape):
-    WHAT: ClassVar[str] = "RegDel delegated acts"
+    WHAT: ClassVar[str] = "actes délégués RegDel"
     EXPECTED = ("completeTitle", "delegatedActStatus")
     id: int | str | None = None
     completeTitle: str | None = None
@@ -369,7 +386,7 @@ class RegDelList(Shape):
     @model_validator(mode="after")
     def _identified(self) -> RegDelList:
         if self.rows and all(r.id is None for r in self.rows):
-            raise ValueError(f"list[].id: missing in all {len(self.rows)} rows")
+            raise ValueError(f"list[].id : absent des {len(self.rows)} lignes")
         return self
 
 
@@ -379,7 +396,7 @@ class ComitologyCommittee(Shape):
 
 
 class ComitologyDoc(Shape):
-    WHAT: ClassVar[str] = "Comitology documents"
+    WHAT: ClassVar[str] = "documents de comitologie"
     documentReference: str | int
     title: str | None = None
     documentType: dict | None = None
@@ -389,7 +406,7 @@ class ComitologyDoc(Shape):
     def gaps(self) -> list[str]:
         out = [f for f in ("title", "documentType", "creationDate") if not getattr(self, f)]
         draft = str((self.documentType or {}).get("letter") or "") == "D"
-        return out + (["meetingStartDate (deadline)"] if draft and not self.meetingStartDate else [])
+        return out + (["meetingStartDate (échéance)"] if draft and not self.meetingStartDate else [])
 
 
 class ComitologyPage(Shape):
@@ -401,7 +418,7 @@ class CommitteeList(BaseModel):
 
 
 def check_committees(rows: list) -> None:
-    check(CommitteeList, {"rows": rows}, "comitology committees", root="content", strip=1)
+    check(CommitteeList, {"rows": rows}, "comités de comitologie", root="content", strip=1)
 
 
 class GapCounter:

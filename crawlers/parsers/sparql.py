@@ -128,20 +128,20 @@ def split_concat(text: str | None) -> list[str]:
 def load_results(body: bytes) -> list[dict]:
     """SPARQL JSON -> bindings; anything else (HTML error, Virtuoso text error) is a ParseError."""
     if not body.strip():
-        raise ParseError("empty body where SPARQL JSON was expected")
+        raise ParseError("réponse vide au lieu du JSON SPARQL attendu")
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         snippet = body[:120].decode("utf-8", "replace").strip().replace("\n", " ")
-        raise ParseError(f"not SPARQL JSON ({exc.msg if hasattr(exc, 'msg') else exc}): {snippet!r}") from None
+        raise ParseError(f"pas du JSON SPARQL ({exc.msg if hasattr(exc, 'msg') else exc}) : {snippet!r}") from None
     try:
         bindings = data["results"]["bindings"]
     except (KeyError, TypeError):
-        raise ParseError("SPARQL JSON without results.bindings") from None
+        raise ParseError("JSON SPARQL sans results.bindings") from None
     if not isinstance(bindings, list):
-        raise ParseError("SPARQL results.bindings is not a list")
+        raise ParseError("results.bindings du JSON SPARQL n'est pas une liste")
     if not all(isinstance(b, dict) for b in bindings):
-        raise ParseError("SPARQL results.bindings holds something else than rows (objects)")
+        raise ParseError("results.bindings du JSON SPARQL contient autre chose que des lignes (objets)")
     return bindings
 
 
@@ -151,7 +151,7 @@ def _type_code(uri: str) -> str:
 
 def parse_discovery(body: bytes) -> list[Discovered]:
     rows = load_results(body)
-    schemas.check_rows(schemas.Discovery, rows, "SPARQL discovery")
+    schemas.check_rows(schemas.Discovery, rows, "découverte SPARQL")
     out = []
     for b in rows:
         work = value(b, "work")
@@ -190,7 +190,7 @@ def parse_details(
 ) -> list[NoticeRecord]:
     """Details answer -> one record per work, joined with what discovery said about it."""
     rows = load_results(body)
-    schemas.check_rows(schemas.Details, rows, "SPARQL details")
+    schemas.check_rows(schemas.Details, rows, "détails SPARQL")
     records = []
     for b in rows:
         work = value(b, "work")

@@ -73,7 +73,7 @@ def load_bundle(bundle_dir: str | Path) -> list[Route]:
         try:
             spec = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{base / 'routes.jsonl'}:{n}: invalid JSON: {exc.msg}") from None
+            raise ValueError(f"{base / 'routes.jsonl'}:{n}: JSON invalide : {exc.msg}") from None
         body = (base / spec["body"]).read_bytes() if spec.get("body") else b""
         routes.append(
             Route(

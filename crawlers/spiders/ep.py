@@ -25,7 +25,7 @@ class EpOdpSpider(VeilleSpider):
     async def start(self) -> AsyncIterator[Any]:
         procedures = self.options.procedures
         if not procedures:
-            self.fail("options.procedures is empty: no procedure to follow")
+            self.fail("options.procedures est vide : aucune procédure à suivre")
             return
         for ref in procedures:
             yield self.request(
@@ -35,7 +35,7 @@ class EpOdpSpider(VeilleSpider):
     @guarded
     def parse(self, response: Response, **_: Any) -> Iterator[Any]:
         where = short_url(response.url)
-        for rec in parse_ep_odp(response.body, source=self.name, warn=lambda msg: self.warn(f"{where}: {msg}")):
+        for rec in parse_ep_odp(response.body, source=self.name, warn=lambda msg: self.warn(f"{where} : {msg}")):
             yield self.item(rec)
 
 

@@ -41,6 +41,6 @@ class RssSpider(VeilleSpider):
         options = self.options.model_dump(exclude_none=True)
         records = parse_feed(response.body, source=self.name, lang=lang, options=options, max_bytes=self.max_bytes)
         if not records and not self.options.may_be_empty:
-            self.warn(f"{short_url(response.url)}: feed has no items")
+            self.warn(f"{short_url(response.url)} : flux sans aucun élément")
         for rec in records:
             yield self.item(rec)

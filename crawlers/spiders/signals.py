@@ -172,7 +172,7 @@ class FundingSpider(SignalSpider):
                 stream.feed(response.body[i : i + (1 << 16)])
         records = stream.close()
         if msg := stream.skipped.message(stream.seen):
-            self.warn(f"{short_url(response.url)}: {msg}")
+            self.warn(f"{short_url(response.url)} : {msg}")
         for rec in records:
             yield self.item(rec)
         etag, path = response.headers.get(b"ETag"), self.etag_file()
@@ -207,7 +207,7 @@ class FundingSpider(SignalSpider):
     def parse_search(self, response: Response, number: int, size: int) -> Iterator[Any]:
         page = ft.parse_search(response.body, self.name, self.wanted, self.today)
         if msg := page.skipped.message(page.results):
-            self.warn(f"{short_url(response.url)}: {msg}")
+            self.warn(f"{short_url(response.url)} : {msg}")
         for rec in page.records:
             yield self.item(rec)
         max_pages = self.options.max_pages
@@ -230,7 +230,7 @@ class ComitologySpider(SignalSpider):
 
     async def start(self) -> AsyncIterator[Any]:
         if not self.options.committees:
-            self.fail("options.committees is empty: no committee to follow")
+            self.fail("options.committees est vide : aucun comité à suivre")
             return
         url = f"{self.source.url.rstrip('/')}/committees"
         yield self.request(url, self.parse_committees, expect="json", headers=JSON)
@@ -243,7 +243,7 @@ class ComitologySpider(SignalSpider):
     def parse_committees(self, response: Response) -> Iterator[Any]:
         acts = reg.match_committees(reg.parse_committees(response.body), self.watched_committees())
         if not acts:
-            raise ParseError("no committee in the register matches options.committees")
+            raise ParseError("aucun comité du registre ne correspond à options.committees")
         yield self.documents(acts, 0)
 
     def documents(self, acts: dict[str, str], page: int) -> Request:
@@ -294,7 +294,7 @@ class DelegatedActsSpider(SignalSpider):
             if name.strip().upper() == "XSRF-TOKEN":
                 token = rest.split(";", 1)[0]
         if not token:
-            raise ParseError("no XSRF-TOKEN cookie from the register's home page")
+            raise ParseError("pas de cookie XSRF-TOKEN sur la page d'accueil du registre")
         yield self.request(
             f"{self.source.url.rstrip('/')}/web/delegatedActs",
             self.parse_list,

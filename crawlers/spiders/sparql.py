@@ -29,7 +29,7 @@ from crawlers.parsers.sparql import (
     parse_details,
     parse_discovery,
 )
-from crawlers.spiders.base import VeilleSpider, describe, guarded
+from crawlers.spiders.base import VeilleSpider, describe, guarded, http_status
 
 JSON_ACCEPT = {"Accept": "application/sparql-results+json"}
 XHTML_ACCEPT = {"Accept": "application/xhtml+xml, text/html;q=0.9", "Accept-Language": "eng"}
@@ -68,7 +68,7 @@ class SparqlSpider(VeilleSpider):
 
     async def start(self) -> AsyncIterator[Any]:
         if self.mode == "based_on" and not self.watched:
-            self.fail("options.acts is empty: no watched act to look for")
+            self.fail("options.acts est vide : aucun acte suivi à chercher")
             return
         yield self.page(0)
 
@@ -112,7 +112,7 @@ class SparqlSpider(VeilleSpider):
     def text_failed(self, failure: Failure) -> Iterator[Any]:
         """No text is a warning on the record, not a failed source: the metadata still lands."""
         rec = failure.request.cb_kwargs["rec"]
-        self.warn(f"text of {rec.celex}: {describe(failure)}")
+        self.warn(f"texte de {rec.celex} : {describe(failure, self.max_bytes)}")
         yield self.item(rec)
 
     def parse_text(self, response: Response, rec: NoticeRecord) -> Iterator[Any]:
@@ -124,13 +124,13 @@ class SparqlSpider(VeilleSpider):
                 return
         if response.status != 200:
             reason = response.text[:400].strip() if response.body else ""
-            self.warn(f"text of {rec.celex}: HTTP {response.status} {reason}".strip())
+            self.warn(f"texte de {rec.celex} : {http_status(response.status)} {reason}".strip())
             yield self.item(rec)
             return
         try:
             act = parse_act_xhtml(response.body, max_chars=self.options.max_text_chars)
         except ParseError as exc:
-            self.warn(f"text of {rec.celex}: {exc}")
+            self.warn(f"texte de {rec.celex} : {exc}")
             yield self.item(rec)
             return
         rec.body, rec.lang = act.text, "en"

@@ -187,7 +187,7 @@ def digest_cmd(
     for note in stats.notes:
         console.print(escape(note), style="dim", highlight=False)
     for e in stats.errors:
-        console.print(f"[red]failed:[/red] {escape(e)}", highlight=False)
+        console.print(f"[red]échec :[/red] {escape(e)}", highlight=False)
     if preview:
         console.print(
             f"{_n(len(stats.previews), 'message')} : {stats.sent} notice(s) × destinataire envoyée(s), "

@@ -10,20 +10,19 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
+from core.catalog import Message
 from core.names import NOTICE_KINDS, doc_type_name
 from nlp.phrase_pairs import rule_units
 from storage.crosslang import lexicon
 from storage.search import CANDIDATES, Filters, QueryError, export_csv, export_rows, search
 from storage.web_users import WebUser
 from web.auth import require_user
-from web.i18n import N_, _
+from web.i18n import N_, _, gettext_
 from web.pages import render
 
 router = APIRouter()
 PAGE_SIZE = 20
 MAX_PAGE = 10**6
-# storage.fulltext's fixed-text query errors, translated when shown (the others already speak French first).
-QUERY_ERRORS = (N_("the query only excludes words: add at least one word to look for"),)
 DATE_FIELDS = {"date_from": N_("from"), "date_to": N_("to")}
 YEAR_RE = re.compile(r"(?!0000)[0-9]{4}")  # what date() takes, in ASCII digits (not "²⁰²⁵")
 FACETS = (
@@ -42,6 +41,12 @@ class FacetValue:
     active: bool
     url: str | None  # None: cannot be used as a filter (e.g. "no date")
     name: str = ""  # what people read: the label's profile name, a kind's or document type's readable name
+
+
+def _said(exc: Exception) -> str:
+    """A query error (storage.fulltext: a core.catalog.Message) in the reader's language."""
+    msg = exc.args[0] if exc.args else str(exc)
+    return msg.said(gettext_) if isinstance(msg, Message) else str(msg)
 
 
 def facet_name(key: str, value: str, labels: dict[str, str]) -> str:
@@ -132,7 +137,7 @@ def search_page(request: Request, user: WebUser = Depends(require_user)) -> Resp
             lexicon=lexicon(request.app.state.engine, request.app.state.settings, rule_units),
         )
     except QueryError as exc:
-        error = _(str(exc))
+        error = _said(exc)
     facets = {}
     if result:
         for key, _title in FACETS:
@@ -190,7 +195,7 @@ def search_csv(request: Request, user: WebUser = Depends(require_user)) -> Respo
         lex = lexicon(engine, request.app.state.settings, rule_units)
         result = search(engine, get.get("q", ""), filters, sort=sort, limit=CANDIDATES, lexicon=lex)
     except QueryError as exc:
-        raise HTTPException(400, _(str(exc))) from None
+        raise HTTPException(400, _said(exc)) from None
     body = export_csv(export_rows(result.hits, str(request.base_url)))
     return Response(
         "\ufeff" + body,  # a BOM: spreadsheet programs then read the accents as UTF-8
