@@ -10,10 +10,12 @@ from pathlib import Path
 
 
 def read_text(path: Path, error: type[Exception] = ValueError) -> str:
-    """The file's text; raises ``error("file:line: not UTF-8 ...")``. ``OSError`` is left to the caller."""
+    """The file's text; raises ``error("file:line: pas en UTF-8 ...")``. ``OSError`` is left to the caller."""
     raw = path.read_bytes()
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise error(f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8") from None
+        raise error(
+            f"{path}:{line}: pas en UTF-8 (octet 0x{raw[exc.start]:02x}) ; enregistrez le fichier en UTF-8"
+        ) from None

@@ -117,7 +117,8 @@ def test_rules_check_command(tmp_path):
     bad = tmp_path / "r.yaml"
     bad.write_text("labels:\n  deai:\n    rules:\n      - name: x\n        weight: 7\n        en: [a]\n")
     res = CliRunner().invoke(app, ["rules", "check", str(bad)])
-    assert res.exit_code == 2 and f"{bad}:5: labels.deai.rules.0.weight: must be" in res.output.replace("\n", "")
+    problem = f"{bad}:5: labels.deai.rules.0.weight: doit être un nombre entre 0.0 et 1.0"
+    assert res.exit_code == 2 and problem in res.output.replace("\n", "")
     res = CliRunner().invoke(app, ["rules", "check"])
     assert res.exit_code == 0 and "ok" in res.output
 
