@@ -84,10 +84,10 @@ def test_datasets_from_spreadsheets_and_other_encodings(tmp_path):
     assert [i.title for i in load_dataset(bom)] == ["Règlement"]
     latin = tmp_path / "latin.jsonl"
     latin.write_bytes(b'{"id": "a", "title": "ok", "labels": []}\n{"id": "b", "title": "R\xe8glement", "labels": []}\n')
-    with pytest.raises(DatasetError, match=r"latin.jsonl:2: not UTF-8 \(byte 0xe8\)"):
+    with pytest.raises(DatasetError, match=r"latin.jsonl:2: pas en UTF-8 \(octet 0xe8\)"):
         load_dataset(latin)
     res = CliRunner().invoke(app, ["eval", str(latin), "--split", "all"])
-    assert res.exit_code == 2 and "latin.jsonl:2: not UTF-8" in res.output.replace("\n", "")
+    assert res.exit_code == 2 and "latin.jsonl:2: pas en UTF-8" in res.output.replace("\n", "")
     assert "Traceback" not in res.output
 
 
