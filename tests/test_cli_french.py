@@ -162,3 +162,13 @@ def test_the_installed_command_at_80_columns_in_an_english_locale(veille_home):
         "Utilisation : veille explain [OPTIONS] {ID}",
         "Aide : veille explain --help",
     ]
+
+
+def test_shell_completion_works_without_the_completion_options(veille_home):
+    """--install-completion is not in the help (its messages are English); the shell's rc line still works."""
+    env = {**os.environ, "_VEILLE_COMPLETE": "complete_bash", "COMP_WORDS": "veille rules ch", "COMP_CWORD": "2"}
+    res = subprocess.run([sys.executable, "-m", "veille"], capture_output=True, text=True, env=env, timeout=120)
+    assert (res.returncode, res.stdout.split(), res.stderr) == (0, ["check"], "")
+    env = {**os.environ, "_VEILLE_COMPLETE": "source_bash"}
+    res = subprocess.run([sys.executable, "-m", "veille"], capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0 and "_veille_completion()" in res.stdout and "complete_bash" in res.stdout

@@ -14,6 +14,7 @@ for every command (docs/decisions.md, *The CLI's language*):
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -137,6 +138,17 @@ class FrenchGroup(French, TyperGroup):
         super().__init__(*args, **kwargs)
         if self.subcommand_metavar == "COMMAND [ARGS]...":  # typer's default
             self.subcommand_metavar = SUBCOMMANDS
+
+    def _main_shell_completion(self, ctx_args: Any, prog_name: str, complete_var: str | None = None) -> None:
+        """Shell completion without typer's ``--install-completion`` options (``add_completion=False``, whose
+        install messages are English): ``eval "$(_VEILLE_COMPLETE=source_bash veille)"`` in the shell's rc
+        file (docs/decisions.md). Typer registers its shells' classes only with those options: here, on use."""
+        var = complete_var or f"_{prog_name}_COMPLETE".replace("-", "_").upper()
+        if os.environ.get(var):
+            from typer.completion import completion_init
+
+            completion_init()
+        super()._main_shell_completion(ctx_args, prog_name, complete_var)
 
 
 def adopt(app: typer.Typer) -> None:
