@@ -33,14 +33,15 @@ ENGLISH = (
 )
 
 
-def veille(*args: str, columns: int = 80):
+def veille(*args: str, columns: int = 80, input: str | None = None):
     """The CLI in this process at a fixed width, with no state left from another test."""
     from veille.commands.base import state
     from veille.main import app
 
     state._settings, state.config, state.profile = None, None, None
     try:
-        return CliRunner().invoke(app, list(args), env={"COLUMNS": str(columns), **ENGLISH_LOCALE}, prog_name="veille")
+        env = {"COLUMNS": str(columns), **ENGLISH_LOCALE}
+        return CliRunner().invoke(app, list(args), input=input, env=env, prog_name="veille")
     finally:
         state._settings, state.config, state.profile = None, None, None
 
@@ -172,3 +173,22 @@ def test_shell_completion_works_without_the_completion_options(veille_home):
     env = {**os.environ, "_VEILLE_COMPLETE": "source_bash"}
     res = subprocess.run([sys.executable, "-m", "veille"], capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0 and "_veille_completion()" in res.stdout and "complete_bash" in res.stdout
+
+
+def test_a_password_typed_twice_differently_is_asked_again_in_french(veille_home):
+    from sqlmodel import select
+
+    from storage.db import open_archive, session_scope
+    from storage.web_users import WebUser
+
+    typed = "premier-essai\nsecond-essai\nmot-de-passe-long\nmot-de-passe-long\n"
+    res = veille("users", "add", "bob", "--role", "analyst", input=typed)
+    assert res.exit_code == 0, res.output
+    assert res.output.count("Mot de passe : ") == 2 and res.output.count("Confirmez le mot de passe : ") == 2
+    assert "erreur : les deux saisies diffèrent ; recommencez." in res.output
+    assert res.output.endswith("utilisateur bob : analyst\n")
+    no_english(res.output)
+    engine = open_archive(f"sqlite:///{veille_home / 'veille.db'}")
+    with session_scope(engine) as s:
+        assert [(u.name, u.role) for u in s.exec(select(WebUser))] == [("bob", "analyst")]
+    engine.dispose()

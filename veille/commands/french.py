@@ -151,6 +151,16 @@ class FrenchGroup(French, TyperGroup):
         super()._main_shell_completion(ctx_args, prog_name, complete_var)
 
 
+def ask_twice(text: str, again: str) -> str:
+    """A hidden value typed twice (a password). ``typer.prompt(confirmation_prompt=...)`` says a mismatch in
+    English ("Error: The two entered values do not match."): the second asking is done here."""
+    while True:
+        first = typer.prompt(text, hide_input=True, prompt_suffix=" : ")
+        if first == typer.prompt(again, hide_input=True, prompt_suffix=" : "):
+            return first
+        _err().print("[red]erreur :[/red] les deux saisies diffèrent ; recommencez.", markup=True, highlight=False)
+
+
 def adopt(app: typer.Typer) -> None:
     """Every command and sub-group of ``app`` (registered so far) made with the French classes."""
     for command in app.registered_commands:

@@ -10,6 +10,7 @@ import typer
 
 from core.dates import paris_time
 from veille.commands.base import console, fail, state
+from veille.commands.french import ask_twice
 
 # Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
 # this module; a command loads only the stages it runs).
@@ -71,7 +72,7 @@ def users_add(
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     elif not no_password:
-        password = typer.prompt("Mot de passe", hide_input=True, confirmation_prompt="Confirmez le mot de passe")
+        password = ask_twice("Mot de passe", "Confirmez le mot de passe")
     if password is not None and len(password) < 8:
         fail("le mot de passe doit avoir au moins 8 caractères")
     try:
