@@ -66,7 +66,7 @@ def test_veille_help_is_french(veille_home):
 
 def test_a_commands_help_says_types_defaults_and_ranges_in_french(veille_home):
     out = veille("search", "--help").output
-    assert "Utilisation : veille search [OPTIONS] [query]" in out and "─ Arguments ─" in out
+    assert "Utilisation : veille search [OPTIONS] [REQUÊTE]" in out and "─ Arguments ─" in out
     assert "<entier> [x>=1]" in out  # --limit
     assert "<nombre> [0.0<=x<=1.0]" in out  # --min-score
     assert "[défaut : relevance]" in out and "[défaut : 20]" in out
@@ -83,10 +83,14 @@ def test_a_commands_help_says_types_defaults_and_ranges_in_french(veille_home):
 @pytest.mark.parametrize(
     ("args", "first", "usage"),
     [
-        (["search", "--bogus", "x"], "option inconnue : --bogus", "veille search [OPTIONS] [query]"),
+        (["search", "--bogus", "x"], "option inconnue : --bogus", "veille search [OPTIONS] [REQUÊTE]"),
         (["search", "--labl", "x"], "option inconnue : --labl ; vouliez-vous dire --label ?", "veille search"),
         (["explain"], "argument ID manquant", "veille explain [OPTIONS] {ID}"),
-        (["feedback", "add", "1"], "argument LABEL manquant", "veille feedback add [OPTIONS]"),
+        (
+            ["feedback", "add", "1"],
+            "argument THÉMATIQUE manquant",
+            "veille feedback add [OPTIONS] {ID} {THÉMATIQUE} {AVIS}",
+        ),
         (["search", "x", "--limit", "abc"], "valeur invalide pour --limit / -n : doit être un nombre entier", ""),
         (["search", "x", "-n", "0"], "valeur invalide pour --limit / -n : doit être supérieur ou égal à 1", ""),
         (["search", "x", "--min-score", "2"], "valeur invalide pour --min-score : doit être inférieur ou égal à 1", ""),

@@ -137,7 +137,7 @@ def main(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head")) -> None:
+def db_upgrade(revision: str = typer.Argument("head", metavar="RÉVISION")) -> None:
     """Appliquer les migrations Alembic (faites de toute façon à la première ouverture)."""
     from storage.db import ArchiveUnavailable, display_url, upgrade
 
@@ -150,7 +150,9 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 
 @app.command("search")
 def search_cmd(
-    query: str = typer.Argument("", help='Mots, "expressions", OR, -exclusion ; accents et flexions ignorés.'),
+    query: str = typer.Argument(
+        "", metavar="REQUÊTE", help='Mots, "expressions", OR, -exclusion ; accents et flexions ignorés.'
+    ),
     label: list[str] = typer.Option([], "--label", "-l", help="Thématique (étiquette du profil), répétable."),
     min_score: float | None = typer.Option(
         None, "--min-score", min=0.0, max=1.0, help="Score minimal de l'étiquette (avec --label)."

@@ -51,7 +51,7 @@ def _load_nlp(settings) -> None:  # core.config.Settings
 
 @users_app.command("add")
 def users_add(
-    name: str = typer.Argument(..., help="Nom de connexion."),
+    name: str = typer.Argument(..., metavar="NOM", help="Nom de connexion."),
     role: str = typer.Option(..., "--role", help="reader (lecture seule) ou analyst (avis, règles)."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Lire le mot de passe sur l'entrée standard."),
     no_password: bool = typer.Option(
@@ -83,7 +83,7 @@ def users_add(
 
 
 @users_app.command("remove")
-def users_remove(name: str = typer.Argument(..., help="Nom de connexion.")) -> None:
+def users_remove(name: str = typer.Argument(..., metavar="NOM", help="Nom de connexion.")) -> None:
     """Supprimer un compte : ses sessions prennent fin aussitôt (ses avis gardent son nom)."""
     from web.auth import remove_user
 
