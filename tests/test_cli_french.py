@@ -196,3 +196,27 @@ def test_a_password_typed_twice_differently_is_asked_again_in_french(veille_home
     with session_scope(engine) as s:
         assert [(u.name, u.role) for u in s.exec(select(WebUser))] == [("bob", "analyst")]
     engine.dispose()
+
+
+def test_every_command_of_the_app_has_its_help_in_french(veille_home):
+    """A command added to any module gets the French classes (veille.commands.french.adopt in veille.main)."""
+    import typer
+
+    from veille.commands.french import French
+    from veille.main import app
+
+    paths: list[list[str]] = []
+
+    def walk(command, path: list[str]) -> None:
+        assert isinstance(command, French), path
+        paths.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    assert ["rules", "check"] in paths and ["calendar", "token", "revoke"] in paths and len(paths) > 30
+    for path in paths:
+        res = veille(*path, "--help")
+        usage = res.output.split("\n")[1]  # after the padding line
+        assert res.exit_code == 0 and usage.startswith(f" Utilisation : {' '.join(['veille', *path])} "), path
+        no_english(res.output)

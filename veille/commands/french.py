@@ -167,10 +167,12 @@ def adopt(app: typer.Typer) -> None:
         if command.cls in (None, TyperCommand):  # typer's default: a command's own class is left as it is
             command.cls = FrenchCommand
     for group in app.registered_groups:
-        if not (isinstance(group.cls, type) and issubclass(group.cls, French)):
+        instance = group.typer_instance
+        chosen = [c for c in (group.cls, instance.info.cls if instance else None) if isinstance(c, type)]
+        if all(c is TyperGroup for c in chosen):  # typer's default, as for commands
             group.cls = FrenchGroup
-        if group.typer_instance is not None:
-            adopt(group.typer_instance)
+        if instance is not None:
+            adopt(instance)
 
 
 class _said_in_french:
