@@ -6,7 +6,24 @@ other encoding is refused with one line naming the file and the line, instead of
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
+
+# The operating system's reasons people meet reading or writing their files, in French; others as the OS says.
+_WHY = {
+    errno.ENOENT: "fichier introuvable",
+    errno.EACCES: "permission refusée",
+    errno.EPERM: "opération non permise",
+    errno.EISDIR: "c'est un dossier",
+    errno.ENOTDIR: "un élément du chemin n'est pas un dossier",
+    errno.ENOSPC: "plus de place sur le disque",
+    errno.EROFS: "système de fichiers en lecture seule",
+}
+
+
+def why(exc: OSError) -> str:
+    """Why a file operation failed, in French (``fichier introuvable``), else the system's words."""
+    return _WHY.get(exc.errno or 0) or exc.strerror or str(exc)
 
 
 def read_text(path: Path, error: type[Exception] = ValueError) -> str:

@@ -19,7 +19,7 @@ from core.config import ConfigError, Settings
 from core.profiles import load_profile, profile_dirs
 from core.records import base_celex
 from core.schema import toml_lines
-from core.textfile import read_text
+from core.textfile import read_text, why
 from storage.textnorm import strip_accents, words
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -72,9 +72,9 @@ def _str_list(value: object) -> tuple[str, ...]:
 def parse_item(data: dict, where: str) -> Item:
     for key in ("id", "title", "labels"):
         if key not in data:
-            raise DatasetError(f"{where}: missing required field {key!r}")
+            raise DatasetError(f"{where}: champ obligatoire {key!r} manquant")
     if not isinstance(data["labels"], list) or not all(isinstance(x, str) for x in data["labels"]):
-        raise DatasetError(f"{where}: 'labels' must be a list of strings")
+        raise DatasetError(f"{where}: 'labels' doit être une liste de textes")
     return Item(
         id=str(data["id"]),
         title=str(data["title"] or ""),
@@ -104,7 +104,7 @@ def load_dataset(path: str | Path) -> list[Item]:
     try:
         lines = read_text(path, DatasetError).splitlines()  # UTF-8, with or without a byte-order mark
     except OSError as exc:
-        raise DatasetError(f"{path}: cannot read: {exc.strerror}") from None
+        raise DatasetError(f"{path} : illisible : {why(exc)}") from None
     items, seen = [], set()
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -112,12 +112,12 @@ def load_dataset(path: str | Path) -> list[Item]:
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}:{n}: invalid JSON: {exc.msg}") from None
+            raise DatasetError(f"{path}:{n}: JSON invalide : {exc.msg}") from None
         if not isinstance(data, dict):
-            raise DatasetError(f"{path}:{n}: expected a JSON object")
+            raise DatasetError(f"{path}:{n}: un objet JSON attendu")
         item = parse_item(data, f"{path}:{n}")
         if item.id in seen:
-            raise DatasetError(f"{path}:{n}: duplicate id {item.id!r}")
+            raise DatasetError(f"{path}:{n}: id en double {item.id!r}")
         seen.add(item.id)
         items.append(item)
     return items
@@ -144,15 +144,16 @@ def profile_dataset(settings: Settings, required: bool = True) -> Path | None:
         if not required:
             return None
         raise ConfigError(
-            f"{path}:1: profile {settings.profile!r} declares no labelled dataset to train on "
-            '(add dataset = "FILE.jsonl", docs/nlp.md)'
+            f"{path}:1: le profil {settings.profile!r} ne déclare aucun jeu annoté pour l'entraînement "
+            '(ajoutez dataset = "FICHIER.jsonl", docs/nlp.md)'
         )
     name = Path(declared).expanduser()
     places = [name] if name.is_absolute() else [*(d / name for d in profile_dirs(settings)), DATA_DIR / name]
     found = next((p for p in places if p.is_file()), None)
     if found is None:
         line = toml_lines(read_text(path, ConfigError))(("dataset",))
-        raise ConfigError(f"{path}:{line}: dataset: {declared!r} not found (looked in {', '.join(map(str, places))})")
+        looked = ", ".join(map(str, places))
+        raise ConfigError(f"{path}:{line}: dataset: {declared!r} introuvable (cherché dans {looked})")
     return found
 
 

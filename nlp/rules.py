@@ -28,7 +28,7 @@ from core.config import Settings
 from core.errors import UserError
 from core.records import CELEX_RE, base_celex
 from core.schema import at, grouped
-from core.textfile import read_text
+from core.textfile import read_text, why
 from nlp.rules_load import MAX_BYTES, PositiveRule, WideNegative, read_rules_file
 from nlp.rules_load import _Rule as _RuleSpec
 from nlp.safe_regex import linear_regex
@@ -399,7 +399,7 @@ def read_rules(path: Path) -> str:
             )
         return read_text(path, RulesError)
     except OSError as exc:
-        raise RulesError(f"{path}:0: illisible : {exc.strerror}") from None
+        raise RulesError(f"{path}:0: illisible : {why(exc)}") from None
 
 
 def load_rules(path: str | Path, known_labels: set[str] | None = None) -> RuleSet:

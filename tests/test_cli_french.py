@@ -220,3 +220,13 @@ def test_every_command_of_the_app_has_its_help_in_french(veille_home):
         usage = res.output.split("\n")[1]  # after the padding line
         assert res.exit_code == 0 and usage.startswith(f" Utilisation : {' '.join(['veille', *path])} "), path
         no_english(res.output)
+
+
+def test_a_file_that_cannot_be_read_says_why_in_french(tmp_path, veille_home):
+    missing = tmp_path / "nope.yaml"
+    res = veille("rules", "check", str(missing), columns=300)
+    assert (res.exit_code, res.output) == (2, f"erreur : {missing}:0: illisible : fichier introuvable\n")
+    res = veille("eval", str(tmp_path / "nope.jsonl"), columns=300)
+    assert (res.exit_code, res.output) == (2, f"erreur : {tmp_path / 'nope.jsonl'} : illisible : fichier introuvable\n")
+    res = veille("--profile", "dns", "review", "--label", "nope", columns=300)
+    assert res.exit_code == 2 and res.output.startswith("erreur : étiquette inconnue 'nope' (le profil a : ")

@@ -32,10 +32,10 @@ def test_dataset_needs_only_id_title_labels(tmp_path):
     assert [i.id for i in items][:2] == ["m-1", "m-2"] and items[2].lang is None and items[3].near_miss
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "title": "t", "labels": []}\n{"id": "y", "labels": []}\n')
-    with pytest.raises(DatasetError, match=r"bad.jsonl:2: missing required field 'title'"):
+    with pytest.raises(DatasetError, match=r"bad.jsonl:2: champ obligatoire 'title' manquant"):
         load_dataset(bad)
     bad.write_text('{"id": "x", "title": "t", "labels": []}\n{oops\n')
-    with pytest.raises(DatasetError, match=r"bad.jsonl:2: invalid JSON"):
+    with pytest.raises(DatasetError, match=r"bad.jsonl:2: JSON invalide"):
         load_dataset(bad)
 
 
@@ -75,7 +75,7 @@ def test_eval_command_on_small_fixture_writes_predictions(tmp_path):
 
 def test_eval_command_errors_are_one_line(tmp_path):
     res = CliRunner().invoke(app, ["eval", str(tmp_path / "missing.jsonl")])
-    assert res.exit_code == 2 and "missing.jsonl: cannot read" in res.output.replace("\n", "")
+    assert res.exit_code == 2 and "missing.jsonl : illisible : fichier introuvable" in res.output.replace("\n", "")
 
 
 def test_datasets_from_spreadsheets_and_other_encodings(tmp_path):

@@ -40,7 +40,7 @@ def test_the_has_profile_declares_the_shipped_set_and_dns_none():
     assert profile_dataset(load_settings()) == DEV_SET
     dns = load_settings().model_copy(update={"profile": "dns"})
     assert profile_dataset(dns, required=False) is None
-    with pytest.raises(ConfigError, match=r"profiles/dns/profile.toml:1: profile 'dns' declares no labelled dataset"):
+    with pytest.raises(ConfigError, match=r"profiles/dns/profile.toml:1: le profil 'dns' ne déclare aucun jeu annoté"):
         profile_dataset(dns)
 
 
@@ -48,7 +48,7 @@ def test_a_missing_dataset_is_named_with_its_line(veille_home, monkeypatch):
     _copy_profile(veille_home, "lost", [])
     (veille_home / "profiles" / "lost" / "own.jsonl").unlink()
     monkeypatch.setenv("VEILLE_PROFILE", "lost")
-    with pytest.raises(ConfigError, match=r"lost/profile.toml:9: dataset: 'own.jsonl' not found \(looked in "):
+    with pytest.raises(ConfigError, match=r"lost/profile.toml:9: dataset: 'own.jsonl' introuvable \(cherché dans "):
         profile_dataset(load_settings())
 
 
@@ -81,7 +81,7 @@ def test_training_a_profile_without_a_dataset_is_refused_in_one_line(monkeypatch
     res = CliRunner().invoke(app, ["train"])
     assert res.exit_code == 2
     line = res.output.strip()
-    assert "\n" not in line and "profile 'dns' declares no labelled dataset" in line
+    assert "\n" not in line and "le profil 'dns' ne déclare aucun jeu annoté" in line
     assert not (load_settings().models / "dns").exists()
 
 
