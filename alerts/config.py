@@ -39,7 +39,7 @@ class LabelRoute(Strict):
     def _other_channels(self) -> LabelRoute:
         for kind, addresses in (self.model_extra or {}).items():
             if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
-                raise ValueError(f'{kind}: a list of addresses, like {kind} = ["..."]')
+                raise ValueError(f'{kind} : une liste d\'adresses, comme {kind} = ["..."]')
         return self
 
     @field_validator("email")
@@ -47,7 +47,7 @@ class LabelRoute(Strict):
     def _emails(cls, v: list[str]) -> list[str]:
         for addr in v:
             if not EMAIL_RE.match(addr):
-                raise ValueError(f"not an e-mail address: {addr!r}")
+                raise ValueError(f"pas une adresse e-mail : {addr!r}")
         return v
 
     @field_validator("slack")
@@ -55,14 +55,14 @@ class LabelRoute(Strict):
     def _channels(cls, v: list[str]) -> list[str]:
         for ch in v:
             if not SLACK_RE.match(ch):
-                raise ValueError(f"not a Slack channel ('#name' or an id like C0123456): {ch!r}")
+                raise ValueError(f"pas un canal Slack ('#nom' ou un id comme C0123456) : {ch!r}")
         return v
 
 
 def check_celex(v: list[str]) -> list[str]:
     for celex in v:
         if not is_celex(celex):
-            raise ValueError(f"not a CELEX number like 32024R1689: {celex!r}")
+            raise ValueError(f"pas un numéro CELEX comme 32024R1689 : {celex!r}")
     return [normalise_celex(c) or c for c in v]
 
 
@@ -93,7 +93,7 @@ class CriticalRule(Strict):
     @model_validator(mode="after")
     def _has_condition(self) -> CriticalRule:
         if not (self.kinds or self.acts or self.labels or self.min_score is not None):
-            raise ValueError("a critical rule needs at least one condition (kinds, acts, labels, min_score)")
+            raise ValueError("une règle critique demande au moins une condition (kinds, acts, labels, min_score)")
         return self
 
 
@@ -114,7 +114,7 @@ class AlwaysRule(Strict):
     @model_validator(mode="after")
     def _has_condition(self) -> AlwaysRule:
         if not (self.kinds or self.acts) or not self.labels:
-            raise ValueError("an [[always]] rule needs kinds or acts, and labels")
+            raise ValueError("une règle [[always]] demande kinds ou acts, et labels")
         return self
 
 
@@ -135,7 +135,7 @@ class Routing(Strict):
     @classmethod
     def _reminders(cls, v: list[int]) -> list[int]:
         if any(n < 0 or n > 60 for n in v):
-            raise ValueError("reminders are working days before a deadline, between 0 and 60")
+            raise ValueError("les rappels sont des jours ouvrés avant une échéance, de 0 à 60")
         return sorted(set(v), reverse=True)
 
     @field_validator("alert_window", "first_digest_lookback", "lookback_grace")
@@ -168,7 +168,7 @@ def _check_channels(routing: Routing) -> tuple[tuple, str] | None:
     for label, route in routing.labels.items():
         for kind, addresses in (route.model_extra or {}).items():
             if kind not in kinds:
-                return ("labels", label, kind), f"unknown channel {kind!r} (known: {', '.join(kinds)})"
+                return ("labels", label, kind), f"canal inconnu {kind!r} (connus : {', '.join(kinds)})"
             for address in addresses:
                 if problem := kinds[kind].check_address(address):
                     return ("labels", label, kind), problem
@@ -179,13 +179,16 @@ def _check_names(routing: Routing, known: set[str]) -> tuple[tuple, str] | None:
     """Labels must exist in the profile; webhooks must be declared. Returns (loc, message)."""
     for label, route in routing.labels.items():
         if label not in known:
-            return ("labels", label), f"unknown label {label!r} (profile labels: {', '.join(sorted(known))})"
+            return (
+                "labels",
+                label,
+            ), f"étiquette inconnue {label!r} (étiquettes du profil : {', '.join(sorted(known))})"
         for hook in route.webhooks:
             if hook not in routing.webhooks:
-                return ("labels", label, "webhooks"), f"webhook {hook!r} is not declared in [webhooks.{hook}]"
+                return ("labels", label, "webhooks"), f"webhook {hook!r} non déclaré dans [webhooks.{hook}]"
     for loc, label in _label_refs(routing):
         if label not in known:
-            return loc, f"unknown label {label!r}"
+            return loc, f"étiquette inconnue {label!r}"
     return None
 
 

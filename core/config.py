@@ -42,7 +42,7 @@ def parse_duration(value: str | int | float) -> timedelta:
         return timedelta(seconds=value)
     m = DURATION_RE.match(value)
     if not m:
-        raise ValueError(f"not a duration like '30m', '2h', '1d': {value!r}")
+        raise ValueError(f"pas une durée comme '30m', '2h', '1d' : {value!r}")
     n, unit = int(m.group(1)), m.group(2)
     return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: n})
 
@@ -94,10 +94,10 @@ def source_kind(name: str) -> SourceKind:
     if not _SOURCE_KINDS:
         _load_source_kinds()
     if not _SOURCE_KINDS:
-        raise ValueError("no source kinds registered (is veille installed? pip install -e .: docs/extending.md)")
+        raise ValueError("aucun type de source déclaré (veille est-il installé ? pip install -e . : docs/extending.md)")
     if name not in _SOURCE_KINDS:
         known = ", ".join(sorted(_SOURCE_KINDS))
-        raise ValueError(f"unknown source kind {name!r} (known: {known}){difflib_close(name, _SOURCE_KINDS)}")
+        raise ValueError(f"type de source inconnu {name!r} (connus : {known}){difflib_close(name, _SOURCE_KINDS)}")
     return _SOURCE_KINDS[name]
 
 
@@ -174,7 +174,7 @@ def _option_error(model: type[BaseModel], err: Any) -> Any:
     if err["type"] != "extra_forbidden":
         return err
     known = ", ".join(_known_keys(model, tuple(err["loc"])))
-    msg = PydanticCustomError("unknown_option", "unknown option (known: {known})", {"known": known})
+    msg = PydanticCustomError("unknown_option", "option inconnue (connues : {known})", {"known": known})
     return {"type": msg, "loc": err["loc"], "input": err["input"]}
 
 
@@ -228,7 +228,7 @@ class ScheduleConfig(Strict):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
             near = difflib_close(v, available_timezones())
-            raise ValueError(f"unknown time zone {v!r}{near}") from None
+            raise ValueError(f"fuseau horaire inconnu {v!r}{near}") from None
         return v
 
     @field_validator("digest_time")
@@ -236,7 +236,7 @@ class ScheduleConfig(Strict):
     def _digest_time(cls, v: str) -> str:
         h, m, sec = clock(v)
         if h > 23 or m > 59 or sec > 59:
-            raise ValueError(f"not a time of day (HH:MM, 00:00 to 23:59): {v!r}")
+            raise ValueError(f"pas une heure du jour (HH:MM, de 00:00 à 23:59) : {v!r}")
         return v
 
     @field_validator("misfire_grace")
@@ -270,16 +270,18 @@ class WebConfig(Strict):
             return None
         url = urlsplit(v.strip())
         if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment or "@" in url.netloc:
-            raise ValueError("must be an http(s) address such as https://veille.example.org (no query or login)")
+            raise ValueError(
+                "doit être une adresse http(s) comme https://veille.example.org (sans paramètres ni identifiant)"
+            )
         return v.strip().rstrip("/")
 
 
 def difflib_close(value: str, choices: Any) -> str:
-    """``"; did you mean 'Europe/Paris'?"`` for a near miss, else nothing."""
+    """``" ; vouliez-vous dire 'Europe/Paris' ?"`` for a near miss, else nothing."""
     import difflib
 
     near = difflib.get_close_matches(value, list(choices), n=1)
-    return f"; did you mean {near[0]!r}?" if near else ""
+    return f" ; vouliez-vous dire {near[0]!r} ?" if near else ""
 
 
 def clock(value: str) -> tuple[int, int, int]:
@@ -332,7 +334,7 @@ class Settings(Strict):
         for s in self.sources:
             if s.name == name:
                 return s
-        raise ConfigError(f"no source named {name!r} (known: {', '.join(s.name for s in self.sources)})")
+        raise ConfigError(f"aucune source nommée {name!r} (connues : {', '.join(s.name for s in self.sources)})")
 
 
 def check_profile(name: str, profiles_dir: str | None = None) -> None:
@@ -340,16 +342,16 @@ def check_profile(name: str, profiles_dir: str | None = None) -> None:
     roots = [home() / "profiles", *([Path(profiles_dir).expanduser()] if profiles_dir else []), SHIPPED_PROFILES]
     known = sorted({p.parent.name for root in roots for p in root.glob("*/profile.toml")})
     if name not in known:
-        raise ValueError(f"unknown profile {name!r} (known: {', '.join(known)}){difflib_close(name, known)}")
+        raise ValueError(f"profil inconnu {name!r} (connus : {', '.join(known)}){difflib_close(name, known)}")
 
 
 def parse_toml(text: str, path: Path | str) -> dict[str, Any]:
-    """``tomllib.loads`` whose error is one ``file:line: invalid TOML: ...`` line."""
+    """``tomllib.loads`` whose error is one ``file:line: TOML invalide : ...`` line."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(f"{path}:{m.group(1) if m else '?'}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{path}:{m.group(1) if m else '?'}: TOML invalide : {exc}") from None
 
 
 def validate_toml(model: type[M], data: dict[str, Any], text: str, path: Path | str) -> M:
@@ -388,7 +390,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     cfg = config_path(path)
     if not cfg.exists():
         if path:
-            raise ConfigError(f"{cfg}: config file not found")
+            raise ConfigError(f"{cfg} : fichier de configuration introuvable")
         cfg.write_text(default_config_text(), encoding="utf-8")
     text = read_text(cfg, ConfigError)
     data = parse_toml(text, cfg)

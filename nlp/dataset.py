@@ -19,7 +19,7 @@ from core.config import ConfigError, Settings
 from core.profiles import load_profile, profile_dirs
 from core.records import base_celex
 from core.schema import toml_lines
-from core.textfile import read_text
+from core.textfile import read_text, why
 from storage.textnorm import strip_accents, words
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -72,9 +72,9 @@ def _str_list(value: object) -> tuple[str, ...]:
 def parse_item(data: dict, where: str) -> Item:
     for key in ("id", "title", "labels"):
         if key not in data:
-            raise DatasetError(f"{where}: champ obligatoire absent : {key!r}")
+            raise DatasetError(f"{where}: champ obligatoire {key!r} manquant")
     if not isinstance(data["labels"], list) or not all(isinstance(x, str) for x in data["labels"]):
-        raise DatasetError(f"{where}: 'labels' doit être une liste de chaînes")
+        raise DatasetError(f"{where}: 'labels' doit être une liste de textes")
     return Item(
         id=str(data["id"]),
         title=str(data["title"] or ""),
@@ -104,7 +104,7 @@ def load_dataset(path: str | Path) -> list[Item]:
     try:
         lines = read_text(path, DatasetError).splitlines()  # UTF-8, with or without a byte-order mark
     except OSError as exc:
-        raise DatasetError(f"{path}: lecture impossible : {exc.strerror}") from None
+        raise DatasetError(f"{path} : illisible : {why(exc)}") from None
     items, seen = [], set()
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -114,7 +114,7 @@ def load_dataset(path: str | Path) -> list[Item]:
         except json.JSONDecodeError as exc:
             raise DatasetError(f"{path}:{n}: JSON invalide : {exc.msg}") from None
         if not isinstance(data, dict):
-            raise DatasetError(f"{path}:{n}: un objet JSON est attendu")
+            raise DatasetError(f"{path}:{n}: un objet JSON attendu")
         item = parse_item(data, f"{path}:{n}")
         if item.id in seen:
             raise DatasetError(f"{path}:{n}: id en double {item.id!r}")

@@ -27,8 +27,8 @@ from spacy.matcher import Matcher, PhraseMatcher
 from core.config import Settings
 from core.errors import UserError
 from core.records import CELEX_RE, base_celex
-from core.schema import at
-from core.textfile import read_text
+from core.schema import at, grouped
+from core.textfile import read_text, why
 from nlp.rules_load import MAX_BYTES, PositiveRule, WideNegative, read_rules_file
 from nlp.rules_load import _Rule as _RuleSpec
 from nlp.safe_regex import linear_regex
@@ -373,7 +373,7 @@ def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) 
     for loc, r in placed:
         rule = _rule(r, str(loc[1]) if loc[0] == "labels" else "*", int(loc[-1]), lines(loc) or 0)
         if rule.key in seen:
-            first = f"déjà à la ligne {seen[rule.key].line}"
+            first = f"première à la ligne {seen[rule.key].line}"
             raise RulesError(at(filename, rule.line, (*loc, "name"), f"nom de règle en double {rule.key!r} ({first})"))
         seen[rule.key] = rule
         rules.append(rule)
@@ -394,10 +394,12 @@ def read_rules(path: Path) -> str:
         if not stat.S_ISREG(st.st_mode):  # /dev/zero, a FIFO: would be read forever
             raise RulesError(f"{path}:0: pas un fichier ordinaire")
         if st.st_size > MAX_BYTES:  # not read at all: a rules file is never that large
-            raise RulesError(f"{path}:1: fichier de règles trop gros ({st.st_size} octets, {MAX_BYTES} au plus)")
+            raise RulesError(
+                f"{path}:1: fichier de règles trop gros ({grouped(st.st_size)} octets, au plus {grouped(MAX_BYTES)})"
+            )
         return read_text(path, RulesError)
     except OSError as exc:
-        raise RulesError(f"{path}:0: lecture impossible : {exc.strerror}") from None
+        raise RulesError(f"{path}:0: illisible : {why(exc)}") from None
 
 
 def load_rules(path: str | Path, known_labels: set[str] | None = None) -> RuleSet:

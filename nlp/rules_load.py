@@ -33,7 +33,7 @@ from yaml.nodes import Node
 from yaml.resolver import Resolver
 
 from core.celex import CELEX_RE, base_celex
-from core.schema import Lines, at, validate, yaml_key_problem, yaml_lines
+from core.schema import Lines, at, grouped, validate, yaml_key_problem, yaml_lines
 from nlp.safe_regex import pattern_problem
 from nlp.text import FIELDS
 
@@ -89,14 +89,14 @@ class BoundedLoader(Composer, _Parser, Resolver):
         if isinstance(event, AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                raise LoadError(line, f"too many aliases (more than {MAX_ALIASES})")
+                raise LoadError(line, f"trop d'alias (plus de {MAX_ALIASES})")
             if event.anchor in self.anchors and event.anchor not in self._sizes:
-                raise LoadError(line, f"alias *{event.anchor} refers to a list or mapping that contains it")
+                raise LoadError(line, f"l'alias *{event.anchor} renvoie à une liste ou une table qui le contient")
             self._count(self._sizes.get(event.anchor, 0), line)
             return super().compose_node(parent, index)
         tag = getattr(event, "tag", None)
         if tag is not None and tag != "!" and self._full_tag(tag) not in SAFE_TAGS:
-            raise LoadError(line, f"YAML tag {tag!r} is not allowed (plain values, lists and mappings only)")
+            raise LoadError(line, f"étiquette YAML {tag!r} interdite (valeurs simples, listes et tables seulement)")
         anchor = getattr(event, "anchor", None)
         self._sizes.pop(anchor, None)  # an anchor defined again: its aliases inside refer to this new node
         self._count(1, line)
@@ -104,7 +104,7 @@ class BoundedLoader(Composer, _Parser, Resolver):
         if nested:
             self._depth += 1
             if self._depth > MAX_DEPTH:
-                raise LoadError(line, f"nested too deep (more than {MAX_DEPTH} levels of lists and mappings)")
+                raise LoadError(line, f"imbrication trop profonde (plus de {MAX_DEPTH} niveaux de listes et de tables)")
         before = self._nodes
         node = super().compose_node(parent, index)
         if nested:
@@ -112,13 +112,15 @@ class BoundedLoader(Composer, _Parser, Resolver):
         if anchor is not None:
             self._sizes[anchor] = self._nodes - before + 1
         if node.tag not in SAFE_TAGS:  # '<<' (merge) or '=' (value): resolved to types not constructed safely
-            raise LoadError(line, f"YAML {node.tag.rsplit(':', 1)[-1]} {node.value!r} is not allowed: quote it")
+            raise LoadError(
+                line, f"YAML {node.tag.rsplit(':', 1)[-1]} {node.value!r} interdit : à mettre entre guillemets"
+            )
         return node
 
     def _count(self, n: int, line: int | str) -> None:
         self._nodes += n
         if self._nodes > MAX_NODES:
-            raise LoadError(line, f"too many YAML nodes (more than {MAX_NODES:,}, aliases expanded)")
+            raise LoadError(line, f"trop de nœuds YAML (plus de {grouped(MAX_NODES)}, alias développés)")
 
     @staticmethod
     def _full_tag(tag: str) -> str:
@@ -129,7 +131,7 @@ def compose_yaml(text: str) -> Node | None:
     """The document's root node (None for an empty file), or LoadError(line, problem)."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
-        raise LoadError(1, f"rules file too large ({size:,} bytes, at most {MAX_BYTES:,})")
+        raise LoadError(1, f"fichier de règles trop gros ({grouped(size)} octets, au plus {grouped(MAX_BYTES)})")
     loader = BoundedLoader(text)
     try:
         return loader.get_single_node()
@@ -137,12 +139,12 @@ def compose_yaml(text: str) -> Node | None:
         raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise LoadError(mark.line + 1 if mark else "?", f"invalid YAML: {exc.problem or exc}") from None
+        raise LoadError(mark.line + 1 if mark else "?", f"YAML invalide : {exc.problem or exc}") from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (control characters...)
         line = text[: exc.position].count("\n") + 1
-        raise LoadError(line, f"invalid YAML: character {exc.character!r} not allowed") from None
+        raise LoadError(line, f"YAML invalide : caractère {exc.character!r} interdit") from None
     except yaml.YAMLError as exc:
-        raise LoadError("?", f"invalid YAML: {' '.join(str(exc).split())}") from None
+        raise LoadError("?", f"YAML invalide : {' '.join(str(exc).split())}") from None
     finally:
         loader.dispose()
 
@@ -155,7 +157,7 @@ def construct(node: Node) -> object:
     except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         mark = getattr(exc, "problem_mark", None) or node.start_mark
         problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
-        raise LoadError(mark.line + 1, f"invalid value: {problem[:200]}") from None
+        raise LoadError(mark.line + 1, f"valeur invalide : {problem[:200]}") from None
 
 
 # -- the rules file's schema ------------------------------------------------------------------------------------
@@ -170,21 +172,21 @@ WEIGHTED_FIELDS = (*FIELDS, "meta")
 
 def _text(v: object) -> str:
     if not isinstance(v, str | int) or isinstance(v, bool) or not str(v).strip():
-        raise ValueError("must be a non-empty text")
+        raise ValueError("doit être un texte non vide")
     return str(v).strip()
 
 
 def _as_list(v: object) -> object:
     """A text stands for a list of one."""
     if isinstance(v, dict):
-        raise ValueError("must be a text or a list of texts")
+        raise ValueError("doit être un texte ou une liste de textes")
     return v if isinstance(v, list) else [v]
 
 
 def _between(lo: float, hi: float) -> BeforeValidator:
     def check(v: object) -> float:
         if not isinstance(v, int | float) or isinstance(v, bool) or not lo <= v <= hi:
-            raise ValueError(f"must be a number between {lo} and {hi}")
+            raise ValueError(f"doit être un nombre entre {lo} et {hi}")
         return float(v)
 
     return BeforeValidator(check)
@@ -193,42 +195,42 @@ def _between(lo: float, hi: float) -> BeforeValidator:
 def _celex(v: str) -> str:
     celex = v.upper()
     if not CELEX_RE.fullmatch(celex):
-        raise ValueError(f"act {celex!r} is not a CELEX number like 32021R2282")
+        raise ValueError(f"l'acte {celex!r} n'est pas un numéro CELEX comme 32021R2282")
     return base_celex(celex) or celex
 
 
 def _fields(v: list[str]) -> list[str]:
     for f in v:
         if f not in FIELDS:
-            raise ValueError(f"unknown field {f!r} (allowed: {', '.join(FIELDS)})")
+            raise ValueError(f"champ inconnu {f!r} (permis : {', '.join(FIELDS)})")
     return v
 
 
 def _token(v: object) -> object:
     if not isinstance(v, dict) or not v:
-        raise ValueError("each token of a pattern must be a mapping like {LOWER: word}")
+        raise ValueError("chaque jeton d'un motif doit être une table comme {LOWER: mot}")
     return v
 
 
 def _pattern(v: list[dict], info: ValidationInfo) -> str:
     """A token pattern that cannot hang the matcher (nlp/safe_regex.py) and that spaCy accepts, as JSON."""
     if not v:
-        raise ValueError("a token pattern needs at least one token")
+        raise ValueError("un motif de jetons demande au moins un jeton")
     if bad := pattern_problem(v):
-        raise ValueError(f"invalid token pattern: token {bad[0] + 1}: {bad[1]}")
+        raise ValueError(f"motif de jetons invalide : jeton {bad[0] + 1} : {bad[1]}")
     check = (info.context or {}).get("check_pattern")
     try:
         if check is not None:
             check(v)
         return json.dumps(v, sort_keys=True, ensure_ascii=False)
     except Exception as exc:  # whatever spaCy (or JSON) raises on analyst input is a rule error
-        raise ValueError(f"invalid token pattern: {' '.join(str(exc).split())[:200]}") from None
+        raise ValueError(f"motif de jetons invalide : {' '.join(str(exc).split())[:200]}") from None
 
 
 def _known_label(v: str, info: ValidationInfo) -> str:
     known = (info.context or {}).get("known_labels")
     if known is not None and v not in known:
-        raise ValueError(f"unknown label {v!r} (the profile has: {', '.join(sorted(known))})")
+        raise ValueError(f"étiquette inconnue {v!r} (le profil a : {', '.join(sorted(known))})")
     return v
 
 
@@ -236,7 +238,7 @@ def _scored_labels(v: list[str], info: ValidationInfo) -> list[str]:
     scored = (info.context or {}).get("file_labels", set())
     for lb in v:
         if lb not in scored:
-            raise ValueError(f"unknown label {lb!r} (this file scores: {', '.join(sorted(scored))})")
+            raise ValueError(f"étiquette inconnue {lb!r} (ce fichier note : {', '.join(sorted(scored))})")
     return v
 
 
@@ -297,13 +299,15 @@ class _Rule(_Strict):
     @classmethod
     def _name(cls, v: str | None) -> str | None:
         if v is not None and not re.fullmatch(r"[\w.-]+", v):
-            raise ValueError(f"rule name {v!r}: use letters, digits, '-', '_' or '.'")
+            raise ValueError(f"nom de règle {v!r} : lettres, chiffres, '-', '_' ou '.' seulement")
         return v
 
     @model_validator(mode="after")
     def _finds_something(self) -> _Rule:
         if not (self.phrases() or self.patterns or self.acts or self.when):
-            raise ValueError("a rule needs phrases (en/fr/any), patterns, acts or a 'when' condition")
+            raise ValueError(
+                "une règle demande des expressions (en/fr/any), des motifs (patterns), des actes (acts) ou un 'when'"
+            )
         return self
 
 
@@ -311,14 +315,14 @@ def _only(what: str) -> object:
     """A key of another kind of rule: refused with where it belongs (``exclude``: not listed as allowed here)."""
 
     def refuse(v: object) -> object:
-        raise ValueError(f"only for {what}")
+        raise ValueError(f"seulement pour {what}")
 
     return Annotated[object, AfterValidator(refuse), Field(exclude=True)]
 
 
-_WIDE_ONLY = _only("profile-wide negatives (top-level 'negatives:')")
-_NEGATIVE_ONLY = _only("negatives")
-_POSITIVE_ONLY = _only("positive rules")
+_WIDE_ONLY = _only("les négatives de tout le profil ('negatives:' au premier niveau)")
+_NEGATIVE_ONLY = _only("les négatives")
+_POSITIVE_ONLY = _only("les règles positives")
 
 
 class PositiveRule(_Rule):
@@ -374,7 +378,7 @@ def read_rules_file(
     except LoadError as exc:
         raise error(f"{filename}:{exc}") from None
     if root is None:
-        raise error(f"{filename}:1: empty rules file")
+        raise error(f"{filename}:1: fichier de règles vide")
     if bad := yaml_key_problem(root):
         raise error(at(filename, *bad))
     try:

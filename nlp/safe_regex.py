@@ -33,20 +33,20 @@ _RE2_OPTIONS.log_errors = False  # errors are reported as rule errors, not print
 def regex_problem(pattern: object) -> str | None:
     """Why ``pattern`` is refused as a rule regex, or None."""
     if not isinstance(pattern, str) or not pattern:
-        return "a REGEX must be a non-empty text"
+        return "une REGEX doit être un texte non vide"
     if len(pattern) > MAX_REGEX_CHARS:
-        return f"regex of {len(pattern)} characters (at most {MAX_REGEX_CHARS})"
+        return f"regex de {len(pattern)} caractères (au plus {MAX_REGEX_CHARS})"
     try:
         parsed = _parser.parse(pattern)
     except (re.error, RecursionError, OverflowError) as exc:
-        return f"invalid regex {pattern!r}: {exc}"
+        return f"regex invalide {pattern!r} : {exc}"
     problem = _walk(parsed, in_repeat=False)
     if problem:
-        return f"regex {pattern!r}: {problem}"
+        return f"regex {pattern!r} : {problem}"
     try:
         re2.compile(pattern, _RE2_OPTIONS)
     except re2.error as exc:
-        return f"regex {pattern!r} is not supported by the linear-time engine (RE2): {_text(exc)}"
+        return f"regex {pattern!r} non prise en charge par le moteur en temps linéaire (RE2) : {_text(exc)}"
     return None
 
 
@@ -60,16 +60,18 @@ def _walk(sub: _parser.SubPattern | list, in_repeat: bool) -> str | None:
     for op, av in sub:
         problem = None
         if op in (C.GROUPREF, C.GROUPREF_EXISTS):
-            return "backreferences (\\1, (?P=name), (?(1)...)) are not allowed"
+            return "références arrière (\\1, (?P=name), (?(1)...)) interdites"
         if op in (C.ASSERT, C.ASSERT_NOT):
-            return "lookarounds ((?=...), (?!...), (?<=...), (?<!...)) are not allowed"
+            return "assertions avant/arrière ((?=...), (?!...), (?<=...), (?<!...)) interdites"
         if op in _REPEATS:
             _lo, hi, inner = av
             repeats = hi > 1
             if repeats and in_repeat:
-                return "nested quantifiers (a repeated group inside a repeat, like (a+)+) can take exponential time"
+                return (
+                    "quantificateurs imbriqués (un groupe répété dans une répétition, comme (a+)+) : temps exponentiel"
+                )
             if repeats and _overlapping_branch(inner):
-                return "alternatives that can start alike under a quantifier (like (a|ab)+) can take exponential time"
+                return "alternatives au même début sous un quantificateur (comme (a|ab)+) : temps exponentiel"
             problem = _walk(inner, in_repeat or repeats)
         elif op is C.SUBPATTERN:
             problem = _walk(av[-1], in_repeat)
@@ -119,9 +121,9 @@ def op_problem(op: object) -> str | None:
         return None
     m = OP_RANGE.fullmatch(op) if isinstance(op, str) else None
     if not m or not any(m.groups()):
-        return f"OP {op!r}: use one of {' '.join(OPS)}, {{n}}, {{n,m}}, {{n,}} or {{,m}}"
+        return f"OP {op!r} : un de {' '.join(OPS)}, {{n}}, {{n,m}}, {{n,}} ou {{,m}}"
     if any(g and int(g) > MAX_OP_REPEAT for g in m.groups()):
-        return f"OP {op!r}: at most {MAX_OP_REPEAT} repeats"
+        return f"OP {op!r} : au plus {MAX_OP_REPEAT} répétitions"
     return None
 
 
@@ -131,7 +133,7 @@ def pattern_problem(pattern: list[dict]) -> tuple[int, str] | None:
         for key, value in spec.items():
             name = key.upper() if isinstance(key, str) else key
             if name == "_":
-                return i, "custom attributes ('_') are not available in rules"
+                return i, "attributs personnalisés ('_') indisponibles dans les règles"
             if name == "OP":
                 problem = op_problem(value) or _wildcard_problem(value, spec)
             elif isinstance(value, dict):
@@ -155,27 +157,27 @@ def _wildcard_problem(op: str, spec: dict) -> str | None:
         words = isinstance(value, str) or (isinstance(value, dict) and any(str(k).upper() == "IN" for k in value))
         if isinstance(key, str) and key.upper() in WORD_ATTRS and words:
             return None
-    return f"OP {op!r} repeats any token: give it a word or words ({{LOWER: word}} or {{LOWER: {{IN: [...]}}}})"
+    return f"OP {op!r} répète n'importe quel jeton : donnez-lui des mots ({{LOWER: mot}} ou {{LOWER: {{IN: [...]}}}})"
 
 
 def _value_problem(attr: object, value: dict) -> str | None:
     for op, arg in value.items():
         if isinstance(op, str) and op.upper() == "REGEX":
             if attr not in TEXT_ATTRS:
-                return f"REGEX is for the text attributes ({', '.join(TEXT_ATTRS)}), not {attr!r}"
+                return f"REGEX est pour les attributs de texte ({', '.join(TEXT_ATTRS)}), pas {attr!r}"
             if isinstance(arg, dict):
                 if len(arg) != 1 or not all(isinstance(k, str) and k.upper() in ("IN", "NOT_IN") for k in arg):
-                    return "REGEX takes a text or {IN: [...]} / {NOT_IN: [...]}"
+                    return "REGEX prend un texte ou {IN: [...]} / {NOT_IN: [...]}"
                 (items,) = arg.values()
                 if not isinstance(items, list) or not items:
-                    return "REGEX {IN: ...}: a non-empty list of regexes"
+                    return "REGEX {IN: ...} : une liste non vide de regex"
                 problem = next((p for rx in items if (p := regex_problem(rx))), None)
             else:
                 problem = regex_problem(arg)
             if problem:
                 return problem
         elif isinstance(arg, dict) and _has_regex(arg):
-            return f"REGEX inside {op!r}: write {{ATTR: {{REGEX: ...}}}} or {{ATTR: {{REGEX: {{IN: [...]}}}}}}"
+            return f"REGEX dans {op!r} : écrivez {{ATTR: {{REGEX: ...}}}} ou {{ATTR: {{REGEX: {{IN: [...]}}}}}}"
     return None
 
 

@@ -417,7 +417,7 @@ def train(
     items = training_items(extra, holdout, dataset)
     examples = dataset_examples(items, labels, rules) + feedback_examples(settings, labels, rules)
     if len({e.id for e in examples}) < 10:
-        raise ValueError("trop peu d'exemples pour entraîner (10 au moins)")
+        raise ValueError("trop peu d'exemples pour entraîner (il en faut au moins 10)")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     digest = hashlib.sha256("\n".join(sorted(e.id for e in examples)).encode()).hexdigest()[:6]
     version = f"m{stamp}-{digest}"

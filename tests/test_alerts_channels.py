@@ -170,15 +170,15 @@ def test_veille_config_checks_each_channels_options_with_file_and_line(tmp_path,
     cfg.write_text('profile = "has"\n\n[channels.toy]\nlive = true\nserver = "Chat 1"\n', encoding="utf-8")
     res = veille_config(cfg)
     assert res.exit_code == 2
-    assert f"{cfg}:5: channels.toy.server: String should match pattern" in res.output
+    assert f"{cfg}:5: channels.toy.server: doit suivre le motif " in res.output
     assert "Chat 1" not in res.output  # a value is never echoed: it may be a secret
 
     cfg.write_text('profile = "has"\n\n[channels.toy]\nlive = true\n', encoding="utf-8")
-    assert f"{cfg}:3: channels.toy.server: Field required" in veille_config(cfg).output
+    assert f"{cfg}:3: channels.toy.server: manquant (obligatoire)" in veille_config(cfg).output
 
     cfg.write_text('profile = "has"\n\n[channels.tyo]\nserver = "chat"\n', encoding="utf-8")
     res = veille_config(cfg)
-    assert f"{cfg}:3: channels.tyo: unknown channel (known: email, slack, webhook, toy)" in res.output
+    assert f"{cfg}:3: channels.tyo: canal inconnu (connus : email, slack, webhook, toy)" in res.output
 
     cfg.write_text('profile = "has"\n\n[channels.toy]\nserver = "chat"\n', encoding="utf-8")
     res = veille_config(cfg)
@@ -194,7 +194,7 @@ def test_routing_names_the_unknown_channel_or_bad_address_with_file_and_line(vei
     with pytest.raises(ConfigError) as exc:
         load_routing(settings)
     assert str(exc.value) == (
-        f"{path}:{line}: labels.deai.tyo: unknown channel 'tyo' (known: email, slack, webhook, toy)"
+        f"{path}:{line}: labels.deai.tyo: canal inconnu 'tyo' (connus : email, slack, webhook, toy)"
     )
     routing_with('toy = ["deai"]', veille_home)
     with pytest.raises(ConfigError, match=rf"routing\.toml:{line}: labels\.deai\.toy: not a room like 'room-name'"):
@@ -213,7 +213,7 @@ def test_a_bad_address_in_the_shipped_routings_copy_names_its_own_line(veille_ho
     line = text.splitlines().index('email = ["veille-deai"]') + 1
     with pytest.raises(ConfigError) as exc:
         load_routing(load_settings())
-    assert str(exc.value) == f"{path}:{line}: labels.deai.email: not an e-mail address: 'veille-deai'"
+    assert str(exc.value) == f"{path}:{line}: labels.deai.email: pas une adresse e-mail : 'veille-deai'"
 
 
 # --- the built-in channels keep their own folders --------------------------------------------------------

@@ -71,7 +71,7 @@ def test_bad_command_line_values_are_errors_not_tracebacks(veille_home, tmp_path
     runner = CliRunner()
     cases = [
         (["calendar", "--ics", str(tmp_path / "no" / "such" / "dir.ics")], "--ics : impossible d'écrire"),
-        (["users", "add", " ", "--role", "analyst"], "nom d'utilisateur de 1 à 100 caractères"),  # before the prompt
+        (["users", "add", " ", "--role", "analyst"], "nom de connexion de 1 à 100 caractères"),  # before the prompt
         (["search", "santé", "--limit", "-5"], "--limit"),
         (["search", "santé", "--min-score", "7"], "--min-score"),
         (["serve", "--port", "99999"], "--port"),

@@ -50,12 +50,18 @@ def rows(engine, purpose="digest"):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('[labels.deai]\nemail = ["not-an-address"]\n', r"routing.toml:2: labels.deai.email: .*not an e-mail"),
-        ('\n[labels.nope]\nemail = ["a@b.fr"]\n', r"routing.toml:2: labels.nope: unknown label 'nope'"),
-        ('\n\n[[critical]]\nname = "x"\n', r"routing.toml:3: critical.0: .*needs at least one condition"),
-        ('[[critical]]\nname = "x"\nacts = ["2024/1689"]\n', r"routing.toml:3: critical.0.acts: .*CELEX"),
-        ("threshold = 2\n", r"routing.toml:1: threshold: .*less than or equal to 1"),
-        ("threshold = \n", r"routing.toml:1: invalid TOML"),
+        (
+            '[labels.deai]\nemail = ["not-an-address"]\n',
+            r"routing.toml:2: labels.deai.email: pas une adresse e-mail : 'not-an-address'$",
+        ),
+        ('\n[labels.nope]\nemail = ["a@b.fr"]\n', r"routing.toml:2: labels.nope: étiquette inconnue 'nope'"),
+        ('\n\n[[critical]]\nname = "x"\n', r"routing.toml:3: critical.0: .*demande au moins une condition"),
+        (
+            '[[critical]]\nname = "x"\nacts = ["2024/1689"]\n',
+            r"routing.toml:3: critical.0.acts: pas un numéro CELEX comme 32024R1689 : '2024/1689'$",
+        ),
+        ("threshold = 2\n", r"routing.toml:1: threshold: doit être inférieur ou égal à 1$"),
+        ("threshold = \n", r"routing.toml:1: TOML invalide"),
     ],
 )
 def test_bad_routing_is_one_line_with_file_and_line(veille_home, text, expected):
@@ -70,7 +76,7 @@ def test_routing_saved_in_another_encoding_is_one_line(veille_home):
     write_config(veille_home)
     path = write_routing(veille_home, "")
     path.write_bytes("# unité DEAI\nthreshold = 0.5\n".encode("latin-1"))
-    with pytest.raises(ConfigError, match=r"routing.toml:1: not UTF-8 \(byte 0xe9\)"):
+    with pytest.raises(ConfigError, match=r"routing.toml:1: pas en UTF-8 \(octet 0xe9\)"):
         load_routing(load_settings())
 
 

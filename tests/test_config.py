@@ -15,7 +15,7 @@ def test_default_config_is_written_on_first_use(veille_home):
 def test_bad_value_names_file_line_and_key(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('profile = "has"\n\n[crawl]\ncontact = "x"\ndownload_delay = -1\n')
-    with pytest.raises(ConfigError, match=r"c\.toml:5: crawl\.download_delay: "):
+    with pytest.raises(ConfigError, match=r"c\.toml:5: crawl\.download_delay: doit être supérieur ou égal à 0$"):
         load_settings(cfg)
 
 
@@ -25,17 +25,21 @@ def test_bad_source_entry_points_at_its_line(tmp_path):
         '[[sources]]\nname = "a"\nkind = "rss"\nurl = "u"\n\n[[sources]]\nname = "b"\nkind = "rss"\n'
         'url = "u"\ninterval = "often"\n'
     )
-    with pytest.raises(ConfigError, match=r"c\.toml:10: sources\.1\.interval: .*duration"):
+    with pytest.raises(
+        ConfigError,
+        match=r"c\.toml:10: sources\.1\.interval: pas une durée comme '30m', '2h', '1d' "
+        r": 'often'$",
+    ):
         load_settings(cfg)
 
 
 def test_invalid_toml_and_unknown_key(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[crawl]\ncontact = \n")
-    with pytest.raises(ConfigError, match=r"c\.toml:2: invalid TOML"):
+    with pytest.raises(ConfigError, match=r"c\.toml:2: TOML invalide"):
         load_settings(cfg)
     cfg.write_text('[smtp]\nhots = "x"\n')
-    with pytest.raises(ConfigError, match=r"c\.toml:2: smtp\.hots: unknown key 'hots' \(allowed: host, port, "):
+    with pytest.raises(ConfigError, match=r"c\.toml:2: smtp\.hots: clé inconnue 'hots' \(permises : host, port, "):
         load_settings(cfg)
 
 
@@ -44,7 +48,11 @@ def test_utf8_with_a_byte_order_mark_is_read_and_other_encodings_are_one_line(tm
     cfg.write_bytes(b"\xef\xbb\xbf" + '[crawl]\ncontact = "veille@has-sante.fr" # équipe\n'.encode())
     assert load_settings(cfg).crawl.contact == "veille@has-sante.fr"
     cfg.write_bytes('[crawl]\n# équipe veille\ncontact = "x"\n'.encode("latin-1"))
-    with pytest.raises(ConfigError, match=r"c\.toml:2: not UTF-8 \(byte 0xe9\); save the file as UTF-8") as exc:
+    with pytest.raises(
+        ConfigError,
+        match=r"c\.toml:2: pas en UTF-8 \(octet 0xe9\) ; enregistrez le "
+        r"fichier en UTF-8",
+    ) as exc:
         load_settings(cfg)
     assert "\n" not in str(exc.value)
 
@@ -71,7 +79,7 @@ def test_a_broken_profile_file_names_its_line(veille_home):
     edited.parent.mkdir(parents=True)
     edited.write_text('[labels.deai]\nname = "DEAI"\n\n[labels.daqss\nname = "x"\n', encoding="utf-8")
     for read in (load_labels, profile_facts):
-        with pytest.raises(ConfigError, match=rf"^{re.escape(str(edited))}:4: invalid TOML"):
+        with pytest.raises(ConfigError, match=rf"^{re.escape(str(edited))}:4: TOML invalide"):
             read(settings)
 
 
@@ -80,13 +88,17 @@ def test_a_broken_profile_file_names_its_line(veille_home):
     [
         (
             '[schedule]\ntimezone = "Europe/Pariss"\n',
-            r"c\.toml:2: schedule\.timezone: unknown time zone 'Europe/Pariss'; did you mean 'Europe/Paris'\?",
+            r"c\.toml:2: schedule\.timezone: fuseau horaire inconnu 'Europe/Pariss' ; "
+            r"vouliez-vous dire 'Europe/Paris' \?",
         ),
-        ('[schedule]\ndigest_time = "25:00"\n', r"c\.toml:2: schedule\.digest_time: not a time of day"),
-        ('profile = "hass"\n', r"c\.toml:1: profile: unknown profile 'hass' \(known: dns, has\); did you mean 'has'\?"),
+        ('[schedule]\ndigest_time = "25:00"\n', r"c\.toml:2: schedule\.digest_time: pas une heure du jour"),
+        (
+            'profile = "hass"\n',
+            r"c\.toml:1: profile: profil inconnu 'hass' \(connus : dns, has\) ; vouliez-vous dire 'has' \?",
+        ),
         (
             '[[sources]]\nname = "x"\nkind = "sparqle"\nurl = "u"\n',
-            r"c\.toml:3: sources\.0\.kind: unknown source kind 'sparqle'",
+            r"c\.toml:3: sources\.0\.kind: type de source inconnu 'sparqle'",
         ),
     ],
 )
@@ -111,8 +123,8 @@ def test_every_declared_kind_names_a_spider_of_that_kind():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--profile", "nosuch", "rules", "check"], "erreur : --profile : unknown profile 'nosuch' (known: dns, has)"),
-        (["run", "--source", "ema"], "erreur : no source named 'ema' (known: cellar-acts,"),
+        (["--profile", "nosuch", "rules", "check"], "erreur : --profile : profil inconnu 'nosuch' (connus : dns, has)"),
+        (["run", "--source", "ema"], "erreur : aucune source nommée 'ema' (connues : cellar-acts,"),
     ],
 )
 def test_what_a_person_types_wrong_is_one_line_never_a_traceback(veille_home, args, message):

@@ -187,7 +187,7 @@ def test_without_a_public_url_there_is_no_workbench_link_and_a_bad_one_is_refuse
     state._settings, state.config, state.profile = None, None, None  # the CLI's state of an earlier test
     res = CliRunner().invoke(app, ["--config", str(cfg), "config"])
     state._settings = None
-    assert res.exit_code == 2 and f"{cfg}:2: web.public_url: must be an http(s) address" in res.output
+    assert res.exit_code == 2 and f"{cfg}:2: web.public_url: doit être une adresse http(s)" in res.output
 
 
 # --- 2. backlog --------------------------------------------------------------------------------------

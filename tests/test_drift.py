@@ -450,7 +450,7 @@ def test_bad_expectation_override_is_a_config_error_with_its_line(tmp_path):
     with pytest.raises(ConfigError) as exc:
         load_settings(cfg)
     known = "per_working_day, working_days, empty_runs, deadlines"
-    assert str(exc.value) == f"{cfg}:{line}: sources.0.options.expect.empty_run: unknown option (known: {known})"
+    assert str(exc.value) == f"{cfg}:{line}: sources.0.options.expect.empty_run: option inconnue (connues : {known})"
 
 
 def test_a_hostile_date_quoted_in_a_warning_is_escaped_on_the_dashboard(veille_home, status):

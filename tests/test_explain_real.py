@@ -279,10 +279,16 @@ def test_every_shipped_rule_has_a_french_and_english_description():
     for bad, msg in (
         (
             "        description: {de: Text}\n",
-            "r.yaml:7: labels.deai.rules.0.description.de: unknown key 'de' (allowed: en, fr)",
+            "r.yaml:7: labels.deai.rules.0.description.de: clé inconnue 'de' (permises : en, fr)",
         ),
-        ("        description: {fr: ''}\n", "r.yaml:7: labels.deai.rules.0.description.fr: must be a non-empty text"),
-        ("        description: [a]\n", "r.yaml:7: labels.deai.rules.0.description: must be a mapping"),
+        (
+            "        description: {fr: ''}\n",
+            "r.yaml:7: labels.deai.rules.0.description.fr: doit être un texte non vide",
+        ),
+        (
+            "        description: [a]\n",
+            "r.yaml:7: labels.deai.rules.0.description: doit être une table de clés et de valeurs",
+        ),
     ):
         with pytest.raises(RulesError, match=re.escape(msg)):
             parse_rules(head + bad, "r.yaml")

@@ -33,10 +33,10 @@ def test_dataset_needs_only_id_title_labels(tmp_path):
     assert [i.id for i in items][:2] == ["m-1", "m-2"] and items[2].lang is None and items[3].near_miss
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "title": "t", "labels": []}\n{"id": "y", "labels": []}\n')
-    with pytest.raises(DatasetError, match=r"bad.jsonl:2: champ obligatoire absent : 'title'"):
+    with pytest.raises(DatasetError, match=r"bad.jsonl:2: champ obligatoire 'title' manquant"):
         load_dataset(bad)
     bad.write_text('{"id": "x", "title": "t", "labels": []}\n{oops\n')
-    with pytest.raises(DatasetError, match=r"bad.jsonl:2: JSON invalide : "):
+    with pytest.raises(DatasetError, match=r"bad.jsonl:2: JSON invalide"):
         load_dataset(bad)
 
 
@@ -76,7 +76,7 @@ def test_eval_command_on_small_fixture_writes_predictions(tmp_path):
 
 def test_eval_command_errors_are_one_line(tmp_path):
     res = CliRunner().invoke(app, ["eval", str(tmp_path / "missing.jsonl")])
-    assert res.exit_code == 2 and "missing.jsonl: lecture impossible : " in res.output.replace("\n", "")
+    assert res.exit_code == 2 and "missing.jsonl : illisible : fichier introuvable" in res.output.replace("\n", "")
 
 
 def test_datasets_from_spreadsheets_and_other_encodings(tmp_path):
@@ -85,10 +85,10 @@ def test_datasets_from_spreadsheets_and_other_encodings(tmp_path):
     assert [i.title for i in load_dataset(bom)] == ["Règlement"]
     latin = tmp_path / "latin.jsonl"
     latin.write_bytes(b'{"id": "a", "title": "ok", "labels": []}\n{"id": "b", "title": "R\xe8glement", "labels": []}\n')
-    with pytest.raises(DatasetError, match=r"latin.jsonl:2: not UTF-8 \(byte 0xe8\)"):
+    with pytest.raises(DatasetError, match=r"latin.jsonl:2: pas en UTF-8 \(octet 0xe8\)"):
         load_dataset(latin)
     res = CliRunner().invoke(app, ["eval", str(latin), "--split", "all"])
-    assert res.exit_code == 2 and "latin.jsonl:2: not UTF-8" in res.output.replace("\n", "")
+    assert res.exit_code == 2 and "latin.jsonl:2: pas en UTF-8" in res.output.replace("\n", "")
     assert "Traceback" not in res.output
 
 
@@ -118,7 +118,8 @@ def test_rules_check_command(tmp_path):
     bad = tmp_path / "r.yaml"
     bad.write_text("labels:\n  deai:\n    rules:\n      - name: x\n        weight: 7\n        en: [a]\n")
     res = CliRunner().invoke(app, ["rules", "check", str(bad)])
-    assert res.exit_code == 2 and f"{bad}:5: labels.deai.rules.0.weight: must be" in res.output.replace("\n", "")
+    problem = f"{bad}:5: labels.deai.rules.0.weight: doit être un nombre entre 0.0 et 1.0"
+    assert res.exit_code == 2 and problem in res.output.replace("\n", "")
     res = CliRunner().invoke(app, ["rules", "check"])
     assert res.exit_code == 0 and "ok" in res.output
 

@@ -85,44 +85,44 @@ def scores(rules, parsed) -> dict[str, float]:
     [
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 2\n        en: [a]\n",
-            "small.yaml:5: labels.deai.rules.0.weight: must be a number between 0.0 and 1.0",
+            "small.yaml:5: labels.deai.rules.0.weight: doit être un nombre entre 0.0 et 1.0",
         ),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        colour: [a]\n",
-            "small.yaml:6: labels.deai.rules.0.colour: unknown key 'colour' (allowed: name, en, fr, any, patterns,",
+            "small.yaml:6: labels.deai.rules.0.colour: clé inconnue 'colour' (permises : name, en, fr, any, patterns,",
         ),
         (
             "labels:\n  nope:\n    rules: []\n",
-            "small.yaml:2: labels.nope: unknown label 'nope' (the profile has: daqss, deai,",
+            "small.yaml:2: labels.nope: étiquette inconnue 'nope' (le profil a : daqss, deai,",
         ),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        en: [a]\n",
-            "small.yaml:4: labels.deai.rules.0.weight: missing (required)",
+            "small.yaml:4: labels.deai.rules.0.weight: manquant (obligatoire)",
         ),
         (
             "labels:\n  deai:\n    rules:\n      - {name: x, weight: 0.5, en: [a]}\n      - {name: x, weight: 0.5, en: [b]}\n",  # noqa: E501
-            "small.yaml:5: labels.deai.rules.1.name: nom de règle en double 'deai/x' (déjà à la ligne 4)",
+            "small.yaml:5: labels.deai.rules.1.name: nom de règle en double 'deai/x' (première à la ligne 4)",
         ),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        acts: [2021/2282]\n",
-            "small.yaml:6: labels.deai.rules.0.acts.0: act '2021/2282' is not a CELEX number",
+            "small.yaml:6: labels.deai.rules.0.acts.0: l'acte '2021/2282' n'est pas un numéro CELEX",
         ),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        patterns:\n          - [{LOWER: a, OP: '~~'}]\n",  # noqa: E501
-            "small.yaml:7: labels.deai.rules.0.patterns.0: invalid token pattern: token 1: OP '~~'",
+            "small.yaml:7: labels.deai.rules.0.patterns.0: motif de jetons invalide : jeton 1 : OP '~~'",
         ),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        en: [a\n",
-            "small.yaml:7: invalid YAML",
+            "small.yaml:7: YAML invalide",
         ),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n",
-            "small.yaml:4: labels.deai.rules.0: a rule needs phrases",
+            "small.yaml:4: labels.deai.rules.0: une règle demande des expressions",
         ),
-        ("", "small.yaml:1: empty rules file"),
+        ("", "small.yaml:1: fichier de règles vide"),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        weight: 0.5\n        en: [a]\n        unless: {de: [b]}\n",  # noqa: E501
-            "small.yaml:7: labels.deai.rules.0.unless.de: unknown key 'de' (allowed: en, fr, any)",
+            "small.yaml:7: labels.deai.rules.0.unless.de: clé inconnue 'de' (permises : en, fr, any)",
         ),
     ],
 )
@@ -399,7 +399,7 @@ def test_rules_file_encodings(tmp_path):
     latin = tmp_path / "latin.yaml"
     latin.write_bytes(SMALL.encode("latin-1"))
     line = SMALL.encode().split(b"\n").index("        fr: [dispositif médical]".encode()) + 1
-    with pytest.raises(RulesError, match=rf"latin.yaml:{line}: not UTF-8 \(byte 0xe9\)"):
+    with pytest.raises(RulesError, match=rf"latin.yaml:{line}: pas en UTF-8 \(octet 0xe9\)"):
         load_rules(latin, LABELS)
 
 
@@ -461,7 +461,7 @@ def test_body_count_and_subject_weight_are_read_from_the_rules_file():
         ("subject", "fr", "dispositif médical"),
         ("subject", "fr", "medical device"),
     ]
-    with pytest.raises(RulesError, match=r"small.yaml:2: defaults.body_count: must be a number between 1 and 20"):
+    with pytest.raises(RulesError, match=r"small.yaml:2: defaults.body_count: doit être un nombre entre 1 et 20"):
         parse_rules(SMALL.replace("labels:\n", "defaults:\n  body_count: 0\nlabels:\n", 1), "small.yaml", LABELS)
 
 

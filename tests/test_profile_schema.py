@@ -107,12 +107,60 @@ def test_the_first_problem_in_the_file_is_the_one_line_reported():
     data = tomllib.loads(TOML)
     with pytest.raises(ConfigError) as exc:
         validate(_File, data, "c.toml", toml_lines(TOML), ConfigError)
-    assert (
-        str(exc.value) == "c.toml:4: smtp.port: Input should be a valid integer, unable to parse string as an integer"
-    )
+    assert str(exc.value) == "c.toml:4: smtp.port: doit être un nombre entier"
     data["smtp"]["prot"] = 25  # line 3 if it were there: not in the text, so found at its table
-    with pytest.raises(ConfigError, match=r"^c\.toml:2: smtp\.prot: unknown key 'prot' \(allowed: host, port\)$"):
+    with pytest.raises(ConfigError, match=r"^c\.toml:2: smtp\.prot: clé inconnue 'prot' \(permises : host, port\)$"):
         validate(_File, data, "c.toml", toml_lines(TOML), ConfigError)
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [  # pydantic's error types, said in French with the file's line and key path (issue 21)
+        ('[smtp]\nhost = "h"\nport = "x"\n', "3: smtp.port: doit être un nombre entier"),
+        ("[smtp]\nport = 25.5\n", "2: smtp.port: doit être un nombre entier (sans décimales)"),
+        ('[crawl]\ntimeout = "vite"\n', "2: crawl.timeout: doit être un nombre"),
+        ("[crawl]\nconcurrent_per_host = 9\n", "2: crawl.concurrent_per_host: doit être inférieur ou égal à 8"),
+        ("[crawl]\nconcurrent_per_host = 0\n", "2: crawl.concurrent_per_host: doit être supérieur ou égal à 1"),
+        ('[web]\nsecure_cookie = "oui"\n', "2: web.secure_cookie: doit être true ou false"),
+        ('[schedule]\ndigest_days = "daily"\n', "2: schedule.digest_days: doit être 'working' ou 'every'"),
+        (
+            '[schedule]\ndigest_time = "8h"\n',
+            "2: schedule.digest_time: doit suivre le motif '^\\d{2}:\\d{2}(:\\d{2})?$'",
+        ),
+        ('sources = "cellar"\n', "1: sources: doit être une liste"),
+        ("crawl = 3\n", "1: crawl: doit être une table de clés et de valeurs"),
+        (
+            '[crawl]\ncontat = "x"\n',
+            "2: crawl.contat: clé inconnue 'contat' (permises : user_agent, contact, download_delay, "
+            "concurrent_per_host, timeout, retries, max_body_bytes, obey_robots, sparql_window_days, "
+            "max_run_seconds, cache_dir)",
+        ),
+        ('[[sources]]\nname = "x"\nkind = "rss"\n', "1: sources.0.url: manquant (obligatoire)"),
+    ],
+)
+def test_config_mistakes_are_said_in_french_at_their_line(tmp_path, body, where):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(body, encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg)
+    assert str(exc.value) == f"{cfg}:{where}"
+
+
+def test_a_pydantic_error_without_a_french_text_still_says_what_in_french_first():
+    import uuid
+
+    class _Ids(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        key: uuid.UUID
+        name: str = Field(min_length=2)
+
+    text = 'key = "x"\nname = "a"\n'
+    with pytest.raises(ConfigError) as exc:
+        validate(_Ids, {"key": "x"}, "c.toml", toml_lines(text), ConfigError)
+    assert str(exc.value).startswith("c.toml:1: key: valeur refusée (Input should be a valid UUID")
+    with pytest.raises(ConfigError) as exc:
+        validate(_Ids, {"key": str(uuid.uuid4()), "name": "a"}, "c.toml", toml_lines(text), ConfigError)
+    assert str(exc.value) == "c.toml:2: name: doit avoir au moins 2 caractère(s)"
 
 
 def test_a_repeated_yaml_key_is_refused_at_its_second_line():
@@ -120,11 +168,13 @@ def test_a_repeated_yaml_key_is_refused_at_its_second_line():
     assert yaml_key_problem(yaml.compose(text)) == (
         4,
         ("labels", "deai", "threshold"),
-        "duplicate key (first at line 3)",
+        "clé en double (première à la ligne 3)",
     )
     from nlp.rules import RulesError, parse_rules
 
-    with pytest.raises(RulesError, match=r"^r\.yaml:4: labels\.deai\.threshold: duplicate key \(first at line 3\)$"):
+    with pytest.raises(
+        RulesError, match=r"^r\.yaml:4: labels\.deai\.threshold: clé en double \(première à la ligne 3\)$"
+    ):
         parse_rules(text, "r.yaml")
 
 
@@ -134,15 +184,24 @@ def test_a_repeated_yaml_key_is_refused_at_its_second_line():
 @pytest.mark.parametrize(
     ("edit", "where"),
     [
-        (('remit = "Public-health', 'remitt = "Public-health'), "17: labels.sante_publique.remitt: unknown key"),
-        (("digest_window_days = 14", "digest_window_days = 0"), "7: digest_window_days: Input should be greater"),
-        (('labels = ["numerique", "deai"]', 'labels = ["numeriqe"]'), "63: dates.3.labels: unknown label 'numeriqe'"),
+        (
+            ('remit = "Public-health', 'remitt = "Public-health'),
+            "17: labels.sante_publique.remitt: clé inconnue 'remitt' (permises : name, remit)",
+        ),
+        (
+            ("digest_window_days = 14", "digest_window_days = 0"),
+            "7: digest_window_days: doit être supérieur ou égal à 1",
+        ),
+        (
+            ('labels = ["numerique", "deai"]', 'labels = ["numeriqe"]'),
+            "63: dates.3.labels: étiquette inconnue 'numeriqe'",
+        ),
         (
             ('act = "32024R1689"\nlabels = ["numerique", "deai"]', 'act = "2024/1689"\nlabels = ["deai"]'),
             "62: dates.3.act:",
         ),
-        (("[labels.deai]", "[labels.DEAI]"), "11: labels.DEAI: String should match pattern"),
-        (("date = 2025-02-02", 'date = "le 2 février"'), "43: dates.0.date: Input should be a valid date"),
+        (("[labels.deai]", "[labels.DEAI]"), "11: labels.DEAI: doit suivre le motif '^[a-z][a-z0-9_]*$'"),
+        (("date = 2025-02-02", 'date = "le 2 février"'), "43: dates.0.date: doit être une date AAAA-MM-JJ"),
     ],
 )
 def test_a_bad_value_in_profile_toml_is_one_line_at_its_place(edit, where):
@@ -190,10 +249,20 @@ BOMB = (
 @pytest.mark.parametrize(
     ("filename", "old", "new", "problem"),
     [
-        ("veille.toml", "timeout = 30\n", "timeout = -1\n", "crawl.timeout: Input should be greater than 0"),
-        ("profile.toml", "digest_window_days = 14", "digest_window_days = 0", "digest_window_days: Input should be"),
-        ("profile.toml", 'name = "Déontologie"', 'nom = "Déontologie"', "labels.deontologie.nom: unknown key 'nom'"),
-        ("routing.toml", "threshold = 0.6", "threshold = 1.6", "labels.deontologie.threshold: Input should be less"),
+        ("veille.toml", "timeout = 30\n", "timeout = -1\n", "crawl.timeout: doit être supérieur à 0"),
+        (
+            "profile.toml",
+            "digest_window_days = 14",
+            "digest_window_days = 0",
+            "digest_window_days: doit être supérieur ou égal à 1",
+        ),
+        ("profile.toml", 'name = "Déontologie"', 'nom = "Déontologie"', "labels.deontologie.nom: clé inconnue 'nom'"),
+        (
+            "routing.toml",
+            "threshold = 0.6",
+            "threshold = 1.6",
+            "labels.deontologie.threshold: doit être inférieur ou égal à 1",
+        ),
         (
             "routing.toml",
             'email = ["deontologie@has-sante.fr"]',
@@ -204,13 +273,13 @@ BOMB = (
             "rules.yaml",
             "weight: 0.95",
             "weight: 1.95",
-            "labels.deai.rules.0.weight: must be a number between 0.0 and 1.0",
+            "labels.deai.rules.0.weight: doit être un nombre entre 0.0 et 1.0",
         ),
         (
             "rules.yaml",
             "  deai:\n    rules:\n",
             "  deai:\n    rules:\n      - {name: b, weight: 0.5, en: " + BOMB + "}\n",
-            "too many YAML nodes",
+            "trop de nœuds YAML",
         ),
     ],
 )
@@ -296,7 +365,7 @@ def test_a_label_added_in_the_profiles_files_is_configured_checked_classified_an
     rules.write_text(rules.read_text(encoding="utf-8").replace("labels:\n", "labels:\n" + RULES, 1), encoding="utf-8")
     res = veille("--config", str(cfg), "rules", "check")
     assert res.exit_code == 2
-    assert res.output.startswith(f"erreur : {rules}:15: labels.penuries: unknown label 'penuries' (the profile has: ")
+    assert res.output.startswith(f"erreur : {rules}:15: labels.penuries: étiquette inconnue 'penuries' (le profil a : ")
 
     # 2. profile.toml declares it (and routing.toml routes it): every command sees it.
     (folder / "profile.toml").write_text((folder / "profile.toml").read_text(encoding="utf-8") + LABEL, "utf-8")

@@ -234,7 +234,7 @@ def test_the_reports_bomb_is_small_and_refused_at_its_line():
     text = RULE + f"        en: [medicines]\n        patterns:\n          - [{{LOWER: {{IN: {BOMB}}}}}]\n"
     assert len(BOMB) < 800
     t0 = time.monotonic()
-    with pytest.raises(RulesError, match=r"^r\.yaml:8: too many YAML nodes \(more than 100,000, aliases expanded\)"):
+    with pytest.raises(RulesError, match=r"^r\.yaml:8: trop de nœuds YAML \(plus de 100 000, alias développés\)"):
         parse_rules(text, "r.yaml", LABELS)
     assert time.monotonic() - t0 < 1.0
 
@@ -256,7 +256,7 @@ def test_a_python_tag_runs_nothing_and_is_a_rules_error(tmp_path, payload):
         f"labels: {payload.format(marker=marker)}\n",
         RULE + f"        en: [x]\n        patterns:\n          - [{{LOWER: {payload.format(marker=marker)}}}]\n",
     ):
-        with pytest.raises(RulesError, match=r"^r\.yaml:\d+: YAML tag .*python/object.* is not allowed"):
+        with pytest.raises(RulesError, match=r"^r\.yaml:\d+: étiquette YAML .*python/object.* interdite"):
             parse_rules(text, "r.yaml", LABELS)
         assert not marker.exists()
 
@@ -281,14 +281,14 @@ def test_the_rules_loader_cannot_become_an_unsafe_yaml_load():
 @pytest.mark.parametrize(
     ("regex", "why"),
     [
-        (CATASTROPHIC, "nested quantifiers"),
-        ("(a|ab)+x", "alternatives that can start alike"),
-        ("(x+y|xz)*q", "alternatives that can start alike"),
-        ("(a)\\1", "backreferences"),
-        ("(?=pharma)\\w+", "lookarounds"),
-        ("(?<!x)y", "lookarounds"),
-        ("(", "invalid regex"),
-        ("x" * 301, "at most 300"),
+        (CATASTROPHIC, "quantificateurs imbriqués"),
+        ("(a|ab)+x", "alternatives au même début"),
+        ("(x+y|xz)*q", "alternatives au même début"),
+        ("(a)\\1", "références arrière"),
+        ("(?=pharma)\\w+", "assertions avant/arrière"),
+        ("(?<!x)y", "assertions avant/arrière"),
+        ("(", "regex invalide"),
+        ("x" * 301, "au plus 300"),
     ],
 )
 def test_catastrophic_or_unsupported_regexes_are_refused_at_their_line(regex, why):
@@ -296,7 +296,7 @@ def test_catastrophic_or_unsupported_regexes_are_refused_at_their_line(regex, wh
         RULE
         + f"        en: [x]\n        patterns:\n          - [{{LOWER: x}}, {{LOWER: {{REGEX: {quoted(regex)}}}}}]\n"
     )
-    where = r"^r\.yaml:8: labels\.deai\.rules\.0\.patterns\.0: invalid token pattern: "
+    where = r"^r\.yaml:8: labels\.deai\.rules\.0\.patterns\.0: motif de jetons invalide : "
     with pytest.raises(RulesError, match=where + rf".*{re.escape(why)}"):
         parse_rules(text, "r.yaml", LABELS)
 
@@ -305,8 +305,8 @@ def test_catastrophic_or_unsupported_regexes_are_refused_at_their_line(regex, wh
 def test_a_repeated_wildcard_token_is_refused(spec):
     """Every span of a notice would match: quadratic in its length (0.5 s per 2,000-word notice)."""
     text = RULE + f"        en: [x]\n        patterns:\n          - [{spec}, {{LOWER: agency}}]\n"
-    where = r"^r\.yaml:8: labels\.deai\.rules\.0\.patterns\.0: invalid token pattern: token 1: "
-    with pytest.raises(RulesError, match=where + "OP .* repeats any token"):
+    where = r"^r\.yaml:8: labels\.deai\.rules\.0\.patterns\.0: motif de jetons invalide : jeton 1 : "
+    with pytest.raises(RulesError, match=where + "OP .* répète n'importe quel jeton"):
         parse_rules(text, "r.yaml", LABELS)
     ok = RULE + "        patterns:\n          - [{LOWER: very, OP: '+'}, {LOWER: {IN: [important, urgent]}, OP: '*'}]\n"
     assert parse_rules(ok, "r.yaml", LABELS).rules[0].patterns
@@ -340,19 +340,19 @@ def test_rules_check_cli_refuses_hostile_files_with_file_line_in_bounded_time_an
         "regex.yaml": (
             RULE + f"        en: [x]\n        patterns:\n          - [{{LOWER: {{REGEX: {quoted(CATASTROPHIC)}}}}}]\n",
             8,
-            "nested quantifiers",
+            "quantificateurs imbriqués",
         ),
         "bomb.yaml": (
             RULE + f"        en: [x]\n        patterns:\n          - [{{LOWER: {{IN: {BOMB}}}}}]\n",
             8,
-            "too many YAML nodes",
+            "trop de nœuds YAML",
         ),
         "tag.yaml": (
             RULE.replace("weight: 0.5", "weight: !important 0.95") + "        en: [x]\n",
             5,
-            "YAML tag '!important' is not allowed",
+            "étiquette YAML '!important' interdite",
         ),
-        "python.yaml": (f"labels: !!python/object/apply:os.system ['touch {marker}']\n", 1, "is not allowed"),
+        "python.yaml": (f"labels: !!python/object/apply:os.system ['touch {marker}']\n", 1, "interdite"),
     }
     for name, (text, line, why) in cases.items():
         f = tmp_path / name
@@ -370,7 +370,8 @@ def test_a_device_or_an_oversized_file_is_refused_unread(tmp_path):
 
     big = tmp_path / "big.yaml"
     big.write_text(RULE + "        en: [x]\n" + "# padding\n" * 60000, encoding="utf-8")
-    for path, why in ((big, "1: fichier de règles trop gros (600"), (Path("/dev/zero"), "0: pas un fichier ordinaire")):
+    refused = ((big, "1: fichier de règles trop gros (600 "), (Path("/dev/zero"), "0: pas un fichier ordinaire"))
+    for path, why in refused:
         for cmd in (["rules", "check"], ["rules", "save"], ["rules", "diff"]):
             out = CliRunner().invoke(app, [*cmd, str(path)], env={"COLUMNS": "300"})
             assert out.exit_code == 2 and f"erreur : {path}:{why}" in out.output, (cmd, out.output)
@@ -419,7 +420,7 @@ def test_bad_tag_on_disk_classify_runs_on_the_last_good_rules_and_says_so_in_one
     refused = [ln for ln in out.output.splitlines() if ln.startswith("règles refusées")]
     assert len(refused) == 1, out.output
     assert f"(version {good_version})" in refused[0]
-    assert f"rules.yaml:{bad_line}: YAML tag '!important' is not allowed" in refused[0]
+    assert f"rules.yaml:{bad_line}: étiquette YAML '!important' interdite" in refused[0]
     assert f"règles {good_version}" in out.output
     with session_scope(engine) as s:
         versions = {r.rules_version for r in s.exec(select(LabelScore))}
@@ -516,10 +517,11 @@ def test_web_check_of_a_hanging_regex_answers_in_time_while_login_answers(archiv
     assert r.status_code == 422 and answer["seconds"] < rules_worker.CHECK_SECONDS
     assert f'data-error-line="{bad_line}"' in r.text
     assert re.search(
-        rf"rules\.yaml:{bad_line}: labels\.\w+\.rules\.\d+\.patterns\.\d+: invalid token pattern: token \d+: regex",
+        rf"rules\.yaml:{bad_line}: labels\.\w+\.rules\.\d+\.patterns\.\d+: "
+        r"motif de jetons invalide : jeton \d+ : regex",
         r.text,
     )
-    assert "nested quantifiers" in r.text
+    assert "quantificateurs imbriqués" in r.text
     assert rules_path(settings).read_text(encoding="utf-8") == original
 
 
@@ -563,7 +565,7 @@ def test_label_typo_bad_file_on_disk_and_readers_get_one_line_and_no_server_path
     line = typo.splitlines().index("  deaii:") + 1
     r = a.post("/rules/check", data={"csrf_token": token, "rules": typo})
     assert r.status_code == 422
-    assert f"rules.yaml:{line}: labels.deaii: unknown label &#39;deaii&#39;" in r.text
+    assert f"rules.yaml:{line}: labels.deaii: étiquette inconnue &#39;deaii&#39;" in r.text
     # A bad file on disk: the pages answer, on the last good rules, and the rules page says why.
     active_rules(settings)  # in force once: kept as the last good rules
     edited = settings.home / "profiles" / settings.profile / "rules.yaml"
@@ -573,6 +575,6 @@ def test_label_typo_bad_file_on_disk_and_readers_get_one_line_and_no_server_path
     for path in ("/dashboard", f"/notice/{ids['hta']}", "/rules"):
         assert reader.get(path).status_code == 200, path
     page = reader.get("/rules").text
-    assert "YAML tag &#39;!important&#39; is not allowed" in page and "dernières bonnes règles" in page
+    assert "étiquette YAML &#39;!important&#39; interdite" in page and "dernières bonnes règles" in page
     assert str(settings.home) not in page and str(SHIPPED) not in page
     assert "<code>rules.yaml</code>" in page

@@ -82,9 +82,12 @@ def test_each_kind_declares_its_healthy_run_and_options_can_override_it_key_by_k
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ('{ qurey = "acts" }', "sources.1.options.qurey: unknown option (known: expect, query, acts, initial_days,"),
-        ('{ query = "all" }', "sources.1.options.query: Input should be 'acts' or 'based_on'"),
-        ("{ page_size = 0 }", "sources.1.options.page_size: Input should be greater than or equal to 1"),
+        (
+            '{ qurey = "acts" }',
+            "sources.1.options.qurey: option inconnue (connues : expect, query, acts, initial_days,",
+        ),
+        ('{ query = "all" }', "sources.1.options.query: doit être 'acts' ou 'based_on'"),
+        ("{ page_size = 0 }", "sources.1.options.page_size: doit être supérieur ou égal à 1"),
     ],
 )
 def test_veille_config_refuses_a_bad_option_at_its_line(tmp_path, monkeypatch, options, message):
@@ -102,8 +105,8 @@ def test_an_unknown_kind_lists_the_known_ones(tmp_path):
         load_settings(cfg)
     known = ", ".join(sorted(KINDS))
     assert str(exc.value) == (
-        f"{cfg}:{_line_of(cfg, 'kind')}: sources.0.kind: unknown source kind 'rsss' (known: {known}); "
-        "did you mean 'rss'?"
+        f"{cfg}:{_line_of(cfg, 'kind')}: sources.0.kind: type de source inconnu 'rsss' (connus : {known}) ; "
+        "vouliez-vous dire 'rss' ?"
     )
 
 
@@ -132,7 +135,7 @@ def test_toy_kind_options_are_checked_by_veille_config_at_their_line(tmp_path, m
     code, output = _veille_config(cfg, monkeypatch)
     assert code == 2
     line = _line_of(cfg, "options")
-    problem = "sources.0.options.sectoin: unknown option (known: expect, section, max_items)"
+    problem = "sources.0.options.sectoin: option inconnue (connues : expect, section, max_items)"
     assert f"erreur : {cfg}:{line}: {problem}" in output
     cfg.write_text(cfg.read_text().replace("sectoin", "section"))
     code, output = _veille_config(cfg, monkeypatch)
@@ -196,7 +199,7 @@ def test_a_typo_in_a_list_of_tables_names_the_keys_of_that_table(tmp_path):
     )
     with pytest.raises(ConfigError) as exc:
         load_settings(cfg)
-    assert str(exc.value) == f"{cfg}:5: sources.0.options.committees.0.matc: unknown option (known: match, act)"
+    assert str(exc.value) == f"{cfg}:5: sources.0.options.committees.0.matc: option inconnue (connues : match, act)"
     cfg.write_text(cfg.read_text().replace("[{ matc = ", "{ ").replace(', act = "32021R2282" }]', ' = "32021R2282" }'))
     [source] = load_settings(cfg).sources  # the short form, {"words or code" = "CELEX"}
     assert [(c.match, c.act) for c in source.options.committees] == [("health technology assessment", "32021R2282")]

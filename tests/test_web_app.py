@@ -415,7 +415,7 @@ def test_rules_page_shows_a_file_saved_in_another_encoding_and_why(archive):
     edited.parent.mkdir(parents=True, exist_ok=True)
     edited.write_bytes(shipped.replace("# HAS relevance rules", "# règles HAS").encode("latin-1", "replace"))
     page = login(client(engine, settings), "alice").get("/rules")
-    assert page.status_code == 200 and "rules.yaml:1: not UTF-8 (byte 0xe8)" in page.text
+    assert page.status_code == 200 and "rules.yaml:1: pas en UTF-8 (octet 0xe8)" in page.text
 
 
 def test_notice_page_says_when_the_models_score_alone_does_not_count(archive):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from veille.commands import alerts, crawl, cycle, feedback, nlp, web
 from veille.commands.base import app
+from veille.commands.french import adopt
 
 for _module in (crawl, nlp, feedback, alerts, cycle, web):
     _module.register(app)
+adopt(app)  # typer's and click's own words in French for every command

@@ -71,7 +71,7 @@ def verify_password(password: str, stored: str | None) -> bool:
 def check_user_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 100 or any(c.isspace() for c in name):
-        raise ValueError(f"nom d'utilisateur de 1 à 100 caractères, sans espace : {name!r}")
+        raise ValueError(f"nom de connexion de 1 à 100 caractères, sans espace : {name!r}")
     return name
 
 
@@ -79,7 +79,7 @@ def add_user(engine: Engine, name: str, role: str, password: str | None) -> WebU
     """Create an account, or update the role/password of an existing one."""
     name = check_user_name(name)
     if role not in ROLES:
-        raise ValueError(f"rôle : {' ou '.join(ROLES)}, pas {role!r}")
+        raise ValueError(f"rôle parmi {', '.join(ROLES)}, pas {role!r}")
     with session_scope(engine, write=True) as s:
         user = s.exec(select(WebUser).where(WebUser.name == name)).first()
         if user is None:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from alerts.outbox_files import FileTransport
 from core.config import ConfigError, Strict, parse_toml
-from core.schema import toml_lines
+from core.schema import problem, toml_lines
 from core.textfile import read_text
 
 if TYPE_CHECKING:  # types only: alerts.config and alerts.digest import this package's registry
@@ -90,7 +90,7 @@ class Channel:
     @classmethod
     def check_address(cls, address: str) -> str | None:
         """Why ``address`` cannot be a recipient of this channel; None when it can."""
-        return None if address.strip() else "empty address"
+        return None if address.strip() else "adresse vide"
 
     # --- a message ----------------------------------------------------------------------------------
 
@@ -140,7 +140,7 @@ def registry() -> dict[str, type[Channel]]:
 def channel_class(kind: str) -> type[Channel]:
     known = registry()
     if kind not in known:
-        raise ConfigError(f"no delivery channel {kind!r} (known: {', '.join(known)})")
+        raise ConfigError(f"aucun canal d'envoi {kind!r} (connus : {', '.join(known)})")
     return known[kind]
 
 
@@ -172,7 +172,7 @@ class Channels:
 def _problem(table: Iterable[str], exc: ValidationError) -> str:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in (*table, *err["loc"]))
-    return f"{key}: {err['msg'].removeprefix('Value error, ')}"
+    return f"{key}: {problem(err)}"
 
 
 def check_options(path: Path) -> list[str]:
@@ -185,7 +185,7 @@ def check_options(path: Path) -> list[str]:
     for kind in data.get("channels", {}):
         if kind not in known:
             line = toml_lines(text)(("channels", kind)) or "?"
-            raise ConfigError(f"{path}:{line}: channels.{kind}: unknown channel (known: {', '.join(known)})")
+            raise ConfigError(f"{path}:{line}: channels.{kind}: canal inconnu (connus : {', '.join(known)})")
     for cls in known.values():
         if cls.section:  # a table of its own ([smtp], [slack]): Settings validated it
             continue

@@ -29,7 +29,7 @@ LABEL_ID = r"^[a-z][a-z0-9_]*$"  # names the label in URLs, files, search filter
 
 def _text(v: str) -> str:
     if not v.strip():
-        raise ValueError("must be a non-empty text")
+        raise ValueError("doit être un texte non vide")
     return v.strip()
 
 
@@ -37,7 +37,7 @@ def _celex(v: str) -> str:
     if not v:
         return v
     if not is_celex(v):
-        raise ValueError(f"not a CELEX number like 32024R1689: {v!r}")
+        raise ValueError(f"pas un numéro CELEX comme 32024R1689 : {v!r}")
     return normalise_celex(v) or v
 
 
@@ -45,7 +45,7 @@ def _profile_labels(v: list[str], info: ValidationInfo) -> list[str]:
     known = (info.context or {}).get("labels", set())
     for label in v:
         if label not in known:
-            raise ValueError(f"unknown label {label!r} (profile labels: {', '.join(sorted(known))})")
+            raise ValueError(f"étiquette inconnue {label!r} (étiquettes du profil : {', '.join(sorted(known))})")
     return v
 
 
@@ -111,7 +111,7 @@ class Profile(_Strict):
         for d in self._dirs:
             if (d / filename).exists():
                 return d / filename
-        raise ConfigError(f"profile {self.name!r}: no {filename} in {', '.join(map(str, self._dirs))}")
+        raise ConfigError(f"profil {self.name!r} : pas de {filename} dans {', '.join(map(str, self._dirs))}")
 
 
 def profile_dirs(settings: Settings, name: str | None = None) -> list[Path]:
@@ -128,9 +128,8 @@ def profile_file(settings: Settings, filename: str, name: str | None = None) -> 
     for d in profile_dirs(settings, name):
         if (d / filename).exists():
             return d / filename
-    raise ConfigError(
-        f"profile {name or settings.profile!r}: no {filename} in {', '.join(map(str, profile_dirs(settings, name)))}"
-    )
+    dirs = ", ".join(map(str, profile_dirs(settings, name)))
+    raise ConfigError(f"profil {name or settings.profile!r} : pas de {filename} dans {dirs}")
 
 
 def parse_profile(text: str, path: Path | str) -> Profile:

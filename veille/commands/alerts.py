@@ -111,7 +111,9 @@ def token_create(
 
 
 @token_app.command("revoke")
-def token_revoke(token: str = typer.Argument(..., help="Le jeton, ou son id (veille calendar token list).")) -> None:
+def token_revoke(
+    token: str = typer.Argument(..., metavar="JETON", help="Le jeton, ou son id (veille calendar token list)."),
+) -> None:
     """Révoquer un jeton de flux de calendrier : son adresse cesse aussitôt de fonctionner."""
     from storage.calendar_tokens import revoke_token
 

@@ -12,9 +12,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from typer.core import TyperGroup
 
 from core.errors import UserError
+from veille.commands.french import FrenchGroup
 
 # Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
 # this module; a command loads only the stages it runs).
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pydantic and the config models load on first use: `veille -
     from core.config import Settings
 
 
-class VeilleGroup(TyperGroup):
+class VeilleGroup(FrenchGroup):
     """Every command's user errors (config, rules, archive, query) end as one line, never a traceback."""
 
     def invoke(self, ctx):  # click's signature
@@ -33,7 +33,13 @@ class VeilleGroup(TyperGroup):
             fail(str(exc))
 
 
-app = typer.Typer(help="Veille réglementaire européenne et alertes de la HAS.", no_args_is_help=True, cls=VeilleGroup)
+# No --install-completion / --show-completion: shell completion is set up once by the operator (docs/decisions.md).
+app = typer.Typer(
+    help="Veille réglementaire européenne et alertes de la HAS.",
+    no_args_is_help=True,
+    cls=VeilleGroup,
+    add_completion=False,
+)
 db_app = typer.Typer(help="La base de l'archive.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -131,7 +137,7 @@ def main(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head")) -> None:
+def db_upgrade(revision: str = typer.Argument("head", metavar="RÉVISION")) -> None:
     """Appliquer les migrations Alembic (faites de toute façon à la première ouverture)."""
     from storage.db import ArchiveUnavailable, display_url, upgrade
 
@@ -144,7 +150,9 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 
 @app.command("search")
 def search_cmd(
-    query: str = typer.Argument("", help='Mots, "expressions", OR, -exclusion ; accents et flexions ignorés.'),
+    query: str = typer.Argument(
+        "", metavar="REQUÊTE", help='Mots, "expressions", OR, -exclusion ; accents et flexions ignorés.'
+    ),
     label: list[str] = typer.Option([], "--label", "-l", help="Thématique (étiquette du profil), répétable."),
     min_score: float | None = typer.Option(
         None, "--min-score", min=0.0, max=1.0, help="Score minimal de l'étiquette (avec --label)."

@@ -36,9 +36,11 @@ def _check(notice_id: int, label: str) -> None:
 
 @feedback_app.command("add")
 def add_cmd(
-    notice_id: int = typer.Argument(..., help="L'id de la notice."),
-    label: str = typer.Argument(..., help="La thématique, par ex. daqss."),
-    verdict: str = typer.Argument(..., help="right (la thématique s'applique) ou wrong (elle ne s'applique pas)."),
+    notice_id: int = typer.Argument(..., metavar="ID", help="L'id de la notice."),
+    label: str = typer.Argument(..., metavar="THÉMATIQUE", help="La thématique, par ex. daqss."),
+    verdict: str = typer.Argument(
+        ..., metavar="AVIS", help="right (la thématique s'applique) ou wrong (elle ne s'applique pas)."
+    ),
     user: str | None = typer.Option(None, "--user", help="Qui décide (défaut : le nom de connexion)."),
     comment: str | None = typer.Option(None, "--comment", help="Un commentaire."),
 ) -> None:
@@ -56,8 +58,8 @@ def add_cmd(
 
 @feedback_app.command("undo")
 def undo_cmd(
-    notice_id: int = typer.Argument(..., help="L'id de la notice."),
-    label: str = typer.Argument(..., help="La thématique dont retirer l'avis."),
+    notice_id: int = typer.Argument(..., metavar="ID", help="L'id de la notice."),
+    label: str = typer.Argument(..., metavar="THÉMATIQUE", help="La thématique dont retirer l'avis."),
 ) -> None:
     """Retirer l'avis en vigueur sur une thématique d'une notice : le score décide de nouveau (ou l'avis précédent)."""
     from nlp.verdicts import describe, undo
@@ -74,7 +76,7 @@ def undo_cmd(
 
 
 @feedback_app.command("list")
-def list_cmd(notice_id: int = typer.Argument(..., help="L'id de la notice.")) -> None:
+def list_cmd(notice_id: int = typer.Argument(..., metavar="ID", help="L'id de la notice.")) -> None:
     """Les avis en vigueur sur une notice."""
     from nlp.verdicts import describe, latest
     from storage.db import session_scope

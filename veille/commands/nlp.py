@@ -118,9 +118,9 @@ def _print_cv(cv: list[dict]) -> None:
 
 
 def eval_cmd(
-    dataset: Path | None = typer.Argument(None, help="Jeu annoté JSONL (id, title, labels requis)."),
+    dataset: Path | None = typer.Argument(None, metavar="JEU", help="Jeu annoté JSONL (id, title, labels requis)."),
     feedback: bool = typer.Option(
-        False, "--feedback", help="Accord avec les avis des analystes dans l'archive, par mois (sans DATASET)."
+        False, "--feedback", help="Accord avec les avis des analystes dans l'archive, par mois (sans JEU)."
     ),
     out: Path | None = typer.Option(None, "--out", help="Écrire une ligne JSON de prédictions par élément."),
     split_: str | None = typer.Option(
@@ -135,7 +135,7 @@ def eval_cmd(
 
     if feedback:
         if dataset is not None:
-            fail("--feedback ne prend pas de DATASET : il lit les avis des analystes dans l'archive")
+            fail("--feedback ne prend pas de JEU : il lit les avis des analystes dans l'archive")
         _print_feedback()
         return
     if dataset is None:
@@ -337,7 +337,7 @@ def _print_stored(data: dict) -> None:
 
 @rules_app.command("check")
 def rules_check(
-    file: Path | None = typer.Argument(None, help="Fichier de règles (défaut : celui en vigueur)."),
+    file: Path | None = typer.Argument(None, metavar="FICHIER", help="Fichier de règles (défaut : celui en vigueur)."),
 ) -> None:
     """Valider un fichier de règles ; affiche fichier:ligne: ce qui ne va pas."""
     from core.profiles import load_labels
@@ -353,11 +353,13 @@ def rules_check(
 
 @rules_app.command("words")
 def rules_words(
-    phrase: str = typer.Argument(..., help="Une expression telle qu'elle serait écrite dans le fichier de règles."),
+    phrase: str = typer.Argument(
+        ..., metavar="EXPRESSION", help="Une expression telle qu'elle serait écrite dans le fichier de règles."
+    ),
     lang: str = typer.Option("any", "--lang", help="en, fr ou any (les deux), la clé sous laquelle elle irait."),
     limit: int = typer.Option(2000, "--limit", help="Nombre de notices récentes lues pour leurs mots."),
 ) -> None:
-    """Les mots de l'archive que PHRASE attrape : les expressions portent sur les radicaux, vérifiez avant d'ajouter."""
+    """Les mots de l'archive qu'EXPRESSION attrape : les expressions portent sur les radicaux, à vérifier avant."""
     from rich.table import Table
 
     from nlp.phrase_words import phrase_words
@@ -380,19 +382,19 @@ def rules_words(
 
 @rules_app.command("save")
 def rules_save(
-    new_rules: Path = typer.Argument(..., help="Fichier de règles à mettre en vigueur."),
+    new_rules: Path = typer.Argument(..., metavar="FICHIER", help="Fichier de règles à mettre en vigueur."),
     by: str | None = typer.Option(
         None, "--by", help="Qui l'enregistre, pour l'historique (défaut : le nom de connexion)."
     ),
 ) -> None:
-    """Mettre NEW_RULES en vigueur (après `veille rules diff`), la version précédente gardée dans l'historique."""
+    """Mettre FICHIER en vigueur (après `veille rules diff`), la version précédente gardée dans l'historique."""
     from nlp.rules import RulesError, read_rules, save_rules
 
     try:
         text = read_rules(new_rules)
     except RulesError as exc:
         fail(str(exc))
-    try:  # a failure to write names the history or the rules file, never NEW_RULES
+    try:  # a failure to write names the history or the rules file, never FICHIER
         version = save_rules(state.settings, text, by, filename=str(new_rules))
     except RulesError as exc:
         fail(str(exc))
@@ -405,11 +407,11 @@ def rules_save(
 
 @rules_app.command("diff")
 def rules_diff(
-    new_rules: Path = typer.Argument(..., help="Fichier de règles candidat."),
+    new_rules: Path = typer.Argument(..., metavar="FICHIER", help="Fichier de règles candidat."),
     show: int = typer.Option(20, "--show", help="Ids de notices listés par thématique et sens."),
     as_json: bool = typer.Option(False, "--json", help="Afficher le résultat complet en JSON."),
 ) -> None:
-    """Rejeu : quelles notices gagneraient ou perdraient chaque thématique avec NEW_RULES (rien n'est enregistré)."""
+    """Rejeu : quelles notices gagneraient ou perdraient chaque thématique avec FICHIER (rien n'est enregistré)."""
     from nlp.backtest import backtest
     from nlp.rules import RulesError, read_rules
 

@@ -10,6 +10,7 @@ import typer
 
 from core.dates import paris_time
 from veille.commands.base import console, fail, state
+from veille.commands.french import ask_twice
 
 # Stage modules are imported inside each command, not here: start-up time (every `veille` call imports
 # this module; a command loads only the stages it runs).
@@ -50,7 +51,7 @@ def _load_nlp(settings) -> None:  # core.config.Settings
 
 @users_app.command("add")
 def users_add(
-    name: str = typer.Argument(..., help="Nom de connexion."),
+    name: str = typer.Argument(..., metavar="NOM", help="Nom de connexion."),
     role: str = typer.Option(..., "--role", help="reader (lecture seule) ou analyst (avis, règles)."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Lire le mot de passe sur l'entrée standard."),
     no_password: bool = typer.Option(
@@ -71,7 +72,7 @@ def users_add(
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     elif not no_password:
-        password = typer.prompt("Mot de passe", hide_input=True, confirmation_prompt="Confirmez le mot de passe")
+        password = ask_twice("Mot de passe", "Confirmez le mot de passe")
     if password is not None and len(password) < 8:
         fail("le mot de passe doit avoir au moins 8 caractères")
     try:
@@ -82,7 +83,7 @@ def users_add(
 
 
 @users_app.command("remove")
-def users_remove(name: str = typer.Argument(..., help="Nom de connexion.")) -> None:
+def users_remove(name: str = typer.Argument(..., metavar="NOM", help="Nom de connexion.")) -> None:
     """Supprimer un compte : ses sessions prennent fin aussitôt (ses avis gardent son nom)."""
     from web.auth import remove_user
 
