@@ -245,7 +245,6 @@ def _plain_sqlite_file(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" and not path.startswith("file:") else None
 
 
-@cache
 def fast_archive(url: str) -> SqliteArchive | None:
     """The archive read with ``sqlite3`` when that is safe: a SQLite file whose schema is the newest migration.
     None otherwise (PostgreSQL, no file yet, an older schema): open it with ``storage.db.open_archive``, which
