@@ -162,11 +162,11 @@ def archive_units(db: Archive) -> Iterable[tuple[str, str]]:
             " OR (summary_fr IS NOT NULL AND summary_en IS NOT NULL) ORDER BY id DESC LIMIT :n",
             {"n": MAX_UNITS},
         )
-        for r in rows:
-            if r.title_fr and r.title_en:
-                yield r.title_fr, r.title_en
-            if r.summary_fr and r.summary_en:
-                yield r.summary_fr, r.summary_en
+    for row in rows:
+        if row.title_fr and row.title_en:
+            yield row.title_fr, row.title_en
+        if row.summary_fr and row.summary_en:
+            yield row.summary_fr, row.summary_en
 
 
 # --- stored lexicon --------------------------------------------------------------------------

@@ -185,3 +185,24 @@ def test_a_damaged_archive_is_refused_in_one_line_by_the_fast_path(built, tmp_pa
     assert res["out"].startswith(f"erreur : archive {db}: the file is truncated (4096 bytes; its header says ")
     assert res["out"].strip().endswith("refusing to open it (left untouched)") and len(res["out"].splitlines()) == 1
     assert db.stat().st_size == 4096
+
+
+def test_a_lexicon_to_relearn_on_the_fast_path_is_stored_through_sqlalchemy(built, tmp_path):
+    """New rules in force change what the cross-language lexicon is learned from: the next search relearns it
+    (spaCy's stop words, the rules' phrases) and stores it, the one write of these commands, through SQLAlchemy;
+    the search after reads it back with sqlite3 alone."""
+    demo = copy_of(built, tmp_path / "demo")
+    before = probe(demo, ["search", "santé"])
+    shipped = ROOT / "core" / "profiles" / "has" / "rules.yaml"
+    edited = tmp_path / "rules.yaml"
+    edited.write_text(shipped.read_text(encoding="utf-8") + "\n# relu le 7 décembre\n", encoding="utf-8")
+    saved = _veille(["rules", "save", str(edited)], _env(demo, VEILLE_CONFIG=str(demo / "veille.toml")))
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    relearned = probe(demo, ["search", "santé"])
+    assert "sqlalchemy" in relearned["loaded"]  # to store the relearned lexicon
+    again = probe(demo, ["search", "santé"])
+    assert again["loaded"] == []
+    assert before["out"] == relearned["out"] == again["out"]  # a comment changes no phrase: the same lexicon
+    with sqlite3.connect(demo / "veille.db") as conn:
+        stored = json.loads(conn.execute("SELECT value FROM kv WHERE key = 'search.crosslang'").fetchone()[0])
+    assert "health" in stored["fr_en"]["sant"]  # santé's stem pairs with health's

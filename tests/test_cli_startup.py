@@ -10,7 +10,8 @@ import sys
 
 from alembic.script import ScriptDirectory
 
-from storage.db import alembic_config, at_head, make_engine, migrations_head, open_archive
+from storage.db import alembic_config, at_head, make_engine, open_archive
+from storage.reader import migrations_head
 from tests.conftest import ROOT
 
 # What a command imported, run as a person runs it (a fresh interpreter): the modules named in the output.
