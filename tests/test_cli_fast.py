@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -206,3 +207,41 @@ def test_a_lexicon_to_relearn_on_the_fast_path_is_stored_through_sqlalchemy(buil
     with sqlite3.connect(demo / "veille.db") as conn:
         stored = json.loads(conn.execute("SELECT value FROM kv WHERE key = 'search.crosslang'").fetchone()[0])
     assert "health" in stored["fr_en"]["sant"]  # santé's stem pairs with health's
+
+
+TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} CES?T|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")
+
+
+@pytest.mark.postgres
+def test_postgresql_goes_the_sqlalchemy_way_and_prints_what_sqlite_prints(veille_home, tmp_path, pg_server):
+    """The same notices (the dev set through storage.ingest, nlp.classify and alerts: tests/web_seed.py) in a SQLite
+    file and in PostgreSQL: the commands print the same, the instants (when each was seeded) aside."""
+    from nlp.phrase_pairs import rule_units
+    from storage.crosslang import lexicon
+    from storage.db import open_archive
+    from tests.web_helpers import seed_small
+
+    urls = {"sqlite": f"sqlite:///{tmp_path / 'archive.db'}", "postgres": pg_server.create_db("fastcli")}
+    for url in urls.values():
+        seed_small(open_archive(url), 60, load_settings())
+        lexicon(open_archive(url), load_settings(), rule_units)  # learned and stored, as each run does
+    commands = [["status"], ["deliveries", "-n", "200"], ["search", "dispositifs médicaux", "--format", "json"]]
+    for args in commands:
+        outs = {}
+        for name, url in urls.items():
+            env = _env(veille_home, VEILLE_DATABASE_URL=url)
+            res = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True)
+            outs[name] = json.loads(res.stdout.splitlines()[-1])
+            assert outs[name]["code"] == 0, outs[name]["out"]
+        assert outs["sqlite"]["loaded"] == [] and "sqlalchemy" in outs["postgres"]["loaded"]
+        if args[0] == "search":  # each database ranks its own way (FTS5 bm25, ts_rank): the same notices found
+            found = {k: {(h["id"], h["title"], h["published"]) for h in json.loads(o["out"])} for k, o in outs.items()}
+            assert found["sqlite"] == found["postgres"] and found["sqlite"]
+        else:
+            assert TIME.sub("<t>", outs["sqlite"]["out"]) == TIME.sub("<t>", outs["postgres"]["out"]), args
+    wide = _veille(["status"], _env(veille_home, VEILLE_DATABASE_URL=urls["postgres"], COLUMNS="200"))
+    ema = next(line for line in wide.stdout.splitlines() if line.startswith("│ ema-news "))
+    assert "en échec" in ema and "202 with empty body (WAF challenge)" in ema
+    hits = {h["celex"]: h for h in json.loads(outs["postgres"]["out"])}
+    assert hits["32025R0117"]["title"].startswith(SEARCHED) and hits["32025R0117"]["published"] == "2025-01-24"
+    assert hits["32021R2226"]["published"] == "2021-12-14"
