@@ -32,6 +32,8 @@ from core.config import Settings, clock, load_settings, parse_duration
 if TYPE_CHECKING:  # APScheduler loads only to schedule: `veille status` reads its table without it
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    from storage.reader import Archive
+
 log = logging.getLogger("veille.scheduler")
 JOBS_TABLE = "apscheduler_jobs"
 
@@ -168,20 +170,22 @@ def run_forever(config: str | None = None, stop: threading.Event | None = None) 
     sched.shutdown(wait=True)
 
 
-def next_runs(settings: Settings) -> list[tuple[str, datetime | None]]:
+def next_runs(settings: Settings, db: Archive | None = None) -> list[tuple[str, datetime | None]]:
     """Next run time of each stored job, for ``veille status`` (no scheduler needs to be running).
 
     Read from the job store's table (``id``, ``next_run_time`` in UTC epoch seconds, NULL when paused) without
-    loading APScheduler and unpickling the jobs: ``veille status`` answers in a fraction of a second."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
+    loading APScheduler and unpickling the jobs: ``veille status`` answers in a fraction of a second. ``db``: the
+    archive as the caller opened it (storage.reader), else the engine of ``settings``."""
+    from storage.reader import errors, reading
 
-    from storage.db import open_archive
+    if db is None:
+        from storage.db import open_archive
 
+        db = open_archive(settings.database_url)
     try:
-        with open_archive(settings.database_url).connect() as conn:
-            rows = conn.execute(text(f"SELECT id, next_run_time FROM {JOBS_TABLE}")).all()
-    except DBAPIError:  # the scheduler has never run: no table yet
+        with reading(db) as r:
+            rows = r.all(f"SELECT id, next_run_time FROM {JOBS_TABLE}")
+    except errors(db):  # the scheduler has never run: no table yet
         return []
     return [(job_id, None if t is None else datetime.fromtimestamp(t, UTC)) for job_id, t in rows]
 

@@ -27,14 +27,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from itertools import product
 
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
-
 from core.dates import now_utc
 from core.profiles import profile_file
-from storage.db import session_scope
 from storage.fulltext import Clause
-from storage.models import KeyValue
+from storage.reader import Archive, as_engine, json_value, reading
 from storage.textnorm import stem, stems_any, words
 
 log = logging.getLogger(__name__)
@@ -157,57 +153,55 @@ def learn(units: Iterable[tuple[str, str]]) -> Lexicon:
     return Lexicon(fr_en, en_fr, n, frozenset(function))
 
 
-def archive_units(engine: Engine) -> Iterable[tuple[str, str]]:
+def archive_units(db: Archive) -> Iterable[tuple[str, str]]:
     """The newest notices whose French and English titles (or summaries) the archive both holds."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT title_fr, title_en, summary_fr, summary_en FROM notice"
-                " WHERE (title_fr IS NOT NULL AND title_en IS NOT NULL)"
-                " OR (summary_fr IS NOT NULL AND summary_en IS NOT NULL) ORDER BY id DESC LIMIT :n"
-            ),
+    with reading(db) as r:
+        rows = r.all(
+            "SELECT title_fr, title_en, summary_fr, summary_en FROM notice"
+            " WHERE (title_fr IS NOT NULL AND title_en IS NOT NULL)"
+            " OR (summary_fr IS NOT NULL AND summary_en IS NOT NULL) ORDER BY id DESC LIMIT :n",
             {"n": MAX_UNITS},
         )
-        for r in rows:
-            if r.title_fr and r.title_en:
-                yield r.title_fr, r.title_en
-            if r.summary_fr and r.summary_en:
-                yield r.summary_fr, r.summary_en
+    for row in rows:
+        if row.title_fr and row.title_en:
+            yield row.title_fr, row.title_en
+        if row.summary_fr and row.summary_en:
+            yield row.summary_fr, row.summary_en
 
 
 # --- stored lexicon --------------------------------------------------------------------------
 
 
-def _fingerprint(engine: Engine, settings) -> str:
+def _fingerprint(db: Archive, settings) -> str:
     try:
         rules = profile_file(settings, "rules.yaml").read_bytes()
     except OSError:
         rules = b""
-    with engine.connect() as conn:
-        last = conn.execute(text("SELECT max(updated_at) FROM notice")).scalar()
+    with reading(db) as r:
+        last = r.scalar("SELECT max(updated_at) FROM notice")
     return hashlib.sha256(f"{FORMAT}|{last}|".encode() + rules).hexdigest()[:16]
 
 
-def lexicon(engine: Engine, settings, rule_units: Callable[[object], list[tuple[str, str]]]) -> Lexicon:
+def lexicon(db: Archive, settings, rule_units: Callable[[object], list[tuple[str, str]]]) -> Lexicon:
     """The lexicon for the archive and rules as they are now (relearned and stored when they changed).
     ``rule_units(settings)``: each rule's French and English phrases (``nlp.phrase_pairs.rule_units``), read
     only when relearning: storage does not read rules itself."""
-    from sqlmodel import select
-
-    fp = _fingerprint(engine, settings)
+    fp = _fingerprint(db, settings)
     if fp in _MEMO:
         return _MEMO[fp]
-    with session_scope(engine) as s:
-        row = s.exec(select(KeyValue).where(KeyValue.key == KEY)).first()
-        stored = dict(row.value) if row else {}
+    with reading(db) as r:
+        stored = json_value(r.scalar("SELECT value FROM kv WHERE key = :k", {"k": KEY})) or {}
     if stored.get("fingerprint") == fp:
         lex = Lexicon(stored["fr_en"], stored["en_fr"], stored["units"], frozenset(stored["function_words"]))
     else:
-        lex = learn([*archive_units(engine), *rule_units(settings)])
+        lex = learn([*archive_units(db), *rule_units(settings)])
         value = {"fingerprint": fp, "fr_en": lex.fr_en, "en_fr": lex.en_fr, "units": lex.units}
         value["function_words"] = sorted(lex.function_words)
         try:
-            with session_scope(engine, write=True) as s:
+            from storage.db import session_scope  # SQLAlchemy only to store a relearned lexicon
+            from storage.models import KeyValue
+
+            with session_scope(as_engine(db), write=True) as s:
                 row = s.get(KeyValue, KEY) or KeyValue(key=KEY, updated_at=now_utc())
                 row.value, row.updated_at = value, now_utc()
                 s.add(row)

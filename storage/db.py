@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -18,32 +17,21 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError
 from sqlmodel import Session, create_engine
 
-from core.errors import UserError
+from storage.reader import (
+    MIGRATIONS,
+    ArchiveUnavailable,
+    check_sqlite_file,
+    migrations_head,
+    sqlite_pragmas,
+)
 from storage.urls import display_url
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
-
-
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    # WAL: readers (web, search) never block the writer (crawl) and vice versa.
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    # Wait for a concurrent writer rather than failing with "database is locked".
-    cur.execute("PRAGMA busy_timeout=30000")
-    # Full-text doclists of frequent terms are megabytes: map the file and keep more pages in memory
-    # (64 MiB) than SQLite's 2 MiB default, so a common query does not re-read them every time.
-    cur.execute("PRAGMA mmap_size=1073741824")
-    cur.execute("PRAGMA cache_size=-65536")
-    cur.close()
 
 
 def _sqlite_begin(conn) -> None:
@@ -56,11 +44,7 @@ def _sqlite_begin(conn) -> None:
 
 def _sqlite_connect(dbapi_conn, record) -> None:
     dbapi_conn.isolation_level = None
-    _sqlite_pragmas(dbapi_conn, record)
-
-
-class ArchiveUnavailable(UserError):
-    """The archive's database cannot be opened: server down, wrong host or credentials, unreadable file."""
+    sqlite_pragmas(dbapi_conn, record)
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -69,36 +53,6 @@ def sqlite_path(url: str) -> Path | None:
         return None
     db = make_url(url).database
     return Path(db) if db and db != ":memory:" and not db.startswith("file:") else None
-
-
-SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def check_sqlite_file(path: Path) -> None:
-    """Refuse a file that is not a whole SQLite database (never "repair" it: that would overwrite it).
-
-    SQLite itself treats an empty file as a new database, and an unreadable one fails on first use
-    with a traceback; both are refused here, in one line naming the file.
-    """
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(100)
-    except OSError as exc:
-        raise ArchiveUnavailable(f"archive {path} : lecture impossible : {exc.strerror}") from None
-    why = None
-    if size == 0:
-        why = "le fichier est vide (0 octet)"
-    elif len(head) < 100 or not head.startswith(SQLITE_MAGIC):
-        why = "le fichier n'est pas une base SQLite (contenu étranger ou en-tête tronqué)"
-    else:
-        page_size = int.from_bytes(head[16:18], "big") or 1  # 1 means 65536
-        page_size = 65536 if page_size == 1 else page_size
-        pages, counter, valid_for = (int.from_bytes(head[i : i + 4], "big") for i in (28, 24, 92))
-        if counter == valid_for and size < pages * page_size:  # the header's size is trustworthy then
-            why = f"le fichier est tronqué ({size} octets ; son en-tête en annonce {pages * page_size})"
-    if why:
-        raise ArchiveUnavailable(f"archive {path} : {why} ; ouverture refusée (fichier laissé intact)")
 
 
 def _create_sqlite_file(path: Path) -> None:
@@ -159,21 +113,6 @@ def upgrade(url: str, revision: str = "head") -> None:
     except (DatabaseError, InterfaceError) as exc:  # also "file is not a database", "malformed"
         reason = (str(exc.orig or exc).strip().splitlines() or ["?"])[0]
         raise ArchiveUnavailable(f"archive {display_url(url)} : ouverture impossible : {reason}") from None
-
-
-_REVISION = re.compile(r"""^(down_)?revision(?:\s*:[^=]+)?\s*=\s*(?:["']([^"']+)["']|None)""", re.M)
-
-
-@cache
-def migrations_head() -> str | None:
-    """The newest migration's revision, read from the migration files without importing Alembic (about 1 s of
-    imports); None when they do not name exactly one head, so that Alembic decides."""
-    revisions, parents = set(), set()
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        for down, rev in _REVISION.findall(path.read_text(encoding="utf-8")):
-            (parents if down else revisions).add(rev)
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
 
 
 def at_head(engine: Engine) -> bool:

@@ -10,16 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-
-from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from core.catalog import N_, Message
 from core.dates import as_day
 from core.errors import UserError
-from storage.models import LabelScore
 from storage.textnorm import index_text, stems_any, strip_accents, words
+
+if TYPE_CHECKING:  # SQLAlchemy loads only to write the index: `veille search` parses queries without it
+    from sqlalchemy.engine import Connection
 
 EPOCH = date(1970, 1, 1)
 ID_BITS = 32
@@ -75,6 +74,8 @@ def meta_text(n, labels: list[str]) -> str:
 
 
 def _selected_labels(conn: Connection, notice_id: int) -> list[str]:
+    from sqlalchemy import text
+
     rows = conn.execute(
         text("SELECT label FROM label_score WHERE notice_id = :i AND selected = :t"), {"i": notice_id, "t": True}
     )
@@ -83,6 +84,8 @@ def _selected_labels(conn: Connection, notice_id: int) -> list[str]:
 
 def index_notice(conn: Connection, n, old_key: int | None) -> int:
     """(Re)index notice ``n`` inside the caller's transaction; returns its new search key."""
+    from sqlalchemy import text
+
     key = search_key(n.id, notice_sort_date(n))
     title, summary, body = _fields(n)
     if conn.dialect.name == "sqlite":
@@ -107,6 +110,8 @@ def index_notice(conn: Connection, n, old_key: int | None) -> int:
 
 def refresh_labels(conn: Connection, notice_ids: list[int]) -> None:
     """Re-index the filter tokens of notices whose selected labels changed (call after scoring)."""
+    from sqlalchemy import text
+
     if conn.dialect.name != "sqlite":
         return  # PostgreSQL filters labels with a join on label_score
     for i in notice_ids:
@@ -224,11 +229,3 @@ def to_tsquery(clauses: list[Clause]) -> str:
     parts = ["(" + " | ".join(clause(c) for c in g) + ")" for g in groups]
     parts += ["!(" + clause(c) + ")" for c in negative]
     return " & ".join(parts)
-
-
-@event.listens_for(Session, "after_flush")
-def _label_scores_flushed(session: Session, _ctx) -> None:
-    """Keep the FTS filter tokens in step with label scores, whoever writes them (classify, feedback...)."""
-    changed = {o.notice_id for o in (*session.new, *session.dirty, *session.deleted) if isinstance(o, LabelScore)}
-    if changed:
-        refresh_labels(session.connection(), sorted(changed))

@@ -14,14 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Engine
-from sqlmodel import func, select
-
 from core.catalog import N_, Message
 from core.config import Expectation, Settings, SourceConfig
-from core.dates import as_day
-from storage.db import session_scope
-from storage.models import CrawlRun, Notice, Sighting, Source
+from storage.reader import Archive, Reader, day, instant, json_value, reading
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 SIGNAL_KINDS = ("consultation", "draft_act", "funding_call")
@@ -52,6 +47,35 @@ def working_days_back(today: date, n: int) -> date:
 
 
 @dataclass
+class SourceRow:
+    """A source's last success and failure (``veille status``)."""
+
+    name: str
+    kind: str
+    last_success: datetime | None
+    last_failure: datetime | None
+    last_error: str | None
+
+
+@dataclass
+class RunRow:
+    """What health reads of a finished crawl run."""
+
+    id: int
+    status: str
+    n_seen: int
+    n_not_modified: int
+    error: str | None
+    warnings: list[str] | None
+
+
+def source_health(db: Archive) -> list[SourceRow]:
+    with reading(db) as r:
+        rows = r.all("SELECT name, kind, last_success, last_failure, last_error FROM source ORDER BY name")
+    return [SourceRow(n, k, instant(ok), instant(ko), err) for n, k, ok, ko, err in rows]
+
+
+@dataclass
 class SourceState:
     name: str
     kind: str
@@ -70,15 +94,15 @@ class SourceState:
         return self.label + (" : " + " ; ".join(self.reasons) if self.reasons else "")
 
 
-def _latest_dated(s, name: str) -> date | None:
-    q = select(func.max(Notice.published_at)).join(Sighting, Sighting.notice_id == Notice.id)
-    return as_day(s.exec(q.where(Sighting.source == name)).one())
+def _latest_dated(r: Reader, name: str) -> date | None:
+    sql = "SELECT max(n.published_at) FROM notice n JOIN sighting g ON g.notice_id = n.id WHERE g.source = :s"
+    return day(r.scalar(sql, {"s": name}))
 
 
-def _quiet_reasons(s, src: SourceConfig, exp: Expectation, runs: list[CrawlRun], today: date) -> list[str]:
+def _quiet_reasons(r: Reader, src: SourceConfig, exp: Expectation, runs: list[RunRow], today: date) -> list[str]:
     out = []
     if exp.per_working_day:
-        latest = _latest_dated(s, src.name)
+        latest = _latest_dated(r, src.name)
         # The window holds at least its last n calendar days: a recent item needs no holiday calendar (0.2 s).
         recent = latest is not None and latest >= today - timedelta(days=exp.working_days - 1)
         if not recent and (latest is None or latest < working_days_back(today, exp.working_days)):
@@ -89,62 +113,64 @@ def _quiet_reasons(s, src: SourceConfig, exp: Expectation, runs: list[CrawlRun],
                 out.append(Message(N_("no item dated in the last %(n)s working days"), n=exp.working_days))
     if exp.empty_runs and len(runs) > exp.empty_runs:
         recent, before = runs[: exp.empty_runs], runs[exp.empty_runs :]
-        empty = all(r.status == "ok" and not r.n_seen and not r.n_not_modified for r in recent)
-        if empty and any(r.n_seen for r in before):
+        empty = all(run.status == "ok" and not run.n_seen and not run.n_not_modified for run in recent)
+        if empty and any(run.n_seen for run in before):
             out.append(Message(N_("no items in the last %(n)s runs (it had some before)"), n=exp.empty_runs))
     return out
 
 
-def _degraded_reasons(s, src: SourceConfig, exp: Expectation, last: CrawlRun | None) -> list[str]:
+def _degraded_reasons(r: Reader, src: SourceConfig, exp: Expectation, last: RunRow | None) -> list[str]:
     if last is None:
         return []
     out = [Message(N_("warning: %(warning)s"), warning=w) for w in (last.warnings or [])[:3]]
     if exp.deadlines and last.status == "ok":
-        q = (
-            select(Notice.deadline)
-            .join(Sighting, Sighting.notice_id == Notice.id)
-            .where(Sighting.source == src.name, Sighting.last_seen >= last.started_at, Notice.kind.in_(SIGNAL_KINDS))
+        # The run's start compared in SQL, column to column: the same on SQLite (text) and PostgreSQL.
+        sql = (
+            "SELECT n.deadline FROM notice n JOIN sighting g ON g.notice_id = n.id WHERE g.source = :s"
+            " AND g.last_seen >= (SELECT started_at FROM crawl_run WHERE id = :run) AND n.kind IN :kinds"
         )
-        deadlines = list(s.exec(q))
+        deadlines = [row[0] for row in r.all(sql, {"s": src.name, "run": last.id, "kinds": SIGNAL_KINDS})]
         if deadlines and all(d is None for d in deadlines):
             out.append(Message(N_("no deadline on the %(n)s items of the last run"), n=len(deadlines)))
     return out
 
 
-def source_states(engine: Engine, settings: Settings, now: datetime | None = None) -> list[SourceState]:
+RUNS = (
+    "SELECT id, status, n_seen, n_not_modified, error, warnings FROM crawl_run"
+    " WHERE source = :s AND status != 'running' ORDER BY id DESC LIMIT 50"
+)
+
+
+def source_states(db: Archive, settings: Settings, now: datetime | None = None) -> list[SourceState]:
     """Each configured source (and any other one in the archive) against its expectation."""
     today = (now or datetime.now(UTC)).astimezone(BRUSSELS).date()
     configured = {src.name: src for src in settings.sources}
     out = []
-    with session_scope(engine) as s:
-        known = {src.name: src for src in s.exec(select(Source))}
+    with reading(db) as r:
+        known = dict(r.all("SELECT name, kind FROM source"))
         for name in sorted(set(configured) | set(known)):
-            src = configured.get(name) or SourceConfig(name=name, kind=known[name].kind, url="-")
-            runs = list(
-                s.exec(
-                    select(CrawlRun)
-                    .where(CrawlRun.source == name, CrawlRun.status != "running")
-                    .order_by(CrawlRun.id.desc())
-                    .limit(50)
-                )
-            )
-            out.append(_state(s, src, runs, today))
+            src = configured.get(name) or SourceConfig(name=name, kind=known[name], url="-")
+            runs = [
+                RunRow(i, st, seen, n304, error, json_value(warnings))
+                for i, st, seen, n304, error, warnings in r.all(RUNS, {"s": name})
+            ]
+            out.append(_state(r, src, runs, today))
     return out
 
 
-def _state(s, src: SourceConfig, runs: list[CrawlRun], today: date) -> SourceState:
+def _state(r: Reader, src: SourceConfig, runs: list[RunRow], today: date) -> SourceState:
     if not runs:
         return SourceState(src.name, src.kind, "never")
     if runs[0].status == "failed":
         return SourceState(src.name, src.kind, "failed", [runs[0].error or "?"])
     exp = expectation_for(src)
-    quiet = _quiet_reasons(s, src, exp, runs, today)
+    quiet = _quiet_reasons(r, src, exp, runs, today)
     if quiet:
         return SourceState(src.name, src.kind, "quiet", quiet)
-    degraded = _degraded_reasons(s, src, exp, runs[0])
+    degraded = _degraded_reasons(r, src, exp, runs[0])
     return SourceState(src.name, src.kind, "degraded" if degraded else "ok", degraded)
 
 
-def unhealthy(engine: Engine, settings: Settings, now: datetime | None = None) -> list[SourceState]:
+def unhealthy(db: Archive, settings: Settings, now: datetime | None = None) -> list[SourceState]:
     """Sources gone quiet or degraded (failed ones are listed apart, with their runs)."""
-    return [st for st in source_states(engine, settings, now) if st.state in ("quiet", "degraded")]
+    return [st for st in source_states(db, settings, now) if st.state in ("quiet", "degraded")]

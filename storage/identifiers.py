@@ -12,10 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.engine import Connection, Engine
-
 from core.celex import parse_celex
+from storage.reader import Archive, Reader, reading
 
 MAX_NOTICE_ID = 2**63 - 1
 # "2025/117", "(EU) 2025/117", "Regulation (EU) 2025/117", "règlement (UE) n° 2025/117"
@@ -65,43 +63,40 @@ def parse_identifier(query: str) -> Identifier | None:
     return None
 
 
-def identifier_ids(conn: Connection, ident: Identifier) -> list[int]:
+def identifier_ids(r: Reader, ident: Identifier) -> list[int]:
     """The notices the identifier names (not those citing it), by indexed columns."""
     if ident.kind == "celex":
-        rows = conn.execute(text("SELECT id FROM notice WHERE celex = :c ORDER BY id"), {"c": ident.value})
-        return [r.id for r in rows]
+        return [row.id for row in r.all("SELECT id FROM notice WHERE celex = :c ORDER BY id", {"c": ident.value})]
     if ident.kind == "procedure":
-        rows = conn.execute(text("SELECT id FROM notice WHERE procedure = :p ORDER BY id"), {"p": ident.value})
-        return [r.id for r in rows]
+        return [row.id for row in r.all("SELECT id FROM notice WHERE procedure = :p ORDER BY id", {"p": ident.value})]
     # An act number or an ELI: the sector-3 acts of that year with that number (a key range of the
     # celex index, then the number checked here), and for an ELI its URI as Cellar gives it.
     year, number = ident.year, ident.number
     shape = re.compile(rf"3{year}({ident.letters or '[A-Z]{1,2}'})0*{number}")
-    rows = conn.execute(
-        text("SELECT id, celex FROM notice WHERE celex >= :lo AND celex < :hi ORDER BY id"),
+    rows = r.all(
+        "SELECT id, celex FROM notice WHERE celex >= :lo AND celex < :hi ORDER BY id",
         {"lo": f"3{year}", "hi": f"3{year + 1}"},  # bounds any collation orders alike
     )
-    ids = [r.id for r in rows if shape.fullmatch(r.celex or "")]
+    ids = [row.id for row in rows if shape.fullmatch(row.celex or "")]
     if ident.kind == "eli":
         uri = f"http://data.europa.eu/eli/{ident.value}"
-        stmt = text("SELECT id FROM notice WHERE eli IN :uris").bindparams(bindparam("uris", expanding=True))
-        ids += [r.id for r in conn.execute(stmt, {"uris": [uri, f"{uri}/oj", f"{uri}/oj/eng", f"{uri}/oj/fra"]})]
+        uris = [uri, f"{uri}/oj", f"{uri}/oj/eng", f"{uri}/oj/fra"]
+        ids += [row.id for row in r.all("SELECT id FROM notice WHERE eli IN :uris", {"uris": uris})]
     return sorted(set(ids))
 
 
-def resolve_notice(engine: Engine, ref: str) -> int | None:
+def resolve_notice(db: Archive, ref: str) -> int | None:
     """A notice's internal id from what a person gives: the id itself, a CELEX, an ELI or a procedure
     reference naming one notice. None when nothing matches, or several ("2025/117" may be a regulation
     and a decision)."""
     ref = ref.strip()
-    with engine.connect() as conn:
+    with reading(db) as r:
         if ref.isascii() and ref.isdigit():
             if int(ref) > MAX_NOTICE_ID:
                 return None
-            row = conn.execute(text("SELECT id FROM notice WHERE id = :i"), {"i": int(ref)}).first()
-            return row.id if row else None
+            return r.scalar("SELECT id FROM notice WHERE id = :i", {"i": int(ref)})
         ident = parse_identifier(ref)
         if ident is None:
             return None
-        ids = identifier_ids(conn, ident)
+        ids = identifier_ids(r, ident)
     return ids[0] if len(ids) == 1 else None

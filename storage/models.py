@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, event
+from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -168,3 +169,14 @@ class KeyValue(SQLModel, table=True):
     key: str = Field(primary_key=True)
     value: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+@event.listens_for(Session, "after_flush")
+def _label_scores_flushed(session: Session, _ctx) -> None:
+    """Keep the FTS filter tokens in step with label scores, whoever writes them (classify, feedback...).
+    Registered here, with the table: whoever writes a LabelScore has imported this module."""
+    from storage.fulltext import refresh_labels
+
+    changed = {o.notice_id for o in (*session.new, *session.dirty, *session.deleted) if isinstance(o, LabelScore)}
+    if changed:
+        refresh_labels(session.connection(), sorted(changed))

@@ -109,8 +109,3 @@ def exclusive(engine: Engine, wait: float = 0.0) -> Iterator[list[str]]:
     """
     with archive_lock(engine, wait):
         yield close_abandoned(engine)
-
-
-def source_health(engine: Engine) -> list[Source]:
-    with session_scope(engine) as s:
-        return list(s.exec(select(Source).order_by(Source.name)))

@@ -18,11 +18,6 @@ from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, text
-from sqlalchemy.engine import Engine
-
-from core.dates import as_day
-from core.records import as_utc
 from storage.crosslang import Lexicon, expand
 from storage.fulltext import (
     ID_BITS,
@@ -36,7 +31,7 @@ from storage.fulltext import (
     to_tsquery,
 )
 from storage.identifiers import Identifier, identifier_ids, parse_identifier
-from storage.models import Notice
+from storage.reader import Archive, Reader, day, instant, reading
 from storage.textnorm import LANGS, stem, stems_any
 
 CANDIDATES = 2000
@@ -135,9 +130,9 @@ def _key_range(f: Filters, params: dict, column: str) -> str:
     return out
 
 
-def _candidates_sql(engine: Engine, clauses, f: Filters, params: dict, ranked: bool) -> str:
+def _candidates_sql(dialect: str, clauses, f: Filters, params: dict, ranked: bool) -> str:
     """SQL yielding (key, rank) for up to :cap filtered matches, newest first."""
-    sqlite = engine.dialect.name == "sqlite"
+    sqlite = dialect == "sqlite"
     meta = _meta_match(f) if sqlite else ""
     if sqlite and (clauses or meta):
         params["q"] = " AND ".join(filter(None, [to_fts5(clauses), meta]))
@@ -165,17 +160,13 @@ def _candidates_sql(engine: Engine, clauses, f: Filters, params: dict, ranked: b
     )
 
 
-def _statement(engine: Engine, clauses, f: Filters, ranked: bool):
+def _statement(dialect: str, clauses, f: Filters, ranked: bool) -> tuple[str, dict]:
     params: dict = {"cap": CANDIDATES + 1, "mask": ID_MASK}
-    stmt = text(_candidates_sql(engine, clauses, f, params, ranked))
-    for name in ("labels", "sources", "doc_types", "kinds"):
-        if name in params:
-            stmt = stmt.bindparams(bindparam(name, expanding=True))
-    return stmt, params
+    return _candidates_sql(dialect, clauses, f, params, ranked), params
 
 
 def search(
-    engine: Engine,
+    db: Archive,
     query: str,
     filters: Filters | None = None,
     *,
@@ -194,38 +185,36 @@ def search(
     ident = parse_identifier(query or "")
     clauses = _mention_clauses(ident) if ident else expand(parse(query or ""), lexicon)
     ranked = sort == "relevance" and bool(clauses)
-    with engine.connect() as conn:
-        pinned = _pinned_keys(conn, engine, ident, f) if ident else []
-        keys, ranks, capped = _text_keys(conn, engine, clauses, f, ranked) if clauses or not ident else ([], {}, False)
+    with reading(db) as r:
+        pinned = _pinned_keys(r, ident, f) if ident else []
+        keys, ranks, capped = _text_keys(r, clauses, f, ranked) if clauses or not ident else ([], {}, False)
         if pinned:
             named = set(pinned)
             keys = pinned + [k for k in keys if k not in named]
         page = keys[offset : offset + limit]
         hits = _load_hits(
-            conn, [k & ID_MASK for k in page], query_stems(clauses), {k & ID_MASK: ranks.get(k) for k in page}
+            r, [k & ID_MASK for k in page], query_stems(clauses), {k & ID_MASK: ranks.get(k) for k in page}
         )
-        counts = _facets(conn, [k & ID_MASK for k in keys]) if facets else {}
+        counts = _facets(r, [k & ID_MASK for k in keys]) if facets else {}
     return Result(hits=hits, total=len(keys), total_is_lower_bound=capped, facets=counts)
 
 
-def _text_keys(conn, engine: Engine, clauses: list[Clause], f: Filters, ranked: bool):
+def _text_keys(r: Reader, clauses: list[Clause], f: Filters, ranked: bool):
     """(keys in result order, ranks by key, capped) of the full-text part."""
-    sqlite = engine.dialect.name == "sqlite"
+    sqlite = r.dialect == "sqlite"
     # FTS5's bm25() first counts every match of each term (its IDF), a cost proportional to the
     # term's frequency: match without it, then rank with bm25 when every term is rare, and score
     # the newest matches in Python when one is frequent.
-    stmt, params = _statement(engine, clauses, f, ranked and not sqlite)
-    rows = conn.execute(stmt, params).all()
+    rows = r.all(*_statement(r.dialect, clauses, f, ranked and not sqlite))
     capped = len(rows) > CANDIDATES
     keys = [key for key, _ in rows[:CANDIDATES]]
     ranks: dict[int, float] = {}
     if ranked and not sqlite:
         ranks = dict(rows)
-    elif ranked and _terms_are_rare(conn, clauses):
-        stmt, params = _statement(engine, clauses, f, True)
-        ranks = dict(conn.execute(stmt, params).all())
+    elif ranked and _terms_are_rare(r, clauses):
+        ranks = dict(r.all(*_statement(r.dialect, clauses, f, True)))
     elif ranked:
-        ranks = _rank_common(conn, keys[:RANKED_WHEN_CAPPED], clauses)
+        ranks = _rank_common(r, keys[:RANKED_WHEN_CAPPED], clauses)
     if ranked:
         keys.sort(key=lambda k: (ranks.get(k, 0.0), -k))
     return keys, ranks, capped
@@ -237,9 +226,9 @@ def _mention_clauses(ident: Identifier) -> list[Clause]:
     return [Clause(tuple(stems_any(w) for w in words_))] if words_ else []
 
 
-def _pinned_keys(conn, engine: Engine, ident: Identifier, f: Filters) -> list[int]:
+def _pinned_keys(r: Reader, ident: Identifier, f: Filters) -> list[int]:
     """Search keys of the notices the identifier names that pass the filters, newest first."""
-    ids = identifier_ids(conn, ident)
+    ids = identifier_ids(r, ident)
     if not ids:
         return []
     params: dict = {"ids": ids}
@@ -247,26 +236,22 @@ def _pinned_keys(conn, engine: Engine, ident: Identifier, f: Filters) -> list[in
         "SELECT n.search_key FROM notice n WHERE n.id IN :ids AND n.search_key IS NOT NULL"
         f"{_key_range(f, params, 'n.search_key')}{_filter_sql(f, params)} ORDER BY n.search_key DESC"
     )
-    stmt = text(sql)
-    for name in ("ids", "labels", "sources", "doc_types", "kinds"):
-        if name in params:
-            stmt = stmt.bindparams(bindparam(name, expanding=True))
-    return [r[0] for r in conn.execute(stmt, params)]
+    return [row[0] for row in r.all(sql, params)]
 
 
-def _terms_are_rare(conn, clauses) -> bool:
+def _terms_are_rare(r: Reader, clauses) -> bool:
     """Whether every query term matches at most EXACT_RANK notices (a probe streams that many, cheaply).
 
     bm25() computes each term's IDF by counting all its matches, filters or not: affordable only then.
     """
     for term in query_stems(clauses):
-        probe = text("SELECT count(*) FROM (SELECT rowid FROM notice_fts WHERE notice_fts MATCH :q LIMIT :n)")
-        if conn.execute(probe, {"q": f'"{term}"', "n": EXACT_RANK + 1}).scalar() > EXACT_RANK:
+        probe = "SELECT count(*) FROM (SELECT rowid FROM notice_fts WHERE notice_fts MATCH :q LIMIT :n)"
+        if r.scalar(probe, {"q": f'"{term}"', "n": EXACT_RANK + 1}) > EXACT_RANK:
             return False
     return True
 
 
-def _rank_common(conn, keys: list[int], clauses) -> dict[int, float]:
+def _rank_common(r: Reader, keys: list[int], clauses) -> dict[int, float]:
     """BM25-like score, in Python, of the newest matches of a very common query.
 
     Past the cap every query term is frequent, so IDF barely separates documents; what ranks them
@@ -276,33 +261,34 @@ def _rank_common(conn, keys: list[int], clauses) -> dict[int, float]:
     if not keys:
         return {}
     stems = [set(t) for c in clauses if not c.negated for t in c.terms]
-    rows = _in(conn, "SELECT rowid AS key, title, summary FROM notice_fts WHERE rowid IN :ids", keys)
+    rows = r.all("SELECT rowid AS key, title, summary FROM notice_fts WHERE rowid IN :ids", {"ids": keys})
     scores = {}
-    for r in rows:
+    for row in rows:
         score = 0.0
-        for weight, indexed in ((10.0, r.title), (4.0, r.summary)):
+        for weight, indexed in ((10.0, row.title), (4.0, row.summary)):
             terms = (indexed or "").split()
             norm = 1.2 * (0.25 + 0.75 * len(terms) / 30)
             for variants in stems:
                 tf = sum(1 for t in terms if t in variants)
                 score += weight * tf * 2.2 / (tf + norm) if tf else 0.0
-        scores[r.key] = -score  # bm25() convention: lower is better
+        scores[row.key] = -score  # bm25() convention: lower is better
     return scores
 
 
-def _in(conn, sql: str, ids: list[int]):
-    stmt = text(sql).bindparams(bindparam("ids", expanding=True))
-    return conn.execute(stmt, {"ids": ids}).all()
+HIT_COLUMNS = (
+    "id, title_en, title_fr, summary_en, summary_fr, body, url, source, doc_type, kind, celex, eli, procedure,"
+    " published_at, document_date, deadline, first_seen"
+)
 
 
-def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -> list[Hit]:
+def _load_hits(r: Reader, ids: list[int], stems: set[str], ranks: dict[int, float]) -> list[Hit]:
     if not ids:
         return []
-    # A Core select on the table, not raw SQL, so that dates come back typed on SQLite too.
-    rows = {r.id: r for r in conn.execute(select(Notice.__table__).where(Notice.__table__.c.id.in_(ids)))}
+    rows = {row.id: row for row in r.all(f"SELECT {HIT_COLUMNS} FROM notice WHERE id IN :ids", {"ids": ids})}
     labels: dict[int, dict[str, float]] = {}
-    for r in _in(conn, "SELECT notice_id, label, score FROM label_score WHERE selected AND notice_id IN :ids", ids):
-        labels.setdefault(r.notice_id, {})[r.label] = r.score
+    sql = "SELECT notice_id, label, score FROM label_score WHERE selected AND notice_id IN :ids"
+    for row in r.all(sql, {"ids": ids}):
+        labels.setdefault(row.notice_id, {})[row.label] = row.score
     hits = []
     marker = _Marker(stems)  # shared by the page's snippets: they repeat words
     for i in ids:
@@ -319,35 +305,35 @@ def _load_hits(conn, ids: list[int], stems: set[str], ranks: dict[int, float]) -
                 doc_type=n.doc_type,
                 kind=n.kind,
                 celex=n.celex,
-                published_at=as_day(n.published_at),
+                published_at=day(n.published_at),
                 rank=ranks.get(i),
                 snippet_html=snippet_html,
                 snippet_text=snippet_text,
                 labels=labels.get(i, {}),
                 eli=n.eli,
                 procedure=n.procedure,
-                document_date=n.document_date,
-                deadline=n.deadline,
-                first_seen=as_utc(n.first_seen),
+                document_date=day(n.document_date),
+                deadline=day(n.deadline),
+                first_seen=instant(n.first_seen),
             )
         )
     return hits
 
 
-def _facets(conn, ids: list[int]) -> dict[str, Counter]:
+def _facets(r: Reader, ids: list[int]) -> dict[str, Counter]:
     # Every notice has a kind; a document type only when its source gives one (no "none" bucket).
     kinds = ("label", "kind", "source", "doc_type", "year")
     out: dict[str, Counter] = {k: Counter() for k in kinds}
     for chunk in (ids[i : i + 900] for i in range(0, len(ids), 900)):
-        for r in _in(conn, "SELECT label FROM label_score WHERE selected AND notice_id IN :ids", chunk):
-            out["label"][r.label] += 1
+        for row in r.all("SELECT label FROM label_score WHERE selected AND notice_id IN :ids", {"ids": chunk}):
+            out["label"][row.label] += 1
         sql = "SELECT source, kind, doc_type, published_at, document_date FROM notice WHERE id IN :ids"
-        for r in _in(conn, sql, chunk):
-            out["source"][r.source] += 1
-            out["kind"][r.kind] += 1
-            if r.doc_type:
-                out["doc_type"][r.doc_type] += 1
-            when = r.published_at or r.document_date
+        for row in r.all(sql, {"ids": chunk}):
+            out["source"][row.source] += 1
+            out["kind"][row.kind] += 1
+            if row.doc_type:
+                out["doc_type"][row.doc_type] += 1
+            when = row.published_at or row.document_date
             out["year"][str(when)[:4] if when else "—"] += 1
     return out
 
@@ -472,3 +458,9 @@ def export_csv(rows: list[dict]) -> str:
             {k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@\t\r" and v else v) for k, v in row.items()}
         )
     return out.getvalue()
+
+
+def stored_values(db: Archive, column: Literal["source", "doc_type"]) -> set[str]:
+    """The values a notice column holds (what ``--source`` and ``--type`` may name), empty ones left out."""
+    with reading(db) as r:
+        return {row[0] for row in r.all(f"SELECT DISTINCT {column} FROM notice")} - {None, ""}

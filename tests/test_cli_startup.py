@@ -10,7 +10,8 @@ import sys
 
 from alembic.script import ScriptDirectory
 
-from storage.db import alembic_config, at_head, make_engine, migrations_head, open_archive
+from storage.db import alembic_config, at_head, make_engine, open_archive
+from storage.reader import migrations_head
 from tests.conftest import ROOT
 
 # What a command imported, run as a person runs it (a fresh interpreter): the modules named in the output.
@@ -58,14 +59,14 @@ def test_an_archive_behind_the_head_is_not_at_head(sqlite_url):
     assert not at_head(engine)
 
 
-def test_status_on_an_archive_at_head_loads_neither_alembic_nor_apscheduler(tmp_path):
-    first = imported("status")  # creates and migrates the archive: Alembic is needed here
+def test_status_on_an_archive_at_head_loads_neither_sqlalchemy_nor_alembic_nor_apscheduler(tmp_path):
+    first = imported("status")  # creates and migrates the archive: SQLAlchemy and Alembic are needed here
     assert first["code"] == 0, first["out"]
-    assert "alembic" in roots(first["loaded"])
+    assert {"alembic", "sqlalchemy"} <= roots(first["loaded"])
     again = imported("status")
     assert again["code"] == 0, again["out"]
-    assert roots(again["loaded"]) & {"alembic", "apscheduler", "spacy", "holidays"} == set()
-    assert "sqlalchemy" in roots(again["loaded"])  # it did open the archive
+    assert roots(again["loaded"]) & {"alembic", "apscheduler", "spacy", "holidays", "sqlalchemy"} == set()
+    assert again["out"] == first["out"]  # the same answer through sqlite3 (storage.reader)
 
 
 def test_help_loads_no_config_models_nor_database():
@@ -80,4 +81,4 @@ def test_search_reads_the_stored_lexicon_without_spacy():
     assert "spacy" in roots(first["loaded"])
     again = imported("search", "santé")
     assert again["code"] == 0 and "0 notice trouvée" in again["out"], again["out"]
-    assert roots(again["loaded"]) & {"spacy", "alembic", "apscheduler"} == set()
+    assert roots(again["loaded"]) & {"spacy", "alembic", "apscheduler", "sqlalchemy"} == set()

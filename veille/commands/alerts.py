@@ -213,27 +213,19 @@ def deliveries_cmd(
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="Nombre d'envois affichés."),
 ) -> None:
     """La boîte d'envoi : les envois récents, avec la dernière erreur."""
-    from sqlmodel import select
-
     from core.names import PURPOSES
-    from storage.db import session_scope
-    from storage.models import Delivery
+    from storage.deliveries import recent_deliveries
     from veille.commands.base import console, fail, safe, state, status_name, tr
 
-    engine = state.engine()
     if retry:
         from alerts.outbox import retry as retry_batch  # the outbox's machinery only to queue again
 
-        n = retry_batch(engine, retry)
+        n = retry_batch(state.engine(), retry)
         if not n:
             fail(f"--retry : rien à remettre en file dans le lot {retry!r} (lot inconnu, ou rien en échec)")
         console.print(f"{_n(n, 'envoi')} du lot {escape(retry)} remis en file")
         return
-    with session_scope(engine) as s:
-        q = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
-        if failed:
-            q = q.where(Delivery.status.in_(("failed", "uncertain")))
-        rows = list(s.exec(q))
+    rows = recent_deliveries(state.archive(), limit, unsettled_only=failed)  # sqlite3 when it can: a quick answer
     table = Table()
     # Narrow terminals (80 columns): the batch (needed for --retry) only where something needs retrying, the
     # error only when a row has one, a day and a time on two lines.

@@ -90,6 +90,17 @@ class State:
         except ArchiveUnavailable as exc:
             fail(str(exc))
 
+    def archive(self):  # storage.reader.Archive
+        """The archive for reading: through the standard library's sqlite3 when it is a SQLite file at the newest
+        schema (no SQLAlchemy to import: a quick answer), else the engine, which creates and migrates."""
+        from storage.reader import ArchiveUnavailable, fast_archive
+
+        try:
+            db = fast_archive(self.settings.database_url)
+        except ArchiveUnavailable as exc:
+            fail(str(exc))
+        return db if db is not None else self.engine()
+
 
 state = State()
 
@@ -185,9 +196,9 @@ def search_cmd(
         date_from=_date(since, "--since"),
         date_to=_date(until, "--until"),
     )
-    engine = state.engine()
+    db = state.archive()
     try:
-        result = search(engine, query, filters, sort=sort, limit=limit, lexicon=None if exact else lexicon(engine))
+        result = search(db, query, filters, sort=sort, limit=limit, lexicon=None if exact else lexicon(db))
     except QueryError as exc:
         fail(str(exc))
     if fmt != "table":  # plain stdout, no Rich: a file for the analysts' notes
@@ -211,7 +222,7 @@ def search_cmd(
     console.print(f"{result.total}{more} notice{plural} trouvée{plural} ; {len(result.hits)} affichée(s).")
 
 
-def lexicon(engine):  # storage.crosslang.Lexicon
+def lexicon(db):  # storage.crosslang.Lexicon
     """The cross-language lexicon of the archive (learned here only if no run has since it changed). Read from the
     archive, it needs no spaCy: the rules (nlp, spaCy) are read only to relearn (a RulesError is one line)."""
     from storage.crosslang import lexicon as learned
@@ -221,7 +232,7 @@ def lexicon(engine):  # storage.crosslang.Lexicon
 
         return units(settings)
 
-    return learned(engine, state.settings, rule_units)
+    return learned(db, state.settings, rule_units)
 
 
 def check_labels(labels: list[str], option: str = "--label", alternative: str | None = None) -> None:
@@ -244,16 +255,12 @@ def check_labels(labels: list[str], option: str = "--label", alternative: str | 
 
 def check_facets(sources: list[str], doc_types: list[str]) -> None:
     """An unknown --source or --type would match nothing and look like an empty archive: name the values that exist."""
-    from sqlmodel import select
-
     from core.config import difflib_close
-    from storage.db import session_scope
-    from storage.models import Notice
+    from storage.search import stored_values
 
     if not sources and not doc_types:
         return
-    with session_scope(state.engine()) as s:
-        stored = {c: set(s.exec(select(getattr(Notice, c)).distinct())) - {None, ""} for c in ("source", "doc_type")}
+    stored = {c: stored_values(state.archive(), c) for c in ("source", "doc_type")}
     known = {"--source": stored["source"] | {src.name for src in state.settings.sources}, "--type": stored["doc_type"]}
     for option, given in (("--source", sources), ("--type", doc_types)):
         for value in given:

@@ -132,17 +132,13 @@ def schedule_cmd() -> None:
 
 def status_cmd() -> None:
     """Sources (dernier succès, dernier échec et pourquoi), prochains relevés, envois en attente."""
-    from sqlmodel import func, select
-
     import scheduler
-    from storage.db import session_scope
-    from storage.health import source_states
-    from storage.models import Delivery
-    from storage.runs import source_health
+    from storage.deliveries import status_counts
+    from storage.health import source_health, source_states
     from veille.commands.base import console, safe, state, status_name
 
-    engine = state.engine()
-    health_rows = source_health(engine)
+    db = state.archive()  # read with sqlite3 when it can (a quick answer), else SQLAlchemy
+    health_rows = source_health(db)
     table = Table(title="sources")
     # A source's name is typed after --source: never cut nor wrapped (80 columns fit the longest shipped one).
     table.add_column("source", no_wrap=True)
@@ -150,21 +146,20 @@ def status_cmd() -> None:
     for col in ("dernier succès", "dernier échec"):  # narrow terminal: the day, then the time, below it
         table.add_column(col, overflow="fold", max_width=10 if console.width < 120 else None)
     table.add_column("raison", overflow="fold")
-    states = {st.name: st for st in source_states(engine, state.settings)}
+    states = {st.name: st for st in source_states(db, state.settings)}
     for s in health_rows:
         st = states.get(s.name)
         health = safe(st.text) if st and st.state in ("quiet", "degraded") else (st.label if st else "")
         table.add_row(escape(s.name), health, _when(s.last_success), _when(s.last_failure), safe(s.last_error or ""))
     console.print(table)
-    runs = scheduler.next_runs(state.settings)
+    runs = scheduler.next_runs(state.settings, db)
     if runs:
         console.print(
             "prochains relevés : " + ", ".join(f"{j} {_when(t)}" for j, t in sorted(runs, key=lambda r: str(r[1])))
         )
     else:
         console.print("prochains relevés : l'ordonnanceur n'a pas encore tourné (`veille schedule`)")
-    with session_scope(engine) as s:
-        rows = s.exec(select(Delivery.status, func.count()).group_by(Delivery.status)).all()
+    rows = status_counts(db)
     console.print("boîte d'envoi : " + (", ".join(f"{status_name(st)} {n}" for st, n in rows) or "vide"))
 
 

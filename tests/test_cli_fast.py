@@ -1,0 +1,249 @@
+"""`veille status`, `search` and `deliveries` read a SQLite archive at the newest schema with the standard library's
+sqlite3 (storage.reader), never importing SQLAlchemy, and print what the SQLAlchemy path prints
+(docs/decisions.md, *Two ways to read the archive*; docs/benchmarks.md, *CLI start-up*).
+
+The archive is built by the real pipeline: ``veille demo`` (the shipped replay bundle through crawl, ingest,
+classify and alerts), then ``veille run --source ema-news`` once the replay server is gone (a real failed run),
+then the real APScheduler storing its jobs. The values asserted were read by hand from such an archive
+(2026-12-07): act 32025R0117's title and publication day, the SoHO press release first for ``santé``, the 140
+digest and alert deliveries the demo sent, ema-news failed with "Connection refused".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.config import load_settings
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # the demo through the replay server, and the CLI as processes
+
+SEARCHED = (
+    "Règlement d'exécution (UE) 2025/117 de la Commission du 24 janvier 2025 établissant les modalités d'application"
+    " du règlement (UE) 2021/2282"
+)
+SOHO = "La Commission européenne se félicite de l’adoption par le Parlement européen de l’espace européen des données"
+# The command, run as a person runs it (a fresh interpreter), with what it imported of the database stack.
+PROBE = """
+import json, sys
+from typer.testing import CliRunner
+from veille.main import app
+res = CliRunner().invoke(app, sys.argv[1:])
+print(json.dumps({"code": res.exit_code, "out": res.output,
+                  "loaded": sorted({m.split(".")[0] for m in sys.modules} & {"sqlalchemy", "sqlmodel", "alembic",
+                                                                              "apscheduler"})}))
+"""
+COMMANDS = [
+    ["status"],
+    ["deliveries"],
+    ["deliveries", "--failed"],
+    ["search", "santé"],
+    ["search", "santé", "--format", "csv"],
+    ["search", "2025/117", "--format", "json"],
+    ["search", "dispositifs médicaux", "--label", "deai", "--since", "2024-01-01", "--sort", "date"],
+    ["search", "santé", "--source", "press-corner", "--source", "ema-news", "--exact"],
+    ["search", "santé", "--source", "nowhere"],
+]
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("VEILLE_CONFIG", "VEILLE_DATABASE_URL", "VEILLE_PROFILE")}
+    return {**env, "VEILLE_HOME": str(home), "COLUMNS": "120", "PYTHONPATH": str(ROOT), **extra}
+
+
+def _veille(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "veille", *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """The demo archive, with a failed run and the scheduler's stored jobs; its folder (read only by the tests)."""
+    home = tmp_path_factory.mktemp("fast-cli")
+    demo = home / "demo"
+    res = _veille(["demo", "--home", str(demo)], _env(home))
+    assert res.returncode == 0, res.stdout + res.stderr
+    env = _env(demo, VEILLE_CONFIG=str(demo / "veille.toml"))
+    failed = _veille(["run", "--source", "ema-news"], env)  # the replay server has stopped: connection refused
+    assert failed.returncode == 1 and "Connection refused" in failed.stdout, failed.stdout + failed.stderr
+    import scheduler
+
+    settings = load_settings(demo / "veille.toml")
+    sched = scheduler.build_scheduler(settings, str(demo / "veille.toml"))
+    sched.start(paused=True)  # stores the jobs, runs none
+    scheduler.reconcile(sched, settings, str(demo / "veille.toml"))
+    # Shutting down wakes its loop once: the polls due now fail to reach the stopped executor (APScheduler logs
+    # it) and are stored for their next time. shutdown() returns once that loop has ended.
+    sched.shutdown(wait=False)
+    return demo
+
+
+def copy_of(built: Path, dest: Path) -> Path:
+    """A private copy of the built archive folder (the config pointing at the copy)."""
+    shutil.copytree(built, dest)
+    cfg = dest / "veille.toml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(str(built), str(dest)), encoding="utf-8")
+    return dest
+
+
+def probe(demo: Path, args: list[str], sqlalchemy: bool = False) -> dict:
+    """The command's exit code, output and the database modules it loaded. ``sqlalchemy``: the same file through
+    a URL with a driver option (``?timeout=30``), which the fast path leaves to SQLAlchemy."""
+    env = _env(demo, VEILLE_CONFIG=str(demo / "veille.toml"))
+    if sqlalchemy:
+        env["VEILLE_DATABASE_URL"] = f"sqlite:///{demo / 'veille.db'}?timeout=30"
+    res = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True, timeout=300, check=True
+    )
+    return json.loads(res.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_fast_path_prints_what_sqlalchemy_prints_without_loading_it(built, tmp_path, args):
+    demo = copy_of(built, tmp_path / "demo")
+    fast = probe(demo, args)
+    slow = probe(demo, args, sqlalchemy=True)
+    assert fast["loaded"] == [], fast["loaded"]
+    assert "sqlalchemy" in slow["loaded"]
+    assert (fast["code"], fast["out"]) == (slow["code"], slow["out"])
+
+
+def test_values_read_by_the_fast_path(built, tmp_path):
+    demo = copy_of(built, tmp_path / "demo")
+    status = probe(demo, ["status"])
+    assert status["code"] == 0 and status["loaded"] == []
+    lines = status["out"].splitlines()
+    ema = next(line for line in lines if line.startswith("│ ema-news "))
+    assert "en échec" in ema and "http://127.0.0.1:" in ema  # the failed run's error, cut by the column
+    cellar = next(line for line in lines if line.startswith("│ cellar-acts "))
+    assert "silencieuse" in cellar  # its latest act is older than its 3 working days
+    assert "boîte d'envoi : envoyé 140" in lines
+    upcoming = next(line for line in lines if line.startswith("prochains relevés : "))
+    assert "poll:ema-news " in upcoming and "digest " in upcoming and "CET" in upcoming
+
+    found = probe(demo, ["search", "2025/117", "--format", "json"])
+    [act] = json.loads(found["out"])
+    assert (act["celex"], act["source"], act["kind"], act["doc_type"]) == (
+        "32025R0117",
+        "cellar-acts",
+        "act",
+        "REG_IMPL",
+    )
+    assert act["title"].startswith(SEARCHED) and act["published"] == "2025-01-24" and act["labels"] == "deai"
+    assert act["first_seen"].startswith("20") and act["first_seen"][-6:] in ("+01:00", "+02:00")  # Paris time
+
+    rows = list(csv.DictReader(io.StringIO(probe(demo, ["search", "santé", "--format", "csv"])["out"])))
+    assert rows[0]["title"].startswith(SOHO) and rows[0]["source"] == "press-corner"
+    assert rows[0]["published"] == "2024-04-24" and rows[0]["labels"] == "numerique;daqss;deai"
+    # Cross-language: the stored lexicon finds English notices about health for the French word.
+    assert any(r["title_en"] and not r["title_fr"] and "health" in r["title_en"].lower() for r in rows)
+
+    listing = probe(demo, ["deliveries", "-n", "3"])
+    assert listing["code"] == 0 and listing["out"].splitlines()[-1] == "3 envois affiché(s)"
+    assert listing["out"].count("envoyé") >= 4  # the column's title and three sent rows
+    unknown = probe(demo, ["search", "santé", "--source", "nowhere"])
+    assert unknown["code"] == 2 and "valeur inconnue 'nowhere'" in unknown["out"]
+
+
+def _revision(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+
+
+def test_an_archive_behind_the_newest_migration_goes_the_sqlalchemy_way_and_is_migrated(built, tmp_path):
+    from storage.db import alembic_config
+    from storage.reader import migrations_head
+
+    demo = copy_of(built, tmp_path / "demo")
+    expected = probe(demo, ["status"])["out"]
+    from alembic import command
+
+    command.downgrade(alembic_config(f"sqlite:///{demo / 'veille.db'}"), "-1")  # a real older archive
+    assert _revision(demo / "veille.db") != migrations_head()
+    behind = probe(demo, ["status"])
+    assert {"sqlalchemy", "alembic"} <= set(behind["loaded"])  # opened by SQLAlchemy, migrated by Alembic
+    assert behind["out"] == expected
+    assert _revision(demo / "veille.db") == migrations_head()
+    assert probe(demo, ["status"])["loaded"] == []  # at the newest schema again: the fast path
+
+
+def test_a_damaged_archive_is_refused_in_one_line_by_the_fast_path(built, tmp_path):
+    demo = copy_of(built, tmp_path / "demo")
+    db = demo / "veille.db"
+    for leftover in (Path(f"{db}-wal"), Path(f"{db}-shm")):
+        leftover.unlink(missing_ok=True)
+    db.write_bytes(db.read_bytes()[:4096])  # truncated, as after a failed copy
+    res = probe(demo, ["status"])
+    assert res["code"] == 2 and res["loaded"] == []
+    assert res["out"].startswith(f"erreur : archive {db}: the file is truncated (4096 bytes; its header says ")
+    assert res["out"].strip().endswith("ouverture refusée (fichier laissé intact)") and len(res["out"].splitlines()) == 1
+    assert db.stat().st_size == 4096
+
+
+def test_a_lexicon_to_relearn_on_the_fast_path_is_stored_through_sqlalchemy(built, tmp_path):
+    """New rules in force change what the cross-language lexicon is learned from: the next search relearns it
+    (spaCy's stop words, the rules' phrases) and stores it, the one write of these commands, through SQLAlchemy;
+    the search after reads it back with sqlite3 alone."""
+    demo = copy_of(built, tmp_path / "demo")
+    before = probe(demo, ["search", "santé"])
+    shipped = ROOT / "core" / "profiles" / "has" / "rules.yaml"
+    edited = tmp_path / "rules.yaml"
+    edited.write_text(shipped.read_text(encoding="utf-8") + "\n# relu le 7 décembre\n", encoding="utf-8")
+    saved = _veille(["rules", "save", str(edited)], _env(demo, VEILLE_CONFIG=str(demo / "veille.toml")))
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    relearned = probe(demo, ["search", "santé"])
+    assert "sqlalchemy" in relearned["loaded"]  # to store the relearned lexicon
+    again = probe(demo, ["search", "santé"])
+    assert again["loaded"] == []
+    assert before["out"] == relearned["out"] == again["out"]  # a comment changes no phrase: the same lexicon
+    with sqlite3.connect(demo / "veille.db") as conn:
+        stored = json.loads(conn.execute("SELECT value FROM kv WHERE key = 'search.crosslang'").fetchone()[0])
+    assert "health" in stored["fr_en"]["sant"]  # santé's stem pairs with health's
+
+
+TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} CES?T|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")
+
+
+@pytest.mark.postgres
+def test_postgresql_goes_the_sqlalchemy_way_and_prints_what_sqlite_prints(veille_home, tmp_path, pg_server):
+    """The same notices (the dev set through storage.ingest, nlp.classify and alerts: tests/web_seed.py) in a SQLite
+    file and in PostgreSQL: the commands print the same, the instants (when each was seeded) aside."""
+    from nlp.phrase_pairs import rule_units
+    from storage.crosslang import lexicon
+    from storage.db import open_archive
+    from tests.web_helpers import seed_small
+
+    urls = {"sqlite": f"sqlite:///{tmp_path / 'archive.db'}", "postgres": pg_server.create_db("fastcli")}
+    for url in urls.values():
+        seed_small(open_archive(url), 60, load_settings())
+        lexicon(open_archive(url), load_settings(), rule_units)  # learned and stored, as each run does
+    commands = [["status"], ["deliveries", "-n", "200"], ["search", "dispositifs médicaux", "--format", "json"]]
+    for args in commands:
+        outs = {}
+        for name, url in urls.items():
+            env = _env(veille_home, VEILLE_DATABASE_URL=url)
+            res = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True)
+            outs[name] = json.loads(res.stdout.splitlines()[-1])
+            assert outs[name]["code"] == 0, outs[name]["out"]
+        assert outs["sqlite"]["loaded"] == [] and "sqlalchemy" in outs["postgres"]["loaded"]
+        if args[0] == "search":  # each database ranks its own way (FTS5 bm25, ts_rank): the same notices found
+            found = {k: {(h["id"], h["title"], h["published"]) for h in json.loads(o["out"])} for k, o in outs.items()}
+            assert found["sqlite"] == found["postgres"] and found["sqlite"]
+        else:
+            assert TIME.sub("<t>", outs["sqlite"]["out"]) == TIME.sub("<t>", outs["postgres"]["out"]), args
+    wide = _veille(["status"], _env(veille_home, VEILLE_DATABASE_URL=urls["postgres"], COLUMNS="200"))
+    ema = next(line for line in wide.stdout.splitlines() if line.startswith("│ ema-news "))
+    assert "en échec" in ema and "202 with empty body (WAF challenge)" in ema
+    hits = {h["celex"]: h for h in json.loads(outs["postgres"]["out"])}
+    assert hits["32025R0117"]["title"].startswith(SEARCHED) and hits["32025R0117"]["published"] == "2025-01-24"
+    assert hits["32021R2226"]["published"] == "2021-12-14"
