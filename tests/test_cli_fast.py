@@ -185,7 +185,8 @@ def test_a_damaged_archive_is_refused_in_one_line_by_the_fast_path(built, tmp_pa
     db.write_bytes(db.read_bytes()[:4096])  # truncated, as after a failed copy
     res = probe(demo, ["status"])
     assert res["code"] == 2 and res["loaded"] == []
-    assert res["out"].startswith(f"erreur : archive {db} : le fichier est tronqué (4096 octets ; son en-tête en annonce ")
+    truncated = "le fichier est tronqué (4096 octets ; son en-tête en annonce "
+    assert res["out"].startswith(f"erreur : archive {db} : {truncated}")
     assert res["out"].strip().endswith("ouverture refusée (fichier laissé intact)")
     assert len(res["out"].splitlines()) == 1
     assert db.stat().st_size == 4096
