@@ -6,7 +6,7 @@ The archive is built by the real pipeline: ``veille demo`` (the shipped replay b
 classify and alerts), then ``veille run --source ema-news`` once the replay server is gone (a real failed run),
 then the real APScheduler storing its jobs. The values asserted were read by hand from such an archive
 (2026-12-07): act 32025R0117's title and publication day, the SoHO press release first for ``santé``, the 140
-digest and alert deliveries the demo sent, ema-news failed with "Connection refused".
+digest and alert deliveries the demo sent, ema-news failed ("connexion refusée par le serveur").
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def built(tmp_path_factory) -> Path:
     assert res.returncode == 0, res.stdout + res.stderr
     env = _env(demo, VEILLE_CONFIG=str(demo / "veille.toml"))
     failed = _veille(["run", "--source", "ema-news"], env)  # the replay server has stopped: connection refused
-    assert failed.returncode == 1 and "Connection refused" in failed.stdout, failed.stdout + failed.stderr
+    assert failed.returncode == 1 and "connexion refusée par le serveur" in failed.stderr, failed.stdout + failed.stderr
     import scheduler
 
     settings = load_settings(demo / "veille.toml")
@@ -245,7 +245,7 @@ def test_postgresql_goes_the_sqlalchemy_way_and_prints_what_sqlite_prints(veille
             assert TIME.sub("<t>", outs["sqlite"]["out"]) == TIME.sub("<t>", outs["postgres"]["out"]), args
     wide = _veille(["status"], _env(veille_home, VEILLE_DATABASE_URL=urls["postgres"], COLUMNS="200"))
     ema = next(line for line in wide.stdout.splitlines() if line.startswith("│ ema-news "))
-    assert "en échec" in ema and "202 with empty body (WAF challenge)" in ema
+    assert "en échec" in ema and "HTTP 202 au corps vide (défi anti-robot)" in ema
     hits = {h["celex"]: h for h in json.loads(outs["postgres"]["out"])}
     assert hits["32025R0117"]["title"].startswith(SEARCHED) and hits["32025R0117"]["published"] == "2025-01-24"
     assert hits["32021R2226"]["published"] == "2021-12-14"
