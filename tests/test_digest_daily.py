@@ -335,7 +335,12 @@ def test_dashboard_chart_ends_at_the_current_week(pipeline, tmp_path):
     today = datetime.now(ZoneInfo("Europe/Paris")).date()
     this_week = today - timedelta(days=today.weekday())
     first = this_week - timedelta(weeks=51)
-    assert f"52 weeks from {first.isoformat()} to {this_week.isoformat()}" in page.text
+
+    # This client reads English: days in Babel's English medium format ("Dec 15, 2025").
+    def shown(d):
+        return f"{d:%b} {d.day}, {d.year}"
+
+    assert f"52 weeks from {shown(first)} to {shown(this_week)}" in page.text
     assert "177 notices in the archive" in page.text and "177 of 177 notices scored" in page.text
     # One delivery waiting (an alert planned, not sent yet): singular.
     from alerts.outbox import Planned, plan
