@@ -77,8 +77,8 @@ def test_help_loads_no_config_models_nor_database():
 
 def test_search_reads_the_stored_lexicon_without_spacy():
     first = imported("search", "santé")  # learns the cross-language lexicon (rules' phrases: spaCy) and stores it
-    assert first["code"] == 0 and "0 notice trouvée" in first["out"], first["out"]
+    assert first["code"] == 0 and "aucune notice trouvée." in first["out"], first["out"]
     assert "spacy" in roots(first["loaded"])
     again = imported("search", "santé")
-    assert again["code"] == 0 and "0 notice trouvée" in again["out"], again["out"]
+    assert again["code"] == 0 and "aucune notice trouvée." in again["out"], again["out"]
     assert roots(again["loaded"]) & {"spacy", "alembic", "apscheduler", "sqlalchemy"} == set()

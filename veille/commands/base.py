@@ -216,6 +216,9 @@ def search_cmd(
         # Crawled text may contain Rich markup and terminal escapes: safe() neutralises both.
         text = f"{safe(h.title)}\n[cyan]{safe(h.source)}[/cyan] [dim]{safe(h.snippet_text)}[/dim]"
         table.add_row(str(h.notice_id), when, text, labels)
+    if not result.hits:  # no empty table: the count says it
+        console.print("aucune notice trouvée.")
+        return
     console.print(table)
     more = "+" if result.total_is_lower_bound else ""
     plural = "s" if result.total > 1 or more else ""
