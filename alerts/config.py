@@ -182,13 +182,13 @@ def _check_names(routing: Routing, known: set[str]) -> tuple[tuple, str] | None:
             return (
                 "labels",
                 label,
-            ), f"étiquette inconnue {label!r} (étiquettes du profil : {', '.join(sorted(known))})"
+            ), f"thématique inconnue {label!r} (thématiques du profil : {', '.join(sorted(known))})"
         for hook in route.webhooks:
             if hook not in routing.webhooks:
                 return ("labels", label, "webhooks"), f"webhook {hook!r} non déclaré dans [webhooks.{hook}]"
     for loc, label in _label_refs(routing):
         if label not in known:
-            return loc, f"étiquette inconnue {label!r}"
+            return loc, f"thématique inconnue {label!r}"
     return None
 
 

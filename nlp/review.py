@@ -61,7 +61,7 @@ def review(
     model = load_model(settings)
     thresholds = _thresholds(settings, model)
     if label is not None and label not in thresholds:
-        raise ValueError(f"étiquette inconnue {label!r} (le profil a : {', '.join(thresholds)})")
+        raise ValueError(f"thématique inconnue {label!r} (le profil a : {', '.join(thresholds)})")
     conds = []
     for lb, (t, rt, mt) in thresholds.items():
         if label is not None and lb != label:

@@ -230,7 +230,7 @@ def _pattern(v: list[dict], info: ValidationInfo) -> str:
 def _known_label(v: str, info: ValidationInfo) -> str:
     known = (info.context or {}).get("known_labels")
     if known is not None and v not in known:
-        raise ValueError(f"étiquette inconnue {v!r} (le profil a : {', '.join(sorted(known))})")
+        raise ValueError(f"thématique inconnue {v!r} (le profil a : {', '.join(sorted(known))})")
     return v
 
 
@@ -238,7 +238,7 @@ def _scored_labels(v: list[str], info: ValidationInfo) -> list[str]:
     scored = (info.context or {}).get("file_labels", set())
     for lb in v:
         if lb not in scored:
-            raise ValueError(f"étiquette inconnue {lb!r} (ce fichier note : {', '.join(sorted(scored))})")
+            raise ValueError(f"thématique inconnue {lb!r} (ce fichier note : {', '.join(sorted(scored))})")
     return v
 
 

@@ -93,7 +93,7 @@ def test_a_misspelt_label_is_an_error_not_an_empty_result(veille_home):
     ):
         out = runner.invoke(app, args)
         assert out.exit_code == 2, (args, out.output)
-        assert "--label : étiquette inconnue" in out.output and "numerique" in out.output
+        assert "--label : thématique inconnue" in out.output and "numerique" in out.output
     assert runner.invoke(app, ["search", "santé", "--label", "numerique"]).exit_code == 0
     out = runner.invoke(app, ["calendar", "token", "create", "--label", "nope"])
     assert "ou 'all'" in out.output.replace("\n", "")  # the feeds also take 'all'

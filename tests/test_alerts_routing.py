@@ -54,7 +54,7 @@ def rows(engine, purpose="digest"):
             '[labels.deai]\nemail = ["not-an-address"]\n',
             r"routing.toml:2: labels.deai.email: pas une adresse e-mail : 'not-an-address'$",
         ),
-        ('\n[labels.nope]\nemail = ["a@b.fr"]\n', r"routing.toml:2: labels.nope: étiquette inconnue 'nope'"),
+        ('\n[labels.nope]\nemail = ["a@b.fr"]\n', r"routing.toml:2: labels.nope: thématique inconnue 'nope'"),
         ('\n\n[[critical]]\nname = "x"\n', r"routing.toml:3: critical.0: .*demande au moins une condition"),
         (
             '[[critical]]\nname = "x"\nacts = ["2024/1689"]\n',

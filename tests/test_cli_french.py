@@ -229,4 +229,4 @@ def test_a_file_that_cannot_be_read_says_why_in_french(tmp_path, veille_home):
     res = veille("eval", str(tmp_path / "nope.jsonl"), columns=300)
     assert (res.exit_code, res.output) == (2, f"erreur : {tmp_path / 'nope.jsonl'} : illisible : fichier introuvable\n")
     res = veille("--profile", "dns", "review", "--label", "nope", columns=300)
-    assert res.exit_code == 2 and res.output.startswith("erreur : étiquette inconnue 'nope' (le profil a : ")
+    assert res.exit_code == 2 and res.output.startswith("erreur : thématique inconnue 'nope' (le profil a : ")

@@ -75,7 +75,7 @@ def test_review_lists_uncertain_decisions_newest_first_without_judged_ones():
     assert first.rule_score == pytest.approx(0.36) and first.threshold == 0.5 and not first.selected
     assert first.reasons == ["incertain"] and str(first.day) == "2025-05-02"
     assert review(engine, settings, "deai", n=1)[0].notice_id == ids["new"]
-    with pytest.raises(ValueError, match=r"^étiquette inconnue 'nope' \(le profil a : "):
+    with pytest.raises(ValueError, match=r"^thématique inconnue 'nope' \(le profil a : "):
         review(engine, settings, "nope")
     res = CliRunner().invoke(app, ["review", "--label", "deai", "-n", "5"], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output

@@ -93,7 +93,7 @@ def scores(rules, parsed) -> dict[str, float]:
         ),
         (
             "labels:\n  nope:\n    rules: []\n",
-            "small.yaml:2: labels.nope: étiquette inconnue 'nope' (le profil a : daqss, deai,",
+            "small.yaml:2: labels.nope: thématique inconnue 'nope' (le profil a : daqss, deai,",
         ),
         (
             "labels:\n  deai:\n    rules:\n      - name: x\n        en: [a]\n",

@@ -194,7 +194,7 @@ def test_a_repeated_yaml_key_is_refused_at_its_second_line():
         ),
         (
             ('labels = ["numerique", "deai"]', 'labels = ["numeriqe"]'),
-            "63: dates.3.labels: étiquette inconnue 'numeriqe'",
+            "63: dates.3.labels: thématique inconnue 'numeriqe'",
         ),
         (
             ('act = "32024R1689"\nlabels = ["numerique", "deai"]', 'act = "2024/1689"\nlabels = ["deai"]'),
@@ -365,7 +365,8 @@ def test_a_label_added_in_the_profiles_files_is_configured_checked_classified_an
     rules.write_text(rules.read_text(encoding="utf-8").replace("labels:\n", "labels:\n" + RULES, 1), encoding="utf-8")
     res = veille("--config", str(cfg), "rules", "check")
     assert res.exit_code == 2
-    assert res.output.startswith(f"erreur : {rules}:15: labels.penuries: étiquette inconnue 'penuries' (le profil a : ")
+    unknown = "labels.penuries: thématique inconnue 'penuries' (le profil a : "
+    assert res.output.startswith(f"erreur : {rules}:15: {unknown}")
 
     # 2. profile.toml declares it (and routing.toml routes it): every command sees it.
     (folder / "profile.toml").write_text((folder / "profile.toml").read_text(encoding="utf-8") + LABEL, "utf-8")

@@ -565,7 +565,7 @@ def test_label_typo_bad_file_on_disk_and_readers_get_one_line_and_no_server_path
     line = typo.splitlines().index("  deaii:") + 1
     r = a.post("/rules/check", data={"csrf_token": token, "rules": typo})
     assert r.status_code == 422
-    assert f"rules.yaml:{line}: labels.deaii: étiquette inconnue &#39;deaii&#39;" in r.text
+    assert f"rules.yaml:{line}: labels.deaii: thématique inconnue &#39;deaii&#39;" in r.text
     # A bad file on disk: the pages answer, on the last good rules, and the rules page says why.
     active_rules(settings)  # in force once: kept as the last good rules
     edited = settings.home / "profiles" / settings.profile / "rules.yaml"

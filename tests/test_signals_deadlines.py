@@ -232,7 +232,7 @@ def test_calendar_cli_writes_an_ics_file(sqlite_url, settings, veille_home, tmp_
     assert any(uid.startswith("fact-32024R1689-2027-08-02") for uid in evs) and len(evs) >= 6
     bad = CliRunner().invoke(app, ["calendar", "--label", "nope"])
     state._settings = None
-    assert bad.exit_code == 2 and "étiquette inconnue 'nope'" in bad.output
+    assert bad.exit_code == 2 and "thématique inconnue 'nope'" in bad.output
 
 
 def test_calendar_feed_needs_a_live_token_of_that_feed(sqlite_url, settings):

@@ -45,7 +45,7 @@ def _profile_labels(v: list[str], info: ValidationInfo) -> list[str]:
     known = (info.context or {}).get("labels", set())
     for label in v:
         if label not in known:
-            raise ValueError(f"étiquette inconnue {label!r} (étiquettes du profil : {', '.join(sorted(known))})")
+            raise ValueError(f"thématique inconnue {label!r} (thématiques du profil : {', '.join(sorted(known))})")
     return v
 
 

@@ -166,7 +166,7 @@ def search_cmd(
     ),
     label: list[str] = typer.Option([], "--label", "-l", help="Thématique (étiquette du profil), répétable."),
     min_score: float | None = typer.Option(
-        None, "--min-score", min=0.0, max=1.0, help="Score minimal de l'étiquette (avec --label)."
+        None, "--min-score", min=0.0, max=1.0, help="Score minimal de la thématique (avec --label)."
     ),
     source: list[str] = typer.Option([], "--source", help="Source (nom de la configuration), répétable."),
     doc_type: list[str] = typer.Option([], "--type", help="Type de document, répétable."),
@@ -209,7 +209,7 @@ def search_cmd(
     table.add_column("id", no_wrap=True)
     table.add_column("date", no_wrap=True)
     table.add_column("titre · source · extrait", overflow="fold", ratio=1)  # the title gets the width
-    table.add_column("étiquettes", no_wrap=True)
+    table.add_column("thématiques", no_wrap=True)
     for h in result.hits:
         when = h.published_at.isoformat() if h.published_at else ""
         labels = "\n".join(f"{k} {v:.2f}" for k, v in sorted(h.labels.items(), key=lambda kv: -kv[1]))
@@ -252,7 +252,7 @@ def check_labels(labels: list[str], option: str = "--label", alternative: str | 
         if label not in known and label != alternative:
             also = f", ou {alternative!r}" if alternative else ""
             fail(
-                f"{option} : étiquette inconnue {label!r} (profil {state.settings.profile} : {', '.join(known)}{also})"
+                f"{option} : thématique inconnue {label!r} (profil {state.settings.profile} : {', '.join(known)}{also})"
             )
 
 
@@ -283,7 +283,7 @@ def _date(value: str | None, option: str) -> date | None:
 
 @app.command("config")
 def config_cmd() -> None:
-    """Valider la configuration, les étiquettes et le routage du profil ; afficher où se trouvent les données."""
+    """Valider la configuration, les thématiques et le routage du profil ; afficher où se trouvent les données."""
     from alerts.channels import check_options
     from alerts.config import load_routing
     from core.config import ConfigError, config_path
@@ -301,7 +301,7 @@ def config_cmd() -> None:
     console.print(f"boîte d'envoi : {s.outbox}\nmodèles : {s.models}\nsources : {len(s.sources)}")
     console.print(f"canaux : {', '.join(kinds)}")
     console.print(f"fichiers du profil : {profile.path}, {profile.file('routing.toml')}")
-    console.print("étiquettes (id : nom -> destinataires) :")
+    console.print("thématiques (id : nom -> destinataires) :")
     for label in profile.labels.values():
         route = routing.labels.get(label.id)
         to = [*route.email, *route.slack, *(f"webhook:{h}" for h in route.webhooks)] if route else []
