@@ -17,7 +17,7 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 from alerts.channels import registry
 from core.celex import is_celex, normalise_celex
 from core.config import ConfigError, Settings, Strict, parse_duration, parse_toml, validate_toml
-from core.profiles import load_profile
+from core.profiles import load_profile, unknown_label
 from core.records import Kind
 from core.schema import at, toml_lines
 from core.textfile import read_text
@@ -179,10 +179,7 @@ def _check_names(routing: Routing, known: set[str]) -> tuple[tuple, str] | None:
     """Labels must exist in the profile; webhooks must be declared. Returns (loc, message)."""
     for label, route in routing.labels.items():
         if label not in known:
-            return (
-                "labels",
-                label,
-            ), f"thématique inconnue {label!r} (thématiques du profil : {', '.join(sorted(known))})"
+            return ("labels", label), unknown_label(label, known, "thématiques du profil")
         for hook in route.webhooks:
             if hook not in routing.webhooks:
                 return ("labels", label, "webhooks"), f"webhook {hook!r} non déclaré dans [webhooks.{hook}]"

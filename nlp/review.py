@@ -18,6 +18,7 @@ from sqlmodel import col, select
 
 from core.config import Settings
 from core.dates import as_day
+from core.profiles import unknown_label
 from nlp.rules import active_rules
 from nlp.scoring import Model, load_model, score_parsed
 from nlp.text import parse_notice
@@ -61,7 +62,7 @@ def review(
     model = load_model(settings)
     thresholds = _thresholds(settings, model)
     if label is not None and label not in thresholds:
-        raise ValueError(f"thématique inconnue {label!r} (le profil a : {', '.join(thresholds)})")
+        raise ValueError(unknown_label(label, thresholds))
     conds = []
     for lb, (t, rt, mt) in thresholds.items():
         if label is not None and lb != label:

@@ -33,6 +33,7 @@ from yaml.nodes import Node
 from yaml.resolver import Resolver
 
 from core.celex import CELEX_RE, base_celex
+from core.profiles import unknown_label
 from core.schema import Lines, at, grouped, validate, yaml_key_problem, yaml_lines
 from nlp.safe_regex import pattern_problem
 from nlp.text import FIELDS
@@ -230,7 +231,7 @@ def _pattern(v: list[dict], info: ValidationInfo) -> str:
 def _known_label(v: str, info: ValidationInfo) -> str:
     known = (info.context or {}).get("known_labels")
     if known is not None and v not in known:
-        raise ValueError(f"thématique inconnue {v!r} (le profil a : {', '.join(sorted(known))})")
+        raise ValueError(unknown_label(v, known))
     return v
 
 
@@ -238,7 +239,7 @@ def _scored_labels(v: list[str], info: ValidationInfo) -> list[str]:
     scored = (info.context or {}).get("file_labels", set())
     for lb in v:
         if lb not in scored:
-            raise ValueError(f"thématique inconnue {lb!r} (ce fichier note : {', '.join(sorted(scored))})")
+            raise ValueError(unknown_label(lb, scored, "ce fichier note"))
     return v
 
 

@@ -11,6 +11,7 @@ imports a stage.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
@@ -41,11 +42,16 @@ def _celex(v: str) -> str:
     return normalise_celex(v) or v
 
 
+def unknown_label(label: str, known: Iterable[str], whose: str = "le profil a") -> str:
+    """The one wording of a label the profile does not have, with the ones it has (sorted)."""
+    return f"thématique inconnue {label!r} ({whose} : {', '.join(sorted(known))})"
+
+
 def _profile_labels(v: list[str], info: ValidationInfo) -> list[str]:
     known = (info.context or {}).get("labels", set())
     for label in v:
         if label not in known:
-            raise ValueError(f"thématique inconnue {label!r} (thématiques du profil : {', '.join(sorted(known))})")
+            raise ValueError(unknown_label(label, known, "thématiques du profil"))
     return v
 
 
