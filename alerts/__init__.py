@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_LAZY = {"send_alerts": "alerts.jobs", "send_digests": "alerts.jobs", "DeliveryStats": "alerts.outbox"}
+_LAZY = {"send_alerts": "alerts.jobs", "send_digests": "alerts.jobs", "DeliveryStats": "alerts.delivery"}
 __all__ = sorted(_LAZY)
 
 

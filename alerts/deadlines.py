@@ -10,16 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import or_
-from sqlalchemy.engine import Engine
-from sqlmodel import select
-
 from alerts.config import Routing
 from alerts.digest import KIND_NAMES, fr_date
 from alerts.escape import clean, safe_url
 from alerts.routing import Candidate, load_candidates, routed_labels
-from storage.db import session_scope
-from storage.models import Notice
+from storage.reader import Archive, json_value, reading
 
 SIGNAL_KINDS = ("consultation", "draft_act", "funding_call")
 
@@ -52,14 +47,14 @@ class DeadlineItem:
         return f"J-{self.days_left}"
 
 
-def open_candidates(engine: Engine, today: date) -> list[Candidate]:
+def open_candidates(db: Archive, today: date) -> list[Candidate]:
     """Signal notices still open on ``today`` (or announced without dates), with their scores."""
-    with session_scope(engine) as s:
-        q = select(Notice.id, Notice.deadline, Notice.extra).where(
-            Notice.kind.in_(SIGNAL_KINDS), or_(Notice.deadline >= today, Notice.deadline.is_(None))
-        )
-        ids = [i for i, dl, extra in s.exec(q) if dl is not None or (extra or {}).get("feedback_status") == "UPCOMING"]
-    return list(load_candidates(engine, ids=ids).values()) if ids else []
+    sql = "SELECT id, deadline, extra FROM notice WHERE kind IN :kinds AND (deadline >= :today OR deadline IS NULL)"
+    with reading(db) as r:
+        rows = r.all(sql, {"kinds": SIGNAL_KINDS, "today": r.on(today)})
+    upcoming = {i for i, _, extra in rows if (json_value(extra) or {}).get("feedback_status") == "UPCOMING"}
+    ids = [i for i, dl, _ in rows if dl is not None or i in upcoming]
+    return list(load_candidates(db, ids=ids).values()) if ids else []
 
 
 def deadline_items(

@@ -21,7 +21,7 @@ from core.lang import plainly_other
 from core.profiles import Label
 from core.records import as_utc
 from nlp.explain import sentence
-from storage.models import CrawlRun
+from storage.health import FailedRun
 
 CELEX_RE = re.compile(r"^[0-9CE][0-9]{4}[A-Z]{1,2}[0-9A-Z()_.-]{1,20}$")
 
@@ -292,7 +292,7 @@ def quiet_sources(states: list) -> list[QuietSource]:
     return [QuietSource(clean(st.name, 80), st.label, [clean(r, 200) for r in st.reasons]) for st in states]
 
 
-def failed_sources(runs: list[CrawlRun]) -> list[FailedSource]:
+def failed_sources(runs: list[FailedRun]) -> list[FailedSource]:
     acc: dict[str, FailedSource] = {}
     for run in runs:
         when = as_utc(run.started_at)

@@ -15,8 +15,8 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
 
+from alerts.delivery import Rejected
 from alerts.digest import Digest
-from alerts.outbox import Rejected
 from alerts.render import html_body, text_body
 from core.config import SmtpConfig
 

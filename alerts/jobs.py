@@ -12,37 +12,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
 
 from alerts.channels import Channels
 from alerts.config import Routing, load_routing
 from alerts.days import local_day, working_day
 from alerts.deadlines import deadline_items, open_candidates
+from alerts.delivery import DeliveryStats, Planned, Preview
 from alerts.digest import Digest, Item, failed_sources, file_under, item_day, item_for, quiet_sources, sections
-from alerts.outbox import (
-    DeliveryStats,
-    Planned,
-    Preview,
-    batch_rows,
-    deliver,
-    existing,
-    open_batches,
-    plan,
-    reconcile,
-)
 from alerts.render import text_body
 from alerts.routing import Candidate, Due, Recipient, alert_due, critical_rule, digest_due, load_candidates, recipients
 from core.config import Settings
 from core.dates import fr_date, now_utc
 from core.profiles import Label, load_labels, load_profile
 from core.records import as_utc
-from storage.db import session_scope
-from storage.health import unhealthy
-from storage.models import Delivery, KeyValue
-from storage.runs import failed_since
+from storage.deliveries import DeliveryRow, batch_rows, batches, existing, open_batches
+from storage.health import failed_since, unhealthy
+from storage.kv import kv_value
+from storage.reader import Archive, as_engine
+
+if TYPE_CHECKING:  # the planners and dry runs read with storage.reader; only sending loads SQLAlchemy
+    from sqlmodel import Session
 
 STORED = object()  # Renderer.digest: "as recorded in the outbox"
 
@@ -63,13 +54,14 @@ def _last_key(channel: str, address: str) -> str:
     return f"digest:last:{channel}:{address}"
 
 
-def last_digest(engine: Engine, channel: str, address: str) -> dict | None:
-    with session_scope(engine) as s:
-        kv = s.get(KeyValue, _last_key(channel, address))
-        return dict(kv.value) if kv else None
+def last_digest(db: Archive, channel: str, address: str) -> dict | None:
+    value = kv_value(db, _last_key(channel, address))
+    return dict(value) if value else None
 
 
 def _record_last(s: Session, channel: str, address: str, day: str, batch: str | None, now: datetime) -> None:
+    from storage.models import KeyValue
+
     kv = s.get(KeyValue, _last_key(channel, address))
     value = {"at": now.isoformat(), "day": day, "batch": batch}
     if kv:
@@ -84,8 +76,8 @@ def _record_last(s: Session, channel: str, address: str, day: str, batch: str | 
 class Renderer:
     """Turns a batch's rows into the parts its transport sends (an e-mail, or Slack posts)."""
 
-    def __init__(self, engine: Engine, settings: Settings, routing: Routing, now: datetime) -> None:
-        self.engine, self.settings, self.routing, self.now = engine, settings, routing, now
+    def __init__(self, db: Archive, settings: Settings, routing: Routing, now: datetime) -> None:
+        self.db, self.settings, self.routing, self.now = db, settings, routing, now
         self.labels: dict[str, Label] = load_labels(settings)
         self.by_key = {r.key: r for r in recipients(routing)}
         self.channels = Channels(settings, routing)
@@ -102,7 +94,7 @@ class Renderer:
         ``since`` (its "depuis le …") default to what the outbox recorded when it was planned."""
         purpose, key, channel, address = parse_batch(batch)
         rcpt = self.by_key.get((address, channel)) or Recipient(address, channel, tuple(self.routing.labels))  # type: ignore[arg-type]
-        cands = load_candidates(self.engine, ids=notice_ids)
+        cands = load_candidates(self.db, ids=notice_ids)
         today = local_day(self.settings, self.now)
         if purpose.startswith("reminder-"):
             return self._reminder(purpose, address, channel, rcpt, list(cands.values()), today)
@@ -137,22 +129,21 @@ class Renderer:
         d.window_days = load_profile(self.settings).digest_window_days
         window = since or self.now - self.routing.duration("first_digest_lookback")
         # Runs up to the message's time: a preview of a past day shows the footer that day's message had.
-        d.failed = failed_sources([r for r in failed_since(self.engine, window) if as_utc(r.started_at) <= self.now])
-        d.unhealthy = quiet_sources(unhealthy(self.engine, self.settings, self.now))
+        d.failed = failed_sources([r for r in failed_since(self.db, window) if as_utc(r.started_at) <= self.now])
+        d.unhealthy = quiet_sources(unhealthy(self.db, self.settings, self.now))
         today = local_day(self.settings, self.now)
-        d.deadlines = deadline_items(open_candidates(self.engine, today), self.routing, rcpt.labels, today)
+        d.deadlines = deadline_items(open_candidates(self.db, today), self.routing, rcpt.labels, today)
         return d
 
     def _stored_since(self, batch: str, channel: str, address: str) -> datetime | None:
-        with session_scope(self.engine) as s:
-            kv = s.get(KeyValue, _since_key(batch))
-        if kv is not None:
-            return as_utc(datetime.fromisoformat(kv.value["since"])) if kv.value.get("since") else None
-        last = last_digest(self.engine, channel, address)
+        stored = kv_value(self.db, _since_key(batch))
+        if stored is not None:
+            return as_utc(datetime.fromisoformat(stored["since"])) if stored.get("since") else None
+        last = last_digest(self.db, channel, address)
         return as_utc(datetime.fromisoformat(last["at"])) if last else None
 
     def _archived(self, batch: str) -> int:
-        return sum(r.status == "skipped" for r in batch_rows(self.engine, batch))
+        return sum(r.status == "skipped" for r in batch_rows(self.db, batch))
 
     def _reminder(
         self, purpose: str, address: str, channel: str, rcpt: Recipient, cands: list[Candidate], today: date
@@ -171,7 +162,7 @@ class Renderer:
     def parts(self, batch: str, d: Digest) -> list:
         return self.channels[d.channel].render(d, batch, self.now)
 
-    def __call__(self, rows: list[Delivery]) -> list:
+    def __call__(self, rows: list[DeliveryRow]) -> list:
         batch = rows[0].batch
         return self.parts(batch, self.digest(batch, [r.notice_id for r in rows if r.status != "skipped"]))
 
@@ -183,16 +174,14 @@ def _now(now: datetime | None) -> datetime:
     return as_utc(now) if now else now_utc()
 
 
-def _settled(engine: Engine, batch: str) -> bool:
+def _settled(db: Archive, batch: str) -> bool:
     """A batch already (partly) handed over: add nothing to it, or its message would change."""
-    with session_scope(engine) as s:
-        progress = s.get(KeyValue, f"outbox:{batch}")
-    return progress is not None or any(
-        r.status not in ("pending", "failed", "skipped") for r in batch_rows(engine, batch)
+    return kv_value(db, f"outbox:{batch}") is not None or any(
+        r.status not in ("pending", "failed", "skipped") for r in batch_rows(db, batch)
     )
 
 
-OnSent = Callable[[str], Callable[[Session], None] | None]  # batch -> what to record with its "sent" rows
+OnSent = Callable[[str], "Callable[[Session], None] | None"]  # batch -> what to record with its "sent" rows
 
 
 class Driver:
@@ -201,21 +190,31 @@ class Driver:
     ``settle`` the batches a dead process left while handing them over, ``enqueue`` the planned rows (a key
     is planned once, ever) and ``deliver`` the open batches, each through its channel's transport."""
 
-    def __init__(self, engine: Engine, settings: Settings, now: datetime | None = None) -> None:
-        self.engine, self.settings, self.now = engine, settings, _now(now)
+    def __init__(self, db: Archive, settings: Settings, now: datetime | None = None) -> None:
+        self.db, self.settings, self.now = db, settings, _now(now)
         self.routing = load_routing(settings)
-        self.render = Renderer(engine, settings, self.routing, self.now)
+        self.render = Renderer(db, settings, self.routing, self.now)
         self.transport = self.render.channels.transport
         self.stats = DeliveryStats()
 
+    @property
+    def engine(self):  # sqlalchemy Engine: what writes the outbox
+        return as_engine(self.db)
+
     def settle(self) -> Driver:
+        from alerts.outbox import reconcile
+
         self.stats.merge(reconcile(self.engine, self.transport, self.now))
         return self
 
     def enqueue(self, rows: list[Planned], status: str = "pending") -> None:
+        from alerts.outbox import plan
+
         plan(self.engine, rows, self.now, status=status)
 
     def deliver(self, batches: list[str], on_sent: OnSent = lambda batch: None) -> DeliveryStats:
+        from alerts.outbox import deliver
+
         for batch in batches:
             _, _, channel, address = parse_batch(batch)
             transport = self.transport(channel, address)
@@ -224,29 +223,29 @@ class Driver:
 
 
 def send_alerts(
-    engine: Engine, settings: Settings, now: datetime | None = None, since: date | None = None
+    db: Archive, settings: Settings, now: datetime | None = None, since: date | None = None
 ) -> DeliveryStats:
     """Immediate alerts for critical items first seen within ``alert_window``, each once per recipient.
 
     Items dated before the profile's digest window (a first run's two years of Cellar acts) are not alerted:
     the digest archives and counts them. ``since``: an explicit period (the demo, a catch-up) replaces the window.
     """
-    job = Driver(engine, settings, now).settle()
-    job.enqueue(plan_alerts(engine, settings, job.routing, job.now, since))
-    return job.deliver(open_batches(engine, "alert"))
+    job = Driver(db, settings, now).settle()
+    job.enqueue(plan_alerts(db, settings, job.routing, job.now, since))
+    return job.deliver(open_batches(db, "alert"))
 
 
 def plan_alerts(
-    engine: Engine, settings: Settings, routing: Routing, now: datetime, since: date | None = None
+    db: Archive, settings: Settings, routing: Routing, now: datetime, since: date | None = None
 ) -> list[Planned]:
     """The alert rows due now and not planned yet. Reads the archive and the outbox; writes nothing."""
-    cands = load_candidates(engine, since=now - routing.duration("alert_window"))
+    cands = load_candidates(db, since=now - routing.duration("alert_window"))
     oldest = since or local_day(settings, now) - timedelta(days=load_profile(settings).digest_window_days)
     due = [d for d in alert_due(routing, list(cands.values())) if (item_day(cands[d.notice_id]) or oldest) >= oldest]
     planned = []
     for rcpt in dict.fromkeys(d.recipient for d in due):
         mine = [d.notice_id for d in due if d.recipient == rcpt]
-        done = existing(engine, rcpt.address, rcpt.channel, mine, ("alert",))
+        done = existing(db, rcpt.address, rcpt.channel, mine, ("alert",))
         planned += [
             Planned(i, rcpt.address, rcpt.channel, "alert", batch_id("alert", i, rcpt.channel, rcpt.address))
             for i in mine
@@ -279,7 +278,7 @@ class DigestPlan:
 class _Period:
     """What every recipient's plan of the day reads: who, since when, the candidates and what is due."""
 
-    engine: Engine
+    db: Archive
     routing: Routing
     day: date
     scheduled: bool  # the daily digest (no --label, no --since)
@@ -293,14 +292,14 @@ class _Period:
 
     def went_out(self, r: Recipient, batch: str) -> bool:
         today = self.scheduled and (self.last[r.key] or {}).get("day") == self.day.isoformat()
-        return today or _settled(self.engine, batch)
+        return today or _settled(self.db, batch)
 
     def new_ids(self, r: Recipient) -> list[int]:
         """The notices due to ``r``, first seen in its window, in no earlier digest or alert to it."""
         since = self.window[r.key]
         ids = [d.notice_id for d in self.due if d.recipient.key == r.key]
         ids = [i for i in ids if self.cands[i].first_seen >= since]
-        done = existing(self.engine, r.address, r.channel, ids, ("digest", "alert"))
+        done = existing(self.db, r.address, r.channel, ids, ("digest", "alert"))
         return [i for i in ids if i not in done]
 
     def too_old(self, notice_id: int) -> bool:
@@ -313,7 +312,7 @@ class _Period:
 
 
 def plan_digests(
-    engine: Engine,
+    db: Archive,
     settings: Settings,
     routing: Routing,
     now: datetime,
@@ -326,7 +325,7 @@ def plan_digests(
     if label is None and since is None and settings.schedule.digest_days == "working" and not working_day(day):
         out.notes.append(f"le {fr_date(day)} n'est pas un jour ouvré : pas de digest (--since DATE en fait un)")
         return out
-    period = _period(engine, settings, routing, now, day, label, since)
+    period = _period(db, settings, routing, now, day, label, since)
     for r in period.rcpts:
         rp = _recipient_plan(period, out.key, r)
         if rp is None:
@@ -337,7 +336,7 @@ def plan_digests(
 
 
 def _period(
-    engine: Engine,
+    db: Archive,
     settings: Settings,
     routing: Routing,
     now: datetime,
@@ -349,12 +348,12 @@ def _period(
     # An explicit --since is a person asking for that period: the profile's window does not apply.
     oldest = None if start else day - timedelta(days=load_profile(settings).digest_window_days)
     rcpts = [r for r in recipients(routing) if routing.options(r.address).digest and (not label or label in r.labels)]
-    last = {r.key: last_digest(engine, r.channel, r.address) for r in rcpts}
+    last = {r.key: last_digest(db, r.channel, r.address) for r in rcpts}
     window = {r.key: _window(routing, last[r.key], start, now) for r in rcpts}
-    cands = load_candidates(engine, since=min(window.values())) if rcpts else {}
+    cands = load_candidates(db, since=min(window.values())) if rcpts else {}
     due = digest_due(routing, list(cands.values()), label)
     scheduled = label is None and since is None
-    return _Period(engine, routing, day, scheduled, start, oldest, rcpts, last, window, cands, due)
+    return _Period(db, routing, day, scheduled, start, oldest, rcpts, last, window, cands, due)
 
 
 def _recipient_plan(p: _Period, key: str, r: Recipient) -> RecipientPlan | None:
@@ -366,12 +365,12 @@ def _recipient_plan(p: _Period, key: str, r: Recipient) -> RecipientPlan | None:
     old = [i for i in ids if p.too_old(i)]
     rp = RecipientPlan(r, batch, [i for i in ids if i not in old], old, p.shown_since(r))
     wanted = bool(old) or p.routing.options(r.address).nothing_new
-    rp.quiet = not rp.ids and p.scheduled and wanted and not batch_rows(p.engine, batch)
+    rp.quiet = not rp.ids and p.scheduled and wanted and not batch_rows(p.db, batch)
     return rp
 
 
 def send_digests(
-    engine: Engine,
+    db: Archive,
     settings: Settings,
     now: datetime | None = None,
     label: str | None = None,
@@ -383,16 +382,16 @@ def send_digests(
     ``label`` restricts to one label (an extra, ad-hoc digest that does not move the recipient's
     "last digest"); ``since`` overrides the window start; ``dry_run`` renders without writing.
     """
-    job = Driver(engine, settings, now)
+    job = Driver(db, settings, now)
     if not dry_run:
         job.settle()
-    p = plan_digests(engine, settings, job.routing, job.now, label, since)
+    p = plan_digests(db, settings, job.routing, job.now, label, since)
     job.stats.notes += p.notes
     if dry_run:
         job.stats.merge(_previews(job.render, p))
         return job.stats
     _store(job, p)
-    job.deliver(open_batches(engine, "digest"), on_sent=lambda batch: _on_sent(batch, job.now))
+    job.deliver(open_batches(db, "digest"), on_sent=lambda batch: _on_sent(batch, job.now))
     for rp in p.recipients:
         if rp.quiet:
             job.stats.merge(_nothing_new(job, rp, p.day))
@@ -419,6 +418,9 @@ def _store(job: Driver, p: DigestPlan) -> None:
 
     job.enqueue(rows(lambda rp: rp.ids))
     job.enqueue(rows(lambda rp: rp.old), status="skipped")
+    from storage.db import session_scope
+    from storage.models import KeyValue
+
     with session_scope(job.engine, write=True) as s:
         for rp in p.recipients:
             if (rp.ids or rp.old) and s.get(KeyValue, _since_key(rp.batch)) is None:  # a retry keeps its message
@@ -462,6 +464,8 @@ def _nothing_new(job: Driver, rp: RecipientPlan, day: date) -> DeliveryStats:
     except Exception as exc:  # reported; tomorrow's digest tries again
         stats.errors.append(f"{batch} (rien de nouveau) : {type(exc).__name__}: {exc}"[:500])
         return stats
+    from storage.db import session_scope
+
     with session_scope(job.engine, write=True) as s:
         _record_last(s, r.channel, r.address, day.isoformat(), None, job.now)
     stats.messages += 1
@@ -472,18 +476,18 @@ def _nothing_new(job: Driver, rp: RecipientPlan, day: date) -> DeliveryStats:
 
 
 def preview_digests(
-    engine: Engine, settings: Settings, day: date, label: str | None = None, now: datetime | None = None
+    db: Archive, settings: Settings, day: date, label: str | None = None, now: datetime | None = None
 ) -> DeliveryStats:
     """What the digests of ``day`` held (their outbox rows, whatever their status), rendered as they were
     sent; for today's recipients without a digest yet, what the next run would send. Writes nothing."""
     now = _now(now)
     routing = load_routing(settings)
     stats = DeliveryStats()
-    for batch, rows in _day_batches(engine, f"{day.isoformat()}+{label}" if label else day.isoformat()).items():
-        stats.merge(_stored_preview(engine, settings, routing, batch, rows, now))
+    for batch, rows in batches(db, "digest", f"digest:{day.isoformat()}{'+' + label if label else ''}:").items():
+        stats.merge(_stored_preview(db, settings, routing, batch, rows, now))
     done = {(p.recipient, p.channel) for p in stats.previews}
     if day == local_day(settings, now):
-        ahead = send_digests(engine, settings, now=now, label=label, dry_run=True).previews
+        ahead = send_digests(db, settings, now=now, label=label, dry_run=True).previews
         ahead = [p for p in ahead if (p.recipient, p.channel) not in done]
         stats.previews += ahead
         stats.pending += sum(p.items for p in ahead)
@@ -493,27 +497,17 @@ def preview_digests(
 
 
 def _stored_preview(
-    engine: Engine, settings: Settings, routing: Routing, batch: str, rows: list[Delivery], now: datetime
+    db: Archive, settings: Settings, routing: Routing, batch: str, rows: list[DeliveryRow], now: datetime
 ) -> DeliveryStats:
     """One digest from its outbox rows, rendered at the time it went out: same "days left" to deadlines,
     same failed sources."""
     stats = DeliveryStats()
     kept = [r for r in rows if r.status != "skipped"]
     sent_at = [as_utc(r.sent_at) for r in kept if r.sent_at]
-    render = Renderer(engine, settings, routing, min(sent_at) if sent_at else now)
+    render = Renderer(db, settings, routing, min(sent_at) if sent_at else now)
     d = render.digest(batch, [r.notice_id for r in kept], nothing_new=not kept)  # a backlog-only message
     _, _, channel, address = parse_batch(batch)
     stats.previews.append(Preview(address, channel, batch, d.subject, text_body(d), len(kept)))
     for r in kept:
         stats.add(channel, r.status if r.status in ("sent", "pending", "failed", "uncertain") else "pending", 1)
     return stats
-
-
-def _day_batches(engine: Engine, key: str) -> dict[str, list[Delivery]]:
-    """The digest batches of one day (``digest:<key>:…``) with all their rows, in planning order."""
-    out: dict[str, list[Delivery]] = {}
-    with session_scope(engine) as s:
-        q = select(Delivery).where(Delivery.purpose == "digest", Delivery.batch.startswith(f"digest:{key}:"))
-        for r in s.exec(q.order_by(Delivery.id)):
-            out.setdefault(r.batch, []).append(r)
-    return out

@@ -24,9 +24,8 @@ A Slack message may be several posts (block limits); the number of parts already
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -34,85 +33,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from alerts.delivery import DeliveryStats, Planned, Rejected, Transport
 from core.dates import paris_time
 from core.records import as_utc
 from storage.db import is_sqlite, session_scope
+from storage.deliveries import OPEN, DeliveryRow, batch_rows
 from storage.models import Delivery, KeyValue
 
 STALE_AFTER = timedelta(minutes=15)
-OPEN = ("pending", "failed")
 ERROR_LIMIT = 500
-
-
-class Rejected(Exception):
-    """The server answered and did not take the message: it was not delivered, retry later."""
-
-
-class Transport(Protocol):
-    channel: str
-
-    def send(
-        self, recipient: str, batch: str, parts: list[Any], start: int, handing_over: Callable[[int], None]
-    ) -> None:
-        """Send ``parts[start:]`` in order; call ``handing_over(i)`` right before part i leaves.
-
-        Raise :class:`Rejected` when the server refused; any other exception after ``handing_over``
-        means the part may have arrived. Return normally when every part was accepted (calling
-        ``handing_over(i + 1)`` records that part i was accepted).
-        """
-
-    def confirm(self, batch: str, part: int) -> bool | None:
-        """Did part ``part`` of ``batch`` arrive? None: cannot tell."""
-
-
-@dataclass(frozen=True)
-class Planned:
-    notice_id: int
-    recipient: str
-    channel: str
-    purpose: str
-    batch: str
-
-
-@dataclass
-class Preview:
-    recipient: str
-    channel: str
-    batch: str
-    subject: str
-    text: str
-    items: int
-
-
-@dataclass
-class DeliveryStats:
-    sent: int = 0  # rows (notice x recipient x channel) accepted by a server in this run
-    pending: int = 0  # rows planned and not yet sent (dry run, or left for later)
-    failed: int = 0
-    uncertain: int = 0
-    messages: int = 0  # messages (batches) accepted in this run
-    by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
-    previews: list[Preview] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def add(self, channel: str, status: str, n: int) -> None:
-        setattr(self, status, getattr(self, status) + n)
-        counts = self.by_channel.setdefault(channel, {})
-        counts[status] = counts.get(status, 0) + n
-
-    @property
-    def queued(self) -> int:
-        return self.pending
-
-    def merge(self, other: DeliveryStats) -> None:
-        for ch, counts in other.by_channel.items():
-            for status, n in counts.items():
-                self.add(ch, status, n)
-        self.messages += other.messages
-        self.previews += other.previews
-        self.errors += other.errors
-        self.notes += other.notes
 
 
 def plan(engine: Engine, rows: Iterable[Planned], now: datetime, status: str = "pending") -> int:
@@ -127,36 +56,6 @@ def plan(engine: Engine, rows: Iterable[Planned], now: datetime, status: str = "
     with session_scope(engine, write=True) as s:
         result = s.connection().execute(stmt, values)
         return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(values)
-
-
-def existing(
-    engine: Engine, recipient: str, channel: str, notice_ids: list[int], purposes: tuple[str, ...]
-) -> set[int]:
-    """Notices that already have a row for this recipient and channel (any status)."""
-    if not notice_ids:
-        return set()
-    with session_scope(engine) as s:
-        q = select(Delivery.notice_id).where(
-            Delivery.recipient == recipient,
-            Delivery.channel == channel,
-            Delivery.purpose.in_(purposes),
-            Delivery.notice_id.in_(notice_ids),
-        )
-        return set(s.exec(q))
-
-
-def batch_rows(engine: Engine, batch: str) -> list[Delivery]:
-    with session_scope(engine) as s:
-        return list(s.exec(select(Delivery).where(Delivery.batch == batch).order_by(Delivery.id)))
-
-
-def open_batches(engine: Engine, purpose: str, batch_prefix: str | None = None) -> list[str]:
-    """Batches with rows to (re)send, oldest first."""
-    with session_scope(engine) as s:
-        q = select(Delivery.batch, Delivery.id).where(Delivery.purpose == purpose, Delivery.status.in_(OPEN))
-        if batch_prefix:
-            q = q.where(Delivery.batch.startswith(batch_prefix))
-        return list(dict.fromkeys(b for b, _ in s.exec(q.order_by(Delivery.id)) if b))
 
 
 def _progress(s: Session, batch: str) -> int:
@@ -221,7 +120,7 @@ class ClaimLost(Exception):
     """Another process claimed the batch first (or it changed since it was read): do not send it."""
 
 
-def _claim(engine: Engine, batch: str, rows: list[Delivery], start: int, i: int, now: datetime) -> None:
+def _claim(engine: Engine, batch: str, rows: list[DeliveryRow], start: int, i: int, now: datetime) -> None:
     """Compare-and-set before part ``i`` leaves; :class:`ClaimLost` (nothing written) unless it holds.
 
     The first hand-over moves every row of the batch from pending/failed to ``sending``: it must
@@ -243,7 +142,7 @@ def deliver(
     engine: Engine,
     batch: str,
     transport: Transport,
-    render: Callable[[list[Delivery]], list[Any]],
+    render: Callable[[list[DeliveryRow]], list[Any]],
     now: datetime,
     on_sent: Callable[[Session], None] | None = None,
 ) -> DeliveryStats:

@@ -13,20 +13,20 @@ its deadline gets the 3-day reminder, not a late 10-day one as well).
 from __future__ import annotations
 
 from datetime import date, datetime
-
-from sqlalchemy.engine import Engine
-from sqlmodel import select
+from typing import TYPE_CHECKING
 
 from alerts.config import Routing
 from alerts.days import local_day, working_day, working_days_left
 from alerts.deadlines import open_candidates
+from alerts.delivery import DeliveryStats, Planned
 from alerts.jobs import Driver, batch_id
-from alerts.outbox import OPEN, DeliveryStats, Planned
 from alerts.routing import recipients, routed_labels
 from core.config import Settings
 from core.dates import fr_date
-from storage.db import session_scope
-from storage.models import Delivery
+from storage.deliveries import open_batches
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 PREFIX = "reminder-"
 
@@ -44,12 +44,6 @@ def purpose_for(days: int, deadline: date) -> str:
     return f"{PREFIX}{days}@{deadline.isoformat()}"
 
 
-def _open_reminder_batches(engine: Engine) -> list[str]:
-    with session_scope(engine) as s:
-        q = select(Delivery.batch, Delivery.id).where(Delivery.purpose.startswith(PREFIX), Delivery.status.in_(OPEN))
-        return list(dict.fromkeys(b for b, _ in s.exec(q.order_by(Delivery.id)) if b))
-
-
 def send_reminders(engine: Engine, settings: Settings, now: datetime | None = None) -> DeliveryStats:
     """Plan the reminders due today (working days only) and send every open reminder batch."""
     job = Driver(engine, settings, now).settle()
@@ -58,7 +52,7 @@ def send_reminders(engine: Engine, settings: Settings, now: datetime | None = No
         job.stats.notes.append(f"le {fr_date(today)} n'est pas un jour ouvré : pas de rappel")
         return job.stats
     job.enqueue(plan_reminders(engine, job.routing, today))
-    return job.deliver(_open_reminder_batches(engine))
+    return job.deliver(open_batches(engine, f"{PREFIX}*"))
 
 
 def plan_reminders(engine: Engine, routing: Routing, today: date) -> list[Planned]:

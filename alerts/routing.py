@@ -11,16 +11,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 
-from sqlalchemy.engine import Engine
-from sqlmodel import select
-
 from alerts.channels import registry
 from alerts.config import CriticalRule, Routing
-from core.dates import as_day
-from core.records import as_utc, base_celex
+from core.records import base_celex
 from nlp.explain import read_fired
-from storage.db import session_scope
-from storage.models import LabelScore, Notice
+from storage.reader import Archive, day, instant, json_value, reading
 
 
 @dataclass(frozen=True)
@@ -163,38 +158,43 @@ def alert_due(routing: Routing, cands: list[Candidate]) -> list[Due]:
 
 # Columns, not ORM objects: building an entity per label score cost most of a cycle over a big batch.
 _CANDIDATE_COLUMNS = [f.name for f in fields(Candidate) if f.name != "scores"]
+_DAYS = ("published_at", "document_date", "opens", "deadline")
 
 
 def _candidate(row) -> Candidate:  # a result row with _CANDIDATE_COLUMNS
-    n = dict(row._mapping)
+    n = dict(zip(_CANDIDATE_COLUMNS, row, strict=True))
+    n.update({k: day(n[k]) for k in _DAYS})
     n.update(
-        published_at=as_day(n["published_at"]),
-        first_seen=as_utc(n["first_seen"]),
-        legal_basis=list(n["legal_basis"] or []),
-        related_acts=list(n["related_acts"] or []),
-        extra=dict(n["extra"] or {}),
+        first_seen=instant(n["first_seen"]),
+        legal_basis=list(json_value(n["legal_basis"]) or []),
+        related_acts=list(json_value(n["related_acts"]) or []),
+        extra=dict(json_value(n["extra"]) or {}),
     )
     return Candidate(**n)
 
 
 def load_candidates(
-    engine: Engine, *, since: datetime | None = None, ids: list[int] | None = None
+    db: Archive, *, since: datetime | None = None, ids: list[int] | None = None
 ) -> dict[int, Candidate]:
     """Notices first seen at or after ``since`` (or the given ids), with all their label scores."""
-    with session_scope(engine) as s:
-        q = select(*(getattr(Notice, c) for c in _CANDIDATE_COLUMNS))
+    with reading(db) as r:
+        where, params = [], {}
         if since is not None:
-            q = q.where(Notice.first_seen >= since)
+            where.append("first_seen >= :since")
+            params["since"] = r.at(since)
         if ids is not None:
-            q = q.where(Notice.id.in_(ids or [-1]))
-        cands = {row.id: _candidate(row) for row in s.exec(q.order_by(Notice.id))}
+            where.append("id IN :ids")
+            params["ids"] = ids or [-1]
+        sql = f"SELECT {', '.join(_CANDIDATE_COLUMNS)} FROM notice"
+        sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        cands = {row[0]: _candidate(row) for row in r.all(sql, params)}
         if not cands:
             return {}
-        scores = select(LabelScore.notice_id, LabelScore.label, LabelScore.score, LabelScore.selected,
-                        LabelScore.explanation).where(LabelScore.notice_id.in_(list(cands)))  # fmt: skip
-        for notice_id, label, score, selected, explanation in s.exec(scores):
+        scores = "SELECT notice_id, label, score, selected, explanation FROM label_score WHERE notice_id IN :ids"
+        for notice_id, label, score, selected, explanation in r.all(scores, {"ids": list(cands)}):
+            explanation = json_value(explanation)
             fired = tuple(read_fired(explanation))
             verdict = (explanation or {}).get("verdict")
             applies = verdict.get("applies") if isinstance(verdict, dict) else None
-            cands[notice_id].scores[label] = Score(score, selected, fired, applies)
+            cands[notice_id].scores[label] = Score(score, bool(selected), fired, applies)
     return cands

@@ -23,9 +23,9 @@ from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetr
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
+from alerts.delivery import Rejected
 from alerts.digest import Digest, Item
 from alerts.escape import clean, mrkdwn, slack_link
-from alerts.outbox import Rejected
 from core.dates import fr_date, paris_time
 
 MAX_BLOCKS = 50

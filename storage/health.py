@@ -103,9 +103,7 @@ def _quiet_reasons(r: Reader, src: SourceConfig, exp: Expectation, runs: list[Ru
     out = []
     if exp.per_working_day:
         latest = _latest_dated(r, src.name)
-        # The window holds at least its last n calendar days: a recent item needs no holiday calendar (0.2 s).
-        recent = latest is not None and latest >= today - timedelta(days=exp.working_days - 1)
-        if not recent and (latest is None or latest < working_days_back(today, exp.working_days)):
+        if _outside_window(latest, today, exp.working_days):
             if latest:
                 msg = N_("no item dated in the last %(n)s working days (latest: %(latest)s)")
                 out.append(Message(msg, n=exp.working_days, latest=latest.strftime("%d/%m/%Y")))
@@ -117,6 +115,17 @@ def _quiet_reasons(r: Reader, src: SourceConfig, exp: Expectation, runs: list[Ru
         if empty and any(run.n_seen for run in before):
             out.append(Message(N_("no items in the last %(n)s runs (it had some before)"), n=exp.empty_runs))
     return out
+
+
+def _outside_window(latest: date | None, today: date, n: int) -> bool:
+    """Is ``latest`` before the window of the ``n`` latest working days? The holiday calendar (0.2 s of imports)
+    is read only near the window's start: the window spans at least its last n calendar days, and at most
+    2n + 30 (two weekend days per five working days, and fewer than 15 holidays a year)."""
+    if latest is None or latest < today - timedelta(days=2 * n + 30):
+        return True
+    if latest >= today - timedelta(days=n - 1):
+        return False
+    return latest < working_days_back(today, n)
 
 
 def _degraded_reasons(r: Reader, src: SourceConfig, exp: Expectation, last: RunRow | None) -> list[str]:
@@ -174,3 +183,20 @@ def _state(r: Reader, src: SourceConfig, runs: list[RunRow], today: date) -> Sou
 def unhealthy(db: Archive, settings: Settings, now: datetime | None = None) -> list[SourceState]:
     """Sources gone quiet or degraded (failed ones are listed apart, with their runs)."""
     return [st for st in source_states(db, settings, now) if st.state in ("quiet", "degraded")]
+
+
+@dataclass
+class FailedRun:
+    source: str
+    started_at: datetime
+    error: str | None
+
+
+def failed_since(db: Archive, since: datetime) -> list[FailedRun]:
+    """The failed crawl runs started at or after ``since``, oldest first (the digests' footer)."""
+    sql = (
+        "SELECT source, started_at, error FROM crawl_run WHERE status = 'failed' AND started_at >= :t"
+        " ORDER BY started_at"
+    )
+    with reading(db) as r:
+        return [FailedRun(src, instant(at), err) for src, at, err in r.all(sql, {"t": r.at(since)})]

@@ -1,12 +1,12 @@
 """Reading the archive with SQL text, through SQLAlchemy or through the standard library's ``sqlite3``.
 
-The read queries of ``veille status``, ``veille search`` and ``veille deliveries`` (and of the web and the
-pipeline, which call the same functions) are written once, as SQL text with ``:name`` parameters, and run
-through a :class:`Reader`: :class:`SqlaReader` on a SQLAlchemy connection (PostgreSQL, the web, the pipeline),
-:class:`SqliteReader` on a plain ``sqlite3`` connection. The second is the CLI's fast path: importing
-SQLAlchemy and SQLModel alone costs more than the 0.5 s a command may take (docs/benchmarks.md). It is taken
-only for a SQLite file already at the newest migration (:func:`fast_archive`); anything else opens with
-SQLAlchemy, which migrates (docs/decisions.md, *Two ways to read the archive*).
+The read queries of ``veille status``, ``search``, ``deliveries`` and ``digest`` (previews and dry runs), and
+of the web and the pipeline, which call the same functions, are written once, as SQL text with ``:name``
+parameters, and run through a :class:`Reader`: :class:`SqlaReader` on a SQLAlchemy connection (PostgreSQL, the
+web, the pipeline), :class:`SqliteReader` on a plain ``sqlite3`` connection. The second is the CLI's fast path:
+importing SQLAlchemy and SQLModel alone costs more than half the 0.5 s a command may take (docs/benchmarks.md).
+It is taken only for a SQLite file already at the newest migration (:func:`fast_archive`); anything else opens
+with SQLAlchemy, which migrates (docs/decisions.md, *Two ways to read the archive*).
 
 Rows are tuples with their columns as attributes on both paths; values are what the driver gives (SQLite:
 text for dates and JSON), so readers convert them with :func:`day`, :func:`instant` and :func:`json_value`.
@@ -57,6 +57,16 @@ class Reader:
         row = self.first(sql, params)
         return None if row is None else row[0]
 
+    def at(self, value: datetime) -> object:
+        """An instant as a parameter compared with stored ones: SQLite keeps naive UTC text
+        (``storage.types.UTCDateTime``), which an aware value's ``+00:00`` would not sort with."""
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if self.dialect == "sqlite" else value
+
+    def on(self, value: date) -> object:
+        """A day as a parameter (SQLite keeps ``2025-01-24`` text)."""
+        return value.isoformat() if self.dialect == "sqlite" else value
+
 
 class SqlaReader(Reader):
     def __init__(self, conn: Connection) -> None:
@@ -81,10 +91,6 @@ def _row_type(names: tuple[str, ...]) -> type:
     return namedtuple("Row", names, rename=True)
 
 
-def _named_rows(cursor: sqlite3.Cursor, row: tuple) -> tuple:
-    return _row_type(tuple(c[0] for c in cursor.description))(*row)
-
-
 class SqliteReader(Reader):
     dialect = "sqlite"
 
@@ -99,7 +105,11 @@ class SqliteReader(Reader):
                 params.update({f"{name}_{i}": v for i, v in enumerate(value)})
                 expanded = "(" + ", ".join(f":{name}_{i}" for i in range(len(value))) + ")"
                 sql = _PARAM.sub(lambda m, n=name, e=expanded: e if m.group(1) == n else m.group(0), sql)
-        return self.conn.execute(sql, params).fetchall()
+        cursor = self.conn.execute(sql, params)
+        rows = cursor.fetchall()
+        if not rows:
+            return rows
+        return list(map(_row_type(tuple(c[0] for c in cursor.description))._make, rows))
 
 
 def sqlite_pragmas(dbapi_conn, _record=None) -> None:
@@ -119,22 +129,32 @@ def sqlite_pragmas(dbapi_conn, _record=None) -> None:
 
 
 class SqliteArchive:
-    """A SQLite archive at the newest schema, read with ``sqlite3`` (the CLI's fast path)."""
+    """A SQLite archive at the newest schema, read with ``sqlite3`` (the CLI's fast path).
+
+    One connection for the process's reads (a digest preview makes a hundred), opened on first use."""
 
     def __init__(self, url: str, path: Path) -> None:
         self.url, self.path = url, path
+        self._conn: sqlite3.Connection | None = None
+        self._depth = 0  # read transactions open on it (a reader may call another reader)
 
     @contextmanager
     def connect(self) -> Iterator[SqliteReader]:
-        """One read transaction (a consistent snapshot, as SQLAlchemy's deferred BEGIN gives)."""
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            sqlite_pragmas(conn)
-            conn.row_factory = _named_rows
+        """One read transaction (a consistent snapshot, as SQLAlchemy's deferred BEGIN gives); a nested one
+        shares it."""
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            sqlite_pragmas(self._conn)
+        conn = self._conn
+        if self._depth == 0:
             conn.execute("BEGIN")
+        self._depth += 1
+        try:
             yield SqliteReader(conn)
         finally:
-            conn.close()  # nothing written: closing ends the transaction
+            self._depth -= 1
+            if self._depth == 0:
+                conn.execute("ROLLBACK")  # nothing was written: ending the transaction lets the next one see news
 
     def engine(self) -> Engine:
         """The SQLAlchemy engine, for the rare write on a read path (a relearned cross-language lexicon)."""

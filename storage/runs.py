@@ -71,12 +71,6 @@ def recent_runs(engine: Engine, source: str | None = None, limit: int = 50) -> l
         return list(s.exec(q))
 
 
-def failed_since(engine: Engine, since: datetime) -> list[CrawlRun]:
-    with session_scope(engine) as s:
-        q = select(CrawlRun).where(CrawlRun.status == "failed", CrawlRun.started_at >= since)
-        return list(s.exec(q.order_by(CrawlRun.started_at)))
-
-
 ABANDONED = (
     "interrompu : le processus s'est arrêté avant la fin de la collecte (interrupted: the process stopped mid-run)"
 )

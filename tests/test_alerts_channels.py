@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 import alerts
 from alerts.channels import Channel, register, registry, unregister
 from alerts.config import load_routing
+from alerts.delivery import Rejected
 from alerts.digest import Digest
-from alerts.outbox import Rejected
 from alerts.render import text_body
 from alerts.routing import recipients
 from core.config import ConfigError, Strict, load_settings

@@ -118,6 +118,33 @@ def test_fast_path_prints_what_sqlalchemy_prints_without_loading_it(built, tmp_p
     assert (fast["code"], fast["out"]) == (slow["code"], slow["out"])
 
 
+def test_digest_previews_read_like_sqlalchemy_without_loading_it(built, tmp_path):
+    """``digest --preview DAY`` (the outbox's messages of that day, rendered again) and the dry run (what the
+    next run would send) plan and render through storage.reader too: same output as the SQLAlchemy path."""
+    demo = copy_of(built, tmp_path / "demo")
+    with sqlite3.connect(demo / "veille.db") as conn:  # the day the demo's digests went out (its Paris day)
+        [(batch,)] = conn.execute("SELECT batch FROM delivery WHERE purpose = 'digest' ORDER BY id LIMIT 1")
+    day = batch.split(":")[1]
+    runs = {
+        "preview": ["digest", "--preview", day],
+        "no digest that day": ["digest", "--preview", "2025-12-19"],
+        "one label": ["digest", "--preview", day, "--label", "deai"],
+        "dry run": ["digest"],
+        "dry run since": ["digest", "--since", "2025-01-01", "--label", "daqss"],
+    }
+    out = {}
+    for name, args in runs.items():
+        fast, slow = probe(demo, args), probe(demo, args, sqlalchemy=True)
+        assert fast["loaded"] == [], (name, fast["loaded"])
+        assert (fast["code"], fast["out"]) == (slow["code"], slow["out"]), name
+        out[name] = fast["out"]
+    assert "9 messages : 136 notice(s) × destinataire envoyée(s), 0 en attente" in out["preview"]
+    assert "veille-deai@has-sante.fr" in out["preview"] and "uri=CELEX:32025D2371" in out["preview"]
+    assert "aucun digest du 19 décembre 2025 dans la boîte d'envoi" in out["no digest that day"]
+    assert "0 message : 0 notice(s)" in out["one label"]  # the demo sent no extra digest of one label
+    assert out["dry run"].splitlines()[-1].startswith("enverrait ")  # then what a run would send now
+
+
 def test_values_read_by_the_fast_path(built, tmp_path):
     demo = copy_of(built, tmp_path / "demo")
     status = probe(demo, ["status"])

@@ -343,7 +343,8 @@ def test_dashboard_chart_ends_at_the_current_week(pipeline, tmp_path):
     assert f"52 weeks from {shown(first)} to {shown(this_week)}" in page.text
     assert "177 notices in the archive" in page.text and "177 of 177 notices scored" in page.text
     # One delivery waiting (an alert planned, not sent yet): singular.
-    from alerts.outbox import Planned, plan
+    from alerts.delivery import Planned
+    from alerts.outbox import plan
 
     nid = notice_id(engine, FR_ACT[1])
     plan(engine, [Planned(nid, DEAI, "email", "alert", f"alert:{nid}:email:{DEAI}")], NOW)  # as send_alerts plans

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import os
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -132,6 +134,43 @@ def test_working_days_across_the_new_year_and_on_or_after_the_deadline():
     assert working_days_back(date(2027, 1, 4), 3) == date(2026, 12, 30)
     assert working_days_back(date(2027, 1, 2), 1) == date(2026, 12, 31)  # a Saturday: the last working day before
     assert working_days_back(date(2026, 12, 28), 2) == date(2026, 12, 24)  # Fri 25 and Sat 26 Dec are off
+
+
+def test_working_days_from_the_kept_holidays_are_the_librarys():
+    """``working_day`` reads the French holidays kept on disk: the same days as the library, for two years, from
+    a first run (the library answers and the file is written), a later one (the file), and a damaged file."""
+    import holidays
+
+    from alerts import days
+
+    years = (2026, 2027)
+    library = {y: holidays.France(years=y) for y in years}
+    expected = {d: library[y].is_working_day(d) for y in years for d in _days_of(y)}
+    folder = Path(os.environ["VEILLE_HOME"]) / "cache" / "holidays"
+    kept = [folder / f"FR-{y}-{holidays.__version__}.json" for y in years]
+    for state in ("first run", "from the file", "damaged file"):
+        days.french_holidays.cache_clear()
+        if state == "damaged file":
+            kept[0].write_text('["2026-01-0', encoding="utf-8")
+        assert {d: days.working_day(d) for d in expected} == expected, state
+        assert all(k.is_file() for k in kept), state
+    assert date(2026, 7, 14) in days.french_holidays(2026) and date(2026, 5, 14) in days.french_holidays(2026)
+
+
+def _days_of(year: int) -> list[date]:
+    return [date(year, 1, 1) + timedelta(days=k) for k in range((date(year + 1, 1, 1) - date(year, 1, 1)).days)]
+
+
+def test_the_quiet_window_reads_the_calendar_only_where_it_decides():
+    """``_outside_window`` skips the holiday calendar far from the window's start: it must say what the calendar
+    says, for every day of two years around Easter and Christmas and windows of 1 to 60 working days."""
+    from storage.health import _outside_window
+
+    for today in (date(2026, 1, 2) + timedelta(days=k) for k in range(0, 730, 5)):
+        for n in (1, 2, 3, 5, 10, 20, 60):
+            start = working_days_back(today, n)
+            for latest in (today - timedelta(days=d) for d in range(0, 2 * n + 45)):
+                assert _outside_window(latest, today, n) == (latest < start), (today, n, latest)
 
 
 def _reminders(engine) -> list[Delivery]:

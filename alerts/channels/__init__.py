@@ -7,7 +7,7 @@ folder of the files outbox ``outbox/<kind>/``):
   ``section`` names another one) and checked, with ``file:line``, by ``veille config``;
 - its recipients in ``routing.toml`` (``[labels.<label>] <kind> = [...]``) and how an address is checked;
 - ``render``: a message (digest, alert, reminder) -> the parts its transport sends;
-- ``transport``: the live transport when it is configured (the :class:`alerts.outbox.Transport` contract:
+- ``transport``: the live transport when it is configured (the :class:`alerts.delivery.Transport` contract:
   ``send`` calls ``handing_over`` right before each part leaves, so the outbox delivers it exactly once),
   else None: the parts are written under ``outbox/<kind>/`` as files (``file_name``, ``file_bytes``).
 
@@ -36,8 +36,8 @@ from core.textfile import read_text
 
 if TYPE_CHECKING:  # types only: alerts.config and alerts.digest import this package's registry
     from alerts.config import LabelRoute, Routing
+    from alerts.delivery import Transport
     from alerts.digest import Digest
-    from alerts.outbox import Transport
     from core.config import Settings
 
 KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")

@@ -12,8 +12,8 @@ from core.config import SmtpConfig
 
 if TYPE_CHECKING:  # `veille config` loads every channel to check its options: rendering loads on use
     from alerts.config import LabelRoute
+    from alerts.delivery import Transport
     from alerts.digest import Digest
-    from alerts.outbox import Transport
 
 
 @register

@@ -10,8 +10,8 @@ from core.config import SlackConfig
 
 if TYPE_CHECKING:  # `veille config` loads every channel to check its options: rendering loads on use
     from alerts.config import LabelRoute
+    from alerts.delivery import Transport
     from alerts.digest import Digest
-    from alerts.outbox import Transport
 
 
 @register

@@ -9,8 +9,8 @@ from alerts.channels import Channel, register
 
 if TYPE_CHECKING:  # `veille config` loads every channel to check its options: rendering loads on use
     from alerts.config import LabelRoute, Routing
+    from alerts.delivery import Transport
     from alerts.digest import Digest
-    from alerts.outbox import Transport
 
 PREFIX = "webhook:"
 

@@ -6,6 +6,8 @@ command load this module, and must not pay for the alerts stage (start-up speed,
 
 from __future__ import annotations
 
+from datetime import date
+
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -159,29 +161,22 @@ def digest_cmd(
     send: bool = typer.Option(False, "--send/--dry-run", help="Envoyer (défaut : montrer ce qui serait envoyé)."),
 ) -> None:
     """Composer les digests du jour ; les montrer (--dry-run, par défaut) ou les envoyer (--send)."""
-    from contextlib import nullcontext
-
     from alerts import send_digests
     from alerts.jobs import preview_digests
-    from storage.lock import RunInProgress
-    from storage.runs import exclusive
 
     check_labels([label] if label else [])
     if preview and (send or since):
         fail("--preview montre les digests d'un jour tels quels : ni --send ni --since avec lui")
-    engine = state.engine()
+    start = _date(since, "--since")
     try:
-        if preview:
-            stats = preview_digests(engine, state.settings, _date(preview, "--preview"), label)
+        if send:
+            stats = _send_digests(label, start)
+        elif preview:  # a preview and a dry run only read: the quick way (state.archive), and no lock
+            stats = preview_digests(state.archive(), state.settings, _date(preview, "--preview"), label)
         else:
-            with exclusive(engine) if send else nullcontext():  # a dry run writes nothing: no lock
-                stats = send_digests(
-                    engine, state.settings, label=label, since=_date(since, "--since"), dry_run=not send
-                )
+            stats = send_digests(state.archive(), state.settings, label=label, since=start, dry_run=True)
     except ConfigError as exc:
         fail(str(exc))
-    except RunInProgress as exc:
-        in_progress(exc)
     for p in stats.previews:
         console.rule(f"{escape(p.channel)} → {escape(p.recipient)} ({_n(p.items, 'élément')})")
         console.print(escape(p.subject), style="bold", highlight=False)
@@ -203,6 +198,19 @@ def digest_cmd(
     console.print(
         f"{head} ({count} notice(s) × destinataire) ; {stats.failed} en échec, {stats.uncertain} incertain(s)"
     )
+
+
+def _send_digests(label: str | None, since: date | None):  # alerts.delivery.DeliveryStats
+    from alerts import send_digests
+    from storage.lock import RunInProgress
+    from storage.runs import exclusive
+
+    engine = state.engine()
+    try:
+        with exclusive(engine):
+            return send_digests(engine, state.settings, label=label, since=since)
+    except RunInProgress as exc:
+        in_progress(exc)
 
 
 def deliveries_cmd(

@@ -54,7 +54,7 @@ def _print_summary(summary) -> None:  # veille.pipeline.CycleSummary
             console.print(delivery_line(name, stats))
 
 
-def delivery_line(name: str, stats) -> str:  # alerts.outbox.DeliveryStats
+def delivery_line(name: str, stats) -> str:  # alerts.delivery.DeliveryStats
     """Messages are what people receive; a message carries several notices for one recipient."""
     return (
         f"{name} : {plural(stats.messages, 'message')} ({plural(stats.sent, 'notice')} × destinataire), "
