@@ -5,9 +5,12 @@ standard library only."""
 from __future__ import annotations
 
 import gettext
+from collections.abc import Callable
+from datetime import date
 from functools import cache
 from pathlib import Path
 
+from core.dates import fr_date
 from core.names import N_  # noqa: F401  (re-exported: marks message ids where Message is used)
 
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -33,9 +36,11 @@ class Message(str):
         obj.msgid, obj.params = msgid, params
         return obj
 
-    def said(self, gettext) -> str:  # gettext: str -> str of the reader's language
-        return _fill(gettext(self.msgid), self.params)
+    def said(self, gettext, day: Callable[[date], str] = date.isoformat) -> str:
+        """In the reader's language: ``gettext`` (str -> str) gives the text, ``day`` writes its days."""
+        return _fill(gettext(self.msgid), self.params, day)
 
 
-def _fill(text: str, params: dict[str, object]) -> str:
-    return text % params if params else text
+def _fill(text: str, params: dict[str, object], day: Callable[[date], str] = fr_date) -> str:
+    """The text with its parameters; a day parameter (a ``date``) written by ``day`` (French: ``16 décembre 2025``)."""
+    return text % {k: day(v) if isinstance(v, date) else v for k, v in params.items()} if params else text

@@ -106,7 +106,7 @@ def _quiet_reasons(r: Reader, src: SourceConfig, exp: Expectation, runs: list[Ru
         if _outside_window(latest, today, exp.working_days):
             if latest:
                 msg = N_("no item dated in the last %(n)s working days (latest: %(latest)s)")
-                out.append(Message(msg, n=exp.working_days, latest=latest.strftime("%d/%m/%Y")))
+                out.append(Message(msg, n=exp.working_days, latest=latest))
             else:
                 out.append(Message(N_("no item dated in the last %(n)s working days"), n=exp.working_days))
     if exp.empty_runs and len(runs) > exp.empty_runs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -207,19 +208,26 @@ def test_every_command_of_the_app_has_its_help_in_french(veille_home):
 
     paths: list[list[str]] = []
 
+    commands = {}
+
     def walk(command, path: list[str]) -> None:
         assert isinstance(command, French), path
         paths.append(path)
+        commands[tuple(path)] = command
         for name, sub in getattr(command, "commands", {}).items():
             walk(sub, [*path, name])
 
     walk(typer.main.get_command(app), [])
     assert ["rules", "check"] in paths and ["calendar", "token", "revoke"] in paths and len(paths) > 30
     for path in paths:
-        res = veille(*path, "--help")
+        res = veille(*path, "--help", columns=200)
         usage = res.output.split("\n")[1]  # after the padding line
         assert res.exit_code == 0 and usage.startswith(f" Utilisation : {' '.join(['veille', *path])} "), path
         no_english(res.output)
+        shown = " ".join(re.sub(r"[│╭╮╰╯─]", " ", res.output).split())
+        for param in commands[tuple(path)].params:  # each help whole: no "[web]" taken for Rich markup and dropped
+            if getattr(param, "help", None):
+                assert " ".join(param.help.replace("\\[", "[").split()) in shown, (path, param.name)
 
 
 def test_a_file_that_cannot_be_read_says_why_in_french(tmp_path, veille_home):

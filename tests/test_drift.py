@@ -366,7 +366,7 @@ def test_feed_that_had_items_then_none_three_runs_is_quiet(veille_home, status):
 def oj_archive(tmp_path_factory):  # config path, settings, engine, crawl result
     """The bundle's SPARQL answers (constructed in our queries' shape from real acts, newest OJ date
     2025-12-16: crawlers/replay/README.md) through the real spider into a real archive, once for the
-    three views below. Today is long after 16/12/2025: no act for 3 working days."""
+    three views below. Today is long after 16 December 2025: no act for 3 working days."""
     home = tmp_path_factory.mktemp("oj")
     with ReplayServer() as server:
         for route in load_bundle(BUNDLE):
@@ -386,7 +386,8 @@ def oj_archive(tmp_path_factory):  # config path, settings, engine, crawl result
     return cfg, settings, engine, res
 
 
-QUIET = "aucun élément daté des 3 derniers jours ouvrés (dernier : 16/12/2025)"
+QUIET = "aucun élément daté des 3 derniers jours ouvrés (dernier : 16 décembre 2025)"  # the CLI's and digests'
+QUIET_WEB = "aucun élément daté des 3 derniers jours ouvrés (dernier : 16 déc. 2025)"  # the workbench's days
 
 
 def test_oj_acts_quiet_for_three_working_days_in_status(oj_archive, status):
@@ -418,7 +419,7 @@ def test_oj_acts_quiet_on_the_dashboard(oj_archive):
     page = login(client(engine, settings, lang="fr"), "alice").get("/dashboard")
     assert page.status_code == 200
     row = re.search(r'<tr class="warn" data-health="quiet">.*?</tr>', page.text, re.S)
-    assert row and "cellar-acts" in row.group(0) and "silencieuse" in row.group(0) and QUIET in row.group(0)
+    assert row and "cellar-acts" in row.group(0) and "silencieuse" in row.group(0) and QUIET_WEB in row.group(0)
 
 
 def test_oj_acts_quiet_in_the_digest_footer(oj_archive):

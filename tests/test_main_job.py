@@ -171,6 +171,12 @@ def test_demo_replays_the_shipped_sources_offline_and_its_hint_works_when_pasted
     assert re.search(r"^digests : \d+ messages \(\d+ notices × destinataire\)", res.stdout, re.M)
     # Its period is explicit (since 2000): the recorded critical acts are alerted, not held back as backlog.
     assert re.search(r"^alertes : [1-9]\d* messages", res.stdout, re.M), res.stdout
+    # The deadlines: the day, then the title cut to fit 80 columns, then who gets it.
+    deadlines = res.stdout.split("Échéances (section des digests)\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert deadlines[0].startswith("• 10 mars 2027 (J-") and deadlines[0].endswith(" · projet d'acte")
+    assert deadlines[1].startswith("  Draft Commission Implementing Regulation laying down rules for the applic")
+    assert deadlines[2] == "  → veille-deai@has-sante.fr, #veille-deai"
+    assert all(len(line) <= 80 for line in deadlines), deadlines
     hint = res.stdout.split("(à copier-coller) :\n", 1)[1].splitlines()
     export, search = hint[0].strip(), hint[1].strip()
     assert export.startswith("export VEILLE_HOME=") and search.startswith(f"{script} search ")

@@ -313,8 +313,8 @@ def test_dashboard_chart_sources_outbox(archive):
             .join(Notice, Notice.id == LabelScore.notice_id)
             .where(LabelScore.selected)
         ).all()
-    start, end = (datetime.strptime(d, "%b %d, %Y").date() for d in (first, last))
-    end += timedelta(days=7)
+    start, end = (datetime.strptime(d, "%b %d, %Y").date() for d in (first, last))  # the last is today
+    end += timedelta(days=7 - end.weekday())  # the current week, whole
     from core.profiles import load_labels
     from web.routes.dashboard import short_name
 

@@ -115,7 +115,7 @@ def _named(table: dict[str, str]) -> Callable[[str | None], str]:
 def _said(line: str) -> str:
     """A line made as a catalogue message (``core.catalog.Message``: source health) in the request's language;
     any other text as it is."""
-    return line.said(gettext_) if isinstance(line, Message) else line
+    return line.said(gettext_, _day) if isinstance(line, Message) else line
 
 
 # nlp.review's reasons (stored words, French) -> message ids.

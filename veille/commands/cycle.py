@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
+import textwrap
 from datetime import date, datetime
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def _print_summary(summary) -> None:  # veille.pipeline.CycleSummary
     if summary.rescored:
         console.print(f"{summary.rescored} notice(s) reclassée(s) (autres règles ou autre modèle)")
     if summary.labels:
-        console.print("notices par unité : " + ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())))
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items()))
+        console.print(f"notices par unité : {counts}", soft_wrap=False)  # wrapped between counts, not in one
     for name, stats in (("alertes", summary.alerts), ("digests", summary.digests)):
         if stats is not None:
             console.print(delivery_line(name, stats))
@@ -196,8 +198,11 @@ def _demo_calendar(engine, settings, home: Path) -> Path:
             items.setdefault(e.notice_id, (e, []))[1].append(r.address)
     console.print("\n[bold]Échéances[/bold] (section des digests)")
     for e, who in sorted(items.values(), key=lambda it: (it[0].deadline or today, it[0].notice_id)):
-        console.print(f"• {e.deadline_text} ({e.left_text}) · {e.kind_name} · {safe(e.title, 90)}")
-        console.print(f"  [dim]→ {escape(', '.join(who))}[/dim]")
+        console.print(f"• {e.deadline_text} ({e.left_text}) · {e.kind_name}")  # each line within 80 columns
+        console.print(f"  {safe(e.title, 76)}")
+        lines = textwrap.wrap(", ".join(who), 76, break_long_words=False, break_on_hyphens=False)
+        for i, line in enumerate(lines):  # addresses whole, within 80 columns
+            console.print(f"  [dim]{' ' if i else '→'} {escape(line)}[/dim]")
     path = home / "calendar.ics"
     path.write_bytes(calendar_ics(engine, settings))
     return path

@@ -19,8 +19,12 @@ users_app = typer.Typer(help="Comptes de l'atelier web.", no_args_is_help=True)
 
 
 def serve(
-    host: str | None = typer.Option(None, "--host", help="Adresse d'écoute (défaut [web] host : 127.0.0.1)."),
-    port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port (défaut [web] port : 8000)."),
+    host: str | None = typer.Option(
+        None, "--host", help="Adresse d'écoute (défaut : \\[web] host dans veille.toml, sinon 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(
+        None, "--port", min=1, max=65535, help="Port (défaut : \\[web] port dans veille.toml, sinon 8000)."
+    ),
 ) -> None:
     """Lancer l'atelier web des analystes."""
     import uvicorn

@@ -96,7 +96,7 @@ def dashboard(request: Request, weeks: int = 52, user: WebUser = Depends(require
         chart=weekly_chart({short_name(request.app.state.labels, k): v for k, v in counts.items()}, week_list),
         weeks=weeks,
         first_week=week_list[0],
-        last_week=week_list[-1],
+        today=datetime.now(ZoneInfo(request.app.state.settings.schedule.timezone)).date(),  # the last week's end
         sources=sources,
         outbox=outbox,
         relevance=_relevance(request),
