@@ -63,8 +63,8 @@ def open_batches(db: Archive, purpose: str) -> list[str]:
     prefix = purpose.removesuffix("*")
     match = "purpose = :p" if prefix == purpose else "substr(purpose, 1, :n) = :p"
     sql = (
-        f"SELECT batch, min(id) AS first FROM delivery WHERE {match} AND status IN :open AND batch IS NOT NULL"
-        " GROUP BY batch ORDER BY first"
+        f"SELECT batch, min(id) AS first_id FROM delivery WHERE {match} AND status IN :open AND batch IS NOT NULL"
+        " GROUP BY batch ORDER BY first_id"
     )
     with reading(db) as r:
         return [b for b, _ in r.all(sql, {"p": prefix, "n": len(prefix), "open": OPEN})]

@@ -240,7 +240,10 @@ def test_a_lexicon_to_relearn_on_the_fast_path_is_stored_through_sqlalchemy(buil
     assert "health" in stored["fr_en"]["sant"]  # santé's stem pairs with health's
 
 
-TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} CES?T|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")
+TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} CES?T|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}"
+    r"|\d{1,2}(?:er)? \w+ \d{4} à \d{2}:\d{2} CES?T"  # a digest's "8 décembre 2026 à 01:21 CET"
+)
 
 
 @pytest.mark.postgres
@@ -256,23 +259,35 @@ def test_postgresql_goes_the_sqlalchemy_way_and_prints_what_sqlite_prints(veille
     for url in urls.values():
         seed_small(open_archive(url), 60, load_settings())
         lexicon(open_archive(url), load_settings(), rule_units)  # learned and stored, as each run does
-    commands = [["status"], ["deliveries", "-n", "200"], ["search", "dispositifs médicaux", "--format", "json"]]
+    with sqlite3.connect(tmp_path / "archive.db") as conn:  # the day the seeding's digests went out
+        [(batch,)] = conn.execute("SELECT batch FROM delivery WHERE purpose = 'digest' ORDER BY id LIMIT 1")
+    commands = [
+        ["status"],
+        ["deliveries", "-n", "200"],
+        ["search", "dispositifs médicaux", "--format", "json"],
+        ["digest", "--preview", batch.split(":")[1]],  # what went out that day
+        ["digest", "--since", "2020-01-01", "--label", "deai"],
+    ]
     for args in commands:
         outs = {}
         for name, url in urls.items():
             env = _env(veille_home, VEILLE_DATABASE_URL=url)
             res = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True)
+            assert res.returncode == 0, (args, name, res.stderr[-3000:])
             outs[name] = json.loads(res.stdout.splitlines()[-1])
             assert outs[name]["code"] == 0, outs[name]["out"]
         assert outs["sqlite"]["loaded"] == [] and "sqlalchemy" in outs["postgres"]["loaded"]
         if args[0] == "search":  # each database ranks its own way (FTS5 bm25, ts_rank): the same notices found
             found = {k: {(h["id"], h["title"], h["published"]) for h in json.loads(o["out"])} for k, o in outs.items()}
             assert found["sqlite"] == found["postgres"] and found["sqlite"]
-        else:
+            searched = outs["postgres"]["out"]
+        elif "--preview" in args:  # the digests the seeding sent, rendered again from both databases
+            assert re.search(r"^[1-9]\d* messages? : [1-9]\d* notice", outs["postgres"]["out"], re.M), outs["postgres"]
+        if args[0] != "search":
             assert TIME.sub("<t>", outs["sqlite"]["out"]) == TIME.sub("<t>", outs["postgres"]["out"]), args
     wide = _veille(["status"], _env(veille_home, VEILLE_DATABASE_URL=urls["postgres"], COLUMNS="200"))
     ema = next(line for line in wide.stdout.splitlines() if line.startswith("│ ema-news "))
     assert "en échec" in ema and "HTTP 202 au corps vide (défi anti-robot)" in ema
-    hits = {h["celex"]: h for h in json.loads(outs["postgres"]["out"])}
+    hits = {h["celex"]: h for h in json.loads(searched)}
     assert hits["32025R0117"]["title"].startswith(SEARCHED) and hits["32025R0117"]["published"] == "2025-01-24"
     assert hits["32021R2226"]["published"] == "2021-12-14"
