@@ -36,10 +36,6 @@ def _holidays(year: int):  # holidays.HolidayBase
     return holidays.financial_holidays("XECB", years=year) + holidays.Luxembourg(years=year)
 
 
-def is_working_day(day: date) -> bool:
-    return _holidays(day.year).is_working_day(day)
-
-
 def working_days_back(today: date, n: int) -> date:
     """The first day of the window made of the ``n`` latest working days up to ``today`` (included)."""
     # The n-th working day before tomorrow, counting today when it is one (the library expands to earlier years).

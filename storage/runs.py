@@ -63,14 +63,6 @@ def watermark(engine: Engine, source: str) -> datetime | None:
         return src.watermark if src else None
 
 
-def recent_runs(engine: Engine, source: str | None = None, limit: int = 50) -> list[CrawlRun]:
-    with session_scope(engine) as s:
-        q = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)
-        if source:
-            q = q.where(CrawlRun.source == source)
-        return list(s.exec(q))
-
-
 ABANDONED = (
     "interrompu : le processus s'est arrêté avant la fin de la collecte (interrupted: the process stopped mid-run)"
 )
