@@ -125,7 +125,7 @@ def test_backtest_shows_gained_and_lost_notices(engine):
     text = rules_path(settings).read_text(encoding="utf-8")
     # One phrase added to a label: the disability notice gains `international`.
     added = text.replace(
-        "      - name: eu-health-policy\n", "      - name: eu-health-policy\n        any: [personnes handicapées]\n", 1
+        "        fr: [politique de santé publique,", "        fr: [personnes handicapées, politique de santé publique,", 1
     )
     assert added != text
     res = backtest(engine, settings, added, "cand.yaml")
