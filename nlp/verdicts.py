@@ -10,29 +10,15 @@ previous verdict). The rows also feed training (``nlp.train.feedback_examples``)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from core.dates import now_utc
-from core.records import as_utc
-from storage.feedback import record_feedback
+from storage.feedback import Verdict, record_feedback, verdicts_in_force
+from storage.feedback import describe as describe  # its home is storage.feedback (read without SQLAlchemy)
 from storage.models import Feedback, LabelScore
-
-
-@dataclass(frozen=True)
-class Verdict:
-    applies: bool
-    user: str
-    at: datetime
-    feedback_id: int
-
-    def as_dict(self) -> dict:
-        return {"applies": self.applies, "user": self.user, "at": as_utc(self.at).isoformat(), "id": self.feedback_id}
-
+from storage.reader import SqlaReader
 
 _LOCK = 0x76657264  # "verd": PostgreSQL advisory lock between verdict writes and re-scoring
 
@@ -46,14 +32,10 @@ def serialise(s: Session) -> None:
 
 
 def latest(s: Session, notice_ids: list[int]) -> dict[tuple[int, str], Verdict]:
-    """The verdict in force per (notice, label): the latest feedback row."""
-    out: dict[tuple[int, str], Verdict] = {}
-    if not notice_ids:
-        return out
-    q = select(Feedback).where(col(Feedback.notice_id).in_(notice_ids)).order_by(Feedback.created_at, Feedback.id)
-    for fb in s.exec(q):
-        out[(fb.notice_id, fb.label)] = Verdict(fb.verdict, fb.user, fb.created_at, fb.id or 0)
-    return out
+    """The verdict in force per (notice, label): the latest feedback row (the query of ``veille feedback list``)."""
+    if notice_ids:
+        s.flush()  # what the session holds, as a query of its own would (autoflush)
+    return verdicts_in_force(SqlaReader(s.connection()), notice_ids)
 
 
 def overridden(explanation: dict, selected: bool, verdict: Verdict | None) -> tuple[bool, dict]:
@@ -113,15 +95,3 @@ def of(explanation: dict | None) -> dict | None:
     """The verdict stored with a score row, if any: {"applies", "user", "at", "id"}."""
     v = (explanation or {}).get("verdict")
     return v if isinstance(v, dict) and "applies" in v else None
-
-
-def describe(v: dict, lang: str = "fr") -> str:
-    """``« ne s'applique pas » selon alice, le 07/12/2026 à 17:40 CET`` (Europe/Paris time, with its zone)."""
-    from zoneinfo import ZoneInfo
-
-    at = datetime.fromisoformat(v["at"]).astimezone(ZoneInfo("Europe/Paris"))
-    if lang == "fr":
-        what = "s'applique" if v["applies"] else "ne s'applique pas"
-        return f"« {what} » selon {v['user']}, le {at:%d/%m/%Y} à {at:%H:%M} {at.tzname()}"
-    what = "applies" if v["applies"] else "does not apply"
-    return f"“{what}” according to {v['user']}, on {at:%Y-%m-%d} at {at:%H:%M} {at.tzname()}"

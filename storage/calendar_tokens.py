@@ -1,6 +1,7 @@
 """The calendar feeds' access tokens (created by migration 0004): one secret per feed, revocable.
 
-Only a SHA-256 of the token is stored: the token itself is shown once, at creation.
+Only a SHA-256 of the token is stored: the token itself is shown once, at creation. The list of tokens is read
+without SQLAlchemy: ``storage.calendar_token_list``.
 """
 
 from __future__ import annotations
@@ -57,11 +58,6 @@ def revoke_token(engine: Engine, token_or_id: str) -> int:
             return 0
         row.revoked_at = now_utc()
         return 1
-
-
-def list_tokens(engine: Engine) -> list[CalendarToken]:
-    with session_scope(engine) as s:
-        return list(s.exec(select(CalendarToken).order_by(CalendarToken.id)))
 
 
 def check_token(engine: Engine, feed: str, token: str | None) -> bool:

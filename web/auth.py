@@ -123,11 +123,6 @@ def get_user(engine: Engine, name: str) -> WebUser | None:
         return s.exec(select(WebUser).where(WebUser.name == name)).first()
 
 
-def list_users(engine: Engine) -> list[WebUser]:
-    with session_scope(engine) as s:
-        return list(s.exec(select(WebUser).order_by(WebUser.name)))
-
-
 def authenticate(engine: Engine, name: str, password: str) -> WebUser | None:
     user = get_user(engine, name.strip())
     stored = user.password_hash if user is not None and user.password_hash else None

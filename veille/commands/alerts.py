@@ -127,12 +127,12 @@ def token_revoke(
 @token_app.command("list")
 def token_list() -> None:
     """Jetons des flux de calendrier (ids, flux, notes ; jamais les secrets)."""
-    from storage.calendar_tokens import list_tokens
+    from storage.calendar_token_list import tokens
 
     table = Table()
     for col in ("id", "flux", "note", "créé", "révoqué"):
         table.add_column(col)
-    for t in list_tokens(state.engine()):
+    for t in tokens(state.archive()):  # sqlite3 alone on a SQLite archive: a quick answer
         revoked = paris_time(t.revoked_at, short=True)
         table.add_row(str(t.id), escape(t.feed), escape(t.note or ""), paris_time(t.created_at, short=True), revoked)
     console.print(table)

@@ -78,11 +78,11 @@ def undo_cmd(
 @feedback_app.command("list")
 def list_cmd(notice_id: int = typer.Argument(..., metavar="ID", help="L'id de la notice.")) -> None:
     """Les avis en vigueur sur une notice."""
-    from nlp.verdicts import describe, latest
-    from storage.db import session_scope
+    from storage.feedback import describe, verdicts_in_force
+    from storage.reader import reading
 
-    with session_scope(state.engine()) as s:
-        verdicts = latest(s, [notice_id])
+    with reading(state.archive()) as r:  # sqlite3 alone on a SQLite archive: a quick answer
+        verdicts = verdicts_in_force(r, [notice_id])
     for (_, label), v in sorted(verdicts.items()):
         console.print(f"{label} : {describe(v.as_dict())}", markup=False, highlight=False)
     if not verdicts:

@@ -99,9 +99,9 @@ def users_remove(name: str = typer.Argument(..., metavar="NOM", help="Nom de con
 @users_app.command("list")
 def users_list() -> None:
     """Lister les comptes et leurs rôles."""
-    from web.auth import list_users
+    from storage.web_user_list import accounts
 
-    for u in list_users(state.engine()):
+    for u in accounts(state.archive()):  # sqlite3 alone on a SQLite archive: a quick answer
         last = paris_time(u.last_login, short=True) or "jamais"
         console.print(f"{u.name}\t{u.role}\tdernière connexion {last}", markup=False, highlight=False)
 
