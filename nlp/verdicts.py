@@ -16,7 +16,6 @@ from sqlmodel import Session, col, select
 
 from core.dates import now_utc
 from storage.feedback import Verdict, record_feedback, verdicts_in_force
-from storage.feedback import describe as describe  # its home is storage.feedback (read without SQLAlchemy)
 from storage.models import Feedback, LabelScore
 from storage.reader import SqlaReader
 

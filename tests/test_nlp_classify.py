@@ -124,9 +124,8 @@ def test_backtest_shows_gained_and_lost_notices(engine):
     classify(engine, settings)
     text = rules_path(settings).read_text(encoding="utf-8")
     # One phrase added to a label: the disability notice gains `international`.
-    added = text.replace(
-        "        fr: [politique de santé publique,", "        fr: [personnes handicapées, politique de santé publique,", 1
-    )
+    phrases = "        fr: [politique de santé publique,"
+    added = text.replace(phrases, phrases.replace("[", "[personnes handicapées, "), 1)
     assert added != text
     res = backtest(engine, settings, added, "cand.yaml")
     assert res.labels["international"].gained == [ids["d"]] and res.labels["international"].lost == []

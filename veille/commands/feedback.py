@@ -45,8 +45,9 @@ def add_cmd(
     comment: str | None = typer.Option(None, "--comment", help="Un commentaire."),
 ) -> None:
     """Enregistrer un avis : il l'emporte sur la sélection par le score pour cette notice et nourrit l'entraînement."""
-    from nlp.verdicts import describe, record
+    from nlp.verdicts import record
     from storage.db import session_scope
+    from storage.feedback import describe
 
     if verdict not in VERDICTS:
         fail(f"avis {verdict!r} : right ou wrong")
@@ -62,8 +63,9 @@ def undo_cmd(
     label: str = typer.Argument(..., metavar="THÉMATIQUE", help="La thématique dont retirer l'avis."),
 ) -> None:
     """Retirer l'avis en vigueur sur une thématique d'une notice : le score décide de nouveau (ou l'avis précédent)."""
-    from nlp.verdicts import describe, undo
+    from nlp.verdicts import undo
     from storage.db import session_scope
+    from storage.feedback import describe
 
     _check(notice_id, label)
     with session_scope(state.engine(), write=True) as s:

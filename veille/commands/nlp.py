@@ -300,7 +300,7 @@ def explain_cmd(
 def _print_why(d: dict, ids: bool) -> None:
     """The verdict in force, then each rule that fired: its description and the words as written."""
     from nlp.explain import field_name, sentence
-    from nlp.verdicts import describe
+    from storage.feedback import describe
 
     if d.get("verdict"):
         own = "sélectionné" if d["score_selected"] else "non sélectionné"

@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 from nlp import verdicts
 from nlp.classify import scoring_since, versions_in_force, why_outdated
 from nlp.scoring import MODEL_ALONE, model_counts
-from nlp.verdicts import describe
 from storage.db import session_scope
+from storage.feedback import describe
 from storage.identifiers import resolve_notice
 from storage.models import Delivery, Feedback, LabelScore, Notice, NoticeVersion, Sighting
 from storage.web_users import WebUser
@@ -222,7 +222,7 @@ def undo_feedback(
     if gone is None:
         flash(request, _("No verdict on %(label)s for this notice.", label=label))
     elif now:
-        then = verdicts.describe(now.as_dict(), current())
+        then = describe(now.as_dict(), current())
         flash(request, _("Verdict withdrawn on %(label)s; verdict in force: %(then)s.", label=label, then=then))
     else:
         flash(request, _("Verdict withdrawn on %(label)s; the score decides again.", label=label))
