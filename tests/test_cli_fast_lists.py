@@ -158,3 +158,11 @@ def test_calendar_token_list_values(listed, tmp_path):
     ]
     assert all(PARIS_SHORT.match(t) for t in (rows[0][3], rows[1][4]))
     assert "token_hash" not in out and "┃ id ┃ flux ┃ note" in out
+
+
+def test_empty_lists_say_so_and_how_to_fill_them(tmp_path):
+    """A new archive: each list says there is nothing, and the command that makes one, rather than nothing at all."""
+    env = _env(tmp_path / "home")
+    assert _veille(["users", "list"], env).stdout == "aucun compte (veille users add NOM pour en créer un)\n"
+    tokens = _veille(["calendar", "token", "list"], env)
+    assert tokens.returncode == 0 and tokens.stdout == "aucun jeton (veille calendar token create pour en créer un)\n"

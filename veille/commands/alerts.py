@@ -129,10 +129,14 @@ def token_list() -> None:
     """Jetons des flux de calendrier (ids, flux, notes ; jamais les secrets)."""
     from storage.calendar_token_list import tokens
 
+    found = tokens(state.archive())  # sqlite3 alone on a SQLite archive: a quick answer
+    if not found:
+        console.print("aucun jeton (veille calendar token create pour en créer un)")
+        return
     table = Table()
     for col in ("id", "flux", "note", "créé", "révoqué"):
         table.add_column(col)
-    for t in tokens(state.archive()):  # sqlite3 alone on a SQLite archive: a quick answer
+    for t in found:
         revoked = paris_time(t.revoked_at, short=True)
         table.add_row(str(t.id), escape(t.feed), escape(t.note or ""), paris_time(t.created_at, short=True), revoked)
     console.print(table)

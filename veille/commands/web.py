@@ -101,9 +101,12 @@ def users_list() -> None:
     """Lister les comptes et leurs rôles."""
     from storage.web_user_list import accounts
 
-    for u in accounts(state.archive()):  # sqlite3 alone on a SQLite archive: a quick answer
+    users = accounts(state.archive())  # sqlite3 alone on a SQLite archive: a quick answer
+    for u in users:
         last = paris_time(u.last_login, short=True) or "jamais"
         console.print(f"{u.name}\t{u.role}\tdernière connexion {last}", markup=False, highlight=False)
+    if not users:
+        console.print("aucun compte (veille users add NOM pour en créer un)")
 
 
 def register(app: typer.Typer) -> None:
