@@ -36,6 +36,10 @@ COMMANDS = {
     "veille search santé": [*VEILLE, "search", "santé"],
     "veille deliveries": [*VEILLE, "deliveries"],
     "veille digest --preview": [*VEILLE, "digest", "--preview", TODAY],  # what went out, and what would
+    "veille review": [*VEILLE, "review"],
+    "veille feedback list 1": [*VEILLE, "feedback", "list", "1"],
+    "veille users list": [*VEILLE, "users", "list"],
+    "veille calendar token list": [*VEILLE, "calendar", "token", "list"],
 }
 
 
@@ -65,12 +69,12 @@ def main() -> None:
             for name, cmd in COMMANDS.items():
                 times[name].append(wall(cmd, env))
     floor = statistics.median(times["python -c pass (floor)"])
-    print(f"{'command':<26} {'median s':>9} {'min s':>7} {'max s':>7} {'x floor':>8}")
+    print(f"{'command':<28} {'median s':>9} {'min s':>7} {'max s':>7} {'x floor':>8}")
     # An empty archive: the first (warm-up) search learns and stores the cross-language lexicon, the timed ones
     # read it, as on an archive a run keeps up to date.
     for name, ts in times.items():
         med = statistics.median(ts)
-        print(f"{name:<26} {med:9.3f} {min(ts):7.3f} {max(ts):7.3f} {med / floor:8.1f}")
+        print(f"{name:<28} {med:9.3f} {min(ts):7.3f} {max(ts):7.3f} {med / floor:8.1f}")
     print(f"runs: {args.runs} each, interleaved; python {sys.version.split()[0]}; {Path(sys.executable).name}")
     print(f"archive: {home if args.home else 'new, empty'}; digest day {TODAY}")
     print(f"load average before/after: {load_before} / {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
