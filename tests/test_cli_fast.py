@@ -318,6 +318,8 @@ def test_postgresql_goes_the_sqlalchemy_way_and_prints_what_sqlite_prints(veille
         ["search", "dispositifs médicaux", "--format", "json"],
         ["digest", "--preview", batch.split(":")[1]],  # what went out that day
         ["digest", "--since", "2020-01-01", "--label", "deai"],
+        ["review"],  # nlp.review's SQL text on PostgreSQL
+        ["review", "--label", "deai", "-n", "5"],
     ]
     for args in commands:
         outs = {}
@@ -334,6 +336,8 @@ def test_postgresql_goes_the_sqlalchemy_way_and_prints_what_sqlite_prints(veille
             searched = outs["postgres"]["out"]
         elif "--preview" in args:  # the digests the seeding sent, rendered again from both databases
             assert re.search(r"^[1-9]\d* messages? : [1-9]\d* notice", outs["postgres"]["out"], re.M), outs["postgres"]
+        elif args[0] == "review":  # decisions to review, the same on both
+            assert re.search(r"^\d{4}-\d\d-\d\d · notice \d+ · deai · ", outs["postgres"]["out"], re.M), args
         if args[0] != "search":
             assert TIME.sub("<t>", outs["sqlite"]["out"]) == TIME.sub("<t>", outs["postgres"]["out"]), args
     wide = _veille(["status"], _env(veille_home, VEILLE_DATABASE_URL=urls["postgres"], COLUMNS="200"))
