@@ -458,16 +458,34 @@ def profile_labels(settings: Settings) -> set[str]:
     return set(load_labels(settings))
 
 
+# The last answer, keyed by the versions of the files it read: the workbench's review page asks on every request.
+_KNOWN: dict[tuple, dict[str, float] | None] = {}
+
+
 def known_good_thresholds(settings: Settings) -> dict[str, float] | None:
     """The thresholds of the rules in force, read without compiling them (no spaCy), when the file in place is
     the text last put in force whole (``last_good.yaml``: nlp.rules.active_rules and save_rules write it once
     matchers and all were accepted), so that its schema against the profile's labels of now is the only check
     left. None otherwise (a file changed since, or refused): nlp.rules.active_rules then decides, and writes
     that copy when the file is good."""
-    path = rules_path(settings)
+    from core.profiles import profile_file
+
+    path, last_good = rules_path(settings), history_dir(settings) / LAST_GOOD
+    try:
+        stats = [(p, p.stat()) for p in (path, last_good, profile_file(settings, "profile.toml"))]
+    except OSError:
+        return None
+    key = tuple((str(p), st.st_ino, st.st_mtime_ns, st.st_size) for p, st in stats)
+    if key not in _KNOWN:
+        _KNOWN.clear()  # one version per process is enough
+        _KNOWN[key] = _known_good(settings, path, last_good)
+    return _KNOWN[key]
+
+
+def _known_good(settings: Settings, path: Path, last_good: Path) -> dict[str, float] | None:
     try:
         text = read_rules(path)
-        if text != (history_dir(settings) / LAST_GOOD).read_bytes().decode("utf-8", "replace"):
+        if text != last_good.read_bytes().decode("utf-8", "replace"):
             return None
         spec, _ = read_rules_file(text, str(path), profile_labels(settings), None, RulesError)
     except (OSError, RulesError):
