@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import stat
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,26 +24,32 @@ from pathlib import Path
 from spacy.matcher import Matcher, PhraseMatcher
 
 from core.config import Settings
-from core.errors import UserError
 from core.records import CELEX_RE, base_celex
-from core.schema import at, grouped
-from core.textfile import read_text, why
-from nlp.rules_load import MAX_BYTES, PositiveRule, WideNegative, read_rules_file
+from core.schema import at
+from nlp.rules_load import (
+    LAST_GOOD,
+    RULES_FILE,
+    PositiveRule,
+    RulesError,
+    WideNegative,
+    history_dir,
+    label_thresholds,
+    read_rules,
+    read_rules_file,
+    rules_path,
+)
 from nlp.rules_load import _Rule as _RuleSpec
+from nlp.rules_load import edit_dir as _edit_dir
+from nlp.rules_load import profile_labels as _labels
 from nlp.safe_regex import linear_regex
 from nlp.text import FIELDS, FieldText, Meta, Parsed, blank_nlp, make_doc, normalise
 
 log = logging.getLogger(__name__)
-RULES_FILE = "rules.yaml"
 LANG_KEYS = ("en", "fr", "any")
 LANGS = ("en", "fr")
 TEXT_ATTRS = ("ORTH", "TEXT", "LOWER", "NORM", "LEMMA")
 ALSO, UNLESS = "@also", "@unless"  # markers of the phrases that only condition a rule
 DEFAULT_FIELD_WEIGHTS = {"title": 1.0, "summary": 0.8, "body": 0.5, "subject": 1.0, "meta": 1.0}
-
-
-class RulesError(UserError, ValueError):
-    """A one-line ``file:line: what is wrong``."""
 
 
 class RulesSaveError(RulesError):
@@ -378,7 +383,7 @@ def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) 
         seen[rule.key] = rule
         rules.append(rule)
     d = spec.defaults
-    labels = {label: ls.threshold if ls.threshold is not None else d.threshold for label, ls in spec.labels.items()}
+    labels = label_thresholds(spec)
     weights = {**DEFAULT_FIELD_WEIGHTS, **d.field_weights}
     rs = RuleSet(text, filename, labels, rules, weights, d.rules_weight, body_count=round(d.body_count))
     try:
@@ -387,48 +392,12 @@ def parse_rules(text: str, filename: str, known_labels: set[str] | None = None) 
         raise RulesError(f"{filename}:?: {' '.join(str(exc).split())[:200]}") from None
 
 
-def read_rules(path: Path) -> str:
-    """The text of a rules file; a RulesError (never a hang) for a file too large, a device, a pipe."""
-    try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):  # /dev/zero, a FIFO: would be read forever
-            raise RulesError(f"{path}:0: pas un fichier ordinaire")
-        if st.st_size > MAX_BYTES:  # not read at all: a rules file is never that large
-            raise RulesError(
-                f"{path}:1: fichier de règles trop gros ({grouped(st.st_size)} octets, au plus {grouped(MAX_BYTES)})"
-            )
-        return read_text(path, RulesError)
-    except OSError as exc:
-        raise RulesError(f"{path}:0: illisible : {why(exc)}") from None
-
-
 def load_rules(path: str | Path, known_labels: set[str] | None = None) -> RuleSet:
     path = Path(path)
     return parse_rules(read_rules(path), str(path), known_labels)
 
 
 # -- where the rules live, saving with history, last good rules -------------------------------------
-
-
-def rules_path(settings: Settings) -> Path:
-    from core.profiles import profile_file
-
-    return profile_file(settings, RULES_FILE)
-
-
-def _edit_dir(settings: Settings) -> Path:
-    return settings.home / "profiles" / settings.profile
-
-
-def history_dir(settings: Settings) -> Path:
-    """Where saved rules keep the versions they replaced and ``history.jsonl`` (who saved what, when)."""
-    return _edit_dir(settings) / "rules_history"
-
-
-def _labels(settings: Settings) -> set[str]:
-    from core.profiles import load_labels
-
-    return set(load_labels(settings))
 
 
 # Rules loaded per file version: parsing and checking the HAS rules takes 75-150 ms, which every notice
@@ -455,7 +424,7 @@ def active_rules(settings: Settings) -> RuleSet:
     if key in _ACTIVE:
         return _ACTIVE[key]
     labels = _labels(settings)
-    last_good = history_dir(settings) / "last_good.yaml"
+    last_good = history_dir(settings) / LAST_GOOD
     try:
         rs = load_rules(path, labels)
     except RulesError as exc:
@@ -476,7 +445,7 @@ def _last_good(settings: Settings, path: Path, error: RulesError) -> RuleSet:
     """The last good rules (saved or in force before), else the profile's shipped ones; ``error`` if none loads."""
     from core.profiles import SHIPPED
 
-    for candidate in (history_dir(settings) / "last_good.yaml", SHIPPED / settings.profile / RULES_FILE):
+    for candidate in (history_dir(settings) / LAST_GOOD, SHIPPED / settings.profile / RULES_FILE):
         if candidate == path or not candidate.exists():
             continue
         try:
@@ -536,7 +505,7 @@ def save_rules(settings: Settings, text: str, user: str | None = None, filename:
             "les règles en vigueur sont inchangées"
         ) from None
     try:
-        _write_atomic(history / "last_good.yaml", text)
+        _write_atomic(history / LAST_GOOD, text)
     except OSError as exc:  # the new rules are in force; active_rules writes this copy again
         log.warning("cannot keep a copy of the saved rules in %s: %s", history, exc.strerror)
     return new.version

@@ -6,14 +6,19 @@ refusing a file past the bounds below with ``file:line: ...`` before anything ex
 only the safe YAML types are constructed. The bounds are documented in docs/nlp.md (The rules file).
 The constructed data is then validated by the pydantic models below (:func:`read_rules_file`), whose
 errors are ``file:line: key.path: problem`` lines (core/schema.py); nlp.rules compiles the result.
+
+Where the rules in force live (the analyst's copy, the last good one) is here too, with
+:func:`known_good_thresholds`: what ``veille review`` needs of them, read without spaCy (docs/nlp.md).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import stat
 from collections.abc import Callable
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import yaml
 from pydantic import (
@@ -33,10 +38,12 @@ from yaml.nodes import Node
 from yaml.resolver import Resolver
 
 from core.celex import CELEX_RE, base_celex
+from core.errors import UserError
 from core.profiles import unknown_label
 from core.schema import Lines, at, grouped, validate, yaml_key_problem, yaml_lines
+from core.textfile import read_text, why
+from nlp.fields import FIELDS
 from nlp.safe_regex import pattern_problem
-from nlp.text import FIELDS
 
 try:  # libyaml's parser: 10x faster than the pure-Python one on the HAS rules (a backtest parses two files)
     from yaml._yaml import CParser as _Parser
@@ -52,6 +59,11 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
             Parser.__init__(self)
 
 
+if TYPE_CHECKING:
+    from core.config import Settings
+
+RULES_FILE = "rules.yaml"
+LAST_GOOD = "last_good.yaml"  # in the history: the last text put in force whole (matchers compiled)
 MAX_BYTES = 512 * 1024  # the HAS rules are 33 KB
 MAX_NODES = 100_000  # YAML nodes, counting each alias as the nodes it stands for (the HAS rules: 2,329)
 MAX_ALIASES = 100
@@ -60,6 +72,10 @@ MAX_DEPTH = 20  # nesting of lists and mappings (the HAS rules: 7)
 SAFE_TAGS = frozenset(
     f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
 )
+
+
+class RulesError(UserError, ValueError):
+    """A one-line ``file:line: what is wrong``."""
 
 
 class LoadError(ValueError):
@@ -394,3 +410,94 @@ def read_rules_file(
         "check_pattern": check_pattern,
     }
     return validate(RulesFile, data, filename, lines, error, context), lines
+
+
+def label_thresholds(spec: RulesFile) -> dict[str, float]:
+    """Each label's threshold: its own, else the file's default."""
+    d = spec.defaults.threshold
+    return {label: ls.threshold if ls.threshold is not None else d for label, ls in spec.labels.items()}
+
+
+# -- where the rules live ----------------------------------------------------------------------------------
+
+
+def read_rules(path: Path) -> str:
+    """The text of a rules file; a RulesError (never a hang) for a file too large, a device, a pipe."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # /dev/zero, a FIFO: would be read forever
+            raise RulesError(f"{path}:0: pas un fichier ordinaire")
+        if st.st_size > MAX_BYTES:  # not read at all: a rules file is never that large
+            raise RulesError(
+                f"{path}:1: fichier de règles trop gros ({grouped(st.st_size)} octets, au plus {grouped(MAX_BYTES)})"
+            )
+        return read_text(path, RulesError)
+    except OSError as exc:
+        raise RulesError(f"{path}:0: illisible : {why(exc)}") from None
+
+
+def rules_path(settings: Settings) -> Path:
+    """The rules file in place: the analyst's copy, else the profile's shipped one."""
+    from core.profiles import profile_file
+
+    return profile_file(settings, RULES_FILE)
+
+
+def edit_dir(settings: Settings) -> Path:
+    return settings.home / "profiles" / settings.profile
+
+
+def history_dir(settings: Settings) -> Path:
+    """Where saved rules keep the versions they replaced and ``history.jsonl`` (who saved what, when)."""
+    return edit_dir(settings) / "rules_history"
+
+
+def profile_labels(settings: Settings) -> set[str]:
+    from core.profiles import load_labels
+
+    return set(load_labels(settings))
+
+
+# The last answer, keyed by the versions of the files it read: the workbench's review page asks on every request.
+_KNOWN: dict[tuple, dict[str, float] | None] = {}
+
+
+def known_good_thresholds(settings: Settings) -> dict[str, float] | None:
+    """The thresholds of the rules in force, read without compiling them (no spaCy), when the file in place is
+    the text last put in force whole (``last_good.yaml``: nlp.rules.active_rules and save_rules write it once
+    matchers and all were accepted), so that its schema against the profile's labels of now is the only check
+    left. None otherwise (a file changed since, or refused): nlp.rules.active_rules then decides, and writes
+    that copy when the file is good."""
+    from core.profiles import profile_file
+
+    path, last_good = rules_path(settings), history_dir(settings) / LAST_GOOD
+    try:
+        stats = [(p, p.stat()) for p in (path, last_good, profile_file(settings, "profile.toml"))]
+    except OSError:
+        return None
+    key = tuple((str(p), st.st_ino, st.st_mtime_ns, st.st_size) for p, st in stats)
+    if key not in _KNOWN:
+        _KNOWN.clear()  # one version per process is enough
+        _KNOWN[key] = _known_good(settings, path, last_good)
+    return _KNOWN[key]
+
+
+def _known_good(settings: Settings, path: Path, last_good: Path) -> dict[str, float] | None:
+    try:
+        text = read_rules(path)
+        if text != last_good.read_bytes().decode("utf-8", "replace"):
+            return None
+        spec, _ = read_rules_file(text, str(path), profile_labels(settings), None, RulesError)
+    except (OSError, RulesError):
+        return None
+    return label_thresholds(spec)
+
+
+def thresholds_in_force(settings: Settings) -> dict[str, float]:
+    """Per label, the threshold of the rules in force (nlp.rules.active_rules), without spaCy when it can."""
+    quick = known_good_thresholds(settings)
+    if quick is not None:
+        return quick
+    from nlp.rules import active_rules  # compiles the matchers: spaCy
+
+    return active_rules(settings).labels

@@ -16,9 +16,12 @@ import re
 from collections.abc import Callable
 from re import _constants as C  # the opcodes of Python's own regex parser
 from re import _parser
+from typing import TYPE_CHECKING
 
 import re2
-from spacy.tokens import Token
+
+if TYPE_CHECKING:
+    from spacy.tokens import Token
 
 MAX_REGEX_CHARS = 300
 MAX_OP_REPEAT = 20  # {n,m} in a token's OP: spaCy unrolls it into n + m states
@@ -217,6 +220,8 @@ def linear_regex(pattern: list[dict]) -> list[dict]:
 
 def _extension(attr: str, rx: object) -> str:
     """A boolean token extension answering the regex predicate (registered once per process)."""
+    from spacy.tokens import Token  # here: checking a rules file's patterns needs no spaCy
+
     name = "veille_rx_" + hashlib.sha256(json.dumps([attr, rx], sort_keys=True).encode()).hexdigest()[:16]
     if not Token.has_extension(name):
         Token.set_extension(name, getter=_getter(attr, rx))

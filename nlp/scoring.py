@@ -9,7 +9,6 @@ training split only; without a model, ``score = rule_score`` and the rules file'
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import math
@@ -24,10 +23,10 @@ from spacy.tokens import Doc
 
 from core.config import Settings
 from nlp.explain import evidence
+from nlp.model_files import CURRENT, current_model_path, model_home  # noqa: F401 (nlp.train reads them here)
 from nlp.rules import LabelRules, RuleSet
 from nlp.text import SEP, Parsed
 
-CURRENT = "current"
 MODEL_ALONE = 0.95  # without rule evidence, the model's score counts only where its scores saturate
 MIX_VERSION = 3  # bump when mix() changes: scores stored before are outdated (nlp.classify.scoring_since)
 
@@ -143,51 +142,6 @@ def load_model_dir(path: Path) -> Model:
         platt={lb: tuple(ab) for lb, ab in meta.get("platt", {}).items()},
         gate=meta.get("gate"),
     )
-
-
-def model_home(settings: Settings) -> Path:
-    """The profile's models: ``<models>/<profile>/`` (``<models>`` is ``$VEILLE_HOME/models`` by default).
-    Models trained before models were per profile sat in ``<models>/`` itself: those trained for this
-    profile's labels move here once (moved, never copied or deleted)."""
-    home = settings.models / settings.profile
-    if (settings.models / CURRENT).is_file():
-        _adopt_legacy(settings.models, home, settings)
-    return home
-
-
-def _adopt_legacy(root: Path, home: Path, settings: Settings) -> None:
-    from core.profiles import load_labels
-
-    labels = sorted(load_labels(settings))
-    pointer = root / CURRENT
-    for meta_file in root.glob("*/veille_meta.json"):
-        try:
-            mine = sorted(json.loads(meta_file.read_text(encoding="utf-8")).get("labels", [])) == labels
-        except (OSError, ValueError):
-            continue  # unreadable: left where it is
-        if mine and not (home / meta_file.parent.name).exists():
-            home.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):  # another process moved it first
-                meta_file.parent.rename(home / meta_file.parent.name)
-    try:
-        name = pointer.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:  # another process adopted them meanwhile
-        return
-    if (home / name / "veille_meta.json").exists():
-        if not (home / CURRENT).exists():
-            with contextlib.suppress(FileNotFoundError):
-                pointer.rename(home / CURRENT)
-        else:
-            pointer.unlink(missing_ok=True)  # this profile has a newer current model already
-
-
-def current_model_path(settings: Settings) -> Path | None:
-    home = model_home(settings)
-    pointer = home / CURRENT
-    if not pointer.exists():
-        return None
-    path = home / pointer.read_text(encoding="utf-8").strip()
-    return path if (path / "veille_meta.json").exists() else None
 
 
 _MODELS: dict[Path, Model] = {}

@@ -18,12 +18,12 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from core.lang import WORD_RE, guess_lang, hints, plainly_other
+from nlp.fields import FIELDS  # noqa: F401 (nlp.rules, nlp.tokencache read it here)
 from storage.textnorm import stem, strip_accents
 
 CAPS_RE = re.compile(r"[A-ZÀ-ÖØ-Þ]{2}")
 TEXT_VERSION = 3  # bump when a change here changes the stems a notice gets: the token cache starts afresh
 BODY_CHARS = 2000  # classify title + summary + the start of the body
-FIELDS = ("title", "summary", "body", "subject")  # subject: the act's EuroVoc descriptors (index = token cache code)
 FR_LETTERS = re.compile(r"[àâçéèêëîïôùûüÿœ]", re.IGNORECASE)
 
 

@@ -1,12 +1,15 @@
-"""`veille status`, `search` and `deliveries` read a SQLite archive at the newest schema with the standard library's
-sqlite3 (storage.reader), never importing SQLAlchemy, and print what the SQLAlchemy path prints
-(docs/decisions.md, *Two ways to read the archive*; docs/benchmarks.md, *CLI start-up*).
+"""`veille status`, `search`, `deliveries`, `digest` (previews, dry runs) and `review` read a SQLite archive at the
+newest schema with the standard library's sqlite3 (storage.reader), never importing SQLAlchemy (nor spaCy), and
+print what the SQLAlchemy path prints (docs/decisions.md, *Two ways to read the archive*; docs/benchmarks.md,
+*CLI start-up*).
 
 The archive is built by the real pipeline: ``veille demo`` (the shipped replay bundle through crawl, ingest,
 classify and alerts), then ``veille run --source ema-news`` once the replay server is gone (a real failed run),
 then the real APScheduler storing its jobs. The values asserted were read by hand from such an archive
 (2026-12-07): act 32025R0117's title and publication day, the SoHO press release first for ``santé``, the 140
-digest and alert deliveries the demo sent, ema-news failed ("connexion refusée par le serveur").
+digest and alert deliveries the demo sent, ema-news failed ("connexion refusée par le serveur"), the EMA data quality
+framework first to review (deai 0.40, threshold 0.50) and, with the tiny test model, EuroHPC (2025-12-17) where the
+rules (0.00) and the model (0.5025) disagree on deai.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ SEARCHED = (
     " du règlement (UE) 2021/2282"
 )
 SOHO = "La Commission européenne se félicite de l’adoption par le Parlement européen de l’espace européen des données"
-# The command, run as a person runs it (a fresh interpreter), with what it imported of the database stack.
+# The command, run as a person runs it (a fresh interpreter), with what it imported of the database stack and spaCy.
 PROBE = """
 import json, sys
 from typer.testing import CliRunner
@@ -42,7 +45,7 @@ from veille.main import app
 res = CliRunner().invoke(app, sys.argv[1:])
 print(json.dumps({"code": res.exit_code, "out": res.output,
                   "loaded": sorted({m.split(".")[0] for m in sys.modules} & {"sqlalchemy", "sqlmodel", "alembic",
-                                                                              "apscheduler"})}))
+                                                                              "apscheduler", "spacy"})}))
 """
 COMMANDS = [
     ["status"],
@@ -54,6 +57,8 @@ COMMANDS = [
     ["search", "dispositifs médicaux", "--label", "deai", "--since", "2024-01-01", "--sort", "date"],
     ["search", "santé", "--source", "press-corner", "--source", "ema-news", "--exact"],
     ["search", "santé", "--source", "nowhere"],
+    ["review"],
+    ["review", "--label", "deai", "-n", "5"],
 ]
 
 
@@ -182,6 +187,52 @@ def test_values_read_by_the_fast_path(built, tmp_path):
     assert unknown["code"] == 2 and "valeur inconnue 'nowhere'" in unknown["out"]
 
 
+def test_review_reads_the_rules_and_the_models_thresholds_without_spacy(built, tmp_path, monkeypatch):
+    """With a trained model (the tiny one of tests/nlp_support, its veille_meta.json given deai thresholds of its
+    own, its scores stored by `veille classify --all`), `veille review` reads the rules' thresholds from the rules
+    in force and the model's from that file: neither spaCy nor SQLAlchemy, the lines of the SQLAlchemy path."""
+    from tests.nlp_support import make_tiny_model
+
+    demo = copy_of(built, tmp_path / "demo")
+    first = probe(demo, ["review", "--label", "deai", "-n", "1"])["out"].splitlines()  # rules alone
+    assert [first[0].split(" · ")[i] for i in (0, 2, 3, 4, 5, 6)] == [
+        "2026-03-27",
+        "deai",
+        "0.40 / 0.50",
+        "règles 0.40",
+        "modèle -",
+        "incertain",
+    ]
+    assert first[1].strip() == "Data Quality Framework for EU medicines regulation: application to real-world data"
+    monkeypatch.setenv("VEILLE_HOME", str(demo))
+    make_tiny_model(load_settings(demo / "veille.toml"))
+    meta_file = demo / "models" / "has" / "m-tiny" / "veille_meta.json"
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    meta["thresholds"]["deai"], meta["model_thresholds"]["deai"] = 0.55, 0.4  # the rules' stays 0.5
+    meta_file.write_text(json.dumps(meta), encoding="utf-8")
+    scored = _veille(["classify", "--all"], _env(demo, VEILLE_CONFIG=str(demo / "veille.toml")))
+    assert scored.returncode == 0 and "modèle m-tiny" in scored.stdout, scored.stdout + scored.stderr
+    for args in (["review"], ["review", "--label", "deai", "-n", "60"]):
+        fast, slow = probe(demo, args), probe(demo, args, sqlalchemy=True)
+        assert fast["loaded"] == [] and "sqlalchemy" in slow["loaded"], (fast["loaded"], slow["loaded"])
+        assert (fast["code"], fast["out"]) == (slow["code"], slow["out"]), args
+    lines = fast["out"].splitlines()
+    facts = {lines[i + 1].strip(): lines[i].split(" · ") for i in range(0, len(lines), 2)}
+    # EuroHPC: no rule fired (0.00), the model says 0.5025 >= 0.4; its score 0.00 is far from 0.55.
+    euro_hpc = facts["European High Performance Computing Joint Undertaking (EuroHPC)"]
+    assert [euro_hpc[i] for i in (0, 2, 3, 4, 5, 6)] == [
+        "2025-12-17",
+        "deai",
+        "0.00 / 0.55",
+        "règles 0.00",
+        "modèle 0.50",
+        "règles ≠ modèle",
+    ]
+    # The data quality framework: rules 0.40 < 0.5, model 0.4975 >= 0.4, 0.45 within 0.15 of 0.55.
+    quality = facts["Data Quality Framework for EU medicines regulation: application to real-world data"]
+    assert quality[3:] == ["0.45 / 0.55", "règles 0.40", "modèle 0.50", "incertain, règles ≠ modèle"]
+
+
 def _revision(db: Path) -> str:
     with sqlite3.connect(db) as conn:
         return conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
@@ -267,6 +318,8 @@ def test_postgresql_goes_the_sqlalchemy_way_and_prints_what_sqlite_prints(veille
         ["search", "dispositifs médicaux", "--format", "json"],
         ["digest", "--preview", batch.split(":")[1]],  # what went out that day
         ["digest", "--since", "2020-01-01", "--label", "deai"],
+        ["review"],  # nlp.review's SQL text on PostgreSQL
+        ["review", "--label", "deai", "-n", "5"],
     ]
     for args in commands:
         outs = {}
@@ -283,6 +336,8 @@ def test_postgresql_goes_the_sqlalchemy_way_and_prints_what_sqlite_prints(veille
             searched = outs["postgres"]["out"]
         elif "--preview" in args:  # the digests the seeding sent, rendered again from both databases
             assert re.search(r"^[1-9]\d* messages? : [1-9]\d* notice", outs["postgres"]["out"], re.M), outs["postgres"]
+        elif args[0] == "review":  # decisions to review, the same on both
+            assert re.search(r"^\d{4}-\d\d-\d\d · notice \d+ · deai · ", outs["postgres"]["out"], re.M), args
         if args[0] != "search":
             assert TIME.sub("<t>", outs["sqlite"]["out"]) == TIME.sub("<t>", outs["postgres"]["out"]), args
     wide = _veille(["status"], _env(veille_home, VEILLE_DATABASE_URL=urls["postgres"], COLUMNS="200"))

@@ -255,3 +255,29 @@ def test_eval_on_the_shipped_set_says_when_the_model_saw_the_held_out_split():
     res = CliRunner().invoke(app, ["eval", str(DEV_SET)], env={"COLUMNS": "200"})
     out = " ".join(res.output.split())
     assert res.exit_code == 0 and "ces chiffres ne sont pas une évaluation honnête" in out and "--holdout" in out
+
+
+def test_review_reads_the_thresholds_of_the_rules_in_force_without_compiling_them():
+    """`veille review` reads the rules' thresholds without spaCy only from the text last put in force whole
+    (last_good.yaml); any other file in place goes through nlp.rules.active_rules, which decides as everywhere."""
+    from nlp.rules import active_rules, rules_path, save_rules
+    from nlp.rules_load import known_good_thresholds, thresholds_in_force
+
+    settings = load_settings()
+    assert known_good_thresholds(settings) is None  # nothing put in force yet in this home: no copy to trust
+    shipped = {lb: 0.5 for lb in ("deai", "sante_publique", "daqss", "diqasm", "numerique", "international")}
+    assert thresholds_in_force(settings) == active_rules(settings).labels == {**shipped, "deontologie": 0.5}
+    text = rules_path(settings).read_text(encoding="utf-8")
+    assert "defaults:\n  threshold: 0.5\n" in text
+    save_rules(settings, text.replace("defaults:\n  threshold: 0.5\n", "defaults:\n  threshold: 0.6\n"), "ana")
+    assert known_good_thresholds(settings)["deai"] == 0.6 == thresholds_in_force(settings)["deai"]  # read fast
+    # Edited by hand: a token pattern the schema lets through but spaCy refuses (no attribute FOO), and a new
+    # default threshold. The file is refused, the saved rules stay in force: their thresholds, not the file's.
+    bad = text.replace("defaults:\n  threshold: 0.5\n", "defaults:\n  threshold: 0.8\n").replace(
+        "labels:\n  deai:\n    rules:\n",
+        "labels:\n  deai:\n    rules:\n      - name: bad\n        weight: 0.5\n        patterns: [[{FOO: x}]]\n",
+    )
+    rules_path(settings).write_text(bad, encoding="utf-8")
+    assert known_good_thresholds(settings) is None
+    assert thresholds_in_force(settings)["deai"] == 0.6 == active_rules(settings).labels["deai"]
+    assert "FOO" in active_rules(settings).refused

@@ -208,10 +208,10 @@ def review_cmd(
 ) -> None:
     """Notices à juger ensuite : décisions les moins sûres, ou où règles et modèle divergent, récentes d'abord."""
     from nlp.review import review
-    from nlp.rules import RulesError
+    from nlp.rules_load import RulesError
 
-    try:
-        items = review(state.engine(), state.settings, label, n)
+    try:  # the quick way (state.archive): no SQLAlchemy, no spaCy (docs/decisions.md, *Two ways to read*)
+        items = review(state.archive(), state.settings, label, n)
     except (ValueError, RulesError) as exc:
         fail(str(exc))
     if not items:
