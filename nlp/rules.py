@@ -26,6 +26,7 @@ from spacy.matcher import Matcher, PhraseMatcher
 from core.config import Settings
 from core.records import CELEX_RE, base_celex
 from core.schema import at
+from nlp.fields import FIELDS
 from nlp.rules_load import (
     LAST_GOOD,
     RULES_FILE,
@@ -42,7 +43,7 @@ from nlp.rules_load import _Rule as _RuleSpec
 from nlp.rules_load import edit_dir as _edit_dir
 from nlp.rules_load import profile_labels as _labels
 from nlp.safe_regex import linear_regex
-from nlp.text import FIELDS, FieldText, Meta, Parsed, blank_nlp, make_doc, normalise
+from nlp.text import FieldText, Meta, Parsed, blank_nlp, make_doc, normalise
 
 log = logging.getLogger(__name__)
 LANG_KEYS = ("en", "fr", "any")

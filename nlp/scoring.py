@@ -23,7 +23,7 @@ from spacy.tokens import Doc
 
 from core.config import Settings
 from nlp.explain import evidence
-from nlp.model_files import CURRENT, current_model_path, model_home  # noqa: F401 (nlp.train reads them here)
+from nlp.model_files import current_model_path
 from nlp.rules import LabelRules, RuleSet
 from nlp.text import SEP, Parsed
 

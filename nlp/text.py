@@ -18,7 +18,6 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from core.lang import WORD_RE, guess_lang, hints, plainly_other
-from nlp.fields import FIELDS  # noqa: F401 (nlp.rules, nlp.tokencache read it here)
 from storage.textnorm import stem, strip_accents
 
 CAPS_RE = re.compile(r"[A-ZÀ-ÖØ-Þ]{2}")

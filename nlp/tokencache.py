@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from core.config import Settings
-from nlp.text import FIELDS, TEXT_VERSION, FieldText, Meta, Parsed
+from nlp.fields import FIELDS
+from nlp.text import TEXT_VERSION, FieldText, Meta, Parsed
 
 LANG_CODES = ("en", "fr")
 MAX_SEGMENTS = 12

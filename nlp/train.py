@@ -32,9 +32,9 @@ from spacy.tokens import DocBin
 from core.config import Settings
 from nlp.dataset import DEV_SET, Item, fold_of, is_test, load_dataset, profile_dataset, split
 from nlp.evaluate import metrics
+from nlp.model_files import CURRENT, model_home
 from nlp.rules import LabelRules, RuleSet, active_rules, phrase_stems
 from nlp.scoring import (
-    CURRENT,
     Model,
     calibrate,
     gate_features,
@@ -42,7 +42,6 @@ from nlp.scoring import (
     gated,
     logit,
     mix,
-    model_home,
     stack_features,
     stacked,
 )

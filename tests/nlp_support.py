@@ -10,7 +10,7 @@ from core.config import Settings
 def make_tiny_model(settings: Settings, version: str = "m-tiny") -> None:
     """Train a pipeline on three examples through ``nlp.train.fit`` and make it the current model."""
     from core.profiles import load_labels
-    from nlp.scoring import model_home
+    from nlp.model_files import model_home
     from nlp.train import Example, fit
 
     labels = list(load_labels(settings))

@@ -37,15 +37,15 @@ SEARCHED = (
     " du règlement (UE) 2021/2282"
 )
 SOHO = "La Commission européenne se félicite de l’adoption par le Parlement européen de l’espace européen des données"
-# The command, run as a person runs it (a fresh interpreter), with what it imported of the database stack and spaCy.
-PROBE = """
+HEAVY = ["alembic", "apscheduler", "argon2", "passlib", "spacy", "sqlalchemy", "sqlmodel"]
+# The command, run as a person runs it (a fresh interpreter), with what it imported of the heavy libraries.
+PROBE = f"""
 import json, sys
 from typer.testing import CliRunner
 from veille.main import app
 res = CliRunner().invoke(app, sys.argv[1:])
-print(json.dumps({"code": res.exit_code, "out": res.output,
-                  "loaded": sorted({m.split(".")[0] for m in sys.modules} & {"sqlalchemy", "sqlmodel", "alembic",
-                                                                              "apscheduler", "spacy"})}))
+print(json.dumps({{"code": res.exit_code, "out": res.output,
+                  "loaded": sorted({{m.split(".")[0] for m in sys.modules}} & set({HEAVY!r}))}}))
 """
 COMMANDS = [
     ["status"],

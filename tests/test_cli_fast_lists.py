@@ -21,20 +21,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.test_cli_fast import _env, _veille, copy_of
+from tests.test_cli_fast import _env, _veille, copy_of, probe
 
 pytestmark = pytest.mark.slow  # the demo through the replay server, and the CLI as processes
 
-HEAVY = ["alembic", "argon2", "passlib", "spacy", "sqlalchemy", "sqlmodel"]
-# The command, run as a person runs it (a fresh interpreter), with what it imported of the heavy libraries.
-PROBE = f"""
-import json, sys
-from typer.testing import CliRunner
-from veille.main import app
-res = CliRunner().invoke(app, sys.argv[1:])
-print(json.dumps({{"code": res.exit_code, "out": res.output,
-                  "loaded": sorted({{m.split(".")[0] for m in sys.modules}} & set({HEAVY!r}))}}))
-"""
 ACT = "32025R0117"
 PARIS_SHORT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} CES?T$")
 VERDICT = re.compile(
@@ -79,18 +69,6 @@ def listed(tmp_path_factory) -> tuple[Path, int]:
     _run(env, "calendar", "token", "create", "--note", "tout")
     assert _run(env, "calendar", "token", "revoke", "2") == "jeton révoqué\n"
     return demo, nid
-
-
-def probe(demo: Path, args: list[str], sqlalchemy: bool = False) -> dict:
-    """Exit code, output and heavy modules loaded; ``sqlalchemy``: the same file through a URL with a driver
-    option (``?timeout=30``), which the fast path leaves to SQLAlchemy."""
-    env = _env(demo, VEILLE_CONFIG=str(demo / "veille.toml"))
-    if sqlalchemy:
-        env["VEILLE_DATABASE_URL"] = f"sqlite:///{demo / 'veille.db'}?timeout=30"
-    res = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True, timeout=300, check=True
-    )
-    return json.loads(res.stdout.splitlines()[-1])
 
 
 def _paris(stored: str) -> str:
