@@ -258,14 +258,16 @@ def test_eval_on_the_shipped_set_says_when_the_model_saw_the_held_out_split():
 
 
 def test_review_reads_the_thresholds_of_the_rules_in_force_without_compiling_them():
-    """`veille review` reads the rules' thresholds without spaCy only from the text last put in force whole
-    (last_good.yaml); any other file in place goes through nlp.rules.active_rules, which decides as everywhere."""
+    """`veille review` reads the rules' thresholds without spaCy from the package's own rules or the text last put
+    in force whole (last_good.yaml); any other file in place goes through nlp.rules.active_rules, which decides as
+    everywhere."""
     from nlp.rules import active_rules, rules_path, save_rules
     from nlp.rules_load import known_good_thresholds, thresholds_in_force
 
     settings = load_settings()
-    assert known_good_thresholds(settings) is None  # nothing put in force yet in this home: no copy to trust
     shipped = {lb: 0.5 for lb in ("deai", "sante_publique", "daqss", "diqasm", "numerique", "international")}
+    # A new home (no rules of its own, no last_good.yaml yet): the package's rules, read fast.
+    assert known_good_thresholds(settings) == {**shipped, "deontologie": 0.5}
     assert thresholds_in_force(settings) == active_rules(settings).labels == {**shipped, "deontologie": 0.5}
     text = rules_path(settings).read_text(encoding="utf-8")
     assert "defaults:\n  threshold: 0.5\n" in text
