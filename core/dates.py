@@ -100,7 +100,11 @@ def as_day(value: object) -> date | None:
         return brussels_day(value if value.tzinfo else value.replace(tzinfo=UTC))
     if isinstance(value, date):
         return value
-    return brussels_day(str(value)[:10])
+    text = str(value)[:10]
+    try:
+        return date.fromisoformat(text)  # what the databases store: no need for the sources' date parser
+    except ValueError:
+        return brussels_day(text)
 
 
 def today_brussels(now: datetime | None = None) -> date:
