@@ -56,5 +56,8 @@ def test_review_page_lists_uncertain_decisions_newest_first():
     fr = login(client(engine, settings, lang="fr"), "rita").get("/review?label=deai").text
     assert "<h1>À revoir</h1>" in fr and "<td>incertain</td>" in fr and "Score / seuil" in fr
     assert "(to review)" not in fr and "Filtrer" in fr
+    # Days as on every page, in the reader's language: 2 May 2025, the newest notice.
+    assert '<time datetime="2025-05-02">May 2, 2025</time>' in page.text
+    assert '<time datetime="2025-05-02">2 mai 2025</time>' in fr
     assert c.get("/review?label=nope").status_code == 200  # an unknown label shows every label
     assert client(engine, settings).get("/review").status_code in (302, 303, 401)  # login required
