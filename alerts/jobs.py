@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -197,8 +198,8 @@ class Driver:
         self.transport = self.render.channels.transport
         self.stats = DeliveryStats()
 
-    @property
-    def engine(self):  # sqlalchemy Engine: what writes the outbox
+    @cached_property
+    def engine(self):  # sqlalchemy Engine: what writes the outbox (one, however many batches)
         return as_engine(self.db)
 
     def settle(self) -> Driver:
