@@ -363,10 +363,11 @@ def test_a_label_added_in_the_profiles_files_is_configured_checked_classified_an
     # 1. The rule alone names a label the profile does not have: refused where it is named.
     rules = folder / "rules.yaml"
     rules.write_text(rules.read_text(encoding="utf-8").replace("labels:\n", "labels:\n" + RULES, 1), encoding="utf-8")
+    line = rules.read_text(encoding="utf-8").splitlines().index("  penuries:") + 1  # where the label is named
     res = veille("--config", str(cfg), "rules", "check")
     assert res.exit_code == 2
     unknown = "labels.penuries: thématique inconnue 'penuries' (le profil a : "
-    assert res.output.startswith(f"erreur : {rules}:15: {unknown}")
+    assert res.output.startswith(f"erreur : {rules}:{line}: {unknown}")
 
     # 2. profile.toml declares it (and routing.toml routes it): every command sees it.
     (folder / "profile.toml").write_text((folder / "profile.toml").read_text(encoding="utf-8") + LABEL, "utf-8")
