@@ -30,7 +30,8 @@ from itertools import product
 from core.dates import now_utc
 from core.profiles import profile_file
 from storage.fulltext import Clause
-from storage.reader import Archive, as_engine, json_value, reading
+from storage.kv import kv_value
+from storage.reader import Archive, as_engine, reading
 from storage.textnorm import stem, stems_any, words
 
 log = logging.getLogger(__name__)
@@ -189,8 +190,7 @@ def lexicon(db: Archive, settings, rule_units: Callable[[object], list[tuple[str
     fp = _fingerprint(db, settings)
     if fp in _MEMO:
         return _MEMO[fp]
-    with reading(db) as r:
-        stored = json_value(r.scalar("SELECT value FROM kv WHERE key = :k", {"k": KEY})) or {}
+    stored = kv_value(db, KEY) or {}
     if stored.get("fingerprint") == fp:
         lex = Lexicon(stored["fr_en"], stored["en_fr"], stored["units"], frozenset(stored["function_words"]))
     else:
