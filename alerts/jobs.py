@@ -43,6 +43,11 @@ def batch_id(purpose: str, key: object, channel: str, address: str) -> str:
     return f"{purpose}:{key}:{channel}:{address}"
 
 
+def digest_key(day: date, label: str | None) -> str:
+    """A digest batch's key: its day, ``+label`` for an extra digest of one label."""
+    return f"{day.isoformat()}+{label}" if label else day.isoformat()
+
+
 def parse_batch(batch: str) -> tuple[str, str, str, str]:
     purpose, key, channel, address = batch.split(":", 3)
     return purpose, key, channel, address
@@ -322,7 +327,7 @@ def plan_digests(
 ) -> DigestPlan:
     """Who gets which notices in today's digest. Reads the archive and the outbox; writes nothing."""
     day = local_day(settings, now)
-    out = DigestPlan(day, f"{day.isoformat()}+{label}" if label else day.isoformat())
+    out = DigestPlan(day, digest_key(day, label))
     if label is None and since is None and settings.schedule.digest_days == "working" and not working_day(day):
         out.notes.append(f"le {fr_date(day)} n'est pas un jour ouvré : pas de digest (--since DATE en fait un)")
         return out
@@ -484,7 +489,7 @@ def preview_digests(
     now = _now(now)
     routing = load_routing(settings)
     stats = DeliveryStats()
-    for batch, rows in batches(db, "digest", f"digest:{day.isoformat()}{'+' + label if label else ''}:").items():
+    for batch, rows in batches(db, "digest", f"digest:{digest_key(day, label)}:").items():
         stats.merge(_stored_preview(db, settings, routing, batch, rows, now))
     done = {(p.recipient, p.channel) for p in stats.previews}
     if day == local_day(settings, now):
